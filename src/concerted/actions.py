@@ -1,0 +1,100 @@
+"""Actions: one row per act on an object, derived from posts, reports and roles.
+
+Every coordination signal downstream works on this one table, so each kind of act
+becomes the same shape (actor, platform, kind, object, time, source row):
+
+========================  ==========================================  ===============
+kind                      object_id                                   from
+========================  ==========================================  ===============
+``repost``                the reposted post's id                      posts.repost_of
+``reply``                 the replied-to post's id                    posts.reply_to
+``share_url``             the link in normal form (:mod:`~concerted.urls`)  posts.urls
+``share_domain``          the link's host in normal form              posts.urls
+``hashtag``               the hashtag, case-folded, without ``#``     posts.hashtags
+``text``                  hash of the normalised text (not reposts)   posts.text
+``image``                 the image hash as given                     posts.image_hashes
+``report``                the reported target's id                    reports
+``join``                  the page or group (when ``since`` is known) roles
+========================  ==========================================  ===============
+
+A post with the same link twice acts on it once. ``source_id`` points back at the
+post, report or venue, so every edge built on actions can be explained from raw rows.
+"""
+
+from __future__ import annotations
+
+from concerted.urls import SQL_MACROS as URL_MACROS
+
+__all__ = ["ACTION_KINDS", "SQL_MACROS", "from_posts", "from_reports", "from_roles"]
+
+ACTION_KINDS = (
+    "repost",
+    "reply",
+    "share_url",
+    "share_domain",
+    "hashtag",
+    "text",
+    "image",
+    "report",
+    "join",
+)
+
+# Exact-text normal form: Unicode NFC, lower case, no links or @mentions, one space.
+SQL_MACROS = (
+    URL_MACROS
+    + r"""
+CREATE OR REPLACE TEMP MACRO concerted_text(t) AS
+    trim(regexp_replace(regexp_replace(lower(nfc_normalize(t)),
+        '(https?://|www\.)\S+|@\w+', ' ', 'g'), '\s+', ' ', 'g'));
+"""
+)
+
+
+def from_posts(posts: str) -> str:
+    """SELECT the actions of the posts in relation ``posts``."""
+    one = (
+        "SELECT account_id AS actor_id, platform, '{kind}' AS kind, {obj} AS object_id, ts, "
+        "post_id AS source_id FROM {src}"
+    )
+    urls = f"(SELECT DISTINCT account_id, platform, ts, post_id, unnest(urls) AS u FROM {posts})"
+    hashtags = (
+        f"(SELECT DISTINCT account_id, platform, ts, post_id, "
+        f"lower(ltrim(unnest(hashtags), '#')) AS h FROM {posts})"
+    )
+    images = (
+        f"(SELECT DISTINCT account_id, platform, ts, post_id, "
+        f"unnest(image_hashes) AS i FROM {posts})"
+    )
+    texts = (
+        f"(SELECT account_id, platform, ts, post_id, concerted_text(text) AS t "
+        f"FROM {posts} WHERE repost_of IS NULL AND text IS NOT NULL)"
+    )
+    parts = [
+        one.format(kind="repost", obj="repost_of", src=f"{posts} WHERE repost_of IS NOT NULL"),
+        one.format(kind="reply", obj="reply_to", src=f"{posts} WHERE reply_to IS NOT NULL"),
+        "SELECT DISTINCT actor_id, platform, kind, object_id, ts, source_id FROM ("
+        + one.format(kind="share_url", obj="concerted_url(u)", src=urls)
+        + " UNION ALL "
+        + one.format(kind="share_domain", obj="concerted_domain(u)", src=urls)
+        + ") WHERE object_id <> ''",
+        one.format(kind="hashtag", obj="h", src=f"{hashtags} WHERE h <> ''"),
+        one.format(kind="image", obj="i", src=images),
+        one.format(kind="text", obj="md5(t)", src=f"{texts} WHERE t <> ''"),
+    ]
+    return " UNION ALL ".join(parts)
+
+
+def from_reports(reports: str) -> str:
+    """SELECT the actions of the reports in relation ``reports``."""
+    return (
+        f"SELECT reporter_id AS actor_id, platform, 'report' AS kind, target_id AS object_id, "
+        f"ts, report_id AS source_id FROM {reports}"
+    )
+
+
+def from_roles(roles: str) -> str:
+    """SELECT the ``join`` actions of the roles in relation ``roles`` whose start is known."""
+    return (
+        f"SELECT account_id AS actor_id, platform, 'join' AS kind, venue_id AS object_id, "
+        f"since AS ts, venue_id AS source_id FROM {roles} WHERE since IS NOT NULL"
+    )

@@ -1,0 +1,387 @@
+"""What an adapter is, and the readers adapters share.
+
+An adapter turns one file of some format into rows of the data contracts
+(:mod:`concerted.schema`). It does so in two steps, both SQL that DuckDB runs, so
+that files of any size stream through the database rather than through Python:
+
+1. :meth:`Adapter.scan` says how to read the file: a :class:`Scan` (CSV, JSON lines,
+   JSON document or Parquet) that loads every record with its record number ``_row``
+   and reports the records it could not read (a broken line) as :class:`Reject`\\ s;
+2. :meth:`Adapter.tables` maps the scanned columns onto contract tables: one
+   :class:`RawTable` per table, a ``SELECT`` over the relation ``scan`` with
+   contract-named columns. Typing and checking them is :func:`concerted.schema.validate`'s
+   job, not the adapter's.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import ClassVar, Protocol, runtime_checkable
+
+import duckdb
+
+from concerted.errors import ConfigError, SchemaError
+from concerted.schema import CONTRACTS, quote_ident, sql_literal
+
+__all__ = [
+    "Adapter",
+    "AdapterOptions",
+    "CsvScan",
+    "JsonScan",
+    "ParquetScan",
+    "RawTable",
+    "Reject",
+    "Scan",
+    "scan_by_extension",
+    "check_table",
+    "select_columns",
+]
+
+
+@dataclass(frozen=True, kw_only=True)
+class AdapterOptions:
+    """What the user said about a file, beyond its path.
+
+    ``mapping`` maps contract column names to the file's column names
+    (``--map account_id=user``); ``table`` picks the contract table for adapters that
+    can fill any of them; ``platform`` fills ``platform`` where the file does not say;
+    ``settings`` holds options of one adapter (``--set key=value``), documented by it.
+    """
+
+    table: str | None = None
+    mapping: Mapping[str, str] = field(default_factory=dict)
+    platform: str | None = None
+    delimiter: str | None = None
+    settings: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Reject:
+    """A record the reader could not read at all (the row is set aside whole)."""
+
+    row: int | None
+    line: int | None
+    column: str | None
+    reason: str
+    raw: str | None
+
+
+@dataclass(frozen=True, kw_only=True)
+class RawTable:
+    """Rows for one contract table: a SELECT over ``scan`` with ``_row``.
+
+    ``timezone`` is the zone the format itself defines for times written without an
+    offset (the Twitter archive's are UTC); the user's ``--timezone`` wins over it.
+    """
+
+    table: str
+    sql: str
+    timezone: str | None = None
+    mapping: Mapping[str, str] = field(default_factory=dict)
+
+
+class Scan(Protocol):
+    """How to read a file into a table with ``_row`` and one column per field."""
+
+    path: Path
+
+    def materialize(self, con: duckdb.DuckDBPyConnection, into: str) -> None: ...
+
+    def rejects(self, con: duckdb.DuckDBPyConnection) -> list[Reject]: ...
+
+
+@runtime_checkable
+class Adapter(Protocol):
+    """Turns files of one format into the data contracts.
+
+    ``name`` is what ``--format`` takes; ``summary`` is shown by ``concerted formats``.
+    """
+
+    name: ClassVar[str]
+    summary: ClassVar[str]
+
+    def scan(self, path: Path, options: AdapterOptions) -> Scan: ...
+
+    def tables(
+        self, columns: Mapping[str, str], path: Path, options: AdapterOptions
+    ) -> list[RawTable]: ...
+
+
+def _duckdb_failure(path: Path, exc: duckdb.Error) -> SchemaError:
+    message = str(exc).split("\n")[0]
+    return SchemaError(path, f"cannot be read: {message}")
+
+
+_SCAN_IDS = iter(range(1, 1 << 62))
+
+
+@dataclass
+class CsvScan:
+    """A delimited text file with a header line; every field read as text.
+
+    Lines that do not split into the header's columns go to DuckDB's rejects table and
+    come back as :class:`Reject`; the record numbers of the other rows are corrected
+    for them, so that row N is the file's N-th record.
+    """
+
+    path: Path
+    delimiter: str | None = None
+    _rejects: str = field(default="", init=False)
+
+    def materialize(self, con: duckdb.DuckDBPyConnection, into: str) -> None:
+        n = next(_SCAN_IDS)
+        self._rejects = f"concerted_rejects_{n}"
+        options = [
+            "header = true",
+            "all_varchar = true",
+            "store_rejects = true",
+            f"rejects_table = '{self._rejects}'",
+            f"rejects_scan = 'concerted_rejects_scan_{n}'",
+        ]
+        if self.delimiter is not None:
+            options.append(f"delim = {sql_literal(self.delimiter)}")
+        reader = f"read_csv({sql_literal(str(self.path))}, {', '.join(options)})"
+        try:
+            con.execute(
+                f"CREATE OR REPLACE TEMP TABLE {into} AS "
+                f"SELECT row_number() OVER () AS _row, * FROM {reader}"
+            )
+        except duckdb.Error as exc:
+            raise _duckdb_failure(self.path, exc) from exc
+        # Rows after a rejected line moved up; put them back at their record number.
+        con.execute(
+            f"""
+            UPDATE {into} SET _row = _row + (
+                SELECT count(*) FROM (
+                    SELECT line - 1 - row_number() OVER (ORDER BY line) AS before
+                    FROM (SELECT DISTINCT line FROM {self._rejects})
+                ) WHERE before < {into}._row
+            ) WHERE EXISTS (SELECT 1 FROM {self._rejects})
+            """
+        )
+
+    def rejects(self, con: duckdb.DuckDBPyConnection) -> list[Reject]:
+        rows = con.execute(
+            f"""
+            SELECT line, arg_min(column_name, column_idx), arg_min(error_type, column_idx),
+                   arg_min(error_message, column_idx), arg_min(csv_line, column_idx)
+            FROM {self._rejects} GROUP BY line ORDER BY line
+            """
+        ).fetchall()
+        return [
+            Reject(
+                row=int(line) - 1,
+                line=int(line),
+                column=name,
+                reason=f"broken line ({str(kind).lower()}: {message})",
+                raw=raw,
+            )
+            for line, name, kind, message, raw in rows
+        ]
+
+
+@dataclass
+class JsonScan:
+    """JSON records: one object a line (JSONL), or an array of objects in one document.
+
+    ``records`` is a JSON path to the array in a document (``$[*]`` for a top-level
+    array, ``$.result.posts[*]`` for CrowdTangle's API); None reads JSON lines. Nested
+    objects become dotted columns (``account.name``), up to three levels; arrays stay
+    JSON text, which the contract's list type parses. A line that is not a JSON object
+    is a :class:`Reject`, never skipped; blank lines are no records.
+    """
+
+    path: Path
+    records: str | None = None
+    depth: int = 3
+    _lines: str = field(default="", init=False)
+
+    def _load_lines(self, con: duckdb.DuckDBPyConnection) -> None:
+        n = next(_SCAN_IDS)
+        self._lines = f"concerted_lines_{n}"
+        path = sql_literal(str(self.path))
+        if self.records is None:
+            source = (
+                f"SELECT row_number() OVER () AS _row, line FROM read_csv({path}, "
+                "columns = {'line': 'VARCHAR'}, header = false, delim = chr(0), quote = '', "
+                "escape = '', auto_detect = false, strict_mode = false)"
+            )
+        else:
+            source = (
+                f"SELECT row_number() OVER () AS _row, CAST(record AS VARCHAR) AS line FROM ("
+                f"SELECT unnest(json_extract(json, {sql_literal(self.records)})) AS record "
+                f"FROM read_json_objects({path}, format = 'unstructured', "
+                f"maximum_object_size = 1073741824))"
+            )
+        con.execute(f"CREATE OR REPLACE TEMP TABLE {self._lines} AS {source}")
+
+    def _paths(self, con: duckdb.DuckDBPyConnection) -> list[list[str]]:
+        """The key paths present, nested objects expanded."""
+        found: list[list[str]] = []
+        frontier: list[list[str]] = [[]]
+        for _ in range(self.depth):
+            next_frontier: list[list[str]] = []
+            for prefix in frontier:
+                pointer = _json_path(prefix)
+                rows = con.execute(
+                    f"""
+                    WITH o AS (
+                        SELECT json_extract(line, {sql_literal(pointer)}) AS j
+                        FROM {self._lines}
+                        WHERE json_valid(line) AND json_type(line) = 'OBJECT'
+                    )
+                    SELECT k, bool_or(json_type(json_extract(j, '$."' || k || '"')) = 'OBJECT')
+                    FROM (SELECT j, unnest(json_keys(j)) AS k FROM o WHERE json_type(j) = 'OBJECT')
+                    GROUP BY k ORDER BY min(rowid)
+                    """
+                ).fetchall()
+                for key, nested in rows:
+                    path = [*prefix, str(key)]
+                    if nested and len(path) < self.depth:
+                        next_frontier.append(path)
+                    else:
+                        found.append(path)
+            frontier = next_frontier
+            if not frontier:
+                break
+        return found
+
+    def materialize(self, con: duckdb.DuckDBPyConnection, into: str) -> None:
+        try:
+            self._load_lines(con)
+            paths = self._paths(con)
+        except duckdb.Error as exc:
+            raise _duckdb_failure(self.path, exc) from exc
+        if not paths:
+            con.execute(
+                f"CREATE OR REPLACE TEMP TABLE {into} AS SELECT _row FROM {self._lines} WHERE false"
+            )
+            return
+        pointers = ", ".join(sql_literal(_json_path(p)) for p in paths)
+        columns = ", ".join(
+            f"v[{i}] AS {quote_ident('.'.join(p))}" for i, p in enumerate(paths, start=1)
+        )
+        con.execute(
+            f"""
+            CREATE OR REPLACE TEMP TABLE {into} AS
+            SELECT _row, {columns} FROM (
+                SELECT _row, json_extract_string(line, [{pointers}]) AS v FROM {self._lines}
+                WHERE json_valid(line) AND json_type(line) = 'OBJECT'
+            )
+            """
+        )
+
+    def rejects(self, con: duckdb.DuckDBPyConnection) -> list[Reject]:
+        rows = con.execute(
+            f"""
+            SELECT _row, line, json_valid(line) FROM {self._lines}
+            WHERE trim(line) <> ''
+              AND NOT (json_valid(line) AND json_type(line) = 'OBJECT')
+            ORDER BY _row
+            """
+        ).fetchall()
+        return [
+            Reject(
+                row=int(row),
+                line=int(row) if self.records is None else None,
+                column=None,
+                reason="not a JSON object" if valid else "broken JSON",
+                raw=line,
+            )
+            for row, line, valid in rows
+        ]
+
+
+def _json_path(keys: Sequence[str]) -> str:
+    return "$" + "".join('."' + k.replace('"', '\\"') + '"' for k in keys)
+
+
+@dataclass
+class ParquetScan:
+    """A Parquet file; its columns keep their types."""
+
+    path: Path
+
+    def materialize(self, con: duckdb.DuckDBPyConnection, into: str) -> None:
+        try:
+            con.execute(
+                f"CREATE OR REPLACE TEMP TABLE {into} AS "
+                f"SELECT file_row_number + 1 AS _row, * EXCLUDE (file_row_number) "
+                f"FROM read_parquet({sql_literal(str(self.path))}, file_row_number = true)"
+            )
+        except duckdb.Error as exc:
+            raise _duckdb_failure(self.path, exc) from exc
+
+    def rejects(self, con: duckdb.DuckDBPyConnection) -> list[Reject]:
+        return []
+
+
+def scan_by_extension(path: Path, options: AdapterOptions) -> Scan:
+    """The scan a file's name asks for: ``.csv``, ``.tsv``, ``.jsonl``/``.ndjson``,
+    ``.json`` (an array of objects) or ``.parquet``; ``.gz`` after any text format."""
+    suffixes = [s.lower() for s in path.suffixes]
+    if suffixes and suffixes[-1] == ".gz":
+        suffixes = suffixes[:-1]
+        if not _is_gzip(path):
+            raise SchemaError(path, "named .gz but not gzip-compressed")
+    ext = suffixes[-1] if suffixes else ""
+    if ext == ".parquet" or ext == ".pq":
+        return ParquetScan(path)
+    if ext in (".jsonl", ".ndjson"):
+        return JsonScan(path)
+    if ext == ".json":
+        return JsonScan(path, records="$[*]")
+    if ext == ".tsv" or ext == ".tab":
+        return CsvScan(path, delimiter=options.delimiter or "\t")
+    if ext in (".csv", ".txt", ""):
+        return CsvScan(path, delimiter=options.delimiter)
+    raise ConfigError(
+        f"{path}: cannot tell the file type from {ext!r}; use .csv, .tsv, .jsonl, .json or .parquet"
+    )
+
+
+def _is_gzip(path: Path) -> bool:
+    with path.open("rb") as fh:
+        return fh.read(2) == b"\x1f\x8b"
+
+
+def select_columns(
+    columns: Mapping[str, str],
+    wanted: Mapping[str, str],
+    *,
+    constants: Mapping[str, str] | None = None,
+    extra: Sequence[str] = (),
+) -> str:
+    """A SELECT list: ``_row``, each contract column from its scanned column where the
+    file has it, constants, and an ``extra`` JSON object of the ``extra`` columns.
+
+    >>> select_columns({"_row": "BIGINT", "user": "VARCHAR"}, {"account_id": "user"},
+    ...                constants={"platform": "twitter"})
+    '_row, "user" AS "account_id", \\'twitter\\' AS "platform"'
+    """
+    parts = ["_row"]
+    for target, source in wanted.items():
+        if source in columns:
+            parts.append(f"{quote_ident(source)} AS {quote_ident(target)}")
+    for target, value in (constants or {}).items():
+        if target not in wanted or wanted[target] not in columns:
+            parts.append(f"{sql_literal(value)} AS {quote_ident(target)}")
+    present = [c for c in extra if c in columns]
+    if present:
+        packed = ", ".join(f"{quote_ident(c)} := {quote_ident(c)}" for c in present)
+        parts.append(f"to_json(struct_pack({packed})) AS extra")
+    return ", ".join(parts)
+
+
+def check_table(table: str | None, adapter: str) -> str:
+    """The contract table a format-neutral adapter was asked to fill."""
+    if table is None:
+        raise ConfigError(
+            f"the {adapter} format can fill any table: say which with --table "
+            f"({', '.join(CONTRACTS)})"
+        )
+    if table not in CONTRACTS:
+        raise ConfigError(f"unknown table {table!r}; choose one of {', '.join(CONTRACTS)}")
+    return table

@@ -1,0 +1,362 @@
+"""Ingest: files in, contract rows and actions into the case store.
+
+For each file, in one transaction:
+
+1. hash the file; a file whose content was already ingested with the same options
+   adds nothing (``status="already ingested"``);
+2. the adapter's scan loads every record with its record number; the adapter maps the
+   columns onto contract tables; :func:`concerted.schema.validate` types them;
+3. records that cannot be read or typed either stop the ingest with a
+   :class:`~concerted.errors.SchemaError` naming file, row and column
+   (``on_error="raise"``, the default), or go to the ``quarantine`` table with the
+   reason and are counted (``on_error="quarantine"``);
+4. good rows are pseudonymised (when the case has a key), rows already in the case
+   (same key) are counted as duplicates, not added twice, and the rest are stored;
+5. the new rows' actions are derived (:mod:`concerted.actions`) and the source is
+   recorded with its counts.
+
+Nothing is dropped without being counted: ``rows_read`` = rows added + duplicates +
+rows set aside, per table.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Literal
+
+from concerted import __version__, adapters
+from concerted.actions import from_posts, from_reports, from_roles
+from concerted.adapters.base import AdapterOptions, RawTable, Reject
+from concerted.errors import ConfigError, SchemaError, StoreError
+from concerted.privacy import Pseudonymiser
+from concerted.schema import (
+    CONTRACTS,
+    IDENTIFIER_OBJECT_KINDS,
+    TEXT,
+    TEXT_LIST,
+    Contract,
+    Validated,
+    quote_ident,
+    sql_literal,
+    validate,
+)
+from concerted.store import Store
+
+__all__ = ["IngestOptions", "SourceReport", "ingest", "ingest_file"]
+
+log = logging.getLogger(__name__)
+
+OnError = Literal["raise", "quarantine"]
+Progress = Callable[[str], None]
+
+_ACTIONS: Mapping[str, Callable[[str], str]] = {
+    "posts": from_posts,
+    "reports": from_reports,
+    "roles": from_roles,
+}
+
+
+@dataclass(frozen=True, kw_only=True)
+class IngestOptions:
+    """How to read the files of one ``concerted ingest`` call."""
+
+    format: str
+    adapter: AdapterOptions = field(default_factory=AdapterOptions)
+    timezone: str | None = None
+    on_error: OnError = "raise"
+
+    def canonical(self) -> dict[str, object]:
+        """The options that change what a file becomes (part of a source's identity)."""
+        return {
+            "format": self.format,
+            "table": self.adapter.table,
+            "mapping": dict(sorted(self.adapter.mapping.items())),
+            "platform": self.adapter.platform,
+            "delimiter": self.adapter.delimiter,
+            "timezone": self.timezone,
+        }
+
+
+@dataclass(frozen=True)
+class SourceReport:
+    """What one file added to the case."""
+
+    path: str
+    sha256: str
+    status: Literal["ingested", "already ingested"]
+    rows_read: int = 0
+    rows_added: dict[str, int] = field(default_factory=dict)
+    rows_duplicate: int = 0
+    rows_set_aside: int = 0
+    actions_added: int = 0
+    seconds: float = 0.0
+
+    def as_dict(self) -> dict[str, object]:
+        return asdict(self)
+
+
+def file_sha256(path: Path) -> str:
+    with path.open("rb") as fh:
+        return hashlib.file_digest(fh, "sha256").hexdigest()
+
+
+def ingest(
+    store: Store,
+    paths: Iterable[str | Path],
+    options: IngestOptions,
+    *,
+    pseudonymiser: Pseudonymiser | None = None,
+    progress: Progress | None = None,
+) -> list[SourceReport]:
+    """Ingest each file; see the module's docstring."""
+    _check_key(store, pseudonymiser)
+    return [
+        ingest_file(store, Path(p), options, pseudonymiser=pseudonymiser, progress=progress)
+        for p in paths
+    ]
+
+
+def _check_key(store: Store, pseudonymiser: Pseudonymiser | None) -> None:
+    recorded = store.meta("pseudonymisation_key")
+    has_data = store.sql("SELECT count(*) FROM sources").fetchone() != (0,)
+    if pseudonymiser is None:
+        if recorded is not None:
+            raise ConfigError(
+                f"{store.path} pseudonymises identifiers: pass the case's key with "
+                "--pseudonymise-key-file"
+            )
+        return
+    if recorded is None and has_data:
+        raise ConfigError(
+            f"{store.path} already holds identifiers that are not pseudonymised; "
+            "start a new case to pseudonymise"
+        )
+    if recorded is not None and recorded != pseudonymiser.fingerprint:
+        raise ConfigError(f"this key is not the one {store.path} was pseudonymised with")
+
+
+def ingest_file(
+    store: Store,
+    path: Path,
+    options: IngestOptions,
+    *,
+    pseudonymiser: Pseudonymiser | None = None,
+    progress: Progress | None = None,
+) -> SourceReport:
+    """Ingest one file; see the module's docstring."""
+    say = progress or (lambda _: None)
+    if not path.is_file():
+        raise ConfigError(f"no such file: {path}")
+    started = time.perf_counter()
+    adapter = adapters.get(options.format)
+    say(f"hashing {path.name}")
+    sha = file_sha256(path)
+    canonical = json.dumps(options.canonical(), sort_keys=True)
+    fingerprint = hashlib.sha256(f"{sha}\n{canonical}".encode()).hexdigest()
+    if store.sql("SELECT 1 FROM sources WHERE fingerprint = ?", [fingerprint]).fetchone():
+        log.info("source already ingested: sha256=%s", sha[:12])
+        return SourceReport(str(path), sha, "already ingested")
+
+    con = store.con
+    with store.transaction():
+        say(f"reading {path.name}")
+        scan = adapter.scan(path, options.adapter)
+        scan.materialize(con, "scan")
+        columns = {str(name): str(kind) for name, kind, *_ in con.sql("DESCRIBE scan").fetchall()}
+        raws = adapter.tables(columns, path, options.adapter)
+        if len({r.table for r in raws}) != len(raws):
+            raise StoreError(f"adapter {adapter.name} produced one table twice")
+        rejects = scan.rejects(con)
+        scanned = con.sql("SELECT count(*) FROM scan").fetchone()
+        rows_read = (int(scanned[0]) if scanned else 0) + len(rejects)
+
+        say(f"checking {path.name}")
+        checked = [_validate(store, raw, path, options) for raw in raws]
+        if options.on_error == "raise":
+            _raise_first(path, rejects, checked, store)
+
+        source_id = _next_source_id(store)
+        set_aside = _quarantine(store, source_id, rejects, checked, pseudonymiser)
+        say(f"storing {path.name}")
+        added: dict[str, int] = {}
+        duplicates = 0
+        actions = 0
+        for v in checked:
+            n_added, n_dup = _store_rows(store, v, pseudonymiser)
+            added[v.contract.name] = n_added
+            duplicates += n_dup
+            if v.contract.name in _ACTIONS:
+                actions += _derive_actions(store, v.contract.name)
+            elif v.contract.name == "actions":
+                actions += n_added
+            con.execute(f"DROP TABLE IF EXISTS accepted_{v.contract.name}")
+        seconds = time.perf_counter() - started
+        con.execute(
+            "INSERT INTO sources VALUES (?, ?, ?, ?, ?, ?, now(), ?, ?, ?, ?, ?, ?, ?)",
+            [
+                source_id,
+                str(path),
+                sha,
+                options.format,
+                canonical,
+                fingerprint,
+                rows_read,
+                set_aside,
+                duplicates,
+                json.dumps(added),
+                actions,
+                seconds,
+                __version__,
+            ],
+        )
+        if pseudonymiser is not None:
+            store.set_meta("pseudonymisation_key", pseudonymiser.fingerprint)
+        for name in ["scan", *(v.relation for v in checked)]:
+            con.execute(f"DROP TABLE IF EXISTS {name}")
+    log.info("ingested source %d: %d rows read, %d set aside", source_id, rows_read, set_aside)
+    return SourceReport(
+        str(path), sha, "ingested", rows_read, added, duplicates, set_aside, actions, seconds
+    )
+
+
+def _validate(store: Store, raw: RawTable, path: Path, options: IngestOptions) -> Validated:
+    if raw.table not in CONTRACTS:
+        raise StoreError(f"adapter produced rows for unknown table {raw.table!r}")
+    view = f"raw_{raw.table}"
+    store.con.execute(f"CREATE OR REPLACE TEMP VIEW {view} AS {raw.sql}")
+    try:
+        return validate(
+            store.con,
+            view,
+            CONTRACTS[raw.table],
+            file=path,
+            mapping=raw.mapping,
+            timezone=options.timezone or raw.timezone,
+            into=f"typed_{raw.table}",
+        )
+    finally:
+        store.con.execute(f"DROP VIEW IF EXISTS {view}")
+
+
+def _raise_first(path: Path, rejects: list[Reject], checked: list[Validated], store: Store) -> None:
+    candidates: list[SchemaError] = [
+        SchemaError(path, r.reason, row=r.row, column=r.column, line=r.line) for r in rejects
+    ]
+    for v in checked:
+        if v.bad_rows:
+            found = store.sql(
+                f"SELECT _row, _error_column, _error FROM {v.relation} "
+                "WHERE _error IS NOT NULL ORDER BY _row LIMIT 1"
+            ).fetchone()
+            if found:
+                row, column, reason = found
+                candidates.append(SchemaError(path, str(reason), row=int(row), column=column))
+    if candidates:
+        first = min(candidates, key=lambda e: e.row if e.row is not None else 0)
+        total = len(rejects) + sum(v.bad_rows for v in checked)
+        if total > 1:
+            first.add_note(
+                f"{total} rows in {path} have errors; --on-error quarantine sets them aside "
+                "and ingests the rest"
+            )
+        raise first
+
+
+def _next_source_id(store: Store) -> int:
+    row = store.sql("SELECT coalesce(max(source_id), 0) + 1 FROM sources").fetchone()
+    return int(row[0]) if row else 1
+
+
+def _quarantine(
+    store: Store,
+    source_id: int,
+    rejects: list[Reject],
+    checked: list[Validated],
+    pseudonymiser: Pseudonymiser | None,
+) -> int:
+    """Set aside unreadable and untypable rows; the raw row is kept unless the case is
+    pseudonymised (raw rows would carry the identifiers the key hides)."""
+    keep_raw = pseudonymiser is None
+    for r in rejects:
+        store.con.execute(
+            "INSERT INTO quarantine VALUES (?, NULL, ?, ?, ?, ?, ?)",
+            [source_id, r.row, r.line, r.column, r.reason, r.raw if keep_raw else None],
+        )
+    total = len(rejects)
+    for v in checked:
+        if not v.bad_rows:
+            continue
+        raw = "CAST(_raw AS VARCHAR)" if keep_raw else "NULL"
+        store.con.execute(
+            f"INSERT INTO quarantine SELECT ?, ?, _row, NULL, _error_column, _error, {raw} "
+            f"FROM {v.relation} WHERE _error IS NOT NULL",
+            [source_id, v.contract.name],
+        )
+        total += v.bad_rows
+    return total
+
+
+def _pseudonymised(contract: Contract, pseudonymiser: Pseudonymiser | None) -> str:
+    selects = []
+    for c in contract.columns:
+        name = quote_ident(c.name)
+        if pseudonymiser is not None and contract.name == "actions" and c.name == "object_id":
+            kinds = ", ".join(sql_literal(k) for k in IDENTIFIER_OBJECT_KINDS)
+            selects.append(
+                f"CASE WHEN kind IN ({kinds}) THEN {pseudonymiser.sql(name)} ELSE {name} END "
+                f"AS {name}"
+            )
+        elif pseudonymiser is not None and c.identifier and c.type == TEXT:
+            selects.append(f"{pseudonymiser.sql(name)} AS {name}")
+        elif pseudonymiser is not None and c.identifier and c.type == TEXT_LIST:
+            selects.append(f"list_transform({name}, e -> {pseudonymiser.sql('e')}) AS {name}")
+        else:
+            selects.append(name)
+    return ", ".join(selects)
+
+
+def _store_rows(store: Store, v: Validated, pseudonymiser: Pseudonymiser | None) -> tuple[int, int]:
+    """Insert the good rows not yet in the case; return (added, duplicates)."""
+    contract = v.contract
+    table = quote_ident(contract.name)
+    key = ", ".join(quote_ident(k) for k in contract.key)
+    on_key = " AND ".join(f"t.{quote_ident(k)} = n.{quote_ident(k)}" for k in contract.key)
+    accepted = f"accepted_{contract.name}"
+    # Rows of a keyed table appear once; actions given by a format are events, all kept.
+    first = f"QUALIFY row_number() OVER (PARTITION BY {key} ORDER BY _row) = 1" if key else ""
+    store.con.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE {accepted} AS
+        SELECT {_pseudonymised(contract, pseudonymiser)} FROM {v.relation}
+        WHERE _error IS NULL {first}
+        """
+    )
+    if contract.name == "accounts":
+        # Accounts seen again fill in what was missing (a users file after a tweets file).
+        filled = [c.name for c in contract.columns if c.name not in contract.key]
+        sets = ", ".join(
+            f"{quote_ident(c)} = coalesce(t.{quote_ident(c)}, n.{quote_ident(c)})" for c in filled
+        )
+        store.con.execute(f"UPDATE {table} AS t SET {sets} FROM {accepted} AS n WHERE {on_key}")
+    if key:
+        store.con.execute(
+            f"DELETE FROM {accepted} AS n WHERE EXISTS (SELECT 1 FROM {table} AS t WHERE {on_key})"
+        )
+    row = store.sql(f"SELECT count(*) FROM {accepted}").fetchone()
+    added = int(row[0]) if row else 0
+    store.con.execute(f"INSERT INTO {table} SELECT * FROM {accepted}")
+    good = v.rows - v.bad_rows
+    return added, good - added
+
+
+def _derive_actions(store: Store, table: str) -> int:
+    inserted = store.con.execute(
+        f"INSERT INTO actions {_ACTIONS[table](f'accepted_{table}')}"
+    ).fetchone()
+    return int(inserted[0]) if inserted else 0

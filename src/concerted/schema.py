@@ -1,0 +1,583 @@
+"""The data contracts every adapter produces and everything downstream trusts.
+
+Five tables cross the ingest boundary: ``accounts``, ``posts``, ``reports`` and
+``roles`` come from adapters; ``actions`` is derived from them (see
+:mod:`concerted.actions`). Times are UTC ``TIMESTAMPTZ``; identifiers are strings;
+``platform`` is on every table so that Facebook and Instagram (or any mix) live side
+by side.
+
+:func:`validate` is the one place where raw input becomes contract rows. It types every
+column in DuckDB, and marks each row that cannot be typed with the column and the
+reason, so that the caller can raise :class:`~concerted.errors.SchemaError` naming
+file, row and column, or set the row aside in quarantine. Detectors never check again.
+
+>>> CONTRACTS["posts"].required
+('post_id', 'account_id', 'platform', 'ts')
+>>> CONTRACTS["reports"].column("outcome").choices
+('upheld', 'rejected')
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import duckdb
+
+from concerted.errors import ConfigError, SchemaError
+
+__all__ = [
+    "CONTRACTS",
+    "IDENTIFIER_OBJECT_KINDS",
+    "INPUT_TABLES",
+    "Column",
+    "Contract",
+    "Validated",
+    "sql_literal",
+    "quote_ident",
+    "validate",
+]
+
+TIMESTAMP = "TIMESTAMPTZ"
+TEXT = "VARCHAR"
+INTEGER = "BIGINT"
+TEXT_LIST = "VARCHAR[]"
+JSON = "JSON"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Column:
+    """One column of a contract.
+
+    ``identifier`` columns hold ids of accounts, posts, venues or reports: they are
+    trimmed, and pseudonymised at ingest when the case asks for it.
+    """
+
+    name: str
+    type: str
+    doc: str
+    required: bool = False
+    identifier: bool = False
+    choices: tuple[str, ...] | None = None
+    default: str | None = None
+
+
+@dataclass(frozen=True)
+class Contract:
+    """A table's columns, and the columns that identify one of its rows."""
+
+    name: str
+    columns: tuple[Column, ...]
+    key: tuple[str, ...]
+    doc: str
+    names: tuple[str, ...] = field(init=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "names", tuple(c.name for c in self.columns))
+
+    @property
+    def required(self) -> tuple[str, ...]:
+        return tuple(c.name for c in self.columns if c.required)
+
+    def column(self, name: str) -> Column:
+        for c in self.columns:
+            if c.name == name:
+                return c
+        raise ConfigError(f"table {self.name!r} has no column {name!r}")
+
+    def ddl(self, table: str | None = None) -> str:
+        """The ``CREATE TABLE`` statement for this contract.
+
+        >>> print(CONTRACTS["roles"].ddl())  # doctest: +NORMALIZE_WHITESPACE
+        CREATE TABLE IF NOT EXISTS "roles" ("account_id" VARCHAR NOT NULL,
+        "venue_id" VARCHAR NOT NULL, "role" VARCHAR NOT NULL, "since" TIMESTAMPTZ,
+        "platform" VARCHAR NOT NULL)
+        """
+        cols = ", ".join(
+            f"{quote_ident(c.name)} {c.type}{' NOT NULL' if c.required else ''}"
+            for c in self.columns
+        )
+        return f"CREATE TABLE IF NOT EXISTS {quote_ident(table or self.name)} ({cols})"
+
+
+_PLATFORM = Column(
+    name="platform",
+    type=TEXT,
+    required=True,
+    doc="Where the row lives, lower case: facebook, instagram, twitter, ...",
+)
+_EXTRA = Column(
+    name="extra",
+    type=JSON,
+    doc="Columns of the source that no contract column holds, as one JSON object.",
+)
+
+CONTRACTS: Mapping[str, Contract] = {
+    "accounts": Contract(
+        "accounts",
+        (
+            Column(
+                name="account_id",
+                type=TEXT,
+                required=True,
+                identifier=True,
+                doc="The account's id on its platform.",
+            ),
+            _PLATFORM,
+            Column(
+                name="kind",
+                type=TEXT,
+                required=True,
+                default="user",
+                doc="user, page, group, channel, ... (lower case; default user).",
+            ),
+            Column(name="created_at", type=TIMESTAMP, doc="When the account was created."),
+            Column(name="name", type=TEXT, identifier=True, doc="Display name."),
+            Column(
+                name="handle", type=TEXT, identifier=True, doc="Screen name or handle, without '@'."
+            ),
+            Column(name="followers", type=INTEGER, doc="Followers or members, when known."),
+            _EXTRA,
+        ),
+        key=("platform", "account_id"),
+        doc="Accounts, pages, groups and channels.",
+    ),
+    "posts": Contract(
+        "posts",
+        (
+            Column(
+                name="post_id",
+                type=TEXT,
+                required=True,
+                identifier=True,
+                doc="The post's id on its platform.",
+            ),
+            Column(
+                name="account_id", type=TEXT, required=True, identifier=True, doc="Who posted it."
+            ),
+            _PLATFORM,
+            Column(name="ts", type=TIMESTAMP, required=True, doc="When it was posted (UTC)."),
+            Column(
+                name="venue_id",
+                type=TEXT,
+                identifier=True,
+                doc="The page or group it was posted in, if any.",
+            ),
+            Column(name="text", type=TEXT, doc="Message text."),
+            Column(name="lang", type=TEXT, doc="Language code, when known."),
+            Column(name="urls", type=TEXT_LIST, doc="Links in the post, expanded where known."),
+            Column(name="hashtags", type=TEXT_LIST, doc="Hashtags, without '#'."),
+            Column(
+                name="mentions",
+                type=TEXT_LIST,
+                identifier=True,
+                doc="Accounts mentioned (ids or handles).",
+            ),
+            Column(
+                name="reply_to", type=TEXT, identifier=True, doc="The post this one replies to."
+            ),
+            Column(
+                name="repost_of",
+                type=TEXT,
+                identifier=True,
+                doc="The post this one reposts (retweets, shares).",
+            ),
+            Column(
+                name="image_hashes",
+                type=TEXT_LIST,
+                doc="Hashes of attached images (perceptual or exact).",
+            ),
+            _EXTRA,
+        ),
+        key=("platform", "post_id"),
+        doc="Posts, reposts, replies and shares.",
+    ),
+    "reports": Contract(
+        "reports",
+        (
+            Column(
+                name="report_id", type=TEXT, required=True, identifier=True, doc="The report's id."
+            ),
+            Column(
+                name="reporter_id",
+                type=TEXT,
+                required=True,
+                identifier=True,
+                doc="The account that filed it.",
+            ),
+            Column(
+                name="target_id",
+                type=TEXT,
+                required=True,
+                identifier=True,
+                doc="The account, post, page or group reported.",
+            ),
+            Column(
+                name="target_kind",
+                type=TEXT,
+                required=True,
+                default="account",
+                choices=("account", "post", "page", "group"),
+                doc="What the target is (default account).",
+            ),
+            Column(name="reason", type=TEXT, doc="The reason code chosen."),
+            Column(name="ts", type=TIMESTAMP, required=True, doc="When it was filed (UTC)."),
+            Column(
+                name="channel", type=TEXT, doc="How it arrived: web, app, direct link, api, ..."
+            ),
+            Column(name="client", type=TEXT, doc="User agent or tool fingerprint, when known."),
+            Column(name="text", type=TEXT, doc="Free text the reporter wrote."),
+            Column(
+                name="outcome",
+                type=TEXT,
+                choices=("upheld", "rejected"),
+                doc="upheld, rejected, or empty while pending.",
+            ),
+            _PLATFORM,
+            _EXTRA,
+        ),
+        key=("platform", "report_id"),
+        doc="Reports (flags) filed by accounts against accounts or content.",
+    ),
+    "roles": Contract(
+        "roles",
+        (
+            Column(
+                name="account_id",
+                type=TEXT,
+                required=True,
+                identifier=True,
+                doc="The account holding the role.",
+            ),
+            Column(
+                name="venue_id", type=TEXT, required=True, identifier=True, doc="The page or group."
+            ),
+            Column(
+                name="role",
+                type=TEXT,
+                required=True,
+                choices=("admin", "moderator", "member"),
+                doc="admin, moderator or member.",
+            ),
+            Column(name="since", type=TIMESTAMP, doc="When the role began."),
+            _PLATFORM,
+        ),
+        key=("platform", "account_id", "venue_id", "role"),
+        doc="Who administers, moderates or belongs to which page or group.",
+    ),
+    "actions": Contract(
+        "actions",
+        (
+            Column(
+                name="actor_id",
+                type=TEXT,
+                required=True,
+                identifier=True,
+                doc="The account that acted.",
+            ),
+            _PLATFORM,
+            Column(
+                name="kind",
+                type=TEXT,
+                required=True,
+                doc="share_url, share_domain, repost, reply, hashtag, text, image, "
+                "report, join, ...",
+            ),
+            Column(
+                name="object_id",
+                type=TEXT,
+                required=True,
+                doc="What it acted on, in that kind's normal form.",
+            ),
+            Column(name="ts", type=TIMESTAMP, required=True, doc="When (UTC)."),
+            Column(
+                name="source_id",
+                type=TEXT,
+                required=True,
+                identifier=True,
+                doc="The post, report or role row it came from (post_id, report_id, venue_id).",
+            ),
+        ),
+        key=(),
+        doc="One row per act on an object, the common currency of coordination. Derived "
+        "from posts, reports and roles; formats that are already actions (CooRTweet's) "
+        "fill it directly, one row per input row, duplicates included.",
+    ),
+}
+
+#: The tables that adapters produce; ``actions`` is mostly derived from them.
+INPUT_TABLES: tuple[str, ...] = ("accounts", "posts", "reports", "roles")
+
+#: Action kinds whose ``object_id`` is an identifier (pseudonymised with the rest).
+IDENTIFIER_OBJECT_KINDS: tuple[str, ...] = ("repost", "reply", "report", "join")
+
+# A UTC offset or zone after a clock time: '...12:00:00Z', '...12:00+05:00', '... UTC'.
+_AWARE = r"\d:\d\d(:\d\d(\.\d+)?)?\s*([zZ]|[+-]\d\d(:?\d\d)?|UTC|GMT)$"
+_EPOCH = r"\s*-?\d+(\.\d+)?\s*"
+# Epoch seconds beyond this are not times concerted expects (and overflow DuckDB).
+_EPOCH_LIMIT = 1e11
+_NUMERIC = (
+    "TINYINT",
+    "SMALLINT",
+    "INTEGER",
+    "BIGINT",
+    "HUGEINT",
+    "UTINYINT",
+    "USMALLINT",
+    "UINTEGER",
+    "UBIGINT",
+    "FLOAT",
+    "DOUBLE",
+    "REAL",
+)
+
+
+def quote_ident(name: str) -> str:
+    """Quote a name for SQL.
+
+    >>> quote_ident('account.name')
+    '"account.name"'
+    """
+    return '"' + name.replace('"', '""') + '"'
+
+
+def sql_literal(value: str) -> str:
+    """Quote a string for SQL.
+
+    >>> sql_literal("it's")
+    "'it''s'"
+    """
+    return "'" + value.replace("'", "''") + "'"
+
+
+@dataclass(frozen=True)
+class Validated:
+    """Where :func:`validate` left the typed rows of one input table.
+
+    ``relation`` is a temporary table with the contract's columns plus ``_row``, and
+    ``_error_column``/``_error`` (NULL where the row is good).
+    """
+
+    contract: Contract
+    relation: str
+    rows: int
+    bad_rows: int
+
+
+def _text(expr: str, column: Column, source_type: str) -> str:
+    if source_type in ("VARCHAR", "JSON"):
+        value = f"CAST({expr} AS VARCHAR)"
+    elif source_type in ("FLOAT", "DOUBLE", "REAL") or source_type.startswith("DECIMAL"):
+        # 12.0 read as a float id means 12.
+        value = (
+            f"CASE WHEN {expr} = trunc({expr}) THEN CAST(CAST({expr} AS HUGEINT) AS VARCHAR)"
+            f" ELSE CAST({expr} AS VARCHAR) END"
+        )
+    else:
+        value = f"CAST({expr} AS VARCHAR)"
+    if column.identifier or column.choices or column.name in ("platform", "kind", "lang"):
+        value = f"trim({value})"
+    if column.choices or column.name in ("platform", "kind"):
+        value = f"lower({value})"
+    return f"NULLIF({value}, '')"
+
+
+def _timestamp(expr: str, source_type: str, timezone: str | None) -> tuple[str, str]:
+    """SQL for the UTC time, and SQL for the reason when it is NULL but the input is not."""
+    tz = sql_literal(timezone) if timezone else None
+    naive_reason = sql_literal(
+        "timestamp without a UTC offset; pass --timezone to say which zone it is in "
+        "(UTC if it is UTC)"
+    )
+    if source_type == "TIMESTAMP WITH TIME ZONE":
+        return expr, "NULL"
+    if source_type.startswith("TIMESTAMP") or source_type == "DATE":
+        if tz is None:
+            return "CAST(NULL AS TIMESTAMPTZ)", naive_reason
+        return f"timezone({tz}, CAST({expr} AS TIMESTAMP))", "NULL"
+    if source_type in _NUMERIC or source_type.startswith("DECIMAL"):
+        value = (
+            f"CASE WHEN abs(CAST({expr} AS DOUBLE)) < {_EPOCH_LIMIT} "
+            f"THEN to_timestamp(CAST({expr} AS DOUBLE)) END"
+        )
+        reason = sql_literal("epoch seconds out of range (milliseconds?)")
+        return value, reason
+    s = f"trim(CAST({expr} AS VARCHAR))"
+    naive = f"timezone({tz}, TRY_CAST({s} AS TIMESTAMP))" if tz else "CAST(NULL AS TIMESTAMPTZ)"
+    value = (
+        f"CASE WHEN {s} = '' THEN NULL "
+        f"WHEN regexp_full_match({s}, '{_EPOCH}') THEN "
+        f"CASE WHEN abs(TRY_CAST({s} AS DOUBLE)) < {_EPOCH_LIMIT} "
+        f"THEN to_timestamp(TRY_CAST({s} AS DOUBLE)) END "
+        f"WHEN regexp_matches({s}, '{_AWARE}') THEN TRY_CAST({s} AS TIMESTAMPTZ) "
+        f"ELSE {naive} END"
+    )
+    shown = f"left({s}, 40)"
+    if tz is None:
+        reason = (
+            f"CASE WHEN TRY_CAST({s} AS TIMESTAMP) IS NOT NULL "
+            f"AND NOT regexp_full_match({s}, '{_EPOCH}') THEN {naive_reason} "
+            f"ELSE 'unparseable timestamp ''' || {shown} || '''' END"
+        )
+    else:
+        reason = f"'unparseable timestamp ''' || {shown} || ''''"
+    return value, reason
+
+
+def _integer(expr: str, source_type: str) -> tuple[str, str]:
+    if source_type == "VARCHAR":
+        s = f"NULLIF(replace(trim({expr}), '_', ''), '')"
+        value = (
+            f"COALESCE(TRY_CAST({s} AS BIGINT), CASE WHEN TRY_CAST({s} AS DOUBLE) "
+            f"= trunc(TRY_CAST({s} AS DOUBLE)) THEN TRY_CAST(TRY_CAST({s} AS DOUBLE) "
+            f"AS BIGINT) END)"
+        )
+        return value, f"'not an integer: ''' || left(trim({expr}), 40) || ''''"
+    return f"TRY_CAST({expr} AS BIGINT)", "'not an integer'"
+
+
+def _text_list(expr: str, source_type: str) -> tuple[str, str]:
+    if source_type.endswith("[]"):
+        items = f"list_transform({expr}, e -> trim(CAST(e AS VARCHAR)))"
+    else:
+        s = f"trim(CAST({expr} AS VARCHAR))"
+        items = (
+            f"CASE WHEN {s} LIKE '[%' THEN "
+            # ['a', 'b'] or ["a", "b"]: the quoted items; [a, b]: split on commas.
+            f"CASE WHEN regexp_matches({s}, '[''\"]') "
+            f"THEN list_transform(regexp_extract_all({s}, '''[^'']*''|\"[^\"]*\"'), "
+            f"e -> trim(e, '''\"')) "
+            f"ELSE list_transform(string_split(trim({s}, '[] '), ','), e -> trim(e)) END "
+            f"ELSE string_split_regex({s}, '[\\s,]+') END"
+        )
+    value = f"list_filter({items}, e -> e IS NOT NULL AND e <> '')"
+    return value, "'not a list'"
+
+
+def _column_sql(
+    column: Column, source: str | None, source_type: str | None, timezone: str | None
+) -> tuple[str, str | None]:
+    """SQL for a contract column, and SQL for why a non-null input became NULL."""
+    if source is None or source_type is None:
+        if column.default is not None:
+            return sql_literal(column.default), None
+        return f"CAST(NULL AS {column.type})", None
+    expr = quote_ident(source)
+    if column.type == TEXT:
+        value = _text(expr, column, source_type)
+        if column.default is not None:
+            value = f"COALESCE({value}, {sql_literal(column.default)})"
+        return value, None
+    if column.type == TIMESTAMP:
+        return _timestamp(expr, source_type, timezone)
+    if column.type == INTEGER:
+        return _integer(expr, source_type)
+    if column.type == TEXT_LIST:
+        return _text_list(expr, source_type)
+    if column.type == JSON:
+        return f"CAST({expr} AS JSON)", None
+    raise AssertionError(f"no SQL for contract type {column.type}")
+
+
+def validate(
+    con: duckdb.DuckDBPyConnection,
+    raw: str,
+    contract: Contract,
+    *,
+    file: str | Path,
+    mapping: Mapping[str, str] | None = None,
+    timezone: str | None = None,
+    into: str,
+) -> Validated:
+    """Type the rows of relation ``raw`` into the contract, as temporary table ``into``.
+
+    ``raw`` is a table or view with a ``_row`` column (the record number in ``file``)
+    and one column per contract column it provides, named as in the contract unless
+    ``mapping`` says otherwise (contract name to raw name). A missing required column
+    raises :class:`SchemaError` at once; rows that cannot be typed are marked, not
+    dropped: ``_error_column`` and ``_error`` say where and why.
+    """
+    mapping = dict(mapping or {})
+    described = con.sql(f"DESCRIBE {raw}").fetchall()
+    types = {str(name): str(kind) for name, kind, *_ in described}
+    unknown = set(mapping) - set(contract.names)
+    if unknown:
+        raise ConfigError(
+            f"{contract.name} has no column {', '.join(sorted(unknown))}; "
+            f"its columns: {', '.join(contract.names)}"
+        )
+    if timezone is not None:
+        _check_timezone(con, timezone)
+
+    selects = ["_row"]
+    # (condition on the typed row, input column it is about, SQL for the reason)
+    checks: list[tuple[str, str, str]] = []
+    for column in contract.columns:
+        source: str | None = mapping.get(column.name, column.name)
+        if source not in types:
+            if column.required and column.default is None:
+                raise SchemaError(
+                    file,
+                    f"missing column {source!r}, required for {contract.name}"
+                    + (f" (mapped from {column.name!r})" if source != column.name else "")
+                    + f"; the input has: {', '.join(sorted(t for t in types if t != '_row'))}",
+                    column=source,
+                )
+            source = None
+        value, reason = _column_sql(column, source, types.get(source or ""), timezone)
+        selects.append(f"{value} AS {quote_ident(column.name)}")
+        if source is None:
+            continue
+        src, name = quote_ident(source), quote_ident(column.name)
+        present = (
+            f"NULLIF(trim({src}), '') IS NOT NULL"
+            if types[source] == "VARCHAR"
+            else f"{src} IS NOT NULL"
+        )
+        if column.required and column.default is None:
+            checks.append((f"{name} IS NULL AND NOT ({present})", source, "'missing value'"))
+        if reason is not None:
+            checks.append((f"{name} IS NULL AND {present}", source, reason))
+        if column.choices:
+            allowed = ", ".join(sql_literal(c) for c in column.choices)
+            expected = sql_literal(f"', expected one of {', '.join(column.choices)}")
+            checks.append(
+                (
+                    f"{name} IS NOT NULL AND {name} NOT IN ({allowed})",
+                    source,
+                    f"'unknown value ''' || left({name}, 40) || {expected}",
+                )
+            )
+    # The first failing check names the row's error.
+    column_case = " ".join(f"WHEN {c} THEN {sql_literal(col)}" for c, col, _ in checks)
+    reason_case = " ".join(f"WHEN {c} THEN {why}" for c, _, why in checks)
+    con.execute(f"DROP TABLE IF EXISTS {into}")
+    con.execute(
+        f"CREATE TEMP TABLE {into} AS "
+        f"WITH typed AS (SELECT {', '.join(selects)}, {_raw_columns(types)} FROM {raw}) "
+        f"SELECT * EXCLUDE (_raw), "
+        f"CASE {column_case or 'WHEN FALSE THEN NULL'} END AS _error_column, "
+        f"CASE {reason_case or 'WHEN FALSE THEN NULL'} END AS _error, _raw "
+        f"FROM typed"
+    )
+    rows, bad = con.sql(f"SELECT count(*), count(_error) FROM {into}").fetchone() or (0, 0)
+    return Validated(contract, into, int(rows), int(bad))
+
+
+def _raw_columns(types: Mapping[str, str]) -> str:
+    """The input row as JSON, kept for quarantine."""
+    fields = [t for t in types if t != "_row"]
+    if not fields:
+        return "CAST('{}' AS JSON) AS _raw"
+    packed = ", ".join(f"{quote_ident(f)} := {quote_ident(f)}" for f in fields)
+    return f"to_json(struct_pack({packed})) AS _raw"
+
+
+def _check_timezone(con: duckdb.DuckDBPyConnection, timezone: str) -> None:
+    try:
+        con.execute("SELECT timezone(?, TIMESTAMP '2020-01-01')", [timezone]).fetchone()
+    except duckdb.Error as exc:
+        raise ConfigError(
+            f"unknown time zone {timezone!r} (use an IANA name such as 'UTC' or 'Asia/Karachi')"
+        ) from exc
