@@ -232,58 +232,38 @@ def info_command(case: Path, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps(info, indent=2, default=str))
         return
-    tables = info["tables"]
-    summary = Table(title=f"{case}" + (" (pseudonymised)" if info["pseudonymised"] else ""))
-    for column in ("table", "rows", "by platform", "by kind", "first", "last"):
-        summary.add_column(column, justify="right" if column == "rows" else "left")
-    for name, t in tables.items():
-        span = t.get("span", {})
-        summary.add_row(
-            name,
-            f"{t['rows']:,}",
-            _counts(t.get("by_platform", {})),
-            _counts(t.get("by_kind", {})),
-            span.get("first") or "",
-            span.get("last") or "",
-        )
-    out.print(summary)
-    sources = Table(title="sources")
-    for column in (
-        "id",
-        "file",
-        "format",
-        "rows",
-        "set aside",
-        "duplicates",
-        "actions",
-        "ingested",
-        "sha256",
-    ):
-        sources.add_column(column)
+    head = f"[bold]{escape(str(case))}[/]" + (" (pseudonymised)" if info["pseudonymised"] else "")
+    out.print(head)
+    for name, t in info["tables"].items():
+        line = f"  {name:<9}{t['rows']:>12,}"
+        if t.get("by_platform"):
+            line += f"   {_counts(t['by_platform'])}"
+        out.print(line, highlight=False)
+        if t.get("by_kind"):
+            out.print(f"{'':23}kinds: {_counts(t['by_kind'])}", highlight=False)
+        span = t.get("span") or {}
+        if span.get("first"):
+            out.print(f"{'':23}{span['first']} to {span['last']}", highlight=False)
+    out.print("[bold]sources[/]")
     for s in info["sources"]:
-        sources.add_row(
-            str(s["source_id"]),
-            s["path"],
-            s["format"],
-            f"{s['rows_read']:,}",
-            f"{s['rows_set_aside']:,}",
-            f"{s['rows_duplicate']:,}",
-            f"{s['actions_added']:,}",
-            s["ingested_at"],
-            s["sha256"][:12],
+        out.print(
+            f"  {s['source_id']:>3}  {escape(s['path'])}  ({s['format']}, sha256 "
+            f"{s['sha256'][:12]}, {s['ingested_at']})\n"
+            f"       {s['rows_read']:,} rows read, {s['rows_duplicate']:,} duplicates, "
+            f"{s['rows_set_aside']:,} set aside, {s['actions_added']:,} actions",
+            highlight=False,
         )
-    out.print(sources)
     if info["quarantine"]:
-        q = Table(title="rows set aside (quarantine)")
-        for column in ("table", "reason", "rows"):
-            q.add_column(column)
-        for row in info["quarantine"]:
-            q.add_row(row["table"] or "(unreadable)", row["reason"], f"{row['rows']:,}")
-        out.print(q)
+        out.print("[bold]rows set aside[/] (table quarantine)")
+        for q in info["quarantine"]:
+            out.print(
+                f"  {q['rows']:>8,}  {q['table'] or 'unreadable'}: {escape(q['reason'])}",
+                highlight=False,
+            )
 
 
 def _counts(counts: dict[str, int]) -> str:
-    return ", ".join(f"{k}: {v:,}" for k, v in counts.items())
+    return " · ".join(f"{k} {v:,}" for k, v in counts.items())
 
 
 @cli.command("formats")

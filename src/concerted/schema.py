@@ -441,7 +441,7 @@ def _text_list(expr: str, source_type: str) -> tuple[str, str]:
     if source_type.endswith("[]"):
         items = f"list_transform({expr}, e -> trim(CAST(e AS VARCHAR)))"
     else:
-        s = f"trim(CAST({expr} AS VARCHAR))"
+        s = f"NULLIF(trim(CAST({expr} AS VARCHAR)), '')"
         items = (
             f"CASE WHEN {s} LIKE '[%' THEN "
             # ['a', 'b'] or ["a", "b"]: the quoted items; [a, b]: split on commas.
@@ -456,14 +456,14 @@ def _text_list(expr: str, source_type: str) -> tuple[str, str]:
 
 
 def _column_sql(
-    column: Column, source: str | None, source_type: str | None, timezone: str | None
+    column: Column, expr: str | None, source_type: str | None, timezone: str | None
 ) -> tuple[str, str | None]:
-    """SQL for a contract column, and SQL for why a non-null input became NULL."""
-    if source is None or source_type is None:
+    """SQL for a contract column from input expression ``expr``, and SQL for why a
+    non-null input became NULL."""
+    if expr is None or source_type is None:
         if column.default is not None:
             return sql_literal(column.default), None
         return f"CAST(NULL AS {column.type})", None
-    expr = quote_ident(source)
     if column.type == TEXT:
         value = _text(expr, column, source_type)
         if column.default is not None:
@@ -511,6 +511,7 @@ def validate(
         _check_timezone(con, timezone)
 
     selects = ["_row"]
+    inputs: list[str] = []
     # (condition on the typed row, input column it is about, SQL for the reason)
     checks: list[tuple[str, str, str]] = []
     for column in contract.columns:
@@ -525,11 +526,18 @@ def validate(
                     column=source,
                 )
             source = None
-        value, reason = _column_sql(column, source, types.get(source or ""), timezone)
-        selects.append(f"{value} AS {quote_ident(column.name)}")
         if source is None:
+            selects.append(
+                f"{_column_sql(column, None, None, timezone)[0]} AS {quote_ident(column.name)}"
+            )
             continue
-        src, name = quote_ident(source), quote_ident(column.name)
+        # Checks run on the typed row, beside a copy of the input value (_in_*).
+        src, name = quote_ident(f"_in_{column.name}"), quote_ident(column.name)
+        value = _column_sql(column, quote_ident(source), types[source], timezone)[0]
+        reason = _column_sql(column, src, types[source], timezone)[1]
+        selects.append(f"{value} AS {name}")
+        selects.append(f"{quote_ident(source)} AS {src}")
+        inputs.append(src)
         present = (
             f"NULLIF(trim({src}), '') IS NOT NULL"
             if types[source] == "VARCHAR"
@@ -556,7 +564,7 @@ def validate(
     con.execute(
         f"CREATE TEMP TABLE {into} AS "
         f"WITH typed AS (SELECT {', '.join(selects)}, {_raw_columns(types)} FROM {raw}) "
-        f"SELECT * EXCLUDE (_raw), "
+        f"SELECT * EXCLUDE ({', '.join(['_raw', *inputs])}), "
         f"CASE {column_case or 'WHEN FALSE THEN NULL'} END AS _error_column, "
         f"CASE {reason_case or 'WHEN FALSE THEN NULL'} END AS _error, _raw "
         f"FROM typed"

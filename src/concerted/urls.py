@@ -25,10 +25,14 @@ TRACKING_PARAMETERS = (
     r"utm_[a-z0-9_]*|fbclid|gclid|dclid|gbraid|wbraid|msclkid|yclid|twclid|igshid|igsh"
     r"|mc_cid|mc_eid|_ga|_gl|ref_src|ref_url|si|__tn__|__cft__\[0\]|mibextid"
 )
-_PARTS = r"^(?:[A-Za-z][A-Za-z0-9+.\-]*:)?(?://)?([^/?#]*)([^?#]*)(?:\?([^#]*))?"
-_HOST_NOISE = r"^[^@]*@|:(80|443)$"
+# A scheme counts only before '//', so that 'host:8080/x' keeps its host.
+_PARTS = r"^(?:[A-Za-z][A-Za-z0-9+.\-]*://|//)?([^/?#]*)([^?#]*)(?:\?([^#]*))?"
+_SPACE = r"^[ \t\n\r\f\v]+|[ \t\n\r\f\v]+$"
+# user info (up to the last @) and a default port
+_HOST_NOISE = r"^.*@|:(80|443)$"
 _WWW = r"^www\."
 _PARTS_RE = re.compile(_PARTS)
+_SPACE_RE = re.compile(_SPACE)
 _TRACKING_RE = re.compile(f"^({TRACKING_PARAMETERS})$")
 
 
@@ -39,15 +43,15 @@ def _host(netloc: str) -> str:
 
 def url_domain(url: str) -> str:
     """The host of ``url`` in normal form."""
-    match = _PARTS_RE.match(url.strip())
+    match = _PARTS_RE.match(_SPACE_RE.sub("", url))
     return _host(match.group(1)) if match else ""
 
 
 def normalize_url(url: str) -> str:
     """``url`` in normal form (see the module's docstring)."""
-    match = _PARTS_RE.match(url.strip())
+    match = _PARTS_RE.match(_SPACE_RE.sub("", url))
     if match is None:  # pragma: no cover - the pattern matches every string
-        return url.strip()
+        return url
     netloc, path, query = match.group(1), match.group(2), match.group(3) or ""
     kept = [p for p in query.split("&") if p and not _TRACKING_RE.match(p.split("=")[0].lower())]
     out = _host(netloc) + path.rstrip("/")
@@ -61,7 +65,8 @@ def _sql(pattern: str) -> str:
 #: Temporary DuckDB macros ``concerted_url(u)`` and ``concerted_domain(u)``.
 SQL_MACROS = f"""
 CREATE OR REPLACE TEMP MACRO concerted_url_parts(u) AS
-    regexp_extract(trim(u), {_sql(_PARTS)}, ['netloc', 'path', 'query']);
+    regexp_extract(regexp_replace(u, {_sql(_SPACE)}, '', 'g'), {_sql(_PARTS)},
+                   ['netloc', 'path', 'query']);
 CREATE OR REPLACE TEMP MACRO concerted_host(netloc) AS
     regexp_replace(regexp_replace(lower(netloc), {_sql(_HOST_NOISE)}, '', 'g'), {_sql(_WWW)}, '');
 CREATE OR REPLACE TEMP MACRO concerted_query(q) AS

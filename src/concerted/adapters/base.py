@@ -115,6 +115,11 @@ def _duckdb_failure(path: Path, exc: duckdb.Error) -> SchemaError:
 
 
 _SCAN_IDS = iter(range(1, 1 << 62))
+# A JSON document holding its records in a nested array is read whole (DuckDB buffers
+# twice this); JSON lines and top-level arrays stream instead.
+_MAX_DOCUMENT_BYTES = 256 * 2**20
+# DuckDB evaluates both sides of AND, and json_type() fails on malformed JSON.
+_IS_OBJECT = "CASE WHEN json_valid(line) THEN json_type(line) = 'OBJECT' ELSE false END"
 
 
 @dataclass
@@ -208,12 +213,19 @@ class JsonScan:
                 "columns = {'line': 'VARCHAR'}, header = false, delim = chr(0), quote = '', "
                 "escape = '', auto_detect = false, strict_mode = false)"
             )
+        elif self.records == "$[*]":
+            # A top-level array streams element by element.
+            source = (
+                f"SELECT row_number() OVER () AS _row, CAST(json AS VARCHAR) AS line "
+                f"FROM read_json_objects({path}, format = 'array')"
+            )
         else:
+            # An array inside a document: the document must fit in memory.
             source = (
                 f"SELECT row_number() OVER () AS _row, CAST(record AS VARCHAR) AS line FROM ("
                 f"SELECT unnest(json_extract(json, {sql_literal(self.records)})) AS record "
                 f"FROM read_json_objects({path}, format = 'unstructured', "
-                f"maximum_object_size = 1073741824))"
+                f"maximum_object_size = {_MAX_DOCUMENT_BYTES}))"
             )
         con.execute(f"CREATE OR REPLACE TEMP TABLE {self._lines} AS {source}")
 
@@ -228,21 +240,24 @@ class JsonScan:
                 rows = con.execute(
                     f"""
                     WITH o AS (
-                        SELECT json_extract(line, {sql_literal(pointer)}) AS j
+                        SELECT _row, json_extract(line, {sql_literal(pointer)}) AS j
                         FROM {self._lines}
-                        WHERE json_valid(line) AND json_type(line) = 'OBJECT'
+                        WHERE {_IS_OBJECT}
                     )
                     SELECT k, bool_or(json_type(json_extract(j, '$."' || k || '"')) = 'OBJECT')
-                    FROM (SELECT j, unnest(json_keys(j)) AS k FROM o WHERE json_type(j) = 'OBJECT')
-                    GROUP BY k ORDER BY min(rowid)
+                    FROM (
+                        SELECT _row, j, unnest(json_keys(j)) AS k FROM o
+                        WHERE json_type(j) = 'OBJECT'
+                    )
+                    GROUP BY k ORDER BY min(_row), k
                     """
                 ).fetchall()
                 for key, nested in rows:
                     path = [*prefix, str(key)]
+                    # An object is a column (its JSON text) and so is each of its keys.
+                    found.append(path)
                     if nested and len(path) < self.depth:
                         next_frontier.append(path)
-                    else:
-                        found.append(path)
             frontier = next_frontier
             if not frontier:
                 break
@@ -268,7 +283,7 @@ class JsonScan:
             CREATE OR REPLACE TEMP TABLE {into} AS
             SELECT _row, {columns} FROM (
                 SELECT _row, json_extract_string(line, [{pointers}]) AS v FROM {self._lines}
-                WHERE json_valid(line) AND json_type(line) = 'OBJECT'
+                WHERE {_IS_OBJECT}
             )
             """
         )
@@ -278,7 +293,7 @@ class JsonScan:
             f"""
             SELECT _row, line, json_valid(line) FROM {self._lines}
             WHERE trim(line) <> ''
-              AND NOT (json_valid(line) AND json_type(line) = 'OBJECT')
+              AND NOT ({_IS_OBJECT})
             ORDER BY _row
             """
         ).fetchall()

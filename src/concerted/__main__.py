@@ -1,0 +1,7 @@
+"""``python -m concerted``: the command line."""
+
+import sys
+
+from concerted.cli import main
+
+sys.exit(main())

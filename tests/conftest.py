@@ -1,0 +1,46 @@
+"""Shared helpers: a case store per test, and ingest in one call."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from concerted.adapters.base import AdapterOptions
+from concerted.ingest import IngestOptions, SourceReport, ingest
+from concerted.store import Store
+
+FIXTURES = Path(__file__).parent / "fixtures"
+SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[Store]:
+    with Store(tmp_path / "case.duckdb", memory_limit="1GB") as s:
+        yield s
+
+
+def load(
+    store: Store,
+    path: Path,
+    format: str = "generic",
+    *,
+    timezone: str | None = None,
+    on_error: str = "raise",
+    **adapter: Any,
+) -> SourceReport:
+    """Ingest one file with the given options and return its report."""
+    options = IngestOptions(
+        format=format,
+        adapter=AdapterOptions(**adapter),
+        timezone=timezone,
+        on_error="quarantine" if on_error == "quarantine" else "raise",
+    )
+    (report,) = ingest(store, [path], options)
+    return report
+
+
+def rows(store: Store, query: str) -> list[tuple[Any, ...]]:
+    return store.sql(query).fetchall()

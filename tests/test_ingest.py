@@ -1,0 +1,293 @@
+"""Ingest through the generic adapter: every file type, every table, the actions,
+idempotency, duplicates, bad input and quarantine."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from concerted.errors import ConfigError, SchemaError, UnknownComponentError
+from concerted.store import Store
+from tests.conftest import FIXTURES, load, rows
+
+GENERIC = FIXTURES / "generic"
+
+
+def test_posts_csv_with_mapping_and_extra(store: Store) -> None:
+    report = load(store, GENERIC / "posts.csv", table="posts", mapping={"account_id": "author"})
+    assert report.status == "ingested"
+    assert report.rows_read == 4
+    assert report.rows_added == {"posts": 4}
+    p1 = store.sql(
+        "SELECT account_id, platform, ts, venue_id, urls, hashtags, mentions, image_hashes, "
+        "extra->>'likes' FROM posts WHERE post_id = 'p1'"
+    ).fetchone()
+    assert p1 == (
+        "a1",
+        "facebook",
+        datetime(2021, 3, 1, 10, tzinfo=UTC),
+        "g1",
+        ["https://www.News.example/Story/?utm_source=fb&id=7", "http://blog.example/a"],
+        ["#Vote", "#PAKISTAN"],
+        ["a2"],
+        ["img1"],
+        "10",
+    )
+    p4 = store.sql("SELECT ts, reply_to, image_hashes FROM posts WHERE post_id = 'p4'").fetchone()
+    assert p4 == (datetime(2021, 3, 1, 5, 2, tzinfo=UTC), "p2", ["img1", "img2"])
+
+
+def test_actions_from_posts(store: Store) -> None:
+    report = load(store, GENERIC / "posts.csv", table="posts", mapping={"account_id": "author"})
+    got = sorted(
+        rows(store, "SELECT kind, actor_id, object_id, source_id FROM actions WHERE kind <> 'text'")
+    )
+    assert got == sorted(
+        [
+            ("share_url", "a1", "news.example/Story?id=7", "p1"),
+            ("share_url", "a1", "blog.example/a", "p1"),
+            ("share_domain", "a1", "news.example", "p1"),
+            ("share_domain", "a1", "blog.example", "p1"),
+            ("share_url", "a2", "news.example/Story?id=7", "p2"),
+            ("share_domain", "a2", "news.example", "p2"),
+            ("hashtag", "a1", "vote", "p1"),
+            ("hashtag", "a1", "pakistan", "p1"),
+            ("hashtag", "a2", "vote", "p2"),
+            ("repost", "a3", "p1", "p3"),
+            ("reply", "a1", "p2", "p4"),
+            ("image", "a1", "img1", "p1"),
+            ("image", "a1", "img1", "p4"),
+            ("image", "a1", "img2", "p4"),
+        ]
+    )
+    # p1 and p2 say the same thing apart from case, spacing and a link: one text object.
+    texts = dict(rows(store, "SELECT source_id, object_id FROM actions WHERE kind = 'text'"))
+    assert set(texts) == {"p1", "p2", "p4"}
+    assert texts["p1"] == texts["p2"] != texts["p4"]
+    assert report.actions_added == 17
+    # every action points back at a stored post
+    orphans = rows(
+        store,
+        "SELECT count(*) FROM actions a ANTI JOIN posts p ON a.source_id = p.post_id",
+    )
+    assert orphans == [(0,)]
+
+
+def test_accounts_tsv_kinds_and_extra(store: Store) -> None:
+    load(store, GENERIC / "accounts.tsv", table="accounts")
+    got = rows(
+        store,
+        "SELECT account_id, platform, kind, handle, followers, extra->>'country' FROM accounts "
+        "ORDER BY platform, account_id",
+    )
+    assert got == [
+        ("a1", "facebook", "page", "alpha", 1200, "PK"),
+        ("a2", "facebook", "user", "beta2021", 15, "PK"),
+        ("g1", "facebook", "group", None, 5000, None),
+        ("a1", "instagram", "user", "alpha_ig", 300, "PK"),
+    ]
+
+
+def test_reports_jsonl_and_report_actions(store: Store) -> None:
+    report = load(store, GENERIC / "reports.jsonl", table="reports")
+    assert report.rows_read == 3  # the blank line is no record
+    got = rows(
+        store,
+        "SELECT report_id, target_kind, outcome, ts, client FROM reports ORDER BY report_id",
+    )
+    assert got[0] == ("r1", "account", None, datetime(2021, 3, 2, 9, tzinfo=UTC), None)
+    assert got[1][2] == "rejected"
+    assert json.loads(got[1][4]) == {"ua": "ext/1.0"}
+    assert got[2][1:4] == ("post", "upheld", datetime(2021, 3, 2, 9, 0, 8, tzinfo=UTC))
+    assert sorted(rows(store, "SELECT actor_id, object_id FROM actions WHERE kind = 'report'")) == [
+        ("a2", "c9"),
+        ("a3", "c9"),
+        ("a3", "p9"),
+    ]
+
+
+def test_roles_json_and_join_actions(store: Store) -> None:
+    load(store, GENERIC / "roles.json", table="roles")
+    assert rows(store, "SELECT account_id, role FROM roles ORDER BY account_id") == [
+        ("a1", "admin"),
+        ("a2", "member"),
+        ("a3", "member"),
+    ]
+    # a role without a start date is kept, but is no timed action
+    assert sorted(rows(store, "SELECT actor_id, object_id FROM actions WHERE kind = 'join'")) == [
+        ("a1", "g1"),
+        ("a3", "g1"),
+    ]
+
+
+def test_parquet_matches_csv(tmp_path: Path) -> None:
+    def stored(path: Path) -> list[tuple[object, ...]]:
+        with Store(tmp_path / f"{path.suffix[1:]}.duckdb") as s:
+            load(s, path, table="posts", mapping={"account_id": "author"})
+            return rows(s, "SELECT * EXCLUDE (extra) FROM posts ORDER BY post_id")
+
+    assert stored(GENERIC / "posts.csv") == stored(GENERIC / "posts.parquet")
+
+
+def test_typed_parquet_keeps_types(store: Store) -> None:
+    load(store, GENERIC / "typed_posts.parquet", table="posts")
+    assert rows(store, "SELECT count(*), min(ts), max(extra->>'n') FROM posts") == [
+        (5, datetime(2021, 3, 1, 10, tzinfo=UTC), "4"),
+    ]
+
+
+def test_ingest_is_idempotent(store: Store, tmp_path: Path) -> None:
+    first = load(store, GENERIC / "posts.csv", table="posts", mapping={"account_id": "author"})
+    before = store.counts()
+    again = load(store, GENERIC / "posts.csv", table="posts", mapping={"account_id": "author"})
+    assert again.status == "already ingested"
+    assert again.sha256 == first.sha256
+    assert store.counts() == before
+    # the same content under another name is the same source
+    copy = tmp_path / "copy.csv"
+    copy.write_bytes((GENERIC / "posts.csv").read_bytes())
+    assert load(store, copy, table="posts", mapping={"account_id": "author"}).status == (
+        "already ingested"
+    )
+    assert rows(store, "SELECT count(*) FROM sources") == [(1,)]
+
+
+def test_overlapping_files_add_each_row_once(store: Store, tmp_path: Path) -> None:
+    load(store, GENERIC / "posts.csv", table="posts", mapping={"account_id": "author"})
+    actions = store.counts()["actions"]
+    overlap = tmp_path / "overlap.csv"
+    lines = (GENERIC / "posts.csv").read_text().splitlines()
+    overlap.write_text("\n".join([*lines[:3], lines[1].replace("p1,", "p9,", 1)]) + "\n")
+    report = load(store, overlap, table="posts", mapping={"account_id": "author"})
+    assert report.rows_added == {"posts": 1}
+    assert report.rows_duplicate == 2
+    assert store.counts()["posts"] == 5
+    assert store.counts()["actions"] == actions + report.actions_added
+    recorded = rows(store, "SELECT rows_read, rows_duplicate FROM sources WHERE source_id = 2")
+    assert recorded == [(3, 2)]
+
+
+def test_accounts_seen_again_fill_in_missing_fields(store: Store, tmp_path: Path) -> None:
+    thin = tmp_path / "thin.csv"
+    thin.write_text("account_id,platform,handle\na1,facebook,\nz9,facebook,zed\n")
+    load(store, thin, table="accounts")
+    load(store, GENERIC / "accounts.tsv", table="accounts")
+    got = rows(
+        store,
+        "SELECT handle, followers FROM accounts WHERE account_id = 'a1' AND platform = 'facebook'",
+    )
+    assert got == [("alpha", 1200)]
+    assert store.counts()["accounts"] == 5
+
+
+def test_platform_option_fills_a_missing_column(store: Store, tmp_path: Path) -> None:
+    f = tmp_path / "p.csv"
+    f.write_text("post_id,account_id,ts\np1,a1,2021-03-01T10:00:00Z\n")
+    with pytest.raises(SchemaError) as e:
+        load(store, f, table="posts")
+    assert e.value.column == "platform"
+    load(store, f, table="posts", platform="Telegram")
+    assert rows(store, "SELECT platform FROM posts") == [("telegram",)]
+
+
+# -- bad input --------------------------------------------------------------------------
+
+
+def test_broken_csv_line_is_named(store: Store) -> None:
+    with pytest.raises(SchemaError) as e:
+        load(store, GENERIC / "posts_broken.csv", table="posts")
+    assert (e.value.row, e.value.line) == (2, 3)
+    assert "broken line" in e.value.reason
+    assert "posts_broken.csv" in str(e.value)
+    assert any("3 rows" in n for n in e.value.__notes__)
+    assert store.counts()["posts"] == 0  # nothing written
+
+
+def test_quarantine_sets_aside_exactly_the_bad_rows(store: Store) -> None:
+    report = load(store, GENERIC / "posts_broken.csv", table="posts", on_error="quarantine")
+    assert report.rows_read == 6
+    assert report.rows_set_aside == 3
+    assert report.rows_added == {"posts": 3}
+    assert rows(store, "SELECT post_id FROM posts ORDER BY 1") == [("p1",), ("p3",), ("p6",)]
+    q = rows(store, 'SELECT "row", line, "column", reason FROM quarantine ORDER BY "row"')
+    assert [(r[0], r[2]) for r in q] == [(2, None), (4, "ts"), (5, "account_id")]
+    assert q[0][1] == 3 and "broken line" in q[0][3]
+    assert q[1][3] == "unparseable timestamp 'not a time'"
+    assert q[2][3] == "missing value"
+    assert rows(store, "SELECT rows_set_aside FROM sources") == [(3,)]
+
+
+def test_rows_after_a_broken_line_keep_their_numbers(store: Store, tmp_path: Path) -> None:
+    f = tmp_path / "late.csv"
+    lines = ["post_id,account_id,platform,ts"]
+    lines += [f"p{i},a,x,2021-03-01T10:00:00Z" for i in range(1, 9)]
+    lines[3] = "p3,a,x"  # record 3: too few fields
+    lines[6] = "p6,a,x,2021-03-01T10:00:00Z,more"  # record 6: too many
+    lines[8] = "p8,a,x,yesterday"  # record 8: bad time
+    f.write_text("\n".join(lines) + "\n")
+    load(store, f, table="posts", on_error="quarantine")
+    assert rows(store, 'SELECT "row" FROM quarantine ORDER BY 1') == [(3,), (6,), (8,)]
+
+
+def test_broken_json_lines_are_named(store: Store) -> None:
+    with pytest.raises(SchemaError) as e:
+        load(store, GENERIC / "posts_broken.jsonl", table="posts")
+    assert (e.value.row, e.value.line, e.value.reason) == (2, 2, "broken JSON")
+    report = load(store, GENERIC / "posts_broken.jsonl", table="posts", on_error="quarantine")
+    assert (report.rows_read, report.rows_set_aside) == (4, 2)
+    assert rows(store, 'SELECT "row", reason FROM quarantine ORDER BY 1') == [
+        (2, "broken JSON"),
+        (3, "not a JSON object"),
+    ]
+
+
+def test_wrong_type_is_named(store: Store, tmp_path: Path) -> None:
+    f = tmp_path / "a.csv"
+    f.write_text("account_id,platform,followers\na1,x,12\na2,x,many\n")
+    with pytest.raises(SchemaError) as e:
+        load(store, f, table="accounts")
+    assert (e.value.row, e.value.column) == (2, "followers")
+    assert "not an integer" in str(e.value)
+
+
+def test_missing_column_names_file_and_column(store: Store, tmp_path: Path) -> None:
+    f = tmp_path / "r.csv"
+    f.write_text("report_id,reporter_id,ts,platform\nr1,u1,2021-03-01T10:00:00Z,x\n")
+    with pytest.raises(SchemaError) as e:
+        load(store, f, table="reports")
+    assert e.value.column == "target_id"
+    assert str(f) in str(e.value)
+
+
+def test_naive_times_need_a_timezone(store: Store, tmp_path: Path) -> None:
+    f = tmp_path / "p.csv"
+    f.write_text("post_id,account_id,platform,ts\np1,a,x,2021-03-01 15:00\n")
+    with pytest.raises(SchemaError, match="--timezone"):
+        load(store, f, table="posts")
+    load(store, f, table="posts", timezone="Asia/Karachi")
+    assert rows(store, "SELECT ts FROM posts") == [(datetime(2021, 3, 1, 10, tzinfo=UTC),)]
+
+
+def test_options_are_checked(store: Store, tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="--table"):
+        load(store, GENERIC / "posts.csv")
+    with pytest.raises(ConfigError, match="author2"):
+        load(store, GENERIC / "posts.csv", table="posts", mapping={"account_id": "author2"})
+    with pytest.raises(UnknownComponentError):
+        load(store, GENERIC / "posts.csv", format="tiktok")
+    with pytest.raises(ConfigError, match="no such file"):
+        load(store, tmp_path / "missing.csv", table="posts")
+    odd = tmp_path / "posts.xlsx"
+    odd.write_text("x")
+    with pytest.raises(ConfigError, match="file type"):
+        load(store, odd, table="posts")
+
+
+def test_unreadable_file_is_a_schema_error(store: Store, tmp_path: Path) -> None:
+    f = tmp_path / "bad.parquet"
+    f.write_bytes(b"PAR1 this is not parquet")
+    with pytest.raises(SchemaError, match="cannot be read"):
+        load(store, f, table="posts")
