@@ -46,12 +46,13 @@ def test_timestamps_every_accepted_form(con: duckdb.DuckDBPyConnection) -> None:
                 "1614592800",
                 "1614592800.5",
                 "2021-03-01 10:00:00 UTC",
+                "2021-03-01 07:00:00 -03",
             ],
             start=1,
         )
     )
     out = typed(con, "posts", POSTS.format(values))
-    assert [r["_error"] for r in out] == [None] * 6
+    assert [r["_error"] for r in out] == [None] * 7
     base = datetime(2021, 3, 1, 10, tzinfo=UTC)
     assert out[0]["ts"] == base
     assert out[1]["ts"] == base
@@ -59,6 +60,7 @@ def test_timestamps_every_accepted_form(con: duckdb.DuckDBPyConnection) -> None:
     assert out[3]["ts"] == base
     assert out[4]["ts"].microsecond == 500_000
     assert out[5]["ts"] == base
+    assert out[6]["ts"] == base
 
 
 def test_naive_timestamps_need_a_zone(con: duckdb.DuckDBPyConnection) -> None:
@@ -129,25 +131,39 @@ def test_mapping_renames_and_unknown_target_is_refused(con: duckdb.DuckDBPyConne
 
 def test_lists_in_every_written_form(con: duckdb.DuckDBPyConnection) -> None:
     forms = [
-        "https://a.org/x https://b.org/y",
-        "[a.org, b.org]",
-        "['a.org', 'b.org']",
-        '["a.org", "b.org"]',
-        "a.org,b.org",
-        "[]",
-        "",
+        ("https://a.org/x https://b.org/y", "#a  b"),
+        ("[a.org, b.org]", "[a, b]"),
+        ("['a.org', 'b.org']", "['a', 'b']"),
+        ('["a.org", "b.org"]', '["a", "b"]'),
+        # links may hold commas, so written out they are separated by spaces only
+        ("news.example/7,123,story.html", "a,b"),
+        ("[]", "[]"),
+        ("", ""),
     ]
     values = ", ".join(
-        f"({i}, 'p{i}', 'a', 'x', '1614592800', {sql_literal(f)})" for i, f in enumerate(forms)
+        f"({i}, 'p{i}', 'a', 'x', '1614592800', {sql_literal(u)}, {sql_literal(h)})"
+        for i, (u, h) in enumerate(forms)
     )
-    raw = f"SELECT * FROM (VALUES {values}) AS v(_row, post_id, account_id, platform, ts, urls)"
+    raw = (
+        f"SELECT * FROM (VALUES {values}) "
+        "AS v(_row, post_id, account_id, platform, ts, urls, hashtags)"
+    )
     out = typed(con, "posts", raw)
     assert [r["urls"] for r in out] == [
         ["https://a.org/x", "https://b.org/y"],
         ["a.org", "b.org"],
         ["a.org", "b.org"],
         ["a.org", "b.org"],
-        ["a.org", "b.org"],
+        ["news.example/7,123,story.html"],
+        [],
+        None,
+    ]
+    assert [r["hashtags"] for r in out] == [
+        ["#a", "b"],
+        ["a", "b"],
+        ["a", "b"],
+        ["a", "b"],
+        ["a", "b"],
         [],
         None,
     ]

@@ -61,6 +61,8 @@ class Column:
     identifier: bool = False
     choices: tuple[str, ...] | None = None
     default: str | None = None
+    #: For lists written as plain text: the pattern between items.
+    separator: str = r"[\s,]+"
 
 
 @dataclass(frozen=True)
@@ -166,7 +168,13 @@ CONTRACTS: Mapping[str, Contract] = {
             ),
             Column(name="text", type=TEXT, doc="Message text."),
             Column(name="lang", type=TEXT, doc="Language code, when known."),
-            Column(name="urls", type=TEXT_LIST, doc="Links in the post, expanded where known."),
+            Column(
+                name="urls",
+                type=TEXT_LIST,
+                separator=r"\s+",
+                doc="Links in the post, expanded where known (written out: separated by "
+                "spaces, since links may hold commas).",
+            ),
             Column(name="hashtags", type=TEXT_LIST, doc="Hashtags, without '#'."),
             Column(
                 name="mentions",
@@ -410,7 +418,9 @@ def _timestamp(expr: str, source_type: str, timezone: str | None) -> tuple[str, 
         f"WHEN regexp_full_match({s}, '{_EPOCH}') THEN "
         f"CASE WHEN abs(TRY_CAST({s} AS DOUBLE)) < {_EPOCH_LIMIT} "
         f"THEN to_timestamp(TRY_CAST({s} AS DOUBLE)) END "
-        f"WHEN regexp_matches({s}, '{_AWARE}') THEN TRY_CAST({s} AS TIMESTAMPTZ) "
+        # DuckDB reads '12:00 -03' only without the space.
+        f"WHEN regexp_matches({s}, '{_AWARE}') THEN "
+        f"TRY_CAST(regexp_replace({s}, '\\s+([+-]\\d)', '\\1') AS TIMESTAMPTZ) "
         f"ELSE {naive} END"
     )
     shown = f"left({s}, 40)"
@@ -437,7 +447,7 @@ def _integer(expr: str, source_type: str) -> tuple[str, str]:
     return f"TRY_CAST({expr} AS BIGINT)", "'not an integer'"
 
 
-def _text_list(expr: str, source_type: str) -> tuple[str, str]:
+def _text_list(expr: str, source_type: str, separator: str) -> tuple[str, str]:
     if source_type.endswith("[]"):
         items = f"list_transform({expr}, e -> trim(CAST(e AS VARCHAR)))"
     else:
@@ -449,7 +459,7 @@ def _text_list(expr: str, source_type: str) -> tuple[str, str]:
             f"THEN list_transform(regexp_extract_all({s}, '''[^'']*''|\"[^\"]*\"'), "
             f"e -> trim(e, '''\"')) "
             f"ELSE list_transform(string_split(trim({s}, '[] '), ','), e -> trim(e)) END "
-            f"ELSE string_split_regex({s}, '[\\s,]+') END"
+            f"ELSE string_split_regex({s}, {sql_literal(separator)}) END"
         )
     value = f"list_filter({items}, e -> e IS NOT NULL AND e <> '')"
     return value, "'not a list'"
@@ -474,7 +484,7 @@ def _column_sql(
     if column.type == INTEGER:
         return _integer(expr, source_type)
     if column.type == TEXT_LIST:
-        return _text_list(expr, source_type)
+        return _text_list(expr, source_type, column.separator)
     if column.type == JSON:
         return f"CAST({expr} AS JSON)", None
     raise AssertionError(f"no SQL for contract type {column.type}")

@@ -199,10 +199,11 @@ class Store:
             )[0]
             return {"first": first, "last": last}
 
+        counts = self.counts()
         tables: dict[str, Any] = {}
         for name in INPUT_TABLES:
             tables[name] = {
-                "rows": self.counts()[name],
+                "rows": counts[name],
                 "by_platform": dict(
                     rows(f"SELECT platform, count(*) FROM {name} GROUP BY 1 ORDER BY 1")
                 ),
@@ -214,7 +215,7 @@ class Store:
         tables["posts"]["span"] = span("posts", "ts")
         tables["reports"]["span"] = span("reports", "ts")
         tables["actions"] = {
-            "rows": self.counts()["actions"],
+            "rows": counts["actions"],
             "actors": rows("SELECT count(DISTINCT actor_id) FROM actions")[0][0],
             "by_kind": dict(rows("SELECT kind, count(*) FROM actions GROUP BY 1 ORDER BY 1")),
             "by_platform": dict(

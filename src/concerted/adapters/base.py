@@ -36,7 +36,9 @@ __all__ = [
     "Scan",
     "scan_by_extension",
     "check_table",
+    "contract_layout",
     "select_columns",
+    "unmapped_columns",
 ]
 
 
@@ -388,6 +390,58 @@ def select_columns(
         packed = ", ".join(f"{quote_ident(c)} := {quote_ident(c)}" for c in present)
         parts.append(f"to_json(struct_pack({packed})) AS extra")
     return ", ".join(parts)
+
+
+def unmapped_columns(columns: Mapping[str, str], taken: set[str]) -> list[str]:
+    """The columns no contract column takes, for ``extra``. A JSON object is scanned as
+    a column beside its dotted keys (``client``, ``client.ua``): the keys are kept."""
+    names = [c for c in columns if c != "_row"]
+    return [c for c in names if c not in taken and not any(o.startswith(c + ".") for o in names)]
+
+
+def contract_layout(
+    columns: Mapping[str, str], path: Path, options: AdapterOptions, table: str
+) -> RawTable:
+    """A file laid out as the contract ``table`` is, with ``--map`` renames.
+
+    The renamed columns keep the file's names up to :func:`~concerted.schema.validate`
+    (through :attr:`RawTable.mapping`), so that a bad value is reported in the column
+    the user can find in the file. ``--platform`` fills ``platform`` where the file has
+    no such column; the other columns go to ``extra``, where the contract has it.
+    """
+    contract = CONTRACTS[table]
+    unknown = set(options.mapping) - set(contract.names)
+    if unknown:
+        raise ConfigError(
+            f"--map names {', '.join(sorted(unknown))}, not a column of {table} "
+            f"({', '.join(contract.names)})"
+        )
+    missing = {k: v for k, v in options.mapping.items() if v not in columns}
+    if missing:
+        raise ConfigError(
+            f"{path}: --map "
+            + ", ".join(f"{k}={v}" for k, v in missing.items())
+            + " names a column the file does not have; it has: "
+            + ", ".join(c for c in columns if c != "_row")
+        )
+    wanted = {name: options.mapping.get(name, name) for name in contract.names}
+    parts = ["_row"]
+    mapping: dict[str, str] = {}
+    for target, source in wanted.items():
+        if source not in columns:
+            continue
+        if quote_ident(source) not in parts:
+            parts.append(quote_ident(source))
+        if source != target:
+            mapping[target] = source
+    if "platform" in contract.names and wanted["platform"] not in columns and options.platform:
+        parts.append(f"{sql_literal(options.platform)} AS platform")
+    if "extra" in contract.names and "extra" not in columns:
+        extra = unmapped_columns(columns, set(wanted.values()))
+        if extra:
+            packed = ", ".join(f"{quote_ident(c)} := {quote_ident(c)}" for c in extra)
+            parts.append(f"to_json(struct_pack({packed})) AS extra")
+    return RawTable(table=table, sql=f"SELECT {', '.join(parts)} FROM scan", mapping=mapping)
 
 
 def check_table(table: str | None, adapter: str) -> str:
