@@ -80,3 +80,16 @@ def test_a_failed_ingest_leaves_the_case_as_it_was(store: Store) -> None:
     assert store.counts() == before
     assert store.sql("SELECT count(*) FROM sources").fetchone() == (1,)
     assert store.sql("SELECT count(*) FROM quarantine").fetchone() == (0,)
+
+
+def test_running_out_of_memory_says_what_to_do(tmp_path: Path) -> None:
+    big = tmp_path / "big.parquet"
+    duckdb.sql(
+        "COPY (SELECT 'p' || i AS post_id, 'a' || (i % 1000) AS account_id, 'x' AS platform, "
+        "'2021-03-01T10:00:00Z' AS ts, ['https://e.org/' || i, 'https://f.org/' || (i % 7)] "
+        f"AS urls FROM range(300000) t(i)) TO '{big}'"
+    )
+    with Store(tmp_path / "c.duckdb", memory_limit="8MB", threads=1) as store:
+        with pytest.raises(StoreError, match="--memory-limit"):
+            load(store, big, table="posts")
+        assert store.counts()["posts"] == 0

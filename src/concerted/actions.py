@@ -56,15 +56,24 @@ def from_posts(posts: str) -> str:
         "SELECT account_id AS actor_id, platform, '{kind}' AS kind, {obj} AS object_id, ts, "
         "post_id AS source_id FROM {src}"
     )
-    urls = f"(SELECT DISTINCT account_id, platform, ts, post_id, unnest(urls) AS u FROM {posts})"
-    hashtags = (
-        f"(SELECT DISTINCT account_id, platform, ts, post_id, "
-        f"lower(ltrim(unnest(hashtags), '#')) AS h FROM {posts})"
-    )
-    images = (
-        f"(SELECT DISTINCT account_id, platform, ts, post_id, "
-        f"unnest(image_hashes) AS i FROM {posts})"
-    )
+
+    def each(kind: str, items: str) -> str:
+        # One action per distinct item of the post.
+        unique = f"list_filter(list_distinct({items}), x -> x IS NOT NULL AND x <> '')"
+        return one.format(kind=kind, obj=f"unnest({unique})", src=posts)
+
+    # Each distinct link is normalised once and joined back: links repeat across posts,
+    # and the normal form is the costly part of deriving actions.
+    links = f"""
+        SELECT DISTINCT actor_id, platform, kind, object_id, ts, source_id FROM (
+            SELECT x.account_id AS actor_id, x.platform, x.ts, x.post_id AS source_id,
+                   n.share_url, n.share_domain
+            FROM (SELECT account_id, platform, ts, post_id, unnest(urls) AS u FROM {posts}) x
+            JOIN (SELECT u, concerted_url(u) AS share_url, concerted_domain(u) AS share_domain
+                  FROM (SELECT DISTINCT unnest(urls) AS u FROM {posts})) n USING (u)
+        ) UNPIVOT (object_id FOR kind IN (share_url, share_domain))
+        WHERE object_id <> ''
+    """
     texts = (
         f"(SELECT account_id, platform, ts, post_id, concerted_text(text) AS t "
         f"FROM {posts} WHERE repost_of IS NULL AND text IS NOT NULL)"
@@ -72,13 +81,9 @@ def from_posts(posts: str) -> str:
     parts = [
         one.format(kind="repost", obj="repost_of", src=f"{posts} WHERE repost_of IS NOT NULL"),
         one.format(kind="reply", obj="reply_to", src=f"{posts} WHERE reply_to IS NOT NULL"),
-        "SELECT DISTINCT actor_id, platform, kind, object_id, ts, source_id FROM ("
-        + one.format(kind="share_url", obj="concerted_url(u)", src=urls)
-        + " UNION ALL "
-        + one.format(kind="share_domain", obj="concerted_domain(u)", src=urls)
-        + ") WHERE object_id <> ''",
-        one.format(kind="hashtag", obj="h", src=f"{hashtags} WHERE h <> ''"),
-        one.format(kind="image", obj="i", src=images),
+        links,
+        each("hashtag", "list_transform(hashtags, h -> lower(ltrim(h, '#')))"),
+        each("image", "image_hashes"),
         one.format(kind="text", obj="md5(t)", src=f"{texts} WHERE t <> ''"),
     ]
     return " UNION ALL ".join(parts)

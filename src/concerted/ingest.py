@@ -30,9 +30,11 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Literal
 
+import duckdb
+
 from concerted import __version__, adapters
 from concerted.actions import from_posts, from_reports, from_roles
-from concerted.adapters.base import AdapterOptions, RawTable, Reject
+from concerted.adapters.base import Adapter, AdapterOptions, RawTable, Reject
 from concerted.errors import ConfigError, SchemaError, StoreError
 from concerted.privacy import Pseudonymiser
 from concerted.schema import (
@@ -163,6 +165,29 @@ def ingest_file(
         log.info("source already ingested: sha256=%s", sha[:12])
         return SourceReport(str(path), sha, "already ingested")
 
+    try:
+        return _ingest_new(
+            store, path, adapter, sha, fingerprint, canonical, options, pseudonymiser, say, started
+        )
+    except duckdb.OutOfMemoryException as exc:
+        raise StoreError(
+            f"{path}: ran out of memory ({str(exc).splitlines()[0]}); raise --memory-limit "
+            "(or $CONCERTED_MEMORY_LIMIT), or give DuckDB more room to spill with --temp-dir"
+        ) from exc
+
+
+def _ingest_new(
+    store: Store,
+    path: Path,
+    adapter: Adapter,
+    sha: str,
+    fingerprint: str,
+    canonical: str,
+    options: IngestOptions,
+    pseudonymiser: Pseudonymiser | None,
+    say: Progress,
+    started: float,
+) -> SourceReport:
     con = store.con
     with store.transaction():
         say(f"reading {path.name}")
@@ -173,6 +198,7 @@ def ingest_file(
         if len({r.table for r in raws}) != len(raws):
             raise StoreError(f"adapter {adapter.name} produced one table twice")
         rejects = scan.rejects(con)
+        scan.release(con)
         scanned = con.sql("SELECT count(*) FROM scan").fetchone()
         rows_read = (int(scanned[0]) if scanned else 0) + len(rejects)
 
@@ -181,6 +207,7 @@ def ingest_file(
         if options.on_error == "raise":
             _raise_first(path, rejects, checked, store)
 
+        con.execute("DROP TABLE scan")  # typed copies hold all that is needed now
         source_id = _next_source_id(store)
         set_aside = _quarantine(store, source_id, rejects, checked, pseudonymiser)
         say(f"storing {path.name}")
@@ -189,6 +216,7 @@ def ingest_file(
         actions = 0
         for v in checked:
             n_added, n_dup = _store_rows(store, v, pseudonymiser)
+            con.execute(f"DROP TABLE {v.relation}")
             added[v.contract.name] = n_added
             duplicates += n_dup
             if v.contract.name in _ACTIONS:
@@ -217,8 +245,6 @@ def ingest_file(
         )
         if pseudonymiser is not None:
             store.set_meta("pseudonymisation_key", pseudonymiser.fingerprint)
-        for name in ["scan", *(v.relation for v in checked)]:
-            con.execute(f"DROP TABLE IF EXISTS {name}")
     log.info("ingested source %d: %d rows read, %d set aside", source_id, rows_read, set_aside)
     return SourceReport(
         str(path), sha, "ingested", rows_read, added, duplicates, set_aside, actions, seconds
@@ -292,12 +318,14 @@ def _quarantine(
     for v in checked:
         if not v.bad_rows:
             continue
-        raw = "CAST(_raw AS VARCHAR)" if keep_raw else "NULL"
+        raw = "CAST(r._raw AS VARCHAR)" if keep_raw else "NULL"
         store.con.execute(
-            f"INSERT INTO quarantine SELECT ?, ?, _row, NULL, _error_column, _error, {raw} "
-            f"FROM {v.relation} WHERE _error IS NOT NULL",
+            f"INSERT INTO quarantine SELECT ?, ?, t._row, NULL, t._error_column, t._error, {raw} "
+            f"FROM {v.relation} t LEFT JOIN {v.relation}_raw r USING (_row) "
+            "WHERE t._error IS NOT NULL ORDER BY t._row",
             [source_id, v.contract.name],
         )
+        store.con.execute(f"DROP TABLE {v.relation}_raw")
         total += v.bad_rows
     return total
 
@@ -328,8 +356,16 @@ def _store_rows(store: Store, v: Validated, pseudonymiser: Pseudonymiser | None)
     key = ", ".join(quote_ident(k) for k in contract.key)
     on_key = " AND ".join(f"t.{quote_ident(k)} = n.{quote_ident(k)}" for k in contract.key)
     accepted = f"accepted_{contract.name}"
-    # Rows of a keyed table appear once; actions given by a format are events, all kept.
-    first = f"QUALIFY row_number() OVER (PARTITION BY {key} ORDER BY _row) = 1" if key else ""
+    # Rows of a keyed table appear once (the first kept); actions given by a format are
+    # events, all kept. Most files repeat no key: then the costly window is skipped.
+    first = ""
+    if key:
+        repeated = store.sql(
+            f"SELECT count(*) FROM (SELECT {key} FROM {v.relation} WHERE _error IS NULL "
+            "GROUP BY ALL HAVING count(*) > 1)"
+        ).fetchone()
+        if repeated and repeated[0]:
+            first = f"QUALIFY row_number() OVER (PARTITION BY {key} ORDER BY _row) = 1"
     store.con.execute(
         f"""
         CREATE OR REPLACE TEMP TABLE {accepted} AS

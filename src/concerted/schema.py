@@ -364,7 +364,8 @@ class Validated:
     """Where :func:`validate` left the typed rows of one input table.
 
     ``relation`` is a temporary table with the contract's columns plus ``_row``, and
-    ``_error_column``/``_error`` (NULL where the row is good).
+    ``_error_column``/``_error`` (NULL where the row is good); where rows are bad,
+    ``{relation}_raw`` holds their input (``_row``, ``_raw`` JSON).
     """
 
     contract: Contract
@@ -573,13 +574,20 @@ def validate(
     con.execute(f"DROP TABLE IF EXISTS {into}")
     con.execute(
         f"CREATE TEMP TABLE {into} AS "
-        f"WITH typed AS (SELECT {', '.join(selects)}, {_raw_columns(types)} FROM {raw}) "
-        f"SELECT * EXCLUDE ({', '.join(['_raw', *inputs])}), "
-        f"CASE {column_case or 'WHEN FALSE THEN NULL'} END AS _error_column, "
-        f"CASE {reason_case or 'WHEN FALSE THEN NULL'} END AS _error, _raw "
+        f"WITH typed AS (SELECT {', '.join(selects)} FROM {raw}) "
+        f"SELECT * EXCLUDE ({', '.join(inputs) or '_row'}), "
+        + ("" if inputs else "_row, ")
+        + f"CASE {column_case or 'WHEN FALSE THEN NULL'} END AS _error_column, "
+        f"CASE {reason_case or 'WHEN FALSE THEN NULL'} END AS _error "
         f"FROM typed"
     )
     rows, bad = con.sql(f"SELECT count(*), count(_error) FROM {into}").fetchone() or (0, 0)
+    if bad:
+        # The input of the bad rows only, as JSON, for quarantine.
+        con.execute(
+            f"CREATE OR REPLACE TEMP TABLE {into}_raw AS SELECT _row, {_raw_columns(types)} "
+            f"FROM {raw} WHERE _row IN (SELECT _row FROM {into} WHERE _error IS NOT NULL)"
+        )
     return Validated(contract, into, int(rows), int(bad))
 
 

@@ -93,6 +93,9 @@ class Scan(Protocol):
 
     def rejects(self, con: duckdb.DuckDBPyConnection) -> list[Reject]: ...
 
+    def release(self, con: duckdb.DuckDBPyConnection) -> None:
+        """Drop what the scan keeps beside ``into`` (rejects, raw lines)."""
+
 
 @runtime_checkable
 class Adapter(Protocol):
@@ -111,7 +114,9 @@ class Adapter(Protocol):
     ) -> list[RawTable]: ...
 
 
-def _duckdb_failure(path: Path, exc: duckdb.Error) -> SchemaError:
+def _duckdb_failure(path: Path, exc: duckdb.Error) -> Exception:
+    if isinstance(exc, duckdb.OutOfMemoryException):
+        return exc  # not the file's fault: the caller says what to do about memory
     message = str(exc).split("\n")[0]
     return SchemaError(path, f"cannot be read: {message}")
 
@@ -187,6 +192,10 @@ class CsvScan:
             )
             for line, name, kind, message, raw in rows
         ]
+
+    def release(self, con: duckdb.DuckDBPyConnection) -> None:
+        if self._rejects:
+            con.execute(f"DROP TABLE IF EXISTS {self._rejects}")
 
 
 @dataclass
@@ -310,6 +319,10 @@ class JsonScan:
             for row, line, valid in rows
         ]
 
+    def release(self, con: duckdb.DuckDBPyConnection) -> None:
+        if self._lines:
+            con.execute(f"DROP TABLE IF EXISTS {self._lines}")
+
 
 def _json_path(keys: Sequence[str]) -> str:
     return "$" + "".join('."' + k.replace('"', '\\"') + '"' for k in keys)
@@ -333,6 +346,9 @@ class ParquetScan:
 
     def rejects(self, con: duckdb.DuckDBPyConnection) -> list[Reject]:
         return []
+
+    def release(self, con: duckdb.DuckDBPyConnection) -> None:
+        pass
 
 
 def scan_by_extension(path: Path, options: AdapterOptions) -> Scan:
