@@ -6,6 +6,6 @@ case=${1:-example.duckdb}
 concerted ingest "$case" "$here/accounts.tsv" --format generic --table accounts
 concerted ingest "$case" "$here/posts.csv" --format generic --table posts --map account_id=author
 concerted ingest "$case" "$here/roles.json" --format generic --table roles
-concerted ingest "$case" "$here/reports.jsonl" --format generic --table reports
+concerted ingest "$case" "$here/reports.jsonl" --format reports
 concerted ingest "$case" "$here/shares.csv" --format coortweet --platform twitter
 concerted info "$case"

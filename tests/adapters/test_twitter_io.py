@@ -4,10 +4,8 @@ told apart by their columns, the actions they give, idempotency and bad input.""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -16,6 +14,7 @@ from concerted.adapters.twitter_io import TWEET_COLUMNS, USER_COLUMNS, TwitterIO
 from concerted.errors import SchemaError
 from concerted.ingest import IngestOptions, SourceReport, ingest
 from concerted.store import Store
+from tests.conftest import rows
 
 IO = Path(__file__).resolve().parents[1] / "fixtures" / "twitter_io"
 TWEETS = IO / "example_tweets_csv_hashed.csv"
@@ -25,12 +24,6 @@ BROKEN = IO / "broken_tweets_csv_hashed.csv"
 H1 = "0ebe23d2c4f0a7c70d26504107af8be35d684a822d5afdca7a4ca2c65a0220d7"
 H2 = "06713816796c0307b880db4032405f654f7ce398c1470d4c686fdde3b9c910f1"
 T1, T2, T3, T4, T5 = (f"90000000000000000{i}" for i in range(1, 6))
-
-
-@pytest.fixture
-def case(tmp_path: Path) -> Iterator[Store]:
-    with Store(tmp_path / "case.duckdb", memory_limit="1GB") as store:
-        yield store
 
 
 def load(
@@ -45,10 +38,6 @@ def load(
     return report
 
 
-def rows(store: Store, query: str) -> list[tuple[Any, ...]]:
-    return store.sql(query).fetchall()
-
-
 def test_registered_under_twitter_io() -> None:
     assert isinstance(adapters.get("twitter-io"), TwitterIO)
 
@@ -59,8 +48,8 @@ def test_fixtures_have_the_archive_columns() -> None:
     assert USERS.read_text().splitlines()[0].split(",") == list(USER_COLUMNS)
 
 
-def test_tweets_file_counts(case: Store) -> None:
-    report = load(case, TWEETS)
+def test_tweets_file_counts(store: Store) -> None:
+    report = load(store, TWEETS)
     assert report.status == "ingested"
     assert report.rows_read == 5
     assert report.rows_added == {"posts": 5, "accounts": 3}
@@ -68,12 +57,12 @@ def test_tweets_file_counts(case: Store) -> None:
     assert report.rows_set_aside == 0
 
 
-def test_tweets_become_posts(case: Store) -> None:
-    load(case, TWEETS)
+def test_tweets_become_posts(store: Store) -> None:
+    load(store, TWEETS)
     got = {
         r[0]: r[1:]
         for r in rows(
-            case,
+            store,
             "SELECT post_id, account_id, platform, ts, lang, text, repost_of, reply_to, "
             "hashtags, urls, mentions FROM posts",
         )
@@ -116,11 +105,11 @@ def test_tweets_become_posts(case: Store) -> None:
     assert got[T5][7:] == ([], None, ["1100000008", "1100000009"])
 
 
-def test_other_tweet_columns_go_to_extra(case: Store) -> None:
-    load(case, TWEETS)
+def test_other_tweet_columns_go_to_extra(store: Store) -> None:
+    load(store, TWEETS)
     extra = {
         post: json.loads(e)
-        for post, e in rows(case, "SELECT post_id, CAST(extra AS VARCHAR) FROM posts")
+        for post, e in rows(store, "SELECT post_id, CAST(extra AS VARCHAR) FROM posts")
     }
     assert extra[T1] == {
         "tweet_client_name": "Twitter Web Client",
@@ -142,10 +131,10 @@ def test_other_tweet_columns_go_to_extra(case: Store) -> None:
     assert extra[T5]["poll_choices"] == "Yes|No"
 
 
-def test_tweets_file_accounts(case: Store) -> None:
-    load(case, TWEETS)
+def test_tweets_file_accounts(store: Store) -> None:
+    load(store, TWEETS)
     assert rows(
-        case,
+        store,
         "SELECT account_id, platform, kind, created_at, name, handle, followers "
         "FROM accounts ORDER BY account_id",
     ) == [
@@ -162,7 +151,7 @@ def test_tweets_file_accounts(case: Store) -> None:
             12000,
         ),
     ]
-    (extra,) = rows(case, "SELECT CAST(extra AS VARCHAR) FROM accounts WHERE followers = 12000")[0]
+    (extra,) = rows(store, "SELECT CAST(extra AS VARCHAR) FROM accounts WHERE followers = 12000")[0]
     assert json.loads(extra) == {
         "user_reported_location": "Springfield",
         "user_profile_description": "News, every day.",
@@ -172,10 +161,10 @@ def test_tweets_file_accounts(case: Store) -> None:
     }
 
 
-def test_actions(case: Store) -> None:
-    report = load(case, TWEETS)
+def test_actions(store: Store) -> None:
+    report = load(store, TWEETS)
     got = rows(
-        case,
+        store,
         "SELECT kind, actor_id, object_id, source_id FROM actions WHERE kind <> 'text' "
         "ORDER BY ALL",
     )
@@ -198,11 +187,11 @@ def test_actions(case: Store) -> None:
             ("share_domain", H1, "news.example", T4),
         ]
     )
-    assert rows(case, "SELECT ts FROM actions WHERE kind = 'repost'") == [
+    assert rows(store, "SELECT ts FROM actions WHERE kind = 'repost'") == [
         (datetime(2019, 3, 1, 10, 16, tzinfo=UTC),)
     ]
     # Every tweet but the retweet gives a text action.
-    assert rows(case, "SELECT source_id FROM actions WHERE kind = 'text' ORDER BY 1") == [
+    assert rows(store, "SELECT source_id FROM actions WHERE kind = 'text' ORDER BY 1") == [
         (T1,),
         (T3,),
         (T4,),
@@ -211,13 +200,13 @@ def test_actions(case: Store) -> None:
     assert report.actions_added == 19
 
 
-def test_users_file(case: Store) -> None:
-    report = load(case, USERS)
+def test_users_file(store: Store) -> None:
+    report = load(store, USERS)
     assert report.rows_read == 4
     assert report.rows_added == {"accounts": 4}
-    assert rows(case, "SELECT count(*) FROM posts") == [(0,)]
+    assert rows(store, "SELECT count(*) FROM posts") == [(0,)]
     assert rows(
-        case,
+        store,
         "SELECT account_id, created_at, name, handle, followers, extra->>'account_language' "
         "FROM accounts ORDER BY account_id",
     ) == [
@@ -242,75 +231,75 @@ def test_users_file(case: Store) -> None:
     ]
 
 
-def test_columns_a_release_adds_go_to_extra(case: Store, tmp_path: Path) -> None:
+def test_columns_a_release_adds_go_to_extra(store: Store, tmp_path: Path) -> None:
     lines = USERS.read_text().splitlines()
     added = tmp_path / "later_users_csv_hashed.csv"
     added.write_text(
         "\n".join([lines[0] + ",account_status", *(x + ",suspended" for x in lines[1:])])
     )
-    load(case, added)
-    assert rows(case, "SELECT DISTINCT extra->>'account_status' FROM accounts") == [("suspended",)]
+    load(store, added)
+    assert rows(store, "SELECT DISTINCT extra->>'account_status' FROM accounts") == [("suspended",)]
 
 
-def test_users_after_tweets_adds_only_new_accounts(case: Store) -> None:
-    load(case, TWEETS)
-    report = load(case, USERS)
+def test_users_after_tweets_adds_only_new_accounts(store: Store) -> None:
+    load(store, TWEETS)
+    report = load(store, USERS)
     assert report.rows_added == {"accounts": 1}
     assert report.rows_duplicate == 3
-    assert rows(case, "SELECT count(*) FROM accounts") == [(4,)]
+    assert rows(store, "SELECT count(*) FROM accounts") == [(4,)]
 
 
-def test_file_kind_is_told_by_columns_not_name(case: Store, tmp_path: Path) -> None:
+def test_file_kind_is_told_by_columns_not_name(store: Store, tmp_path: Path) -> None:
     misnamed = tmp_path / "misnamed_tweets_csv_hashed.csv"
     misnamed.write_bytes(USERS.read_bytes())
-    report = load(case, misnamed)
+    report = load(store, misnamed)
     assert report.rows_added == {"accounts": 4}
     neither = tmp_path / "other_tweets_csv_hashed.csv"
     neither.write_text("id,text\n1,hello\n")
     with pytest.raises(SchemaError, match="not an information-operations archive file"):
-        load(case, neither)
+        load(store, neither)
 
 
-def test_reingest_adds_nothing(case: Store) -> None:
-    load(case, TWEETS)
-    load(case, USERS)
+def test_reingest_adds_nothing(store: Store) -> None:
+    load(store, TWEETS)
+    load(store, USERS)
     counts = (
         "SELECT (SELECT count(*) FROM posts), (SELECT count(*) FROM accounts), "
         "(SELECT count(*) FROM actions), (SELECT count(*) FROM sources)"
     )
-    assert rows(case, counts) == [(5, 4, 19, 2)]
-    assert load(case, TWEETS).status == "already ingested"
-    assert load(case, USERS).status == "already ingested"
-    assert rows(case, counts) == [(5, 4, 19, 2)]
+    assert rows(store, counts) == [(5, 4, 19, 2)]
+    assert load(store, TWEETS).status == "already ingested"
+    assert load(store, USERS).status == "already ingested"
+    assert rows(store, counts) == [(5, 4, 19, 2)]
 
 
-def test_timezone_option_wins_over_the_archives_utc(case: Store) -> None:
-    load(case, TWEETS, timezone="Asia/Karachi")
-    assert rows(case, f"SELECT ts FROM posts WHERE post_id = '{T1}'") == [
+def test_timezone_option_wins_over_the_archives_utc(store: Store) -> None:
+    load(store, TWEETS, timezone="Asia/Karachi")
+    assert rows(store, f"SELECT ts FROM posts WHERE post_id = '{T1}'") == [
         (datetime(2019, 3, 1, 5, 15, tzinfo=UTC),)
     ]
 
 
-def test_bad_tweet_time_names_row_and_column(case: Store) -> None:
+def test_bad_tweet_time_names_row_and_column(store: Store) -> None:
     with pytest.raises(SchemaError) as e:
-        load(case, BROKEN)
+        load(store, BROKEN)
     assert (e.value.row, e.value.column) == (2, "tweet_time")
     assert "2019-02-30 10:20" in e.value.reason
-    assert rows(case, "SELECT count(*) FROM posts") == [(0,)]
+    assert rows(store, "SELECT count(*) FROM posts") == [(0,)]
 
 
-def test_bad_tweet_time_quarantined(case: Store) -> None:
-    report = load(case, BROKEN, quarantine=True)
+def test_bad_tweet_time_quarantined(store: Store) -> None:
+    report = load(store, BROKEN, quarantine=True)
     assert report.rows_read == 3
     assert report.rows_set_aside == 1
     assert report.rows_added == {"posts": 2, "accounts": 2}
-    assert rows(case, 'SELECT "table", "row", "column" FROM quarantine') == [
+    assert rows(store, 'SELECT "table", "row", "column" FROM quarantine') == [
         ("posts", 2, "tweet_time")
     ]
-    assert rows(case, "SELECT post_id, repost_of FROM posts ORDER BY 1") == [
+    assert rows(store, "SELECT post_id, repost_of FROM posts ORDER BY 1") == [
         ("900000000000000011", None),
         ("900000000000000013", "900000000000000011"),
     ]
-    assert rows(case, "SELECT count(*) FROM actions WHERE source_id = '900000000000000012'") == [
+    assert rows(store, "SELECT count(*) FROM actions WHERE source_id = '900000000000000012'") == [
         (0,)
     ]
