@@ -291,3 +291,23 @@ def test_unreadable_file_is_a_schema_error(store: Store, tmp_path: Path) -> None
     f.write_bytes(b"PAR1 this is not parquet")
     with pytest.raises(SchemaError, match="cannot be read"):
         load(store, f, table="posts")
+
+
+def test_encoding_errors_and_empty_files_are_named(store: Store, tmp_path: Path) -> None:
+    latin = tmp_path / "latin.csv"
+    latin.write_bytes(
+        b"post_id,account_id,platform,ts,text\n"
+        b"p1,a,x,2021-03-01T10:00:00Z,ok\n"
+        b"p2,a,x,2021-03-01T10:00:00Z,caf\xe9\n"
+    )
+    with pytest.raises(SchemaError) as e:
+        load(store, latin, table="posts")
+    assert (e.value.row, e.value.line) == (2, 3)
+    assert "not utf-8" in e.value.reason
+    empty = tmp_path / "empty.csv"
+    empty.write_bytes(b"")
+    with pytest.raises(SchemaError, match="empty file"):
+        load(store, empty, table="posts")
+    header = tmp_path / "header.csv"
+    header.write_text("post_id,account_id,platform,ts\n")
+    assert load(store, header, table="posts").rows_read == 0

@@ -32,8 +32,9 @@ __all__ = ["main", "cli"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-out = Console()
-err = Console(stderr=True)
+# Long lines (paths, kinds) are left to the terminal to wrap, not cut up by rich.
+out = Console(soft_wrap=True)
+err = Console(stderr=True, soft_wrap=True)
 
 
 def _pairs(option: str, values: Sequence[str]) -> dict[str, str]:

@@ -143,6 +143,8 @@ class CsvScan:
     _rejects: str = field(default="", init=False)
 
     def materialize(self, con: duckdb.DuckDBPyConnection, into: str) -> None:
+        if self.path.stat().st_size == 0:
+            raise SchemaError(self.path, "empty file: not even a header line")
         n = next(_SCAN_IDS)
         self._rejects = f"concerted_rejects_{n}"
         options = [
