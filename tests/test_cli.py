@@ -167,3 +167,24 @@ def test_formats_lists_every_adapter() -> None:
     assert done.returncode == 0
     for name in ("generic", "coortweet", "qut", "twitter-io", "crowdtangle", "reports"):
         assert name in done.stdout
+
+
+def test_files_before_a_bad_one_stay_ingested(tmp_path: Path) -> None:
+    case = tmp_path / "c.duckdb"
+    done = run(
+        "ingest",
+        case,
+        FIXTURES / "generic" / "posts.csv",
+        FIXTURES / "generic" / "posts_broken.csv",
+        "-f",
+        "generic",
+        "--table",
+        "posts",
+        "--map",
+        "account_id=author",
+    )
+    assert done.returncode == 1
+    assert "posts.csv: 4 rows read" in done.stdout
+    assert "posts_broken.csv" in done.stderr
+    info = json.loads(run("info", case, "--json").stdout)
+    assert info["tables"]["posts"]["rows"] == 4

@@ -30,6 +30,13 @@ def test_long_form_rows_become_actions(store: Store) -> None:
 def test_long_form_object_kind_is_a_setting(store: Store) -> None:
     load(store, FIXTURES / "coortweet" / "long.csv", "coortweet", settings={"object": "share_url"})
     assert rows(store, "SELECT DISTINCT kind FROM actions") == [("share_url",)]
+    # another setting reads the same file differently: not the same source
+    report = load(store, FIXTURES / "coortweet" / "long.csv", "coortweet")
+    assert report.status == "ingested"
+    assert rows(store, "SELECT kind, count(*) FROM actions GROUP BY 1 ORDER BY 1") == [
+        ("repost", 6),
+        ("share_url", 6),
+    ]
     with pytest.raises(ConfigError, match="not an action kind"):
         load(
             store,

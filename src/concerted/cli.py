@@ -193,11 +193,15 @@ def ingest_command(
         Store(case, memory_limit=memory_limit, temp_directory=temp_dir) as store,
         _progress(not as_json and err.is_terminal) as say,
     ):
-        reports = ingest(store, files, options, pseudonymiser=pseudonymiser, progress=say)
+        reports: list[SourceReport] = []
+        for file in files:
+            # Each file is its own transaction: say what it added before the next one.
+            (report,) = ingest(store, [file], options, pseudonymiser=pseudonymiser, progress=say)
+            reports.append(report)
+            if not as_json:
+                _print_ingest([report])
     if as_json:
         click.echo(json.dumps([r.as_dict() for r in reports], indent=2))
-    else:
-        _print_ingest(reports)
 
 
 def _print_ingest(reports: list[SourceReport]) -> None:

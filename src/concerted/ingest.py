@@ -81,6 +81,7 @@ class IngestOptions:
             "mapping": dict(sorted(self.adapter.mapping.items())),
             "platform": self.adapter.platform,
             "delimiter": self.adapter.delimiter,
+            "settings": dict(sorted(self.adapter.settings.items())),
             "timezone": self.timezone,
         }
 
