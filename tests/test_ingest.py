@@ -189,6 +189,7 @@ def test_platform_option_fills_a_missing_column(store: Store, tmp_path: Path) ->
     with pytest.raises(SchemaError) as e:
         load(store, f, table="posts")
     assert e.value.column == "platform"
+    assert "--platform" in str(e.value)
     load(store, f, table="posts", platform="Telegram")
     assert rows(store, "SELECT platform FROM posts") == [("telegram",)]
 

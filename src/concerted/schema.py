@@ -533,6 +533,7 @@ def validate(
                     file,
                     f"missing column {source!r}, required for {contract.name}"
                     + (f" (mapped from {column.name!r})" if source != column.name else "")
+                    + (" (or pass --platform)" if column.name == "platform" else "")
                     + f"; the input has: {', '.join(sorted(t for t in types if t != '_row'))}",
                     column=source,
                 )
