@@ -273,8 +273,12 @@ def test_naive_times_need_a_timezone(store: Store, tmp_path: Path) -> None:
 
 
 def test_options_are_checked(store: Store, tmp_path: Path) -> None:
+    unnamed = tmp_path / "export.csv"
+    unnamed.write_bytes((GENERIC / "posts.csv").read_bytes())
     with pytest.raises(ConfigError, match="--table"):
-        load(store, GENERIC / "posts.csv")
+        load(store, unnamed)
+    # A file named after its table needs no --table; this one maps its author column.
+    assert load(store, GENERIC / "posts.csv", mapping={"account_id": "author"}).rows_read > 0
     with pytest.raises(ConfigError, match="author2"):
         load(store, GENERIC / "posts.csv", table="posts", mapping={"account_id": "author2"})
     with pytest.raises(UnknownComponentError):

@@ -20,7 +20,7 @@ from rich.markup import escape
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from concerted import __version__, adapters
+from concerted import __version__, adapters, evaluate, simulate
 from concerted.adapters.base import AdapterOptions
 from concerted.errors import ConcertedError
 from concerted.ingest import IngestOptions, SourceReport, ingest
@@ -280,6 +280,91 @@ def formats_command() -> None:
     for name in sorted(adapters.available()):
         table.add_row(name, adapters.get(name).summary)
     out.print(table)
+
+
+@cli.command("simulate")
+@click.option(
+    "--scenario",
+    "name",
+    required=True,
+    type=click.Choice(list(simulate.SCENARIOS)),
+    help="What to plant in the organic population (organic plants nothing).",
+)
+@click.option("--seed", type=int, default=0, show_default=True, help="Same seed, same bytes.")
+@click.option(
+    "--scale",
+    type=float,
+    default=1.0,
+    show_default=True,
+    help="Multiply every count (accounts, assets, members, targets, cascades).",
+)
+@click.option(
+    "--difficulty",
+    type=click.Choice(simulate.DIFFICULTIES),
+    default="standard",
+    show_default=True,
+    help="Preset jitter, camouflage, edits and reporting habits.",
+)
+@click.option(
+    "--set",
+    "knobs",
+    multiple=True,
+    metavar="PART.KNOB=VALUE",
+    help="Set one knob, e.g. network.jitter=300 or brigade.automated_share=0.3 "
+    "(repeatable; --dry-run lists them).",
+)
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Directory to write accounts, posts, reports, roles and truth to.",
+)
+@click.option("--overwrite", is_flag=True, help="Replace files a former run left in --out.")
+@click.option("--dry-run", is_flag=True, help="Print the scenario's knobs as JSON and stop.")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+def simulate_command(
+    name: str,
+    seed: int,
+    scale: float,
+    difficulty: str,
+    knobs: tuple[str, ...],
+    out_dir: Path | None,
+    overwrite: bool,
+    dry_run: bool,
+    as_json: bool,
+) -> None:
+    """Simulate a platform with planted operations, and the truth about them."""
+    sc = simulate.scenario(name, difficulty=difficulty, scale=scale, knobs=_pairs("--set", knobs))
+    if dry_run:
+        click.echo(json.dumps(sc.knobs(), indent=2))
+        return
+    if out_dir is None:
+        raise click.UsageError("--out is required (unless --dry-run)")
+    with _progress(not as_json and err.is_terminal) as say:
+        summary = simulate.simulate(sc, seed=seed, out=out_dir, overwrite=overwrite, progress=say)
+    if as_json:
+        click.echo(json.dumps(summary.as_dict(), indent=2))
+        return
+    rows = " · ".join(f"{t} {n:,}" for t, n in summary.rows.items())
+    out.print(
+        f"[bold]{escape(name)}[/] seed {seed} scale {scale:g} ({difficulty}) in "
+        f"{summary.seconds:.1f} s: {rows}; {summary.actions:,} actions\n"
+        f"written to {escape(str(summary.out))}",
+        highlight=False,
+    )
+
+
+@cli.command("evaluate")
+@click.argument("result", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option(
+    "--truth",
+    required=True,
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    help="The directory concerted simulate wrote (truth.parquet, truth.json).",
+)
+def evaluate_command(result: Path, truth: Path) -> None:
+    """Precision, recall and F1 of the result in RESULT against the truth, as JSON."""
+    click.echo(json.dumps(evaluate.evaluate(result, truth), indent=2))
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -24,11 +24,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import duckdb
+import pyarrow as pa
 
 from concerted.errors import ConfigError, SchemaError
 
 __all__ = [
     "CONTRACTS",
+    "RESULT_CONTRACTS",
+    "RESULT_FILES",
+    "TRUTH_CONTRACT",
+    "arrow_schema",
     "IDENTIFIER_OBJECT_KINDS",
     "INPUT_TABLES",
     "Column",
@@ -44,6 +49,8 @@ TEXT = "VARCHAR"
 INTEGER = "BIGINT"
 TEXT_LIST = "VARCHAR[]"
 JSON = "JSON"
+NUMBER = "DOUBLE"
+BOOLEAN = "BOOLEAN"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -320,6 +327,194 @@ INPUT_TABLES: tuple[str, ...] = ("accounts", "posts", "reports", "roles")
 #: Action kinds whose ``object_id`` is an identifier (pseudonymised with the rest).
 IDENTIFIER_OBJECT_KINDS: tuple[str, ...] = ("repost", "reply", "report", "join")
 
+
+_CAMPAIGN_ID = Column(
+    name="campaign_id", type=TEXT, required=True, doc="The campaign the row belongs to."
+)
+_SIGNALS = Column(
+    name="signals",
+    type=TEXT_LIST,
+    doc="Names of the detectors that fired (e.g. co_action:repost, s7_automation).",
+)
+
+#: What a finished analysis writes, one Parquet file per contract (``RESULT_FILES``),
+#: and what :mod:`concerted.evaluate` reads back. Scores are continuous (higher is more
+#: suspicious); ``flagged`` is the one place a threshold was applied.
+RESULT_CONTRACTS: Mapping[str, Contract] = {
+    "campaigns": Contract(
+        "campaigns",
+        (
+            _CAMPAIGN_ID,
+            Column(
+                name="kind",
+                type=TEXT,
+                required=True,
+                choices=("network", "brigade"),
+                doc="network (coordinated accounts) or brigade (coordinated reporting).",
+            ),
+            Column(
+                name="score", type=NUMBER, required=True, doc="How coordinated; higher is more."
+            ),
+            Column(
+                name="flagged",
+                type=BOOLEAN,
+                required=True,
+                doc="Whether the score passed the threshold; only flagged campaigns are findings.",
+            ),
+            _SIGNALS,
+            Column(name="accounts", type=INTEGER, doc="Member accounts."),
+            Column(name="targets", type=INTEGER, doc="Targets (brigades)."),
+            Column(name="reports", type=INTEGER, doc="Reports attributed to it (brigades)."),
+            Column(name="first_ts", type=TIMESTAMP, doc="First action in its evidence (UTC)."),
+            Column(name="last_ts", type=TIMESTAMP, doc="Last action in its evidence (UTC)."),
+            Column(name="summary", type=JSON, doc="Takedown-style counts and top objects."),
+        ),
+        key=("campaign_id",),
+        doc="Coordinated networks and brigades found, one row each.",
+    ),
+    "members": Contract(
+        "members",
+        (
+            _CAMPAIGN_ID,
+            Column(name="account_id", type=TEXT, required=True, identifier=True, doc="The member."),
+            _PLATFORM,
+            Column(
+                name="role",
+                type=TEXT,
+                required=True,
+                default="member",
+                choices=("organiser", "member", "reporter", "automated_reporter"),
+                doc="organiser (admin of the venue, author of mobilising posts), member, "
+                "reporter, or automated_reporter (files reports by tool).",
+            ),
+            Column(name="score", type=NUMBER, doc="How strongly it is tied to the campaign."),
+            _SIGNALS,
+        ),
+        key=("campaign_id", "platform", "account_id"),
+        doc="The accounts of each campaign.",
+    ),
+    "targets": Contract(
+        "targets",
+        (
+            _CAMPAIGN_ID,
+            Column(
+                name="target_id",
+                type=TEXT,
+                required=True,
+                identifier=True,
+                doc="The account, post, page or group the brigade went after.",
+            ),
+            _PLATFORM,
+            Column(
+                name="target_kind",
+                type=TEXT,
+                required=True,
+                default="account",
+                choices=("account", "post", "page", "group"),
+                doc="What the target is (default account).",
+            ),
+            Column(name="score", type=NUMBER, doc="How strongly it was brigaded."),
+            Column(name="reports", type=INTEGER, doc="Coordinated reports against it."),
+            Column(name="first_ts", type=TIMESTAMP, doc="First coordinated report (UTC)."),
+            Column(name="last_ts", type=TIMESTAMP, doc="Last coordinated report (UTC)."),
+        ),
+        key=("campaign_id", "platform", "target_id"),
+        doc="The targets of each brigade.",
+    ),
+    "report_scores": Contract(
+        "report_scores",
+        (
+            Column(name="report_id", type=TEXT, required=True, identifier=True, doc="The report."),
+            _PLATFORM,
+            Column(
+                name="score",
+                type=NUMBER,
+                required=True,
+                doc="How likely the report is part of a coordinated operation, in [0, 1].",
+            ),
+            Column(
+                name="flagged",
+                type=BOOLEAN,
+                required=True,
+                doc="Whether the score passed the threshold.",
+            ),
+            Column(
+                name="recommendation",
+                type=TEXT,
+                choices=("count", "hold", "discount"),
+                doc="count it, hold the target for human review, or discount it.",
+            ),
+            Column(name="campaign_id", type=TEXT, doc="The brigade it belongs to, if any."),
+            _SIGNALS,
+        ),
+        key=("platform", "report_id"),
+        doc="A coordination score for every report.",
+    ),
+}
+
+#: The ground truth of a simulation (``truth.parquet``), written by
+#: :mod:`concerted.simulate` and read by :mod:`concerted.evaluate`.
+TRUTH_CONTRACT = Contract(
+    "truth",
+    (
+        Column(
+            name="operation_id",
+            type=TEXT,
+            required=True,
+            doc="The operation, as truth.json lists it (network-1, brigade-2, ...).",
+        ),
+        Column(
+            name="entity",
+            type=TEXT,
+            required=True,
+            choices=("account", "post", "report", "target"),
+            doc="What the id names.",
+        ),
+        Column(name="id", type=TEXT, required=True, identifier=True, doc="Its id."),
+        _PLATFORM,
+        Column(
+            name="role",
+            type=TEXT,
+            required=True,
+            doc="organiser, member, reporter, fake_reporter, automated_reporter (accounts); "
+            "target; coordinated, mobilisation, boast (posts); human, automated (reports).",
+        ),
+        Column(
+            name="detail",
+            type=TEXT,
+            doc="page, group, user or instagram (members); critic or minority (targets); "
+            "the reason asked for (mobilisation posts, reports).",
+        ),
+    ),
+    key=("operation_id", "entity", "platform", "id", "role"),
+    doc="One row per operation, entity and role.",
+)
+
+#: The file each result contract is written to, in a result directory.
+RESULT_FILES: Mapping[str, str] = {name: f"{name}.parquet" for name in RESULT_CONTRACTS}
+
+_ARROW_TYPES: Mapping[str, pa.DataType] = {
+    TEXT: pa.string(),
+    TIMESTAMP: pa.timestamp("us", tz="UTC"),
+    INTEGER: pa.int64(),
+    TEXT_LIST: pa.list_(pa.string()),
+    JSON: pa.string(),
+    NUMBER: pa.float64(),
+    BOOLEAN: pa.bool_(),
+}
+
+
+def arrow_schema(contract: Contract) -> pa.Schema:
+    """The Arrow schema of a contract, for writing it to Parquet (JSON as text).
+
+    >>> arrow_schema(CONTRACTS["roles"]).field("since").type
+    TimestampType(timestamp[us, tz=UTC])
+    """
+    return pa.schema(
+        [pa.field(c.name, _ARROW_TYPES[c.type], nullable=not c.required) for c in contract.columns]
+    )
+
+
 # A UTC offset or zone after a clock time: '...12:00:00Z', '...12:00+05:00', '... UTC'.
 _AWARE = r"\d:\d\d(:\d\d(\.\d+)?)?\s*([zZ]|[+-]\d\d(:?\d\d)?|UTC|GMT)$"
 _EPOCH = r"\s*-?\d+(\.\d+)?\s*"
@@ -488,6 +683,10 @@ def _column_sql(
         return _text_list(expr, source_type, column.separator)
     if column.type == JSON:
         return f"CAST({expr} AS JSON)", None
+    if column.type == NUMBER:
+        return f"TRY_CAST({expr} AS DOUBLE)", "'not a number'"
+    if column.type == BOOLEAN:
+        return f"TRY_CAST({expr} AS BOOLEAN)", "'not true or false'"
     raise AssertionError(f"no SQL for contract type {column.type}")
 
 

@@ -1,7 +1,9 @@
 """Any CSV, TSV, JSON lines, JSON or Parquet file, with a column mapping.
 
-Columns named as in the contract are taken as they are; ``--map account_id=user``
-takes ``account_id`` from the file's ``user`` column; errors name the file's column.
+A file named after a table (``posts.parquet``, ``accounts.csv``) fills that table;
+any other needs ``--table``. Columns named as in the contract are taken as they are;
+``--map account_id=user`` takes ``account_id`` from the file's ``user`` column; errors
+name the file's column.
 Columns that no contract column takes are kept in ``extra`` (a JSON object) for
 accounts, posts and reports; ``--platform`` fills ``platform`` where the file has none.
 """
@@ -20,6 +22,7 @@ from concerted.adapters.base import (
     contract_layout,
     scan_by_extension,
 )
+from concerted.schema import INPUT_TABLES
 
 __all__ = ["Generic"]
 
@@ -39,4 +42,18 @@ class Generic:
     def tables(
         self, columns: Mapping[str, str], path: Path, options: AdapterOptions
     ) -> list[RawTable]:
-        return [contract_layout(columns, path, options, check_table(options.table, self.name))]
+        table = options.table
+        if table is None and _stem(path) in INPUT_TABLES:
+            # accounts.parquet, posts.csv.gz, ...: named after the table they fill, as
+            # `concerted simulate` writes them.
+            table = _stem(path)
+        return [contract_layout(columns, path, options, check_table(table, self.name))]
+
+
+def _stem(path: Path) -> str:
+    """The file name without its extensions.
+
+    >>> _stem(Path("data/posts.csv.gz"))
+    'posts'
+    """
+    return path.name.split(".", 1)[0]

@@ -1,0 +1,297 @@
+"""The organic platform: everyday posts, popular posts, viral cascades, report
+spikes and the trickle of everyday reports. Nothing here carries a truth label."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from concerted.simulation import text as prose
+from concerted.simulation.world import (
+    DAY,
+    FACEBOOK,
+    GROUP,
+    INSTAGRAM,
+    KINDS,
+    LANGS,
+    PAGE,
+    PLATFORMS,
+    REASON_WEIGHTS,
+    US,
+    USER,
+    VIOLATIONS,
+    IntArray,
+    Pool,
+    PostColumns,
+    ReportColumns,
+    World,
+    clients,
+    weighted_reason,
+)
+
+#: About how many posts :func:`organic_posts` makes at a time.
+POSTS_PER_BLOCK = 200_000
+
+
+def popular_pool(w: World) -> Pool:
+    """Popular posts by organic Facebook pages and users, chosen by followers."""
+    pop = w.sc.population
+    rng = w.rng(20)
+    acc = w.acc
+    authors = np.flatnonzero(
+        (acc.kind[: w.organic] != GROUP) & (acc.platform[: w.organic] == FACEBOOK)
+    )
+    size = max(50, int(pop.accounts * 0.03))
+    weight = acc.followers[authors].astype(np.float64)
+    owners = rng.choice(authors, size, p=weight / weight.sum())
+    first = w.posts
+    ts = write_posts(w, rng, owners, originals_only=True, pool=None)
+    index = np.arange(first, first + size, dtype=np.int64)
+    rank_weight = (rng.permutation(size) + 1.0) ** -1.1
+    cdf = np.cumsum(rank_weight)
+    return Pool(index=index, ts=ts, cdf=cdf / cdf[-1], author=owners.astype(np.int64))
+
+
+def organic_posts(w: World, pool: Pool) -> None:
+    """Everyday posts of every account, in blocks of about ``POSTS_PER_BLOCK`` posts, so
+    that memory follows the block and not the scale (busy accounts make short blocks)."""
+    acc = w.acc
+    expected = np.cumsum(acc.rate * w.sc.population.days)
+    cuts = np.searchsorted(expected, np.arange(POSTS_PER_BLOCK, expected[-1], POSTS_PER_BLOCK))
+    bounds = np.unique(np.concatenate([[0], cuts, np.arange(0, len(acc), 50_000), [len(acc)]]))
+    for part, (lo, hi) in enumerate(zip(bounds[:-1], bounds[1:], strict=True)):
+        rng = w.rng(21, part)
+        idx = np.arange(lo, hi)
+        counts = rng.poisson(acc.rate[idx] * w.sc.population.days)
+        owners = np.repeat(idx, counts)
+        write_posts(w, rng, owners, originals_only=False, pool=pool)
+
+
+def write_posts(
+    w: World,
+    rng: np.random.Generator,
+    owners: IntArray,
+    *,
+    originals_only: bool,
+    pool: Pool | None,
+    texts: list[str] | None = None,
+) -> IntArray:
+    """Ordinary posts by ``owners`` (one each), written at once; returns their times."""
+    pop = w.sc.population
+    acc = w.acc
+    n = len(owners)
+    if n == 0:
+        return np.zeros(0, dtype=np.int64)
+    platform = acc.platform[owners]
+    kind = acc.kind[owners]
+    ts = w.times(rng, acc.tz[owners])
+    roll = rng.random(n)
+    fb = (platform == FACEBOOK) & (kind == USER)
+    if originals_only or pool is None:
+        repost = np.zeros(n, dtype=bool)
+        reply = np.zeros(n, dtype=bool)
+    else:
+        repost = fb & (roll < pop.repost_share)
+        reply = fb & ~repost & (roll < pop.repost_share + pop.reply_share)
+    original = ~repost & ~reply
+    langs = [LANGS[c] for c in acc.lang[owners]]
+    text: list[str | None] = (
+        list(texts) if texts is not None else list(prose.organic_texts(rng, langs))
+    )
+    reply_words = prose.organic_texts(rng, langs, min_words=2, max_words=8)
+    n_tags = np.where(
+        original, rng.poisson(pop.hashtags_per_post * np.where(platform == INSTAGRAM, 3, 1)), 0
+    )
+    n_tags = np.minimum(n_tags, 6)
+    tags = prose.hashtags(rng, langs, n_tags)
+    has_url = original & (platform == FACEBOOK) & (rng.random(n) < pop.url_share)
+    domain_rank = np.minimum(rng.zipf(1.6, n) - 1, len(prose.NEWS_DOMAINS) - 1)
+    paths = prose.url_paths(rng, int(has_url.sum()))
+    image_share = np.where(platform == INSTAGRAM, 0.7, pop.image_share)
+    has_image = original & (rng.random(n) < image_share)
+    # Memes: a few images go round many accounts, organically.
+    meme = rng.random(n) < 0.05
+    image_codes = np.where(
+        meme, rng.zipf(1.8, n) % 500, rng.integers(1 << 62, size=n, dtype=np.int64)
+    )
+    mention = original & (rng.random(n) < 0.05)
+    mentioned = rng.integers(0, w.organic, n)
+    venue = np.where(kind == PAGE, owners, -1)
+    in_group = fb & (acc.home[owners] >= 0) & (rng.random(n) < 0.15)
+    venue = np.where(in_group, acc.home[owners], venue)
+    repost_of: list[str | None] = [None] * n
+    reply_to: list[str | None] = [None] * n
+    if pool is not None and (repost.any() or reply.any()):
+        share = repost | reply
+        picks = np.searchsorted(pool.cdf, rng.random(int(share.sum())))
+        delays = rng.lognormal(math.log(3 * 3600), 1.5, len(picks))
+        ts[share] = w.after(rng, pool.ts[picks], delays)
+        ids = w.post_id(pool.index[picks])
+        for j, pid in zip(np.flatnonzero(share), ids, strict=True):
+            if repost[j]:
+                repost_of[j] = pid
+                text[j] = None
+            else:
+                reply_to[j] = pid
+                text[j] = reply_words[j]
+    urls: list[list[str]] = [[] for _ in range(n)]
+    for k, j in enumerate(np.flatnonzero(has_url)):
+        urls[j] = [f"https://{prose.NEWS_DOMAINS[domain_rank[j]]}{paths[k]}"]
+    first = w.posts
+    w.posts += n
+    w.sink.write(
+        "posts",
+        {
+            "post_id": w.post_id(np.arange(first, first + n)),
+            "account_id": w.account_id(owners),
+            "platform": [PLATFORMS[c] for c in platform],
+            "ts": ts,
+            "venue_id": [
+                None if v < 0 else s
+                for v, s in zip(venue, w.account_id(np.maximum(venue, 0)), strict=True)
+            ],
+            "text": text,
+            "lang": [None if t is None else lang for t, lang in zip(text, langs, strict=True)],
+            "urls": urls,
+            "hashtags": [t if o else [] for t, o in zip(tags, original, strict=True)],
+            "mentions": [
+                [s] if m else [] for s, m in zip(w.account_id(mentioned), mention, strict=True)
+            ],
+            "reply_to": reply_to,
+            "repost_of": repost_of,
+            "image_hashes": [
+                [f"{int(c) & ((1 << 62) - 1):016x}"] if h else []
+                for c, h in zip(image_codes, has_image, strict=True)
+            ],
+        },
+    )
+    return ts
+
+
+def cascades(w: World, pool: Pool) -> None:
+    """Viral reposting and news-link sharing within minutes: organic, and no label."""
+    pop = w.sc.population
+    rng = w.rng(22)
+    acc = w.acc
+    early = np.flatnonzero(pool.ts < (w.start + w.span - DAY) * US)
+    if not len(early) or not len(w.fb_users):
+        return
+    order = early[np.argsort(-np.diff(np.concatenate([[0.0], pool.cdf]))[early], kind="stable")]
+    chosen = order[: pop.cascades]
+    spikes = set(chosen[: pop.report_spikes].tolist())
+    cols = PostColumns()
+    reports = ReportColumns()
+    for number, p in enumerate(chosen):
+        size = min(len(w.fb_users), max(2, round(pop.cascade_size * rng.lognormal(0, 0.5))))
+        who = rng.choice(w.fb_users, size, replace=False)
+        link = number % 3 == 2
+        base = np.full(size, pool.ts[p])
+        delays = rng.lognormal(math.log(8 * 60 if not link else 15 * 60), 1.0, size)
+        stamps = w.after(rng, base, delays)
+        if link:
+            host = prose.NEWS_DOMAINS[int(rng.integers(6))]
+            url = f"https://{host}{prose.url_paths(rng, 1)[0]}"
+            own = prose.organic_texts(rng, [LANGS[c] for c in acc.lang[who]])
+            for a, ts, text in zip(who, stamps, own, strict=True):
+                cols.add(w, index=int(a), ts=int(ts), text=text, urls=[url])
+            w.decoys["cascades"].append({"kind": "share_url", "object": url, "accounts": int(size)})
+        else:
+            post_id = w.post_id.one(int(pool.index[p]))
+            for a, ts in zip(who, stamps, strict=True):
+                cols.add(w, index=int(a), ts=int(ts), repost_of=int(pool.index[p]))
+            w.decoys["cascades"].append(
+                {"kind": "repost", "object": post_id, "accounts": int(size)}
+            )
+            if int(p) in spikes:
+                # Half the spikes go after the author's account, not the post.
+                author = int(pool.author[p]) if len(w.decoys["report_spikes"]) % 2 else None
+                report_spike(w, rng, reports, post_id, int(pool.ts[p]), author)
+        cols.flush(w)
+    reports.flush(w)
+
+
+def report_spike(
+    w: World,
+    rng: np.random.Generator,
+    reports: ReportColumns,
+    post_id: str,
+    posted: int,
+    author: int | None,
+) -> None:
+    """Many viewers report a genuinely violating viral post (or its author) on their own."""
+    pop = w.sc.population
+    size = min(len(w.fb_users), max(2, round(pop.spike_size * rng.lognormal(0, 0.4))))
+    who = rng.choice(w.fb_users, size, replace=False)
+    stamps = w.after(rng, np.full(size, posted), rng.lognormal(math.log(40 * 60), 1.0, size))
+    violation = VIOLATIONS[int(rng.integers(len(VIOLATIONS)))]
+    reasons = [violation if r < 0.6 else weighted_reason(rng) for r in rng.random(size)]
+    channel = ["app" if r < 0.6 else "web" for r in rng.random(size)]
+    outcome = ["upheld" if r < 0.8 else None for r in rng.random(size)]
+    target, kind = (post_id, "post") if author is None else (w.id(author), "account")
+    if author is not None and w.acc.kind[author] == PAGE:
+        kind = "page"
+    reports.extend(
+        w,
+        who,
+        target_id=[target] * size,
+        target_kind=[kind] * size,
+        reason=reasons,
+        ts=stamps.tolist(),
+        channel=channel,
+        client=clients(w, rng, who, channel),
+        outcome=outcome,
+    )
+    w.decoys["report_spikes"].append(
+        {"target_id": target, "target_kind": kind, "reports": int(size), "reason": violation}
+    )
+
+
+def background_reports(w: World, pool: Pool) -> None:
+    """The everyday trickle: anyone reports anything now and then, mostly in vain."""
+    pop = w.sc.population
+    acc = w.acc
+    names = tuple(REASON_WEIGHTS)
+    p = np.asarray(tuple(REASON_WEIGHTS.values()))
+    p = p / p.sum()
+    popular = acc.followers[: w.organic].astype(np.float64)
+    popular_cdf = np.cumsum(popular) / popular.sum()
+    chunk = 100_000
+    for part, lo in enumerate(range(0, len(acc), chunk)):
+        rng = w.rng(30, part)
+        idx = np.arange(lo, min(len(acc), lo + chunk))
+        idx = idx[acc.kind[idx] == USER]
+        counts = rng.poisson(
+            pop.reports_per_day * pop.days * np.sqrt(acc.rate[idx] / pop.posts_per_day + 0.05),
+            len(idx),
+        )
+        who = np.repeat(idx, counts)
+        n = len(who)
+        if n == 0:
+            continue
+        on_post = rng.random(n) < 0.4
+        target_acc = np.searchsorted(popular_cdf, rng.random(n))
+        target_post = pool.index[np.searchsorted(pool.cdf, rng.random(n))]
+        acc_ids = w.account_id(target_acc)
+        post_ids = w.post_id(target_post)
+        target = [pp if o else a for a, pp, o in zip(acc_ids, post_ids, on_post, strict=True)]
+        kinds = [
+            "post" if o else KINDS[int(acc.kind[t])].replace("user", "account")
+            for o, t in zip(on_post, target_acc, strict=True)
+        ]
+        channel = ["app" if r < 0.6 else "web" for r in rng.random(n)]
+        roll = rng.random(n)
+        outcome = ["upheld" if r < 0.2 else "rejected" if r < 0.8 else None for r in roll]
+        reports = ReportColumns()
+        reports.extend(
+            w,
+            who,
+            target_id=target,
+            target_kind=kinds,
+            reason=[names[int(c)] for c in rng.choice(len(names), n, p=p)],
+            ts=w.times(rng, acc.tz[who]).tolist(),
+            channel=channel,
+            client=clients(w, rng, who, channel),
+            outcome=outcome,
+        )
+        reports.flush(w)
