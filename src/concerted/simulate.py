@@ -96,7 +96,7 @@ __all__ = [
     "simulate",
 ]
 
-
+#: What :func:`simulate` writes.
 OUTPUT_FILES = (
     "accounts.parquet",
     "posts.parquet",
@@ -125,9 +125,6 @@ class Summary:
         }
 
 
-# --------------------------------------------------------------------------- simulate
-
-
 def simulate(
     sc: Scenario,
     *,
@@ -136,7 +133,11 @@ def simulate(
     overwrite: bool = False,
     progress: Callable[[str], None] | None = None,
 ) -> Summary:
-    """Write the scenario's tables and truth to ``out``; the same seed, the same bytes."""
+    """Write the scenario's tables and truth to ``out``; the same seed, the same bytes.
+
+    Files a former run left in ``out`` are replaced only with ``overwrite``; if the run
+    fails, what it had written is removed, so a directory never holds half a platform.
+    """
     began = time.perf_counter()
     say = progress or (lambda _: None)
     target = Path(out)
@@ -260,9 +261,6 @@ def _build(w: World, say: Callable[[str], None]) -> None:
     w.flush_truth()
 
 
-# --------------------------------------------------------------------------- accounts
-
-
 def _write_accounts(w: World) -> None:
     acc = w.acc
     total = len(acc)
@@ -280,7 +278,7 @@ def _write_accounts(w: World) -> None:
             first = words[0][int(rng.integers(len(words[0])))]
             second = words[1][int(rng.integers(len(words[1])))]
             names[j] = f"{first} {second}"
-            handles[j] = f"{first}{second}".replace(" ", "").lower() + str(int(idx[j]) % 997)
+            handles[j] = f"{first}{second}".replace(" ", "").lower() + str(rng.integers(10, 999))
         for j in np.flatnonzero(np.isin(idx, w.keep_handles)):
             w.handles[int(idx[j])] = handles[j]
         w.sink.write(

@@ -34,11 +34,11 @@ from concerted.simulation.world import (
     weighted_reason,
 )
 
-# --------------------------------------------------------------------------- brigades
-
 
 @dataclass
 class BrigadePlan:
+    """A brigade's venue, organisers, members (and which are fake or automated), targets."""
+
     op: Operation
     brig: Brigade
     venue: int
@@ -53,6 +53,7 @@ class BrigadePlan:
 
 
 def plan_brigade(w: World, number: int, b: Brigade, nets: list[NetworkPlan]) -> BrigadePlan:
+    """Create (or, in a network, take) the venue, organisers and members; pick targets."""
     rng = w.rng(40, number)
     op = Operation(f"brigade-{number + 1}", "brigade")
     lang_p = np.asarray(b.languages) / np.sum(b.languages)
@@ -166,6 +167,7 @@ def target_posts(w: World, plan: BrigadePlan) -> None:
 
 
 def brigade_reports(w: World, plan: BrigadePlan) -> None:
+    """The waves: a target list, the reports it sets off, the outcomes, the boasts."""
     b = plan.brig
     number = int(plan.op.id.rsplit("-", 1)[1])
     rng = w.rng(42, number)

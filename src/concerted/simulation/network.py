@@ -25,11 +25,11 @@ from concerted.simulation.world import (
     bursts,
 )
 
-# --------------------------------------------------------------------------- networks
-
 
 @dataclass
 class NetworkPlan:
+    """A network's assets (account indices), its admins and members per venue, its tags."""
+
     op: Operation
     net: Network
     pages: IntArray
@@ -42,6 +42,7 @@ class NetworkPlan:
 
 
 def plan_network(w: World, number: int, net: Network) -> NetworkPlan:
+    """Create the network's accounts and venues, and label them in the truth."""
     rng = w.rng(10, number)
     op = Operation(f"network-{number + 1}", "network")
     sizes = (net.pages, net.groups, net.users, net.instagram)
@@ -110,6 +111,7 @@ def plan_network(w: World, number: int, net: Network) -> NetworkPlan:
 
 
 def network_posts(w: World, plan: NetworkPlan) -> None:
+    """Each talking point: a page posts it, then the assets that join co-post it."""
     net = plan.net
     number = int(plan.op.id.rsplit("-", 1)[1])
     rng = w.rng(11, number)

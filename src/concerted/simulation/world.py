@@ -196,9 +196,6 @@ class Ids:
         return str(x + self._base)
 
 
-# --------------------------------------------------------------------------- world
-
-
 @dataclass
 class Accounts:
     """Every account's hidden traits, by index; ids come from :class:`Ids`."""
@@ -386,9 +383,6 @@ def bursts(
     pick = centres[rng.integers(0, len(centres), n)]
     offsets = np.where(in_burst, pick - rng.random(n) * hours * 3600, offsets)
     return w.at(-offsets)
-
-
-# --------------------------------------------------------------------------- posts
 
 
 class PostColumns:
