@@ -212,6 +212,15 @@ def test_the_network_has_the_shape_of_a_takedown(runs: Run) -> None:
         "epoch(m.created_at)) <= 6 * 3600) > 10 THEN 1 ELSE 0 END) FROM m",
     )
     assert burst > 0.6
+    # One operator, two platforms: each twin pair shares a name, and the handles match
+    # but for a suffix.
+    twins = op["twins"]
+    assert len(twins) == round(0.5 * op["instagram_accounts"])
+    named = dict(sql(out, "SELECT account_id, name || '|' || handle FROM accounts"))
+    for fb, ig in twins:
+        fb_name, fb_handle = named[fb].split("|")
+        ig_name, ig_handle = named[ig].split("|")
+        assert fb_name == ig_name and ig_handle.startswith(fb_handle)
 
 
 def co_occurring_share(out: Path, window: int = 600) -> float:

@@ -172,7 +172,15 @@ def simulate(
         "start": datetime.fromtimestamp(world.start, UTC).isoformat(),
         "end": datetime.fromtimestamp(world.start + world.span, UTC).isoformat(),
         "operations": [
-            {"id": op.id, "kind": op.kind, "venues": [world.id(v) for v in op.venues], **op.counts}
+            {
+                "id": op.id,
+                "kind": op.kind,
+                "venues": [world.id(v) for v in op.venues],
+                **op.counts,
+                **(
+                    {"twins": [[world.id(a), world.id(b)] for a, b in op.twins]} if op.twins else {}
+                ),
+            }
             for op in world.operations
         ],
         "decoys": world.decoys,
@@ -279,6 +287,8 @@ def _write_accounts(w: World) -> None:
             second = words[1][int(rng.integers(len(words[1])))]
             names[j] = f"{first} {second}"
             handles[j] = f"{first}{second}".replace(" ", "").lower() + str(rng.integers(10, 999))
+        for j in np.flatnonzero(np.isin(idx, np.fromiter(w.names, np.int64, len(w.names)))):
+            names[j], handles[j] = w.names[int(idx[j])]
         for j in np.flatnonzero(np.isin(idx, w.keep_handles)):
             w.handles[int(idx[j])] = handles[j]
         w.sink.write(

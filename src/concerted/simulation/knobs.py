@@ -55,7 +55,9 @@ class Network:
     the page's post (``repost_share`` of Facebook users) or posting a copy edited at
     ``edit_rate``. ``camouflage`` is ordinary activity per coordinated post; more of it
     lowers the share of the network's actions that co-occur. ``burst_share`` of user
-    accounts are created in ``creation_bursts`` bursts of ``burst_hours``.
+    accounts are created in ``creation_bursts`` bursts of ``burst_hours``. ``twin_share``
+    of Instagram accounts carry the name and handle of one of the network's Facebook
+    accounts: one operator on two platforms.
     """
 
     pages: int = 20
@@ -74,6 +76,7 @@ class Network:
     burst_hours: float = 6.0
     burst_share: float = 0.8
     digit_handles: float = 0.6
+    twin_share: float = 0.5
     languages: tuple[float, float, float, float] = (0.25, 0.4, 0.0, 0.35)
 
 

@@ -87,6 +87,17 @@ def plan_network(w: World, number: int, net: Network) -> NetworkPlan:
             members[int(g)].extend(int(p) for p in picked)
             mover = picked[rng.random(len(picked)) < 0.3]
             w.acc.home[mover] = g
+    # One operator, two platforms: an Instagram account with a Facebook account's name.
+    n_twins = min(len(users), round(net.twin_share * len(insta)))
+    fb_twins = rng.choice(users, n_twins, replace=False)
+    ig_twins = rng.choice(insta, n_twins, replace=False)
+    people = prose.person_names(rng, [LANGS[c] for c in w.acc.lang[fb_twins]])
+    handles = prose.handles(rng, [r for _, r in people], w.acc.digits[fb_twins].astype(np.int64))
+    for fb, ig, (name, _), handle in zip(fb_twins, ig_twins, people, handles, strict=True):
+        variant = handle + ("", "", "_", ".official", "_pk")[int(rng.integers(5))]
+        w.names[int(fb)] = (name, handle)
+        w.names[int(ig)] = (name, variant)
+        op.twins.append((int(fb), int(ig)))
     w.operation_venues.update(int(v) for v in np.concatenate([pages, groups]))
     op.venues = [int(v) for v in np.concatenate([pages, groups])]
     op.counts = {

@@ -255,6 +255,8 @@ class Operation:
     kind: str
     venues: list[int] = field(default_factory=list)
     counts: dict[str, int] = field(default_factory=dict)
+    #: Pairs of account indices run by one operator on two platforms.
+    twins: list[tuple[int, int]] = field(default_factory=list)
 
 
 class World:
@@ -282,6 +284,8 @@ class World:
         self.operations: list[Operation] = []
         self.decoys: dict[str, list[dict[str, Any]]] = {"cascades": [], "report_spikes": []}
         self.handles: dict[int, str] = {}
+        #: Names and handles decided before the accounts are written (twins).
+        self.names: dict[int, tuple[str, str]] = {}
         self.acc = Accounts.empty()
         self.organic = 0
         self.fb_users: IntArray = np.zeros(0, dtype=np.int64)
