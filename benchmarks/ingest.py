@@ -279,15 +279,14 @@ def _child(spec: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def run_one(fmt: str, path: Path, out_dir: Path, memory_limit: str, keep: bool) -> RunResult:
-    """Ingest ``path`` in a child process and measure it."""
-    case = out_dir / f"bench-{fmt}.duckdb"
-    spec = {"file": str(path), "case": str(case), "memory_limit": memory_limit}
+def run_child(module: str, spec: dict[str, Any]) -> tuple[int, str, str, float]:
+    """Run ``python -m MODULE --child SPEC``; return its exit status, what it printed
+    on stdout and on stderr, and its own peak resident memory in MiB."""
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH", "")]))
     with tempfile.TemporaryFile("w+") as errors:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "benchmarks.ingest", "--child", json.dumps(spec)],
+            [sys.executable, "-m", module, "--child", json.dumps(spec)],
             stdout=subprocess.PIPE,
             stderr=errors,
             cwd=REPO,
@@ -299,9 +298,17 @@ def run_one(fmt: str, path: Path, out_dir: Path, memory_limit: str, keep: bool) 
             out = proc.stdout.read()
         # wait4, not proc.wait(): it gives this child's own resource usage.
         _, status, usage = os.wait4(proc.pid, 0)
-        proc.returncode = os.waitstatus_to_exitcode(status)
         errors.seek(0)
         stderr = errors.read()
+    # ru_maxrss is in kilobytes on Linux.
+    return os.waitstatus_to_exitcode(status), out, stderr, usage.ru_maxrss / 1024
+
+
+def run_one(fmt: str, path: Path, out_dir: Path, memory_limit: str, keep: bool) -> RunResult:
+    """Ingest ``path`` in a child process and measure it."""
+    case = out_dir / f"bench-{fmt}.duckdb"
+    spec = {"file": str(path), "case": str(case), "memory_limit": memory_limit}
+    code, out, stderr, peak_rss_mib = run_child("benchmarks.ingest", spec)
     sys.stderr.write(stderr)
     result = RunResult(
         format=fmt,
@@ -312,17 +319,17 @@ def run_one(fmt: str, path: Path, out_dir: Path, memory_limit: str, keep: bool) 
         actions=0,
         seconds=0.0,
         rows_per_second=0.0,
-        peak_rss_mib=usage.ru_maxrss / 1024,  # kilobytes on Linux
+        peak_rss_mib=peak_rss_mib,
         peak_spill_mib=0.0,
         case_mib=0.0,
         memory_limit=memory_limit,
         threads=0,
     )
     lines = out.strip().splitlines()
-    if proc.returncode != 0 or not lines:
+    if code != 0 or not lines:
         last = [line for line in stderr.splitlines() if line.strip()][-1:]
-        killed = f", killed by signal {-proc.returncode}" if proc.returncode < 0 else ""
-        result.error = f"exit status {proc.returncode}{killed}: " + (last[0] if last else "")
+        killed = f", killed by signal {-code}" if code < 0 else ""
+        result.error = f"exit status {code}{killed}: " + (last[0] if last else "")
     else:
         found = json.loads(lines[-1])
         result.rows = found["rows"]

@@ -18,17 +18,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shutil
-import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from benchmarks.ingest import DEFAULT_OUT, MIB, REPO, machine
+from benchmarks.ingest import DEFAULT_OUT, MIB, machine, run_child
 
 
 def _child(spec: dict[str, Any]) -> dict[str, Any]:
@@ -73,25 +70,7 @@ def _peak_mib() -> int:
 def run(scenario: str, scale: float, seed: int, out: Path) -> dict[str, Any]:
     """Simulate in a child process and measure it."""
     spec = {"scenario": scenario, "scale": scale, "seed": seed, "out": str(out)}
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH", "")]))
-    with tempfile.TemporaryFile("w+") as errors:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "benchmarks.simulate", "--child", json.dumps(spec)],
-            stdout=subprocess.PIPE,
-            stderr=errors,
-            cwd=REPO,
-            env=env,
-            text=True,
-        )
-        assert proc.stdout is not None
-        with proc.stdout:
-            printed = proc.stdout.read()
-        # wait4, not proc.wait(): it gives this child's own resource usage.
-        _, status, usage = os.wait4(proc.pid, 0)
-        errors.seek(0)
-        stderr = errors.read()
-    code = os.waitstatus_to_exitcode(status)
+    code, printed, stderr, peak_rss_mib = run_child("benchmarks.simulate", spec)
     if code != 0:
         sys.stderr.write(stderr)
         raise SystemExit(f"the simulation failed (exit status {code})")
@@ -104,7 +83,7 @@ def run(scenario: str, scale: float, seed: int, out: Path) -> dict[str, Any]:
         "total_rows": rows,
         "rows_per_second": round(rows / found["seconds"]),
         "actions_per_second": round(found["actions"] / found["seconds"]),
-        "peak_rss_mib": round(usage.ru_maxrss / 1024),  # kilobytes on Linux
+        "peak_rss_mib": round(peak_rss_mib),
     }
     return found
 
