@@ -16,7 +16,11 @@ from concerted.errors import ConfigError
 from concerted.ingest import IngestOptions, ingest
 from concerted.store import Store
 
-SMALL = {"population.accounts": "3000", "population.cascades": "4", "population.report_spikes": "2"}
+SMALL = {
+    "population.accounts": "3000",
+    "population.cascades": "4",
+    "population.report_spikes": "2",
+}
 
 TABLES = ("accounts", "posts", "reports", "roles")
 
@@ -153,6 +157,14 @@ def test_organic_has_cascades_and_spikes_and_no_labels(runs: Run) -> None:
         "FROM reports) WHERE n >= 100",
     )
     assert spikes >= len(truth["decoys"]["report_spikes"]) >= 1
+    # Ordinary users ask friends to report, with report links, and a few do: no label.
+    calls = one(
+        out,
+        "SELECT count(*) FROM posts WHERE list_contains(list_transform(urls, "
+        "u -> u LIKE '%/report/profile/%'), true)",
+    )
+    assert calls == len(truth["decoys"]["callouts"]) >= 1
+    assert all(3 <= c["reports"] <= 45 for c in truth["decoys"]["callouts"])
     # Hundreds of accounts act on one object within minutes, with no label.
     biggest = max(c["accounts"] for c in truth["decoys"]["cascades"])
     assert biggest >= 100

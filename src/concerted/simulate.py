@@ -257,6 +257,7 @@ def _build(w: World, say: Callable[[str], None]) -> None:
     pool = organic.popular_pool(w)
     organic.organic_posts(w, pool)
     organic.cascades(w, pool)
+    organic.callouts(w)
     for net in nets:
         network.network_posts(w, net)
     for brig in brigs:

@@ -20,7 +20,9 @@ class Population:
     (followers) is heavy-tailed and decides whose posts get reposted; ``cascades`` viral
     posts are reposted (or a news link shared) by ``cascade_size`` accounts within
     minutes; ``report_spikes`` of the reposted ones are genuinely violating and draw
-    about ``spike_size`` uncoordinated reports each. Neither carries a truth label.
+    about ``spike_size`` uncoordinated reports each; ``callouts`` ordinary users ask
+    their friends to report an account or two, with report links, and a handful do.
+    None of these carries a truth label.
     """
 
     accounts: int = 20_000
@@ -43,6 +45,7 @@ class Population:
     cascade_size: int = 400
     report_spikes: int = 4
     spike_size: int = 300
+    callouts: int = 10
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -185,6 +188,7 @@ _COUNTS = {
     "accounts",
     "cascades",
     "report_spikes",
+    "callouts",
     "pages",
     "groups",
     "users",

@@ -27,6 +27,8 @@ from concerted.simulation.world import (
     ReportColumns,
     World,
     clients,
+    profile_link,
+    report_link,
     weighted_reason,
 )
 
@@ -169,6 +171,76 @@ def write_posts(
     return ts
 
 
+def callouts(w: World) -> None:
+    """Ordinary users asking their friends to report an account or two, with the same
+    links a brigade's list carries: a call to act is not an operation. A handful of
+    friends answer over hours, each in their own way. No label."""
+    pop = w.sc.population
+    rng = w.rng(23)
+    if len(w.fb_users) < 20:
+        return
+    posts = PostColumns()
+    reports = ReportColumns()
+    end = (w.start + w.span) * US
+    for _ in range(pop.callouts):
+        author, *named = (int(a) for a in rng.choice(w.fb_users, 1 + int(rng.integers(1, 4))))
+        if author in named:
+            continue
+        ids = [w.id(t) for t in named]
+        links = [profile_link("facebook", i, i) for i in ids]
+        reason = weighted_reason(rng)
+        flow = [report_link("facebook", i) for i in ids]
+        ts = int(w.times(rng, w.acc.tz[[author]])[0])
+        lang = LANGS[int(w.acc.lang[author])]
+        if lang == "hi":
+            lang = "en"
+        call = w.posts
+        posts.add(
+            w,
+            index=author,
+            ts=ts,
+            text=prose.mobilisation_text(
+                rng,
+                lang,
+                targets=links,
+                report_links=flow,
+                reason=reason,
+            ),
+            urls=links + flow,
+            mentions=ids,
+            lang=lang,
+        )
+        friends = rng.choice(w.fb_users, int(rng.integers(3, 16)), replace=False)
+        friends = friends[~np.isin(friends, [author, *named])]
+        rows: list[tuple[int, int, int]] = []
+        for f in friends:
+            start = ts + int(rng.lognormal(math.log(2 * 3600), 1.0) * US)
+            for t in named:
+                if rng.random() < 0.7:
+                    rows.append((int(f), t, start + int(rng.lognormal(math.log(60), 1.0) * US)))
+        rows = [r for r in rows if r[2] < end]
+        if not rows:
+            continue
+        channel = [("direct_link", "app", "web")[int(rng.integers(3))] for _ in rows]
+        who = np.asarray([r[0] for r in rows], dtype=np.int64)
+        reports.extend(
+            w,
+            who,
+            target_id=w.account_id(np.asarray([r[1] for r in rows], dtype=np.int64)),
+            target_kind=["account"] * len(rows),
+            reason=[reason if rng.random() < 0.5 else weighted_reason(rng) for _ in rows],
+            ts=[r[2] for r in rows],
+            channel=channel,
+            client=clients(w, rng, who, channel),
+            outcome=[("rejected", "rejected", "upheld")[int(rng.integers(3))] for _ in rows],
+        )
+        w.decoys["callouts"].append(
+            {"post_id": w.post_id.one(call), "targets": len(named), "reports": len(rows)}
+        )
+    posts.flush(w)
+    reports.flush(w)
+
+
 def cascades(w: World, pool: Pool) -> None:
     """Viral reposting and news-link sharing within minutes: organic, and no label."""
     pop = w.sc.population
@@ -223,6 +295,9 @@ def report_spike(
     pop = w.sc.population
     size = min(len(w.fb_users), max(2, round(pop.spike_size * rng.lognormal(0, 0.4))))
     who = rng.choice(w.fb_users, size, replace=False)
+    if author is not None:
+        who = who[who != author]
+        size = len(who)
     stamps = w.after(rng, np.full(size, posted), rng.lognormal(math.log(40 * 60), 1.0, size))
     violation = VIOLATIONS[int(rng.integers(len(VIOLATIONS)))]
     reasons = [violation if r < 0.6 else weighted_reason(rng) for r in rng.random(size)]
@@ -271,6 +346,8 @@ def background_reports(w: World, pool: Pool) -> None:
             continue
         on_post = rng.random(n) < 0.4
         target_acc = np.searchsorted(popular_cdf, rng.random(n))
+        # Nobody reports themselves: the next account instead.
+        target_acc = np.where(target_acc == who, (target_acc + 1) % w.organic, target_acc)
         target_post = pool.index[np.searchsorted(pool.cdf, rng.random(n))]
         acc_ids = w.account_id(target_acc)
         post_ids = w.post_id(target_post)

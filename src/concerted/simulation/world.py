@@ -282,7 +282,11 @@ class World:
         self.reports = 0
         self.truth: list[tuple[str, str, str, str, str, str | None]] = []
         self.operations: list[Operation] = []
-        self.decoys: dict[str, list[dict[str, Any]]] = {"cascades": [], "report_spikes": []}
+        self.decoys: dict[str, list[dict[str, Any]]] = {
+            "cascades": [],
+            "report_spikes": [],
+            "callouts": [],
+        }
         self.handles: dict[int, str] = {}
         #: Names and handles decided before the accounts are written (twins).
         self.names: dict[int, tuple[str, str]] = {}
