@@ -251,7 +251,9 @@ def cascades(w: World, pool: Pool) -> None:
         return
     order = early[np.argsort(-np.diff(np.concatenate([[0.0], pool.cdf]))[early], kind="stable")]
     chosen = order[: pop.cascades]
-    spikes = set(chosen[: pop.report_spikes].tolist())
+    # Every third cascade is a news link; the spikes are on reposted posts.
+    reposted = [int(p) for number, p in enumerate(chosen) if number % 3 != 2]
+    spikes = set(reposted[: pop.report_spikes])
     cols = PostColumns()
     reports = ReportColumns()
     for number, p in enumerate(chosen):
