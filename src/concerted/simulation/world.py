@@ -397,24 +397,8 @@ class PostColumns:
     """Posts made one at a time (network items, mobilisation), written in chunks."""
 
     def __init__(self) -> None:
-        self.rows: dict[str, list[Any]] = {
-            k: []
-            for k in (
-                "post_id",
-                "account_id",
-                "platform",
-                "ts",
-                "venue_id",
-                "text",
-                "lang",
-                "urls",
-                "hashtags",
-                "mentions",
-                "reply_to",
-                "repost_of",
-                "image_hashes",
-            )
-        }
+        names = CONTRACTS["posts"].names
+        self.rows: dict[str, list[Any]] = {n: [] for n in names if n != "extra"}
 
     def __len__(self) -> int:
         return len(self.rows["post_id"])
@@ -458,23 +442,11 @@ class PostColumns:
 
 
 class ReportColumns:
+    """Reports, gathered in bulk and written in chunks."""
+
     def __init__(self) -> None:
-        self.rows: dict[str, list[Any]] = {
-            k: []
-            for k in (
-                "report_id",
-                "reporter_id",
-                "target_id",
-                "target_kind",
-                "reason",
-                "ts",
-                "channel",
-                "client",
-                "text",
-                "outcome",
-                "platform",
-            )
-        }
+        names = CONTRACTS["reports"].names
+        self.rows: dict[str, list[Any]] = {n: [] for n in names if n != "extra"}
 
     def __len__(self) -> int:
         return len(self.rows["report_id"])
