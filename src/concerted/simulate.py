@@ -290,7 +290,7 @@ def _write_accounts(w: World) -> None:
             handles[j] = f"{first}{second}".replace(" ", "").lower() + str(rng.integers(10, 999))
         for j in np.flatnonzero(np.isin(idx, np.fromiter(w.names, np.int64, len(w.names)))):
             names[j], handles[j] = w.names[int(idx[j])]
-        for j in np.flatnonzero(np.isin(idx, w.keep_handles)):
+        for j in np.flatnonzero(np.isin(idx, w.targets)):
             w.handles[int(idx[j])] = handles[j]
         w.sink.write(
             "accounts",

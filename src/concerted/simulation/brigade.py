@@ -105,19 +105,18 @@ def plan_brigade(w: World, number: int, b: Brigade, nets: list[NetworkPlan]) -> 
         & (w.acc.followers[: w.organic] >= 60)
         & (w.acc.lang[: w.organic] != hindi)
     )
-    candidates = np.setdiff1d(candidates, w.taken_targets)
+    candidates = np.setdiff1d(candidates, w.targets)
     if len(candidates) < b.targets:
         # A small population: any Facebook user not yet a target will do.
         every = np.flatnonzero(
             (w.acc.kind[: w.organic] == USER) & (w.acc.platform[: w.organic] == FACEBOOK)
         )
-        candidates = np.setdiff1d(every, w.taken_targets)
+        candidates = np.setdiff1d(every, w.targets)
     if not len(candidates):
         raise ConfigError(f"{op.id} finds no Facebook user to target; raise population.accounts")
     targets = rng.choice(candidates, min(b.targets, len(candidates)), replace=False)
-    w.taken_targets = np.concatenate([w.taken_targets, targets])
+    w.targets = np.concatenate([w.targets, targets])
     minority = rng.random(len(targets)) < b.minority_share
-    w.keep_handles = np.concatenate([w.keep_handles, targets])
     op.venues = [venue]
     for o in organisers:
         w.label(op.id, "account", w.id(o), w.platform(o), "organiser", "admin")

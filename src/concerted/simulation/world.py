@@ -115,7 +115,6 @@ class Sink:
     """One Parquet writer per table; chunks are written as they are made."""
 
     def __init__(self, out: Path, row_group: int = 1 << 20) -> None:
-        self.out = out
         self.row_group = row_group
         self.rows: dict[str, int] = {}
         self._writers: dict[str, pq.ParquetWriter] = {}
@@ -128,33 +127,25 @@ class Sink:
             self.rows[table] = 0
 
     def write(self, table: str, columns: Mapping[str, Any]) -> None:
-        schema = self._schemas[table]
-        arrays = []
-        n = -1
-        for f in schema:
-            value = columns.get(f.name)
-            if value is None:
-                arrays.append(pa.nulls(n if n >= 0 else _length(columns), f.type))
-                continue
-            array = pa.array(value, type=f.type)
-            arrays.append(array)
-            n = len(array)
-        batch = pa.Table.from_arrays(arrays, schema=schema)
-        if batch.num_rows == 0:
+        """Write one chunk; a contract column the chunk lacks is written as nulls."""
+        n = len(next(v for v in columns.values() if v is not None))
+        if n == 0:
             return
-        self._writers[table].write_table(batch, row_group_size=self.row_group)
-        self.rows[table] += batch.num_rows
+        schema = self._schemas[table]
+        arrays = [
+            pa.nulls(n, f.type)
+            if columns.get(f.name) is None
+            else pa.array(columns[f.name], f.type)
+            for f in schema
+        ]
+        self._writers[table].write_table(
+            pa.Table.from_arrays(arrays, schema=schema), row_group_size=self.row_group
+        )
+        self.rows[table] += n
 
     def close(self) -> None:
         for writer in self._writers.values():
             writer.close()
-
-
-def _length(columns: Mapping[str, Any]) -> int:
-    for value in columns.values():
-        if value is not None:
-            return len(value)
-    return 0
 
 
 class Ids:
@@ -294,8 +285,8 @@ class World:
         self.organic = 0
         self.fb_users: IntArray = np.zeros(0, dtype=np.int64)
         self.operation_venues: set[int] = set()
-        self.taken_targets: IntArray = np.zeros(0, dtype=np.int64)
-        self.keep_handles: IntArray = np.zeros(0, dtype=np.int64)
+        #: Brigade targets so far: not picked twice, and their handles kept for boasts.
+        self.targets: IntArray = np.zeros(0, dtype=np.int64)
 
     def extend(self, more: Accounts) -> range:
         return self.acc.extend(more)
