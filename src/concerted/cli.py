@@ -20,10 +20,11 @@ from rich.markup import escape
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from concerted import __version__, adapters, evaluate, simulate
+from concerted import __version__, adapters, analysis, config, evaluate, simulate
+from concerted.actions import ACTION_KINDS
 from concerted.adapters.base import AdapterOptions
 from concerted.errors import ConcertedError
-from concerted.ingest import IngestOptions, SourceReport, ingest
+from concerted.ingest import IngestOptions, SourceReport, ingest, open_case
 from concerted.privacy import Pseudonymiser
 from concerted.schema import CONTRACTS
 from concerted.store import Store
@@ -365,6 +366,246 @@ def simulate_command(
 def evaluate_command(result: Path, truth: Path) -> None:
     """Precision, recall and F1 of the result in RESULT against the truth, as JSON."""
     click.echo(json.dumps(evaluate.evaluate(result, truth), indent=2))
+
+
+_INPUTS = click.argument(
+    "inputs",
+    metavar="INPUT_OR_CASE...",
+    nargs=-1,
+    required=True,
+    type=click.Path(exists=True, path_type=Path),
+)
+_OUT = click.option(
+    "--out",
+    required=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Directory to write the results to (created if new).",
+)
+
+
+def _input_options(func: F) -> F:
+    func = click.option(
+        "--case",
+        "case_path",
+        type=click.Path(dir_okay=False, path_type=Path),
+        help="Case file to build from data files, a file already in it adding nothing "
+        "(default: analyze OUT/case.duckdb; coaction in memory).",
+    )(func)
+    func = click.option(
+        "--format",
+        "-f",
+        "format_",
+        default="generic",
+        show_default=True,
+        help="Format of the data files (see `concerted formats`); ignored for a case file.",
+    )(func)
+    return func
+
+
+def _open(
+    inputs: tuple[Path, ...],
+    case_path: Path | None,
+    format_: str,
+    memory_limit: str | None,
+    temp_dir: Path | None,
+    say: Callable[[str], None],
+) -> Store:
+    store, reports = open_case(
+        inputs,
+        case_path,
+        IngestOptions(format=format_),
+        memory_limit=memory_limit,
+        temp_directory=temp_dir,
+        progress=say,
+    )
+    for r in reports:
+        if r.rows_set_aside:
+            err.print(
+                f"[yellow]{escape(Path(r.path).name)}: {r.rows_set_aside:,} rows set aside[/]"
+            )
+    return store
+
+
+@cli.command("analyze")
+@_INPUTS
+@_OUT
+@click.option(
+    "--config",
+    "config_file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="TOML file of settings (see docs/analysis.md); defaults for what it leaves out.",
+)
+@_input_options
+@click.option("--overwrite", is_flag=True, help="Replace results a former run left in --out.")
+@click.option("--json", "as_json", is_flag=True, help="Print the run record as JSON.")
+@store_options
+def analyze_command(
+    inputs: tuple[Path, ...],
+    out: Path,
+    config_file: Path | None,
+    case_path: Path | None,
+    format_: str,
+    overwrite: bool,
+    as_json: bool,
+    memory_limit: str | None,
+    temp_dir: Path | None,
+) -> None:
+    """Find coordinated networks in INPUT_OR_CASE: one case file, or data files and
+    directories of them (as `concerted simulate` writes), ingested into a case first.
+
+    Writes edges, events, clusters and campaigns (Parquet), network.graphml,
+    network.gexf and run.json to --out.
+    """
+    settings = config.load(config_file)
+    with _progress(not as_json and err.is_terminal) as say:
+        case = case_path or out / "case.duckdb"
+        store = _open(inputs, case, format_, memory_limit, temp_dir, say)
+        with store:
+            run = analysis.analyze(store, out, settings, overwrite=overwrite, progress=say)
+    if as_json:
+        click.echo(json.dumps(run, indent=2, default=str))
+        return
+    _print_campaigns(out, run)
+
+
+def _print_campaigns(out_dir: Path, run: dict[str, Any]) -> None:
+    import pyarrow.parquet as pq
+
+    counts = run["counts"]
+    out.print(
+        f"{counts['actions']:,} actions; {counts['pairs']:,} account pairs co-acted, "
+        f"{counts['significant_pairs']:,} beyond chance "
+        f"(false-discovery rate {run['settings']['significance']['fdr']})"
+    )
+    campaigns = pq.read_table(out_dir / "campaigns.parquet").to_pylist()
+    flagged = [c for c in campaigns if c["flagged"]]
+    if not flagged:
+        out.print("no coordinated network found")
+    else:
+        table = Table(title=f"{len(flagged)} coordinated network(s)")
+        for column in ("campaign", "accounts", "assets", "active", "signals"):
+            table.add_column(column)
+        for c in flagged:
+            summary = json.loads(c["summary"])
+            assets = "; ".join(
+                f"{platform}: " + ", ".join(f"{n} {kind}" for kind, n in sorted(kinds.items()))
+                for platform, kinds in sorted(summary.get("assets", {}).items())
+            )
+            active = f"{c['first_ts']:%Y-%m-%d} to {c['last_ts']:%Y-%m-%d}" if c["first_ts"] else ""
+            signals = ", ".join(s.removeprefix("co_action:") for s in c["signals"] or [])
+            table.add_row(c["campaign_id"], f"{c['accounts']:,}", assets, active, signals)
+        out.print(table)
+    seconds = sum(run["seconds"].values())
+    out.print(f"results in {escape(str(out_dir))} ({seconds:.1f} s)")
+
+
+@cli.command("coaction")
+@_INPUTS
+@_OUT
+@_input_options
+@click.option(
+    "--kind",
+    "kinds",
+    multiple=True,
+    type=click.Choice(ACTION_KINDS),
+    help="Action kind to pair on; repeat for several (default: repost with --compat "
+    "qut; every kind in the data with --compat coortweet; the analysis kinds otherwise).",
+)
+@click.option(
+    "--window",
+    required=True,
+    type=click.FloatRange(min=0),
+    help="Seconds between two actions for them to pair (inclusive).",
+)
+@click.option(
+    "--compat",
+    type=click.Choice(["qut", "coortweet"]),
+    help="Write a peer's output: the coordination-network-toolkit's edges (qut) or "
+    "CooRTweet's pairs and network (coortweet).",
+)
+@click.option(
+    "--min-weight",
+    default=1,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="Least weight for an edge to be written (distinct objects; qut: messages).",
+)
+@click.option(
+    "--min-participation",
+    default=2,
+    show_default=True,
+    type=click.IntRange(min=0),
+    help="coortweet: least shares an account needs (detect_groups' min_participation).",
+)
+@click.option(
+    "--edge-weight",
+    default=0.5,
+    show_default=True,
+    type=click.FloatRange(0, 1),
+    help="coortweet: quantile of edge weights above which an edge is kept.",
+)
+@click.option(
+    "--subgraph",
+    default=0,
+    show_default=True,
+    type=click.IntRange(0, 1),
+    help="coortweet: 1 writes only the edges above the --edge-weight quantile.",
+)
+@click.option(
+    "--max-object-pairs",
+    default=2_000_000,
+    show_default=True,
+    type=click.IntRange(min=0),
+    help="Leave out objects with more candidate pairs than this (viral content; listed "
+    "in run.json); 0 for none left out. The --compat modes are always exact.",
+)
+@click.option("--overwrite", is_flag=True, help="Replace results a former run left in --out.")
+@store_options
+def coaction_command(
+    inputs: tuple[Path, ...],
+    out: Path,
+    case_path: Path | None,
+    format_: str,
+    kinds: tuple[str, ...],
+    window: float,
+    compat: str | None,
+    min_weight: int,
+    min_participation: int,
+    edge_weight: float,
+    subgraph: int,
+    max_object_pairs: int,
+    overwrite: bool,
+    memory_limit: str | None,
+    temp_dir: Path | None,
+) -> None:
+    """Run the co-action detector alone on INPUT_OR_CASE and write its edges to --out.
+
+    Data files are read into a case in memory (spilling to disk beyond the memory
+    limit) unless --case names a file to keep it in.
+
+    Without --compat: edges.parquet and events.parquet in concerted's evidence format
+    (no significance test; `concerted analyze` does that).
+    """
+    with _progress(err.is_terminal) as say:
+        spill = temp_dir or (None if case_path else out / "spill.tmp")
+        store = _open(inputs, case_path, format_, memory_limit, spill, say)
+        with store:
+            say("pairing")
+            written = analysis.coaction(
+                store,
+                out,
+                kinds=kinds or None,
+                window=window,
+                compat_mode=compat,
+                min_weight=min_weight,
+                min_participation=min_participation,
+                edge_weight=edge_weight,
+                subgraph=subgraph,
+                max_object_pairs=max_object_pairs or None,
+                overwrite=overwrite,
+            )
+    for name, rows in written.items():
+        click.echo(f"{out / name}: {rows:,} rows")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

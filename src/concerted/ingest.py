@@ -50,7 +50,15 @@ from concerted.schema import (
 )
 from concerted.store import Store
 
-__all__ = ["IngestOptions", "SourceReport", "ingest", "ingest_file"]
+__all__ = [
+    "IngestOptions",
+    "SourceReport",
+    "expand_inputs",
+    "ingest",
+    "ingest_file",
+    "is_case",
+    "open_case",
+]
 
 log = logging.getLogger(__name__)
 
@@ -397,3 +405,80 @@ def _derive_actions(store: Store, table: str) -> int:
         f"INSERT INTO actions {_ACTIONS[table](f'accepted_{table}')}"
     ).fetchone()
     return int(inserted[0]) if inserted else 0
+
+
+#: File names ``concerted analyze`` takes from a directory: one per input table, as
+#: ``concerted simulate`` writes them (``truth.parquet`` and the like are left alone).
+_DIRECTORY_TABLES = ("accounts", "posts", "reports", "roles")
+_CASE_SUFFIXES = (".duckdb", ".db")
+
+
+def is_case(path: Path) -> bool:
+    """Whether ``path`` is a case file (by its name: ``*.duckdb`` or ``*.db``)."""
+    return path.is_file() and path.suffix in _CASE_SUFFIXES
+
+
+def expand_inputs(paths: Iterable[Path]) -> list[Path]:
+    """Files to ingest: files as given; for a directory, its files named after an input
+    table (``accounts.parquet``, ``posts.csv``, ...), in table order.
+
+    A directory with no such file is an error, not an empty case.
+    """
+    files: list[Path] = []
+    for path in paths:
+        if not path.is_dir():
+            files.append(path)
+            continue
+        found = sorted(
+            (
+                p
+                for p in path.iterdir()
+                if p.is_file() and p.name.split(".", 1)[0] in _DIRECTORY_TABLES
+            ),
+            key=lambda p: (_DIRECTORY_TABLES.index(p.name.split(".", 1)[0]), p.name),
+        )
+        if not found:
+            raise ConfigError(
+                f"{path}: no file named after an input table "
+                f"({', '.join(_DIRECTORY_TABLES)}) in this directory"
+            )
+        files.extend(found)
+    return files
+
+
+def open_case(
+    inputs: Iterable[Path],
+    case: Path | None,
+    options: IngestOptions,
+    *,
+    memory_limit: str | None = None,
+    temp_directory: Path | None = None,
+    progress: Progress | None = None,
+) -> tuple[Store, list[SourceReport]]:
+    """The case to analyse: ``inputs`` itself when it is one case file (opened read-only,
+    so an analysis never changes it), else a case at ``case`` holding the input files
+    (ingested; a file already there adds nothing), or in memory when ``case`` is
+    ``None`` (spilling to ``temp_directory`` beyond the memory limit)."""
+    given = list(inputs)
+    if len(given) == 1 and is_case(given[0]):
+        store = Store(
+            given[0], read_only=True, memory_limit=memory_limit, temp_directory=temp_directory
+        )
+        return store, []
+    if any(is_case(p) for p in given):
+        raise ConfigError("give either one case file or data files, not both")
+    files = expand_inputs(given)
+    adapters.get(options.format)  # an unknown format fails before anything is written
+    if case is not None:
+        case.parent.mkdir(parents=True, exist_ok=True)
+    store = Store(
+        case if case is not None else ":memory:",
+        memory_limit=memory_limit,
+        temp_directory=temp_directory,
+    )
+    try:
+        reports = ingest(store, files, options, progress=progress)
+    except BaseException:
+        store.close()
+        raise
+    return store, reports

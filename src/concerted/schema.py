@@ -30,6 +30,7 @@ from concerted.errors import ConfigError, SchemaError
 
 __all__ = [
     "CONTRACTS",
+    "EVIDENCE_CONTRACTS",
     "RESULT_CONTRACTS",
     "RESULT_FILES",
     "TRUTH_CONTRACT",
@@ -449,6 +450,110 @@ RESULT_CONTRACTS: Mapping[str, Contract] = {
         ),
         key=("platform", "report_id"),
         doc="A coordination score for every report.",
+    ),
+}
+
+_DETECTOR = Column(
+    name="detector", type=TEXT, required=True, doc="The detector that found it (co_action, ...)."
+)
+_LAYER = Column(
+    name="layer",
+    type=TEXT,
+    required=True,
+    doc="What the accounts shared: the action kind (repost, share_url, hashtag, ...).",
+)
+_PAIR = (
+    Column(name="platform_1", type=TEXT, required=True, doc="Platform of the first account."),
+    Column(
+        name="account_1",
+        type=TEXT,
+        required=True,
+        identifier=True,
+        doc="The first account; (platform_1, account_1) < (platform_2, account_2).",
+    ),
+    Column(name="platform_2", type=TEXT, required=True, doc="Platform of the second account."),
+    Column(name="account_2", type=TEXT, required=True, identifier=True, doc="The second account."),
+)
+
+#: What every pairwise detector returns (:mod:`concerted.detectors.base`): one row per
+#: account pair and layer (``edges``) and the matched events behind each (``events``).
+#: Significance fills ``expected``, ``p_value``, ``q_value`` and ``significant``.
+EVIDENCE_CONTRACTS: Mapping[str, Contract] = {
+    "edges": Contract(
+        "edges",
+        (
+            _DETECTOR,
+            _LAYER,
+            *_PAIR,
+            Column(
+                name="weight",
+                type=NUMBER,
+                required=True,
+                doc="Distinct objects both acted on within the window.",
+            ),
+            Column(name="events", type=INTEGER, required=True, doc="Matched pairs of actions."),
+            Column(
+                name="lead_1",
+                type=INTEGER,
+                required=True,
+                doc="Matched pairs in which account_1 acted first.",
+            ),
+            Column(
+                name="lead_2",
+                type=INTEGER,
+                required=True,
+                doc="Matched pairs in which account_2 acted first (ties count to neither).",
+            ),
+            Column(
+                name="median_dt",
+                type=NUMBER,
+                required=True,
+                doc="Median seconds between the two actions of a matched pair.",
+            ),
+            Column(name="first_ts", type=TIMESTAMP, required=True, doc="First matched action."),
+            Column(name="last_ts", type=TIMESTAMP, required=True, doc="Last matched action."),
+            Column(
+                name="expected",
+                type=NUMBER,
+                doc="The weight the null model expects for this pair (significance).",
+            ),
+            Column(name="p_value", type=NUMBER, doc="P(weight at least this) under the null."),
+            Column(name="q_value", type=NUMBER, doc="Benjamini-Hochberg adjusted p-value."),
+            Column(
+                name="significant",
+                type=BOOLEAN,
+                doc="q_value at or below the false-discovery rate asked for.",
+            ),
+        ),
+        key=("detector", "layer", "platform_1", "account_1", "platform_2", "account_2"),
+        doc="Account pairs a detector tied together, one row per layer.",
+    ),
+    "events": Contract(
+        "events",
+        (
+            _DETECTOR,
+            _LAYER,
+            *_PAIR,
+            Column(name="object_id", type=TEXT, required=True, doc="What both acted on."),
+            Column(name="ts_1", type=TIMESTAMP, required=True, doc="When account_1 acted."),
+            Column(name="ts_2", type=TIMESTAMP, required=True, doc="When account_2 acted."),
+            Column(
+                name="source_1",
+                type=TEXT,
+                required=True,
+                identifier=True,
+                doc="The row behind account_1's action (post_id, report_id, ...).",
+            ),
+            Column(
+                name="source_2",
+                type=TEXT,
+                required=True,
+                identifier=True,
+                doc="The row behind account_2's action.",
+            ),
+        ),
+        key=(),
+        doc="Each matched pair of actions behind an edge: the evidence an analyst reads.",
     ),
 }
 

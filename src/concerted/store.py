@@ -106,7 +106,7 @@ class Store:
         if read_only and not in_memory and not Path(self.path).exists():
             raise StoreError(f"no case file at {self.path}")
         config: dict[str, Any] = {"memory_limit": memory_limit or default_memory_limit()}
-        if not in_memory:
+        if temp_directory or not in_memory:
             spill = Path(temp_directory) if temp_directory else Path(self.path + ".tmp")
             config["temp_directory"] = str(spill)
         if threads:

@@ -1,0 +1,432 @@
+"""``concerted analyze``: from a case to coordinated networks, with the evidence.
+
+The stages, each timed in ``run.json``:
+
+1. **detect**: co-action over the configured kinds (:mod:`concerted.detectors.coaction`);
+2. **null**: the same detector on randomised copies of the actions
+   (:mod:`concerted.significance`);
+3. **test**: each account pair gets an expected count, a p-value and a q-value; only
+   significant pairs go on;
+4. **network**: the multiplex network of significant pairs (:mod:`concerted.graph`),
+   pruned to its ``min_degree``-core;
+5. **clusters**: Leiden or connected components (:mod:`concerted.cluster`);
+6. **campaigns**: clusters with the pages, groups and admins they run
+   (:mod:`concerted.campaigns`).
+
+What it writes to the output directory:
+
+==========================  ==========================================================
+``edges.parquet``           every co-action pair and layer, tested (evidence contract)
+``events.parquet``          the matched actions behind every significant edge
+``clusters.parquet``        each account of the significant network: its cluster
+                            (-1 outside the core), degree and strength
+``campaigns.parquet``       result contract: one row per campaign
+``members.parquet``         result contract: the accounts of each campaign
+``targets.parquet``         result contract (empty: networks have no targets)
+``report_scores.parquet``   result contract (empty: reports are scored elsewhere)
+``network.graphml``         the significant network, for Gephi, yEd, networkx
+``network.gexf``            the same, GEXF 1.3 (node attributes cluster, campaign,
+                            platform, kind)
+``run.json``                version, settings, inputs with their SHA-256, timings,
+                            counts and the detectors' and the null model's notes
+==========================  ==========================================================
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from concerted import __version__, campaigns, cluster, compat, graph
+from concerted.config import DEFAULT_KINDS, Config
+from concerted.detectors.coaction import CoAction
+from concerted.errors import ConfigError
+from concerted.schema import EVIDENCE_CONTRACTS, RESULT_CONTRACTS, arrow_schema
+from concerted.store import Store
+
+__all__ = ["OUTPUT_FILES", "analyze", "coaction"]
+
+log = logging.getLogger(__name__)
+
+OUTPUT_FILES: tuple[str, ...] = (
+    "edges.parquet",
+    "events.parquet",
+    "clusters.parquet",
+    "campaigns.parquet",
+    "members.parquet",
+    "targets.parquet",
+    "report_scores.parquet",
+    "network.graphml",
+    "network.gexf",
+    "run.json",
+)
+
+_ISO = "%Y-%m-%dT%H:%M:%SZ"
+
+
+class _Clock:
+    def __init__(self, progress: Callable[[str], None]) -> None:
+        self.seconds: dict[str, float] = {}
+        self.progress = progress
+
+    @contextmanager
+    def stage(self, name: str) -> Iterator[None]:
+        self.progress(name)
+        log.info("stage %s", name)
+        start = time.perf_counter()
+        yield
+        self.seconds[name] = round(time.perf_counter() - start, 3)
+
+
+def _write(con: Any, query: str, path: Path) -> None:
+    con.execute(f"COPY ({query}) TO '{path}' (FORMAT parquet, COMPRESSION zstd)")
+
+
+def analyze(
+    store: Store,
+    out: str | Path,
+    config: Config | None = None,
+    *,
+    overwrite: bool = False,
+    progress: Callable[[str], None] = lambda _: None,
+) -> dict[str, Any]:
+    """Run the network analysis on the case in ``store``; write the outputs to ``out``.
+
+    Returns the run record that ``run.json`` holds.
+    """
+    config = config or Config()
+    out = Path(out)
+    existing = [name for name in OUTPUT_FILES if (out / name).exists()]
+    if existing and not overwrite:
+        raise ConfigError(
+            f"{out} already holds {', '.join(existing)}; use --overwrite to replace them"
+        )
+    out.mkdir(parents=True, exist_ok=True)
+    con = store.con
+    clock = _Clock(progress)
+    started = datetime.now(UTC)
+    detector = config.coaction
+    kinds = detector.kinds
+
+    with clock.stage("detect"):
+        evidence = detector.detect(con, "actions")
+        con.execute(f"CREATE OR REPLACE TEMP TABLE _edges_found AS {evidence.edges.sql_query()}")
+    with clock.stage("null"):
+        null_counts = config.significance.null_weights(con, "actions", detector, kinds)
+    with clock.stage("test"):
+        tested, significance_notes = config.significance.test(con, "_edges_found", null_counts)
+        con.execute(f"CREATE OR REPLACE TEMP TABLE _edges AS {tested.sql_query()}")
+        con.execute("DROP TABLE _edges_found")
+        _write(
+            con,
+            "SELECT * FROM _edges ORDER BY platform_1, account_1, platform_2, account_2, layer",
+            out / "edges.parquet",
+        )
+        _write(
+            con,
+            f"""SELECT ev.* FROM ({evidence.events.sql_query()}) ev
+                SEMI JOIN (SELECT * FROM _edges WHERE significant) e
+                  ON e.layer = ev.layer AND e.platform_1 = ev.platform_1
+                 AND e.account_1 = ev.account_1 AND e.platform_2 = ev.platform_2
+                 AND e.account_2 = ev.account_2
+                ORDER BY ev.platform_1, ev.account_1, ev.platform_2, ev.account_2, ev.layer,
+                         ev.ts_1, ev.ts_2, ev.object_id""",
+            out / "events.parquet",
+        )
+        evidence.release(con)
+
+    with clock.stage("network"):
+        significant = con.sql(
+            "SELECT platform_1, account_1, platform_2, account_2, layer, weight "
+            "FROM _edges WHERE significant"
+        ).to_arrow_table()
+        accounts = con.sql(
+            """SELECT account_id, platform, kind, name, handle FROM accounts
+               SEMI JOIN (SELECT platform_1 AS platform, account_1 AS account_id
+                          FROM _edges WHERE significant
+                          UNION SELECT platform_2, account_2 FROM _edges WHERE significant) s
+               USING (platform, account_id)"""
+        ).to_arrow_table()
+        network = graph.build(significant, accounts)
+        in_core = campaigns.core(network, config.clusters.min_degree)
+        core_edges = network.edges.filter(
+            pa.array(
+                in_core[network.edges.column("source").to_numpy()]
+                & in_core[network.edges.column("target").to_numpy()]
+            )
+        )
+        core_network = graph.Network(nodes=network.nodes, edges=core_edges)
+
+    with clock.stage("clusters"):
+        s = config.clusters
+        communities = _over_core(
+            cluster.leiden(core_network, resolution=s.resolution, seed=s.seed), in_core
+        )
+        components = _over_core(cluster.components(core_network), in_core)
+        labels = communities if s.method == "leiden" else components
+
+    with clock.stage("campaigns"):
+        spans = _spans(con, cluster.members(network, labels).filter(pa.array(labels >= 0)))
+        found = campaigns.build(
+            con,
+            core_network,
+            labels,
+            in_core,
+            min_accounts=s.min_accounts,
+            settings=config.campaigns,
+            spans=spans,
+        )
+        found = found.with_summaries(_summaries(con, found))
+
+    with clock.stage("write"):
+        _write_results(out, found, network, labels, communities)
+        attributes = pa.table(
+            {
+                "node": network.nodes.column("node"),
+                "cluster": pa.array(labels),
+                "community": pa.array(communities),
+                "campaign": pa.array(_campaign_names(labels), type=pa.string()),
+            }
+        )
+        graph.write_graphml(network, out / "network.graphml", attributes)
+        graph.write_gexf(network, out / "network.gexf", attributes)
+
+    con.execute("DROP TABLE IF EXISTS _edges")
+    flagged = found.campaigns.filter(found.campaigns.column("flagged"))
+    run = {
+        "concerted": __version__,
+        "command": "analyze",
+        "started": started.strftime(_ISO),
+        "case": store.path,
+        "inputs": _inputs(store),
+        "settings": config.as_dict(),
+        "seconds": clock.seconds,
+        "counts": {
+            "actions": _scalar(con, "SELECT count(*) FROM actions"),
+            "pairs": significance_notes["pairs_tested"],
+            "significant_pairs": significance_notes["pairs_significant"],
+            "network_accounts": network.num_nodes,
+            "core_accounts": int(in_core.sum()),
+            "campaigns": found.campaigns.num_rows,
+            "flagged_campaigns": flagged.num_rows,
+            "campaign_accounts": found.members.num_rows,
+        },
+        "notes": {"co_action": evidence.notes, "significance": significance_notes},
+        "outputs": list(OUTPUT_FILES),
+    }
+    (out / "run.json").write_text(json.dumps(run, indent=2, default=str) + "\n")
+    return run
+
+
+def coaction(
+    store: Store,
+    out: str | Path,
+    *,
+    window: float,
+    kinds: tuple[str, ...] | None = None,
+    compat_mode: str | None = None,
+    min_weight: int = 1,
+    min_participation: int = 2,
+    edge_weight: float = 0.5,
+    subgraph: int = 0,
+    max_object_pairs: int | None = 2_000_000,
+    overwrite: bool = False,
+) -> dict[str, int]:
+    """The co-action detector alone (``concerted coaction``): rows written per file.
+
+    ``compat_mode`` ``"qut"`` writes the coordination-network-toolkit's ``edges.parquet``
+    (``user_1, user_2, weight``); ``"coortweet"`` writes CooRTweet's ``pairs.parquet``
+    and ``edges.parquet``; ``None`` writes concerted's ``edges.parquet`` and
+    ``events.parquet`` (evidence contract, untested). Each writes ``run.json``.
+    """
+    out = Path(out)
+    names = {
+        "qut": ("edges.parquet",),
+        "coortweet": ("pairs.parquet", "edges.parquet"),
+        None: ("edges.parquet", "events.parquet"),
+    }
+    if compat_mode not in names:
+        raise ConfigError(f"no compatibility mode {compat_mode!r}; use qut or coortweet")
+    files = (*names[compat_mode], "run.json")
+    existing = [name for name in files if (out / name).exists()]
+    if existing and not overwrite:
+        raise ConfigError(
+            f"{out} already holds {', '.join(existing)}; use --overwrite to replace them"
+        )
+    out.mkdir(parents=True, exist_ok=True)
+    con = store.con
+    start = time.perf_counter()
+    notes: dict[str, Any] = {}
+    written: dict[str, int] = {}
+
+    def write(relation: Any, name: str, order: str | None = None) -> None:
+        # Large outputs go out in no particular order: sorting millions of id pairs
+        # costs more than the pairing.
+        ordered = f" ORDER BY {order}" if order else ""
+        _write(con, f"SELECT * FROM ({relation.sql_query()}){ordered}", out / name)
+        written[name] = _scalar(con, f"SELECT count(*) FROM '{out / name}'")
+
+    used: tuple[str, ...] | None
+    if compat_mode == "qut":
+        used = kinds or ("repost",)
+        edges = compat.qut_edges(con, "actions", window=window, kinds=used, min_weight=min_weight)
+        write(edges, "edges.parquet")
+    elif compat_mode == "coortweet":
+        used = kinds
+        pairs = compat.coortweet_pairs(
+            con, "actions", window=window, min_participation=min_participation, kinds=kinds
+        )
+        network = compat.coortweet_network(con, pairs, edge_weight=edge_weight, subgraph=subgraph)
+        write(pairs, "pairs.parquet", "object_id, content_id, content_id_y")
+        write(network, "edges.parquet", '"from", "to"')
+    else:
+        used = kinds or DEFAULT_KINDS
+        detector = CoAction(
+            window=window, kinds=used, min_weight=min_weight, max_object_pairs=max_object_pairs
+        )
+        evidence = detector.detect(con, "actions")
+        notes = evidence.notes
+        write(
+            evidence.edges, "edges.parquet", "platform_1, account_1, platform_2, account_2, layer"
+        )
+        write(
+            evidence.events,
+            "events.parquet",
+            "platform_1, account_1, platform_2, account_2, layer, ts_1, ts_2, object_id",
+        )
+        evidence.release(con)
+    run = {
+        "concerted": __version__,
+        "command": "coaction",
+        "case": store.path,
+        "inputs": _inputs(store),
+        "settings": {
+            "window": window,
+            "kinds": list(used) if used else "all",
+            "compat": compat_mode,
+            "min_weight": min_weight,
+            "min_participation": min_participation,
+            "edge_weight": edge_weight,
+            "subgraph": subgraph,
+            "max_object_pairs": None if compat_mode else max_object_pairs,
+        },
+        "seconds": round(time.perf_counter() - start, 3),
+        "rows": written,
+        "notes": notes,
+    }
+    (out / "run.json").write_text(json.dumps(run, indent=2, default=str) + "\n")
+    return written
+
+
+def _over_core(labels: np.ndarray[Any, Any], in_core: np.ndarray[Any, Any]) -> Any:
+    """Labels numbered 0, 1, ... over the core only (largest first); -1 outside it."""
+    out = np.full(labels.shape, -1, dtype=np.int64)
+    if in_core.any():
+        out[in_core] = cluster.renumber(labels[in_core])
+    return out
+
+
+def _summaries(con: Any, found: campaigns.Campaigns) -> list[dict[str, Any]]:
+    """Takedown-style counts of every campaign's accounts, venues and organisers
+    included."""
+    members = found.members
+    if members.num_rows == 0:
+        return []
+    ids = members.column("campaign_id").to_pylist()
+    table = pa.table(
+        {
+            "cluster": pa.array(ids, type=pa.string()),
+            "platform": members.column("platform"),
+            "account_id": members.column("account_id"),
+        }
+    )
+    return cluster.summarise(con, table)
+
+
+def _scalar(con: Any, query: str) -> int:
+    row = con.execute(query).fetchone()
+    return int(row[0]) if row else 0
+
+
+def _campaign_names(labels: np.ndarray[Any, Any]) -> list[str | None]:
+    return [f"network-{c + 1}" if c >= 0 else None for c in labels.tolist()]
+
+
+def _spans(con: Any, members: pa.Table) -> dict[int, tuple[datetime, datetime]]:
+    """Each cluster's first and last matched action, from its significant edges."""
+    con.register("_span_members", members)
+    try:
+        rows = con.sql(
+            """SELECT m1.cluster, min(e.first_ts), max(e.last_ts)
+               FROM _edges e
+               JOIN _span_members m1 ON m1.platform = e.platform_1
+                AND m1.account_id = e.account_1
+               JOIN _span_members m2 ON m2.platform = e.platform_2
+                AND m2.account_id = e.account_2 AND m2.cluster = m1.cluster
+               WHERE e.significant GROUP BY 1"""
+        ).fetchall()
+    finally:
+        con.unregister("_span_members")
+    return {int(c): (first, last) for c, first, last in rows}
+
+
+def _write_results(
+    out: Path,
+    found: campaigns.Campaigns,
+    network: graph.Network,
+    labels: np.ndarray[Any, Any],
+    communities: np.ndarray[Any, Any],
+) -> None:
+    pq.write_table(found.campaigns, out / "campaigns.parquet")
+    pq.write_table(found.members, out / "members.parquet")
+    for name in ("targets", "report_scores"):
+        schema = arrow_schema(RESULT_CONTRACTS[name])
+        pq.write_table(schema.empty_table(), out / f"{name}.parquet")
+    n = network.num_nodes
+    source = network.edges.column("source").to_numpy()
+    target = network.edges.column("target").to_numpy()
+    weight = network.edges.column("weight").to_numpy()
+    degree = np.bincount(source, minlength=n) + np.bincount(target, minlength=n)
+    strength = np.bincount(source, weights=weight, minlength=n) + np.bincount(
+        target, weights=weight, minlength=n
+    )
+    table = pa.table(
+        {
+            "platform": network.nodes.column("platform"),
+            "account_id": network.nodes.column("account_id"),
+            "kind": network.nodes.column("kind"),
+            "cluster": pa.array(labels, type=pa.int64()),
+            "community": pa.array(communities, type=pa.int64()),
+            "campaign_id": pa.array(_campaign_names(labels), type=pa.string()),
+            "degree": pa.array(degree, type=pa.int64()),
+            "strength": pa.array(strength, type=pa.float64()),
+        }
+    )
+    pq.write_table(table, out / "clusters.parquet")
+
+
+def _inputs(store: Store) -> list[dict[str, Any]]:
+    rows = store.con.execute(
+        "SELECT path, sha256, format, rows_read, rows_set_aside FROM sources ORDER BY source_id"
+    ).fetchall()
+    return [
+        {"path": p, "sha256": sha, "format": f, "rows_read": n, "rows_set_aside": aside}
+        for p, sha, f, n, aside in rows
+    ]
+
+
+#: The evidence tables' Arrow schemas, for readers of ``edges.parquet`` and
+#: ``events.parquet``.
+EVIDENCE_SCHEMAS: dict[str, pa.Schema] = {
+    name: arrow_schema(contract) for name, contract in EVIDENCE_CONTRACTS.items()
+}

@@ -1,0 +1,246 @@
+"""From clusters of accounts to campaigns, counted the way takedown reports count them.
+
+A cluster of the significant network holds the accounts that acted together. Some
+assets of an operation never act themselves: a group's posts are its members', and
+the people who run the pages and groups may post little. So a campaign is its cluster
+plus
+
+* the pages and groups (``venue_id`` of posts) where at least ``venue_share`` of the
+  posts, and at least ``venue_min_posts`` of them, come from the cluster's accounts
+  (signal ``venue``);
+* the admins (``roles``) of every page and group of the campaign, as organisers
+  (signal ``admin``).
+
+Only clusters of at least ``min_accounts`` accounts are flagged; smaller ones are kept,
+unflagged, so that nothing found is hidden.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import duckdb
+import numpy as np
+import numpy.typing as npt
+import pyarrow as pa
+
+from concerted.config import CampaignSettings
+from concerted.graph import Network
+from concerted.schema import RESULT_CONTRACTS, arrow_schema
+
+__all__ = ["Campaigns", "core", "build"]
+
+
+def core(network: Network, min_degree: int) -> npt.NDArray[np.bool_]:
+    """Which nodes lie in the ``min_degree``-core: every account left has at least
+    ``min_degree`` ties to others left. A lone pair, or an account tied to a network
+    by one chance edge, falls away.
+
+    >>> import pyarrow as pa
+    >>> nodes = pa.table({"node": [0, 1, 2, 3]})
+    >>> edges = pa.table({"source": [0, 0, 1, 2], "target": [1, 2, 2, 3]})
+    >>> core(Network(nodes=nodes, edges=edges), 2).tolist()
+    [True, True, True, False]
+    """
+    n = network.num_nodes
+    keep = np.ones(n, dtype=bool)
+    source = network.edges.column("source").to_numpy()
+    target = network.edges.column("target").to_numpy()
+    while True:
+        live = keep[source] & keep[target]
+        degree = np.bincount(source[live], minlength=n) + np.bincount(target[live], minlength=n)
+        drop = keep & (degree < min_degree)
+        if not drop.any():
+            return keep
+        keep &= ~drop
+
+
+@dataclass(frozen=True)
+class Campaigns:
+    """The result tables of a network analysis, in :data:`RESULT_CONTRACTS` shape."""
+
+    campaigns: pa.Table
+    members: pa.Table
+
+    def with_summaries(self, summaries: Sequence[dict[str, Any]]) -> Campaigns:
+        """The campaigns with each one's summary (keyed by ``cluster`` = campaign id)
+        merged into its ``summary`` column."""
+        by_id = {str(s["cluster"]): s for s in summaries}
+        merged = []
+        for cid, text in zip(
+            self.campaigns.column("campaign_id").to_pylist(),
+            self.campaigns.column("summary").to_pylist(),
+            strict=True,
+        ):
+            summary = {**json.loads(text or "{}"), **by_id.get(str(cid), {})}
+            summary.pop("cluster", None)
+            merged.append(json.dumps(summary, sort_keys=True, default=str))
+        index = self.campaigns.schema.get_field_index("summary")
+        field = self.campaigns.schema.field("summary")
+        table = self.campaigns.set_column(index, field, pa.array(merged, type=pa.string()))
+        return Campaigns(campaigns=table, members=self.members)
+
+    @property
+    def flagged(self) -> int:
+        return sum(bool(f) for f in self.campaigns.column("flagged").to_pylist())
+
+
+_ATTRIBUTE = """
+WITH m AS (SELECT * FROM _campaign_members),
+venues AS (
+    SELECT m.campaign_id, p.platform, p.venue_id, count(*) AS by_members
+    FROM posts p JOIN m ON m.platform = p.platform AND m.account_id = p.account_id
+    WHERE p.venue_id IS NOT NULL GROUP BY ALL),
+totals AS (
+    SELECT platform, venue_id, count(*) AS posts FROM posts
+    WHERE venue_id IS NOT NULL GROUP BY ALL)
+SELECT v.campaign_id, v.platform, v.venue_id AS account_id,
+       v.by_members / t.posts AS share
+FROM venues v JOIN totals t USING (platform, venue_id)
+WHERE v.by_members >= {min_posts} AND v.by_members / t.posts >= {share}
+  AND NOT EXISTS (SELECT 1 FROM m WHERE m.campaign_id = v.campaign_id
+                  AND m.platform = v.platform AND m.account_id = v.venue_id)
+"""
+
+_ORGANISERS = """
+WITH venues AS (
+    SELECT campaign_id, platform, account_id AS venue_id FROM _campaign_venues
+    UNION
+    SELECT m.campaign_id, m.platform, m.account_id FROM _campaign_members m
+    JOIN accounts a USING (platform, account_id) WHERE a.kind IN ('page', 'group'))
+SELECT v.campaign_id, r.platform, r.account_id, count(DISTINCT r.venue_id) AS venues
+FROM roles r JOIN venues v ON v.platform = r.platform AND v.venue_id = r.venue_id
+WHERE r.role = 'admin' GROUP BY ALL
+"""
+
+
+def build(
+    con: duckdb.DuckDBPyConnection,
+    network: Network,
+    labels: npt.NDArray[np.int64],
+    in_core: npt.NDArray[np.bool_],
+    *,
+    min_accounts: int,
+    settings: CampaignSettings,
+    spans: Mapping[int, tuple[datetime, datetime]] | None = None,
+) -> Campaigns:
+    """Campaigns and their members from cluster ``labels`` over the core nodes.
+
+    ``con`` must hold the case's ``posts``, ``roles`` and ``accounts``. ``spans`` gives
+    each cluster's first and last matched action. Campaigns are
+    numbered ``network-1``, ``network-2``, ... from the largest cluster down.
+    """
+    nodes = network.nodes
+    source = network.edges.column("source").to_numpy()
+    target = network.edges.column("target").to_numpy()
+    weight = network.edges.column("weight").to_numpy()
+    inside = in_core[source] & in_core[target] & (labels[source] == labels[target])
+    strength = np.bincount(
+        source[inside], weights=weight[inside], minlength=network.num_nodes
+    ) + np.bincount(target[inside], weights=weight[inside], minlength=network.num_nodes)
+    layers = network.layers
+    layer_of = {layer: network.edges.column(f"weight_{layer}").to_numpy() > 0 for layer in layers}
+    clusters = sorted({int(c) for c in labels[in_core]})
+    number = {c: i + 1 for i, c in enumerate(clusters)}
+    platform = nodes.column("platform").to_pylist()
+    account = nodes.column("account_id").to_pylist()
+
+    n = network.num_nodes
+    node_layers = {
+        x: (
+            np.bincount(source[inside & m], minlength=n)
+            + np.bincount(target[inside & m], minlength=n)
+        )
+        > 0
+        for x, m in layer_of.items()
+    }
+    member_rows: list[dict[str, Any]] = []
+    for node in np.flatnonzero(in_core):
+        c = int(labels[node])
+        member_rows.append(
+            {
+                "campaign_id": f"network-{number[c]}",
+                "account_id": account[node],
+                "platform": platform[node],
+                "role": "member",
+                "score": float(strength[node]),
+                "signals": [f"co_action:{x}" for x in layers if node_layers[x][node]],
+            }
+        )
+    members = pa.Table.from_pylist(member_rows, schema=arrow_schema(RESULT_CONTRACTS["members"]))
+
+    con.register("_campaign_members", members)
+    try:
+        venues = con.sql(
+            _ATTRIBUTE.format(min_posts=settings.venue_min_posts, share=settings.venue_share)
+        ).to_arrow_table()
+        con.register("_campaign_venues", venues)
+        organisers = con.sql(_ORGANISERS).to_arrow_table()
+    finally:
+        con.unregister("_campaign_members")
+    con.unregister("_campaign_venues")
+
+    by_key = {(r["campaign_id"], r["platform"], r["account_id"]): r for r in member_rows}
+    for v in venues.to_pylist():
+        by_key[(v["campaign_id"], v["platform"], v["account_id"])] = {
+            "campaign_id": v["campaign_id"],
+            "account_id": v["account_id"],
+            "platform": v["platform"],
+            "role": "member",
+            "score": float(v["share"]),
+            "signals": ["venue"],
+        }
+    for o in organisers.to_pylist():
+        key = (o["campaign_id"], o["platform"], o["account_id"])
+        row = by_key.setdefault(
+            key,
+            {
+                "campaign_id": o["campaign_id"],
+                "account_id": o["account_id"],
+                "platform": o["platform"],
+                "score": float(o["venues"]),
+                "signals": [],
+            },
+        )
+        row["role"] = "organiser"
+        row["signals"] = [*row["signals"], "admin"]
+    ordered = sorted(
+        by_key.values(), key=lambda r: (r["campaign_id"], r["platform"], r["account_id"])
+    )
+    members = pa.Table.from_pylist(ordered, schema=arrow_schema(RESULT_CONTRACTS["members"]))
+
+    spans = spans or {}
+    campaign_rows: list[dict[str, Any]] = []
+    for c in clusters:
+        cid = f"network-{number[c]}"
+        in_cluster = in_core & (labels == c)
+        size = int(in_cluster.sum())
+        edge_mask = inside & (labels[source] == c)
+        rows = [r for r in ordered if r["campaign_id"] == cid]
+        summary: dict[str, Any] = {"acting_accounts": size}
+        summary["venues_attributed"] = sum("venue" in r["signals"] for r in rows)
+        summary["organisers"] = sum(r["role"] == "organiser" for r in rows)
+        summary["ties"] = int(edge_mask.sum())
+        campaign_rows.append(
+            {
+                "campaign_id": cid,
+                "kind": "network",
+                "score": float(strength[in_cluster].mean()) if size else 0.0,
+                "flagged": size >= min_accounts,
+                "signals": [f"co_action:{x}" for x in layers if (layer_of[x] & edge_mask).any()],
+                "accounts": len(rows),
+                "targets": None,
+                "reports": None,
+                "first_ts": spans.get(c, (None, None))[0],
+                "last_ts": spans.get(c, (None, None))[1],
+                "summary": json.dumps(summary, sort_keys=True, default=str),
+            }
+        )
+    campaigns = pa.Table.from_pylist(
+        campaign_rows, schema=arrow_schema(RESULT_CONTRACTS["campaigns"])
+    )
+    return Campaigns(campaigns=campaigns, members=members)

@@ -1,0 +1,323 @@
+"""Co-action: accounts acting on the same object within a time window of each other.
+
+Two actions pair when they are of the same kind, on the same object, by two different
+accounts, and at most ``window`` seconds apart (inclusive, to the microsecond). The
+window slides: there are no fixed bins, whose edges would part two actions one second
+apart. The join that finds the pairs is an equi-join on (kind, object, time bucket)
+with buckets one window wide, against the same bucket and the next one, then a filter
+on the exact gap; it scales on any engine where a range join on time does not.
+
+Per account pair and kind the detector keeps the distinct objects shared (the
+``weight``), the matched action pairs (``events``), who acted first in each
+(``lead_1``, ``lead_2``), the median gap, and every matched pair itself in ``events``
+(object, both times, both source rows), so that any edge can be explained.
+
+**Viral objects.** An object that thousands of accounts act on within minutes (a
+trending hashtag, a viral repost) yields millions of pairs and says little about any
+one of them. Before the join, each object's candidate pairs are counted from its
+bucket sizes; objects with more than ``max_object_pairs`` are left out of the pairing,
+and :attr:`Evidence.notes` lists them (kind, object, accounts, actions, candidate
+pairs). Set ``max_object_pairs=None`` for the exact answer whatever it costs, as the
+peer-compatible modes do.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import duckdb
+
+from concerted.detectors.base import Evidence
+from concerted.errors import ConfigError
+from concerted.schema import sql_literal
+
+__all__ = ["CoAction", "Pairs", "pair_keys", "viral_objects", "window_pairs"]
+
+_ids = itertools.count()
+
+# The rows a co-action join reads: the actions of the chosen kinds, each with a row
+# number, its time in microseconds and its bucket, and integer keys for its object and
+# its account (joins and groups on integers, not strings). Account numbers follow
+# (platform, actor_id) order, so comparing them orders accounts as their ids do.
+_KEYS = """
+    CREATE OR REPLACE TEMP TABLE {source} AS
+    SELECT kind, object_id, platform, actor_id, source_id, ts FROM {actions} {where};
+    CREATE OR REPLACE TEMP TABLE {objects} AS
+    SELECT kind, object_id, (row_number() OVER ())::BIGINT AS oid,
+           (dense_rank() OVER (ORDER BY kind))::INTEGER AS kid
+    FROM (SELECT DISTINCT kind, object_id FROM {source});
+    CREATE OR REPLACE TEMP TABLE {accounts} AS
+    SELECT platform, actor_id, (row_number() OVER (ORDER BY platform, actor_id))::BIGINT AS aid
+    FROM (SELECT DISTINCT platform, actor_id FROM {source});
+    CREATE OR REPLACE TEMP TABLE {rows} AS
+    SELECT (row_number() OVER ())::BIGINT AS rid, o.kid, o.oid, u.aid,
+           a.kind, a.object_id, a.platform, a.actor_id, a.source_id, a.ts,
+           epoch_us(a.ts) AS t, epoch_us(a.ts) // {width} AS b
+    FROM {source} a
+    JOIN {objects} o USING (kind, object_id)
+    JOIN {accounts} u USING (platform, actor_id);
+    DROP TABLE {source};
+"""
+
+# Candidate pairs per object: within a bucket, c(c-1)/2; with the next bucket, c*c'.
+_LOAD = """
+    WITH cells AS (SELECT oid, b, count(*) AS c FROM {rows} GROUP BY ALL)
+    SELECT x.oid, sum(x.c * (x.c - 1) // 2 + x.c * coalesce(y.c, 0))::BIGINT AS candidate_pairs
+    FROM cells x LEFT JOIN cells y ON y.oid = x.oid AND y.b = x.b + 1
+    GROUP BY ALL
+"""
+
+# Every pair of rows of different accounts within the window, each unordered pair
+# once, oriented so that account 1 comes before account 2: integers only.
+_PAIRS = """
+    WITH r AS (SELECT rid, kid, oid, aid, t, b FROM {rows} {keep}),
+    raw AS (
+        SELECT x.kid, x.oid, x.aid AS ax, x.rid AS rx, x.t AS tx,
+               y.aid AS ay, y.rid AS ry, y.t AS ty
+        FROM r x JOIN r y ON y.oid = x.oid AND y.b = x.b
+        WHERE x.aid < y.aid AND abs(x.t - y.t) <= {window}
+        UNION ALL
+        SELECT x.kid, x.oid, x.aid, x.rid, x.t, y.aid, y.rid, y.t
+        FROM r x JOIN r y ON y.oid = x.oid AND y.b = x.b + 1
+        WHERE x.aid <> y.aid AND y.t - x.t <= {window}
+    )
+    SELECT kid, oid,
+           least(ax, ay) AS a_1, CASE WHEN ax < ay THEN rx ELSE ry END AS r_1,
+           CASE WHEN ax < ay THEN tx ELSE ty END AS t_1,
+           greatest(ax, ay) AS a_2, CASE WHEN ax < ay THEN ry ELSE rx END AS r_2,
+           CASE WHEN ax < ay THEN ty ELSE tx END AS t_2
+    FROM raw
+"""
+
+
+def _kinds_filter(kinds: tuple[str, ...] | None) -> str:
+    if kinds is None:
+        return ""
+    return f"WHERE kind IN ({', '.join(sql_literal(k) for k in kinds)})"
+
+
+def _micros(seconds: float) -> int:
+    return round(seconds * 1_000_000)
+
+
+@dataclass(frozen=True)
+class Pairs:
+    """The temporary tables of one pairing, all on the same connection.
+
+    ``pairs`` holds integer keys only (``kid, oid, a_1, r_1, t_1, a_2, r_2, t_2``):
+    ``rows`` maps a row number ``rid`` to its action, ``objects`` an ``oid`` to its
+    kind and object, ``accounts`` an ``aid`` to its platform and id; ``viral`` lists
+    the objects left out (``oid, candidate_pairs``), when a cap was set.
+    """
+
+    pairs: str
+    rows: str
+    objects: str
+    accounts: str
+    viral: str | None
+
+    @property
+    def tables(self) -> tuple[str, ...]:
+        named = (self.pairs, self.rows, self.objects, self.accounts, self.viral)
+        return tuple(t for t in named if t)
+
+
+def pair_keys(
+    con: duckdb.DuckDBPyConnection,
+    actions: str,
+    *,
+    window: float,
+    kinds: tuple[str, ...] | None = None,
+    max_object_pairs: int | None = None,
+) -> Pairs:
+    """Pair every two actions of two accounts on one object within ``window`` seconds
+    (the integer form that :func:`window_pairs` and the detector build on)."""
+    if window < 0:
+        raise ConfigError(f"the window must not be negative, got {window}")
+    n = next(_ids)
+    names = {k: f"_coaction_{k}_{n}" for k in ("rows", "objects", "accounts", "pairs")}
+    con.execute(
+        _KEYS.format(
+            width=max(1, _micros(window)),
+            actions=actions,
+            where=_kinds_filter(kinds),
+            source=f"_coaction_source_{n}",
+            **names,
+        )
+    )
+    keep, viral = "", None
+    if max_object_pairs is not None:
+        viral = f"_coaction_viral_{n}"
+        con.execute(
+            f"CREATE OR REPLACE TEMP TABLE {viral} AS SELECT * FROM ("
+            + _LOAD.format(rows=names["rows"])
+            + f") WHERE candidate_pairs > {int(max_object_pairs)}"
+        )
+        keep = f"ANTI JOIN {viral} v USING (oid)"
+    con.execute(
+        f"CREATE OR REPLACE TEMP TABLE {names['pairs']} AS "
+        + _PAIRS.format(rows=names["rows"], keep=keep, window=_micros(window))
+    )
+    return Pairs(viral=viral, **names)
+
+
+def window_pairs(
+    con: duckdb.DuckDBPyConnection,
+    actions: str,
+    *,
+    window: float,
+    kinds: tuple[str, ...] | None = None,
+    max_object_pairs: int | None = None,
+) -> tuple[str, str | None]:
+    """Materialise every pair of actions of two accounts within ``window`` seconds.
+
+    Returns the name of a temporary table of pairs (``kind, object_id, platform_1,
+    account_1, t_1, ts_1, source_1, platform_2, account_2, t_2, ts_2, source_2``; ``t``
+    in microseconds since the epoch), oriented so that (platform_1, account_1) <
+    (platform_2, account_2), and, when ``max_object_pairs`` is set, the name of a
+    temporary table of the objects left out (``kind, object_id, candidate_pairs``),
+    else ``None``.
+
+    >>> con = duckdb.connect()
+    >>> _ = con.execute("CREATE TABLE a AS SELECT * FROM (VALUES "
+    ...     "('u1', 'x', 'repost', 'o', TIMESTAMPTZ '2020-01-01 00:00:00+00', 'p1'),"
+    ...     "('u2', 'x', 'repost', 'o', TIMESTAMPTZ '2020-01-01 00:01:00+00', 'p2'),"
+    ...     "('u3', 'x', 'repost', 'o', TIMESTAMPTZ '2020-01-01 00:01:01+00', 'p3')"
+    ...     ") t(actor_id, platform, kind, object_id, ts, source_id)")
+    >>> pairs, _ = window_pairs(con, "a", window=60)
+    >>> con.sql(f"SELECT account_1, account_2 FROM {pairs} ORDER BY ALL").fetchall()
+    [('u1', 'u2'), ('u2', 'u3')]
+    """
+    keys = pair_keys(con, actions, window=window, kinds=kinds, max_object_pairs=max_object_pairs)
+    n = next(_ids)
+    pairs = f"_coaction_pairs_{n}"
+    con.execute(
+        f"""CREATE OR REPLACE TEMP TABLE {pairs} AS
+            SELECT x.kind, x.object_id,
+                   x.platform AS platform_1, x.actor_id AS account_1, p.t_1,
+                   x.ts AS ts_1, x.source_id AS source_1,
+                   y.platform AS platform_2, y.actor_id AS account_2, p.t_2,
+                   y.ts AS ts_2, y.source_id AS source_2
+            FROM {keys.pairs} p
+            JOIN {keys.rows} x ON x.rid = p.r_1
+            JOIN {keys.rows} y ON y.rid = p.r_2"""
+    )
+    viral = None
+    if keys.viral:
+        viral = f"_coaction_viral_{n}"
+        con.execute(
+            f"""CREATE OR REPLACE TEMP TABLE {viral} AS
+                SELECT o.kind, o.object_id, v.candidate_pairs
+                FROM {keys.viral} v JOIN {keys.objects} o USING (oid)"""
+        )
+    for table in keys.tables:
+        con.execute(f"DROP TABLE IF EXISTS {table}")
+    return pairs, viral
+
+
+def viral_objects(con: duckdb.DuckDBPyConnection, keys: Pairs) -> list[dict[str, Any]]:
+    """The objects a pairing left out, with their accounts and actions, largest first."""
+    if keys.viral is None:
+        return []
+    rows = con.sql(
+        f"""SELECT o.kind, o.object_id, count(DISTINCT r.aid) AS accounts,
+                   count(*) AS actions, any_value(v.candidate_pairs) AS candidate_pairs
+            FROM {keys.viral} v JOIN {keys.objects} o USING (oid)
+            JOIN {keys.rows} r USING (oid)
+            GROUP BY o.kind, o.object_id ORDER BY candidate_pairs DESC, o.kind, o.object_id"""
+    ).fetchall()
+    names = ("kind", "object_id", "accounts", "actions", "candidate_pairs")
+    return [dict(zip(names, row, strict=True)) for row in rows]
+
+
+@dataclass(frozen=True, kw_only=True)
+class CoAction:
+    """Accounts acting on the same object within ``window`` seconds of each other.
+
+    ``kinds`` limits the action kinds (all kinds when ``None``); an edge needs at least
+    ``min_weight`` distinct shared objects. ``max_object_pairs`` is the viral-object
+    cap (see the module's notes).
+
+    >>> CoAction(window=60).name
+    'co_action'
+    """
+
+    name: ClassVar[str] = "co_action"
+    window: float = 60.0
+    kinds: tuple[str, ...] | None = None
+    min_weight: int = 1
+    max_object_pairs: int | None = 2_000_000
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "window", float(self.window))
+        if self.kinds is not None:
+            object.__setattr__(self, "kinds", tuple(self.kinds))
+        if self.window < 0:
+            raise ConfigError(f"co_action: window must not be negative, got {self.window}")
+        if self.min_weight < 1:
+            raise ConfigError(f"co_action: min_weight must be at least 1, got {self.min_weight}")
+        if self.max_object_pairs is not None and self.max_object_pairs < 1:
+            raise ConfigError("co_action: max_object_pairs must be at least 1 (or None)")
+
+    def detect(self, con: duckdb.DuckDBPyConnection, actions: str) -> Evidence:
+        keys = pair_keys(
+            con,
+            actions,
+            window=self.window,
+            kinds=self.kinds,
+            max_object_pairs=self.max_object_pairs,
+        )
+        name = sql_literal(self.name)
+        edges = con.sql(
+            f"""
+            WITH e AS (
+                SELECT kid, a_1, a_2, count(DISTINCT oid)::DOUBLE AS weight,
+                       count(*) AS events,
+                       count(*) FILTER (WHERE t_1 < t_2) AS lead_1,
+                       count(*) FILTER (WHERE t_2 < t_1) AS lead_2,
+                       median(abs(t_1 - t_2)) / 1e6 AS median_dt,
+                       min(least(t_1, t_2)) AS first_t, max(greatest(t_1, t_2)) AS last_t
+                FROM {keys.pairs}
+                GROUP BY kid, a_1, a_2
+                HAVING count(DISTINCT oid) >= {self.min_weight}),
+            k AS (SELECT DISTINCT kid, kind FROM {keys.objects})
+            SELECT {name} AS detector, k.kind AS layer,
+                   u1.platform AS platform_1, u1.actor_id AS account_1,
+                   u2.platform AS platform_2, u2.actor_id AS account_2,
+                   e.weight, e.events, e.lead_1, e.lead_2, e.median_dt,
+                   make_timestamptz(e.first_t) AS first_ts,
+                   make_timestamptz(e.last_t) AS last_ts,
+                   NULL::DOUBLE AS expected, NULL::DOUBLE AS p_value,
+                   NULL::DOUBLE AS q_value, NULL::BOOLEAN AS significant
+            FROM e JOIN k USING (kid)
+            JOIN {keys.accounts} u1 ON u1.aid = e.a_1
+            JOIN {keys.accounts} u2 ON u2.aid = e.a_2
+            """
+        )
+        kept = ""
+        if self.min_weight > 1:
+            kept = f"""SEMI JOIN (SELECT kid, a_1, a_2 FROM {keys.pairs} GROUP BY ALL
+                                  HAVING count(DISTINCT oid) >= {self.min_weight}) e
+                       USING (kid, a_1, a_2)"""
+        events = con.sql(
+            f"""
+            SELECT {name} AS detector, x.kind AS layer,
+                   x.platform AS platform_1, x.actor_id AS account_1,
+                   y.platform AS platform_2, y.actor_id AS account_2,
+                   x.object_id, x.ts AS ts_1, y.ts AS ts_2,
+                   x.source_id AS source_1, y.source_id AS source_2
+            FROM (SELECT * FROM {keys.pairs} {kept}) p
+            JOIN {keys.rows} x ON x.rid = p.r_1
+            JOIN {keys.rows} y ON y.rid = p.r_2
+            """
+        )
+        notes: dict[str, Any] = {
+            "window_seconds": self.window,
+            "kinds": list(self.kinds) if self.kinds is not None else "all",
+            "min_weight": self.min_weight,
+            "max_object_pairs": self.max_object_pairs,
+            "viral_objects": viral_objects(con, keys) if keys.viral else [],
+        }
+        return Evidence(edges=edges, events=events, notes=notes, temporary=keys.tables)

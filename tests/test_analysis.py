@@ -1,0 +1,159 @@
+"""``concerted analyze`` end to end on simulated platforms with ground truth."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import networkx as nx
+import pyarrow.parquet as pq
+import pytest
+
+from concerted import evaluate, simulate
+from concerted.analysis import OUTPUT_FILES, analyze
+from concerted.config import Config, from_mapping
+from concerted.ingest import IngestOptions, open_case
+from concerted.schema import EVIDENCE_CONTRACTS, RESULT_CONTRACTS, arrow_schema
+
+
+def _run(tmp: Path, scenario: str, seed: int, config: Config | None = None) -> dict[str, Any]:
+    data = tmp / f"{scenario}-{seed}"
+    simulate.simulate(simulate.scenario(scenario), seed=seed, out=data)
+    out = tmp / f"result-{scenario}-{seed}"
+    store, _ = open_case([data], out / "case.duckdb", IngestOptions(format="generic"))
+    with store:
+        run = analyze(store, out, config)
+    return {"run": run, "out": out, "truth": data, "score": evaluate.evaluate(out, data)}
+
+
+@pytest.fixture(scope="module")
+def cib(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    return _run(tmp_path_factory.mktemp("cib"), "cib", 0)
+
+
+@pytest.fixture(scope="module")
+def organic(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    return _run(tmp_path_factory.mktemp("organic"), "organic", 0)
+
+
+def test_organic_data_flags_nothing(organic: dict[str, Any]) -> None:
+    assert organic["score"]["campaigns_flagged_on_organic"] == 0
+    counts = organic["run"]["counts"]
+    # Organic accounts do co-act (cascades, shared links) but never beyond chance.
+    assert counts["pairs"] > 100_000
+    assert counts["significant_pairs"] == 0
+
+
+def test_the_cib_network_is_recovered(cib: dict[str, Any]) -> None:
+    accounts = cib["score"]["accounts"]
+    assert accounts["precision"] >= 0.95 and accounts["recall"] >= 0.95
+    (match,) = cib["score"]["campaigns"]["matches"]
+    assert match["operation_id"] == "network-1" and match["jaccard"] >= 0.9
+
+
+def test_pages_groups_and_admins_are_attributed(cib: dict[str, Any]) -> None:
+    members = pq.read_table(cib["out"] / "members.parquet").to_pylist()
+    venues = {m["account_id"] for m in members if m["signals"] == ["venue"]}
+    organisers = {m["account_id"] for m in members if m["role"] == "organiser"}
+    truth = duckdb.sql(
+        f"SELECT role, detail, id FROM '{cib['truth'] / 'truth.parquet'}' WHERE entity = 'account'"
+    ).fetchall()
+    groups = {i for role, detail, i in truth if detail == "group"}
+    admins = {i for role, detail, i in truth if role == "organiser"}
+    assert groups <= venues
+    assert admins <= organisers
+
+
+def test_every_output_is_written(cib: dict[str, Any]) -> None:
+    out: Path = cib["out"]
+    for name in OUTPUT_FILES:
+        assert (out / name).is_file(), name
+    for name, contract in RESULT_CONTRACTS.items():
+        assert pq.read_schema(out / f"{name}.parquet").names == list(contract.names)
+    for name in ("edges", "events"):
+        written = pq.read_schema(out / f"{name}.parquet")
+        wanted = arrow_schema(EVIDENCE_CONTRACTS[name])
+        assert written.names == wanted.names
+        assert written.types == wanted.types
+
+
+def test_every_significant_edge_is_explained_by_its_events(cib: dict[str, Any]) -> None:
+    out: Path = cib["out"]
+    unexplained = duckdb.sql(
+        f"""
+        SELECT e.layer, e.account_1, e.account_2, e.weight, e.events,
+               count(DISTINCT v.object_id) AS objects, count(v.object_id) AS n
+        FROM '{out / "edges.parquet"}' e
+        LEFT JOIN '{out / "events.parquet"}' v USING (layer, platform_1, account_1,
+                                                     platform_2, account_2)
+        WHERE e.significant GROUP BY ALL
+        HAVING objects <> e.weight OR n <> e.events
+        """
+    ).fetchall()
+    assert unexplained == []
+    gaps = duckdb.sql(
+        f"SELECT max(abs(epoch(ts_1) - epoch(ts_2))) FROM '{out / 'events.parquet'}'"
+    ).fetchone()
+    assert gaps is not None and gaps[0] <= 60
+
+
+def test_network_files_open_with_their_attributes(cib: dict[str, Any]) -> None:
+    out: Path = cib["out"]
+    graphml = nx.read_graphml(out / "network.graphml")
+    gexf = nx.read_gexf(out / "network.gexf")
+    clusters = pq.read_table(out / "clusters.parquet")
+    assert graphml.number_of_nodes() == gexf.number_of_nodes() == clusters.num_rows
+    for g in (graphml, gexf):
+        some = next(iter(g.nodes(data=True)))[1]
+        assert {"cluster", "platform", "kind", "campaign"} <= set(some)
+    campaign_nodes = {n for n, d in graphml.nodes(data=True) if d.get("campaign") == "network-1"}
+    assert len(campaign_nodes) == cib["run"]["counts"]["core_accounts"]
+
+
+def test_run_json_says_how_to_rerun(cib: dict[str, Any]) -> None:
+    run = json.loads((cib["out"] / "run.json").read_text())
+    assert run["concerted"] and run["command"] == "analyze"
+    assert run["settings"] == Config().as_dict()
+    assert {Path(i["path"]).name for i in run["inputs"]} == {
+        "accounts.parquet",
+        "posts.parquet",
+        "reports.parquet",
+        "roles.parquet",
+    }
+    assert all(len(i["sha256"]) == 64 for i in run["inputs"])
+    assert set(run["seconds"]) >= {"detect", "null", "test", "network", "clusters", "campaigns"}
+    assert run["notes"]["significance"]["min_significant_weight"] >= 2
+
+
+def test_the_same_run_gives_the_same_result(cib: dict[str, Any], tmp_path: Path) -> None:
+    store, _ = open_case([cib["out"] / "case.duckdb"], tmp_path, IngestOptions(format="generic"))
+    with store:
+        analyze(store, tmp_path / "again")
+    for name in ("edges.parquet", "members.parquet", "campaigns.parquet", "clusters.parquet"):
+        assert pq.read_table(tmp_path / "again" / name).equals(pq.read_table(cib["out"] / name))
+
+
+def test_leiden_splits_where_components_do_not(cib: dict[str, Any], tmp_path: Path) -> None:
+    store, _ = open_case([cib["out"] / "case.duckdb"], tmp_path, IngestOptions(format="generic"))
+    config = from_mapping({"clusters": {"method": "leiden", "resolution": 2.0}})
+    with store:
+        run = analyze(store, tmp_path / "leiden", config)
+    assert run["counts"]["campaigns"] > 1
+    communities = pq.read_table(cib["out"] / "clusters.parquet").column("community")
+    assert len(set(communities.to_pylist())) > 1
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("seed", [1, 2, 3, 4])
+def test_cib_recovered_over_seeds(tmp_path: Path, seed: int) -> None:
+    """With seed 0 above: five seeds at the standard difficulty."""
+    accounts = _run(tmp_path, "cib", seed)["score"]["accounts"]
+    assert accounts["precision"] >= 0.95 and accounts["recall"] >= 0.95
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("seed", [1, 2])
+def test_organic_flags_nothing_over_seeds(tmp_path: Path, seed: int) -> None:
+    assert _run(tmp_path, "organic", seed)["score"]["campaigns_flagged_on_organic"] == 0

@@ -1,0 +1,124 @@
+"""The null models and the false-discovery control."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import duckdb
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from concerted.detectors.coaction import CoAction
+from concerted.errors import ConfigError
+from concerted.significance import Significance, benjamini_hochberg, null_actions
+from tests.test_detectors import _table, planted
+
+
+@pytest.fixture
+def con() -> Iterator[duckdb.DuckDBPyConnection]:
+    connection = duckdb.connect()
+    connection.execute("SET TimeZone = 'UTC'")
+    _table(connection, "a", planted(seed=11, organic=300)[0])
+    yield connection
+    connection.close()
+
+
+def _sorted(con: duckdb.DuckDBPyConnection, query: str) -> list[tuple[object, ...]]:
+    return con.sql(query + " ORDER BY ALL").fetchall()
+
+
+def test_relabel_keeps_each_accounts_activity_and_each_objects_times(
+    con: duckdb.DuckDBPyConnection,
+) -> None:
+    q = null_actions("a", null="relabel", seed=3)
+    by_actor = "SELECT kind, actor_id, count(*) FROM {} GROUP BY ALL"
+    by_object = "SELECT kind, object_id, ts FROM {}"
+    assert _sorted(con, by_actor.format(q)) == _sorted(con, by_actor.format("a"))
+    assert _sorted(con, by_object.format(q)) == _sorted(con, by_object.format("a"))
+    moved = con.sql(f"SELECT count(*) FROM {q} JOIN a USING (source_id, actor_id)").fetchone()
+    assert moved is not None and moved[0] < 0.2 * 1000
+
+
+def test_shift_keeps_each_accounts_objects_and_gaps(con: duckdb.DuckDBPyConnection) -> None:
+    q = null_actions("a", null="shift", seed=3)
+    objects = "SELECT actor_id, kind, object_id FROM {}"
+    assert _sorted(con, objects.format(q)) == _sorted(con, objects.format("a"))
+    span = (
+        "SELECT min(ts) <= (SELECT min(ts) FROM {0}), max(ts) >= (SELECT max(ts) FROM {0}) FROM a"
+    )
+    assert con.sql(span.format(q)).fetchall() == [(True, True)]
+
+
+def test_shuffle_keeps_who_acted_on_what_and_each_objects_times(
+    con: duckdb.DuckDBPyConnection,
+) -> None:
+    q = null_actions("a", null="shuffle", seed=3)
+    who = "SELECT actor_id, kind, object_id FROM {}"
+    when = "SELECT kind, object_id, ts FROM {}"
+    assert _sorted(con, who.format(q)) == _sorted(con, who.format("a"))
+    assert _sorted(con, when.format(q)) == _sorted(con, when.format("a"))
+
+
+@pytest.mark.parametrize("null", ["relabel", "shift", "shuffle"])
+def test_a_replicate_is_the_same_for_the_same_seed(
+    con: duckdb.DuckDBPyConnection, null: str
+) -> None:
+    one = _sorted(con, f"SELECT * FROM {null_actions('a', null=null, seed=5)}")
+    two = _sorted(con, f"SELECT * FROM {null_actions('a', null=null, seed=5)}")
+    other = _sorted(con, f"SELECT * FROM {null_actions('a', null=null, seed=6)}")
+    assert one == two
+    assert one != other
+
+
+def test_the_planted_team_is_significant_and_no_one_else(con: duckdb.DuckDBPyConnection) -> None:
+    detector = CoAction(window=60)
+    test = Significance(replicates=3, fdr=0.01)
+    counts = test.null_weights(con, "a", detector)
+    evidence = detector.detect(con, "a")
+    con.execute(f"CREATE TABLE e AS {evidence.edges.sql_query()}")
+    tested, notes = test.test(con, "e", counts)
+    significant = tested.filter("significant").project("account_1, account_2").fetchall()
+    members = {f"m{i}" for i in range(8)}
+    assert {a for pair in significant for a in pair} == members
+    pairs = con.sql("SELECT count(DISTINCT (account_1, account_2)) FROM e").fetchone()
+    assert pairs is not None and notes["pairs_tested"] == pairs[0]
+    rows = tested.project("weight, expected, p_value, q_value, significant").fetchall()
+    for _, expected, p, q, flag in rows:
+        assert expected >= 0 and 0 < p <= 1 and p <= q + 1e-12 and q <= 1
+        assert flag == (q <= 0.01)
+
+
+def test_heavier_pairs_are_never_less_significant(con: duckdb.DuckDBPyConnection) -> None:
+    detector = CoAction(window=3600)
+    test = Significance(replicates=2)
+    con.execute(f"CREATE TABLE e AS {detector.detect(con, 'a').edges.sql_query()}")
+    tested, _ = test.test(con, "e", test.null_weights(con, "a", detector))
+    by_weight = tested.aggregate("weight, max(q_value) AS q", "weight").order("weight").fetchall()
+    qs = [q for _, q in by_weight]
+    assert qs == sorted(qs, reverse=True)
+
+
+def test_nothing_to_test(con: duckdb.DuckDBPyConnection) -> None:
+    con.execute(f"CREATE TABLE e AS {CoAction().detect(con, 'a').edges.sql_query()} LIMIT 0")
+    tested, notes = Significance().test(con, "e", np.zeros(2, dtype=np.int64))
+    assert tested.fetchall() == []
+    assert notes["pairs_significant"] == 0 and notes["min_significant_weight"] is None
+
+
+@given(st.lists(st.floats(0, 1), max_size=50))
+def test_bh_q_values_bound_their_p_values(p: list[float]) -> None:
+    q = benjamini_hochberg(p)
+    assert q.shape == (len(p),)
+    assert np.all(q >= np.asarray(p) - 1e-12) and np.all(q <= 1)
+    order = np.argsort(p, kind="stable")
+    assert np.all(np.diff(q[order]) >= -1e-12)
+
+
+@pytest.mark.parametrize(
+    "settings", [{"null": "permute"}, {"replicates": 0}, {"fdr": 0}, {"fdr": 1.5}]
+)
+def test_bad_settings(settings: dict[str, object]) -> None:
+    with pytest.raises(ConfigError):
+        Significance(**settings)  # type: ignore[arg-type]
