@@ -59,6 +59,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pcsv
 
 from benchmarks.ingest import DEFAULT_OUT, MIB, REPO, machine
+from concerted.adapters.qut import COLUMNS  # the toolkit's CSV columns, in its order
 
 # Bump when the generator changes, so that older files are not reused.
 GENERATOR_VERSION = 1
@@ -68,17 +69,6 @@ DAYS = 30
 T0 = 1_704_067_200  # 2024-01-01T00:00:00Z
 ACCOUNT_EXPONENT = 1.0
 OBJECT_EXPONENT = 1.6
-# The toolkit's CSV columns, in its order.
-COLUMNS = (
-    "message_id",
-    "user_id",
-    "username",
-    "repost_id",
-    "reply_id",
-    "message",
-    "timestamp",
-    "urls",
-)
 HEADER = ",".join(COLUMNS) + "\n"
 MESSAGE_BASE = 1_700_000_000_000_000_000
 OBJECT_BASE = 1_600_000_000_000_000_000

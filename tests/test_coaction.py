@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 
 from concerted.detectors.coaction import CoAction, window_pairs
 from concerted.errors import ConfigError
+from tests.test_detectors import _table
 
 T0 = datetime(2021, 3, 1, tzinfo=UTC)
 Row = tuple[str, str, str, str, datetime, str]
@@ -28,13 +29,7 @@ def con() -> Iterator[duckdb.DuckDBPyConnection]:
 
 
 def _load(con: duckdb.DuckDBPyConnection, rows: list[Row], name: str = "a") -> str:
-    con.execute(
-        f"CREATE OR REPLACE TABLE {name} (actor_id VARCHAR, platform VARCHAR, kind VARCHAR, "
-        "object_id VARCHAR, ts TIMESTAMPTZ, source_id VARCHAR)"
-    )
-    if rows:
-        con.executemany(f"INSERT INTO {name} VALUES (?, ?, ?, ?, ?, ?)", rows)
-    return name
+    return _table(con, name, rows)
 
 
 def _act(actor: str, obj: str, seconds: float, source: str, kind: str = "repost") -> Row:

@@ -88,6 +88,19 @@ class _Clock:
         self.seconds[name] = round(time.perf_counter() - start, 3)
 
 
+def _output_directory(out: str | Path, files: tuple[str, ...], overwrite: bool) -> Path:
+    """``out``, created if new; a former run's files there are refused unless
+    ``overwrite``."""
+    out = Path(out)
+    existing = [name for name in files if (out / name).exists()]
+    if existing and not overwrite:
+        raise ConfigError(
+            f"{out} already holds {', '.join(existing)}; use --overwrite to replace them"
+        )
+    out.mkdir(parents=True, exist_ok=True)
+    return out
+
+
 def _write(con: Any, query: str, path: Path) -> None:
     con.execute(f"COPY ({query}) TO '{path}' (FORMAT parquet, COMPRESSION zstd)")
 
@@ -105,13 +118,7 @@ def analyze(
     Returns the run record that ``run.json`` holds.
     """
     config = config or Config()
-    out = Path(out)
-    existing = [name for name in OUTPUT_FILES if (out / name).exists()]
-    if existing and not overwrite:
-        raise ConfigError(
-            f"{out} already holds {', '.join(existing)}; use --overwrite to replace them"
-        )
-    out.mkdir(parents=True, exist_ok=True)
+    out = _output_directory(out, OUTPUT_FILES, overwrite)
     con = store.con
     clock = _Clock(progress)
     started = datetime.now(UTC)
@@ -249,7 +256,6 @@ def coaction(
     and ``edges.parquet``; ``None`` writes concerted's ``edges.parquet`` and
     ``events.parquet`` (evidence contract, untested). Each writes ``run.json``.
     """
-    out = Path(out)
     names = {
         "qut": ("edges.parquet",),
         "coortweet": ("pairs.parquet", "edges.parquet"),
@@ -257,13 +263,7 @@ def coaction(
     }
     if compat_mode not in names:
         raise ConfigError(f"no compatibility mode {compat_mode!r}; use qut or coortweet")
-    files = (*names[compat_mode], "run.json")
-    existing = [name for name in files if (out / name).exists()]
-    if existing and not overwrite:
-        raise ConfigError(
-            f"{out} already holds {', '.join(existing)}; use --overwrite to replace them"
-        )
-    out.mkdir(parents=True, exist_ok=True)
+    out = _output_directory(out, (*names[compat_mode], "run.json"), overwrite)
     con = store.con
     start = time.perf_counter()
     notes: dict[str, Any] = {}

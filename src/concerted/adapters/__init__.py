@@ -12,12 +12,8 @@ Built-in adapters are registered exactly as third-party ones are: a name and an
 
 from __future__ import annotations
 
-import importlib
-from functools import cache
-from importlib.metadata import entry_points
-
 from concerted.adapters.base import Adapter, AdapterOptions, RawTable, Reject, Scan
-from concerted.errors import UnknownComponentError
+from concerted.registry import Registry
 
 __all__ = ["Adapter", "AdapterOptions", "RawTable", "Reject", "Scan", "available", "get"]
 
@@ -33,25 +29,15 @@ _BUILTIN = {
 }
 
 
-@cache
-def _registry() -> dict[str, str]:
-    found = dict(_BUILTIN)
-    for ep in entry_points(group=ENTRY_POINT_GROUP):
-        found.setdefault(ep.name, ep.value)
-    return found
+_REGISTRY = Registry("format", ENTRY_POINT_GROUP, _BUILTIN)
 
 
 def available() -> dict[str, str]:
     """Adapter names and where each is defined."""
-    return dict(_registry())
+    return _REGISTRY.available()
 
 
 def get(name: str) -> Adapter:
     """A new instance of the adapter called ``name``."""
-    try:
-        target = _registry()[name]
-    except KeyError:
-        raise UnknownComponentError("format", name, _registry()) from None
-    module, _, attr = target.partition(":")
-    adapter: Adapter = getattr(importlib.import_module(module), attr)()
+    adapter: Adapter = _REGISTRY.load(name)()
     return adapter

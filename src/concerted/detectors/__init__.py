@@ -14,13 +14,11 @@ deterministic; never an account paired with itself; a planted campaign recovered
 
 from __future__ import annotations
 
-import importlib
-from functools import cache
-from importlib.metadata import entry_points
 from typing import Any
 
 from concerted.detectors.base import EDGE_COLUMNS, EVENT_COLUMNS, Detector, Evidence
-from concerted.errors import ConfigError, UnknownComponentError
+from concerted.errors import ConfigError
+from concerted.registry import Registry
 
 __all__ = ["EDGE_COLUMNS", "EVENT_COLUMNS", "Detector", "Evidence", "available", "get"]
 
@@ -31,27 +29,17 @@ _BUILTIN = {
 }
 
 
-@cache
-def _registry() -> dict[str, str]:
-    found = dict(_BUILTIN)
-    for ep in entry_points(group=ENTRY_POINT_GROUP):
-        found.setdefault(ep.name, ep.value)
-    return found
+_REGISTRY = Registry("detector", ENTRY_POINT_GROUP, _BUILTIN)
 
 
 def available() -> dict[str, str]:
     """Detector names and where each is defined."""
-    return dict(_registry())
+    return _REGISTRY.available()
 
 
 def get(name: str, **settings: Any) -> Detector:
     """A new instance of the detector called ``name`` with ``settings``."""
-    try:
-        target = _registry()[name]
-    except KeyError:
-        raise UnknownComponentError("detector", name, _registry()) from None
-    module, _, attr = target.partition(":")
-    cls = getattr(importlib.import_module(module), attr)
+    cls = _REGISTRY.load(name)
     try:
         detector: Detector = cls(**settings)
     except TypeError as exc:
