@@ -29,16 +29,27 @@ def _sorted(con: duckdb.DuckDBPyConnection, query: str) -> list[tuple[object, ..
     return con.sql(query + " ORDER BY ALL").fetchall()
 
 
-def test_relabel_keeps_each_accounts_activity_and_each_objects_times(
+def test_relabel_keeps_each_accounts_posts_and_each_posts_actions(
     con: duckdb.DuckDBPyConnection,
 ) -> None:
+    # One post with a link and its domain: they must move together.
+    con.execute(
+        "INSERT INTO a SELECT 'o1', 'facebook', kind, object_id, ts, 'two-kinds' FROM (VALUES "
+        "('share_url', 'x.example/1'), ('share_domain', 'x.example')) v(kind, object_id), "
+        "(SELECT min(ts) AS ts FROM a)"
+    )
     q = null_actions("a", null="relabel", seed=3)
-    by_actor = "SELECT kind, actor_id, count(*) FROM {} GROUP BY ALL"
-    by_object = "SELECT kind, object_id, ts FROM {}"
-    assert _sorted(con, by_actor.format(q)) == _sorted(con, by_actor.format("a"))
+    posts = "SELECT actor_id, count(DISTINCT source_id) FROM {} GROUP BY ALL"
+    by_object = "SELECT kind, object_id, ts, source_id FROM {}"
+    assert _sorted(con, posts.format(q)) == _sorted(con, posts.format("a"))
     assert _sorted(con, by_object.format(q)) == _sorted(con, by_object.format("a"))
-    moved = con.sql(f"SELECT count(*) FROM {q} JOIN a USING (source_id, actor_id)").fetchone()
-    assert moved is not None and moved[0] < 0.2 * 1000
+    one_actor = con.sql(
+        f"SELECT count(DISTINCT actor_id) FROM {q} WHERE source_id = 'two-kinds'"
+    ).fetchone()
+    assert one_actor == (1,)
+    stayed = con.sql(f"SELECT count(*) FROM {q} JOIN a USING (source_id, actor_id)").fetchone()
+    total = con.sql("SELECT count(*) FROM a").fetchone()
+    assert stayed is not None and total is not None and stayed[0] < 0.2 * total[0]
 
 
 def test_shift_keeps_each_accounts_objects_and_gaps(con: duckdb.DuckDBPyConnection) -> None:

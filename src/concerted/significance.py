@@ -24,11 +24,12 @@ weight :math:`w` gets
 **The null models** (``null``):
 
 ``relabel`` (default)
-    Within each action kind, the accounts are shuffled over the actions: every
-    object keeps its times (a viral burst stays a burst), every account keeps its
-    number of actions, and who acted with whom is random. It answers the question an
-    analyst asks of a network: do the same accounts meet again and again beyond what
-    their activity and the content's popularity explain?
+    Within each platform, the accounts are shuffled over the posts (the actions'
+    sources): every post keeps its actions and its time, so every object keeps its
+    times (a viral burst stays a burst) and a post's link and its domain still go
+    together; every account keeps its number of posts; who acted with whom is random.
+    It answers the question an analyst asks of a network: do the same accounts meet
+    again and again beyond what their activity and the content's popularity explain?
 ``shift``
     Each account's timeline is shifted by its own random offset, circularly over the
     span of the data. It keeps each account's rhythm and objects but breaks every
@@ -65,18 +66,19 @@ NULL_MODELS: tuple[str, ...] = ("relabel", "shift", "shuffle")
 _NULLS: dict[str, str] = {
     "relabel": """(
         WITH x AS (SELECT * FROM {actions} {where}),
-        slots AS (SELECT kind, object_id, ts, source_id,
-                         row_number() OVER (PARTITION BY kind ORDER BY
-                             hash(object_id, ts, source_id, actor_id, {seed}), object_id, ts,
-                             source_id, actor_id) AS i
-                  FROM x),
-        actors AS (SELECT kind, platform, actor_id,
-                          row_number() OVER (PARTITION BY kind ORDER BY
-                              hash(actor_id, platform, source_id, object_id, {seed2}), actor_id,
-                              platform, source_id, object_id) AS i
-                   FROM x)
-        SELECT a.actor_id, a.platform, s.kind, s.object_id, s.ts, s.source_id
-        FROM slots s JOIN actors a USING (kind, i))""",
+        sources AS (SELECT DISTINCT platform, source_id, actor_id FROM x),
+        slots AS (SELECT platform, source_id, actor_id AS was,
+                         row_number() OVER (PARTITION BY platform ORDER BY
+                             hash(source_id, actor_id, {seed}), source_id, actor_id) AS i
+                  FROM sources),
+        actors AS (SELECT platform, actor_id,
+                          row_number() OVER (PARTITION BY platform ORDER BY
+                              hash(actor_id, source_id, {seed2}), actor_id, source_id) AS i
+                   FROM sources)
+        SELECT a.actor_id, x.platform, x.kind, x.object_id, x.ts, x.source_id
+        FROM x JOIN slots s ON s.platform = x.platform AND s.source_id = x.source_id
+                           AND s.was = x.actor_id
+        JOIN actors a ON a.platform = s.platform AND a.i = s.i)""",
     "shift": """(
         WITH x AS (SELECT * FROM {actions} {where}),
         span AS (SELECT min(epoch_us(ts)) AS lo,
