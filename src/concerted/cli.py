@@ -482,7 +482,8 @@ def _print_campaigns(out_dir: Path, run: dict[str, Any]) -> None:
     if not flagged:
         out.print("no coordinated network found")
     else:
-        table = Table(title=f"{len(flagged)} coordinated network(s)")
+        noun = "network" if len(flagged) == 1 else "networks"
+        table = Table(title=f"{len(flagged)} coordinated {noun}")
         for column in ("campaign", "accounts", "assets", "active", "signals"):
             table.add_column(column)
         for c in flagged:
