@@ -47,15 +47,7 @@ __all__ = ["CampaignSettings", "ClusterSettings", "Config", "DEFAULT_KINDS", "lo
 
 #: Action kinds a network analysis pairs by default. Reports are the brigade
 #: detectors' ground, and joining a group is membership, not content.
-DEFAULT_KINDS: tuple[str, ...] = (
-    "repost",
-    "reply",
-    "share_url",
-    "share_domain",
-    "hashtag",
-    "text",
-    "image",
-)
+DEFAULT_KINDS: tuple[str, ...] = tuple(k for k in ACTION_KINDS if k not in ("report", "join"))
 
 
 @dataclass(frozen=True, kw_only=True)
