@@ -51,7 +51,7 @@ from concerted import __version__, campaigns, cluster, compat, graph
 from concerted.config import DEFAULT_KINDS, Config
 from concerted.detectors.coaction import CoAction
 from concerted.errors import ConfigError
-from concerted.schema import EVIDENCE_CONTRACTS, RESULT_CONTRACTS, arrow_schema
+from concerted.schema import RESULT_CONTRACTS, arrow_schema
 from concerted.store import Store
 
 __all__ = ["OUTPUT_FILES", "analyze", "coaction"]
@@ -423,10 +423,3 @@ def _inputs(store: Store) -> list[dict[str, Any]]:
         {"path": p, "sha256": sha, "format": f, "rows_read": n, "rows_set_aside": aside}
         for p, sha, f, n, aside in rows
     ]
-
-
-#: The evidence tables' Arrow schemas, for readers of ``edges.parquet`` and
-#: ``events.parquet``.
-EVIDENCE_SCHEMAS: dict[str, pa.Schema] = {
-    name: arrow_schema(contract) for name, contract in EVIDENCE_CONTRACTS.items()
-}

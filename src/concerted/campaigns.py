@@ -214,24 +214,35 @@ def build(
     members = pa.Table.from_pylist(ordered, schema=arrow_schema(RESULT_CONTRACTS["members"]))
 
     spans = spans or {}
+    # Per-cluster figures in one pass each, not one pass per cluster.
+    k = (max(clusters) + 1) if clusters else 0
+    size = np.bincount(labels[in_core], minlength=k)
+    strength_sum = np.bincount(labels[in_core], weights=strength[in_core], minlength=k)
+    edge_cluster = labels[source][inside]
+    ties = np.bincount(edge_cluster, minlength=k)
+    cluster_layers = {
+        x: np.bincount(labels[source][inside & m], minlength=k) > 0 for x, m in layer_of.items()
+    }
+    by_campaign: dict[str, list[dict[str, Any]]] = {}
+    for r in ordered:
+        by_campaign.setdefault(r["campaign_id"], []).append(r)
     campaign_rows: list[dict[str, Any]] = []
     for c in clusters:
         cid = f"network-{number[c]}"
-        in_cluster = in_core & (labels == c)
-        size = int(in_cluster.sum())
-        edge_mask = inside & (labels[source] == c)
-        rows = [r for r in ordered if r["campaign_id"] == cid]
-        summary: dict[str, Any] = {"acting_accounts": size}
-        summary["venues_attributed"] = sum("venue" in r["signals"] for r in rows)
-        summary["organisers"] = sum(r["role"] == "organiser" for r in rows)
-        summary["ties"] = int(edge_mask.sum())
+        rows = by_campaign.get(cid, [])
+        summary: dict[str, Any] = {
+            "acting_accounts": int(size[c]),
+            "venues_attributed": sum("venue" in r["signals"] for r in rows),
+            "organisers": sum(r["role"] == "organiser" for r in rows),
+            "ties": int(ties[c]),
+        }
         campaign_rows.append(
             {
                 "campaign_id": cid,
                 "kind": "network",
-                "score": float(strength[in_cluster].mean()) if size else 0.0,
-                "flagged": size >= min_accounts,
-                "signals": [f"co_action:{x}" for x in layers if (layer_of[x] & edge_mask).any()],
+                "score": float(strength_sum[c] / size[c]) if size[c] else 0.0,
+                "flagged": bool(size[c] >= min_accounts),
+                "signals": [f"co_action:{x}" for x in layers if cluster_layers[x][c]],
                 "accounts": len(rows),
                 "targets": None,
                 "reports": None,

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import click
+import pyarrow.parquet as pq
 from rich.console import Console
 from rich.markup import escape
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
@@ -469,8 +470,6 @@ def analyze_command(
 
 
 def _print_campaigns(out_dir: Path, run: dict[str, Any]) -> None:
-    import pyarrow.parquet as pq
-
     counts = run["counts"]
     out.print(
         f"{counts['actions']:,} actions; {counts['pairs']:,} account pairs co-acted, "

@@ -35,11 +35,13 @@ import duckdb
 from concerted import __version__, adapters
 from concerted.actions import from_posts, from_reports, from_roles
 from concerted.adapters.base import Adapter, AdapterOptions, RawTable, Reject
+from concerted.adapters.generic import stem
 from concerted.errors import ConfigError, SchemaError, StoreError
 from concerted.privacy import Pseudonymiser
 from concerted.schema import (
     CONTRACTS,
     IDENTIFIER_OBJECT_KINDS,
+    INPUT_TABLES,
     TEXT,
     TEXT_LIST,
     Contract,
@@ -407,9 +409,6 @@ def _derive_actions(store: Store, table: str) -> int:
     return int(inserted[0]) if inserted else 0
 
 
-#: File names ``concerted analyze`` takes from a directory: one per input table, as
-#: ``concerted simulate`` writes them (``truth.parquet`` and the like are left alone).
-_DIRECTORY_TABLES = ("accounts", "posts", "reports", "roles")
 _CASE_SUFFIXES = (".duckdb", ".db")
 
 
@@ -430,17 +429,13 @@ def expand_inputs(paths: Iterable[Path]) -> list[Path]:
             files.append(path)
             continue
         found = sorted(
-            (
-                p
-                for p in path.iterdir()
-                if p.is_file() and p.name.split(".", 1)[0] in _DIRECTORY_TABLES
-            ),
-            key=lambda p: (_DIRECTORY_TABLES.index(p.name.split(".", 1)[0]), p.name),
+            (p for p in path.iterdir() if p.is_file() and stem(p) in INPUT_TABLES),
+            key=lambda p: (INPUT_TABLES.index(stem(p)), p.name),
         )
         if not found:
             raise ConfigError(
                 f"{path}: no file named after an input table "
-                f"({', '.join(_DIRECTORY_TABLES)}) in this directory"
+                f"({', '.join(INPUT_TABLES)}) in this directory"
             )
         files.extend(found)
     return files

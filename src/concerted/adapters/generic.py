@@ -24,7 +24,7 @@ from concerted.adapters.base import (
 )
 from concerted.schema import INPUT_TABLES
 
-__all__ = ["Generic"]
+__all__ = ["Generic", "stem"]
 
 
 class Generic:
@@ -43,17 +43,17 @@ class Generic:
         self, columns: Mapping[str, str], path: Path, options: AdapterOptions
     ) -> list[RawTable]:
         table = options.table
-        if table is None and _stem(path) in INPUT_TABLES:
+        if table is None and stem(path) in INPUT_TABLES:
             # accounts.parquet, posts.csv.gz, ...: named after the table they fill, as
             # `concerted simulate` writes them.
-            table = _stem(path)
+            table = stem(path)
         return [contract_layout(columns, path, options, check_table(table, self.name))]
 
 
-def _stem(path: Path) -> str:
+def stem(path: Path) -> str:
     """The file name without its extensions.
 
-    >>> _stem(Path("data/posts.csv.gz"))
+    >>> stem(Path("data/posts.csv.gz"))
     'posts'
     """
     return path.name.split(".", 1)[0]

@@ -318,6 +318,6 @@ class CoAction:
             "kinds": list(self.kinds) if self.kinds is not None else "all",
             "min_weight": self.min_weight,
             "max_object_pairs": self.max_object_pairs,
-            "viral_objects": viral_objects(con, keys) if keys.viral else [],
+            "viral_objects": viral_objects(con, keys),
         }
         return Evidence(edges=edges, events=events, notes=notes, temporary=keys.tables)
