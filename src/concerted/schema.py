@@ -442,8 +442,9 @@ RESULT_CONTRACTS: Mapping[str, Contract] = {
             Column(
                 name="recommendation",
                 type=TEXT,
-                choices=("count", "hold", "discount"),
-                doc="count it, hold the target for human review, or discount it.",
+                choices=("count", "review", "discount"),
+                doc="count it, review (hold the target for a human before report-driven "
+                "enforcement), or discount it.",
             ),
             Column(name="campaign_id", type=TEXT, doc="The brigade it belongs to, if any."),
             _SIGNALS,
@@ -475,9 +476,10 @@ _PAIR = (
     Column(name="account_2", type=TEXT, required=True, identifier=True, doc="The second account."),
 )
 
-#: What every pairwise detector returns (:mod:`concerted.detectors.base`): one row per
-#: account pair and layer (``edges``) and the matched events behind each (``events``).
-#: Significance fills ``expected``, ``p_value``, ``q_value`` and ``significant``.
+#: What every detector returns (:mod:`concerted.detectors.base`): one row per account
+#: pair and layer (``edges``), the matched events behind each (``events``), and scores
+#: of single accounts, reports, targets or posts (``signals``). Significance fills
+#: ``expected``, ``p_value``, ``q_value`` and ``significant``.
 EVIDENCE_CONTRACTS: Mapping[str, Contract] = {
     "edges": Contract(
         "edges",
@@ -527,6 +529,50 @@ EVIDENCE_CONTRACTS: Mapping[str, Contract] = {
         ),
         key=("detector", "layer", "platform_1", "account_1", "platform_2", "account_2"),
         doc="Account pairs a detector tied together, one row per layer.",
+    ),
+    "signals": Contract(
+        "signals",
+        (
+            _DETECTOR,
+            _LAYER,
+            Column(
+                name="entity",
+                type=TEXT,
+                required=True,
+                choices=("account", "report", "target", "post"),
+                doc="What the row scores: an account, a report, a reported target or a post.",
+            ),
+            _PLATFORM,
+            Column(name="id", type=TEXT, required=True, identifier=True, doc="Its id."),
+            Column(
+                name="score",
+                type=NUMBER,
+                required=True,
+                doc="How strongly the signal fired on it, in [0, 1]; higher is more suspicious.",
+            ),
+            Column(
+                name="value",
+                type=NUMBER,
+                doc="The raw statistic behind the score (a count, a gap in seconds, a rate).",
+            ),
+            Column(
+                name="related_id",
+                type=TEXT,
+                identifier=True,
+                doc="What it is tied to: the target of a burst, the post that called for "
+                "it, the block it belongs to.",
+            ),
+            Column(name="first_ts", type=TIMESTAMP, doc="First event behind it (UTC)."),
+            Column(name="last_ts", type=TIMESTAMP, doc="Last event behind it (UTC)."),
+            Column(
+                name="detail",
+                type=TEXT,
+                doc="What fired, in words an analyst can check (never message text).",
+            ),
+        ),
+        key=("detector", "layer", "entity", "platform", "id", "related_id"),
+        doc="Signals on single accounts, reports, targets or posts (the signals that are "
+        "not a pair of accounts).",
     ),
     "events": Contract(
         "events",

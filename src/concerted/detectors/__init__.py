@@ -6,8 +6,8 @@ Built-in detectors are registered exactly as third-party ones: a name and a
 (``tests/test_detectors.py``): empty in, empty out; independent of row order;
 deterministic; never an account paired with itself; a planted campaign recovered.
 
->>> sorted(available())
-['co_action']
+>>> sorted(available())[:3]
+['boasting', 'co_action', 'co_report']
 >>> get("co_action", window=30).window
 30.0
 """
@@ -16,16 +16,51 @@ from __future__ import annotations
 
 from typing import Any
 
-from concerted.detectors.base import EDGE_COLUMNS, EVENT_COLUMNS, Detector, Evidence
+from concerted.detectors.base import (
+    EDGE_COLUMNS,
+    EVENT_COLUMNS,
+    SIGNAL_COLUMNS,
+    Detector,
+    Evidence,
+    empty,
+)
 from concerted.errors import ConfigError
 from concerted.registry import Registry
 
-__all__ = ["EDGE_COLUMNS", "EVENT_COLUMNS", "Detector", "Evidence", "available", "get"]
+__all__ = [
+    "EDGE_COLUMNS",
+    "EVENT_COLUMNS",
+    "SIGNAL_COLUMNS",
+    "Detector",
+    "Evidence",
+    "available",
+    "empty",
+    "get",
+]
 
 ENTRY_POINT_GROUP = "concerted.detectors"
 
 _BUILTIN = {
+    # Coordination between accounts.
     "co_action": "concerted.detectors.coaction:CoAction",
+    "near_text": "concerted.detectors.near_text:NearText",
+    "synchrony": "concerted.detectors.synchrony:Synchrony",
+    "rhythm": "concerted.detectors.synchrony:Rhythm",
+    "creation_burst": "concerted.detectors.accounts:CreationBurst",
+    "shared_admins": "concerted.detectors.accounts:SharedAdmins",
+    "handle_pattern": "concerted.detectors.accounts:HandlePattern",
+    "cross_platform": "concerted.detectors.accounts:CrossPlatformName",
+    # Mass reporting (S1-S8, M1, M3).
+    "report_burst": "concerted.detectors.report_burst:ReportBurst",
+    "co_report": "concerted.detectors.co_report:CoReport",
+    "dense_block": "concerted.detectors.dense_block:DenseBlock",
+    "report_content": "concerted.detectors.report_content:ReportContent",
+    "reporter_reputation": "concerted.detectors.reputation:ReporterReputation",
+    "reporter_inauthenticity": "concerted.detectors.reporter_accounts:ReporterInauthenticity",
+    "report_automation": "concerted.detectors.automation:ReportAutomation",
+    "list_order": "concerted.detectors.list_order:ListOrder",
+    "mobilisation": "concerted.detectors.mobilisation:Mobilisation",
+    "boasting": "concerted.detectors.mobilisation:Boasting",
 }
 
 

@@ -2,10 +2,14 @@
 
 A detector is a frozen, keyword-only dataclass whose parameters are its settings, with
 one pure method, :meth:`Detector.detect`. It reads the case's ``actions`` (already
-checked at ingest, so it trusts them) and returns :class:`Evidence` in one shape for
-all detectors, the ``edges`` and ``events`` of :data:`~concerted.schema.EVIDENCE_CONTRACTS`:
-the graph stage never needs to know which detector tied two accounts together, and
-every edge can be traced back to the rows behind it.
+checked at ingest, so it trusts them), and where it needs them the case's other
+contract tables, which are on the connection under their own names (``accounts``,
+``posts``, ``reports``, ``roles``; :attr:`Detector.reads` lists those it reads). It
+returns :class:`Evidence` in one shape for all detectors, the ``edges``, ``events``
+and ``signals`` of :data:`~concerted.schema.EVIDENCE_CONTRACTS`: the graph stage never
+needs to know which detector tied two accounts together, the brigade stage never
+needs to know which detector scored a report, and every row can be traced back to the
+rows behind it.
 
 Detectors emit scores (weights, counts) and never thresholds beyond the minimum they
 need to keep their output finite: :mod:`concerted.significance` decides what counts.
@@ -20,22 +24,41 @@ import duckdb
 
 from concerted.schema import EVIDENCE_CONTRACTS
 
-__all__ = ["EDGE_COLUMNS", "EVENT_COLUMNS", "Detector", "Evidence"]
+__all__ = ["EDGE_COLUMNS", "EVENT_COLUMNS", "SIGNAL_COLUMNS", "Detector", "Evidence", "empty"]
 
-#: The columns of :attr:`Evidence.edges` and :attr:`Evidence.events`, in order.
+#: The columns of :attr:`Evidence.edges`, :attr:`Evidence.events` and
+#: :attr:`Evidence.signals`, in order.
 EDGE_COLUMNS: tuple[str, ...] = EVIDENCE_CONTRACTS["edges"].names
 EVENT_COLUMNS: tuple[str, ...] = EVIDENCE_CONTRACTS["events"].names
+SIGNAL_COLUMNS: tuple[str, ...] = EVIDENCE_CONTRACTS["signals"].names
+
+
+def empty(con: duckdb.DuckDBPyConnection, part: str) -> duckdb.DuckDBPyRelation:
+    """An empty relation with the columns and types of evidence ``part`` (``edges``,
+    ``events`` or ``signals``), for a detector that finds nothing of that part.
+
+    >>> con = duckdb.connect()
+    >>> rel = empty(con, "signals")
+    >>> rel.columns[:4], rel.fetchall()
+    (['detector', 'layer', 'entity', 'platform'], [])
+    """
+    contract = EVIDENCE_CONTRACTS[part]
+    columns = ", ".join(f"CAST(NULL AS {c.type}) AS {c.name}" for c in contract.columns)
+    return con.sql(f"SELECT {columns} WHERE false")
 
 
 @dataclass(frozen=True)
 class Evidence:
-    """What a detector found: lazy relations in :data:`EDGE_COLUMNS` and
-    :data:`EVENT_COLUMNS` order, and notes on what it did that a reader should know
-    (objects left out as viral, caps applied), which the outputs carry to ``run.json``.
+    """What a detector found: lazy relations in :data:`EDGE_COLUMNS`,
+    :data:`EVENT_COLUMNS` and :data:`SIGNAL_COLUMNS` order, and notes on what it did
+    that a reader should know (objects left out as viral, caps applied), which the
+    outputs carry to ``run.json``. A detector that finds no pairs gives :func:`empty`
+    edges and events; one that scores no single entity gives :func:`empty` signals.
     """
 
     edges: duckdb.DuckDBPyRelation
     events: duckdb.DuckDBPyRelation
+    signals: duckdb.DuckDBPyRelation
     notes: dict[str, Any] = field(default_factory=dict)
     #: Temporary tables the relations read; :meth:`release` drops them.
     temporary: tuple[str, ...] = ()
@@ -51,10 +74,13 @@ class Detector(Protocol):
     """A signal over the actions of a case."""
 
     name: ClassVar[str]
+    #: The case tables it reads besides the ``actions`` relation it is given.
+    reads: ClassVar[tuple[str, ...]]
 
     def detect(self, con: duckdb.DuckDBPyConnection, actions: str) -> Evidence:
         """Evidence from the actions in relation ``actions`` (a table, view or
-        parenthesised query with the ``actions`` contract's columns) on ``con``.
+        parenthesised query with the ``actions`` contract's columns) on ``con``, and
+        from the case tables in :attr:`reads`, by their contract names.
 
         It may create temporary tables on ``con`` to hold intermediate results; it
         changes nothing else.

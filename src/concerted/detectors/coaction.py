@@ -29,7 +29,7 @@ from typing import Any, ClassVar
 
 import duckdb
 
-from concerted.detectors.base import Evidence
+from concerted.detectors.base import Evidence, empty
 from concerted.errors import ConfigError
 from concerted.schema import sql_literal
 
@@ -245,6 +245,7 @@ class CoAction:
     """
 
     name: ClassVar[str] = "co_action"
+    reads: ClassVar[tuple[str, ...]] = ()
     window: float = 60.0
     kinds: tuple[str, ...] | None = None
     min_weight: int = 1
@@ -320,4 +321,10 @@ class CoAction:
             "max_object_pairs": self.max_object_pairs,
             "viral_objects": viral_objects(con, keys),
         }
-        return Evidence(edges=edges, events=events, notes=notes, temporary=keys.tables)
+        return Evidence(
+            edges=edges,
+            events=events,
+            signals=empty(con, "signals"),
+            notes=notes,
+            temporary=keys.tables,
+        )
