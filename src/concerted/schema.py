@@ -448,6 +448,16 @@ RESULT_CONTRACTS: Mapping[str, Contract] = {
             ),
             Column(name="campaign_id", type=TEXT, doc="The brigade it belongs to, if any."),
             _SIGNALS,
+            Column(
+                name="reporter_id", type=TEXT, identifier=True, doc="Who filed it (as in reports)."
+            ),
+            Column(
+                name="target_id",
+                type=TEXT,
+                identifier=True,
+                doc="What it reported (as in reports).",
+            ),
+            Column(name="ts", type=TIMESTAMP, doc="When it was filed (UTC)."),
         ),
         key=("platform", "report_id"),
         doc="A coordination score for every report.",
@@ -491,7 +501,14 @@ EVIDENCE_CONTRACTS: Mapping[str, Contract] = {
                 name="weight",
                 type=NUMBER,
                 required=True,
-                doc="Distinct objects both acted on within the window.",
+                doc="The pair's statistic, the one significance tests: for co-action the "
+                "distinct objects both acted on within the window; each detector says its own.",
+            ),
+            Column(
+                name="score",
+                type=NUMBER,
+                doc="A normalised strength in [0, 1] where the detector has one (NPMI, "
+                "Jaccard, cosine); empty for plain counts.",
             ),
             Column(name="events", type=INTEGER, required=True, doc="Matched pairs of actions."),
             Column(

@@ -287,7 +287,7 @@ class CoAction:
             SELECT {name} AS detector, k.kind AS layer,
                    u1.platform AS platform_1, u1.actor_id AS account_1,
                    u2.platform AS platform_2, u2.actor_id AS account_2,
-                   e.weight, e.events, e.lead_1, e.lead_2, e.median_dt,
+                   e.weight, NULL::DOUBLE AS score, e.events, e.lead_1, e.lead_2, e.median_dt,
                    make_timestamptz(e.first_t) AS first_ts,
                    make_timestamptz(e.last_t) AS last_ts,
                    NULL::DOUBLE AS expected, NULL::DOUBLE AS p_value,
