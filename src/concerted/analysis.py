@@ -47,11 +47,11 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from concerted import __version__, campaigns, cluster, compat, graph
+from concerted import __version__, campaigns, cluster, compat, evidence, graph
 from concerted.config import DEFAULT_KINDS, Config
 from concerted.detectors.coaction import CoAction
 from concerted.errors import ConfigError
-from concerted.schema import RESULT_CONTRACTS, arrow_schema
+from concerted.schema import EVIDENCE_CONTRACTS, RESULT_CONTRACTS, arrow_schema
 from concerted.store import Store
 
 __all__ = ["OUTPUT_FILES", "analyze", "coaction"]
@@ -66,6 +66,8 @@ OUTPUT_FILES: tuple[str, ...] = (
     "members.parquet",
     "targets.parquet",
     "report_scores.parquet",
+    "signals.parquet",
+    *evidence.CONTEXT_FILES,
     "network.graphml",
     "network.gexf",
     "run.json",
@@ -125,9 +127,10 @@ def analyze(
     detector = config.coaction
     kinds = detector.kinds
 
+    con.execute(f"CREATE OR REPLACE TEMP TABLE _signals AS {_empty_signals()}")
     with clock.stage("detect"):
-        evidence = detector.detect(con, "actions")
-        con.execute(f"CREATE OR REPLACE TEMP TABLE _edges_found AS {evidence.edges.sql_query()}")
+        found_pairs = detector.detect(con, "actions")
+        con.execute(f"CREATE OR REPLACE TEMP TABLE _edges_found AS {found_pairs.edges.sql_query()}")
     with clock.stage("null"):
         null_counts = config.significance.null_weights(con, "actions", detector, kinds)
     with clock.stage("test"):
@@ -141,7 +144,7 @@ def analyze(
         )
         _write(
             con,
-            f"""SELECT ev.* FROM ({evidence.events.sql_query()}) ev
+            f"""SELECT ev.* FROM ({found_pairs.events.sql_query()}) ev
                 SEMI JOIN (SELECT * FROM _edges WHERE significant) e
                   ON e.layer = ev.layer AND e.platform_1 = ev.platform_1
                  AND e.account_1 = ev.account_1 AND e.platform_2 = ev.platform_2
@@ -150,7 +153,7 @@ def analyze(
                          ev.ts_1, ev.ts_2, ev.object_id""",
             out / "events.parquet",
         )
-        evidence.release(con)
+        found_pairs.release(con)
 
     with clock.stage("network"):
         significant = con.sql(
@@ -197,6 +200,16 @@ def analyze(
 
     with clock.stage("write"):
         _write_results(out, found, network, labels, communities)
+        _write(con, "SELECT * FROM _signals ORDER BY ALL", out / "signals.parquet")
+        evidence.write(
+            con,
+            out,
+            members=found.members,
+            targets=arrow_schema(RESULT_CONTRACTS["targets"]).empty_table(),
+            nodes=network.nodes,
+            actions="actions",
+            signals="_signals",
+        )
         attributes = pa.table(
             {
                 "node": network.nodes.column("node"),
@@ -209,6 +222,7 @@ def analyze(
         graph.write_gexf(network, out / "network.gexf", attributes)
 
     con.execute("DROP TABLE IF EXISTS _edges")
+    con.execute("DROP TABLE IF EXISTS _signals")
     flagged = found.campaigns.filter(found.campaigns.column("flagged"))
     run = {
         "concerted": __version__,
@@ -228,7 +242,7 @@ def analyze(
             "flagged_campaigns": flagged.num_rows,
             "campaign_accounts": found.members.num_rows,
         },
-        "notes": {"co_action": evidence.notes, "significance": significance_notes},
+        "notes": {"co_action": found_pairs.notes, "significance": significance_notes},
         "outputs": list(OUTPUT_FILES),
     }
     (out / "run.json").write_text(json.dumps(run, indent=2, default=str) + "\n")
@@ -294,17 +308,15 @@ def coaction(
         detector = CoAction(
             window=window, kinds=used, min_weight=min_weight, max_object_pairs=max_object_pairs
         )
-        evidence = detector.detect(con, "actions")
-        notes = evidence.notes
+        found = detector.detect(con, "actions")
+        notes = found.notes
+        write(found.edges, "edges.parquet", "platform_1, account_1, platform_2, account_2, layer")
         write(
-            evidence.edges, "edges.parquet", "platform_1, account_1, platform_2, account_2, layer"
-        )
-        write(
-            evidence.events,
+            found.events,
             "events.parquet",
             "platform_1, account_1, platform_2, account_2, layer, ts_1, ts_2, object_id",
         )
-        evidence.release(con)
+        found.release(con)
     run = {
         "concerted": __version__,
         "command": "coaction",
@@ -326,6 +338,13 @@ def coaction(
     }
     (out / "run.json").write_text(json.dumps(run, indent=2, default=str) + "\n")
     return written
+
+
+def _empty_signals() -> str:
+    columns = ", ".join(
+        f"CAST(NULL AS {c.type}) AS {c.name}" for c in EVIDENCE_CONTRACTS["signals"].columns
+    )
+    return f"SELECT {columns} WHERE false"
 
 
 def _over_core(labels: np.ndarray[Any, Any], in_core: np.ndarray[Any, Any]) -> Any:
