@@ -39,17 +39,21 @@ import logging
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
+import duckdb
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from concerted import __version__, campaigns, cluster, compat, evidence, graph
+from concerted import __version__, brigades, campaigns, cluster, compat, evidence, graph
 from concerted.config import DEFAULT_KINDS, Config
+from concerted.detectors.base import Detector, Evidence
 from concerted.detectors.coaction import CoAction
+from concerted.detectors.near_text import NearText
 from concerted.errors import ConfigError
 from concerted.schema import EVIDENCE_CONTRACTS, RESULT_CONTRACTS, arrow_schema
 from concerted.store import Store
@@ -66,6 +70,7 @@ OUTPUT_FILES: tuple[str, ...] = (
     "members.parquet",
     "targets.parquet",
     "report_scores.parquet",
+    "protected.parquet",
     "signals.parquet",
     *evidence.CONTEXT_FILES,
     "network.graphml",
@@ -107,6 +112,35 @@ def _write(con: Any, query: str, path: Path) -> None:
     con.execute(f"COPY ({query}) TO '{path}' (FORMAT parquet, COMPRESSION zstd)")
 
 
+@dataclass(frozen=True)
+class _Layers:
+    """Co-action detectors run as one (each kind with its own window), so that the
+    significance test sees each pair's weight over all of them."""
+
+    parts: tuple[Detector, ...]
+    name: ClassVar[str] = "co_action"
+    reads: ClassVar[tuple[str, ...]] = ()
+
+    def detect(self, con: duckdb.DuckDBPyConnection, actions: str) -> Evidence:
+        found = [part.detect(con, actions) for part in self.parts]
+        if len(found) == 1:
+            return found[0]
+
+        def union(part: str) -> duckdb.DuckDBPyRelation:
+            return con.sql(" UNION ALL ".join(f"({getattr(f, part).sql_query()})" for f in found))
+
+        notes = dict(found[0].notes)
+        notes["layers"] = [f.notes for f in found]
+        notes["viral_objects"] = [v for f in found for v in f.notes.get("viral_objects", [])]
+        return Evidence(
+            edges=union("edges"),
+            events=union("events"),
+            signals=union("signals"),
+            notes=notes,
+            temporary=tuple(t for f in found for t in f.temporary),
+        )
+
+
 def analyze(
     store: Store,
     out: str | Path,
@@ -115,7 +149,8 @@ def analyze(
     overwrite: bool = False,
     progress: Callable[[str], None] = lambda _: None,
 ) -> dict[str, Any]:
-    """Run the network analysis on the case in ``store``; write the outputs to ``out``.
+    """Run the analysis on the case in ``store``: coordinated networks always, brigades
+    when the case holds reports; write the outputs to ``out``.
 
     Returns the run record that ``run.json`` holds.
     """
@@ -124,36 +159,61 @@ def analyze(
     con = store.con
     clock = _Clock(progress)
     started = datetime.now(UTC)
-    detector = config.coaction
-    kinds = detector.kinds
+    layers = config.layers
+    notes: dict[str, Any] = {}
 
-    con.execute(f"CREATE OR REPLACE TEMP TABLE _signals AS {_empty_signals()}")
+    con.execute(f"CREATE OR REPLACE TEMP TABLE _signals AS {_empty('signals')}")
+    actions = "actions"
+    pairing: list[Detector] = [config.coaction]
+    temporary: list[str] = []
+    if layers.near_text:
+        with clock.stage("near_text"):
+            near = config.make("near_text")
+            assert isinstance(near, NearText)
+            clusters = near.clusters(con, "actions")
+            table = near.actions(con, "actions", clusters)
+            con.execute(f"INSERT INTO _signals {near.signals(con, table, clusters).sql_query()}")
+            con.execute(
+                "CREATE OR REPLACE TEMP VIEW _actions AS "
+                f"SELECT * FROM actions UNION ALL SELECT * FROM {table}"
+            )
+            temporary += [table, *clusters.temporary]
+            actions = "_actions"
+            notes["near_text"] = clusters.notes
+            pairing.append(
+                CoAction(
+                    window=near.window,
+                    kinds=("near_text",),
+                    min_weight=config.coaction.min_weight,
+                    max_object_pairs=config.coaction.max_object_pairs,
+                )
+            )
+    detector = _Layers(tuple(pairing))
+
     with clock.stage("detect"):
-        found_pairs = detector.detect(con, "actions")
+        found_pairs = detector.detect(con, actions)
         con.execute(f"CREATE OR REPLACE TEMP TABLE _edges_found AS {found_pairs.edges.sql_query()}")
     with clock.stage("null"):
-        null_counts = config.significance.null_weights(con, "actions", detector, kinds)
+        kinds = (*(config.coaction.kinds or ()), *(("near_text",) if len(pairing) > 1 else ()))
+        null_counts = config.significance.null_weights(
+            con, actions, detector, kinds if config.coaction.kinds else None
+        )
     with clock.stage("test"):
         tested, significance_notes = config.significance.test(con, "_edges_found", null_counts)
         con.execute(f"CREATE OR REPLACE TEMP TABLE _edges AS {tested.sql_query()}")
         con.execute("DROP TABLE _edges_found")
-        _write(
-            con,
-            "SELECT * FROM _edges ORDER BY platform_1, account_1, platform_2, account_2, layer",
-            out / "edges.parquet",
-        )
-        _write(
-            con,
-            f"""SELECT ev.* FROM ({found_pairs.events.sql_query()}) ev
+        con.execute(
+            f"""CREATE OR REPLACE TEMP TABLE _events AS
+                SELECT ev.* FROM ({found_pairs.events.sql_query()}) ev
                 SEMI JOIN (SELECT * FROM _edges WHERE significant) e
                   ON e.layer = ev.layer AND e.platform_1 = ev.platform_1
                  AND e.account_1 = ev.account_1 AND e.platform_2 = ev.platform_2
-                 AND e.account_2 = ev.account_2
-                ORDER BY ev.platform_1, ev.account_1, ev.platform_2, ev.account_2, ev.layer,
-                         ev.ts_1, ev.ts_2, ev.object_id""",
-            out / "events.parquet",
+                 AND e.account_2 = ev.account_2"""
         )
         found_pairs.release(con)
+    for name in layers.tested:
+        with clock.stage(name):
+            notes[name] = _tested_layer(con, config, config.make(name), actions)
 
     with clock.stage("network"):
         significant = con.sql(
@@ -195,19 +255,55 @@ def analyze(
             min_accounts=s.min_accounts,
             settings=config.campaigns,
             spans=spans,
+            names={name: name for name in layers.tested},
         )
-        found = found.with_summaries(_summaries(con, found))
+    if layers.corroborating:
+        with clock.stage("corroborate"):
+            found, notes["corroboration"] = _corroborate(con, config, found)
+    with clock.stage("summaries"):
+        found = found.with_summaries(_summaries(con, found, actions))
+
+    brigade: brigades.Brigades | None = None
+    if _scalar(con, "SELECT count(*) FROM reports"):
+        brigade = brigades.find(con, config.brigades, config.significance, progress=progress)
+        clock.seconds.update(
+            {f"brigades.{k}": v for k, v in brigade.notes.get("seconds", {}).items()}
+        )
+        notes["brigades"] = brigade.notes
+        for part, rows in (
+            ("edges", brigade.edges),
+            ("events", brigade.events),
+            ("signals", brigade.signals),
+        ):
+            con.register("_brigade_part", rows)
+            con.execute(
+                f"INSERT INTO _{part} SELECT {', '.join(EVIDENCE_CONTRACTS[part].names)} "
+                "FROM _brigade_part"
+            )
+            con.unregister("_brigade_part")
 
     with clock.stage("write"):
-        _write_results(out, found, network, labels, communities)
-        _write(con, "SELECT * FROM _signals ORDER BY ALL", out / "signals.parquet")
+        results = _results(found, brigade)
+        _write_results(out, results, network, labels, communities)
+        order = "platform_1, account_1, platform_2, account_2, detector, layer"
+        _write(con, f"SELECT * FROM _edges ORDER BY {order}", out / "edges.parquet")
+        _write(
+            con,
+            f"SELECT * FROM _events ORDER BY {order}, ts_1, ts_2, object_id, source_1",
+            out / "events.parquet",
+        )
+        _write(
+            con,
+            "SELECT * FROM _signals ORDER BY detector, layer, entity, platform, id, related_id",
+            out / "signals.parquet",
+        )
         evidence.write(
             con,
             out,
-            members=found.members,
-            targets=arrow_schema(RESULT_CONTRACTS["targets"]).empty_table(),
+            members=results["members"],
+            targets=results["targets"],
             nodes=network.nodes,
-            actions="actions",
+            actions=actions,
             signals="_signals",
         )
         attributes = pa.table(
@@ -221,28 +317,40 @@ def analyze(
         graph.write_graphml(network, out / "network.graphml", attributes)
         graph.write_gexf(network, out / "network.gexf", attributes)
 
-    con.execute("DROP TABLE IF EXISTS _edges")
-    con.execute("DROP TABLE IF EXISTS _signals")
-    flagged = found.campaigns.filter(found.campaigns.column("flagged"))
+    counts = {
+        "actions": _scalar(con, "SELECT count(*) FROM actions"),
+        "derived_actions": _scalar(con, f"SELECT count(*) FROM {actions}")
+        - _scalar(con, "SELECT count(*) FROM actions"),
+        "pairs": significance_notes["pairs_tested"],
+        "significant_pairs": significance_notes["pairs_significant"],
+        "network_accounts": network.num_nodes,
+        "core_accounts": int(in_core.sum()),
+        "campaigns": found.campaigns.num_rows,
+        "flagged_campaigns": found.flagged,
+        "campaign_accounts": found.members.num_rows,
+        "reports": _scalar(con, "SELECT count(*) FROM reports"),
+        "brigades": brigade.campaigns.num_rows if brigade else 0,
+        "flagged_brigades": brigade.flagged if brigade else 0,
+        "reports_flagged": sum(bool(f) for f in brigade.report_scores.column("flagged").to_pylist())
+        if brigade
+        else 0,
+        "protected_targets": brigade.protected.num_rows if brigade else 0,
+        "signals": _scalar(con, "SELECT count(*) FROM _signals"),
+    }
+    for table in (*temporary, "_edges", "_events", "_signals"):
+        con.execute(f"DROP TABLE IF EXISTS {table}")
+    con.execute("DROP VIEW IF EXISTS _actions")
     run = {
         "concerted": __version__,
         "command": "analyze",
         "started": started.strftime(_ISO),
         "case": store.path,
+        "pseudonymised": store.meta("pseudonymised") == "true",
         "inputs": _inputs(store),
         "settings": config.as_dict(),
         "seconds": clock.seconds,
-        "counts": {
-            "actions": _scalar(con, "SELECT count(*) FROM actions"),
-            "pairs": significance_notes["pairs_tested"],
-            "significant_pairs": significance_notes["pairs_significant"],
-            "network_accounts": network.num_nodes,
-            "core_accounts": int(in_core.sum()),
-            "campaigns": found.campaigns.num_rows,
-            "flagged_campaigns": flagged.num_rows,
-            "campaign_accounts": found.members.num_rows,
-        },
-        "notes": {"co_action": found_pairs.notes, "significance": significance_notes},
+        "counts": counts,
+        "notes": {"co_action": found_pairs.notes, "significance": significance_notes, **notes},
         "outputs": list(OUTPUT_FILES),
     }
     (out / "run.json").write_text(json.dumps(run, indent=2, default=str) + "\n")
@@ -340,11 +448,117 @@ def coaction(
     return written
 
 
-def _empty_signals() -> str:
+def _empty(part: str) -> str:
     columns = ", ".join(
-        f"CAST(NULL AS {c.type}) AS {c.name}" for c in EVIDENCE_CONTRACTS["signals"].columns
+        f"CAST(NULL AS {c.type}) AS {c.name}" for c in EVIDENCE_CONTRACTS[part].columns
     )
     return f"SELECT {columns} WHERE false"
+
+
+def _tested_layer(
+    con: duckdb.DuckDBPyConnection, config: Config, detector: Detector, actions: str
+) -> dict[str, Any]:
+    """Run a pair detector whose score the null model tests (synchrony, rhythm); its
+    edges join ``_edges`` (significant ones make network layers), the events of the
+    significant ones ``_events``, its signals ``_signals``."""
+    statistic = "max(score)"
+    kinds = getattr(detector, "kinds", None)
+    found = detector.detect(con, actions)
+    table = f"_tested_{detector.name}"
+    con.execute(f"CREATE OR REPLACE TEMP TABLE {table} AS {found.edges.sql_query()}")
+    null = config.significance.null_statistics(con, actions, detector, kinds, statistic)
+    tested, notes = config.significance.test_statistic(con, table, null, statistic)
+    con.execute(f"INSERT INTO _edges {tested.sql_query()}")
+    con.execute(
+        f"""INSERT INTO _events SELECT ev.* FROM ({found.events.sql_query()}) ev
+            SEMI JOIN (SELECT * FROM _edges WHERE significant AND detector = '{detector.name}') e
+              ON e.layer = ev.layer AND e.platform_1 = ev.platform_1
+             AND e.account_1 = ev.account_1 AND e.platform_2 = ev.platform_2
+             AND e.account_2 = ev.account_2"""
+    )
+    con.execute(f"INSERT INTO _signals {found.signals.sql_query()}")
+    found.release(con)
+    con.execute(f"DROP TABLE {table}")
+    return {**found.notes, "significance": notes}
+
+
+_TIES = """
+WITH m AS (SELECT campaign_id, platform, account_id FROM _corroborated_members),
+c AS (SELECT DISTINCT detector, platform_1, account_1, platform_2, account_2 FROM _edges
+      WHERE detector IN ({names})),
+ties AS (
+    SELECT m.campaign_id, c.platform_2 AS platform, c.account_2 AS account_id, c.detector
+    FROM c JOIN m ON m.platform = c.platform_1 AND m.account_id = c.account_1
+    UNION ALL
+    SELECT m.campaign_id, c.platform_1, c.account_1, c.detector
+    FROM c JOIN m ON m.platform = c.platform_2 AND m.account_id = c.account_2)
+SELECT campaign_id, platform, account_id, count(*) AS ties,
+       list(DISTINCT detector ORDER BY detector) AS signals
+FROM ties GROUP BY ALL ORDER BY campaign_id, platform, account_id
+"""
+
+
+def _corroborate(
+    con: duckdb.DuckDBPyConnection, config: Config, found: campaigns.Campaigns
+) -> tuple[campaigns.Campaigns, dict[str, Any]]:
+    """Run the corroborating detectors; say which fired on each member, and attach an
+    account outside every campaign to the flagged campaign it has most ties to, with
+    at least ``layers.min_ties`` ties to its members."""
+    names = config.layers.corroborating
+    notes: dict[str, Any] = {}
+    for name in names:
+        detected = config.make(name).detect(con, "actions")
+        con.execute(f"INSERT INTO _edges {detected.edges.sql_query()}")
+        con.execute(f"INSERT INTO _events {detected.events.sql_query()}")
+        con.execute(f"INSERT INTO _signals {detected.signals.sql_query()}")
+        notes[name] = detected.notes
+        detected.release(con)
+    con.register("_corroborated_members", found.members)
+    try:
+        ties = con.sql(_TIES.format(names=", ".join(f"'{n}'" for n in names))).fetchall()
+    finally:
+        con.unregister("_corroborated_members")
+    members = {
+        (r["campaign_id"], r["platform"], r["account_id"]): r for r in found.members.to_pylist()
+    }
+    anywhere = {(p, a) for _, p, a in members}
+    flagged = {
+        c
+        for c, f in zip(
+            found.campaigns.column("campaign_id").to_pylist(),
+            found.campaigns.column("flagged").to_pylist(),
+            strict=True,
+        )
+        if f
+    }
+    best: dict[tuple[str, str], tuple[int, str, list[str]]] = {}
+    for campaign_id, platform, account_id, n, fired in ties:
+        key = (campaign_id, platform, account_id)
+        if key in members:
+            row = members[key]
+            row["signals"] = [*row["signals"], *(x for x in fired if x not in row["signals"])]
+        elif (platform, account_id) not in anywhere and campaign_id in flagged:
+            held = best.get((platform, account_id))
+            if n >= config.layers.min_ties and (
+                held is None or (-n, campaign_id) < (-held[0], held[1])
+            ):
+                best[(platform, account_id)] = (int(n), campaign_id, list(fired))
+    for (platform, account_id), (n, campaign_id, fired) in best.items():
+        members[(campaign_id, platform, account_id)] = {
+            "campaign_id": campaign_id,
+            "account_id": account_id,
+            "platform": platform,
+            "role": "member",
+            "score": float(n),
+            "signals": fired,
+        }
+    attached = {c: 0 for c in flagged}
+    for _, campaign_id, _ in best.values():
+        attached[campaign_id] += 1
+    notes["attached"] = {c: n for c, n in sorted(attached.items()) if n}
+    return found.with_members(
+        sorted(members.values(), key=lambda r: (r["campaign_id"], r["platform"], r["account_id"]))
+    ), notes
 
 
 def _over_core(labels: np.ndarray[Any, Any], in_core: np.ndarray[Any, Any]) -> Any:
@@ -355,7 +569,7 @@ def _over_core(labels: np.ndarray[Any, Any], in_core: np.ndarray[Any, Any]) -> A
     return out
 
 
-def _summaries(con: Any, found: campaigns.Campaigns) -> list[dict[str, Any]]:
+def _summaries(con: Any, found: campaigns.Campaigns, actions: str) -> list[dict[str, Any]]:
     """Takedown-style counts of every campaign's accounts, venues and organisers
     included."""
     members = found.members
@@ -369,7 +583,7 @@ def _summaries(con: Any, found: campaigns.Campaigns) -> list[dict[str, Any]]:
             "account_id": members.column("account_id"),
         }
     )
-    return cluster.summarise(con, table)
+    return cluster.summarise(con, table, actions_table=actions)
 
 
 def _scalar(con: Any, query: str) -> int:
@@ -399,18 +613,33 @@ def _spans(con: Any, members: pa.Table) -> dict[int, tuple[datetime, datetime]]:
     return {int(c): (first, last) for c, first, last in rows}
 
 
+def _results(found: campaigns.Campaigns, brigade: brigades.Brigades | None) -> dict[str, pa.Table]:
+    """The result tables: the networks' and, when reports were analysed, the brigades'."""
+    out: dict[str, pa.Table] = {
+        name: arrow_schema(RESULT_CONTRACTS[name]).empty_table() for name in RESULT_CONTRACTS
+    }
+    out["campaigns"] = found.campaigns
+    out["members"] = found.members
+    out["protected"] = brigades._PROTECTED_SCHEMA.empty_table()
+    if brigade is not None:
+        for name in RESULT_CONTRACTS:
+            schema = arrow_schema(RESULT_CONTRACTS[name])
+            out[name] = pa.concat_tables(
+                [out[name].cast(schema), getattr(brigade, name).cast(schema)]
+            )
+        out["protected"] = brigade.protected
+    return out
+
+
 def _write_results(
     out: Path,
-    found: campaigns.Campaigns,
+    results: dict[str, pa.Table],
     network: graph.Network,
     labels: np.ndarray[Any, Any],
     communities: np.ndarray[Any, Any],
 ) -> None:
-    pq.write_table(found.campaigns, out / "campaigns.parquet")
-    pq.write_table(found.members, out / "members.parquet")
-    for name in ("targets", "report_scores"):
-        schema = arrow_schema(RESULT_CONTRACTS[name])
-        pq.write_table(schema.empty_table(), out / f"{name}.parquet")
+    for name, table in results.items():
+        pq.write_table(table, out / f"{name}.parquet")
     n = network.num_nodes
     source = network.edges.column("source").to_numpy()
     target = network.edges.column("target").to_numpy()

@@ -84,6 +84,25 @@ class Campaigns:
         table = self.campaigns.set_column(index, field, pa.array(merged, type=pa.string()))
         return Campaigns(campaigns=table, members=self.members)
 
+    def with_members(self, rows: Sequence[dict[str, Any]]) -> Campaigns:
+        """The campaigns with these member rows, each campaign's ``accounts`` and
+        ``signals`` brought up to date (signals: the union of its members')."""
+        members = pa.Table.from_pylist(list(rows), schema=arrow_schema(RESULT_CONTRACTS["members"]))
+        count: dict[str, int] = {}
+        fired: dict[str, set[str]] = {}
+        for r in rows:
+            count[r["campaign_id"]] = count.get(r["campaign_id"], 0) + 1
+            fired.setdefault(r["campaign_id"], set()).update(r["signals"] or [])
+        ids = [str(c) for c in self.campaigns.column("campaign_id").to_pylist()]
+        table = self.campaigns
+        for column, values, kind in (
+            ("accounts", [count.get(c, 0) for c in ids], pa.int64()),
+            ("signals", [sorted(fired.get(c, set())) for c in ids], pa.list_(pa.string())),
+        ):
+            index = table.schema.get_field_index(column)
+            table = table.set_column(index, table.schema.field(column), pa.array(values, type=kind))
+        return Campaigns(campaigns=table, members=members)
+
     @property
     def flagged(self) -> int:
         return sum(bool(f) for f in self.campaigns.column("flagged").to_pylist())
@@ -127,11 +146,13 @@ def build(
     min_accounts: int,
     settings: CampaignSettings,
     spans: Mapping[int, tuple[datetime, datetime]] | None = None,
+    names: Mapping[str, str] | None = None,
 ) -> Campaigns:
     """Campaigns and their members from cluster ``labels`` over the core nodes.
 
     ``con`` must hold the case's ``posts``, ``roles`` and ``accounts``. ``spans`` gives
-    each cluster's first and last matched action. Campaigns are
+    each cluster's first and last matched action; ``names`` the signal name of a
+    layer, where it is not a co-action kind (``co_action:<kind>``). Campaigns are
     numbered ``network-1``, ``network-2``, ... from the largest cluster down.
     """
     nodes = network.nodes
@@ -143,6 +164,11 @@ def build(
         source[inside], weights=weight[inside], minlength=network.num_nodes
     ) + np.bincount(target[inside], weights=weight[inside], minlength=network.num_nodes)
     layers = network.layers
+    named = dict(names or {})
+
+    def signal(layer: str) -> str:
+        return named.get(layer, f"co_action:{layer}")
+
     layer_of = {layer: network.edges.column(f"weight_{layer}").to_numpy() > 0 for layer in layers}
     clusters = sorted({int(c) for c in labels[in_core]})
     number = {c: i + 1 for i, c in enumerate(clusters)}
@@ -168,7 +194,7 @@ def build(
                 "platform": platform[node],
                 "role": "member",
                 "score": float(strength[node]),
-                "signals": [f"co_action:{x}" for x in layers if node_layers[x][node]],
+                "signals": [signal(x) for x in layers if node_layers[x][node]],
             }
         )
     members = pa.Table.from_pylist(member_rows, schema=arrow_schema(RESULT_CONTRACTS["members"]))
@@ -242,7 +268,7 @@ def build(
                 "kind": "network",
                 "score": float(strength_sum[c] / size[c]) if size[c] else 0.0,
                 "flagged": bool(size[c] >= min_accounts),
-                "signals": [f"co_action:{x}" for x in layers if cluster_layers[x][c]],
+                "signals": [signal(x) for x in layers if cluster_layers[x][c]],
                 "accounts": len(rows),
                 "targets": None,
                 "reports": None,

@@ -26,6 +26,18 @@ naming the file and the key, so that a typo never silently leaves a default in p
     venue_share = 0.5            # share of a page's or group's posts by members ...
     venue_min_posts = 5          # ... and how many, for it to join the campaign
 
+    [layers]
+    near_text = true             # near-duplicate texts become a co-action layer
+    tested = ["synchrony"]       # detectors tested like co-action, then network layers
+    corroborating = ["creation_burst", "shared_admins", "cross_platform"]
+    min_ties = 1                 # corroborating ties that attach an account
+
+    [brigades]                   # see docs/reporting.md
+    detectors = ["report_burst", "co_report", ...]
+
+    [detector.near_text]         # any detector's settings, by its name
+    threshold = 0.7
+
 Every key is documented in ``docs/analysis.md``; a test fails when one is not.
 """
 
@@ -38,12 +50,24 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from concerted import detectors
 from concerted.actions import ACTION_KINDS
+from concerted.brigades import DETECTORS as REPORT_DETECTORS
+from concerted.brigades import BrigadeSettings
+from concerted.detectors.base import Detector
 from concerted.detectors.coaction import CoAction
 from concerted.errors import ConfigError
+from concerted.scoring import ScoreSettings
 from concerted.significance import Significance
 
-__all__ = ["CampaignSettings", "ClusterSettings", "Config", "DEFAULT_KINDS", "load"]
+__all__ = [
+    "CampaignSettings",
+    "ClusterSettings",
+    "Config",
+    "DEFAULT_KINDS",
+    "LayerSettings",
+    "load",
+]
 
 #: Action kinds a network analysis pairs by default. Reports are the brigade
 #: detectors' ground, and joining a group is membership, not content.
@@ -84,6 +108,41 @@ class CampaignSettings:
 
 
 @dataclass(frozen=True, kw_only=True)
+class LayerSettings:
+    """The detectors beyond co-action that shape the network.
+
+    ``near_text``: near-duplicate texts (:mod:`concerted.detectors.near_text`) become
+    a co-action layer, tested with the rest. ``tested``: pair detectors whose pairs are
+    tested against the same null model and join the significant network as layers of
+    their own. ``corroborating``: pair detectors whose ties only attach an account to a
+    campaign that co-action found (``min_ties`` ties to its acting accounts) and say
+    which signals fired on its members; they never make a campaign alone.
+    """
+
+    near_text: bool = True
+    tested: tuple[str, ...] = ("synchrony",)
+    corroborating: tuple[str, ...] = ("creation_burst", "shared_admins", "cross_platform")
+    min_ties: int = 1
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "tested", tuple(self.tested))
+        object.__setattr__(self, "corroborating", tuple(self.corroborating))
+        known = detectors.available()
+        for name in (*self.tested, *self.corroborating):
+            if name not in known or name in REPORT_DETECTORS or name in ("co_action", "near_text"):
+                raise ConfigError(
+                    f"layers: {name!r} is not a network detector; known: "
+                    + ", ".join(
+                        n
+                        for n in sorted(known)
+                        if n not in REPORT_DETECTORS and n not in ("co_action", "near_text")
+                    )
+                )
+        if self.min_ties < 1:
+            raise ConfigError("layers.min_ties must be at least 1")
+
+
+@dataclass(frozen=True, kw_only=True)
 class Config:
     """All settings of ``concerted analyze``.
 
@@ -97,17 +156,43 @@ class Config:
     significance: Significance = field(default_factory=Significance)
     clusters: ClusterSettings = field(default_factory=ClusterSettings)
     campaigns: CampaignSettings = field(default_factory=CampaignSettings)
+    layers: LayerSettings = field(default_factory=LayerSettings)
+    brigades: BrigadeSettings = field(default_factory=BrigadeSettings)
+    #: Settings of any detector, by name (``[detector.NAME]`` tables).
+    detector: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+
+    def make(self, name: str) -> Detector:
+        """The detector called ``name`` with the settings this configuration gives it.
+
+        >>> from_mapping({"detector": {"near_text": {"threshold": 0.9}}}).make(
+        ...     "near_text").threshold
+        0.9
+        """
+        return detectors.get(name, **self.detector.get(name, {}))
 
     def as_dict(self) -> dict[str, Any]:
         """Every setting, as ``run.json`` records it."""
         out: dict[str, Any] = {}
         for part in dataclasses.fields(self):
             value = getattr(self, part.name)
-            out[part.name] = {
-                f.name: (list(v) if isinstance(v := getattr(value, f.name), tuple) else v)
-                for f in dataclasses.fields(value)
-            }
+            if part.name == "brigades":
+                out[part.name] = value.as_dict()
+            elif part.name == "detector":
+                out[part.name] = {k: dict(v) for k, v in value.items()}
+            else:
+                out[part.name] = _values(value)
+        names = {*self.layers.tested, *self.layers.corroborating}
+        if self.layers.near_text:
+            names.add("near_text")
+        out["detector"] = {name: _values(self.make(name)) for name in sorted(names)}
         return out
+
+
+def _values(component: Any) -> dict[str, Any]:
+    return {
+        f.name: (list(v) if isinstance(v := getattr(component, f.name), tuple) else v)
+        for f in dataclasses.fields(component)
+    }
 
 
 _PARTS: Mapping[str, type[Any]] = {
@@ -115,6 +200,9 @@ _PARTS: Mapping[str, type[Any]] = {
     "significance": Significance,
     "clusters": ClusterSettings,
     "campaigns": CampaignSettings,
+    "layers": LayerSettings,
+    "brigades": BrigadeSettings,
+    "detector": dict,
 }
 
 
@@ -138,8 +226,16 @@ def _part(name: str, current: Any, values: Mapping[str, Any], where: str) -> Any
             value = tuple(value)
         elif name == "coaction" and key == "max_object_pairs" and value == 0:
             value = None
+        elif name == "layers" and key in ("tested", "corroborating"):
+            if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+                raise ConfigError(f"{where}: layers.{key} must be a list of detector names")
+            value = tuple(value)
         else:
             default = getattr(current, key)
+            if isinstance(default, tuple) and isinstance(value, list):
+                value = tuple(value)
+            elif isinstance(default, tuple) and isinstance(value, Mapping):
+                value = tuple(value.items())
             if (
                 isinstance(default, float)
                 and isinstance(value, int)
@@ -167,8 +263,63 @@ def from_mapping(data: Mapping[str, Any], where: str = "config") -> Config:
             raise ConfigError(f"{where}: no section [{name}]; known: {', '.join(_PARTS)}")
         if not isinstance(values, Mapping):
             raise ConfigError(f"{where}: [{name}] must be a table of settings")
+        if name in ("detector", "brigades"):
+            continue
         changes[name] = _part(name, getattr(config, name), values, where)
+    settings = _detector_settings(data.get("detector", {}), where)
+    changes["detector"] = settings
+    if "brigades" in data:
+        changes["brigades"] = _brigades(data["brigades"], settings, where)
+    elif settings:
+        changes["brigades"] = _brigades({}, settings, where)
     return dataclasses.replace(config, **changes)
+
+
+def _detector_settings(values: Mapping[str, Any], where: str) -> dict[str, dict[str, Any]]:
+    """``[detector.NAME]`` tables, each checked by making the detector."""
+    out: dict[str, dict[str, Any]] = {}
+    known = detectors.available()
+    for name, settings in values.items():
+        if name not in known:
+            raise ConfigError(
+                f"{where}: [detector.{name}]: no detector {name!r}; known: {', '.join(known)}"
+            )
+        if not isinstance(settings, Mapping):
+            raise ConfigError(f"{where}: [detector.{name}] must be a table of settings")
+        made = {k: tuple(v) if isinstance(v, list) else v for k, v in settings.items()}
+        try:
+            detectors.get(name, **made)
+        except ConfigError as exc:
+            raise ConfigError(f"{where}: [detector.{name}]: {exc}") from exc
+        out[name] = made
+    return out
+
+
+def _brigades(
+    values: Mapping[str, Any], settings: Mapping[str, Mapping[str, Any]], where: str
+) -> BrigadeSettings:
+    """``[brigades]``: the report detectors by name (with ``[detector.NAME]``
+    settings), ``[brigades.scoring]``, and the rest of :class:`BrigadeSettings`."""
+    rest = {k: v for k, v in values.items() if k not in ("detectors", "scoring")}
+    names = values.get("detectors", list(REPORT_DETECTORS))
+    if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+        raise ConfigError(f"{where}: brigades.detectors must be a list of detector names")
+    for n in names:
+        if n not in REPORT_DETECTORS:
+            raise ConfigError(
+                f"{where}: brigades.detectors: {n!r} is not a report detector; known: "
+                + ", ".join(REPORT_DETECTORS)
+            )
+    made = tuple(detectors.get(n, **settings.get(n, {})) for n in names)
+    scoring = values.get("scoring", {})
+    if not isinstance(scoring, Mapping):
+        raise ConfigError(f"{where}: [brigades.scoring] must be a table of settings")
+    current = BrigadeSettings(detectors=made)
+    changed = _part("brigades", current, rest, where)
+    result: BrigadeSettings = dataclasses.replace(
+        changed, scoring=_part("brigades.scoring", ScoreSettings(), scoring, where)
+    )
+    return result
 
 
 def load(path: str | Path | None) -> Config:
