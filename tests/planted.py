@@ -52,6 +52,44 @@ TEAM_MESSAGES = (
 )
 
 
+Row = tuple[str, str, str, str, datetime, str]
+
+
+def actions_table(con: duckdb.DuckDBPyConnection, name: str, rows: list[Row]) -> str:
+    con.execute(
+        f"CREATE OR REPLACE TABLE {name} (actor_id VARCHAR, platform VARCHAR, kind VARCHAR, "
+        "object_id VARCHAR, ts TIMESTAMPTZ, source_id VARCHAR)"
+    )
+    if rows:
+        con.executemany(f"INSERT INTO {name} VALUES (?, ?, ?, ?, ?, ?)", rows)
+    return name
+
+
+def planted_actions(
+    seed: int = 0, organic: int = 150, members: int = 8
+) -> tuple[list[Row], set[str]]:
+    """Organic accounts acting at random over a week, and ``members`` accounts acting
+    on the same 20 objects within seconds of each other."""
+    rnd = random.Random(seed)
+    rows: list[Row] = []
+    n = 0
+    for i in range(organic):
+        for _ in range(rnd.randint(1, 12)):
+            n += 1
+            at = START + timedelta(seconds=rnd.uniform(0, 7 * 86400))
+            kind = rnd.choice(["repost", "hashtag", "share_url"])
+            rows.append((f"o{i}", "facebook", kind, f"{kind}-{rnd.randint(0, 60)}", at, f"p{n}"))
+    team = {f"m{i}" for i in range(members)}
+    for item in range(20):
+        at = START + timedelta(hours=6 * item + 1)
+        kind = ("repost", "hashtag", "share_url")[item % 3]
+        for m in sorted(team):
+            n += 1
+            lag = timedelta(seconds=rnd.uniform(0, 20))
+            rows.append((m, "facebook", kind, f"talking-point-{item}", at + lag, f"p{n}"))
+    return rows, team
+
+
 @dataclass
 class Planted:
     """What :func:`planted_case` planted, by kind of entity, as (platform, id) pairs."""

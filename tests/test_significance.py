@@ -13,7 +13,8 @@ from hypothesis import strategies as st
 from concerted.detectors.coaction import CoAction
 from concerted.errors import ConfigError
 from concerted.significance import Significance, benjamini_hochberg, null_actions
-from tests.test_detectors import _table, planted
+from tests.planted import actions_table as _table
+from tests.planted import planted_actions as planted
 
 
 @pytest.fixture

@@ -34,6 +34,7 @@ What it writes to the output directory:
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import time
@@ -193,11 +194,11 @@ def analyze(
     with clock.stage("detect"):
         found_pairs = detector.detect(con, actions)
         con.execute(f"CREATE OR REPLACE TEMP TABLE _edges_found AS {found_pairs.edges.sql_query()}")
+    kinds: tuple[str, ...] | None = None
+    if config.coaction.kinds is not None:
+        kinds = (*config.coaction.kinds, *(("near_text",) if len(pairing) > 1 else ()))
     with clock.stage("null"):
-        kinds = (*(config.coaction.kinds or ()), *(("near_text",) if len(pairing) > 1 else ()))
-        null_counts = config.significance.null_weights(
-            con, actions, detector, kinds if config.coaction.kinds else None
-        )
+        null_counts = config.significance.null_weights(con, actions, detector, kinds)
     with clock.stage("test"):
         tested, significance_notes = config.significance.test(con, "_edges_found", null_counts)
         con.execute(f"CREATE OR REPLACE TEMP TABLE _edges AS {tested.sql_query()}")
@@ -213,7 +214,11 @@ def analyze(
         found_pairs.release(con)
     for name in layers.tested:
         with clock.stage(name):
-            notes[name] = _tested_layer(con, config, config.make(name), actions)
+            made = config.make(name)
+            if getattr(made, "kinds", ()) is None:
+                # The kinds the co-action pass pairs on, near-duplicate texts included.
+                made = dataclasses.replace(made, kinds=kinds)  # type: ignore[type-var]
+            notes[name] = _tested_layer(con, config, made, actions)
 
     with clock.stage("network"):
         significant = con.sql(
@@ -461,7 +466,7 @@ def _tested_layer(
     """Run a pair detector whose score the null model tests (synchrony, rhythm); its
     edges join ``_edges`` (significant ones make network layers), the events of the
     significant ones ``_events``, its signals ``_signals``."""
-    statistic = "max(score)"
+    statistic = "sum(weight)"
     kinds = getattr(detector, "kinds", None)
     found = detector.detect(con, actions)
     table = f"_tested_{detector.name}"
@@ -484,8 +489,9 @@ def _tested_layer(
 
 _TIES = """
 WITH m AS (SELECT campaign_id, platform, account_id FROM _corroborated_members),
-c AS (SELECT DISTINCT detector, platform_1, account_1, platform_2, account_2 FROM _edges
-      WHERE detector IN ({names})),
+c AS (SELECT DISTINCT e.detector, e.platform_1, e.account_1, e.platform_2, e.account_2
+      FROM _edges e JOIN (VALUES {cuts}) t(detector, least)
+        ON t.detector = e.detector AND coalesce(e.score, 1.0) >= t.least),
 ties AS (
     SELECT m.campaign_id, c.platform_2 AS platform, c.account_2 AS account_id, c.detector
     FROM c JOIN m ON m.platform = c.platform_1 AND m.account_id = c.account_1

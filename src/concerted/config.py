@@ -123,10 +123,24 @@ class LayerSettings:
     tested: tuple[str, ...] = ("synchrony",)
     corroborating: tuple[str, ...] = ("creation_burst", "shared_admins", "cross_platform")
     min_ties: int = 1
+    #: The least edge score a corroborating detector's tie needs to count (1.0 where
+    #: an edge has no score), by detector; unnamed detectors need none.
+    min_scores: tuple[tuple[str, float], ...] = (("cross_platform", 0.9), ("handle_pattern", 0.5))
+
+    def min_score(self, name: str) -> float:
+        """The least score a tie of detector ``name`` needs.
+
+        >>> LayerSettings().min_score("cross_platform"), LayerSettings().min_score("x")
+        (0.9, 0.0)
+        """
+        return dict(self.min_scores).get(name, 0.0)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "tested", tuple(self.tested))
         object.__setattr__(self, "corroborating", tuple(self.corroborating))
+        object.__setattr__(
+            self, "min_scores", tuple((str(k), float(v)) for k, v in self.min_scores)
+        )
         known = detectors.available()
         for name in (*self.tested, *self.corroborating):
             if name not in known or name in REPORT_DETECTORS or name in ("co_action", "near_text"):

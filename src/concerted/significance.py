@@ -45,18 +45,22 @@ The figures behind the choice of ``relabel``, measured on the simulator, are in
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
 
 import duckdb
 import numpy as np
 import numpy.typing as npt
+import pyarrow as pa
 
 from concerted.detectors.base import Detector
 from concerted.errors import ConfigError
 from concerted.schema import sql_literal
 
 __all__ = ["NULL_MODELS", "Significance", "null_actions", "benjamini_hochberg"]
+
+_ids = itertools.count()
 
 NullModel = Literal["relabel", "shift", "shuffle"]
 NULL_MODELS: tuple[str, ...] = ("relabel", "shift", "shuffle")
@@ -274,6 +278,123 @@ class Significance:
                 }
                 for w in weights[1:]
                 if obs[w] > 0 or null[w] > 0
+            ],
+        }
+        return tested, notes
+
+    def null_statistics(
+        self,
+        con: duckdb.DuckDBPyConnection,
+        actions: str,
+        detector: Detector,
+        kinds: tuple[str, ...] | None = None,
+        statistic: str = "sum(weight)",
+    ) -> npt.NDArray[np.float64]:
+        """The ``statistic`` of every pair the detector finds in the replicates, pooled
+        over them and sorted: the null distribution :meth:`test_statistic` reads.
+
+        ``statistic`` is an SQL aggregate over a pair's edge rows (one per layer), such
+        as ``sum(weight)`` (what :meth:`null_weights` counts) or ``max(score)`` (a
+        similarity in [0, 1], as synchrony and rhythm give).
+        """
+        parts: list[npt.NDArray[np.float64]] = [np.zeros(0)]
+        for r in range(self.replicates):
+            shuffled = null_actions(actions, null=self.null, seed=self.seed * 1000 + r, kinds=kinds)
+            evidence = detector.detect(con, shuffled)
+            values = con.sql(
+                f"""SELECT ({statistic})::DOUBLE AS s FROM ({evidence.edges.sql_query()})
+                    GROUP BY platform_1, account_1, platform_2, account_2"""
+            ).fetchnumpy()["s"]
+            evidence.release(con)
+            parts.append(np.asarray(values, dtype=np.float64))
+        return np.sort(np.concatenate(parts))
+
+    def test_statistic(
+        self,
+        con: duckdb.DuckDBPyConnection,
+        edges: str,
+        null_values: npt.ArrayLike,
+        statistic: str = "sum(weight)",
+    ) -> tuple[duckdb.DuckDBPyRelation, dict[str, Any]]:
+        """:meth:`test` for any statistic, whole or not: each pair's ``statistic`` (an
+        SQL aggregate over its edge rows) against the pooled null values of
+        :meth:`null_statistics`. With :math:`N_0(s)` the null pairs of statistic at
+        least :math:`s` and :math:`N(s)` the observed ones, ``expected`` =
+        :math:`N_0(s)/R`, ``p_value`` = :math:`(N_0(s) + 1) / (N_0 + 1)` over all
+        :math:`N_0` null pairs, and ``q_value`` the Benjamini-Hochberg
+        :math:`p m / N(s)`, made monotone so that a stronger pair is never less
+        significant. For a whole-number ``sum(weight)`` of at least 1 it gives what
+        :meth:`test` gives. The relation returned reads a temporary table of the
+        pairs' statistics, which stays on the connection.
+        """
+        null = np.sort(np.asarray(null_values, dtype=np.float64))
+        table = f"_significance_pairs_{next(_ids)}"
+        con.execute(
+            f"""CREATE OR REPLACE TEMP TABLE {table} AS
+                SELECT platform_1, account_1, platform_2, account_2,
+                       ({statistic})::DOUBLE AS s
+                FROM {edges} GROUP BY platform_1, account_1, platform_2, account_2"""
+        )
+        observed = np.sort(
+            np.asarray(con.sql(f"SELECT s FROM {table}").fetchnumpy()["s"], dtype=np.float64)
+        )
+        values = np.unique(observed)
+        null_tail = null.size - np.searchsorted(null, values, side="left")
+        obs_tail = observed.size - np.searchsorted(observed, values, side="left")
+        m = int(observed.size)
+        expected = null_tail / self.replicates
+        p = (null_tail + 1) / (null.size + 1)
+        raw_q = p * m / np.maximum(obs_tail, 1)
+        q = np.minimum(np.minimum.accumulate(raw_q), 1.0)
+        name = f"{table}_by_value"
+        con.register(
+            name,
+            pa.table(
+                {
+                    "s": pa.array(values, pa.float64()),
+                    "expected": pa.array(expected.astype(np.float64), pa.float64()),
+                    "p_value": pa.array(p.astype(np.float64), pa.float64()),
+                    "q_value": pa.array(q.astype(np.float64), pa.float64()),
+                }
+            ),
+        )
+        con.execute(
+            f"CREATE OR REPLACE TEMP TABLE {name}_t AS SELECT * FROM {name}; "
+            f"CREATE OR REPLACE TEMP TABLE {table} AS SELECT t.*, v.expected, v.p_value, "
+            f"v.q_value FROM {table} t JOIN {name}_t v USING (s)"
+        )
+        con.unregister(name)
+        con.execute(f"DROP TABLE {name}_t")
+        tested = con.sql(
+            f"""
+            SELECT e.* EXCLUDE (expected, p_value, q_value, significant),
+                   s.expected, s.p_value, s.q_value, s.q_value <= {self.fdr!r} AS significant
+            FROM {edges} e
+            JOIN {table} s USING (platform_1, account_1, platform_2, account_2)
+            """
+        )
+        passed = values[q <= self.fdr]
+        cut = float(passed[0]) if passed.size else None
+        shown = np.unique(np.quantile(values, np.linspace(0, 1, 11))) if values.size else values
+        at = np.searchsorted(values, shown, side="left")
+        notes = {
+            "null": self.null,
+            "replicates": self.replicates,
+            "fdr": self.fdr,
+            "seed": self.seed,
+            "statistic": statistic,
+            "pairs_tested": m,
+            "null_pairs": int(null.size),
+            "min_significant_statistic": cut,
+            "pairs_significant": int(obs_tail[q <= self.fdr][0]) if passed.size else 0,
+            "by_statistic": [
+                {
+                    "statistic": float(values[i]),
+                    "observed_at_least": int(obs_tail[i]),
+                    "expected_at_least": float(expected[i]),
+                    "q_value": float(q[i]),
+                }
+                for i in at
             ],
         }
         return tested, notes
