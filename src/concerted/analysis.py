@@ -490,8 +490,9 @@ def _tested_layer(
 _TIES = """
 WITH m AS (SELECT campaign_id, platform, account_id FROM _corroborated_members),
 c AS (SELECT DISTINCT e.detector, e.platform_1, e.account_1, e.platform_2, e.account_2
-      FROM _edges e JOIN (VALUES {cuts}) t(detector, least)
-        ON t.detector = e.detector AND coalesce(e.score, 1.0) >= t.least),
+      FROM _edges e JOIN (VALUES {cuts}) t(detector, least, lightest)
+        ON t.detector = e.detector AND coalesce(e.score, 1.0) >= t.least
+       AND e.weight >= t.lightest),
 ties AS (
     SELECT m.campaign_id, c.platform_2 AS platform, c.account_2 AS account_id, c.detector
     FROM c JOIN m ON m.platform = c.platform_1 AND m.account_id = c.account_1
@@ -521,7 +522,11 @@ def _corroborate(
         detected.release(con)
     con.register("_corroborated_members", found.members)
     try:
-        ties = con.sql(_TIES.format(names=", ".join(f"'{n}'" for n in names))).fetchall()
+        cuts = ", ".join(
+            f"('{n}', {config.layers.min_score(n)!r}, {config.layers.min_weight(n)!r})"
+            for n in names
+        )
+        ties = con.sql(_TIES.format(cuts=cuts)).fetchall()
     finally:
         con.unregister("_corroborated_members")
     members = {

@@ -126,6 +126,9 @@ class LayerSettings:
     #: The least edge score a corroborating detector's tie needs to count (1.0 where
     #: an edge has no score), by detector; unnamed detectors need none.
     min_scores: tuple[tuple[str, float], ...] = (("cross_platform", 0.9), ("handle_pattern", 0.5))
+    #: The least edge weight a corroborating tie needs, by detector (creation bursts:
+    #: objects the two accounts co-acted on); unnamed detectors need none.
+    min_weights: tuple[tuple[str, float], ...] = (("creation_burst", 3.0),)
 
     def min_score(self, name: str) -> float:
         """The least score a tie of detector ``name`` needs.
@@ -135,12 +138,20 @@ class LayerSettings:
         """
         return dict(self.min_scores).get(name, 0.0)
 
+    def min_weight(self, name: str) -> float:
+        """The least weight a tie of detector ``name`` needs.
+
+        >>> LayerSettings().min_weight("creation_burst")
+        3.0
+        """
+        return dict(self.min_weights).get(name, 0.0)
+
     def __post_init__(self) -> None:
         object.__setattr__(self, "tested", tuple(self.tested))
         object.__setattr__(self, "corroborating", tuple(self.corroborating))
-        object.__setattr__(
-            self, "min_scores", tuple((str(k), float(v)) for k, v in self.min_scores)
-        )
+        for name in ("min_scores", "min_weights"):
+            cuts = tuple((str(k), float(v)) for k, v in getattr(self, name))
+            object.__setattr__(self, name, cuts)
         known = detectors.available()
         for name in (*self.tested, *self.corroborating):
             if name not in known or name in REPORT_DETECTORS or name in ("co_action", "near_text"):

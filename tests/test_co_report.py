@@ -1,0 +1,179 @@
+"""S2 co-reporting: the window, the smoothed NPMI by hand, the evidence, significance."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+
+import duckdb
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from concerted.detectors.co_report import CoReport, npmi
+from concerted.errors import ConfigError
+from concerted.significance import Significance
+from tests.planted import planted_case
+
+T0 = datetime(2020, 6, 1, tzinfo=UTC)
+Report = tuple[str, str, float]  # reporter, target, seconds after T0
+
+
+@pytest.fixture
+def con() -> Iterator[duckdb.DuckDBPyConnection]:
+    connection = duckdb.connect()
+    connection.execute("SET TimeZone = 'UTC'")
+    connection.execute("SET memory_limit = '1GB'")
+    yield connection
+    connection.close()
+
+
+def _actions(con: duckdb.DuckDBPyConnection, reports: list[Report], name: str = "a") -> str:
+    con.execute(
+        f"CREATE OR REPLACE TABLE {name} (actor_id VARCHAR, platform VARCHAR, kind VARCHAR, "
+        "object_id VARCHAR, ts TIMESTAMPTZ, source_id VARCHAR)"
+    )
+    rows = [
+        (who, "facebook", "report", target, T0 + timedelta(seconds=at), f"r{i}")
+        for i, (who, target, at) in enumerate(reports)
+    ]
+    if rows:
+        con.executemany(f"INSERT INTO {name} VALUES (?, ?, ?, ?, ?, ?)", rows)
+    return name
+
+
+def test_npmi_by_hand(con: duckdb.DuckDBPyConnection) -> None:
+    """a and b share 3 targets within the window; a reported 4 targets, b 5; 8 targets
+    in all. With κ = 2: p_ab = 3/10, p_a = 6/10, p_b = 7/10."""
+    reports: list[Report] = [
+        *[("a", f"t{i}", 100.0 * i) for i in range(3)],
+        *[("b", f"t{i}", 100.0 * i + 30) for i in range(3)],
+        ("a", "t3", 5000),
+        ("b", "t4", 6000),
+        ("b", "t5", 7000),
+        ("c", "t6", 8000),
+        ("c", "t7", 9000),
+    ]
+    evidence = CoReport(smoothing=2).detect(con, _actions(con, reports))
+    ((a1, a2, weight, score, events),) = evidence.edges.project(
+        "account_1, account_2, weight, score, events"
+    ).fetchall()
+    expected = math.log(0.3 / (0.6 * 0.7)) / -math.log(0.3)
+    assert (a1, a2, weight, events) == ("a", "b", 3.0, 3)
+    assert score == pytest.approx(max(expected, 0.0))
+    assert npmi(3, 4, 5, 8, 2) == pytest.approx(expected)
+
+
+def test_smoothing_discounts_thin_evidence() -> None:
+    """The same exclusive sharing scores higher with more shared targets, and an
+    unsmoothed pair sharing its only target scores 1."""
+    assert npmi(1, 1, 1, 3000, 0) == pytest.approx(1.0)
+    scores = [npmi(n, n, n, 3000, 10) for n in (1, 2, 5, 10, 40)]
+    assert scores == sorted(scores)
+    assert scores[0] < 0.45 < 0.75 < scores[-1]
+
+
+def test_window_and_min_weight(con: duckdb.DuckDBPyConnection) -> None:
+    hour = 3600.0
+    reports: list[Report] = [
+        ("a", "t1", 0),
+        ("b", "t1", 3 * hour),  # exactly the window: pairs
+        ("a", "t2", 10 * hour),
+        ("b", "t2", 13 * hour + 1),  # a second beyond: does not
+        ("a", "t3", 20 * hour),
+        ("b", "t3", 20 * hour + 60),
+    ]
+    table = _actions(con, reports)
+    weights = CoReport().detect(con, table).edges.project("weight").fetchall()
+    assert weights == [(2.0,)]
+    assert CoReport(min_weight=3).detect(con, table).edges.fetchall() == []
+    wide = CoReport(window=4 * 3600).detect(con, table).edges.project("weight")
+    assert wide.fetchall() == [(3.0,)]
+
+
+def test_evidence_names_and_sources(con: duckdb.DuckDBPyConnection) -> None:
+    reports: list[Report] = [(w, f"t{i}", 10.0 * i + (w == "b")) for i in range(4) for w in "ab"]
+    evidence = CoReport().detect(con, _actions(con, reports))
+    assert evidence.edges.project("detector, layer").distinct().fetchall() == [
+        ("co_report", "report")
+    ]
+    events = evidence.events.project("detector, layer, object_id, source_1, source_2").fetchall()
+    assert len(events) == 4
+    ids = {f"r{i}" for i in range(8)}
+    assert all(d == "co_report" and layer == "report" for d, layer, *_ in events)
+    assert {s for *_, s1, s2 in events for s in (s1, s2)} == ids
+    assert evidence.signals.fetchall() == []
+    assert evidence.notes["targets"] == 4
+
+
+def test_other_kinds_are_ignored(con: duckdb.DuckDBPyConnection) -> None:
+    table = _actions(con, [(w, f"t{i}", 10.0 * i) for i in range(3) for w in "ab"])
+    con.execute(f"UPDATE {table} SET kind = 'repost'")
+    assert CoReport().detect(con, table).edges.fetchall() == []
+
+
+def test_significance_separates_the_planted_brigade(con: duckdb.DuckDBPyConnection) -> None:
+    """The engine's test runs on the detector as on co-action: the planted reporters'
+    pairs are significant, no other pair is."""
+    truth = planted_case(con, seed=0)
+    detector = CoReport()
+    evidence = detector.detect(con, "actions")
+    con.execute(f"CREATE TABLE found AS {evidence.edges.sql_query()}")
+    significance = Significance(replicates=3)
+    null = significance.null_weights(con, "actions", detector, ("report",))
+    tested, notes = significance.test(con, "found", null)
+    rows = tested.project("platform_1, account_1, platform_2, account_2, significant").fetchall()
+    planted = {
+        (p1, a1, p2, a2)
+        for p1, a1, p2, a2, _ in rows
+        if (p1, a1) in truth.reporters and (p2, a2) in truth.reporters
+    }
+    assert len(planted) == 12 * 11 // 2
+    assert {r[:4] for r in rows if r[4]} == planted
+    assert notes["pairs_significant"] == len(planted)
+
+
+def test_settings_are_checked() -> None:
+    with pytest.raises(ConfigError):
+        CoReport(window=-1)
+    with pytest.raises(ConfigError):
+        CoReport(min_weight=0)
+    with pytest.raises(ConfigError):
+        CoReport(smoothing=-0.5)
+    with pytest.raises(ConfigError):
+        CoReport(max_object_pairs=0)
+
+
+reports_strategy = st.lists(
+    st.tuples(
+        st.sampled_from([f"u{i}" for i in range(6)]),
+        st.sampled_from([f"t{i}" for i in range(5)]),
+        st.floats(0, 12 * 3600, allow_nan=False),
+    ),
+    max_size=40,
+)
+
+
+@settings(max_examples=40, deadline=None)
+@given(reports=reports_strategy, seed=st.integers(0, 1000), smoothing=st.floats(0, 20))
+def test_properties(reports: list[Report], seed: int, smoothing: float) -> None:
+    """Scores lie in [0, 1]; weights never exceed what either reporter reported; the
+    rows' order changes nothing."""
+    con = duckdb.connect()
+    con.execute("SET TimeZone = 'UTC'")
+    try:
+        detector = CoReport(smoothing=smoothing, min_weight=1)
+        first = detector.detect(con, _actions(con, reports, "a"))
+        rows = sorted(first.edges.fetchall(), key=repr)
+        con.execute(f"CREATE TABLE b AS SELECT * FROM a ORDER BY hash(source_id, {seed})")
+        assert sorted(detector.detect(con, "b").edges.fetchall(), key=repr) == rows
+        targets: dict[str, set[str]] = {}
+        for who, target, _ in reports:
+            targets.setdefault(who, set()).add(target)
+        for _, _, _, a1, _, a2, weight, score, *_ in rows:
+            assert a1 < a2
+            assert 1 <= weight <= min(len(targets[a1]), len(targets[a2]))
+            assert 0.0 <= score <= 1.0
+    finally:
+        con.close()

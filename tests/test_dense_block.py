@@ -1,0 +1,242 @@
+"""S3 dense blocks: FRAUDAR's peeling, its bound, exact pruning, planted blocks."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+
+import duckdb
+import numpy as np
+import numpy.typing as npt
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from concerted.detectors.dense_block import DenseBlock, column_weights, core, peel
+from concerted.errors import ConfigError
+
+T0 = datetime(2020, 6, 1, tzinfo=UTC)
+Edge = tuple[str, str]  # reporter, target
+
+
+@pytest.fixture
+def con() -> Iterator[duckdb.DuckDBPyConnection]:
+    connection = duckdb.connect()
+    connection.execute("SET TimeZone = 'UTC'")
+    connection.execute("SET memory_limit = '1GB'")
+    yield connection
+    connection.close()
+
+
+def _actions(con: duckdb.DuckDBPyConnection, edges: list[Edge], name: str = "a") -> str:
+    con.execute(
+        f"CREATE OR REPLACE TABLE {name} (actor_id VARCHAR, platform VARCHAR, kind VARCHAR, "
+        "object_id VARCHAR, ts TIMESTAMPTZ, source_id VARCHAR)"
+    )
+    rows = [
+        (who, "facebook", "report", target, T0 + timedelta(minutes=i), f"r{i}")
+        for i, (who, target) in enumerate(edges)
+    ]
+    if rows:
+        con.executemany(f"INSERT INTO {name} VALUES (?, ?, ?, ?, ?, ?)", rows)
+    return name
+
+
+def _organic(rng: np.random.Generator, reporters: int = 400, reports: int = 900) -> list[Edge]:
+    """Reporters of heavy-tailed activity reporting targets of heavy-tailed popularity."""
+    activity = rng.pareto(1.5, reporters) + 1
+    popularity = rng.pareto(1.2, 300) + 1
+    who = rng.choice(reporters, reports, p=activity / activity.sum())
+    what = rng.choice(300, reports, p=popularity / popularity.sum())
+    return [(f"o{w}", f"t{t}") for w, t in zip(who, what, strict=True)]
+
+
+def _block(prefix: str, reporters: int, targets: int, share: float, seed: int) -> list[Edge]:
+    rng = np.random.default_rng(seed)
+    return [
+        (f"{prefix}m{i}", f"{prefix}x{j}")
+        for i in range(reporters)
+        for j in range(targets)
+        if rng.random() < share
+    ]
+
+
+def _members(con: duckdb.DuckDBPyConnection, table: str, **settings: float) -> dict[str, set[str]]:
+    signals = DenseBlock(**settings).detect(con, table).signals  # type: ignore[arg-type]
+    found: dict[str, set[str]] = {}
+    for block, entity, id_ in signals.project("related_id, entity, id").fetchall():
+        found.setdefault(f"{block}/{entity}", set()).add(id_)
+    return found
+
+
+def test_peel_finds_the_densest_set_of_a_small_graph() -> None:
+    """A 3x3 complete block beside a star of one target and five reporters."""
+    rows = np.array([0, 0, 0, 1, 1, 1, 2, 2, 2, 3, 4, 5, 6, 7])
+    cols = np.array([0, 1, 2, 0, 1, 2, 0, 1, 2, 3, 3, 3, 3, 3])
+    block = peel(rows, cols, np.ones(rows.size), 8, 4)
+    assert np.flatnonzero(block.rows).tolist() == [0, 1, 2]
+    assert np.flatnonzero(block.cols).tolist() == [0, 1, 2]
+    assert block.density == pytest.approx(9 / 6)
+
+
+def test_a_planted_block_is_found_exactly(con: duckdb.DuckDBPyConnection) -> None:
+    rng = np.random.default_rng(1)
+    edges = _organic(rng) + _block("", 15, 12, 1.0, seed=2)
+    found = _members(con, _actions(con, edges))
+    assert found == {
+        "dense-block-1/account": {f"m{i}" for i in range(15)},
+        "dense-block-1/target": {f"x{j}" for j in range(12)},
+    }
+
+
+def test_camouflage_does_not_hide_the_block(con: duckdb.DuckDBPyConnection) -> None:
+    """Each member also reports five of the most popular targets: the block stays the
+    members and their own targets (the popular ones weigh little)."""
+    rng = np.random.default_rng(3)
+    organic = _organic(rng)
+    popular = [t for t, _ in _count_targets(organic)[:5]]
+    camouflage = [(f"m{i}", t) for i in range(15) for t in popular]
+    edges = organic + _block("", 15, 12, 0.9, seed=4) + camouflage
+    found = _members(con, _actions(con, edges))
+    assert found["dense-block-1/account"] == {f"m{i}" for i in range(15)}
+    assert {f"x{j}" for j in range(12)} <= found["dense-block-1/target"]
+
+
+def _count_targets(edges: list[Edge]) -> list[tuple[str, int]]:
+    counts: dict[str, int] = {}
+    for _, t in edges:
+        counts[t] = counts.get(t, 0) + 1
+    return sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
+
+
+def test_two_blocks_are_two(con: duckdb.DuckDBPyConnection) -> None:
+    rng = np.random.default_rng(5)
+    edges = _organic(rng) + _block("a", 20, 15, 0.95, seed=6) + _block("b", 18, 14, 0.95, seed=7)
+    found = _members(con, _actions(con, edges))
+    blocks = {key.split("/")[0] for key in found}
+    assert blocks == {"dense-block-1", "dense-block-2"}
+    assert found["dense-block-1/account"] == {f"am{i}" for i in range(20)}
+    assert found["dense-block-2/account"] == {f"bm{i}" for i in range(18)}
+
+
+def test_organic_graphs_have_no_block(con: duckdb.DuckDBPyConnection) -> None:
+    for seed in range(3):
+        rng = np.random.default_rng(seed)
+        assert _members(con, _actions(con, _organic(rng), f"a{seed}")) == {}
+
+
+def test_signals_carry_the_block(con: duckdb.DuckDBPyConnection) -> None:
+    rng = np.random.default_rng(8)
+    edges = _organic(rng) + _block("", 10, 10, 1.0, seed=9)
+    evidence = DenseBlock().detect(con, _actions(con, edges))
+    rows = evidence.signals.project("score, value, related_id, detail").fetchall()
+    (block,) = evidence.notes["blocks"]
+    whole = evidence.notes["graph_density"]
+    assert {r[2] for r in rows} == {"dense-block-1"}
+    assert [r[1] for r in rows] == pytest.approx([block["density"]] * 20)
+    assert [r[0] for r in rows] == pytest.approx([1 - whole / block["density"]] * 20)
+    assert all("10 reporters x 10 targets, 100 reports" in r[3] for r in rows)
+    assert evidence.edges.fetchall() == [] and evidence.events.fetchall() == []
+
+
+def test_settings_are_checked() -> None:
+    with pytest.raises(ConfigError):
+        DenseBlock(max_blocks=0)
+    with pytest.raises(ConfigError):
+        DenseBlock(min_density_ratio=0.5)
+    with pytest.raises(ConfigError):
+        DenseBlock(log_offset=1)
+
+
+def _density(
+    rows: npt.NDArray[np.int64],
+    cols: npt.NDArray[np.int64],
+    w: npt.NDArray[np.float64],
+    r_set: set[int],
+    c_set: set[int],
+) -> float:
+    size = len(r_set) + len(c_set)
+    if not size:
+        return 0.0
+    inside = [k for k in range(rows.size) if rows[k] in r_set and cols[k] in c_set]
+    return float(w[inside].sum()) / size
+
+
+graphs = st.lists(st.tuples(st.integers(0, 4), st.integers(0, 4)), min_size=1, max_size=18).map(
+    lambda e: np.array(sorted(set(e)), dtype=np.int64)
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(edges=graphs)
+def test_peeling_is_within_half_of_the_best(edges: npt.NDArray[np.int64]) -> None:
+    """FRAUDAR's bound, against every subset of a small graph: the peel's density is at
+    least half the best, and never below the whole graph's."""
+    rows, cols = edges[:, 0], edges[:, 1]
+    w = column_weights(cols, 5, 5.0)
+    block = peel(rows, cols, w, 5, 5)
+    r_nodes, c_nodes = sorted(set(rows.tolist())), sorted(set(cols.tolist()))
+    best = 0.0
+    for rs in range(len(r_nodes) + 1):
+        for r_set in itertools.combinations(r_nodes, rs):
+            for cs in range(len(c_nodes) + 1):
+                for c_set in itertools.combinations(c_nodes, cs):
+                    best = max(best, _density(rows, cols, w, set(r_set), set(c_set)))
+    whole = _density(rows, cols, w, set(r_nodes), set(c_nodes))
+    assert block.density >= best / 2 - 1e-9
+    assert block.density >= whole - 1e-9
+    got = _density(
+        rows,
+        cols,
+        w,
+        set(np.flatnonzero(block.rows).tolist()),
+        set(np.flatnonzero(block.cols).tolist()),
+    )
+    assert got == pytest.approx(block.density)
+
+
+@settings(max_examples=30, deadline=None)
+@given(seed=st.integers(0, 100_000), size=st.integers(2, 12), ratio=st.floats(1.0, 3.0))
+def test_pruning_keeps_the_answer(seed: int, size: int, ratio: float) -> None:
+    """Peeling the τ-core finds the block peeling the whole graph finds, for τ up to
+    the block's density (the module's argument), with τ = ratio x the graph's."""
+    rng = np.random.default_rng(seed)
+    edges = _organic(rng, reporters=120, reports=300) + _block("", size, size, 0.8, seed)
+    names_r = {r: i for i, r in enumerate(sorted({e[0] for e in edges}))}
+    names_c = {c: i for i, c in enumerate(sorted({e[1] for e in edges}))}
+    pairs = np.unique(np.array([(names_r[r], names_c[c]) for r, c in edges]), axis=0)
+    rows, cols = pairs[:, 0], pairs[:, 1]
+    n_r, n_c = len(names_r), len(names_c)
+    w = column_weights(cols, n_c, 5.0)
+    whole = float(w.sum()) / (n_r + n_c)
+    full = peel(rows, cols, w, n_r, n_c)
+    assert full.density >= whole - 1e-9
+    tau = ratio * whole
+    kept = core(rows, cols, w, n_r, n_c, tau)
+    if not kept.any():
+        assert full.density < tau
+        return
+    pruned = peel(rows[kept], cols[kept], w[kept], n_r, n_c)
+    if full.density >= tau:
+        assert pruned.density == pytest.approx(full.density)
+        assert (pruned.rows == full.rows).all() and (pruned.cols == full.cols).all()
+    else:
+        assert pruned.density <= full.density + 1e-9
+
+
+@settings(max_examples=15, deadline=None)
+@given(seed=st.integers(0, 10_000))
+def test_row_order_and_scores(seed: int) -> None:
+    con = duckdb.connect()
+    con.execute("SET TimeZone = 'UTC'")
+    try:
+        rng = np.random.default_rng(seed)
+        edges = _organic(rng) + _block("", 12, 10, 0.9, seed)
+        first = DenseBlock().detect(con, _actions(con, edges))
+        rows = sorted(first.signals.fetchall(), key=repr)
+        assert all(0.0 <= r[5] <= 1.0 for r in rows)
+        con.execute(f"CREATE TABLE b AS SELECT * FROM a ORDER BY hash(source_id, {seed})")
+        assert sorted(DenseBlock().detect(con, "b").signals.fetchall(), key=repr) == rows
+    finally:
+        con.close()
