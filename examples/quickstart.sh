@@ -9,7 +9,6 @@ concerted ingest "$case" "$here/roles.json" --format generic --table roles
 concerted ingest "$case" "$here/reports.jsonl" --format reports
 concerted ingest "$case" "$here/shares.csv" --format coortweet --platform twitter
 concerted info "$case"
-# A simulated platform with a planted network; find it, and score the finding.
-concerted simulate --scenario cib --seed 1 --out "${case%.duckdb}-sim" --overwrite
-concerted analyze "${case%.duckdb}-sim" --out "${case%.duckdb}-result" --overwrite
-concerted evaluate "${case%.duckdb}-result" --truth "${case%.duckdb}-sim"
+# The main job: simulate a network like the 2020 Pakistan case, find it, write the
+# report (DIR/result/report.html) and score the finding against the simulation's truth.
+concerted demo --out "${case%.duckdb}-demo"

@@ -50,7 +50,16 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from concerted import __version__, brigades, campaigns, cluster, compat, evidence, graph
+from concerted import (
+    __version__,
+    brigades,
+    campaigns,
+    cluster,
+    compat,
+    evidence,
+    graph,
+    report,
+)
 from concerted.config import DEFAULT_KINDS, Config
 from concerted.detectors.base import Detector, Evidence
 from concerted.detectors.coaction import CoAction
@@ -77,6 +86,8 @@ OUTPUT_FILES: tuple[str, ...] = (
     "network.graphml",
     "network.gexf",
     "run.json",
+    "report.html",
+    "summary.json",
 )
 
 _ISO = "%Y-%m-%dT%H:%M:%SZ"
@@ -148,12 +159,14 @@ def analyze(
     config: Config | None = None,
     *,
     overwrite: bool = False,
+    hide_text: bool = False,
     progress: Callable[[str], None] = lambda _: None,
 ) -> dict[str, Any]:
     """Run the analysis on the case in ``store``: coordinated networks always, brigades
     when the case holds reports; write the outputs to ``out``.
 
-    Returns the run record that ``run.json`` holds.
+    Returns the run record that ``run.json`` holds. ``report.html`` is written last
+    (message texts left out with ``hide_text``).
     """
     config = config or Config()
     out = _output_directory(out, OUTPUT_FILES, overwrite)
@@ -350,7 +363,7 @@ def analyze(
         "command": "analyze",
         "started": started.strftime(_ISO),
         "case": store.path,
-        "pseudonymised": store.meta("pseudonymised") == "true",
+        "pseudonymised": store.meta("pseudonymisation_key") is not None,
         "inputs": _inputs(store),
         "settings": config.as_dict(),
         "seconds": clock.seconds,
@@ -359,6 +372,7 @@ def analyze(
         "outputs": list(OUTPUT_FILES),
     }
     (out / "run.json").write_text(json.dumps(run, indent=2, default=str) + "\n")
+    report.write(out, hide_text=hide_text)
     return run
 
 

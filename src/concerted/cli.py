@@ -438,6 +438,7 @@ def _open(
 )
 @_input_options
 @click.option("--overwrite", is_flag=True, help="Replace results a former run left in --out.")
+@click.option("--hide-text", is_flag=True, help="Leave message texts out of report.html.")
 @click.option("--json", "as_json", is_flag=True, help="Print the run record as JSON.")
 @store_options
 def analyze_command(
@@ -447,22 +448,26 @@ def analyze_command(
     case_path: Path | None,
     format_: str,
     overwrite: bool,
+    hide_text: bool,
     as_json: bool,
     memory_limit: str | None,
     temp_dir: Path | None,
 ) -> None:
-    """Find coordinated networks in INPUT_OR_CASE: one case file, or data files and
-    directories of them (as `concerted simulate` writes), ingested into a case first.
+    """Find coordinated networks, and brigades where there are reports, in
+    INPUT_OR_CASE: one case file, or data files and directories of them (as `concerted
+    simulate` writes), ingested into a case first.
 
-    Writes edges, events, clusters and campaigns (Parquet), network.graphml,
-    network.gexf and run.json to --out.
+    Writes report.html, the findings and their evidence (Parquet), network.graphml,
+    network.gexf, summary.json and run.json to --out.
     """
     settings = config.load(config_file)
     with _progress(not as_json and err.is_terminal) as say:
         case = case_path or out / "case.duckdb"
         store = _open(inputs, case, format_, memory_limit, temp_dir, say)
         with store:
-            run = analysis.analyze(store, out, settings, overwrite=overwrite, progress=say)
+            run = analysis.analyze(
+                store, out, settings, overwrite=overwrite, hide_text=hide_text, progress=say
+            )
     if as_json:
         click.echo(json.dumps(run, indent=2, default=str))
         return
@@ -477,26 +482,55 @@ def _print_campaigns(out_dir: Path, run: dict[str, Any]) -> None:
         f"(false-discovery rate {run['settings']['significance']['fdr']})"
     )
     campaigns = pq.read_table(out_dir / "campaigns.parquet").to_pylist()
-    flagged = [c for c in campaigns if c["flagged"]]
-    if not flagged:
+    networks = [c for c in campaigns if c["flagged"] and c["kind"] == "network"]
+    if not networks:
         out.print("no coordinated network found")
     else:
-        noun = "network" if len(flagged) == 1 else "networks"
-        table = Table(title=f"{len(flagged)} coordinated {noun}")
+        noun = "network" if len(networks) == 1 else "networks"
+        table = Table(title=f"{len(networks)} coordinated {noun}")
         for column in ("campaign", "accounts", "assets", "active", "signals"):
             table.add_column(column)
-        for c in flagged:
+        for c in networks:
             summary = json.loads(c["summary"])
             assets = "; ".join(
                 f"{platform}: " + ", ".join(f"{n} {kind}" for kind, n in sorted(kinds.items()))
                 for platform, kinds in sorted(summary.get("assets", {}).items())
             )
-            active = f"{c['first_ts']:%Y-%m-%d} to {c['last_ts']:%Y-%m-%d}" if c["first_ts"] else ""
             signals = ", ".join(s.removeprefix("co_action:") for s in c["signals"] or [])
-            table.add_row(c["campaign_id"], f"{c['accounts']:,}", assets, active, signals)
+            table.add_row(c["campaign_id"], f"{c['accounts']:,}", assets, _active(c), signals)
         out.print(table)
+    if counts.get("reports"):
+        brigades = [c for c in campaigns if c["flagged"] and c["kind"] == "brigade"]
+        if not brigades:
+            out.print(f"{counts['reports']:,} reports; no brigade found")
+        else:
+            noun = "brigade" if len(brigades) == 1 else "brigades"
+            table = Table(title=f"{len(brigades)} {noun} among {counts['reports']:,} reports")
+            for column in ("campaign", "reporters", "targets", "reports", "active", "signals"):
+                table.add_column(column)
+            for c in brigades:
+                table.add_row(
+                    c["campaign_id"],
+                    f"{c['accounts'] or 0:,}",
+                    f"{c['targets'] or 0:,}",
+                    f"{c['reports'] or 0:,}",
+                    _active(c),
+                    ", ".join(c["signals"] or []),
+                )
+            out.print(table)
+            out.print(
+                f"{counts.get('reports_flagged', 0):,} reports flagged as coordinated; "
+                f"{counts.get('protected_targets', 0):,} targets to protect (protected.parquet)"
+            )
+    if (out_dir / "report.html").exists():
+        out.print(f"report: {escape(str(out_dir / 'report.html'))}")
     seconds = sum(run["seconds"].values())
     out.print(f"results in {escape(str(out_dir))} ({seconds:.1f} s)")
+
+
+def _active(campaign: dict[str, Any]) -> str:
+    first, last = campaign["first_ts"], campaign["last_ts"]
+    return f"{first:%Y-%m-%d} to {last:%Y-%m-%d}" if first and last else ""
 
 
 @cli.command("coaction")
@@ -606,6 +640,102 @@ def coaction_command(
             )
     for name, rows in written.items():
         click.echo(f"{out / name}: {rows:,} rows")
+
+
+@cli.command("report")
+@click.argument("result", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--hide-text", is_flag=True, help="Leave every message text out of the page.")
+@click.option(
+    "--out",
+    "out_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Where to write the page (default: RESULT/report.html); summary.json goes beside it.",
+)
+def report_command(result: Path, hide_text: bool, out_file: Path | None) -> None:
+    """Rebuild report.html (and summary.json) from the finished analysis in RESULT.
+
+    The page is one file that opens offline: every script, style and font is inside it.
+    """
+    from concerted import report
+
+    path = report.write(result, hide_text=hide_text, out=out_file)
+    out.print(f"report written to {escape(str(path))}", highlight=False)
+
+
+@cli.command("demo")
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("concerted-demo"),
+    show_default=True,
+    help="Directory for the simulated data (data/) and the analysis with its report (result/).",
+)
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the simulation.")
+@click.option(
+    "--scale",
+    type=click.FloatRange(min=0.01),
+    default=1.0,
+    show_default=True,
+    help="Multiply the scenario's counts (0.1 runs in seconds).",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the evaluation as JSON.")
+def demo_command(out_dir: Path, seed: int, scale: float, as_json: bool) -> None:
+    """Simulate a network like the 2020 Pakistan case (pages, groups, accounts and two
+    mass-reporting brigades), analyse it, write the report and score it against the
+    simulation's truth."""
+    from concerted import report
+
+    with _progress(not as_json and err.is_terminal) as say:
+        done = report.demo(out_dir, seed=seed, scale=scale, progress=say)
+    if as_json:
+        click.echo(json.dumps(done.evaluation, indent=2))
+        return
+    _print_campaigns(done.result, done.run)
+    _print_evaluation(done.evaluation)
+    out.print(
+        f"\nreport: [bold]{escape(str(done.report.resolve()))}[/] (open it in a browser)\n"
+        f"simulated data and its truth: {escape(str(done.data))}",
+        highlight=False,
+    )
+
+
+def _print_evaluation(evaluation: dict[str, Any]) -> None:
+    table = Table(title="against the simulation's truth")
+    for column in ("found", "precision", "recall", "F1", "true +", "false +", "missed"):
+        table.add_column(column, justify="left" if column == "found" else "right")
+
+    def ratio(value: Any) -> str:
+        return "–" if value is None else f"{value:.3f}"
+
+    for name in ("accounts", "targets", "reports", "automated_reporters"):
+        s = evaluation.get(name) or {}
+        table.add_row(
+            name.replace("_", " "),
+            ratio(s.get("precision")),
+            ratio(s.get("recall")),
+            ratio(s.get("f1")),
+            f"{s.get('tp', 0):,}",
+            f"{s.get('fp', 0):,}",
+            f"{s.get('fn', 0):,}",
+        )
+    c = evaluation.get("campaigns") or {}
+    table.add_row(
+        "campaigns",
+        ratio(c.get("precision")),
+        ratio(c.get("recall")),
+        ratio(c.get("f1")),
+        f"{c.get('matched', 0):,}",
+        f"{c.get('false_campaigns', 0):,}",
+        f"{c.get('operations', 0) - c.get('operations_matched', 0):,}",
+    )
+    out.print(table)
+    for m in c.get("matches") or []:
+        out.print(
+            f"  {escape(m['campaign_id'])} is {escape(m['operation_id'])} "
+            f"(Jaccard {m['jaccard']:.2f})",
+            highlight=False,
+        )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
