@@ -129,6 +129,10 @@ def test_the_truth_itself_scores_one_everywhere(truth: Path, tmp_path: Path) -> 
     assert out["targets"]["tp"] == 2
     assert out["reports"]["tp"] == 6
     assert out["automated_reporters"]["tp"] == 2
+    # h1 h2 f1 x1 x2; o1 reports too but is counted as the organiser it is.
+    assert metrics(out["brigade_reporters"]) == (1.0, 1.0, 1.0)
+    assert out["brigade_reporters"]["tp"] == 5
+    assert out["recommendations"] == {"coordinated": {"discount": 6}, "other": {}}
     assert out["campaigns"]["false_campaigns"] == 0
     assert out["campaigns"]["matches"] == [
         {"campaign_id": "brig1", "operation_id": "brig1", "jaccard": 1.0},
@@ -250,6 +254,19 @@ def test_partial_result_by_hand(truth: Path, tmp_path: Path) -> None:
         "fp": 2,
         "fn": 1,
     }
+    # Brigade reporters: said h1 x1 h2 z2 (the network's c1 does not count); missed f1 x2.
+    assert out["brigade_reporters"] == {
+        "precision": 0.75,
+        "recall": 0.6,
+        "f1": 0.6667,
+        "tp": 3,
+        "fp": 1,
+        "fn": 2,
+    }
+    assert out["recommendations"] == {
+        "coordinated": {"none": 4},
+        "other": {"none": 1},
+    }
     # c1 vs net1: 3 shared of 5 (0.6, a match); c2 vs brig1: 3 of 7 (0.4286, none).
     assert out["campaigns"] == {
         "precision": 0.5,
@@ -363,7 +380,14 @@ def test_organic_truth(tmp_path: Path) -> None:
     unflagged = [("c3", "x", "u1", "member")]
     out = evaluate(write_result(tmp_path / "none", [("c3", "network", False)], unflagged), truth)
     assert out["campaigns_flagged_on_organic"] == 0
-    for block in ("accounts", "targets", "reports", "campaigns", "automated_reporters"):
+    for block in (
+        "accounts",
+        "targets",
+        "reports",
+        "campaigns",
+        "automated_reporters",
+        "brigade_reporters",
+    ):
         assert metrics(out[block]) == (None, None, None), block
     json.dumps(out)
 

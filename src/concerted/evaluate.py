@@ -26,6 +26,14 @@ reports:
 - ``automated_reporters``: the same for members whose role is
   ``automated_reporter`` against truth accounts with that role: whether
   extension-driven reporters are told apart from human ones.
+- ``brigade_reporters``: the distinct members of flagged ``brigade`` campaigns whose
+  role is ``reporter`` or ``automated_reporter``, against the truth's accounts with
+  role ``reporter``, ``fake_reporter`` or ``automated_reporter`` in operations of kind
+  ``brigade``, less those that are also that operation's organisers (a result gives
+  an account one role, and ``organiser`` says most); scored as ``accounts`` is.
+- ``recommendations``: how many ``report_scores`` rows carry each recommendation
+  (``count``, ``review``, ``discount``, or ``none`` when empty), apart for the
+  truth's reports (``coordinated``) and all others (``other``).
 - ``campaigns``: each flagged campaign's member set is compared with each
   operation's account set by Jaccard index. A campaign matches its best operation
   when that index is at least 0.5 (ties go to the operation id first in sort order).
@@ -375,8 +383,8 @@ def evaluate(result_dir: str | Path, truth_dir: str | Path) -> dict[str, Any]:
 
     Returns a JSON-ready dict: ``scenario``, ``seed``, ``result``, ``truth``,
     ``missing``, ``accounts``, ``targets``, ``reports``, ``campaigns``,
-    ``campaigns_flagged_on_organic``, ``roles`` and ``automated_reporters``, as the
-    module's rules define them.
+    ``campaigns_flagged_on_organic``, ``roles``, ``automated_reporters``,
+    ``brigade_reporters`` and ``recommendations``, as the module's rules define them.
     """
     result_dir, truth_dir = Path(result_dir), Path(truth_dir)
     with _connect() as con:
@@ -403,6 +411,18 @@ def evaluate(result_dir: str | Path, truth_dir: str | Path) -> dict[str, Any]:
             f"SELECT * FROM ({_FLAGGED_MEMBERS}) WHERE role = 'automated_reporter'",
             f"SELECT * FROM ({_TRUTH_ACCOUNTS}) WHERE role = 'automated_reporter'",
         )
+        brigades = ", ".join(sql_literal(o.id) for o in truth.operations if o.kind == "brigade")
+        brigade_reporters = _score(
+            con,
+            f"SELECT m.platform, m.id FROM ({_FLAGGED_MEMBERS}) m "
+            "JOIN campaigns c USING (campaign_id) WHERE c.kind = 'brigade' "
+            "AND m.role IN ('reporter', 'automated_reporter')",
+            f"SELECT platform, id, operation_id FROM ({_TRUTH_ACCOUNTS}) WHERE role IN "
+            "('reporter', 'fake_reporter', 'automated_reporter') "
+            f"AND operation_id IN ({brigades or 'NULL'}) "
+            f"EXCEPT SELECT platform, id, operation_id FROM ({_TRUTH_ACCOUNTS}) "
+            "WHERE role = 'organiser'",
+        )
         campaigns = _campaigns(con, truth.operations)
         return {
             "scenario": truth.scenario,
@@ -417,7 +437,23 @@ def evaluate(result_dir: str | Path, truth_dir: str | Path) -> dict[str, Any]:
             "campaigns_flagged_on_organic": None if truth.operations else campaigns["flagged"],
             "roles": _roles(con),
             "automated_reporters": automated.as_dict(),
+            "brigade_reporters": brigade_reporters.as_dict(),
+            "recommendations": _recommendations(con),
         }
+
+
+def _recommendations(con: duckdb.DuckDBPyConnection) -> dict[str, dict[str, int]]:
+    rows = con.sql(
+        "WITH t AS (SELECT DISTINCT platform, id FROM truth WHERE entity = 'report') "
+        "SELECT CASE WHEN t.id IS NULL THEN 'other' ELSE 'coordinated' END, "
+        "coalesce(s.recommendation, 'none'), count(*) "
+        "FROM report_scores s LEFT JOIN t ON t.platform = s.platform AND t.id = s.report_id "
+        "GROUP BY ALL ORDER BY ALL"
+    ).fetchall()
+    out: dict[str, dict[str, int]] = {"coordinated": {}, "other": {}}
+    for group, recommendation, n in rows:
+        out[str(group)][str(recommendation)] = int(n)
+    return out
 
 
 def _member_role(roles: set[str]) -> str:

@@ -1,0 +1,641 @@
+"""A coordination score and a recommendation for every report, online and in batch.
+
+The scorer looks at one report at a time and only at what came before it (its
+*causal features*), so that the same numbers come out whether reports are scored as
+they arrive (:class:`OnlineScorer`, river's shape: ``score_one`` then ``learn_one``)
+or all at once over a table (:func:`score_reports`, vectorised SQL and numpy). Both
+take reports in the order ``(ts, platform, report_id)``; fed in that order, the online
+scorer gives the batch scores (a test checks it on random streams).
+
+**Features** of report *x* by reporter *r* on target *t* at time *ts*, each from the
+reports before *x* only:
+
+``coreport``
+    Of the ``recent`` latest reports on *t* within ``window`` seconds before *x*, the
+    distinct other reporters *q* who had already co-reported at least ``min_shared``
+    distinct targets with *r* (two reports of one target within ``window`` and among
+    its ``recent`` latest count as co-reporting). *a* such reporters give
+    ``1 - exp(-a / 2)``. This is the signal that tells a brigade (the same people
+    again and again) from a viral spike (many people, once each).
+``automation``
+    The longest of the reporter's last ``gaps`` gaps between reports (the one ending at
+    *x* included; at least two needed): ``1 / (1 + (gap / fast_gap)^4)``, near 1 for
+    sub-human clockwork, near 0 for a person.
+``pace``
+    The reporter's reports in the ``pace_window`` before *x*: ``1 - exp(-n / 10)``.
+``burst``
+    Reports on *t* in the ``burst_window`` before *x* against its own baseline (the
+    reports in the ``baseline_window`` before that, scaled, plus one): the Poisson
+    distribution function at the recent count.
+``young_account``
+    ``exp(-age / young_days)`` of the reporter's account age at *ts*, when
+    ``created_at`` is known; 0 otherwise.
+``direct_channel``
+    1 when the report came in through a channel of ``direct_channels`` (a link straight
+    into the report flow, an API), else 0.
+``rare_client``
+    ``exp(-n / 50)`` where *n* is the earlier reports with the same client string; 0
+    when the client is unknown.
+``reputation``
+    Rejected over (upheld + rejected + 2) among the reporter's earlier reports whose
+    outcome was known by then: as S5 does, an outcome counts from ``decision_lag``
+    seconds after the report it concerns was filed (the contract has no decision
+    time), for later reports of the reporter.
+
+The **score** is a noisy-or: ``1 - prod(1 - weight_f * feature_f)``, in [0, 1]. A
+**recommendation** follows: ``discount`` when the score reaches ``discount``;
+``review`` (hold the target for a human before report-driven enforcement) when it
+reaches ``review``, or when the target drew a discounted report in the ``hold`` seconds
+before; ``count`` otherwise. :mod:`concerted.brigades` adds what only hindsight knows
+(the brigades found in the whole case) to the batch scores.
+
+>>> from datetime import datetime, UTC
+>>> scorer = OnlineScorer(ScoreSettings())
+>>> report = {"report_id": "r1", "platform": "facebook", "reporter_id": "a",
+...           "target_id": "t", "ts": datetime(2020, 6, 1, tzinfo=UTC)}
+>>> scorer.score_one(report)
+0.0
+>>> scorer.learn_one(report)
+>>> scorer.seen
+1
+"""
+
+from __future__ import annotations
+
+from collections import Counter, deque
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from datetime import UTC, datetime
+from typing import Any, ClassVar
+
+import duckdb
+import numpy as np
+import numpy.typing as npt
+import pyarrow as pa
+from scipy import special
+
+from concerted.errors import ConfigError
+from concerted.schema import sql_literal
+
+__all__ = [
+    "FEATURES",
+    "RECOMMENDATIONS",
+    "FeatureTable",
+    "OnlineScorer",
+    "ScoreSettings",
+    "combine",
+    "recommend",
+    "score_reports",
+]
+
+#: The features, in the order of :attr:`ScoreSettings.weights`.
+FEATURES: tuple[str, ...] = (
+    "coreport",
+    "automation",
+    "pace",
+    "burst",
+    "young_account",
+    "direct_channel",
+    "rare_client",
+    "reputation",
+)
+
+_US = 1_000_000
+_DAY_US = 86_400 * _US
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+# A feature this strong is listed in a report's ``signals``.
+_SHOWN = 0.5
+
+
+@dataclass(frozen=True, kw_only=True)
+class ScoreSettings:
+    """How reports are scored. Times in seconds.
+
+    >>> ScoreSettings().weights["coreport"]
+    0.9
+    >>> ScoreSettings(review=0.9, discount=0.5)
+    Traceback (most recent call last):
+    ...
+    concerted.errors.ConfigError: scoring: review (0.9) must not exceed discount (0.5)
+    """
+
+    name: ClassVar[str] = "scoring"
+    window: float = 7200.0
+    recent: int = 32
+    min_shared: int = 3
+    gaps: int = 3
+    fast_gap: float = 10.0
+    pace_window: float = 3600.0
+    burst_window: float = 3600.0
+    baseline_window: float = 7 * 86400.0
+    young_days: float = 30.0
+    direct_channels: tuple[str, ...] = ("direct_link", "api")
+    w_coreport: float = 0.9
+    w_automation: float = 0.4
+    w_pace: float = 0.3
+    w_burst: float = 0.1
+    w_young_account: float = 0.3
+    w_direct_channel: float = 0.1
+    w_rare_client: float = 0.05
+    w_reputation: float = 0.1
+    review: float = 0.3
+    discount: float = 0.5
+    hold: float = 86400.0
+    decision_lag: float = 86400.0
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "direct_channels", tuple(self.direct_channels))
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if isinstance(value, int | float) and not isinstance(value, bool) and value < 0:
+                raise ConfigError(f"scoring: {f.name} must not be negative, got {value}")
+        if self.recent < 1 or self.gaps < 2 or self.min_shared < 1:
+            raise ConfigError("scoring: recent and min_shared must be at least 1, gaps at least 2")
+        if self.fast_gap <= 0 or self.young_days <= 0:
+            raise ConfigError("scoring: fast_gap and young_days must be positive")
+        if not self.burst_window < self.baseline_window:
+            raise ConfigError("scoring: burst_window must be shorter than baseline_window")
+        if any(w > 1 for w in self.weights.values()):
+            raise ConfigError("scoring: weights lie in [0, 1]")
+        if not 0 < self.discount <= 1:
+            raise ConfigError(f"scoring: discount must lie in (0, 1], got {self.discount}")
+        if self.review > self.discount:
+            raise ConfigError(
+                f"scoring: review ({self.review}) must not exceed discount ({self.discount})"
+            )
+
+    @property
+    def weights(self) -> dict[str, float]:
+        """Each feature's weight in the noisy-or."""
+        return {f: float(getattr(self, f"w_{f}")) for f in FEATURES}
+
+
+#: The integer facts each feature is computed from, one array per name. Counts and
+#: microseconds only, so that online and batch compute them exactly alike.
+FeatureTable = Mapping[str, npt.NDArray[Any]]
+
+_RAW: tuple[str, ...] = (
+    "co_reporters",  # distinct recent co-reporters with >= min_shared shared targets
+    "gap_count",  # gaps available (0 .. gaps)
+    "gap_max_us",  # longest of them
+    "pace",  # reporter's reports in pace_window before
+    "recent",  # reports on the target in burst_window before
+    "baseline",  # reports on the target in the baseline_window before that
+    "age_us",  # account age at the report (-1 when unknown)
+    "direct",  # 1 when the channel is direct
+    "client_seen",  # earlier reports with the same client (-1 when unknown)
+    "upheld",  # reporter's earlier reports upheld
+    "rejected",  # reporter's earlier reports rejected
+)
+
+
+def features(raw: FeatureTable, settings: ScoreSettings) -> dict[str, npt.NDArray[np.float64]]:
+    """Each feature in [0, 1] from the integer facts (see the module's notes)."""
+    s = settings
+    n_co = np.asarray(raw["co_reporters"], dtype=np.float64)
+    gap_count = np.asarray(raw["gap_count"], dtype=np.int64)
+    gap = np.asarray(raw["gap_max_us"], dtype=np.float64) / _US
+    pace = np.asarray(raw["pace"], dtype=np.float64)
+    recent = np.asarray(raw["recent"], dtype=np.float64)
+    baseline = np.asarray(raw["baseline"], dtype=np.float64)
+    age_us = np.asarray(raw["age_us"], dtype=np.int64)
+    client_seen = np.asarray(raw["client_seen"], dtype=np.int64)
+    upheld = np.asarray(raw["upheld"], dtype=np.float64)
+    rejected = np.asarray(raw["rejected"], dtype=np.float64)
+
+    expected = (baseline + 1.0) * s.burst_window / (s.baseline_window - s.burst_window)
+    burst = np.where(recent > 0, special.pdtr(np.maximum(recent - 1, 0), expected), 0.0)
+    age_days = np.maximum(age_us, 0) / _DAY_US
+    return {
+        "coreport": 1.0 - np.exp(-n_co / 2.0),
+        "automation": np.where(gap_count >= 2, 1.0 / (1.0 + (gap / s.fast_gap) ** 4), 0.0),
+        "pace": 1.0 - np.exp(-pace / 10.0),
+        "burst": burst,
+        "young_account": np.where(age_us >= 0, np.exp(-age_days / s.young_days), 0.0),
+        "direct_channel": np.asarray(raw["direct"], dtype=np.float64),
+        "rare_client": np.where(client_seen >= 0, np.exp(-np.maximum(client_seen, 0) / 50.0), 0.0),
+        "reputation": rejected / (upheld + rejected + 2.0),
+    }
+
+
+def combine(values: Mapping[str, npt.NDArray[np.float64]], settings: ScoreSettings) -> Any:
+    """The noisy-or of the weighted features: the score in [0, 1].
+
+    >>> s = ScoreSettings()
+    >>> one = {f: np.array([0.0]) for f in FEATURES}
+    >>> float(combine(one | {"coreport": np.array([1.0])}, s)[0])
+    0.9
+    """
+    keep = np.ones_like(next(iter(values.values())), dtype=np.float64)
+    for name, weight in settings.weights.items():
+        keep = keep * (1.0 - weight * values[name])
+    return np.clip(1.0 - keep, 0.0, 1.0)
+
+
+def recommend(
+    score: npt.NDArray[np.float64], held: npt.NDArray[np.bool_], settings: ScoreSettings
+) -> npt.NDArray[np.str_]:
+    """``discount``, ``review`` or ``count`` for each score; ``held`` marks reports on a
+    target that drew a discounted report within ``hold`` before.
+
+    >>> recommend(np.array([0.9, 0.4, 0.1, 0.1]), np.array([0, 0, 0, 1], bool),
+    ...           ScoreSettings()).tolist()
+    ['discount', 'review', 'count', 'review']
+    """
+    return np.asarray(RECOMMENDATIONS)[_recommendation_codes(score, held, settings)]
+
+
+#: The recommendations, in the order of their codes.
+RECOMMENDATIONS: tuple[str, str, str] = ("count", "review", "discount")
+
+
+def _recommendation_codes(
+    score: npt.NDArray[np.float64], held: npt.NDArray[np.bool_], settings: ScoreSettings
+) -> npt.NDArray[np.int64]:
+    return np.where(
+        score >= settings.discount, 2, np.where((score >= settings.review) | held, 1, 0)
+    ).astype(np.int64)
+
+
+def _signals(values: Mapping[str, npt.NDArray[np.float64]]) -> pa.Array[Any]:
+    """For each report, the names of the features at or above 0.5, as a list column."""
+    shown = np.stack([values[name] >= _SHOWN for name in FEATURES], axis=1)
+    offsets = np.concatenate([[0], np.cumsum(shown.sum(axis=1))]).astype(np.int32)
+    names = pa.array(FEATURES, pa.string()).take(np.nonzero(shown)[1].astype(np.int64))
+    lists: pa.Array[Any] = pa.ListArray.from_arrays(pa.array(offsets, pa.int32()), names)
+    return lists
+
+
+def _pair(platform: str, a: str, b: str) -> tuple[str, str, str]:
+    """The key of an unordered reporter pair."""
+    return (platform, a, b) if a <= b else (platform, b, a)
+
+
+def _micros(ts: Any) -> int:
+    """Microseconds since the epoch of a timezone-aware datetime (or an int, as is)."""
+    if isinstance(ts, int):
+        return ts
+    if not isinstance(ts, datetime) or ts.tzinfo is None:
+        raise ConfigError(f"a report's time must be a timezone-aware datetime, got {ts!r}")
+    delta = ts - _EPOCH
+    return (delta.days * 86_400 + delta.seconds) * _US + delta.microseconds
+
+
+class OnlineScorer:
+    """Scores reports one at a time, as they arrive (river's ``score_one``, then
+    ``learn_one``).
+
+    A report is a mapping with ``report_id``, ``platform``, ``reporter_id``,
+    ``target_id``, ``ts`` (timezone-aware) and, when known, ``channel``, ``client``,
+    ``outcome`` and ``reporter_created_at``. State grows with the reporter pairs seen.
+    """
+
+    def __init__(self, settings: ScoreSettings | None = None) -> None:
+        self.settings = settings or ScoreSettings()
+        s = self.settings
+        self.seen = 0
+        self._recent_reports: dict[tuple[str, str], deque[tuple[int, str]]] = {}
+        self._target_times: dict[tuple[str, str], deque[int]] = {}
+        self._reporter_times: dict[tuple[str, str], deque[int]] = {}
+        self._pace_window = round(s.pace_window * _US)
+        self._pairs: dict[tuple[str, str, str], set[str]] = {}
+        self._clients: Counter[tuple[str, str]] = Counter()
+        # Per reporter: outcomes known by now (upheld, rejected), and those still
+        # waiting for ``decision_lag`` to pass (time, 0 upheld or 1 rejected).
+        self._outcomes: dict[tuple[str, str], list[int]] = {}
+        self._pending: dict[tuple[str, str], deque[tuple[int, int]]] = {}
+        self._discounted: dict[tuple[str, str], deque[int]] = {}
+        self._cache: tuple[int, Any, tuple[str, ...], dict[str, float], float] | None = None
+
+    def _co_reporters(self, report: Mapping[str, Any], t: int) -> tuple[str, ...]:
+        platform, reporter = str(report["platform"]), str(report["reporter_id"])
+        recent = self._recent_reports.get((platform, str(report["target_id"])), ())
+        window = round(self.settings.window * _US)
+        return tuple(sorted({q for ty, q in recent if t - ty <= window and q != reporter}))
+
+    def _evaluate(self, report: Mapping[str, Any]) -> tuple[tuple[str, ...], dict[str, float]]:
+        s = self.settings
+        cached = self._cache
+        if cached is not None and cached[0] == self.seen and cached[1] is report:
+            return cached[2], cached[3]
+        platform = str(report["platform"])
+        reporter = (platform, str(report["reporter_id"]))
+        target = (platform, str(report["target_id"]))
+        t = _micros(report["ts"])
+        others = self._co_reporters(report, t)
+        co = sum(
+            len(self._pairs.get(_pair(platform, reporter[1], q), ())) >= s.min_shared
+            for q in others
+        )
+        times = self._reporter_times.get(reporter, deque())
+        last = [*list(times)[-s.gaps :], t]
+        gap_list = [b - a for a, b in zip(last, last[1:], strict=False)]
+        pace_from = t - self._pace_window
+        burst_us = round(s.burst_window * _US)
+        base_us = round(s.baseline_window * _US)
+        target_times = self._target_times.get(target, deque())
+        recent = sum(1 for ty in target_times if ty >= t - burst_us)
+        baseline = sum(1 for ty in target_times if t - base_us <= ty < t - burst_us)
+        created = report.get("reporter_created_at")
+        client = report.get("client")
+        known = list(self._outcomes.get(reporter, [0, 0]))
+        lag = round(s.decision_lag * _US)
+        for ty, code in self._pending.get(reporter, ()):
+            if ty < t - lag:
+                known[code] += 1
+        upheld, rejected = known
+        raw = {
+            "co_reporters": co,
+            "gap_count": len(gap_list),
+            "gap_max_us": max(gap_list, default=0),
+            "pace": sum(1 for ty in times if ty >= pace_from),
+            "recent": recent,
+            "baseline": baseline,
+            "age_us": t - _micros(created) if created is not None else -1,
+            "direct": int(report.get("channel") in s.direct_channels),
+            "client_seen": self._clients[(platform, str(client))] if client is not None else -1,
+            "upheld": upheld,
+            "rejected": rejected,
+        }
+        arrays = {k: np.asarray([v]) for k, v in raw.items()}
+        values = {k: float(v[0]) for k, v in features(arrays, s).items()}
+        self._cache = (self.seen, report, others, values, 0.0)
+        return others, values
+
+    def features_one(self, report: Mapping[str, Any]) -> dict[str, float]:
+        """The report's features, each in [0, 1], from the reports learnt so far."""
+        return dict(self._evaluate(report)[1])
+
+    def score_one(self, report: Mapping[str, Any]) -> float:
+        """The report's coordination score in [0, 1], from the reports learnt so far."""
+        values = self._evaluate(report)[1]
+        arrays = {k: np.asarray([v]) for k, v in values.items()}
+        return float(combine(arrays, self.settings)[0])
+
+    def held(self, report: Mapping[str, Any]) -> bool:
+        """Whether the report's target drew a discounted report in ``hold`` before it."""
+        t = _micros(report["ts"])
+        times = self._discounted.get((str(report["platform"]), str(report["target_id"])), ())
+        return any(t - ty <= round(self.settings.hold * _US) for ty in times)
+
+    def recommend_one(self, report: Mapping[str, Any]) -> str:
+        """``count``, ``review`` or ``discount`` for the report, before learning it."""
+        score = np.asarray([self.score_one(report)])
+        return str(recommend(score, np.asarray([self.held(report)]), self.settings)[0])
+
+    def learn_one(self, report: Mapping[str, Any]) -> None:
+        """Add the report to what later reports are scored against."""
+        s = self.settings
+        score = self.score_one(report)
+        others, _ = self._evaluate(report)
+        platform = str(report["platform"])
+        reporter_id = str(report["reporter_id"])
+        reporter = (platform, reporter_id)
+        target_id = str(report["target_id"])
+        target = (platform, target_id)
+        t = _micros(report["ts"])
+        for q in others:
+            self._pairs.setdefault(_pair(platform, reporter_id, q), set()).add(target_id)
+        self._recent_reports.setdefault(target, deque(maxlen=s.recent)).append((t, reporter_id))
+        base_us = round(s.baseline_window * _US)
+        target_times = self._target_times.setdefault(target, deque())
+        target_times.append(t)
+        while target_times and target_times[0] < t - base_us:
+            target_times.popleft()
+        keep = max(self._pace_window, 1)
+        times = self._reporter_times.setdefault(reporter, deque())
+        times.append(t)
+        while len(times) > s.gaps and times[0] < t - keep:
+            times.popleft()
+        client = report.get("client")
+        if client is not None:
+            self._clients[(platform, str(client))] += 1
+        outcome = report.get("outcome")
+        pending = self._pending.setdefault(reporter, deque())
+        if outcome in ("upheld", "rejected"):
+            pending.append((t, 0 if outcome == "upheld" else 1))
+        lag = round(s.decision_lag * _US)
+        while pending and pending[0][0] < t - lag:
+            _, code = pending.popleft()
+            self._outcomes.setdefault(reporter, [0, 0])[code] += 1
+        if score >= s.discount:
+            held = self._discounted.setdefault(target, deque())
+            held.append(t)
+            while held and held[0] < t - round(s.hold * _US):
+                held.popleft()
+        self.seen += 1
+        self._cache = None
+
+
+def _prior_within(partition: str, width_us: int, flag: str | None = None) -> str:
+    """SQL: over ``partition``, the earlier rows (order ``i``) at most ``width_us``
+    before this row (by ``t``), counted, or with ``flag`` summed. Rows come in ``(t,
+    i)`` order, so the earlier rows are all those of lower ``i``; those more than the
+    width before are exactly the rows with ``t`` below ``t - width``."""
+    value = "1" if flag is None else flag
+    before = (
+        f"sum({value}) OVER (PARTITION BY {partition} ORDER BY i "
+        "ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING)"
+    )
+    older = (
+        f"sum({value}) OVER (PARTITION BY {partition} ORDER BY t "
+        f"RANGE BETWEEN UNBOUNDED PRECEDING AND {width_us + 1} PRECEDING)"
+    )
+    return f"(coalesce({before}, 0) - coalesce({older}, 0))"
+
+
+def _base_tables(
+    con: duckdb.DuckDBPyConnection,
+    reports: str,
+    accounts: str | None,
+    direct_channels: tuple[str, ...],
+    name: str,
+) -> None:
+    """``{name}``: every report in scoring order ``i`` with its ids; ``{name}_keys``: the
+    same rows as integers only (time ``t`` in microseconds, reporter ``r``, target
+    ``g``, client ``c``, direct entry ``d``, outcome ``o``: 1 upheld, 2 rejected, 0
+    not known; ``age_us``), which every window runs on."""
+    created = "NULL::BIGINT"
+    join = ""
+    if accounts is not None:
+        created = "epoch_us(a.created_at)"
+        join = (
+            f"LEFT JOIN (SELECT platform, account_id, any_value(created_at) AS created_at "
+            f"FROM {accounts} GROUP BY ALL) a "
+            "ON a.platform = r.platform AND a.account_id = r.reporter_id"
+        )
+    direct = ", ".join(sql_literal(c) for c in direct_channels) or "NULL"
+    con.execute(
+        f"""CREATE OR REPLACE TEMP TABLE {name} AS
+            SELECT (row_number() OVER (ORDER BY r.ts, r.platform, r.report_id))::BIGINT AS i,
+                   r.report_id, r.platform, r.reporter_id, r.target_id, r.ts,
+                   r.client::VARCHAR AS client,
+                   coalesce(r.channel::VARCHAR IN ({direct}), false)::INTEGER AS d,
+                   CASE r.outcome::VARCHAR WHEN 'upheld' THEN 1 WHEN 'rejected' THEN 2
+                        ELSE 0 END::INTEGER AS o,
+                   CASE WHEN {created} IS NULL THEN -1
+                        ELSE epoch_us(r.ts) - {created} END::BIGINT AS age_us
+            FROM {reports} r {join}"""
+    )
+    # Integer keys: which number an id gets does not matter, only that it is one.
+    con.execute(
+        f"""CREATE OR REPLACE TEMP TABLE {name}_keys AS
+            WITH rk AS (SELECT platform, reporter_id, (row_number() OVER ())::BIGINT AS r
+                        FROM (SELECT DISTINCT platform, reporter_id FROM {name})),
+                 gk AS (SELECT platform, target_id, (row_number() OVER ())::BIGINT AS g
+                        FROM (SELECT DISTINCT platform, target_id FROM {name})),
+                 ck AS (SELECT platform, client, (row_number() OVER ())::BIGINT AS c
+                        FROM (SELECT DISTINCT platform, client FROM {name}
+                              WHERE client IS NOT NULL))
+            SELECT b.i, epoch_us(b.ts) AS t, rk.r, gk.g, ck.c, b.d, b.o, b.age_us
+            FROM {name} b
+            JOIN rk ON rk.platform = b.platform AND rk.reporter_id = b.reporter_id
+            JOIN gk ON gk.platform = b.platform AND gk.target_id = b.target_id
+            LEFT JOIN ck ON ck.platform = b.platform AND ck.client = b.client"""
+    )
+
+
+def _co_reporters_sql(keys: str, s: ScoreSettings) -> str:
+    """SQL: ``i, co_reporters`` for the reports with any, as the online scorer counts
+    them (see :class:`OnlineScorer`)."""
+    window = round(s.window * _US)
+    k = s.recent
+    return f"""
+    WITH rt AS (
+        SELECT i, g, r, t,
+               row_number() OVER w AS k, lag(t) OVER w AS t_prev, lead(t) OVER w AS t_next
+        FROM {keys} WINDOW w AS (PARTITION BY g ORDER BY i)),
+    xs AS (SELECT i, g, r, t, k, unnest([k // {k} - 1, k // {k}]) AS b FROM rt
+           WHERE t - t_prev <= {window}),
+    ys AS (SELECT g, r, t, k, k // {k} AS b FROM rt WHERE t_next - t <= {window}),
+    e AS (
+        SELECT DISTINCT x.i, x.g, x.r, y.r AS q
+        FROM xs x JOIN ys y ON y.g = x.g AND y.b = x.b
+        WHERE y.k < x.k AND y.k >= x.k - {k} AND x.t - y.t <= {window} AND y.r <> x.r),
+    p AS (
+        SELECT i, least(r, q) AS a, greatest(r, q) AS z,
+               row_number() OVER (PARTITION BY least(r, q), greatest(r, q), g ORDER BY i) = 1
+                   AS first
+        FROM e),
+    s AS (
+        SELECT i, coalesce(sum(first::INTEGER) OVER (
+                   PARTITION BY a, z ORDER BY i
+                   ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), 0) AS shared
+        FROM p)
+    SELECT i, count(*) FILTER (WHERE shared >= {s.min_shared}) AS co_reporters
+    FROM s GROUP BY i"""
+
+
+def score_reports(
+    con: duckdb.DuckDBPyConnection,
+    settings: ScoreSettings | None = None,
+    *,
+    reports: str = "reports",
+    accounts: str | None = "accounts",
+) -> pa.Table:
+    """Score every report of relation ``reports`` (the reports contract) in batch.
+
+    ``accounts`` (the accounts contract, or ``None``) gives the reporters' ages.
+    Returns one row per report in ``(ts, platform, report_id)`` order: ``report_id,
+    platform, reporter_id, target_id, ts, score, recommendation, held, signals`` and one
+    column per feature.
+
+    >>> con = duckdb.connect()
+    >>> _ = con.execute("CREATE TABLE r AS SELECT 'r' || i AS report_id, 'x' AS platform,"
+    ...     " 'u' || (i % 3) AS reporter_id, 't' || (i // 3) AS target_id,"
+    ...     " TIMESTAMPTZ '2020-06-01 00:00:00+00' + INTERVAL (i * 5) SECOND AS ts,"
+    ...     " 'direct_link' AS channel, NULL AS client, NULL AS outcome FROM range(30) t(i)")
+    >>> table = score_reports(con, reports="r", accounts=None)
+    >>> table.num_rows, table.column("recommendation")[-1].as_py()
+    (30, 'discount')
+    """
+    s = settings or ScoreSettings()
+    base = "_scoring_base"
+    keys = f"{base}_keys"
+    _base_tables(con, reports, accounts, s.direct_channels, base)
+    lags = ", ".join(f"lag(t, {j}) OVER rw AS lag_{j}" for j in range(1, s.gaps + 1))
+    # The gaps ending at the report: t - lag_1, lag_1 - lag_2, ... (NULL where missing).
+    times = ["t", *(f"lag_{j}" for j in range(1, s.gaps + 1))]
+    gap_values = ", ".join(f"{a} - {b}" for a, b in zip(times, times[1:], strict=False))
+    gap_count = " + ".join(f"(lag_{j} IS NOT NULL)::INTEGER" for j in range(1, s.gaps + 1))
+    burst = round(s.burst_window * _US)
+    baseline = round(s.baseline_window * _US)
+    query = f"""
+    WITH co AS ({_co_reporters_sql(keys, s)}),
+    f AS (
+        SELECT i, t, d, age_us, c, {lags},
+               {_prior_within("r", round(s.pace_window * _US))} AS pace,
+               {_prior_within("g", burst)} AS recent,
+               {_prior_within("g", baseline)} AS upto_baseline,
+               CASE WHEN c IS NULL THEN -1 ELSE
+                   count(*) OVER (PARTITION BY c ORDER BY i
+                                  ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) END
+                   AS client_seen,
+               coalesce(count(*) FILTER (WHERE o = 1) OVER decided, 0) AS upheld,
+               coalesce(count(*) FILTER (WHERE o = 2) OVER decided, 0) AS rejected
+        FROM {keys}
+        WINDOW rw AS (PARTITION BY r ORDER BY i),
+               decided AS (PARTITION BY r ORDER BY t RANGE BETWEEN UNBOUNDED PRECEDING
+                           AND {round(s.decision_lag * _US) + 1} PRECEDING))
+    SELECT f.i, f.t,
+           coalesce(co.co_reporters, 0)::BIGINT AS co_reporters,
+           ({gap_count})::BIGINT AS gap_count,
+           coalesce(greatest({gap_values}), 0)::BIGINT AS gap_max_us,
+           pace::BIGINT AS pace, recent::BIGINT AS recent,
+           (upto_baseline - recent)::BIGINT AS baseline,
+           age_us, d::BIGINT AS direct, client_seen::BIGINT AS client_seen,
+           upheld::BIGINT AS upheld, rejected::BIGINT AS rejected
+    FROM f LEFT JOIN co USING (i)
+    ORDER BY f.i"""
+    table = con.sql(query).to_arrow_table()
+    ids = con.sql(
+        f"SELECT report_id, platform, reporter_id, target_id, ts FROM {base} ORDER BY i"
+    ).to_arrow_table()
+    raw = {name: table.column(name).to_numpy() for name in _RAW}
+    values = features(raw, s)
+    score = combine(values, s)
+    held = _held(con, keys, score, s)
+    out = {
+        **{name: ids.column(name) for name in ids.column_names},
+        "score": pa.array(score, type=pa.float64()),
+        "recommendation": pa.array(RECOMMENDATIONS, pa.string()).take(
+            _recommendation_codes(score, held, s)
+        ),
+        "held": pa.array(held, type=pa.bool_()),
+        "signals": _signals(values),
+        **{name: pa.array(v, type=pa.float64()) for name, v in values.items()},
+    }
+    for table_name in (base, keys):
+        con.execute(f"DROP TABLE IF EXISTS {table_name}")
+    return pa.table(out)
+
+
+def _held(
+    con: duckdb.DuckDBPyConnection,
+    keys: str,
+    score: npt.NDArray[np.float64],
+    s: ScoreSettings,
+) -> npt.NDArray[np.bool_]:
+    """For each report, whether its target drew a discounted report in ``hold`` before."""
+    if score.size == 0:
+        return np.zeros(0, dtype=bool)
+    marks = pa.table(
+        {
+            "i": pa.array(np.arange(1, score.size + 1, dtype=np.int64)),
+            "x": pa.array((score >= s.discount).astype(np.int64)),
+        }
+    )
+    con.register("_scoring_marks", marks)
+    try:
+        held = (
+            con.sql(
+                f"SELECT {_prior_within('g', round(s.hold * _US), 'x')} > 0 AS held "
+                f"FROM {keys} JOIN _scoring_marks USING (i) ORDER BY i"
+            )
+            .to_arrow_table()
+            .column("held")
+            .to_numpy(zero_copy_only=False)
+        )
+    finally:
+        con.unregister("_scoring_marks")
+    return np.asarray(held, dtype=bool)

@@ -1,0 +1,317 @@
+"""The brigade stage: brigades, their members, targets and organisers, and every report
+scored, on simulated platforms with ground truth and on the planted case.
+
+The simulated runs go through the real pipeline (``concerted simulate`` from Python,
+ingest into a case, :func:`concerted.brigades.find`, ``evaluate``). Seed 0 of
+``brigade`` and of ``organic`` run always; the other seeds and ``pakistan-2020`` are
+marked slow (they run in CI).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pyarrow.parquet as pq
+import pytest
+
+from concerted import detectors, evaluate, simulate
+from concerted.brigades import DETECTORS, Brigades, BrigadeSettings, find
+from concerted.errors import ConfigError
+from concerted.ingest import IngestOptions, open_case
+from concerted.schema import EVIDENCE_CONTRACTS, RESULT_CONTRACTS, arrow_schema
+from tests.planted import Planted, planted_case
+
+RESULTS = ("campaigns", "members", "targets", "report_scores")
+#: Extension-driven reporters must be told apart from the people of the same brigade.
+#: They are few (15 to 45 a case), so one reporter is 2 to 7 points: 0.9 allows a tool
+#: user seen in a single short session while still meaning that the label is right
+#: nine times in ten and finds nine in ten (the base rate among members is 15%).
+AUTOMATED_BAR = 0.9
+
+
+def _run(tmp: Path, scenario: str, seed: int) -> dict[str, Any]:
+    data = tmp / f"{scenario}-{seed}"
+    simulate.simulate(simulate.scenario(scenario), seed=seed, out=data)
+    out = tmp / f"result-{scenario}-{seed}"
+    out.mkdir()
+    store, _ = open_case([data], None, IngestOptions(format="generic"), memory_limit="2GB")
+    with store:
+        found = find(store.con)
+        reports = store.con.sql("SELECT platform, report_id FROM reports").fetchall()
+    for name in RESULTS:
+        pq.write_table(getattr(found, name), out / f"{name}.parquet")
+    score = evaluate.evaluate(out, data)
+    score["reported_targets"] = _reported_targets(found, data, out)
+    figures = {
+        k: score[k]
+        for k in (
+            "brigade_reporters",
+            "targets",
+            "reported_targets",
+            "reports",
+            "automated_reporters",
+        )
+    }
+    # Per-seed figures, for the record (pytest -s shows them).
+    print(json.dumps({"scenario": scenario, "seed": seed, **figures}, sort_keys=True))
+    return {"found": found, "score": score, "truth": data, "reports": reports}
+
+
+def _reported_targets(found: Brigades, truth: Path, out: Path) -> dict[str, Any]:
+    """Targets of flagged brigades against the truth's targets that the operation
+    reported at least once. The simulator labels an operation's whole pool of targets,
+    and a target that no wave listed draws no report: nothing in the data says it was a
+    target. Precision is ``evaluate``'s; recall counts only what could be found."""
+    flagged = found.campaigns.filter(found.campaigns.column("flagged"))
+    ids = set(flagged.column("campaign_id").to_pylist())
+    said = {
+        (t["platform"], t["target_id"])
+        for t in found.targets.to_pylist()
+        if t["campaign_id"] in ids
+    }
+    reached = set(
+        duckdb.sql(
+            f"""SELECT DISTINCT t.platform, t.id FROM '{truth / "truth.parquet"}' t
+                JOIN '{truth / "truth.parquet"}' r ON r.entity = 'report'
+                 AND r.operation_id = t.operation_id
+                JOIN '{truth / "reports.parquet"}' p ON p.report_id = r.id
+                 AND p.platform = r.platform AND p.target_id = t.id
+                WHERE t.entity = 'target'"""
+        ).fetchall()
+    )
+    hit = len(said & reached)
+    return {
+        "recall": round(hit / len(reached), 4) if reached else None,
+        "found": hit,
+        "reported": len(reached),
+    }
+
+
+_SLOW = pytest.mark.slow
+BRIGADE_CASES = [
+    pytest.param(("brigade", 0), id="brigade-0"),
+    *(pytest.param(("brigade", s), marks=_SLOW, id=f"brigade-{s}") for s in range(1, 5)),
+    *(pytest.param(("pakistan-2020", s), marks=_SLOW, id=f"pakistan-{s}") for s in range(5)),
+]
+ORGANIC_CASES = [
+    pytest.param(0, id="organic-0"),
+    *(pytest.param(s, marks=_SLOW, id=f"organic-{s}") for s in range(1, 5)),
+]
+
+
+@pytest.fixture(scope="module", params=BRIGADE_CASES)
+def brigade(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Any:
+    scenario, seed = request.param
+    return _run(tmp_path_factory.mktemp("brigade"), scenario, seed)
+
+
+@pytest.fixture(scope="module", params=ORGANIC_CASES)
+def organic(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Any:
+    return _run(tmp_path_factory.mktemp("organic"), "organic", request.param)
+
+
+def _at_least(block: dict[str, Any], bar: float) -> None:
+    assert block["precision"] is not None and block["precision"] >= bar, block
+    assert block["recall"] is not None and block["recall"] >= bar, block
+
+
+def test_brigade_reporters_targets_and_reports_are_found(brigade: dict[str, Any]) -> None:
+    score = brigade["score"]
+    for block in ("brigade_reporters", "reports"):
+        _at_least(score[block], 0.95)
+    # Targets: precision as evaluate gives it, recall over the targets that were reported.
+    assert score["targets"]["precision"] >= 0.95, score["targets"]
+    assert score["reported_targets"]["recall"] >= 0.95, score["reported_targets"]
+
+
+def test_automated_reporters_are_told_apart(brigade: dict[str, Any]) -> None:
+    _at_least(brigade["score"]["automated_reporters"], AUTOMATED_BAR)
+
+
+def test_each_brigade_has_its_organisers(brigade: dict[str, Any]) -> None:
+    """The admins who post the target lists are the organisers of the brigade found."""
+    found: Brigades = brigade["found"]
+    flagged = set(
+        found.campaigns.filter(found.campaigns.column("flagged")).column("campaign_id").to_pylist()
+    )
+    said = {
+        (m["platform"], m["account_id"])
+        for m in found.members.to_pylist()
+        if m["role"] == "organiser" and m["campaign_id"] in flagged
+    }
+    truth = set(
+        duckdb.sql(
+            f"SELECT platform, id FROM '{brigade['truth'] / 'truth.parquet'}' "
+            "WHERE entity = 'account' AND role = 'organiser' AND operation_id LIKE 'brigade-%'"
+        ).fetchall()
+    )
+    assert truth and len(truth & said) >= 0.9 * len(truth)
+    assert len(said - truth) <= 0.1 * len(said)
+
+
+def test_every_report_is_scored_once(brigade: dict[str, Any]) -> None:
+    scores = brigade["found"].report_scores
+    keys = list(
+        zip(
+            scores.column("platform").to_pylist(),
+            scores.column("report_id").to_pylist(),
+            strict=True,
+        )
+    )
+    assert len(keys) == len(set(keys))
+    assert set(keys) == set(brigade["reports"])
+    rows = scores.to_pylist()
+    assert all(0.0 <= r["score"] <= 1.0 for r in rows)
+    assert all(r["recommendation"] == "discount" for r in rows if r["flagged"])
+    assert {r["recommendation"] for r in rows} <= {"count", "review", "discount"}
+    # Reports of a brigade are tied to it; the others to none.
+    brigade_ids = set(brigade["found"].campaigns.column("campaign_id").to_pylist())
+    assert {r["campaign_id"] for r in rows} <= brigade_ids | {None}
+
+
+def test_flagged_brigades_are_explained(brigade: dict[str, Any]) -> None:
+    found: Brigades = brigade["found"]
+    settings = BrigadeSettings()
+    for c in found.campaigns.to_pylist():
+        if not c["flagged"]:
+            continue
+        summary = json.loads(c["summary"])
+        assert c["kind"] == "brigade" and "co_report" in c["signals"]
+        assert c["targets"] >= settings.min_targets and c["score"] >= settings.flag
+        assert c["first_ts"] <= c["last_ts"]
+        assert summary["mobilising_posts"], c["campaign_id"]
+        assert summary["signals"]["co_report"]["strength"] > 0.5
+
+
+def test_results_and_evidence_follow_their_contracts(brigade: dict[str, Any]) -> None:
+    found: Brigades = brigade["found"]
+    for name in RESULTS:
+        assert getattr(found, name).schema == arrow_schema(RESULT_CONTRACTS[name]), name
+    for name in ("edges", "events", "signals"):
+        assert getattr(found, name).schema == arrow_schema(EVIDENCE_CONTRACTS[name]), name
+    json.dumps(found.notes, default=str)
+
+
+def test_organic_report_spikes_make_no_brigade(organic: dict[str, Any]) -> None:
+    score = organic["score"]
+    assert score["campaigns_flagged_on_organic"] == 0
+    found: Brigades = organic["found"]
+    # Viral posts drew hundreds of reports each; none of their reporters is held.
+    assert found.protected.num_rows == 0
+    flagged = sum(bool(f) for f in found.report_scores.column("flagged").to_pylist())
+    assert flagged <= 0.001 * found.report_scores.num_rows
+
+
+# -- the planted case: small, fast, exact ---------------------------------------------
+
+
+def _connect() -> duckdb.DuckDBPyConnection:
+    con = duckdb.connect()
+    con.execute("SET TimeZone = 'UTC'")
+    con.execute("SET memory_limit = '2GB'")
+    return con
+
+
+@pytest.fixture(scope="module")
+def planted() -> Iterator[tuple[Brigades, Planted]]:
+    con = _connect()
+    truth = planted_case(con, seed=4)
+    yield find(con), truth
+    con.close()
+
+
+def test_the_planted_brigade_is_found(planted: tuple[Brigades, Planted]) -> None:
+    found, truth = planted
+    (campaign,) = found.campaigns.filter(found.campaigns.column("flagged")).to_pylist()
+    members = [m for m in found.members.to_pylist() if m["campaign_id"] == campaign["campaign_id"]]
+    reporters = {(m["platform"], m["account_id"]) for m in members if m["role"] != "organiser"}
+    assert reporters == truth.reporters
+    # Every planted reporter files by tool: seconds apart, one client, in list order.
+    assert {m["role"] for m in members if m["role"] != "organiser"} == {"automated_reporter"}
+    assert {m["account_id"] for m in members if m["role"] == "organiser"} == {"m0"}
+    targets = {(t["platform"], t["target_id"]) for t in found.targets.to_pylist()}
+    assert targets == truth.targets
+    flagged = {
+        (r["platform"], r["report_id"]) for r in found.report_scores.to_pylist() if r["flagged"]
+    }
+    assert flagged == truth.reports
+    assert {(p["platform"], p["target_id"]) for p in found.protected.to_pylist()} == truth.targets
+
+
+def test_results_do_not_depend_on_row_order(planted: tuple[Brigades, Planted]) -> None:
+    found, _ = planted
+    con = _connect()
+    planted_case(con, seed=4, shuffle=True)
+    again = find(con)
+    con.close()
+    for name in RESULTS:
+        assert getattr(again, name).equals(getattr(found, name)), name
+
+
+def test_a_case_without_reports_gives_empty_tables() -> None:
+    con = _connect()
+    planted_case(con, empty=True)
+    found = find(con)
+    con.close()
+    for name in RESULTS:
+        table = getattr(found, name)
+        assert table.num_rows == 0 and table.schema == arrow_schema(RESULT_CONTRACTS[name])
+    assert found.notes["counts"]["reports"] == 0
+
+
+def test_co_reporting_alone_still_finds_the_brigade() -> None:
+    """With every signal but S2 switched off, the reporters and targets are still found;
+    what the others add (the organiser, the automated role) is gone."""
+    con = _connect()
+    truth = planted_case(con, seed=4)
+    found = find(con, BrigadeSettings(detectors=(detectors.get("co_report"),)))
+    con.close()
+    members = found.members.to_pylist()
+    assert {(m["platform"], m["account_id"]) for m in members} == truth.reporters
+    assert {m["role"] for m in members} == {"reporter"}
+
+
+def test_without_co_reporting_no_brigade_forms_and_every_report_is_scored() -> None:
+    con = _connect()
+    truth = planted_case(con, seed=4)
+    others = tuple(detectors.get(n) for n in DETECTORS if n != "co_report")
+    found = find(con, BrigadeSettings(detectors=others))
+    reports = con.sql("SELECT count(*) FROM reports").fetchone()
+    con.close()
+    assert found.campaigns.num_rows == 0
+    assert reports is not None and found.report_scores.num_rows == reports[0]
+    # The causal score alone still discounts the tool-driven reports.
+    flagged = {
+        (r["platform"], r["report_id"]) for r in found.report_scores.to_pylist() if r["flagged"]
+    }
+    assert flagged and flagged <= truth.reports
+
+
+def test_settings_are_checked() -> None:
+    with pytest.raises(ConfigError):
+        BrigadeSettings(min_reporters=1)
+    with pytest.raises(ConfigError):
+        BrigadeSettings(flag=1.5)
+    co_report = detectors.get("co_report")
+    with pytest.raises(ConfigError):
+        BrigadeSettings(detectors=(co_report, co_report))
+    with pytest.raises(ConfigError):
+        BrigadeSettings.from_mapping({"flagg": 0.5})
+    with pytest.raises(ConfigError):
+        BrigadeSettings.from_mapping({"detectors": ["co_report"], "detector": {"boasting": {}}})
+    with pytest.raises(ConfigError):
+        BrigadeSettings.from_mapping({"scoring": {"discount": 2.0}})
+    assert set(BrigadeSettings().as_dict()["detectors"]) == set(detectors.available()) - {
+        "co_action",
+        "near_text",
+        "synchrony",
+        "rhythm",
+        "creation_burst",
+        "shared_admins",
+        "handle_pattern",
+        "cross_platform",
+    }
