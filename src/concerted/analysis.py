@@ -645,7 +645,7 @@ def _results(found: campaigns.Campaigns, brigade: brigades.Brigades | None) -> d
     }
     out["campaigns"] = found.campaigns
     out["members"] = found.members
-    out["protected"] = brigades._PROTECTED_SCHEMA.empty_table()
+    out["protected"] = brigades.PROTECTED_SCHEMA.empty_table()
     if brigade is not None:
         for name in RESULT_CONTRACTS:
             schema = arrow_schema(RESULT_CONTRACTS[name])

@@ -305,7 +305,9 @@ _PROTECTED_FIELDS: list[pa.Field[Any]] = [
     pa.field("share", pa.float64(), nullable=False),
     pa.field("campaign_id", pa.string()),
 ]
-_PROTECTED_SCHEMA = pa.schema(_PROTECTED_FIELDS)
+#: The columns of the targets to protect (``protected.parquet``).
+PROTECTED_SCHEMA = pa.schema(_PROTECTED_FIELDS)
+_PROTECTED_SCHEMA = PROTECTED_SCHEMA
 
 
 class _Clock:
