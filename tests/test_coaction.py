@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from concerted.detectors.coaction import CoAction, window_pairs
 from concerted.errors import ConfigError
-from tests.test_detectors import _table
+from tests.planted import actions_table as _table
 
 T0 = datetime(2021, 3, 1, tzinfo=UTC)
 Row = tuple[str, str, str, str, datetime, str]
