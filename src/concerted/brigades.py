@@ -8,7 +8,9 @@ their organisers, and a score for every report.
 2. **test**: ``co_report`` pairs (S2) against randomised copies of the reports
    (:class:`~concerted.significance.Significance`, as co-action is tested), in
    ``rounds``: after a round that finds significant reporters, their reports are set
-   aside and the rest is tested again. The null model keeps every reporter's volume
+   aside and the rest is tested again, as long as the accounts left still hold a
+   candidate (``min_reporters`` accounts in exclusive pairs of ``attach_weight`` or
+   more that were not significant). The null model keeps every reporter's volume
    and every target's bursts, so a big brigade's members meet by chance in it too and
    raise the bar for every heavy pair; a smaller brigade beside it only clears the bar
    once the big one is set aside.
@@ -432,13 +434,34 @@ def _co_report(
                     UNION SELECT platform_2, account_2 FROM t"""
             )
             found = int(_scalar(con, "SELECT count(*) FROM _bg_new"))
+            # Another round only pays when the accounts left still hold a candidate
+            # brigade: min_reporters accounts in exclusive pairs of attach_weight or
+            # more that this round did not find significant.
+            candidates = int(
+                _scalar(
+                    con,
+                    f"""WITH t AS ({_exclusive("_bg_tested", settings)}
+                                  AND NOT coalesce(e.significant, false)
+                                  AND e.weight >= {settings.attach_weight}),
+                        a AS (SELECT platform_1 AS platform, account_1 AS actor_id FROM t
+                              UNION SELECT platform_2, account_2 FROM t)
+                        SELECT count(*) FROM a ANTI JOIN _bg_new USING (platform, actor_id)""",
+                )
+            )
             if number == 0:
                 first_notes = evidence.notes
             evidence.release(con)
             for table in ("_bg_found", "_bg_tested"):
                 con.execute(f"DROP TABLE IF EXISTS {table}")
-        rounds.append({**tested_notes, "round": number + 1, "reporters_found": found})
-        if not found:
+        rounds.append(
+            {
+                **tested_notes,
+                "round": number + 1,
+                "reporters_found": found,
+                "candidates_left": candidates,
+            }
+        )
+        if not found or candidates < settings.min_reporters:
             break
         con.execute("INSERT INTO _bg_set_aside SELECT * FROM _bg_new")
     for table in ("_bg_new", "_bg_set_aside", actions):
@@ -861,7 +884,7 @@ def _evidence(con: duckdb.DuckDBPyConnection, part: str, relation: str) -> pa.Ta
     return table.cast(arrow_schema(EVIDENCE_CONTRACTS[part]))
 
 
-_ORDERED_ROWS = 2_000_000
+_ORDERED_ROWS = 1_000_000
 
 
 def _assemble(
@@ -1075,6 +1098,8 @@ def _report_scores(
 ) -> tuple[pa.Table, pa.Table]:
     """Every report's score, with what the brigades add; and the targets to protect."""
     causal = score_reports(con, settings.scoring)
+    # Rows come in scoring order; i keeps it through the joins (an integer sort).
+    causal = causal.append_column("i", pa.array(np.arange(causal.num_rows, dtype=np.int64)))
     con.register("_bg_causal", causal)
     brigade = pa.table(
         {
@@ -1097,7 +1122,7 @@ def _report_scores(
     try:
         con.execute(
             f"""CREATE OR REPLACE TEMP TABLE _bg_scored AS
-                SELECT s.report_id, s.platform,
+                SELECT s.i, s.report_id, s.platform,
                        CASE WHEN coalesce(b.brigade_flagged, false)
                             THEN greatest(s.score, b.brigade_score) ELSE s.score END AS score,
                        coalesce(b.brigade_flagged, false) OR s.score >= {discount} AS flagged,
@@ -1115,16 +1140,20 @@ def _report_scores(
             con.unregister(name)
     con.execute(
         f"""CREATE OR REPLACE TEMP TABLE _bg_protected AS
-            SELECT s.platform, s.target_id, any_value(r.target_kind) AS target_kind,
-                   count(*)::BIGINT AS reports,
-                   count(*) FILTER (WHERE s.flagged)::BIGINT AS flagged,
-                   (count(*) FILTER (WHERE s.flagged) / count(*))::DOUBLE AS share,
-                   min(s.campaign_id) AS campaign_id
-            FROM _bg_scored s
-            JOIN reports r ON r.platform = s.platform AND r.report_id = s.report_id
-            GROUP BY s.platform, s.target_id
-            HAVING count(*) >= {settings.protect_min_reports}
-               AND count(*) FILTER (WHERE s.flagged) / count(*) >= {settings.protect_share}"""
+            WITH p AS (
+                SELECT platform, target_id, count(*)::BIGINT AS reports,
+                       count(*) FILTER (WHERE flagged)::BIGINT AS flagged,
+                       (count(*) FILTER (WHERE flagged) / count(*))::DOUBLE AS share,
+                       min(campaign_id) AS campaign_id
+                FROM _bg_scored GROUP BY platform, target_id
+                HAVING count(*) >= {settings.protect_min_reports}
+                   AND count(*) FILTER (WHERE flagged) / count(*) >= {settings.protect_share}),
+            kinds AS (
+                SELECT r.platform, r.target_id, any_value(r.target_kind) AS target_kind
+                FROM reports r SEMI JOIN p USING (platform, target_id) GROUP BY ALL)
+            SELECT p.platform, p.target_id, kinds.target_kind, p.reports, p.flagged,
+                   p.share, p.campaign_id
+            FROM p JOIN kinds USING (platform, target_id)"""
     )
     report_scores = con.sql(
         """SELECT s.report_id, s.platform, s.score, s.flagged,
@@ -1134,7 +1163,7 @@ def _report_scores(
                   s.campaign_id, s.signals, s.reporter_id, s.target_id, s.ts
            FROM _bg_scored s
            LEFT JOIN _bg_protected p ON p.platform = s.platform AND p.target_id = s.target_id
-           ORDER BY s.ts, s.platform, s.report_id"""
+           ORDER BY s.i"""
     ).to_arrow_table()
     protected = con.sql(
         "SELECT * FROM _bg_protected ORDER BY share DESC, reports DESC, platform, target_id"
