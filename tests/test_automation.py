@@ -7,15 +7,27 @@ import math
 import random
 from collections.abc import Iterator
 from typing import Any
+from unittest import mock
 
 import duckdb
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from concerted.detectors import automation
 from concerted.detectors.automation import ReportAutomation
+from concerted.detectors.report_content import as_signals
 from concerted.errors import ConfigError
-from tests.test_report_content import at, by_id, make_case, signals
+from concerted.schema import sql_literal
+from tests.test_report_content import (
+    at,
+    by_id,
+    make_case,
+    ranked_times,
+    rows_as_signals,
+    same_signals,
+    signals,
+)
 
 BROWSERS = (
     "Mozilla/5.0 (Linux; Android 10; SM-A505F) AppleWebKit/537.36 Chrome/83.0.4103.106",
@@ -188,3 +200,179 @@ def test_row_order_does_not_matter_and_scores_stay_in_the_unit_interval(
         make_case(con, reports=random.Random(seed).sample(rows, len(rows)))
         assert signals(ReportAutomation().detect(con, "actions")) == first
     assert all(0.0 <= r["score"] <= 1.0 for r in first)
+
+
+def reference(detector: ReportAutomation, con: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
+    """The layers as plain SQL defines them (windows over every reporter's reports, the
+    clients of every report), to hold the detector's numpy timeline and client codes to.
+    The queries that read the intermediate tables are the detector's own."""
+    d = detector
+    channels = ", ".join(sql_literal(c) for c in d.direct_channels) or "NULL"
+    w = max(1, round(d.fingerprint_window * 1_000_000))
+    con.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE ref_timeline AS
+        WITH r AS (
+            SELECT platform, reporter_id, report_id, target_id, ts, epoch_us(ts) AS t
+            FROM reports
+            SEMI JOIN (SELECT platform, reporter_id FROM reports GROUP BY ALL
+                       HAVING count(*) >= 2) USING (platform, reporter_id)),
+        g AS (
+            SELECT *, t - lag(t) OVER w AS gap_us, (t - lag(t) OVER w) / 1000000.0 AS gap
+            FROM r WINDOW w AS (PARTITION BY platform, reporter_id ORDER BY t, report_id))
+        SELECT *, sum(CASE WHEN gap IS NULL OR gap > {d.session_gap} THEN 1 ELSE 0 END)
+                  OVER (PARTITION BY platform, reporter_id ORDER BY t, report_id
+                        ROWS UNBOUNDED PRECEDING) AS session,
+               1.0 / (1.0 + pow(gap / {d.human_floor}, 4)) AS quick
+        FROM g;
+
+        CREATE OR REPLACE TEMP TABLE ref_sessions AS
+        SELECT platform, reporter_id, session, count(*) AS reports, min(ts) AS first_ts,
+               max(ts) AS last_ts
+        FROM ref_timeline GROUP BY ALL;
+
+        CREATE OR REPLACE TEMP TABLE ref_spread AS
+        WITH g AS (
+            SELECT platform, reporter_id, session, gap_us FROM ref_timeline
+            SEMI JOIN (SELECT platform, reporter_id, session FROM ref_sessions
+                       WHERE reports >= {d.min_run}) USING (platform, reporter_id, session)
+            WHERE gap <= {d.session_gap}),
+        m AS (SELECT platform, reporter_id, session, median(gap_us) AS med FROM g GROUP BY ALL),
+        x AS (SELECT platform, reporter_id, session, any_value(m.med) AS med,
+                     median(abs(g.gap_us - m.med)) AS mad
+              FROM g JOIN m USING (platform, reporter_id, session) GROUP BY ALL)
+        SELECT s.*, x.med / 1000000 AS median_gap,
+               CASE WHEN x.med > 0 THEN 1.4826 * x.mad / x.med WHEN x.mad = 0 THEN 0.0
+                    ELSE 'infinity'::DOUBLE END AS cv
+        FROM ref_sessions s JOIN x USING (platform, reporter_id, session);
+
+        CREATE OR REPLACE TEMP TABLE ref_sequences AS
+        SELECT platform, reporter_id, session,
+               md5(string_agg(target_id, chr(31) ORDER BY t, report_id)) AS sequence
+        FROM ref_timeline
+        SEMI JOIN (SELECT platform, reporter_id, session FROM ref_sessions
+                   WHERE reports >= {d.min_sequence}) USING (platform, reporter_id, session)
+        GROUP BY ALL;
+
+        CREATE OR REPLACE TEMP TABLE ref_shared AS
+        SELECT platform, sequence, count(DISTINCT reporter_id) AS k FROM ref_sequences
+        GROUP BY ALL HAVING count(DISTINCT reporter_id) >= 2;
+
+        CREATE OR REPLACE TEMP TABLE ref_reports AS
+        SELECT platform, reporter_id, report_id, target_id, ts,
+               coalesce(lower(channel) IN ({channels}), false) AS direct
+        FROM reports;
+
+        CREATE OR REPLACE TEMP TABLE ref_per AS
+        SELECT platform, reporter_id, count(*) AS n, count(*) FILTER (direct) AS d,
+               min(ts) AS first_ts, max(ts) AS last_ts
+        FROM ref_reports GROUP BY ALL;
+
+        CREATE OR REPLACE TEMP TABLE ref_base AS
+        SELECT platform, sum(CAST(d / n AS DECIMAL(38, 18)))::DOUBLE / count(*) AS p0
+        FROM ref_per GROUP BY ALL;
+
+        CREATE OR REPLACE TEMP TABLE ref_tokens AS
+        WITH clients AS (
+            SELECT DISTINCT platform, reporter_id, client FROM reports
+            WHERE client IS NOT NULL AND trim(client) <> ''),
+        split AS (
+            SELECT DISTINCT platform, client, token FROM (
+                SELECT platform, client,
+                       unnest(list_append(string_split_regex(lower(client), '[\\s;()\\[\\],]+'),
+                                          '=' || lower(trim(client)))) AS token
+                FROM (SELECT DISTINCT platform, client FROM clients))
+            WHERE token <> '' AND token <> '='),
+        carried AS (
+            SELECT DISTINCT c.platform, c.reporter_id, s.token
+            FROM clients c JOIN split s USING (platform, client)),
+        n AS (SELECT platform, count(DISTINCT reporter_id) AS n FROM clients GROUP BY ALL),
+        r AS (SELECT platform, token, count(*) AS r FROM carried GROUP BY ALL),
+        rare AS (
+            SELECT r.platform, r.token, r.r, n.n FROM r JOIN n USING (platform)
+            WHERE r.r >= 2
+              AND r.r <= greatest({d.max_token_share} * n.n, {automation._ALWAYS_EXAMINED})),
+        marked AS (SELECT s.platform, s.client, s.token FROM split s
+                   SEMI JOIN rare x USING (platform, token)),
+        acts AS (
+            SELECT DISTINCT t.platform, m.token, t.reporter_id, t.target_id, epoch_us(t.ts) AS t
+            FROM reports t JOIN marked m ON m.platform = t.platform AND m.client = t.client),
+        together AS (
+            SELECT DISTINCT x.platform, x.token, x.reporter_id
+            FROM acts x JOIN acts y ON y.platform = x.platform AND y.token = x.token
+             AND y.target_id = x.target_id
+            WHERE y.reporter_id <> x.reporter_id AND abs(y.t - x.t) <= {w}),
+        b AS (SELECT platform, token, count(*) AS b FROM together GROUP BY ALL)
+        SELECT rare.platform, rare.token, rare.r, rare.n, b.b,
+               (b.b / rare.r) * (1.0 - 1.0 / b.b) * (1.0 - rare.r / rare.n) AS score
+        FROM rare JOIN b USING (platform, token) WHERE b.b >= 2;
+
+        CREATE OR REPLACE TEMP TABLE ref_carriers AS
+        SELECT s.platform, s.client, k.token, k.r, k.n, k.b, k.score
+        FROM (SELECT DISTINCT platform, client FROM reports WHERE client IS NOT NULL) s
+        JOIN ref_tokens k ON k.platform = s.platform
+         AND (list_contains(string_split_regex(lower(s.client), '[\\s;()\\[\\],]+'), k.token)
+              OR k.token = '=' || lower(trim(s.client)))
+        QUALIFY row_number() OVER (PARTITION BY s.platform, s.client
+                                   ORDER BY k.score DESC, k.token) = 1
+        """
+    )
+    name = sql_literal(d.name)
+    queries = [
+        *d._gaps("ref_timeline", name),
+        *d._clockwork("ref_timeline", "ref_spread", name),
+        *d._direct("ref_reports", "(SELECT * FROM ref_per WHERE d > 0)", "ref_base", name),
+        *d._sequences("ref_timeline", "ref_sessions", "ref_sequences", "ref_shared", name),
+        *d._fingerprint_queries("ref_carriers", name),
+    ]
+    return rows_as_signals(con, as_signals(con, queries).sql_query())
+
+
+MARKED = "Mozilla/5.0 (Linux; Android 10) Chrome/83.0 MassFlag/1.2"
+
+
+@st.composite
+def sessions(draw: st.DrawFn) -> list[dict[str, Any]]:
+    """Reporters on two platforms filing short lists of few targets seconds apart (some
+    at the same instant), with breaks, through a few channels and clients."""
+    rows: list[dict[str, Any]] = []
+    for r in range(draw(st.integers(0, 8))):
+        platform = draw(st.sampled_from(("facebook", "facebook", "instagram")))
+        client = draw(st.sampled_from((None, "  ", APP, MARKED, *BROWSERS)))
+        t = float(draw(st.integers(0, 4)) * 3000)
+        for _ in range(draw(st.integers(1, 9))):
+            t += draw(st.sampled_from((0, 1, 3, 3, 3, 7, 12, 15, 16, 40, 2000)))
+            rows.append(
+                {"report_id": f"x{draw(st.integers(0, 999))}-{len(rows)}",
+                 "reporter_id": f"u{r}", "target_id": draw(st.sampled_from(TARGETS[:4])),
+                 "ts": at(t), "platform": platform, "client": client,
+                 "channel": draw(st.sampled_from((None, "app", "Direct_Link")))}
+            )  # fmt: skip
+    return rows
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    rows=sessions(),
+    ranked=st.booleans(),
+    hashed=st.booleans(),
+    floor=st.sampled_from((1, 20)),
+    share=st.sampled_from((0.01, 0.3)),
+)
+def test_the_layers_are_what_the_sql_definition_gives(
+    rows: list[dict[str, Any]], ranked: bool, hashed: bool, floor: int, share: float
+) -> None:
+    """The numpy timeline and client codes give, row for row, what windows over every
+    reporter's reports and the clients of every report give: with times packed as
+    offsets or ranks, clients found by hash or by text, tokens settled by their bounds
+    or counted."""
+    detector = ReportAutomation(min_run=3, min_sequence=3, max_token_share=share)
+    with (
+        duckdb.connect() as con,
+        ranked_times(ranked),
+        mock.patch.object(automation, "_ALWAYS_EXAMINED", floor),
+        mock.patch.object(automation, "_one_to_one", lambda *_: hashed),
+    ):
+        con.execute("SET TimeZone = 'UTC'")
+        make_case(con, reports=rows)
+        same_signals(signals(detector.detect(con, "actions")), reference(detector, con))

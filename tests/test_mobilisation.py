@@ -13,7 +13,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from concerted.detectors.mobilisation import Boasting, Mobilisation, load_lexicon
+from concerted.detectors.mobilisation import Boasting, Mobilisation, _any_phrase, load_lexicon
 from concerted.errors import ConfigError
 from tests.test_report_content import at, by_id, make_case, signals
 
@@ -279,3 +279,42 @@ def test_row_order_does_not_matter_and_scores_stay_in_the_unit_interval(
             _load(con, {k: rnd.sample(v, len(v)) for k, v in case.items()})
             assert signals(detector.detect(con, "actions")) == first
         assert first and all(0.0 <= r["score"] <= 1.0 for r in first)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    phrases=st.lists(
+        st.text(alphabet="ab .+*?()[]{}|^$\\-ک", min_size=1, max_size=5), max_size=250
+    ),
+    texts=st.lists(st.text(alphabet="ab .+*?()[]{}|^$\\-ک", max_size=12), min_size=1, max_size=10),
+)
+def test_the_phrase_filter_passes_exactly_the_texts_holding_a_phrase(
+    phrases: list[str], texts: list[str]
+) -> None:
+    """The regular expressions that pick the posts to try against each phrase pass a
+    text exactly where a phrase follows a space in it, whatever characters either
+    holds, and with hundreds of phrases (several expressions)."""
+    with duckdb.connect() as con:
+        con.execute("CREATE TABLE t (body VARCHAR)")
+        con.executemany("INSERT INTO t VALUES (?)", [(f" {x} ",) for x in texts])
+        found = con.sql(f"SELECT body, {_any_phrase(phrases, 'body')} FROM t").fetchall()
+    assert found == [(f" {x} ", any(f" {p}" in f" {x} " for p in phrases)) for x in texts]
+
+
+def test_a_call_naming_targets_by_handle_only_is_tied_to_their_reports(
+    con: duckdb.DuckDBPyConnection,
+) -> None:
+    """Targets are looked up among the reports only for the tokens posts hold: a handle
+    whose account was reported is found, though neither the handle nor the text holds
+    the account's id."""
+    con.execute(
+        "INSERT INTO posts (post_id, account_id, platform, ts, text) VALUES "
+        f"('handles', 'other', 'facebook', TIMESTAMPTZ '{at(CALL).isoformat()}', "
+        "'Please report @TGT2.HANDLE and @tgt3.handle now')"
+    )
+    named = {
+        r["related_id"]
+        for r in signals(Mobilisation().detect(con, "actions"), "named_target")
+        if r["id"] == "handles"
+    }
+    assert named == {"tgt2", "tgt3"}

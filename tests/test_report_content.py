@@ -7,14 +7,18 @@ from __future__ import annotations
 
 import random
 from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from unittest import mock
 
 import duckdb
+import pyarrow as pa
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from concerted.detectors import report_content
 from concerted.detectors.base import Evidence
 from concerted.detectors.report_content import ReportContent
 from concerted.errors import ConfigError
@@ -266,3 +270,193 @@ def test_row_order_does_not_matter_and_scores_stay_in_the_unit_interval(
         make_case(con, reports=shuffled)
         assert signals(detector.detect(con, "actions")) == first
     assert all(0.0 <= r["score"] <= 1.0 for r in first)
+
+
+def same_signals(found: list[dict[str, Any]], expected: list[dict[str, Any]]) -> None:
+    """Assert two signal lists hold the same rows: every column equal, score and value to
+    1e-12 (a sum taken in another order may differ in its last bits)."""
+
+    def key(row: Mapping[str, Any]) -> tuple[str, ...]:
+        return tuple(repr(v) for k, v in row.items() if k not in ("score", "value"))
+
+    assert len(found) == len(expected)
+    for got, want in zip(sorted(found, key=key), sorted(expected, key=key), strict=True):
+        assert key(got) == key(want)
+        for column in ("score", "value"):
+            assert got[column] == pytest.approx(want[column], rel=1e-12, abs=1e-15, nan_ok=True)
+
+
+@contextmanager
+def ranked_times(ranked: bool) -> Iterator[None]:
+    """Within it, times are packed beside codes as ranks where ``ranked`` (the path taken
+    when offsets do not fit one int64, forced by a small key), else as offsets."""
+    with mock.patch.object(report_content, "KEY_BITS", 6 if ranked else report_content.KEY_BITS):
+        yield
+
+
+def rows_as_signals(con: duckdb.DuckDBPyConnection, query: str) -> list[dict[str, Any]]:
+    """The rows of a signals query (in the contract's columns) as dicts."""
+    rel = con.sql(query)
+    return [dict(zip(rel.columns, r, strict=True)) for r in rel.fetchall()]
+
+
+def reference(detector: ReportContent, con: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
+    """Reason homogeneity and mismatch as plain SQL defines them (windows over the
+    reports by target), to hold the detector's numpy episodes to. Templated text is
+    left out: it is SQL in the detector too."""
+    a, gap = detector.prior_strength, round(detector.episode_gap * 1_000_000)
+    con.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE ref_episodes AS
+        WITH r AS (
+            SELECT platform, report_id, target_id, target_kind, reason, ts, epoch_us(ts) AS t
+            FROM reports SEMI JOIN (SELECT platform, target_id FROM reports GROUP BY ALL
+                                    HAVING count(reason) >= {detector.min_reports})
+                 USING (platform, target_id)),
+        g AS (
+            SELECT *, CASE WHEN t - lag(t) OVER w > {gap} THEN 1 ELSE 0 END AS new
+            FROM r WINDOW w AS (PARTITION BY platform, target_id ORDER BY t, report_id))
+        SELECT *, sum(new) OVER (PARTITION BY platform, target_id ORDER BY t, report_id
+                                 ROWS UNBOUNDED PRECEDING) AS episode
+        FROM g;
+
+        CREATE OR REPLACE TEMP TABLE ref_mix AS
+        WITH c AS (
+            SELECT platform, target_kind, target_id, reason, count(*)::DOUBLE AS c
+            FROM reports WHERE reason IS NOT NULL GROUP BY ALL),
+        s AS (
+            SELECT *, c / sum(c) OVER (PARTITION BY platform, target_kind, target_id) AS share
+            FROM c),
+        n AS (
+            SELECT platform, target_kind, count(DISTINCT target_id)::DOUBLE AS targets,
+                   count(DISTINCT reason)::DOUBLE AS reasons
+            FROM c GROUP BY ALL)
+        SELECT s.platform, s.target_kind, s.reason,
+               sum(CAST(s.share AS DECIMAL(38, 18)))::DOUBLE / any_value(n.targets) AS p,
+               any_value(n.reasons) AS reasons
+        FROM s JOIN n USING (platform, target_kind) GROUP BY ALL;
+
+        CREATE OR REPLACE TEMP TABLE ref_scored AS
+        WITH ek AS (
+            SELECT platform, target_id, episode, reason, count(*) AS k
+            FROM ref_episodes WHERE reason IS NOT NULL GROUP BY ALL),
+        en AS (
+            SELECT platform, target_id, episode, min(target_kind) AS kind, count(reason) AS n,
+                   min(ts) AS first_ts, max(ts) AS last_ts,
+                   arg_min(report_id, struct_pack(t := t, r := report_id)) AS first_report
+            FROM ref_episodes GROUP BY ALL),
+        hist AS (
+            SELECT *, coalesce(sum(n) OVER (PARTITION BY platform, target_id ORDER BY episode
+                ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), 0) AS n_before
+            FROM en),
+        ranked AS (
+            SELECT *, coalesce(sum(k) OVER (PARTITION BY platform, target_id, reason
+                       ORDER BY episode ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), 0)
+                       AS k_before,
+                   row_number() OVER (PARTITION BY platform, target_id, episode
+                                      ORDER BY k DESC, reason) AS rank
+            FROM ek)
+        SELECT h.platform, h.target_id, h.episode, h.kind, h.n, h.first_ts, h.last_ts,
+               h.first_report, d.reason, d.k, d.k_before, h.n_before,
+               coalesce(m.p, 0.0) AS p, coalesce(m.reasons, 1.0) AS reasons,
+               (d.k + {a} * coalesce(m.p, 0.0)) / (h.n + {a}) AS smoothed
+        FROM hist h JOIN ranked d ON d.platform = h.platform AND d.target_id = h.target_id
+                     AND d.episode = h.episode AND d.rank = 1
+        LEFT JOIN ref_mix m ON m.platform = h.platform AND m.target_kind = h.kind
+                           AND m.reason = d.reason
+        WHERE h.n >= {detector.min_reports}
+        """
+    )
+    homogeneity = "greatest(0.0, (smoothed - p) / greatest(1.0 - p, 1e-9))"
+    rarity = "greatest(0.0, 1.0 - p * reasons)"
+    mismatch = f"({rarity}) * (1.0 - (k_before + {a} * p) / (n_before + {a}))"
+    spans = "round(epoch(last_ts) - epoch(first_ts)) / 3600.0"
+    details = {
+        "reason_homogeneity": f"format('{{}} of {{}} reports in {{:.1f}} h gave reason {{}} "
+        f"(usual share {{:.1f}}%)', k, n, {spans}, reason, 100 * p)",
+        "reason_mismatch": "format('reason {} is {:.1f}% of reports on targets of kind {} and "
+        "{} of {} earlier reports on this target', reason, 100 * p, kind, k_before, n_before)",
+    }
+    parts = []
+    for layer, score, value in (
+        ("reason_homogeneity", homogeneity, "k / n"),
+        ("reason_mismatch", mismatch, rarity),
+    ):
+        where = "" if layer == "reason_homogeneity" else f"WHERE {score} > 0"
+        parts.append(
+            f"""SELECT 'report_content' AS detector, '{layer}' AS layer, 'target' AS entity,
+                       platform, target_id AS id, {score} AS score, {value} AS value,
+                       first_report AS related_id, first_ts, last_ts,
+                       {details[layer]} AS detail
+                FROM ref_scored {where}
+                UNION ALL
+                SELECT 'report_content', '{layer}', 'report', e.platform, e.report_id,
+                       {score}, {value}, e.target_id, e.ts, e.ts, {details[layer]}
+                FROM ref_scored s JOIN ref_episodes e USING (platform, target_id, episode, reason)
+                {where}"""
+        )
+    return rows_as_signals(con, " UNION ALL ".join(parts))
+
+
+@st.composite
+def crowded_reports(draw: st.DrawFn) -> list[dict[str, Any]]:
+    """Reports on two platforms' targets of two kinds, in hours or the same instants
+    (ties broken by report id), some without a reason."""
+    rows = []
+    for i in range(draw(st.integers(0, 80))):
+        rows.append(
+            {
+                "report_id": f"r{draw(st.integers(0, 10**6))}-{i}",
+                "reporter_id": f"u{draw(st.integers(0, 8))}",
+                "target_id": f"t{draw(st.integers(0, 4))}",
+                "target_kind": draw(st.sampled_from(("account", "post"))),
+                "reason": draw(st.sampled_from((*_REASONS, None))),
+                "ts": at(draw(st.sampled_from((0, 1, 2, 3, 30, 31, 60, 62))) * 3600),
+                "platform": draw(st.sampled_from(("facebook", "facebook", "instagram"))),
+            }
+        )
+    return rows
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    rows=crowded_reports(),
+    gap=st.sampled_from((3600.0, 86_400.0)),
+    min_reports=st.sampled_from((2, 3, 5)),
+    ranked=st.booleans(),
+)
+def test_episodes_and_mix_are_what_the_sql_definition_gives(
+    rows: list[dict[str, Any]], gap: float, min_reports: int, ranked: bool
+) -> None:
+    """The numpy episodes, counts and mix give, row for row, what windows over the
+    reports give; with times packed as offsets or as ranks."""
+    detector = ReportContent(episode_gap=gap, min_reports=min_reports)
+    with duckdb.connect() as con, ranked_times(ranked):
+        con.execute("SET TimeZone = 'UTC'")
+        make_case(con, reports=rows)
+        found = [
+            r for r in signals(detector.detect(con, "actions")) if r["layer"] != "templated_text"
+        ]
+        same_signals(found, reference(detector, con))
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    rows=st.lists(
+        st.tuples(st.sampled_from(("a", "b", None)), st.sampled_from(("x", "y", "zz", None))),
+        max_size=30,
+    ),
+    limit=st.sampled_from((2, report_content.CODE_LIMIT)),
+)
+def test_group_codes_are_equal_exactly_where_the_rows_are(
+    rows: list[tuple[str | None, str | None]], limit: int
+) -> None:
+    """Codes of several columns (renumbered densely past the limit, forced small here)
+    are equal exactly for equal rows, NULL equal to NULL."""
+    first = pa.array([r[0] for r in rows], type=pa.string())
+    second = pa.chunked_array([[r[1] for r in rows[:3]], [r[1] for r in rows[3:]]], pa.string())
+    with mock.patch.object(report_content, "CODE_LIMIT", limit):
+        codes = report_content.group_codes(first, second).tolist()
+    for i, a in enumerate(rows):
+        for j, b in enumerate(rows):
+            assert (codes[i] == codes[j]) == (a == b)

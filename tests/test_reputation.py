@@ -14,7 +14,15 @@ from hypothesis import strategies as st
 
 from concerted.detectors.reputation import ReporterReputation
 from concerted.errors import ConfigError
-from tests.test_report_content import at, by_id, make_case, signals
+from tests.test_report_content import (
+    at,
+    by_id,
+    make_case,
+    ranked_times,
+    rows_as_signals,
+    same_signals,
+    signals,
+)
 
 DAY = 86_400
 
@@ -171,3 +179,101 @@ def test_row_order_does_not_matter_and_scores_stay_in_the_unit_interval(
         make_case(con, reports=shuffled)
         assert signals(ReporterReputation().detect(con, "actions")) == first
     assert all(0.0 <= r["score"] <= 1.0 for r in first)
+
+
+def reference(detector: ReporterReputation, con: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
+    """The layer as plain SQL defines it (windows and as-of joins over the reports), to
+    hold the detector's numpy timeline to."""
+    lag, a = round(detector.decision_lag * 1_000_000), detector.prior_strength
+
+    def prior(upheld: str, decided: str) -> str:
+        if detector.prior_rate is not None:
+            return repr(detector.prior_rate)
+        return f"({upheld} + 1.0) / ({decided} + 2.0)"
+
+    rate = f"(u + {a} * p0) / (n + {a})"
+    detail = (
+        "format('{} of {} earlier decided reports upheld; platform rate {:.1f}%', u, n, 100 * p0)"
+    )
+    return rows_as_signals(
+        con,
+        f"""
+        WITH r AS (SELECT *, epoch_us(ts) AS t FROM reports),
+        decided AS (
+            SELECT platform, reporter_id, t + {lag} AS known,
+                   count(*) FILTER (outcome = 'upheld') AS u, count(*) AS n, min(t) AS filed
+            FROM r WHERE outcome IS NOT NULL GROUP BY ALL),
+        mine AS (
+            SELECT platform, reporter_id, known, sum(u) OVER w AS u, sum(n) OVER w AS n,
+                   min(filed) OVER w AS first_filed
+            FROM decided
+            WINDOW w AS (PARTITION BY platform, reporter_id ORDER BY known
+                         ROWS UNBOUNDED PRECEDING)),
+        everyone AS (
+            SELECT platform, known, sum(u) OVER w AS pu, sum(n) OVER w AS pn
+            FROM (SELECT platform, known, sum(u) AS u, sum(n) AS n FROM decided GROUP BY ALL)
+            WINDOW w AS (PARTITION BY platform ORDER BY known ROWS UNBOUNDED PRECEDING)),
+        m AS (
+            SELECT r.*, m.u, m.n, m.first_filed FROM r ASOF JOIN mine m
+              ON m.platform = r.platform AND m.reporter_id = r.reporter_id AND r.t > m.known),
+        timeline AS (
+            SELECT m.*, {prior("p.pu", "p.pn")} AS p0
+            FROM m ASOF JOIN everyone p ON p.platform = m.platform AND m.t > p.known),
+        a AS (
+            SELECT platform, reporter_id, count(*) FILTER (outcome = 'upheld') AS u,
+                   count(outcome) AS n, min(ts) FILTER (outcome IS NOT NULL) AS first_ts,
+                   max(ts) FILTER (outcome IS NOT NULL) AS last_ts
+            FROM reports GROUP BY ALL HAVING count(outcome) > 0),
+        p AS (
+            SELECT platform,
+                   {prior("count(*) FILTER (outcome = 'upheld')", "count(outcome)")} AS p0
+            FROM reports GROUP BY ALL)
+        SELECT 'reporter_reputation' AS detector, 'reputation' AS layer, 'report' AS entity,
+               platform, report_id AS id, greatest(0.0, (p0 - {rate}) / p0) AS score,
+               {rate} AS value, target_id AS related_id,
+               make_timestamptz(first_filed) AS first_ts, ts AS last_ts, {detail} AS detail
+        FROM timeline
+        UNION ALL
+        SELECT 'reporter_reputation', 'reputation', 'account', platform, reporter_id,
+               greatest(0.0, (p0 - {rate}) / p0), {rate}, NULL, first_ts, last_ts, {detail}
+        FROM a JOIN p USING (platform)
+        """,
+    )
+
+
+@st.composite
+def crowded_histories(draw: st.DrawFn) -> list[dict[str, Any]]:
+    """Reports on two platforms, in half days or the same instants (ties, and outcomes
+    known exactly when a report is filed)."""
+    rows = []
+    for i in range(draw(st.integers(0, 60))):
+        rows.append(
+            {
+                "report_id": f"r{i}",
+                "reporter_id": f"u{draw(st.integers(0, 5))}",
+                "target_id": f"t{draw(st.integers(0, 9))}",
+                "ts": at(draw(st.sampled_from((0, 1, 2, 3, 4, 6, 8))) * DAY / 2),
+                "outcome": draw(st.sampled_from(("upheld", "rejected", None))),
+                "platform": draw(st.sampled_from(("facebook", "facebook", "instagram"))),
+            }
+        )
+    return rows
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    rows=crowded_histories(),
+    lag=st.sampled_from((0.0, DAY / 2, DAY)),
+    prior_rate=st.sampled_from((None, 0.3)),
+    ranked=st.booleans(),
+)
+def test_the_timeline_is_what_the_sql_definition_gives(
+    rows: list[dict[str, Any]], lag: float, prior_rate: float | None, ranked: bool
+) -> None:
+    """The numpy timeline gives, row for row, what windows and as-of joins over the
+    reports give; with times packed as offsets or as ranks."""
+    detector = ReporterReputation(decision_lag=lag, prior_rate=prior_rate)
+    with duckdb.connect() as con, ranked_times(ranked):
+        con.execute("SET TimeZone = 'UTC'")
+        make_case(con, reports=rows)
+        same_signals(signals(detector.detect(con, "actions")), reference(detector, con))

@@ -70,6 +70,14 @@ Settings: ``human_floor`` (seconds, 5), ``session_gap`` (1800), ``min_run`` (5),
 ``min_sequence`` (5), ``fingerprint_window`` (3600), ``max_token_share`` (0.01).
 Edges and events are always empty.
 
+Computation. The reports are read once and sorted by reporter (an integer code), time
+and id in numpy, which numbers gaps and sessions; only the reporters with a gap short
+enough to score and the sessions long enough to compare are kept for the SQL of the
+gap, clockwork and sequence layers, and each reporter's direct entries are counted in
+the same pass. Clients are few: their distinct strings are split into tokens in SQL,
+each report's client is found by its hash among them, and a token's reporters are
+counted exactly only where its clients' counts leave its rarity in doubt.
+
 Limitations. A careful tool adds random delays, and clockwork and sub-human gaps then
 fade; identical sequences need the exact order and miss a tool that shuffles; clients
 are often not recorded at all, or normalised by the platform before export. Many
@@ -83,12 +91,28 @@ reporter only if they share an account.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any, ClassVar, NamedTuple
 
 import duckdb
+import numpy as np
+import numpy.typing as npt
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from concerted.detectors.base import Evidence, empty
-from concerted.detectors.report_content import as_signals, exact_sum, has_table, temp_names
+from concerted.detectors.report_content import (
+    arrow_table,
+    as_signals,
+    dictionary_codes,
+    distinct_rows,
+    exact_sum,
+    group_codes,
+    has_table,
+    integers,
+    take,
+    temp_names,
+    time_order,
+)
 from concerted.errors import ConfigError
 from concerted.schema import sql_literal
 
@@ -99,6 +123,26 @@ _US = 1_000_000
 _MAD_SIGMA = 1.4826
 #: Tokens carried by this many reporters or fewer are examined whatever their share.
 _ALWAYS_EXAMINED = 20
+
+
+def _one_to_one(hashes: int, clients: pa.ChunkedArray[Any]) -> bool:
+    """Whether ``hashes`` distinct hashes tell the distinct ``clients`` apart."""
+    return hashes == pc.count_distinct(clients).as_py()
+
+
+class _Reports(NamedTuple):
+    """The reports as fetched once, with the integer codes the layers share."""
+
+    rows: pa.Table
+    #: Each report's platform, as a code into ``platforms``.
+    platform: npt.NDArray[np.int64]
+    platforms: pa.Array[Any]
+    #: Each report's (platform, reporter), as a code.
+    reporter: npt.NDArray[np.int64]
+    #: Each report's client, as a code (-1 for none).
+    client: npt.NDArray[np.int64]
+    #: Whether each client code says something (is not blank).
+    used: npt.NDArray[np.bool_]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -157,31 +201,28 @@ class ReportAutomation:
         if not has_table(con, "reports"):
             return none
         t = temp_names(
-            "s7", "timeline", "sessions", "spread", "sequences", "shared", "carriers", "tokens"
+            "s7",
+            "timeline",
+            "sessions",
+            "spread",
+            "sequences",
+            "shared",
+            "per",
+            "base",
+            "clients",
+            "pairs",
+            "acts",
+            "carriers",
+            "tokens",
         )
         name = sql_literal(self.name)
         channels = ", ".join(sql_literal(c) for c in self.direct_channels) or "NULL"
         direct = f"""(SELECT platform, reporter_id, report_id, target_id, ts,
                              coalesce(lower(channel) IN ({channels}), false) AS direct
                       FROM reports)"""
+        rows = self._timeline(con, t, channels)
         con.execute(
             f"""
-            -- Gaps need two reports: reporters with one are left out of the timeline.
-            CREATE OR REPLACE TEMP TABLE {t["timeline"]} AS
-            WITH r AS (
-                SELECT platform, reporter_id, report_id, target_id, ts, epoch_us(ts) AS t
-                FROM reports
-                SEMI JOIN (SELECT platform, reporter_id FROM reports GROUP BY ALL
-                           HAVING count(*) >= 2) USING (platform, reporter_id)),
-            g AS (
-                SELECT *, t - lag(t) OVER w AS gap_us, (t - lag(t) OVER w) / {_US}.0 AS gap
-                FROM r WINDOW w AS (PARTITION BY platform, reporter_id ORDER BY t, report_id))
-            SELECT *, sum(CASE WHEN gap IS NULL OR gap > {self.session_gap} THEN 1 ELSE 0 END)
-                      OVER (PARTITION BY platform, reporter_id ORDER BY t, report_id
-                            ROWS UNBOUNDED PRECEDING) AS session,
-                   1.0 / (1.0 + pow(gap / {self.human_floor}, 4)) AS quick
-            FROM g;
-
             CREATE OR REPLACE TEMP TABLE {t["sessions"]} AS
             SELECT platform, reporter_id, session, count(*) AS reports,
                    min(ts) AS first_ts, max(ts) AS last_ts
@@ -226,10 +267,10 @@ class ReportAutomation:
         queries = [
             *self._gaps(t["timeline"], name),
             *self._clockwork(t["timeline"], t["spread"], name),
-            *self._direct(direct, name),
+            *self._direct(direct, t["per"], t["base"], name),
             *self._sequences(t["timeline"], t["sessions"], t["sequences"], t["shared"], name),
         ]
-        self._fingerprints(con, t["carriers"], t["tokens"])
+        self._fingerprints(con, rows, t)
         queries.extend(self._fingerprint_queries(t["carriers"], name))
         notes: dict[str, Any] = {
             "human_floor_seconds": self.human_floor,
@@ -289,20 +330,15 @@ class ReportAutomation:
                                        ORDER BY s.score DESC, s.session) = 1"""
         return [report, account]
 
-    def _direct(self, reports: str, name: str) -> list[str]:
+    def _direct(self, reports: str, per: str, base: str, name: str) -> list[str]:
         a = self.prior_strength
-        per = f"""
-            SELECT platform, reporter_id, count(*) AS n, count(*) FILTER (direct) AS d,
-                   min(ts) AS first_ts, max(ts) AS last_ts
-            FROM {reports} GROUP BY ALL"""
-        base = f"SELECT platform, {exact_sum('d / n')} / count(*) AS p0 FROM ({per}) GROUP BY ALL"
         report = f"""
             SELECT {name} AS detector, 'direct_entry' AS layer, 'report' AS entity, platform,
                    report_id AS id, 1.0 - p0 AS score, 1.0 AS value, target_id AS related_id,
                    ts AS first_ts, ts AS last_ts,
                    format('filed straight into the report flow; {{:.1f}}% of reporters '
                           'file that way', 100 * p0) AS detail
-            FROM {reports} JOIN ({base}) USING (platform) WHERE direct"""
+            FROM {reports} JOIN {base} USING (platform) WHERE direct"""
         smoothed = f"(d + {a} * p0) / (n + {a})"
         account = f"""
             SELECT {name} AS detector, 'direct_entry' AS layer, 'account' AS entity, platform,
@@ -310,7 +346,7 @@ class ReportAutomation:
                    d / n AS value, NULL AS related_id, first_ts, last_ts,
                    format('{{}} of {{}} reports filed straight into the report flow; '
                           '{{:.1f}}% of reporters file that way', d, n, 100 * p0) AS detail
-            FROM ({per}) JOIN ({base}) USING (platform) WHERE d > 0"""
+            FROM {per} JOIN {base} USING (platform)"""
         return [report, account]
 
     def _sequences(
@@ -338,40 +374,258 @@ class ReportAutomation:
                                        ORDER BY s.score DESC, s.session) = 1"""
         return [report, account]
 
-    def _fingerprints(self, con: duckdb.DuckDBPyConnection, carriers: str, tokens: str) -> None:
-        """Score client tokens; ``carriers`` gets each (reporter, client) its best token."""
+    def _timeline(
+        self, con: duckdb.DuckDBPyConnection, t: dict[str, str], channels: str
+    ) -> _Reports:
+        """Temporary tables ``timeline`` (the reports, in each reporter's time order, with
+        their gap and session, of every reporter that has a gap short enough to score
+        and of every session long enough to be compared; the layers read nothing else
+        of it), ``per`` (reporters with direct entries and their counts) and ``base``
+        (each platform's share of direct entry), from one numpy pass over the reports:
+        integer reporter codes, one sort by reporter and time.
+        """
+        # The distinct clients (few), and each report's client by its hash where the
+        # hash tells the clients apart (else by the text itself).
+        seen = con.sql(
+            """SELECT platform, client, hash(client) AS h FROM reports
+               WHERE client IS NOT NULL GROUP BY ALL"""
+        ).to_arrow_table()
+        unique, first = np.unique(integers(seen["h"], np.uint64), return_index=True)
+        by_hash = _one_to_one(len(unique), seen["client"])
+        rows = con.sql(
+            f"""SELECT platform, reporter_id, report_id, target_id, ts, epoch_us(ts) AS t,
+                       coalesce(lower(channel) IN ({channels}), false) AS direct,
+                       {"hash(client)" if by_hash else "client"} AS client_key,
+                       client IS NULL AS no_client
+                FROM reports"""
+        ).to_arrow_table()
+        if by_hash:
+            # (hash(NULL) is a number too; those reports get -1 below)
+            client = np.searchsorted(unique, integers(rows["client_key"], np.uint64))
+            names = take(seen["client"], first)
+        else:
+            client, names = dictionary_codes(rows["client_key"])
+        client = np.where(integers(rows["no_client"], bool), -1, client)
+        arrow_table(con, {"code": np.arange(len(names)), "client": names}, t["clients"])
+        arrow_table(con, seen.select(["platform", "client"]), f"{t['clients']}_seen")
+        used = np.zeros(len(names), dtype=bool)
+        nonblank = con.sql(f"SELECT code FROM {t['clients']} WHERE trim(client) <> ''")
+        used[np.asarray(nonblank.to_arrow_table()["code"], dtype=np.int64)] = True
+        platform, platforms = dictionary_codes(rows["platform"])
+        reporter = group_codes(rows["platform"], rows["reporter_id"])
+        when = integers(rows["t"])
+        order, key, shift = time_order(reporter, when, rows["report_id"])
+        when = when[order]
+        first = np.diff(key >> shift, prepend=-1) != 0
+        heads = np.flatnonzero(first)
+        sizes = np.diff(np.append(heads, len(key)))
+        owner = np.cumsum(first) - 1
+        gap_us = np.diff(when, prepend=0)
+        # Sessions as the SQL would number them: from 1 in each reporter's reports, a
+        # new one after a gap (in seconds, a double) longer than the session gap.
+        new = first | (gap_us / _US > self.session_gap)
+        running = np.cumsum(new)
+        session = running - running[heads][owner] + 1
+        session_sizes = np.bincount(running - 1)
+        # quick >= 0.01 needs a gap under 3.16 human floors: four is a safe margin.
+        close = ~first & (gap_us <= 4 * self.human_floor * _US)
+        scored = np.bincount(owner[close], minlength=len(heads)) > 0
+        long = session_sizes[running - 1] >= min(self.min_run, self.min_sequence)
+        keep = np.flatnonzero((sizes[owner] >= 2) & (scored[owner] | long))
+        at = order[keep]
+        arrow_table(
+            con,
+            {
+                "platform": take(rows["platform"], at),
+                "reporter_id": take(rows["reporter_id"], at),
+                "report_id": take(rows["report_id"], at),
+                "target_id": take(rows["target_id"], at),
+                "ts": take(rows["ts"], at),
+                "t": when[keep],
+                "gap_us": pa.array(gap_us[keep], mask=first[keep]),
+                "session": session[keep],
+            },
+            f"{t['timeline']}_raw",
+        )
+        con.execute(
+            f"""CREATE OR REPLACE TEMP TABLE {t["timeline"]} AS
+                SELECT *, 1.0 / (1.0 + pow(gap / {self.human_floor}, 4)) AS quick
+                FROM (SELECT * EXCLUDE (gap_us, session), gap_us, gap_us / {_US}.0 AS gap,
+                             session
+                      FROM {t["timeline"]}_raw);
+                DROP TABLE {t["timeline"]}_raw"""
+        )
+        # Direct entry: every reporter's count, and the platform's mean share.
+        direct = integers(rows["direct"], bool)[order]
+        d = np.add.reduceat(direct.astype(np.int64), heads) if len(heads) else sizes
+        on = platform[order[heads]]
+        (pk, dd, nn), many = distinct_rows(on, d, sizes)
+        arrow_table(
+            con,
+            {
+                "platform": take(platforms, pk),
+                "d": dd,
+                "n": nn,
+                "reporters": many,
+            },
+            f"{t['base']}_raw",
+        )
+        con.execute(
+            f"""CREATE OR REPLACE TEMP TABLE {t["base"]} AS
+                SELECT platform,
+                       sum(reporters * CAST(d / n AS DECIMAL(38, 18)))::DOUBLE
+                           / sum(reporters)::BIGINT AS p0
+                FROM {t["base"]}_raw GROUP BY ALL;
+                DROP TABLE {t["base"]}_raw"""
+        )
+        some = np.flatnonzero(d > 0)
+        firsts = order[heads[some]]
+        lasts = order[heads[some] + sizes[some] - 1]
+        arrow_table(
+            con,
+            {
+                "platform": take(rows["platform"], firsts),
+                "reporter_id": take(rows["reporter_id"], firsts),
+                "n": sizes[some],
+                "d": d[some],
+                "first_ts": take(rows["ts"], firsts),
+                "last_ts": take(rows["ts"], lasts),
+            },
+            t["per"],
+        )
+        return _Reports(rows, platform, platforms, reporter, client, used)
+
+    def _fingerprints(
+        self, con: duckdb.DuckDBPyConnection, reports: _Reports, t: dict[str, str]
+    ) -> None:
+        """Score client tokens (table ``tokens``); ``carriers`` gets each (platform,
+        client) its best token.
+
+        Clients are few where reports are many: the distinct clients are split into
+        tokens in SQL, and the reporters carrying each client are counted in numpy from
+        the reports' client codes. A token's reporters are counted exactly only where
+        its clients leave it in doubt: a token of a client that alone has more
+        reporters than the share allows, or whose clients together have fewer than 2,
+        is not rare whatever the exact count.
+        """
         w = max(1, round(self.fingerprint_window * _US))
+        share = f"greatest({self.max_token_share} * n, {_ALWAYS_EXAMINED})"
+        code, used = reports.client, reports.used
+        # Distinct (reporter, client) pairs of the clients that say something.
+        given = np.flatnonzero(code >= 0)
+        given = given[used[code[given]]]
+        (pair_reporter, pair_client), _ = distinct_rows(reports.reporter[given], code[given])
+        platforms = max(len(reports.platforms), 1)
+        clients = max(len(used), 1)
+        reporter_platform = np.zeros(int(reports.reporter.max(initial=-1)) + 1, np.int64)
+        reporter_platform[reports.reporter] = reports.platform
+        pair_platform = reporter_platform[pair_reporter]
+        heads = np.diff(pair_reporter, prepend=-1) != 0
+        carriers = np.bincount(pair_platform[heads], minlength=platforms)
+        cell = pair_platform * clients + pair_client
+        counts = np.bincount(cell, minlength=platforms * clients)
+        held = np.flatnonzero(counts)
+        arrow_table(
+            con,
+            {
+                "pk": held // clients,
+                "code": held % clients,
+                "reporters": counts[held],
+                "n": carriers[held // clients],
+            },
+            t["pairs"],
+        )
         con.execute(
             f"""
-            CREATE OR REPLACE TEMP TABLE {tokens} AS
-            WITH clients AS (
-                SELECT DISTINCT platform, reporter_id, client FROM reports
-                WHERE client IS NOT NULL AND trim(client) <> ''),
-            split AS (
-                SELECT DISTINCT platform, client, token FROM (
-                    SELECT platform, client,
-                           unnest(list_append(
-                               string_split_regex(lower(client), '[\\s;()\\[\\],]+'),
-                               '=' || lower(trim(client)))) AS token
-                    FROM (SELECT DISTINCT platform, client FROM clients))
-                WHERE token <> '' AND token <> '='),
-            carried AS (
-                SELECT DISTINCT c.platform, c.reporter_id, s.token
-                FROM clients c JOIN split s USING (platform, client)),
-            n AS (SELECT platform, count(DISTINCT reporter_id) AS n FROM clients GROUP BY ALL),
-            r AS (SELECT platform, token, count(*) AS r FROM carried GROUP BY ALL),
-            rare AS (
-                SELECT r.platform, r.token, r.r, n.n FROM r JOIN n USING (platform)
-                WHERE r.r >= 2
-                  AND r.r <= greatest({self.max_token_share} * n.n, {_ALWAYS_EXAMINED})),
-            marked AS (
-                SELECT s.platform, s.client, s.token
-                FROM split s SEMI JOIN rare x USING (platform, token)),
+            CREATE OR REPLACE TEMP TABLE {t["tokens"]}_split AS
+            SELECT DISTINCT code, token FROM (
+                SELECT code,
+                       unnest(list_append(
+                           string_split_regex(lower(client), '[\\s;()\\[\\],]+'),
+                           '=' || lower(trim(client)))) AS token
+                FROM {t["clients"]})
+            WHERE token <> '' AND token <> '=';
+
+            -- Tokens a count could make rare: every client of theirs within the share,
+            -- and at least two reporters among them all.
+            CREATE OR REPLACE TEMP TABLE {t["tokens"]}_doubt AS
+            SELECT p.pk, s.token FROM {t["pairs"]} p JOIN {t["tokens"]}_split s USING (code)
+            GROUP BY ALL
+            HAVING max(p.reporters) <= greatest({self.max_token_share} * any_value(p.n),
+                                                {_ALWAYS_EXAMINED})
+               AND sum(p.reporters) >= 2;
+            """
+        )
+        doubt = con.sql(
+            f"""SELECT DISTINCT p.pk, p.code FROM {t["pairs"]} p
+                JOIN {t["tokens"]}_split s USING (code)
+                SEMI JOIN {t["tokens"]}_doubt d USING (pk, token)"""
+        ).to_arrow_table()
+        wanted = np.zeros(platforms * clients, dtype=bool)
+        wanted[
+            np.asarray(doubt["pk"], np.int64) * clients + np.asarray(doubt["code"], np.int64)
+        ] = True
+        counted = np.flatnonzero(wanted[cell])
+        arrow_table(
+            con,
+            {
+                "pk": pair_platform[counted],
+                "reporter": pair_reporter[counted],
+                "code": pair_client[counted],
+            },
+            f"{t['tokens']}_counted",
+        )
+        con.execute(
+            f"""
+            CREATE OR REPLACE TEMP TABLE {t["tokens"]}_rare AS
+            SELECT c.pk, s.token, count(DISTINCT c.reporter) AS r, any_value(n.n) AS n
+            FROM {t["tokens"]}_counted c JOIN {t["tokens"]}_split s USING (code)
+            SEMI JOIN {t["tokens"]}_doubt d USING (pk, token)
+            JOIN (SELECT DISTINCT pk, n FROM {t["pairs"]}) n USING (pk)
+            GROUP BY ALL;
+            DELETE FROM {t["tokens"]}_rare WHERE NOT (r >= 2 AND r <= {share});
+
+            CREATE OR REPLACE TEMP TABLE {t["tokens"]}_marked AS
+            SELECT p.pk, p.code, s.token FROM {t["pairs"]} p
+            JOIN {t["tokens"]}_split s USING (code)
+            SEMI JOIN {t["tokens"]}_rare x USING (pk, token)
+            """
+        )
+        marked = con.sql(f"SELECT DISTINCT pk, code FROM {t['tokens']}_marked").to_arrow_table()
+        flag = np.zeros(platforms * clients, dtype=bool)
+        flag[
+            np.asarray(marked["pk"], np.int64) * clients + np.asarray(marked["code"], np.int64)
+        ] = True
+        arrow_table(
+            con,
+            pa.table({"pk": np.arange(len(reports.platforms)), "platform": reports.platforms}),
+            f"{t['tokens']}_names",
+        )
+        rows = reports.rows
+        acting = np.flatnonzero(
+            (code >= 0) & flag[reports.platform * clients + np.maximum(code, 0)]
+        )
+        at = acting
+        arrow_table(
+            con,
+            {
+                "platform": take(rows["platform"], at),
+                "reporter_id": take(rows["reporter_id"], at),
+                "target_id": take(rows["target_id"], at),
+                "t": take(rows["t"], at),
+                "pk": reports.platform[acting],
+                "code": code[acting],
+            },
+            t["acts"],
+        )
+        con.execute(
+            f"""
+            CREATE OR REPLACE TEMP TABLE {t["tokens"]} AS
+            WITH rare AS (SELECT names.platform, x.token, x.r, x.n
+                          FROM {t["tokens"]}_rare x JOIN {t["tokens"]}_names names USING (pk)),
             acts AS (
-                SELECT DISTINCT t.platform, m.token, t.reporter_id, t.target_id,
-                       epoch_us(t.ts) AS t
-                FROM reports t
-                JOIN marked m ON m.platform = t.platform AND m.client = t.client),
+                SELECT DISTINCT a.platform, m.token, a.reporter_id, a.target_id, a.t
+                FROM {t["acts"]} a JOIN {t["tokens"]}_marked m USING (pk, code)),
             together AS (
                 SELECT DISTINCT x.platform, x.token, x.reporter_id
                 FROM acts x JOIN acts y
@@ -383,18 +637,25 @@ class ReportAutomation:
                    (b.b / rare.r) * (1.0 - 1.0 / b.b) * (1.0 - rare.r / rare.n) AS score
             FROM rare JOIN b USING (platform, token) WHERE b.b >= 2;
 
-            CREATE OR REPLACE TEMP TABLE {carriers} AS
+            CREATE OR REPLACE TEMP TABLE {t["carriers"]} AS
             WITH best AS (
                 SELECT s.platform, s.client, k.token, k.r, k.n, k.b, k.score
-                FROM (SELECT DISTINCT platform, client FROM reports
-                      WHERE client IS NOT NULL) s
-                JOIN {tokens} k ON k.platform = s.platform
+                FROM (SELECT DISTINCT platform, client FROM {t["clients"]}_seen) s
+                JOIN {t["tokens"]} k ON k.platform = s.platform
                  AND (list_contains(string_split_regex(lower(s.client), '[\\s;()\\[\\],]+'),
                                     k.token)
                       OR k.token = '=' || lower(trim(s.client)))
                 QUALIFY row_number() OVER (PARTITION BY s.platform, s.client
                                            ORDER BY k.score DESC, k.token) = 1)
-            SELECT * FROM best
+            SELECT * FROM best;
+
+            DROP TABLE {t["tokens"]}_split;
+            DROP TABLE {t["tokens"]}_doubt;
+            DROP TABLE {t["tokens"]}_rare;
+            DROP TABLE {t["tokens"]}_marked;
+            DROP TABLE {t["tokens"]}_counted;
+            DROP TABLE {t["tokens"]}_names;
+            DROP TABLE {t["clients"]}_seen;
             """
         )
 

@@ -63,6 +63,11 @@ more as ``boast``, while the organic call-outs, written with the same templates 
 links but answered by a handful of friends, score at most 0.3 (and are never boasts),
 and no other post scores.
 
+Computation. Only the reported targets that posts' tokens could name are looked up
+among the reports (a semi join, not the distinct targets of every report), and only
+posts that hold some phrase after a space (one pass of a few regular expressions) are
+tried against each phrase.
+
 Limitations. The same words and links serve ordinary people who ask friends to report
 an abuser (the simulator's "call-outs"): only the size of the response tells them
 apart, and a call answered by a few dozen people on their own scores like a small
@@ -215,6 +220,35 @@ def load_lexicon(extra: str | Path | None = None) -> Lexicon:
     return lexicon
 
 
+def _literal(text: str) -> str:
+    r"""``text`` as a regular expression (RE2) that matches it literally.
+
+    >>> print(_literal("a.b (c)"))
+    a\.b \(c\)
+    """
+    return "".join(f"\\{c}" if c.isascii() and not c.isalnum() and c != " " else c for c in text)
+
+
+def _any_phrase(phrases: list[str], column: str) -> str:
+    """SQL that is true where text ``column`` holds one of ``phrases`` after a space:
+    regular expressions of alternatives (a hundred to each, to keep them small).
+
+    >>> con = duckdb.connect()
+    >>> con.sql(f"SELECT {_any_phrase(['c++', 'report them'], 'b')} "
+    ...         "FROM (VALUES (' we c++ '), (' report the ')) t(b)").fetchall()
+    [(True,), (False,)]
+    """
+    words = sorted(set(phrases))
+    parts = [words[i : i + 100] for i in range(0, len(words), 100)]
+    return (
+        " OR ".join(
+            f"regexp_matches({column}, {sql_literal(' (?:' + '|'.join(map(_literal, p)) + ')')})"
+            for p in parts
+        )
+        or "false"
+    )
+
+
 def _weigh(x: str, scale: float) -> str:
     """SQL for :math:`x^2 / (x^2 + s^2)` of a non-negative count ``x``."""
     x = f"greatest(round({x}, 9), 0)"
@@ -248,8 +282,8 @@ class _PostDetector:
             "OR contains(coalesce(text, ''), '@') OR contains(coalesce(text, ''), '://')"
         )
         link_tokens = " UNION ALL ".join(
-            f"SELECT platform, post_id, regexp_extract(url, {sql_literal('(?i)' + p)}, 1) "
-            "AS token, 'link' AS how FROM links"
+            f"SELECT platform, post_id, account_id, "
+            f"regexp_extract(url, {sql_literal('(?i)' + p)}, 1) AS token, 'link' AS how FROM links"
             for p in lex.profile
         )
         handles = (
@@ -259,41 +293,60 @@ class _PostDetector:
             else "SELECT NULL::VARCHAR AS platform, NULL::VARCHAR AS account_id, "
             "NULL::VARCHAR AS handle WHERE false"
         )
+        # The tokens first, then the reported targets among them only (a semi join on
+        # the few tokens, where the distinct targets of all reports would cost more).
         con.execute(
             f"""
-            CREATE OR REPLACE TEMP TABLE {t["named"]} AS
+            CREATE OR REPLACE TEMP TABLE {t["named"]}_tokens AS
             WITH p AS (
                 SELECT platform, post_id, account_id, urls, mentions, text FROM posts
                 WHERE {prefilter}),
             links AS (
-                SELECT platform, post_id, unnest(list_concat(coalesce(urls, []),
-                       regexp_extract_all(coalesce(text, ''), {sql_literal(_TEXT_LINK)}))) AS url
-                FROM p),
-            tokens AS (
-                SELECT DISTINCT platform, post_id, token, how FROM (
-                    {link_tokens + " UNION ALL " if link_tokens else ""}
-                    SELECT platform, post_id, ltrim(unnest(coalesce(mentions, [])), '@'),
-                           'mention' FROM p
-                    UNION ALL
-                    SELECT platform, post_id,
-                           rtrim(unnest(regexp_extract_all(coalesce(text, ''),
-                                                           {sql_literal(_HANDLE)}, 1)), '.'),
-                           'handle' FROM p)
-                WHERE token IS NOT NULL AND token <> ''),
-            targets AS (SELECT DISTINCT platform AS t_platform, target_id FROM reports),
-            handles AS ({handles}),
-            found AS (
-                SELECT k.platform, k.post_id, x.t_platform, x.target_id, k.how
-                FROM tokens k JOIN targets x ON x.target_id = k.token
+                SELECT platform, post_id, account_id,
+                       unnest(list_concat(coalesce(urls, []),
+                              regexp_extract_all(coalesce(text, ''),
+                                                 {sql_literal(_TEXT_LINK)}))) AS url
+                FROM p)
+            SELECT DISTINCT platform, post_id, account_id, token, how FROM (
+                {link_tokens + " UNION ALL " if link_tokens else ""}
+                SELECT platform, post_id, account_id,
+                       ltrim(unnest(coalesce(mentions, [])), '@'), 'mention' FROM p
                 UNION ALL
-                SELECT k.platform, k.post_id, x.t_platform, x.target_id, k.how
-                FROM tokens k JOIN handles h ON h.handle = lower(k.token)
-                JOIN targets x ON x.t_platform = h.platform AND x.target_id = h.account_id)
+                SELECT platform, post_id, account_id,
+                       rtrim(unnest(regexp_extract_all(coalesce(text, ''),
+                                                       {sql_literal(_HANDLE)}, 1)), '.'),
+                       'handle' FROM p)
+            WHERE token IS NOT NULL AND token <> '';
+
+            CREATE OR REPLACE TEMP TABLE {t["named"]}_handles AS
+            SELECT * FROM ({handles})
+            WHERE handle IN (SELECT lower(token) FROM {t["named"]}_tokens);
+
+            CREATE OR REPLACE TEMP TABLE {t["named"]}_targets AS
+            SELECT DISTINCT platform AS t_platform, target_id FROM reports
+            WHERE target_id IN (SELECT token FROM {t["named"]}_tokens
+                                UNION ALL
+                                SELECT account_id FROM {t["named"]}_handles);
+
+            CREATE OR REPLACE TEMP TABLE {t["named"]} AS
+            WITH found AS (
+                SELECT k.platform, k.post_id, k.account_id, x.t_platform, x.target_id, k.how
+                FROM {t["named"]}_tokens k JOIN {t["named"]}_targets x ON x.target_id = k.token
+                UNION ALL
+                SELECT k.platform, k.post_id, k.account_id, x.t_platform, x.target_id, k.how
+                FROM {t["named"]}_tokens k JOIN {t["named"]}_handles h
+                  ON h.handle = lower(k.token)
+                JOIN {t["named"]}_targets x
+                  ON x.t_platform = h.platform AND x.target_id = h.account_id)
             SELECT f.platform, f.post_id, f.t_platform, f.target_id,
                    list_sort(list_distinct(list(f.how))) AS hows
-            FROM found f JOIN p ON p.platform = f.platform AND p.post_id = f.post_id
-            WHERE NOT (f.t_platform = p.platform AND f.target_id = p.account_id)
-            GROUP BY ALL
+            FROM found f
+            WHERE NOT (f.t_platform = f.platform AND f.target_id = f.account_id)
+            GROUP BY f.platform, f.post_id, f.t_platform, f.target_id;
+
+            DROP TABLE {t["named"]}_tokens;
+            DROP TABLE {t["named"]}_handles;
+            DROP TABLE {t["named"]}_targets;
             """
         )
         flows = " OR ".join(
@@ -318,6 +371,10 @@ class _PostDetector:
                 FROM posts SEMI JOIN {t["named"]} USING (platform, post_id)""",
             t["texts"],
         )
+        # One pass of a regular expression for any phrase where a word begins leaves
+        # only the posts that hold one to be tried against each phrase.
+        bodies = con.sql(f"SELECT DISTINCT body FROM {t['phrases']} WHERE body <> ''")
+        any_phrase = _any_phrase([str(b) for (b,) in bodies.fetchall()], "body")
         con.execute(
             f"""
             CREATE OR REPLACE TEMP TABLE {t["posts"]} AS
@@ -327,8 +384,8 @@ class _PostDetector:
                 FROM {t["texts"]}),
             m AS (
                 SELECT p.platform, p.post_id, x.kind, x.category
-                FROM p JOIN {t["phrases"]} x ON x.body <> ''
-                 AND contains(p.body, ' ' || x.body)
+                FROM (SELECT * FROM p WHERE {any_phrase}) p
+                JOIN {t["phrases"]} x ON x.body <> '' AND contains(p.body, ' ' || x.body)
                 GROUP BY ALL)
             SELECT p.platform, p.post_id, p.account_id, p.ts, p.venue_id,
                    coalesce(list_bool_or(list_transform(p.links, url -> {flows or "false"})),

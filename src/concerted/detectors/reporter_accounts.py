@@ -44,6 +44,12 @@ among all reporters, ``report_share`` separates brigade members from organic
 reporters (F1 0.99), and ``account_age`` ranks fake reporters first (F1 0.94 on seed
 0); none of them tells extension-driven reporters from human ones, which is S7's job.
 
+Computation. Reporters are counted once in SQL; only reporters young enough at their
+first report are joined to their reports for ``account_age``; the platform's share of
+reports comes from the reporters' counts and the number of posting accounts (no union
+of all reports and posts); creation bursts count neighbours by binary searches of the
+sorted creation times in numpy, as the RANGE windows they replace would.
+
 Limitations. New accounts report in good faith too (a first-time user who meets
 abuse), so age is weak alone; the share of reports is only as good as the posts the
 case holds for the same accounts and period; the creation burst looks at reporters
@@ -64,7 +70,13 @@ import pyarrow as pa
 from scipy.stats import poisson
 
 from concerted.detectors.base import Evidence, empty
-from concerted.detectors.report_content import as_signals, exact_sum, has_table, temp_names
+from concerted.detectors.report_content import (
+    arrow_table,
+    as_signals,
+    dictionary_codes,
+    has_table,
+    temp_names,
+)
 from concerted.errors import ConfigError
 from concerted.schema import sql_literal
 
@@ -109,7 +121,7 @@ class ReporterInauthenticity:
         none = Evidence(empty(con, "edges"), empty(con, "events"), empty(con, "signals"))
         if not has_table(con, "reports"):
             return none
-        t = temp_names("s6", "reporters", "bursts")
+        t = temp_names("s6", "posters", "reporters", "bursts")
         name = sql_literal(self.name)
         accounts = has_table(con, "accounts")
         posts = (
@@ -123,11 +135,16 @@ class ReporterInauthenticity:
             else ""
         )
         activity = (
-            "LEFT JOIN (SELECT platform, account_id AS reporter_id, count(*) AS posts FROM posts"
-            " GROUP BY ALL) p USING (platform, reporter_id)"
+            f"LEFT JOIN (SELECT platform, account_id AS reporter_id, posts FROM {t['posters']})"
+            " p USING (platform, reporter_id)"
             if posts
             else ""
         )
+        if posts:
+            con.execute(
+                f"""CREATE OR REPLACE TEMP TABLE {t["posters"]} AS
+                    SELECT platform, account_id, count(*) AS posts FROM posts GROUP BY ALL"""
+            )
         con.execute(
             f"""
             CREATE OR REPLACE TEMP TABLE {t["reporters"]} AS
@@ -154,7 +171,7 @@ class ReporterInauthenticity:
                     FROM {t["bursts"]} WHERE score > 0"""
             )
         if posts:
-            queries.append(self._share(con, t["reporters"], name))
+            queries.append(self._share(t["reporters"], t["posters"], name))
         notes: dict[str, Any] = {
             "age_half_life_days": self.age_half_life,
             "burst_window_seconds": self.burst_window,
@@ -172,6 +189,8 @@ class ReporterInauthenticity:
         )
 
     def _age(self, reporters: str, name: str) -> list[str]:
+        # A report is no younger than its reporter's first: only reporters young at their
+        # first report (with a margin for rounding) are joined to their reports.
         days = "greatest(0.0, (epoch({at}) - epoch(created_at)) / 86400.0)"
         score = f"pow(2.0, -{days} / {self.age_half_life})"
         report_age = days.format(at="r.ts")
@@ -181,8 +200,12 @@ class ReporterInauthenticity:
                    {report_age} AS value, r.target_id AS related_id,
                    created_at AS first_ts, r.ts AS last_ts,
                    format('account {{:.1f}} days old at this report', {report_age}) AS detail
-            FROM reports r JOIN {reporters} a USING (platform, reporter_id)
-            WHERE created_at IS NOT NULL AND {score.format(at="r.ts")} >= {_AGE_FLOOR}"""
+            FROM reports r
+            JOIN (SELECT platform, reporter_id, created_at FROM {reporters}
+                  WHERE created_at IS NOT NULL
+                    AND {score.format(at="first_ts")} >= {_AGE_FLOOR / 2}) a
+                USING (platform, reporter_id)
+            WHERE {score.format(at="r.ts")} >= {_AGE_FLOOR}"""
         first_age = days.format(at="first_ts")
         account = f"""
             SELECT {name} AS detector, 'account_age' AS layer, 'account' AS entity, platform,
@@ -194,17 +217,27 @@ class ReporterInauthenticity:
             WHERE created_at IS NOT NULL AND {score.format(at="first_ts")} >= {_AGE_FLOOR}"""
         return [report, account]
 
-    def _share(self, con: duckdb.DuckDBPyConnection, reporters: str, name: str) -> str:
+    def _share(self, reporters: str, posters: str, name: str) -> str:
         a = self.prior_strength
-        # The platform's share over every account that posted or reported.
+        # The platform's share over every account that posted or reported: reporters'
+        # own shares (summed once per distinct count of reports and posts), and 0 for
+        # each account that posted and never reported.
         prior = f"""
-            SELECT platform, {exact_sum("reports / (reports + posts)")} / count(*) AS p0 FROM (
-                SELECT platform, id, sum(reports)::DOUBLE AS reports, sum(posts)::DOUBLE AS posts
-                FROM (SELECT platform, reporter_id AS id, 1 AS reports, 0 AS posts FROM reports
-                      UNION ALL
-                      SELECT platform, account_id, 0, 1 FROM posts)
-                GROUP BY ALL)
-            GROUP BY ALL"""
+            WITH mine AS (
+                SELECT platform, reports, posts, count(*) AS accounts
+                FROM {reporters} GROUP BY ALL),
+            sums AS (
+                SELECT platform,
+                       sum(accounts * CAST(reports / (reports + posts) AS DECIMAL(38, 18)))
+                           ::DOUBLE AS shares,
+                       sum(accounts) AS reporters,
+                       sum(accounts) FILTER (posts > 0) AS posting
+                FROM mine GROUP BY ALL),
+            posted AS (SELECT platform, count(*) AS posters FROM {posters} GROUP BY ALL)
+            SELECT platform,
+                   shares / (reporters + coalesce(posters, 0) - coalesce(posting, 0))::BIGINT
+                       AS p0
+            FROM sums LEFT JOIN posted USING (platform)"""
         smoothed = f"(reports + {a} * p0) / (reports + posts + {a})"
         return f"""
             SELECT {name} AS detector, 'report_share' AS layer, 'account' AS entity, platform,
@@ -219,27 +252,30 @@ class ReporterInauthenticity:
         """Reporters' creation bursts, with the Poisson tail computed in numpy."""
         w = round(self.burst_window)
         b = round(self.baseline_days * _DAY)
+        # Creations within w (and b) seconds either side, as DuckDB's RANGE frames on
+        # epoch seconds would count them, by binary searches of the sorted creations.
         data = con.sql(
-            f"""
-            WITH c AS (SELECT platform, reporter_id, created_at, epoch(created_at) AS s
-                       FROM {reporters} WHERE created_at IS NOT NULL),
-            n AS (SELECT platform, count(*) AS m, greatest(max(s) - min(s), {2 * b}) AS span
-                  FROM c GROUP BY ALL)
-            SELECT c.platform, c.reporter_id, c.created_at,
-                   count(*) OVER near - 1 AS k,
-                   count(*) OVER around - count(*) OVER near AS baseline,
-                   n.m, n.span
-            FROM c JOIN n USING (platform)
-            WINDOW near AS (PARTITION BY c.platform ORDER BY c.s
-                            RANGE BETWEEN {w} PRECEDING AND {w} FOLLOWING),
-                   around AS (PARTITION BY c.platform ORDER BY c.s
-                              RANGE BETWEEN {b} PRECEDING AND {b} FOLLOWING)
-            """
+            f"""SELECT platform, reporter_id, created_at, epoch(created_at) AS s
+                FROM {reporters} WHERE created_at IS NOT NULL"""
         ).to_arrow_table()
-        k = np.asarray(data["k"], dtype=np.float64)
-        m = np.asarray(data["m"], dtype=np.float64)
-        local = np.asarray(data["baseline"], dtype=np.float64) * (2 * w) / (2 * b - 2 * w)
-        overall = (m - 1) * (2 * w) / np.asarray(data["span"], dtype=np.float64)
+        seconds = np.asarray(data["s"], dtype=np.float64)
+        platform, platforms = dictionary_codes(data["platform"])
+        near = np.zeros(len(seconds), dtype=np.int64)
+        around = np.zeros(len(seconds), dtype=np.int64)
+        m = np.zeros(len(seconds), dtype=np.float64)
+        span = np.zeros(len(seconds), dtype=np.float64)
+        for p in range(len(platforms)):
+            mine = np.flatnonzero(platform == p)
+            mine = mine[np.argsort(seconds[mine], kind="stable")]
+            ordered = seconds[mine]
+            for counts, reach in ((near, w), (around, b)):
+                counts[mine] = np.searchsorted(ordered, ordered + reach, side="right")
+                counts[mine] -= np.searchsorted(ordered, ordered - reach, side="left")
+            m[mine] = len(mine)
+            span[mine] = max(ordered[-1] - ordered[0], 2 * b)
+        k = (near - 1).astype(np.float64)
+        local = (around - near).astype(np.float64) * (2 * w) / (2 * b - 2 * w)
+        overall = (m - 1) * (2 * w) / span
         expected = np.maximum(local, overall)
         tail = poisson.sf(k - 1, np.maximum(expected, 1e-12)) if len(k) else np.zeros(0)
         score = np.where(k > 0, 1.0 - np.minimum(1.0, tail * m), 0.0)
@@ -253,8 +289,4 @@ class ReporterInauthenticity:
                 "score": pa.array(score),
             }
         )
-        con.register(f"{out}_arrow", table)
-        try:
-            con.execute(f"CREATE OR REPLACE TEMP TABLE {out} AS SELECT * FROM {out}_arrow")
-        finally:
-            con.unregister(f"{out}_arrow")
+        arrow_table(con, table, out)

@@ -33,6 +33,12 @@ Layer ``reputation`` (``detector`` ``reporter_reputation``):
 Settings: ``decision_lag`` (seconds, 86400), ``prior_strength`` (2 reports),
 ``prior_rate`` (None: learnt). Edges and events are always empty.
 
+Computation. The reports are read once and sorted by reporter (an integer code) and
+time in numpy; a binary search over each reporter's known times gives every report its
+counts (where an as-of join per report costs several times more), and one over all
+reports in time order the platform's. DuckDB keeps the rows with an earlier outcome
+and words them.
+
 Limitations. Outcomes measure what the platform did, not what was right; a platform
 that acts on volume ("enough reports in a day and it acts") upholds a brigade's
 reports and so gives its members a good name. concerted's simulator models exactly
@@ -51,9 +57,20 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import duckdb
+import numpy as np
+import pyarrow as pa
 
 from concerted.detectors.base import Evidence, empty
-from concerted.detectors.report_content import as_signals, has_table, temp_names
+from concerted.detectors.report_content import (
+    arrow_table,
+    as_signals,
+    group_codes,
+    has_table,
+    integers,
+    packed_times,
+    take,
+    temp_names,
+)
 from concerted.errors import ConfigError
 from concerted.schema import sql_literal
 
@@ -93,79 +110,28 @@ class ReporterReputation:
         none = Evidence(empty(con, "edges"), empty(con, "events"), empty(con, "signals"))
         if not has_table(con, "reports"):
             return none
-        t = temp_names("s5", "rows", "decided", "mine", "platform", "timeline")
-        lag = round(self.decision_lag * 1_000_000)
-        a = self.prior_strength
-        # Outcomes become known at filing time + lag; per reporter (and per platform) the
-        # counts known so far, at each time an outcome became known. Each report then
-        # takes the last such time strictly before it (an as-of join), so that only
-        # outcomes known strictly before a report count for it.
-        con.execute(
-            f"""
-            -- Integer keys for reporters and platforms: the windows and as-of joins
-            -- below partition on them.
-            CREATE OR REPLACE TEMP TABLE {t["rows"]} AS
-            WITH k AS (
-                SELECT platform, reporter_id, (row_number() OVER ())::BIGINT AS rk,
-                       (dense_rank() OVER (ORDER BY platform))::INTEGER AS pk
-                FROM (SELECT DISTINCT platform, reporter_id FROM reports))
-            SELECT k.rk, k.pk, r.platform, r.reporter_id, r.report_id, r.target_id, r.ts,
-                   epoch_us(r.ts) AS t, r.outcome
-            FROM reports r JOIN k USING (platform, reporter_id);
-
-            CREATE OR REPLACE TEMP TABLE {t["decided"]} AS
-            SELECT rk, pk, t + {lag} AS known, count(*) FILTER (outcome = 'upheld') AS u,
-                   count(*) AS n, min(t) AS filed
-            FROM {t["rows"]} WHERE outcome IS NOT NULL GROUP BY ALL;
-
-            CREATE OR REPLACE TEMP TABLE {t["mine"]} AS
-            SELECT rk, known, sum(u) OVER mine AS u, sum(n) OVER mine AS n,
-                   min(filed) OVER mine AS first_filed
-            FROM {t["decided"]}
-            WINDOW mine AS (PARTITION BY rk ORDER BY known ROWS UNBOUNDED PRECEDING);
-
-            CREATE OR REPLACE TEMP TABLE {t["platform"]} AS
-            SELECT pk, known, sum(u) OVER everyone AS pu, sum(n) OVER everyone AS pn
-            FROM (SELECT pk, known, sum(u) AS u, sum(n) AS n FROM {t["decided"]}
-                  GROUP BY ALL) d
-            WINDOW everyone AS (PARTITION BY pk ORDER BY known ROWS UNBOUNDED PRECEDING);
-
-            CREATE OR REPLACE TEMP TABLE {t["timeline"]} AS
-            WITH m AS (
-                SELECT r.*, m.u, m.n, m.first_filed
-                FROM {t["rows"]} r ASOF JOIN {t["mine"]} m ON m.rk = r.rk AND r.t > m.known)
-            SELECT m.platform, m.reporter_id, m.report_id, m.target_id, m.ts, m.u, m.n,
-                   m.first_filed, {self._prior("p.pu", "p.pn")} AS p0
-            FROM m ASOF JOIN {t["platform"]} p ON p.pk = m.pk AND m.t > p.known;
-            """
-        )
+        t = temp_names("s5", "timeline", "standing")
+        platform = self._timeline(con, t["timeline"], t["standing"])
         name = sql_literal(self.name)
+        a = self.prior_strength
         rate = f"(u + {a} * p0) / (n + {a})"
         detail = (
             "format('{} of {} earlier decided reports upheld; platform rate {:.1f}%', "
             "u, n, 100 * p0)"
         )
         report = f"""
-            SELECT {name} AS detector, 'reputation' AS layer, 'report' AS entity, platform,
-                   report_id AS id, (p0 - {rate}) / p0 AS score, {rate} AS value,
-                   target_id AS related_id, make_timestamptz(first_filed) AS first_ts,
+            SELECT {name} AS detector, 'reputation' AS layer, 'report' AS entity,
+                   {platform} AS platform, report_id AS id, (p0 - {rate}) / p0 AS score,
+                   {rate} AS value, target_id AS related_id,
+                   make_timestamptz(first_filed) AS first_ts,
                    ts AS last_ts, {detail} AS detail
-            FROM {t["timeline"]}"""
+            FROM (SELECT *, {self._prior("pu", "pn")} AS p0 FROM {t["timeline"]})"""
         account = f"""
-            WITH a AS (
-                SELECT platform, reporter_id, count(*) FILTER (outcome = 'upheld') AS u,
-                       count(outcome) AS n, min(ts) FILTER (outcome IS NOT NULL) AS first_ts,
-                       max(ts) FILTER (outcome IS NOT NULL) AS last_ts
-                FROM reports GROUP BY ALL HAVING count(outcome) > 0),
-            p AS (
-                SELECT platform, {
-            self._prior("count(*) FILTER (outcome = 'upheld')", "count(outcome)")
-        } AS p0
-                FROM reports GROUP BY ALL)
             SELECT {name} AS detector, 'reputation' AS layer, 'account' AS entity, platform,
                    reporter_id AS id, (p0 - {rate}) / p0 AS score, {rate} AS value,
-                   NULL AS related_id, first_ts, last_ts, {detail} AS detail
-            FROM a JOIN p USING (platform)"""
+                   NULL AS related_id, make_timestamptz(first_filed) AS first_ts,
+                   make_timestamptz(last_filed) AS last_ts, {detail} AS detail
+            FROM (SELECT *, {self._prior("pu", "pn")} AS p0 FROM {t["standing"]})"""
         notes: dict[str, Any] = {
             "decision_lag_seconds": self.decision_lag,
             "prior_strength": self.prior_strength,
@@ -178,6 +144,112 @@ class ReporterReputation:
             notes=notes,
             temporary=tuple(t.values()),
         )
+
+    def _timeline(self, con: duckdb.DuckDBPyConnection, timeline: str, standing: str) -> str:
+        """Temporary tables ``timeline``: each report with an earlier known outcome of
+        its reporter, with the counts known when it was filed (``u`` upheld of ``n``,
+        the first of them filed at ``first_filed``; the platform's ``pu`` of ``pn``),
+        whose platform is the SQL returned (a column, or the one platform's name);
+        and ``standing``: each reporter with an outcome, with the counts over all of
+        them and the platform's over all outcomes.
+
+        The counts come from one sort of the reports by reporter and time (numpy over
+        integer codes): an outcome known at ``e.ts + lag`` counts for report ``q`` of
+        the same reporter when it precedes ``q.ts``, which a binary search over the
+        reporter's known times finds for every report at once.
+        """
+        lag = round(self.decision_lag * 1_000_000)
+        rows = con.sql(
+            """SELECT platform, reporter_id, report_id, target_id, ts, epoch_us(ts) AS t,
+                      outcome IS NOT NULL AS decided, coalesce(outcome = 'upheld', false) AS up
+               FROM reports"""
+        ).to_arrow_table()
+        platform = group_codes(rows["platform"])
+        reporter = group_codes(rows["platform"], rows["reporter_id"])
+        t = integers(rows["t"])
+        decided = integers(rows["decided"], bool)
+        up = integers(rows["up"], bool)
+        # Filing and known times packed beside the reporter's code in one int64 key.
+        shift, (filing, known_at) = packed_times(reporter, t, t[decided] + lag)
+        known = np.zeros(len(t), dtype=np.int64)
+        known[decided] = known_at
+        key = (reporter << shift) + filing
+        order = np.argsort(key)
+        key = key[order]
+        # The decided reports in key order (by reporter, then time), with their known
+        # times in the same packing and the upheld ones counted before each.
+        chosen = order[decided[order]]
+        groups = key[decided[order]] >> shift
+        known_key = (groups << shift) + known[chosen]
+        upheld_before = np.concatenate([[0], np.cumsum(up[chosen])])
+        end = np.searchsorted(known_key, key, side="left")
+        start = np.searchsorted(known_key, (key >> shift) << shift, side="left")
+        has = np.flatnonzero(end > start)
+        end, start, at = end[has], start[has], order[has]
+        counts = {
+            "u": upheld_before[end] - upheld_before[start],
+            "n": end - start,
+            "first_filed": t[chosen[start]],
+        }
+        # The platform's outcomes known before each report: with every report in time
+        # order, the decided (and upheld) ones counted up to the last filed more than
+        # the lag before it (needles in order keep the binary search in cache).
+        by_time = np.argsort(t)
+        known_by = {"pn": np.zeros(len(t), np.int64), "pu": np.zeros(len(t), np.int64)}
+        platforms = int(platform.max(initial=0)) + 1
+        for p in range(platforms):
+            mine = by_time if platforms == 1 else by_time[platform[by_time] == p]
+            when = t[mine]
+            before = np.searchsorted(when, when - lag, side="left")
+            for column, outcomes in (("pn", decided), ("pu", decided & up)):
+                running = np.concatenate([[0], np.cumsum(outcomes[mine])])
+                known_by[column][mine] = running[before]
+        # Back in the fetched order, beside the ids, for DuckDB to keep the rows with
+        # an earlier known outcome.
+        # (One platform, the usual case, is written into the query and not stored.)
+        single = platforms == 1 and len(t) > 0
+        ids = (
+            ("report_id", "target_id", "ts")
+            if single
+            else ("platform", "report_id", "target_id", "ts")
+        )
+        columns: dict[str, Any] = {c: rows[c] for c in ids}
+        for column, values in counts.items():
+            full = np.zeros(len(t), dtype=np.int64)
+            full[at] = values
+            columns[column] = full
+        columns.update(known_by)
+        name = f"{timeline}_arrow"
+        con.register(name, pa.table(columns))
+        try:
+            con.execute(
+                f"""CREATE OR REPLACE TEMP TABLE {timeline} AS
+                    SELECT * FROM {name} WHERE n > 0"""
+            )
+        finally:
+            con.unregister(name)
+        # Standing at the end: every reporter's decided reports together.
+        firsts = np.flatnonzero(np.diff(groups, prepend=-1) != 0)
+        lasts = np.append(firsts[1:], len(groups))[: len(firsts)] - 1
+        on = platform[chosen[firsts]]
+        totals_n = np.bincount(platform[decided], minlength=int(platform.max(initial=0)) + 1)
+        totals_u = np.bincount(platform[decided & up], minlength=len(totals_n))
+        picked = chosen[firsts]
+        arrow_table(
+            con,
+            {
+                "platform": take(rows["platform"], picked),
+                "reporter_id": take(rows["reporter_id"], picked),
+                "u": np.diff(np.append(upheld_before[firsts], upheld_before[-1])),
+                "n": lasts - firsts + 1,
+                "first_filed": t[chosen[firsts]],
+                "last_filed": t[chosen[lasts]],
+                "pu": totals_u[on].astype(np.int64),
+                "pn": totals_n[on].astype(np.int64),
+            },
+            standing,
+        )
+        return sql_literal(rows["platform"][0].as_py()) if single else "platform"
 
     def _prior(self, upheld: str, decided: str) -> str:
         if self.prior_rate is not None:
