@@ -12,6 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from concerted.detectors.co_report import CoReport, npmi
+from concerted.detectors.coaction import pair_keys
 from concerted.errors import ConfigError
 from concerted.significance import Significance
 from tests.planted import planted_case
@@ -175,5 +176,31 @@ def test_properties(reports: list[Report], seed: int, smoothing: float) -> None:
             assert a1 < a2
             assert 1 <= weight <= min(len(targets[a1]), len(targets[a2]))
             assert 0.0 <= score <= 1.0
+    finally:
+        con.close()
+
+
+@settings(max_examples=25, deadline=None)
+@given(reports=reports_strategy, min_weight=st.integers(1, 3))
+def test_a_shared_pairing_gives_the_same_evidence(reports: list[Report], min_weight: int) -> None:
+    """from_pairs on a pairing made by the caller (and shared with list order, which
+    needs fewer accounts paired) gives what detect gives; a pairing made with other
+    settings is refused."""
+    con = duckdb.connect()
+    con.execute("SET TimeZone = 'UTC'")
+    try:
+        table = _actions(con, reports)
+        detector = CoReport(min_weight=min_weight, window=3600)
+        own = detector.detect(con, table)
+        keys = pair_keys(con, table, window=3600, kinds=("report",), max_object_pairs=2_000_000)
+        shared = detector.from_pairs(con, keys)
+        for part in ("edges", "events"):
+            assert sorted(getattr(shared, part).fetchall(), key=repr) == sorted(
+                getattr(own, part).fetchall(), key=repr
+            )
+        assert shared.notes == own.notes
+        assert not set(shared.temporary) & set(keys.tables)
+        with pytest.raises(ConfigError):
+            CoReport(min_weight=min_weight).from_pairs(con, keys)  # another window
     finally:
         con.close()

@@ -12,7 +12,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from concerted.detectors.coaction import CoAction, window_pairs
+from concerted.detectors import coaction
+from concerted.detectors.base import Evidence
+from concerted.detectors.coaction import CoAction, check_pairs, pair_keys, window_pairs
 from concerted.errors import ConfigError
 from tests.planted import actions_table as _table
 
@@ -167,3 +169,135 @@ def test_pairs_equal_a_brute_force_join(rows: list[tuple[str, str, float]], wind
             expected.append((*first, *second))
     assert found == sorted(expected)
     con.close()
+
+
+kinded = st.lists(
+    st.tuples(
+        st.sampled_from(["a", "b", "c", "d", "e"]),
+        st.sampled_from(["o1", "o2", "o3"]),
+        st.integers(0, 300).map(lambda n: n / 2),
+        st.sampled_from(["repost", "hashtag"]),
+        st.sampled_from(["twitter", "facebook"]),
+    ),
+    max_size=40,
+)
+
+
+def _kinded(con: duckdb.DuckDBPyConnection, rows: list[tuple[str, str, float, str, str]]) -> str:
+    return _load(
+        con,
+        [(a, p, k, o, T0 + timedelta(seconds=t), str(i)) for i, (a, o, t, k, p) in enumerate(rows)],
+    )
+
+
+def _everything(evidence: Evidence) -> tuple[list[tuple[object, ...]], ...]:
+    return (
+        sorted(evidence.edges.fetchall(), key=repr),
+        sorted(evidence.events.fetchall(), key=repr),
+    )
+
+
+@settings(max_examples=40, deadline=None)
+@given(rows=kinded, min_weight=st.integers(1, 3), cap=st.sampled_from([None, 3, 10]))
+def test_hash_clashes_change_nothing(
+    rows: list[tuple[str, str, float, str, str]], min_weight: int, cap: int | None
+) -> None:
+    """Kinds, objects and accounts are keyed by hashes; when two clash, numbers replace
+    them and every edge, event and note stays the same."""
+    con = duckdb.connect()
+    con.execute("SET TimeZone = 'UTC'")
+    table = _kinded(con, rows)
+    detector = CoAction(window=30, min_weight=min_weight, max_object_pairs=cap)
+    expected = detector.detect(con, table)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(coaction, "_hash", lambda columns: f"(hash({columns}) % 2)::BIGINT")
+        clashing = detector.detect(con, table)
+    assert _everything(clashing) == _everything(expected)
+    assert clashing.notes == expected.notes
+    con.close()
+
+
+@settings(max_examples=40, deadline=None)
+@given(rows=kinded, min_weight=st.integers(2, 4))
+def test_min_weight_is_a_filter_of_all_edges(
+    rows: list[tuple[str, str, float, str, str]], min_weight: int
+) -> None:
+    """Pairing only accounts that act on enough objects, and thinning the pairs by their
+    count, keep exactly the edges (and their events) of weight at least min_weight."""
+    con = duckdb.connect()
+    con.execute("SET TimeZone = 'UTC'")
+    table = _kinded(con, rows)
+    everything = CoAction(window=30).detect(con, table)
+    heavy = CoAction(window=30, min_weight=min_weight).detect(con, table)
+    kept = everything.edges.filter(f"weight >= {min_weight}")
+    assert sorted(heavy.edges.fetchall(), key=repr) == sorted(kept.fetchall(), key=repr)
+    pairs = "layer, platform_1, account_1, platform_2, account_2"
+    expected = con.sql(
+        f"""SELECT e.* FROM ({everything.events.sql_query()}) e
+            SEMI JOIN ({kept.sql_query()}) k USING ({pairs})"""
+    ).fetchall()
+    assert sorted(heavy.events.fetchall(), key=repr) == sorted(expected, key=repr)
+    con.close()
+
+
+@settings(max_examples=40, deadline=None)
+@given(rows=kinded, cap=st.integers(1, 12))
+def test_viral_objects_are_those_over_the_cap(
+    rows: list[tuple[str, str, float, str, str]], cap: int
+) -> None:
+    """The objects left out are exactly those whose candidate pairs (by buckets one
+    window wide) exceed the cap, counted here on every object."""
+    con = duckdb.connect()
+    con.execute("SET TimeZone = 'UTC'")
+    table = _kinded(con, rows)
+    notes = CoAction(window=30, max_object_pairs=cap).detect(con, table).notes
+    width = 30_000_000
+    expected = con.sql(
+        f"""WITH cells AS (SELECT kind, object_id, epoch_us(ts) // {width} AS b, count(*) AS c
+                           FROM {table} GROUP BY ALL),
+            load AS (SELECT x.kind, x.object_id,
+                            sum(x.c * (x.c - 1) // 2 + x.c * coalesce(y.c, 0)) AS candidates
+                     FROM cells x LEFT JOIN cells y
+                       ON y.kind = x.kind AND y.object_id = x.object_id AND y.b = x.b + 1
+                     GROUP BY ALL)
+            SELECT kind, object_id, candidates FROM load WHERE candidates > {cap}
+            ORDER BY ALL"""
+    ).fetchall()
+    found = sorted(
+        (v["kind"], v["object_id"], v["candidate_pairs"]) for v in notes["viral_objects"]
+    )
+    assert found == expected
+    con.close()
+
+
+def test_min_objects_pairs_only_accounts_with_enough_objects(
+    con: duckdb.DuckDBPyConnection,
+) -> None:
+    rows = [_act("a", "o1", 0, "1"), _act("b", "o1", 1, "2"), _act("c", "o1", 2, "3")]
+    rows += [_act("a", "o2", 0, "4"), _act("b", "o2", 1, "5"), _act("c", "o2", 100, "6")]
+    table = _load(con, rows)
+    keys = pair_keys(con, table, window=60, min_objects=2)
+    pairs = con.sql(
+        f"""SELECT u1.actor_id, u2.actor_id, count(*) FROM {keys.pairs} p
+            JOIN {keys.accounts} u1 ON u1.aid = p.a_1 JOIN {keys.accounts} u2 ON u2.aid = p.a_2
+            GROUP BY ALL ORDER BY ALL"""
+    ).fetchall()
+    # c acts on two objects but meets a and b on one only: its pairs are kept all the same.
+    assert pairs == [("a", "b", 2), ("a", "c", 1), ("b", "c", 1)]
+    assert con.sql(f"SELECT count(*) FROM {keys.rows}").fetchone() == (6,)
+    few = pair_keys(con, _load(con, rows[:3] + rows[3:5], "b"), window=60, min_objects=2)
+    assert con.sql(f"SELECT count(*) FROM {few.pairs}").fetchone() == (2,)  # a-b only
+    with pytest.raises(ConfigError):
+        pair_keys(con, table, window=60, min_objects=0)
+
+
+def test_a_shared_pairing_is_checked(con: duckdb.DuckDBPyConnection) -> None:
+    keys = pair_keys(con, _load(con, [_act("a", "o", 0, "1")]), window=60, kinds=("repost",))
+    check_pairs(keys, "x", 60, ("repost",), None)
+    check_pairs(keys, "x", 60, ("repost",), None, min_objects=3)
+    for window, kinds, cap in ((30, ("repost",), None), (60, None, None), (60, ("repost",), 5)):
+        with pytest.raises(ConfigError):
+            check_pairs(keys, "x", window, kinds, cap)
+    pruned = pair_keys(con, "a", window=60, kinds=("repost",), min_objects=3)
+    with pytest.raises(ConfigError):
+        check_pairs(pruned, "x", 60, ("repost",), None, min_objects=2)

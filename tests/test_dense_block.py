@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import heapq
 import itertools
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import duckdb
 import numpy as np
@@ -13,7 +15,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from concerted.detectors.dense_block import DenseBlock, column_weights, core, peel
+from concerted.detectors import dense_block
+from concerted.detectors.dense_block import (
+    DenseBlock,
+    column_weights,
+    core,
+    peel,
+    peel_within,
+)
 from concerted.errors import ConfigError
 
 T0 = datetime(2020, 6, 1, tzinfo=UTC)
@@ -240,3 +249,112 @@ def test_row_order_and_scores(seed: int) -> None:
         assert sorted(DenseBlock().detect(con, "b").signals.fetchall(), key=repr) == rows
     finally:
         con.close()
+
+
+def _reference_peel(
+    rows: npt.NDArray[np.int64],
+    cols: npt.NDArray[np.int64],
+    weights: npt.NDArray[np.float64],
+    n_rows: int,
+    n_cols: int,
+) -> tuple[list[int], float]:
+    """The greedy peel written plainly: a heap of (priority, node) pairs in floats; the
+    nodes of the first densest set and its density."""
+    n = n_rows + n_cols
+    adjacent: dict[int, list[tuple[int, float]]] = {}
+    for r, c, w in zip(rows.tolist(), cols.tolist(), weights.tolist(), strict=True):
+        adjacent.setdefault(r, []).append((c + n_rows, w))
+        adjacent.setdefault(c + n_rows, []).append((r, w))
+    priority = {v: sum(w for _, w in edges) for v, edges in adjacent.items()}
+    heap = [(p, v) for v, p in priority.items()]
+    heapq.heapify(heap)
+    alive, total = set(adjacent), float(weights.sum())
+    best, best_set = total / len(alive), sorted(alive)
+    while heap:
+        p, v = heapq.heappop(heap)
+        if v not in alive or p != priority[v]:
+            continue
+        alive.remove(v)
+        total -= p
+        for u, w in adjacent[v]:
+            if u in alive:
+                priority[u] -= w
+                heapq.heappush(heap, (priority[u], u))
+        if alive and total / len(alive) > best:
+            best, best_set = total / len(alive), sorted(alive)
+    assert n >= len(adjacent)
+    return best_set, best
+
+
+bigger_graphs = st.lists(
+    st.tuples(st.integers(0, 14), st.integers(0, 9)), min_size=1, max_size=80
+).map(lambda e: np.array(sorted(set(e)), dtype=np.int64))
+
+
+@settings(max_examples=80, deadline=None)
+@given(edges=bigger_graphs, unit=st.booleans())
+def test_peel_is_the_plain_greedy_peel(edges: npt.NDArray[np.int64], unit: bool) -> None:
+    """The integer heap gives the plain float heap's answer exactly, ties included
+    (unit weights make many)."""
+    rows, cols = edges[:, 0], edges[:, 1]
+    w = np.ones(rows.size) if unit else column_weights(cols, 10, 5.0)
+    block = peel(rows, cols, w, 15, 10)
+    nodes, density = _reference_peel(rows, cols, w, 15, 10)
+    got = np.flatnonzero(np.concatenate([block.rows, block.cols])).tolist()
+    assert got == nodes
+    assert block.density == density
+
+
+@settings(max_examples=80, deadline=None)
+@given(edges=bigger_graphs, unit=st.booleans(), ratio=st.floats(0.0, 4.0))
+def test_peeling_within_a_core_is_the_whole_peel(
+    edges: npt.NDArray[np.int64], unit: bool, ratio: float
+) -> None:
+    """peel_within finds exactly what peel finds on all the edges, whatever τ."""
+    rows, cols = edges[:, 0], edges[:, 1]
+    w = np.ones(rows.size) if unit else column_weights(cols, 10, 5.0)
+    whole = peel(rows, cols, w, 15, 10)
+    tau = ratio * float(w.sum()) / (np.unique(rows).size + np.unique(cols).size)
+    within = peel_within(rows, cols, w, 15, 10, tau)
+    assert (within.rows == whole.rows).all() and (within.cols == whole.cols).all()
+    assert within.density == whole.density
+
+
+def test_peeling_within_a_core_takes_the_small_core(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A complete block, five reporters of half its targets, and a big sparse mesh:
+    the answer comes from peeling the block's own core (the sets before it are less
+    dense by a margin), and it is the whole peel's."""
+    rng = np.random.default_rng(11)
+    mesh = np.unique(rng.integers(0, 200, size=(600, 2)), axis=0) + 30
+    block = np.array([(i, j) for i in range(20) for j in range(20)])
+    hangers = np.array([(20 + h, j) for h in range(5) for j in range(0, 20, 2)])
+    edges = np.concatenate([mesh, block, hangers])
+    rows, cols = edges[:, 0].astype(np.int64), edges[:, 1].astype(np.int64)
+    w = column_weights(cols, 230, 5.0)
+    whole = peel(rows, cols, w, 230, 230)
+    sizes: list[int] = []
+
+    def counted(*args: npt.NDArray[Any] | int) -> dense_block.Block:
+        sizes.append(len(args[0]))  # type: ignore[arg-type]
+        return peel(*args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(dense_block, "peel", counted)
+    found = peel_within(rows, cols, w, 230, 230, 1.0)
+    assert (found.rows == whole.rows).all() and (found.cols == whole.cols).all()
+    assert np.flatnonzero(found.rows).tolist() == list(range(20))
+    assert sizes and max(sizes) == 400 and rows.size > 1000
+
+
+def test_hash_clashes_change_nothing(
+    con: duckdb.DuckDBPyConnection, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Reporters and targets are keyed by hashes; when two clash, numbers replace them
+    and the answer is the same."""
+    rng = np.random.default_rng(12)
+    edges = _organic(rng) + _block("a", 15, 12, 0.9, seed=13) + _block("b", 12, 10, 1.0, 14)
+    table = _actions(con, edges)
+    expected = sorted(DenseBlock().detect(con, table).signals.fetchall(), key=repr)
+    monkeypatch.setattr(dense_block, "_hash", lambda columns: f"(hash({columns}) % 7)::BIGINT")
+    clashing = sorted(DenseBlock().detect(con, table).signals.fetchall(), key=repr)
+    assert clashing == expected
+    assert len({row[2] for row in expected}) == 2  # accounts and targets both found

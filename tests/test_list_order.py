@@ -13,6 +13,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from concerted.detectors.coaction import pair_keys
 from concerted.detectors.list_order import ListOrder, longest_increasing
 from concerted.errors import ConfigError
 
@@ -209,5 +210,45 @@ def test_properties(orders: list[list[int]], seed: int) -> None:
         again = ListOrder(smoothing=5).detect(con, "b")
         assert sorted(again.edges.fetchall(), key=repr) == rows
         assert sorted(again.signals.fetchall(), key=repr) == sorted(signals, key=repr)
+    finally:
+        con.close()
+
+
+@settings(max_examples=20, deadline=None)
+@given(
+    orders=st.lists(st.permutations(list(range(6))), min_size=2, max_size=5),
+    extra=st.lists(st.tuples(st.integers(0, 4), st.integers(0, 7)), max_size=10),
+)
+def test_a_shared_pairing_gives_the_same_evidence(
+    orders: list[list[int]], extra: list[tuple[int, int]]
+) -> None:
+    """from_pairs on one pairing of the reports (as co-reporting makes it, pairing
+    accounts with two targets or more) gives what detect gives; a pairing that left out
+    accounts list order needs is refused."""
+    con = duckdb.connect()
+    con.execute("SET TimeZone = 'UTC'")
+    try:
+        reports = [
+            r
+            for k, order in enumerate(orders)
+            for r in _walk(f"u{k}", [f"t{i}" for i in order], 10.0 * k)
+        ] + [(f"u{k}", f"t{t}", 500.0 + 7 * i) for i, (k, t) in enumerate(extra)]
+        table = _actions(con, reports)
+        detector = ListOrder(min_common=3, min_partners=2)
+        own = detector.detect(con, table)
+        keys = pair_keys(
+            con, table, window=10_800, kinds=("report",), max_object_pairs=2_000_000, min_objects=2
+        )
+        shared = detector.from_pairs(con, keys)
+        for part in ("edges", "events", "signals"):
+            assert sorted(getattr(shared, part).fetchall(), key=repr) == sorted(
+                getattr(own, part).fetchall(), key=repr
+            )
+        assert shared.notes == own.notes
+        narrow = pair_keys(
+            con, table, window=10_800, kinds=("report",), max_object_pairs=2_000_000, min_objects=4
+        )
+        with pytest.raises(ConfigError):
+            detector.from_pairs(con, narrow)
     finally:
         con.close()

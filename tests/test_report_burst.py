@@ -14,6 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import stats
 
+from concerted.detectors import report_burst
 from concerted.detectors.base import Evidence
 from concerted.detectors.report_burst import ReportBurst, burst_tail, exposure_rate
 from concerted.errors import ConfigError
@@ -229,3 +230,25 @@ def test_properties(size: int, gap: float, seed: int) -> None:
                 assert lo <= r[8] <= hi
     finally:
         con.close()
+
+
+def test_hash_clashes_change_nothing(
+    con: duckdb.DuckDBPyConnection, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Targets are keyed by a hash of platform and id; when two clash, numbers replace
+    them and every signal stays the same."""
+    reports = (
+        _quiet()
+        + _burst("hit", 2 * DAY, 10)
+        + _burst("hit", 9 * DAY, 12)
+        + _burst("other", 4 * DAY, 15, gap=30)
+    )
+    table = _case(con, reports, followers={"hit": 100, "q1": 5000, "other": 10})
+    expected = ReportBurst().detect(con, table)
+    monkeypatch.setattr(report_burst, "_hash", lambda columns: f"(hash({columns}) % 3)::BIGINT")
+    clashing = ReportBurst().detect(con, table)
+    assert sorted(clashing.signals.fetchall(), key=repr) == sorted(
+        expected.signals.fetchall(), key=repr
+    )
+    assert clashing.notes == expected.notes
+    assert sorted(v for _, v, *_ in _targets(expected)) == [10.0, 12.0, 15.0]

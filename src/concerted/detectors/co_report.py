@@ -85,13 +85,20 @@ from __future__ import annotations
 
 import itertools
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, ClassVar
 
 import duckdb
 
-from concerted.detectors.base import EDGE_COLUMNS, EVENT_COLUMNS, Evidence, empty
-from concerted.detectors.coaction import CoAction
+from concerted.detectors.base import EDGE_COLUMNS, Evidence, empty
+from concerted.detectors.coaction import (
+    Pairs,
+    check_pairs,
+    pair_edges,
+    pair_events,
+    pair_keys,
+    viral_objects,
+)
 from concerted.errors import ConfigError
 from concerted.schema import sql_literal
 
@@ -146,69 +153,95 @@ class CoReport:
             raise ConfigError("co_report: max_object_pairs must be at least 1 (or None)")
 
     def detect(self, con: duckdb.DuckDBPyConnection, actions: str) -> Evidence:
-        inner = CoAction(
+        keys = pair_keys(
+            con,
+            actions,
             window=self.window,
             kinds=("report",),
-            min_weight=self.min_weight,
             max_object_pairs=self.max_object_pairs,
+            min_objects=self.min_weight,
         )
-        found = inner.detect(con, actions)
-        n = next(_ids)
-        found_edges, marginals = f"_co_report_edges_{n}", f"_co_report_marginals_{n}"
-        con.execute(f"CREATE OR REPLACE TEMP TABLE {found_edges} AS {found.edges.sql_query()}")
-        # Distinct targets of all reporters, and of each account that has an edge.
-        counted = con.sql(
-            f"SELECT count(DISTINCT object_id) FROM {actions} WHERE kind = 'report'"
-        ).fetchone()
-        total = int(counted[0]) if counted and counted[0] is not None else 0
+        found = self.from_pairs(con, keys)
+        return replace(found, temporary=(*keys.tables, *found.temporary))
+
+    def from_pairs(self, con: duckdb.DuckDBPyConnection, keys: Pairs) -> Evidence:
+        """The evidence from a pairing of the reports already made (with this detector's
+        ``window`` and ``max_object_pairs``, kind ``report``), for a caller that shares
+        one pairing among detectors (:class:`~concerted.detectors.list_order.ListOrder`
+        pairs the same reports); the pairing's tables stay the caller's to drop.
+
+        >>> import duckdb
+        >>> con = duckdb.connect()
+        >>> keys = pair_keys(con, "(SELECT 'u' AS actor_id, 'x' AS platform,"
+        ...     " 'report' AS kind, 't' AS object_id, now() AS ts, 'r' AS source_id)",
+        ...     window=10_800, kinds=("report",), max_object_pairs=2_000_000)
+        >>> CoReport().from_pairs(con, keys).notes["targets"]
+        1
+        """
+        check_pairs(
+            keys, "co_report", self.window, ("report",), self.max_object_pairs, self.min_weight
+        )
+        found = pair_edges(con, keys, min_weight=self.min_weight)
+        marginals = f"_co_report_marginals_{next(_ids)}"
+        # Distinct targets of all reporters (the objects of the pairing are the reported
+        # targets), and of each account that has an edge.
+        counted = con.sql(f"SELECT count(*) FROM {keys.objects}").fetchone()
+        total = int(counted[0]) if counted else 0
         con.execute(
             f"""CREATE OR REPLACE TEMP TABLE {marginals} AS
-                WITH tied AS (SELECT platform_1 AS platform, account_1 AS actor_id
-                              FROM {found_edges}
-                              UNION SELECT platform_2, account_2 FROM {found_edges})
-                SELECT a.platform, a.actor_id, count(DISTINCT a.object_id)::DOUBLE AS n,
-                       {float(total)!r} AS total
-                FROM (SELECT platform, actor_id, object_id FROM {actions}
-                      WHERE kind = 'report') a
-                SEMI JOIN tied USING (platform, actor_id)
-                GROUP BY a.platform, a.actor_id"""
+                SELECT aid, count(DISTINCT oid)::DOUBLE AS n FROM {keys.rows}
+                SEMI JOIN (SELECT a_1 AS aid FROM {found} UNION SELECT a_2 FROM {found}) t
+                USING (aid)
+                GROUP BY aid"""
         )
         k = repr(self.smoothing)
+        m = f"{float(total)!r}"
         name = sql_literal(self.name)
         # NPMI with the smoothing of the module's notes; p_ab = 1 only when k = 0 and
         # the pair shares every target, where NPMI is 1 by continuity.
         columns = ", ".join(
             {
                 "detector": f"{name} AS detector",
-                "score": f"""CASE WHEN e.weight >= m1.total + {k} THEN 1.0
+                "layer": "'report' AS layer",
+                "platform_1": "u1.platform AS platform_1",
+                "account_1": "u1.actor_id AS account_1",
+                "platform_2": "u2.platform AS platform_2",
+                "account_2": "u2.actor_id AS account_2",
+                "weight": "e.weight::DOUBLE AS weight",
+                "score": f"""CASE WHEN e.weight::DOUBLE >= {m} + {k} THEN 1.0
                     ELSE greatest(0.0,
-                        ln(e.weight * (m1.total + {k}) / ((m1.n + {k}) * (m2.n + {k})))
-                        / ln((m1.total + {k}) / e.weight)) END::DOUBLE AS score""",
+                        ln(e.weight::DOUBLE * ({m} + {k}) / ((m1.n + {k}) * (m2.n + {k})))
+                        / ln(({m} + {k}) / e.weight::DOUBLE)) END::DOUBLE AS score""",
+                "first_ts": "make_timestamptz(e.first_t) AS first_ts",
+                "last_ts": "make_timestamptz(e.last_t) AS last_ts",
+                "expected": "NULL::DOUBLE AS expected",
+                "p_value": "NULL::DOUBLE AS p_value",
+                "q_value": "NULL::DOUBLE AS q_value",
+                "significant": "NULL::BOOLEAN AS significant",
             }.get(c, f"e.{c}")
             for c in EDGE_COLUMNS
         )
         edges = con.sql(
             f"""SELECT {columns}
-                FROM {found_edges} e
-                JOIN {marginals} m1 ON m1.platform = e.platform_1 AND m1.actor_id = e.account_1
-                JOIN {marginals} m2 ON m2.platform = e.platform_2 AND m2.actor_id = e.account_2"""
+                FROM {found} e
+                JOIN {marginals} m1 ON m1.aid = e.a_1
+                JOIN {marginals} m2 ON m2.aid = e.a_2
+                JOIN {keys.accounts} u1 ON u1.aid = e.a_1
+                JOIN {keys.accounts} u2 ON u2.aid = e.a_2"""
         )
-        event_columns = ", ".join(
-            f"{name} AS detector" if c == "detector" else c for c in EVENT_COLUMNS
-        )
-        events = con.sql(f"SELECT {event_columns} FROM ({found.events.sql_query()})")
+        events = con.sql(pair_events(keys, found, self.name))
         notes: dict[str, Any] = {
             "window_seconds": self.window,
             "min_weight": self.min_weight,
             "smoothing": self.smoothing,
             "targets": total,
             "max_object_pairs": self.max_object_pairs,
-            "viral_objects": found.notes.get("viral_objects", []),
+            "viral_objects": viral_objects(con, keys),
         }
         return Evidence(
             edges=edges,
             events=events,
             signals=empty(con, "signals"),
             notes=notes,
-            temporary=(*found.temporary, found_edges, marginals),
+            temporary=(found, marginals),
         )

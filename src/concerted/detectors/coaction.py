@@ -33,46 +33,75 @@ from concerted.detectors.base import Evidence, empty
 from concerted.errors import ConfigError
 from concerted.schema import sql_literal
 
-__all__ = ["CoAction", "Pairs", "pair_keys", "viral_objects", "window_pairs"]
+__all__ = [
+    "CoAction",
+    "Pairs",
+    "check_pairs",
+    "pair_edges",
+    "pair_events",
+    "pair_keys",
+    "viral_objects",
+    "window_pairs",
+]
 
 _ids = itertools.count()
 
-# The rows a co-action join reads: the actions of the chosen kinds, each with a row
-# number, its time in microseconds and its bucket, and integer keys for its object and
-# its account (joins and groups on integers, not strings). Account numbers follow
-# (platform, actor_id) order, so comparing them orders accounts as their ids do.
-_KEYS = """
-    CREATE OR REPLACE TEMP TABLE {source} AS
-    SELECT kind, object_id, platform, actor_id, source_id, ts FROM {actions} {where};
-    CREATE OR REPLACE TEMP TABLE {objects} AS
-    SELECT kind, object_id, (row_number() OVER ())::BIGINT AS oid,
-           (dense_rank() OVER (ORDER BY kind))::INTEGER AS kid
-    FROM (SELECT DISTINCT kind, object_id FROM {source});
-    CREATE OR REPLACE TEMP TABLE {accounts} AS
-    SELECT platform, actor_id, (row_number() OVER (ORDER BY platform, actor_id))::BIGINT AS aid
-    FROM (SELECT DISTINCT platform, actor_id FROM {source});
+# The rows a co-action join reads: the actions of the chosen kinds, copied once, each
+# with a row number, its time in microseconds and its bucket, and integer keys for its
+# kind, its object and its account (joins and groups on integers, not strings). The
+# keys of kinds and objects are hashes, checked for clashes on the distinct values
+# (numbers replace them if two ever clash); account numbers follow (platform, actor_id)
+# order, so comparing them orders accounts as their ids do, and reach the rows through
+# the hash of the account (or through its id, if two hashes clash).
+_ROWS = """
     CREATE OR REPLACE TEMP TABLE {rows} AS
-    SELECT (row_number() OVER ())::BIGINT AS rid, o.kid, o.oid, u.aid,
-           a.kind, a.object_id, a.platform, a.actor_id, a.source_id, a.ts,
-           epoch_us(a.ts) AS t, epoch_us(a.ts) // {width} AS b
-    FROM {source} a
-    JOIN {objects} o USING (kind, object_id)
-    JOIN {accounts} u USING (platform, actor_id);
-    DROP TABLE {source};
+    SELECT NULL::BIGINT AS rid, {kid} AS kid, {oid} AS oid, NULL::BIGINT AS aid,
+           kind, object_id, platform, actor_id, source_id, ts,
+           epoch_us(ts) AS t, epoch_us(ts) // {width} AS b, {ah} AS ah
+    FROM {actions}
+    WHERE kind IS NOT NULL AND object_id IS NOT NULL
+      AND platform IS NOT NULL AND actor_id IS NOT NULL {kinds};
+    UPDATE {rows} SET rid = rowid;
+    CREATE OR REPLACE TEMP TABLE {objects} AS
+    SELECT kind, object_id, oid, kid, count(*) AS n FROM {rows} GROUP BY ALL;
+    CREATE OR REPLACE TEMP TABLE {accounts} AS
+    SELECT platform, actor_id, (row_number() OVER (ORDER BY platform, actor_id))::BIGINT AS aid,
+           ah
+    FROM (SELECT DISTINCT platform, actor_id, ah FROM {rows});
 """
 
-# Candidate pairs per object: within a bucket, c(c-1)/2; with the next bucket, c*c'.
-_LOAD = """
-    WITH cells AS (SELECT oid, b, count(*) AS c FROM {rows} GROUP BY ALL)
+# Numbers instead of hashes for kinds and objects, when two hashes clashed.
+_RENUMBER = """
+    CREATE OR REPLACE TEMP TABLE {objects} AS
+    SELECT kind, object_id, (row_number() OVER ())::BIGINT AS oid,
+           (dense_rank() OVER (ORDER BY kind))::BIGINT AS kid, n
+    FROM (SELECT kind, object_id, sum(n)::BIGINT AS n FROM {objects} GROUP BY ALL);
+    UPDATE {rows} SET oid = o.oid, kid = o.kid FROM {objects} o
+    WHERE o.kind = {rows}.kind AND o.object_id = {rows}.object_id;
+"""
+
+# The objects over the cap. Candidate pairs per object: within a bucket, c(c-1)/2;
+# with the next bucket, c*c'. They never exceed n(n-1)/2 for an object of n rows, so
+# only objects over the cap by that bound are counted.
+_VIRAL = """
+    WITH cells AS (SELECT oid, b, count(*) AS c FROM {rows}
+                   SEMI JOIN (SELECT oid FROM {objects} WHERE n * (n - 1) // 2 > {cap}) o
+                   USING (oid) GROUP BY ALL)
     SELECT x.oid, sum(x.c * (x.c - 1) // 2 + x.c * coalesce(y.c, 0))::BIGINT AS candidate_pairs
     FROM cells x LEFT JOIN cells y ON y.oid = x.oid AND y.b = x.b + 1
-    GROUP BY ALL
+    GROUP BY ALL HAVING sum(x.c * (x.c - 1) // 2 + x.c * coalesce(y.c, 0)) > {cap}
 """
+
+
+def _hash(columns: str) -> str:
+    """SQL: a 63-bit hash of ``columns``, as a BIGINT."""
+    return f"(hash({columns}) >> 1)::BIGINT"
+
 
 # Every pair of rows of different accounts within the window, each unordered pair
 # once, oriented so that account 1 comes before account 2: integers only.
 _PAIRS = """
-    WITH r AS (SELECT rid, kid, oid, aid, t, b FROM {rows} {keep}),
+    WITH r AS (SELECT rid, kid, oid, aid, t, b FROM {rows} {keep} {few}),
     raw AS (
         SELECT x.kid, x.oid, x.aid AS ax, x.rid AS rx, x.t AS tx,
                y.aid AS ay, y.rid AS ry, y.t AS ty
@@ -95,7 +124,7 @@ _PAIRS = """
 def _kinds_filter(kinds: tuple[str, ...] | None) -> str:
     if kinds is None:
         return ""
-    return f"WHERE kind IN ({', '.join(sql_literal(k) for k in kinds)})"
+    return f"AND kind IN ({', '.join(sql_literal(k) for k in kinds)})"
 
 
 def _micros(seconds: float) -> int:
@@ -117,6 +146,11 @@ class Pairs:
     objects: str
     accounts: str
     viral: str | None
+    #: The settings of the pairing (``None`` where unknown).
+    window: float | None = None
+    kinds: tuple[str, ...] | None = None
+    max_object_pairs: int | None = None
+    min_objects: int = 1
 
     @property
     def tables(self) -> tuple[str, ...]:
@@ -131,36 +165,92 @@ def pair_keys(
     window: float,
     kinds: tuple[str, ...] | None = None,
     max_object_pairs: int | None = None,
+    min_objects: int = 1,
 ) -> Pairs:
     """Pair every two actions of two accounts on one object within ``window`` seconds
-    (the integer form that :func:`window_pairs` and the detector build on)."""
+    (the integer form that :func:`window_pairs` and the detector build on).
+
+    With ``min_objects`` above 1, only accounts that acted on at least that many
+    distinct objects of one kind (those left out as viral aside) are paired: a caller
+    that keeps only pairs sharing ``min_objects`` objects loses nothing, and on real
+    data, where most accounts act on one or two objects, far fewer pairs are made.
+    The other tables hold every action all the same.
+    """
     if window < 0:
         raise ConfigError(f"the window must not be negative, got {window}")
+    if min_objects < 1:
+        raise ConfigError(f"min_objects must be at least 1, got {min_objects}")
     n = next(_ids)
     names = {k: f"_coaction_{k}_{n}" for k in ("rows", "objects", "accounts", "pairs")}
+    rows, objects, accounts = names["rows"], names["objects"], names["accounts"]
     con.execute(
-        _KEYS.format(
+        _ROWS.format(
             width=max(1, _micros(window)),
             actions=actions,
-            where=_kinds_filter(kinds),
-            source=f"_coaction_source_{n}",
-            **names,
+            kinds=_kinds_filter(kinds),
+            kid=_hash("kind"),
+            oid=_hash("kind, object_id"),
+            ah=_hash("platform, actor_id"),
+            rows=rows,
+            objects=objects,
+            accounts=accounts,
         )
     )
+    clashes = con.sql(
+        f"""SELECT (SELECT count(*) - count(DISTINCT oid) + count(DISTINCT kind)
+                           - count(DISTINCT kid) FROM {objects}),
+                   (SELECT count(*) - count(DISTINCT ah) FROM {accounts})"""
+    ).fetchone()
+    if clashes and clashes[0]:
+        con.execute(_RENUMBER.format(rows=rows, objects=objects))
+    on = "u.ah = r.ah"
+    if clashes and clashes[1]:
+        on = "u.platform = r.platform AND u.actor_id = r.actor_id"
+    con.execute(f"UPDATE {rows} r SET aid = u.aid FROM {accounts} u WHERE {on}")
     keep, viral = "", None
     if max_object_pairs is not None:
         viral = f"_coaction_viral_{n}"
         con.execute(
-            f"CREATE OR REPLACE TEMP TABLE {viral} AS SELECT * FROM ("
-            + _LOAD.format(rows=names["rows"])
-            + f") WHERE candidate_pairs > {int(max_object_pairs)}"
+            f"CREATE OR REPLACE TEMP TABLE {viral} AS "
+            + _VIRAL.format(rows=rows, objects=objects, cap=int(max_object_pairs))
         )
         keep = f"ANTI JOIN {viral} v USING (oid)"
+    few = ""
+    if min_objects > 1:
+        few = f"""SEMI JOIN (SELECT kid, aid FROM {rows} {keep} GROUP BY kid, aid
+                             HAVING count(DISTINCT oid) >= {int(min_objects)}) m
+                  USING (kid, aid)"""
     con.execute(
         f"CREATE OR REPLACE TEMP TABLE {names['pairs']} AS "
-        + _PAIRS.format(rows=names["rows"], keep=keep, window=_micros(window))
+        + _PAIRS.format(rows=rows, keep=keep, few=few, window=_micros(window))
     )
-    return Pairs(viral=viral, **names)
+    return Pairs(
+        viral=viral,
+        window=float(window),
+        kinds=tuple(kinds) if kinds is not None else None,
+        max_object_pairs=max_object_pairs,
+        min_objects=int(min_objects),
+        **names,
+    )
+
+
+def check_pairs(
+    keys: Pairs,
+    detector: str,
+    window: float,
+    kinds: tuple[str, ...] | None,
+    max_object_pairs: int | None,
+    min_objects: int = 1,
+) -> None:
+    """Raise :class:`ConfigError` unless ``keys`` were made with these settings and pair
+    every account that shares ``min_objects`` objects with another."""
+    made = (keys.window, keys.kinds, keys.max_object_pairs)
+    if made != (float(window), kinds, max_object_pairs) or keys.min_objects > min_objects:
+        raise ConfigError(
+            f"{detector}: the pairing was made with window, kinds, max_object_pairs and "
+            f"min_objects {(*made, keys.min_objects)}, not "
+            f"{(float(window), kinds, max_object_pairs)} and at most {min_objects}"
+        )
 
 
 def window_pairs(
@@ -232,6 +322,51 @@ def viral_objects(con: duckdb.DuckDBPyConnection, keys: Pairs) -> list[dict[str,
     return [dict(zip(names, row, strict=True)) for row in rows]
 
 
+def pair_edges(con: duckdb.DuckDBPyConnection, keys: Pairs, *, min_weight: int = 1) -> str:
+    """Materialise the figures of every kind and account pair of a pairing that shares at
+    least ``min_weight`` distinct objects; returns the name of a temporary table of
+    integers (``kid, a_1, a_2, weight, events, lead_1, lead_2, median_dt, first_t,
+    last_t``; ``median_dt`` in seconds, ``first_t`` and ``last_t`` in microseconds).
+
+    A pair with fewer matched actions than ``min_weight`` cannot share that many
+    objects, so the pairs are first thinned by that count, which is cheap.
+    """
+    table = f"_coaction_edges_{next(_ids)}"
+    thin = ""
+    if min_weight > 1:
+        thin = f"""SEMI JOIN (SELECT kid, a_1, a_2 FROM {keys.pairs} GROUP BY kid, a_1, a_2
+                              HAVING count(*) >= {int(min_weight)}) g USING (kid, a_1, a_2)"""
+    con.execute(
+        f"""CREATE OR REPLACE TEMP TABLE {table} AS
+            SELECT kid, a_1, a_2, count(DISTINCT oid) AS weight,
+                   count(*) AS events,
+                   count(*) FILTER (WHERE t_1 < t_2) AS lead_1,
+                   count(*) FILTER (WHERE t_2 < t_1) AS lead_2,
+                   median(abs(t_1 - t_2)) / 1e6 AS median_dt,
+                   min(least(t_1, t_2)) AS first_t, max(greatest(t_1, t_2)) AS last_t
+            FROM (SELECT * FROM {keys.pairs} {thin}) p
+            GROUP BY kid, a_1, a_2
+            HAVING count(DISTINCT oid) >= {int(min_weight)}"""
+    )
+    return table
+
+
+def pair_events(keys: Pairs, edges: str | None, detector: str) -> str:
+    """SQL: the events of a pairing (the evidence contract's ``events``, layer the kind),
+    of the pairs in ``edges`` (a table of :func:`pair_edges`) or of all pairs."""
+    kept = f"SEMI JOIN {edges} e USING (kid, a_1, a_2)" if edges else ""
+    return f"""
+        SELECT {sql_literal(detector)} AS detector, x.kind AS layer,
+               x.platform AS platform_1, x.actor_id AS account_1,
+               y.platform AS platform_2, y.actor_id AS account_2,
+               x.object_id, x.ts AS ts_1, y.ts AS ts_2,
+               x.source_id AS source_1, y.source_id AS source_2
+        FROM (SELECT r_1, r_2 FROM {keys.pairs} {kept}) p
+        JOIN {keys.rows} x ON x.rid = p.r_1
+        JOIN {keys.rows} y ON y.rid = p.r_2
+    """
+
+
 @dataclass(frozen=True, kw_only=True)
 class CoAction:
     """Accounts acting on the same object within ``window`` seconds of each other.
@@ -269,51 +404,28 @@ class CoAction:
             window=self.window,
             kinds=self.kinds,
             max_object_pairs=self.max_object_pairs,
+            min_objects=self.min_weight,
         )
+        found = pair_edges(con, keys, min_weight=self.min_weight)
         name = sql_literal(self.name)
         edges = con.sql(
             f"""
-            WITH e AS (
-                SELECT kid, a_1, a_2, count(DISTINCT oid)::DOUBLE AS weight,
-                       count(*) AS events,
-                       count(*) FILTER (WHERE t_1 < t_2) AS lead_1,
-                       count(*) FILTER (WHERE t_2 < t_1) AS lead_2,
-                       median(abs(t_1 - t_2)) / 1e6 AS median_dt,
-                       min(least(t_1, t_2)) AS first_t, max(greatest(t_1, t_2)) AS last_t
-                FROM {keys.pairs}
-                GROUP BY kid, a_1, a_2
-                HAVING count(DISTINCT oid) >= {self.min_weight}),
-            k AS (SELECT DISTINCT kid, kind FROM {keys.objects})
+            WITH k AS (SELECT DISTINCT kid, kind FROM {keys.objects})
             SELECT {name} AS detector, k.kind AS layer,
                    u1.platform AS platform_1, u1.actor_id AS account_1,
                    u2.platform AS platform_2, u2.actor_id AS account_2,
-                   e.weight, NULL::DOUBLE AS score, e.events, e.lead_1, e.lead_2, e.median_dt,
+                   e.weight::DOUBLE AS weight, NULL::DOUBLE AS score, e.events, e.lead_1,
+                   e.lead_2, e.median_dt,
                    make_timestamptz(e.first_t) AS first_ts,
                    make_timestamptz(e.last_t) AS last_ts,
                    NULL::DOUBLE AS expected, NULL::DOUBLE AS p_value,
                    NULL::DOUBLE AS q_value, NULL::BOOLEAN AS significant
-            FROM e JOIN k USING (kid)
+            FROM {found} e JOIN k USING (kid)
             JOIN {keys.accounts} u1 ON u1.aid = e.a_1
             JOIN {keys.accounts} u2 ON u2.aid = e.a_2
             """
         )
-        kept = ""
-        if self.min_weight > 1:
-            kept = f"""SEMI JOIN (SELECT kid, a_1, a_2 FROM {keys.pairs} GROUP BY ALL
-                                  HAVING count(DISTINCT oid) >= {self.min_weight}) e
-                       USING (kid, a_1, a_2)"""
-        events = con.sql(
-            f"""
-            SELECT {name} AS detector, x.kind AS layer,
-                   x.platform AS platform_1, x.actor_id AS account_1,
-                   y.platform AS platform_2, y.actor_id AS account_2,
-                   x.object_id, x.ts AS ts_1, y.ts AS ts_2,
-                   x.source_id AS source_1, y.source_id AS source_2
-            FROM (SELECT * FROM {keys.pairs} {kept}) p
-            JOIN {keys.rows} x ON x.rid = p.r_1
-            JOIN {keys.rows} y ON y.rid = p.r_2
-            """
-        )
+        events = con.sql(pair_events(keys, found if self.min_weight > 1 else None, self.name))
         notes: dict[str, Any] = {
             "window_seconds": self.window,
             "kinds": list(self.kinds) if self.kinds is not None else "all",
@@ -326,5 +438,5 @@ class CoAction:
             events=events,
             signals=empty(con, "signals"),
             notes=notes,
-            temporary=keys.tables,
+            temporary=(*keys.tables, found),
         )

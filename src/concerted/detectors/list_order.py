@@ -84,7 +84,7 @@ little evidence and score low by design.
 from __future__ import annotations
 
 import itertools
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, ClassVar
 
 import duckdb
@@ -93,7 +93,7 @@ import numpy.typing as npt
 import pyarrow as pa
 
 from concerted.detectors.base import EDGE_COLUMNS, EVENT_COLUMNS, SIGNAL_COLUMNS, Evidence
-from concerted.detectors.coaction import pair_keys, viral_objects
+from concerted.detectors.coaction import Pairs, check_pairs, pair_keys, viral_objects
 from concerted.errors import ConfigError
 from concerted.schema import sql_literal
 
@@ -207,6 +207,26 @@ class ListOrder:
             window=self.window,
             kinds=("report",),
             max_object_pairs=self.max_object_pairs,
+            min_objects=self.min_common,
+        )
+        found = self.from_pairs(con, keys)
+        return replace(found, temporary=(*keys.tables, *found.temporary))
+
+    def from_pairs(self, con: duckdb.DuckDBPyConnection, keys: Pairs) -> Evidence:
+        """The evidence from a pairing of the reports already made (with this detector's
+        ``window`` and ``max_object_pairs``, kind ``report``), for a caller that shares
+        one pairing among detectors; the pairing's tables stay the caller's to drop.
+
+        >>> import duckdb
+        >>> con = duckdb.connect()
+        >>> keys = pair_keys(con, "(SELECT 'u' AS actor_id, 'x' AS platform,"
+        ...     " 'report' AS kind, 't' AS object_id, now() AS ts, 'r' AS source_id)",
+        ...     window=10_800, kinds=("report",), max_object_pairs=2_000_000)
+        >>> ListOrder().from_pairs(con, keys).edges.fetchall()
+        []
+        """
+        check_pairs(
+            keys, "list_order", self.window, ("report",), self.max_object_pairs, self.min_common
         )
         n = next(_ids)
         names = {k: f"_list_order_{k}_{n}" for k in ("candidates", "items", "pairs", "lis")}
@@ -294,7 +314,7 @@ class ListOrder:
             events=self._events(con, keys.rows, items),
             signals=self._signals(con, keys.accounts, candidates, items, pairs, lis),
             notes=notes,
-            temporary=(*keys.tables, *names.values()),
+            temporary=tuple(names.values()),
         )
 
     def _agreement(self, pairs: str) -> str:

@@ -97,6 +97,7 @@ actions, and the null models, apply); ``reports`` adds the target kind and reaso
 from __future__ import annotations
 
 import itertools
+import math
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -150,7 +151,9 @@ def exposure_rate(
     """
     n = np.asarray(counts, dtype=np.float64)
     e = np.asarray(exposure, dtype=np.float64)
-    total = float(e.sum()) * days
+    # An exact sum, so that the rate does not depend on the order of the accounts
+    # (the counts are whole numbers, whose sums are exact anyway).
+    total = math.fsum(e.tolist()) * days
     if total <= 0 or n.size == 0:
         return 0.0
     rate = float(n.sum()) / total
@@ -212,9 +215,12 @@ class ReportBurst:
         bursts, members = names["bursts"], names["members"]
         has_reports = _has_table(con, "reports")
         has_accounts = _has_table(con, "accounts")
+        # Each report with an integer key for its target (a hash of platform and
+        # target, checked below), so that windows and joins run on integers.
         con.execute(
             f"""CREATE OR REPLACE TEMP TABLE {events} AS
-                SELECT platform, object_id AS target_id, actor_id AS reporter_id,
+                SELECT {_hash("platform, object_id")} AS gid, platform,
+                       object_id AS target_id, actor_id AS reporter_id,
                        source_id AS report_id, ts, epoch_us(ts) AS t
                 FROM {actions} WHERE kind = 'report'"""
         )
@@ -253,21 +259,27 @@ class ReportBurst:
                 else "SELECT NULL::VARCHAR AS platform, NULL::VARCHAR AS target_id WHERE false"
             )
             matched = f""", f AS (
-                    SELECT c.platform, c.target_id, max(a.followers) AS followers
+                    SELECT c.gid, c.platform, c.target_id, max(a.followers) AS followers
                     FROM c JOIN accounts a
                       ON a.platform = c.platform AND a.account_id = c.target_id
                     WHERE a.followers IS NOT NULL GROUP BY ALL),
-                m AS (SELECT * FROM f ANTI JOIN ({posts}) p USING (platform, target_id))"""
+                m AS (SELECT gid, followers FROM f
+                      ANTI JOIN ({posts}) p USING (platform, target_id))"""
         con.execute(
             f"""CREATE OR REPLACE TEMP TABLE {targets} AS
-                WITH c AS (SELECT platform, target_id, count(*) AS n
-                           FROM {events} GROUP BY platform, target_id) {matched}
-                SELECT c.platform, c.target_id, c.n, {followers} AS followers,
+                SELECT gid, platform, target_id, count(*) AS n
+                FROM {events} GROUP BY gid, platform, target_id"""
+        )
+        _unclash(con, events, targets)
+        con.execute(
+            f"""CREATE OR REPLACE TEMP TABLE {targets} AS
+                WITH c AS (SELECT * FROM {targets}) {matched}
+                SELECT c.gid, c.platform, c.target_id, c.n, {followers} AS followers,
                        CASE WHEN {followers} IS NULL THEN 1.0
                             ELSE pow((1.0 + greatest({followers}, 0))
                                      / (1.0 + {reference or 0.0!r}),
                                      {self.exposure_power!r}) END AS exposure
-                FROM c {"LEFT JOIN m USING (platform, target_id)" if matched else ""}"""
+                FROM c {"LEFT JOIN m USING (gid)" if matched else ""}"""
         )
         # The rate r of a target of exposure 1, over every account with followers.
         rate = 0.0
@@ -294,12 +306,14 @@ class ReportBurst:
         con.execute(
             f"""CREATE OR REPLACE TEMP TABLE {windows} AS
                 WITH k AS (
-                    SELECT platform, target_id, t,
-                           count(*) OVER (PARTITION BY platform, target_id ORDER BY t
+                    SELECT gid, t,
+                           count(*) OVER (PARTITION BY gid ORDER BY t
                                           RANGE BETWEEN CURRENT ROW AND {w_us} FOLLOWING) AS k
-                    FROM {events})
-                SELECT DISTINCT k.platform, k.target_id, k.t, k.k, g.n, g.exposure
-                FROM k JOIN {targets} g USING (platform, target_id)
+                    FROM {events}
+                    SEMI JOIN (SELECT gid FROM {targets} WHERE n >= {self.min_reports}) g
+                    USING (gid))
+                SELECT DISTINCT k.gid, k.t, k.k, g.n, g.exposure
+                FROM k JOIN {targets} g USING (gid)
                 WHERE k.k >= {self.min_reports}"""
         )
         got = con.sql(f"SELECT * FROM {windows}").fetch_arrow_table()
@@ -359,61 +373,60 @@ class ReportBurst:
         con.execute(
             f"""CREATE OR REPLACE TEMP TABLE {peaks} AS
                 WITH s AS (
-                    SELECT platform, target_id, t, k, p, expected,
-                           CASE WHEN t <= max(t) OVER (PARTITION BY platform, target_id
+                    SELECT gid, t, k, p, expected,
+                           CASE WHEN t <= max(t) OVER (PARTITION BY gid
                                     ORDER BY t ROWS BETWEEN UNBOUNDED PRECEDING
                                     AND 1 PRECEDING) + {w_us} THEN 0 ELSE 1 END AS fresh
                     FROM {tested} WHERE p <= {self.max_p_value!r}),
-                n AS (SELECT *, sum(fresh) OVER (PARTITION BY platform, target_id ORDER BY t
+                n AS (SELECT *, sum(fresh) OVER (PARTITION BY gid ORDER BY t
                                                  ROWS UNBOUNDED PRECEDING) AS number
                       FROM s)
-                SELECT platform, target_id, number, min(t) AS lo, max(t) + {w_us} AS hi,
+                SELECT gid, number, min(t) AS lo, max(t) + {w_us} AS hi,
                        min(p) AS p, arg_min(k, (p, t)) AS peak,
                        arg_min(expected, (p, t)) AS expected
-                FROM n GROUP BY platform, target_id, number"""
+                FROM n GROUP BY gid, number"""
         )
         con.execute(
             f"""CREATE OR REPLACE TEMP TABLE {members} AS
                 WITH m AS (
-                    SELECT e.platform, e.target_id, e.report_id, e.reporter_id, e.ts, e.t,
-                           b.lo, b.number
+                    SELECT e.gid, e.platform, e.target_id, e.report_id, e.reporter_id, e.ts,
+                           e.t, b.lo, b.number
                     FROM {events} e JOIN {peaks} b
-                      ON b.platform = e.platform AND b.target_id = e.target_id
-                     AND e.t BETWEEN b.lo AND b.hi)
+                      ON b.gid = e.gid AND e.t BETWEEN b.lo AND b.hi)
                 SELECT m.*, {reason} AS reason FROM m {reasons}"""
         )
         con.execute(
             f"""CREATE OR REPLACE TEMP TABLE {bursts} AS
                 WITH m AS (
-                    SELECT platform, target_id, number, count(*) AS reports,
+                    SELECT gid, number, count(*) AS reports,
                            count(DISTINCT reporter_id) AS reporters,
                            min(t) AS first_t, max(t) AS last_t
                     FROM {members} GROUP BY ALL),
                 gaps AS (
-                    SELECT platform, target_id, number, median(gap) AS median_gap FROM (
-                        SELECT platform, target_id, number,
-                               t - lag(t) OVER (PARTITION BY platform, target_id, number
+                    SELECT gid, number, median(gap) AS median_gap FROM (
+                        SELECT gid, number,
+                               t - lag(t) OVER (PARTITION BY gid, number
                                                 ORDER BY t, report_id) AS gap
                         FROM {members}) WHERE gap IS NOT NULL GROUP BY ALL),
                 reasons AS (
-                    SELECT platform, target_id, number,
+                    SELECT gid, number,
                            arg_max(reason, (c, reason)) AS reason, max(c) AS c FROM (
-                        SELECT platform, target_id, number, reason, count(*) AS c
+                        SELECT gid, number, reason, count(*) AS c
                         FROM {members} WHERE reason IS NOT NULL GROUP BY ALL)
                     GROUP BY ALL)
-                SELECT b.platform, b.target_id, b.number, b.p, b.peak, b.expected,
+                SELECT b.gid, t.platform, t.target_id, b.number, b.p, b.peak, b.expected,
                        m.reports, m.reporters, m.first_t, m.last_t,
                        coalesce(g.median_gap, 0) / 1e6 AS median_gap,
                        r.reason, coalesce(r.c, 0) AS reason_count,
                        t.n AS target_reports, t.followers,
                        {rate!r} * t.exposure AS baseline,
-                       'burst-' || left(md5(b.platform || chr(31) || b.target_id || chr(31)
+                       'burst-' || left(md5(t.platform || chr(31) || t.target_id || chr(31)
                                             || m.first_t::VARCHAR), 16) AS burst_id
                 FROM {peaks} b
-                JOIN m USING (platform, target_id, number)
-                LEFT JOIN gaps g USING (platform, target_id, number)
-                LEFT JOIN reasons r USING (platform, target_id, number)
-                JOIN {targets} t USING (platform, target_id)"""
+                JOIN m USING (gid, number)
+                LEFT JOIN gaps g USING (gid, number)
+                LEFT JOIN reasons r USING (gid, number)
+                JOIN {targets} t USING (gid)"""
         )
 
     def _signals(
@@ -442,13 +455,32 @@ class ReportBurst:
             SELECT {name} AS detector, 'report' AS layer, 'report' AS entity, m.platform,
                    m.report_id AS id, (1.0 - b.p)::DOUBLE AS score, b.reports::DOUBLE AS value,
                    b.burst_id AS related_id, m.ts AS first_ts, m.ts AS last_ts,
-                   'report ' || row_number() OVER (PARTITION BY m.platform, m.target_id, m.number
+                   'report ' || row_number() OVER (PARTITION BY m.gid, m.number
                                                    ORDER BY m.t, m.report_id)
                    || ' of ' || b.reports || ' in a burst on target ' || m.target_id || ', '
                    || round((m.t - b.first_t) / 60e6, 1) || ' min after its first' AS detail
-            FROM {members} m JOIN {bursts} b USING (platform, target_id, number)"""
+            FROM {members} m JOIN {bursts} b USING (gid, number)"""
         columns = ", ".join(SIGNAL_COLUMNS)
         return con.sql(f"SELECT {columns} FROM ({target_rows} UNION ALL {report_rows})")
+
+
+def _hash(columns: str) -> str:
+    """SQL: a 63-bit hash of ``columns``, as a BIGINT."""
+    return f"(hash({columns}) >> 1)::BIGINT"
+
+
+def _unclash(con: duckdb.DuckDBPyConnection, events: str, targets: str) -> None:
+    """Number the targets instead if two of them ever share a hash."""
+    row = con.sql(f"SELECT count(*) - count(DISTINCT gid) FROM {targets}").fetchone()
+    if not row or not row[0]:
+        return
+    con.execute(
+        f"""CREATE OR REPLACE TEMP TABLE {targets} AS
+            SELECT (row_number() OVER ())::BIGINT AS gid, * EXCLUDE (gid) FROM {targets};
+            UPDATE {events} e SET gid = g.gid FROM {targets} g
+            WHERE g.platform IS NOT DISTINCT FROM e.platform
+              AND g.target_id IS NOT DISTINCT FROM e.target_id"""
+    )
 
 
 def _has_table(con: duckdb.DuckDBPyConnection, table: str) -> bool:
