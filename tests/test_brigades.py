@@ -18,6 +18,7 @@ import duckdb
 import pyarrow.parquet as pq
 import pytest
 
+from concerted import brigades as brigades_module
 from concerted import detectors, evaluate, simulate
 from concerted.brigades import DETECTORS, Brigades, BrigadeSettings, find
 from concerted.errors import ConfigError
@@ -250,6 +251,25 @@ def test_results_do_not_depend_on_row_order(planted: tuple[Brigades, Planted]) -
     con.close()
     for name in RESULTS:
         assert getattr(again, name).equals(getattr(found, name)), name
+
+
+def test_list_order_on_co_reportings_pairing_changes_nothing(
+    planted: tuple[Brigades, Planted], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """S8 reads S2's first pairing when their settings allow; run on its own, it finds
+    the same evidence and the same brigades."""
+    found, _ = planted
+    assert brigades_module._sharing(BrigadeSettings().detectors) is not None
+    monkeypatch.setattr(brigades_module, "_sharing", lambda _: None)
+    con = _connect()
+    planted_case(con, seed=4)
+    alone = find(con)
+    con.close()
+    for name in (*RESULTS, "edges", "signals"):
+        assert getattr(alone, name).equals(getattr(found, name)), name
+    assert alone.events.sort_by([(c, "ascending") for c in alone.events.column_names]).equals(
+        found.events.sort_by([(c, "ascending") for c in found.events.column_names])
+    )
 
 
 def test_a_case_without_reports_gives_empty_tables() -> None:

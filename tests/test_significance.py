@@ -10,9 +10,14 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from concerted.detectors.coaction import CoAction
+from concerted.detectors.coaction import CoAction, Pairs, pair_keys, pair_weight_counts
 from concerted.errors import ConfigError
-from concerted.significance import Significance, benjamini_hochberg, null_actions
+from concerted.significance import (
+    Significance,
+    benjamini_hochberg,
+    null_actions,
+    relabelled_rows,
+)
 from tests.planted import actions_table as _table
 from tests.planted import planted_actions as planted
 
@@ -100,6 +105,78 @@ def test_the_planted_team_is_significant_and_no_one_else(con: duckdb.DuckDBPyCon
     for _, expected, p, q, flag in rows:
         assert expected >= 0 and 0 < p <= 1 and p <= q + 1e-12 and q <= 1
         assert flag == (q <= 0.01)
+
+
+def _pairing(con: duckdb.DuckDBPyConnection, window: float = 60, min_objects: int = 1) -> Pairs:
+    return pair_keys(con, "a", window=window, max_object_pairs=2_000_000, min_objects=min_objects)
+
+
+def test_weight_counts_of_a_pairing_are_its_edges_weights(
+    con: duckdb.DuckDBPyConnection,
+) -> None:
+    """What the streamed count gives on the pairing's own rows is the histogram of the
+    detector's pair weights (summed over layers), for every min_weight."""
+    for min_weight in (1, 2, 3):
+        detector = CoAction(window=60, min_weight=min_weight, max_object_pairs=2_000_000)
+        edges = detector.detect(con, "a").edges.sql_query()
+        expected = dict(
+            con.sql(
+                f"""SELECT w::BIGINT, count(*) FROM (SELECT sum(weight) AS w FROM ({edges})
+                    GROUP BY platform_1, account_1, platform_2, account_2)
+                    GROUP BY 1"""
+            ).fetchall()
+        )
+        keys = _pairing(con, min_objects=min_weight)
+        assert pair_weight_counts(con, keys, min_weight=min_weight) == expected
+        assert sum(expected.values()) > 0
+
+
+def test_relabelled_rows_keep_everything_but_the_account(con: duckdb.DuckDBPyConnection) -> None:
+    keys = _pairing(con)
+    copy = relabelled_rows(con, keys.rows, seed=3)
+    kept = "SELECT rid, kid, oid, t, b FROM {}"
+    assert _sorted(con, kept.format(copy)) == _sorted(con, kept.format(keys.rows))
+    per_account = "SELECT aid, count(*) FROM {} GROUP BY aid"
+    assert _sorted(con, per_account.format(copy)) == _sorted(con, per_account.format(keys.rows))
+    # Each account keeps its platform; few rows keep their account.
+    moved = con.sql(
+        f"""SELECT count(*) FILTER (WHERE u.platform <> v.platform),
+                   count(*) FILTER (WHERE x.aid = y.aid), count(*)
+            FROM {copy} x JOIN {keys.rows} y USING (rid)
+            JOIN {keys.accounts} u ON u.aid = x.aid JOIN {keys.accounts} v ON v.aid = y.aid"""
+    ).fetchone()
+    assert moved is not None and moved[0] == 0 and moved[1] < 0.2 * moved[2]
+    again = relabelled_rows(con, keys.rows, seed=3)
+    assert _sorted(con, f"SELECT * FROM {again}") == _sorted(con, f"SELECT * FROM {copy}")
+
+
+@pytest.mark.parametrize("null", ["shift", "shuffle"])
+def test_null_weights_of_a_pairing_match_the_detectors_own(
+    con: duckdb.DuckDBPyConnection, null: str
+) -> None:
+    """Nulls other than relabel are made of the pairing's actions: the same copies as
+    the detector's own run on them, so the same counts."""
+    detector = CoAction(window=60, min_weight=2, max_object_pairs=2_000_000)
+    test = Significance(null=null, replicates=2)
+    by_detector = test.null_weights(con, "a", detector)
+    by_pairing = test.null_weights_of_pairing(con, _pairing(con, min_objects=2), min_weight=2)
+    size = max(by_detector.size, by_pairing.size)
+    assert np.array_equal(
+        np.pad(by_detector, (0, size - by_detector.size)),
+        np.pad(by_pairing, (0, size - by_pairing.size)),
+    )
+
+
+def test_the_planted_team_is_significant_against_its_pairings_relabelled_copies(
+    con: duckdb.DuckDBPyConnection,
+) -> None:
+    detector = CoAction(window=60, max_object_pairs=2_000_000)
+    test = Significance(replicates=3, fdr=0.01)
+    counts = test.null_weights_of_pairing(con, _pairing(con), min_weight=1)
+    con.execute(f"CREATE TABLE e AS {detector.detect(con, 'a').edges.sql_query()}")
+    tested, _ = test.test(con, "e", counts)
+    significant = tested.filter("significant").project("account_1, account_2").fetchall()
+    assert {a for pair in significant for a in pair} == {f"m{i}" for i in range(8)}
 
 
 def test_heavier_pairs_are_never_less_significant(con: duckdb.DuckDBPyConnection) -> None:

@@ -72,7 +72,7 @@ import logging
 import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
 import duckdb
@@ -83,6 +83,9 @@ from scipy.sparse.csgraph import connected_components
 
 from concerted import detectors as registry
 from concerted.detectors.base import Detector
+from concerted.detectors.co_report import CoReport
+from concerted.detectors.coaction import Pairs, pair_keys
+from concerted.detectors.list_order import ListOrder
 from concerted.errors import ConfigError
 from concerted.schema import EVIDENCE_CONTRACTS, RESULT_CONTRACTS, arrow_schema, sql_literal
 from concerted.scoring import ScoreSettings, score_reports
@@ -348,14 +351,26 @@ def _detect(
     for part in ("edges", "events", "signals"):
         _empty_evidence(con, part, f"_bg_{part}")
     notes: dict[str, Any] = {}
-    for detector in settings.detectors:
+    # S8 pairs the same reports as S2's first round: it runs next, on that pairing.
+    sharing = _sharing(settings.detectors)
+    shared: Pairs | None = None
+    order = list(settings.detectors)
+    if sharing is not None:
+        order.remove(sharing)
+        order.insert(order.index(next(d for d in order if d.name == _CO_REPORT)) + 1, sharing)
+    for detector in order:
         if detector.name == _CO_REPORT:
-            notes[detector.name], notes["significance"] = _co_report(
-                con, detector, settings, significance, clock
+            notes[detector.name], notes["significance"], shared = _co_report(
+                con, detector, settings, significance, clock, keep=sharing is not None
             )
             continue
         with clock.stage(f"detect {detector.name}"):
-            evidence = detector.detect(con, "actions")
+            if detector is sharing and shared is not None:
+                evidence = sharing.from_pairs(con, shared)
+                evidence = replace(evidence, temporary=(*shared.tables, *evidence.temporary))
+                shared = None
+            else:
+                evidence = detector.detect(con, "actions")
             con.execute(
                 f"INSERT INTO _bg_signals SELECT {_columns('signals')} "
                 f"FROM ({evidence.signals.sql_query()})"
@@ -370,7 +385,20 @@ def _detect(
             )
             notes[detector.name] = evidence.notes
             evidence.release(con)
+    for table in shared.tables if shared is not None else ():
+        con.execute(f"DROP TABLE IF EXISTS {table}")
     return notes
+
+
+def _sharing(chosen: tuple[Detector, ...]) -> ListOrder | None:
+    """The list-order detector that can read co-reporting's first pairing (same window
+    and cap, and it needs as many shared targets or more), if both run."""
+    co = next((d for d in chosen if isinstance(d, CoReport) and d.name == _CO_REPORT), None)
+    lo = next((d for d in chosen if isinstance(d, ListOrder)), None)
+    if co is None or lo is None:
+        return None
+    same = (co.window, co.max_object_pairs) == (lo.window, lo.max_object_pairs)
+    return lo if same and lo.min_common >= co.min_weight else None
 
 
 _PAIR_KEY = "(detector, layer, platform_1, account_1, platform_2, account_2)"
@@ -392,11 +420,16 @@ def _co_report(
     settings: BrigadeSettings,
     significance: Significance,
     clock: _Clock,
-) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    *,
+    keep: bool = False,
+) -> tuple[dict[str, Any], list[dict[str, Any]], Pairs | None]:
     """S2 with its significance test, in rounds: after each round that finds
     significant reporters, their reports are set aside and the rest is tested again,
     so that a smaller brigade beside a big one is tested against a null that the big
-    one does not fill. A pair tested again keeps its latest test."""
+    one does not fill. A pair tested again keeps its latest test. With ``keep``, the
+    first round's pairing (of every report) is kept and returned, for the caller to
+    drop."""
+    kept: Pairs | None = None
     con.execute("CREATE OR REPLACE TEMP TABLE _bg_set_aside (platform VARCHAR, actor_id VARCHAR)")
     rounds: list[dict[str, Any]] = []
     first_notes: dict[str, Any] = {}
@@ -410,10 +443,32 @@ def _co_report(
                     SELECT a.* FROM actions a ANTI JOIN _bg_set_aside s
                     USING (platform, actor_id) WHERE a.kind = 'report'"""
             )
-            evidence = detector.detect(con, actions)
+            keys: Pairs | None = None
+            if isinstance(detector, CoReport):
+                # The pairing is kept for the test, whose copies are made of its rows.
+                keys = pair_keys(
+                    con,
+                    actions,
+                    window=detector.window,
+                    kinds=("report",),
+                    max_object_pairs=detector.max_object_pairs,
+                    min_objects=detector.min_weight,
+                )
+                evidence = detector.from_pairs(con, keys)
+                if keep and number == 0:
+                    kept = keys
+                else:
+                    evidence = replace(evidence, temporary=(*keys.tables, *evidence.temporary))
+            else:
+                evidence = detector.detect(con, actions)
             con.execute(f"CREATE OR REPLACE TEMP TABLE _bg_found AS {evidence.edges.sql_query()}")
         with clock.stage(f"test {_CO_REPORT}" if number == 0 else f"test round {number + 1}"):
-            counts = significance.null_weights(con, actions, detector, ("report",))
+            if keys is not None and isinstance(detector, CoReport):
+                counts = significance.null_weights_of_pairing(
+                    con, keys, min_weight=detector.min_weight
+                )
+            else:
+                counts = significance.null_weights(con, actions, detector, ("report",))
             tested, tested_notes = significance.test(con, "_bg_found", counts)
             con.execute(f"CREATE OR REPLACE TEMP TABLE _bg_tested AS {tested.sql_query()}")
             if number:
@@ -466,7 +521,7 @@ def _co_report(
         con.execute("INSERT INTO _bg_set_aside SELECT * FROM _bg_new")
     for table in ("_bg_new", "_bg_set_aside", actions):
         con.execute(f"DROP TABLE IF EXISTS {table}")
-    return first_notes, rounds
+    return first_notes, rounds, kept
 
 
 def _components(

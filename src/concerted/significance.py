@@ -55,10 +55,17 @@ import numpy.typing as npt
 import pyarrow as pa
 
 from concerted.detectors.base import Detector
+from concerted.detectors.coaction import Pairs, pair_keys, pair_weight_counts
 from concerted.errors import ConfigError
 from concerted.schema import sql_literal
 
-__all__ = ["NULL_MODELS", "Significance", "null_actions", "benjamini_hochberg"]
+__all__ = [
+    "NULL_MODELS",
+    "Significance",
+    "benjamini_hochberg",
+    "null_actions",
+    "relabelled_rows",
+]
 
 _ids = itertools.count()
 
@@ -134,6 +141,47 @@ def null_actions(
     return _NULLS[null].format(actions=actions, where=where, seed=int(seed), seed2=int(seed) + 7919)
 
 
+def relabelled_rows(con: duckdb.DuckDBPyConnection, rows: str, *, seed: int) -> str:
+    """The ``relabel`` null of :func:`null_actions` on a pairing's rows
+    (:class:`~concerted.detectors.coaction.Pairs`): within each platform, the accounts
+    are shuffled over the (source, account) slots, and every row of a slot takes the
+    slot's new account. Everything but the account is kept (row, kind, object, time,
+    bucket), so every object keeps its times and every account its number of sources.
+    Joins and sorts run on integers. Returns the name of a temporary table laid out
+    as the rows' keys (``rid, kid, oid, aid, t, b``), one row for each of ``rows``.
+
+    >>> from concerted.detectors.coaction import pair_keys
+    >>> con = duckdb.connect()
+    >>> keys = pair_keys(con, "(SELECT 'u' || (i % 7) AS actor_id, 'x' AS platform,"
+    ...     " 'report' AS kind, 'o' || (i % 5) AS object_id, to_timestamp(i) AS ts,"
+    ...     " 'p' || i AS source_id FROM range(50) t(i))", window=60)
+    >>> copy = relabelled_rows(con, keys.rows, seed=1)
+    >>> per_account = "SELECT aid, count(*) FROM {} GROUP BY 1 ORDER BY 1"
+    >>> con.sql(per_account.format(copy)).fetchall() == con.sql(
+    ...     per_account.format(keys.rows)).fetchall()
+    True
+    """
+    table = f"_null_rows_{next(_ids)}"
+    seed, seed2 = int(seed), int(seed) + 7919
+    con.execute(
+        f"""CREATE OR REPLACE TEMP TABLE {table} AS
+            WITH k AS (SELECT rid, kid, oid, aid, t, b, hash(platform) AS pc,
+                              hash(platform, source_id) AS sid FROM {rows}),
+            s AS (SELECT DISTINCT pc, sid, aid FROM k),
+            slots AS (SELECT pc, sid, aid AS was,
+                             row_number() OVER (PARTITION BY pc ORDER BY
+                                 hash(sid, aid, {seed}), sid, aid) AS i
+                      FROM s),
+            actors AS (SELECT pc, aid, row_number() OVER (PARTITION BY pc ORDER BY
+                                  hash(aid, sid, {seed2}), aid, sid) AS i
+                       FROM s)
+            SELECT k.rid, k.kid, k.oid, a.aid, k.t, k.b
+            FROM k JOIN slots x ON x.sid = k.sid AND x.was = k.aid
+            JOIN actors a ON a.pc = x.pc AND a.i = x.i"""
+    )
+    return table
+
+
 def benjamini_hochberg(p: npt.ArrayLike) -> npt.NDArray[np.float64]:
     """Benjamini-Hochberg adjusted p-values (q-values), in the input's order.
 
@@ -197,6 +245,41 @@ class Significance:
             ).fetchall()
             evidence.release(con)
             for w, n in rows:
+                if w >= counts.size:
+                    counts = np.pad(counts, (0, w + 1 - counts.size))
+                counts[w] += n
+        return counts
+
+    def null_weights_of_pairing(
+        self, con: duckdb.DuckDBPyConnection, keys: Pairs, *, min_weight: int = 1
+    ) -> npt.NDArray[np.int64]:
+        """:meth:`null_weights` for a co-action detector whose edges are a pairing's
+        (:func:`~concerted.detectors.coaction.pair_edges` with ``min_weight``), from
+        the pairing itself: the randomised copies are made of its rows and their pairs
+        only counted, never stored. Under ``relabel`` the copy is made on the rows'
+        integer keys (:func:`relabelled_rows`), the same null as :func:`null_actions`
+        gives; the other nulls are made of the rows' actions."""
+        counts = np.zeros(2, dtype=np.int64)
+        for r in range(self.replicates):
+            seed = self.seed * 1000 + r
+            if self.null == "relabel":
+                rows = relabelled_rows(con, keys.rows, seed=seed)
+                got = pair_weight_counts(con, keys, rows, min_weight=min_weight)
+                con.execute(f"DROP TABLE IF EXISTS {rows}")
+            else:
+                shuffled = null_actions(keys.rows, null=self.null, seed=seed)
+                copy = pair_keys(
+                    con,
+                    f"(SELECT actor_id, platform, kind, object_id, ts, source_id FROM {shuffled})",
+                    window=keys.window if keys.window is not None else 0.0,
+                    kinds=keys.kinds,
+                    max_object_pairs=keys.max_object_pairs,
+                    min_objects=keys.min_objects,
+                )
+                got = pair_weight_counts(con, copy, min_weight=min_weight)
+                for table in copy.tables:
+                    con.execute(f"DROP TABLE IF EXISTS {table}")
+            for w, n in got.items():
                 if w >= counts.size:
                     counts = np.pad(counts, (0, w + 1 - counts.size))
                 counts[w] += n

@@ -40,6 +40,7 @@ __all__ = [
     "pair_edges",
     "pair_events",
     "pair_keys",
+    "pair_weight_counts",
     "viral_objects",
     "window_pairs",
 ]
@@ -131,6 +132,19 @@ def _micros(seconds: float) -> int:
     return round(seconds * 1_000_000)
 
 
+def _pairs_sql(rows: str, viral: str | None, min_objects: int, window: float) -> str:
+    """SQL: :data:`_PAIRS` over ``rows`` (``rid, kid, oid, aid, t, b``), leaving out the
+    objects of table ``viral`` and, with ``min_objects`` above 1, the accounts that
+    acted on fewer distinct objects of a kind."""
+    keep = f"ANTI JOIN {viral} v USING (oid)" if viral else ""
+    few = ""
+    if min_objects > 1:
+        few = f"""SEMI JOIN (SELECT kid, aid FROM {rows} {keep} GROUP BY kid, aid
+                             HAVING count(DISTINCT oid) >= {int(min_objects)}) m
+                  USING (kid, aid)"""
+    return _PAIRS.format(rows=rows, keep=keep, few=few, window=_micros(window))
+
+
 @dataclass(frozen=True)
 class Pairs:
     """The temporary tables of one pairing, all on the same connection.
@@ -207,22 +221,16 @@ def pair_keys(
     if clashes and clashes[1]:
         on = "u.platform = r.platform AND u.actor_id = r.actor_id"
     con.execute(f"UPDATE {rows} r SET aid = u.aid FROM {accounts} u WHERE {on}")
-    keep, viral = "", None
+    viral = None
     if max_object_pairs is not None:
         viral = f"_coaction_viral_{n}"
         con.execute(
             f"CREATE OR REPLACE TEMP TABLE {viral} AS "
             + _VIRAL.format(rows=rows, objects=objects, cap=int(max_object_pairs))
         )
-        keep = f"ANTI JOIN {viral} v USING (oid)"
-    few = ""
-    if min_objects > 1:
-        few = f"""SEMI JOIN (SELECT kid, aid FROM {rows} {keep} GROUP BY kid, aid
-                             HAVING count(DISTINCT oid) >= {int(min_objects)}) m
-                  USING (kid, aid)"""
     con.execute(
         f"CREATE OR REPLACE TEMP TABLE {names['pairs']} AS "
-        + _PAIRS.format(rows=rows, keep=keep, few=few, window=_micros(window))
+        + _pairs_sql(rows, viral, int(min_objects), window)
     )
     return Pairs(
         viral=viral,
@@ -320,6 +328,43 @@ def viral_objects(con: duckdb.DuckDBPyConnection, keys: Pairs) -> list[dict[str,
     ).fetchall()
     names = ("kind", "object_id", "accounts", "actions", "candidate_pairs")
     return [dict(zip(names, row, strict=True)) for row in rows]
+
+
+def pair_weight_counts(
+    con: duckdb.DuckDBPyConnection,
+    keys: Pairs,
+    rows: str | None = None,
+    *,
+    min_weight: int = 1,
+) -> dict[int, int]:
+    """How many account pairs have each total weight: the distinct objects they share
+    within the window, summed over the kinds on which they share ``min_weight`` or more
+    (what :func:`pair_edges` gives, added up over kinds). ``rows`` is a table laid out
+    as the pairing's rows (``rid, kid, oid, aid, t, b``), such as a randomised copy of
+    them; by default the pairing's own. The pairs stream into the count: none is
+    stored, so a null replicate costs one join and one aggregate.
+
+    >>> con = duckdb.connect()
+    >>> keys = pair_keys(con, "(SELECT * FROM (VALUES ('u1', 'x', 'r', 'o1', 0, 'p1'),"
+    ...     " ('u2', 'x', 'r', 'o1', 1, 'p2'), ('u1', 'x', 'r', 'o2', 0, 'p3'),"
+    ...     " ('u2', 'x', 'r', 'o2', 2, 'p4'), ('u3', 'x', 'r', 'o2', 3, 'p5')) "
+    ...     "t(actor_id, platform, kind, object_id, s, source_id)"
+    ...     " CROSS JOIN (SELECT to_timestamp(0) AS ts))", window=60)
+    >>> pair_weight_counts(con, keys)
+    {1: 2, 2: 1}
+    """
+    if keys.window is None:
+        raise ConfigError("pair_weight_counts needs a pairing that knows its window")
+    pairs = _pairs_sql(rows or keys.rows, keys.viral, keys.min_objects, keys.window)
+    got = con.sql(
+        f"""WITH p AS ({pairs}),
+            o AS (SELECT DISTINCT kid, oid, a_1, a_2 FROM p),
+            e AS (SELECT a_1, a_2, count(*) AS w FROM o GROUP BY kid, a_1, a_2
+                  HAVING count(*) >= {int(min_weight)}),
+            s AS (SELECT sum(w)::BIGINT AS w FROM e GROUP BY a_1, a_2)
+            SELECT w, count(*) FROM s GROUP BY w ORDER BY w"""
+    ).fetchall()
+    return {int(w): int(n) for w, n in got}
 
 
 def pair_edges(con: duckdb.DuckDBPyConnection, keys: Pairs, *, min_weight: int = 1) -> str:
