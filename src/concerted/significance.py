@@ -41,6 +41,13 @@ weight :math:`w` gets
 
 The figures behind the choice of ``relabel``, measured on the simulator, are in
 ``docs/analysis.md``.
+
+**Copies of a pairing.** A detector's copies are made of the actions and run through
+the whole detector (:meth:`Significance.null_weights`). Where the edges are a co-action
+pairing's (co-reporting, in the brigade stage), :meth:`Significance.null_weights_of_pairing`
+makes them of the pairing's rows instead: ``relabel`` on their integer keys
+(:func:`relabelled_rows`), and the pairs of a copy counted as they stream, never
+stored. On 10 million synthetic reports a copy then takes about 20 s instead of 40.
 """
 
 from __future__ import annotations
