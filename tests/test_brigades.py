@@ -272,6 +272,39 @@ def test_list_order_on_co_reportings_pairing_changes_nothing(
     )
 
 
+def test_a_dense_block_joins_components_only_over_shared_targets() -> None:
+    """Three components in one dense block: a and b both reported three of its targets
+    and join; c shares one target with them (by chance, as brigades do) and stays
+    apart."""
+    con = _connect()
+    core = [("a1", 0), ("a2", 0), ("b1", 1), ("b2", 1), ("c1", 2), ("c2", 2)]
+    con.execute("CREATE TEMP TABLE _bg_core (platform VARCHAR, account_id VARCHAR, cluster BIGINT)")
+    con.executemany("INSERT INTO _bg_core VALUES ('x', ?, ?)", core)
+    con.execute(
+        "CREATE TEMP TABLE _bg_signals (detector VARCHAR, entity VARCHAR, platform VARCHAR,"
+        " id VARCHAR, score DOUBLE, related_id VARCHAR)"
+    )
+    block = [("account", a, 0.9) for a, _ in core] + [("target", f"t{i}", 0.9) for i in range(5)]
+    con.executemany(
+        "INSERT INTO _bg_signals VALUES ('dense_block', ?, 'x', ?, ?, 'dense-block-1')", block
+    )
+    con.execute(
+        "CREATE TEMP TABLE _bg_edges (detector VARCHAR, score DOUBLE, platform_1 VARCHAR,"
+        " account_1 VARCHAR, platform_2 VARCHAR, account_2 VARCHAR)"
+    )
+    con.execute(
+        "CREATE TEMP TABLE reports (platform VARCHAR, reporter_id VARCHAR, target_id VARCHAR)"
+    )
+    reported = [(a, t) for a in ("a1", "a2", "b1", "b2") for t in ("t0", "t1", "t2")]
+    reported += [("c1", "t0"), ("c1", "t3"), ("c2", "t4")]
+    con.executemany("INSERT INTO reports VALUES ('x', ?, ?)", reported)
+    assert brigades_module._merge(con, BrigadeSettings(detectors=())) == 1
+    clusters = dict(con.sql("SELECT account_id, cluster FROM _bg_core").fetchall())
+    assert clusters["a1"] == clusters["b2"] != clusters["c1"] == clusters["c2"]
+    assert brigades_module._merge(con, BrigadeSettings(detectors=(), join_targets=4)) == 0
+    con.close()
+
+
 def test_a_case_without_reports_gives_empty_tables() -> None:
     con = _connect()
     planted_case(con, empty=True)

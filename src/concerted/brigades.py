@@ -84,7 +84,7 @@ from scipy.sparse.csgraph import connected_components
 from concerted import detectors as registry
 from concerted.detectors.base import Detector
 from concerted.detectors.co_report import CoReport
-from concerted.detectors.coaction import Pairs, pair_keys
+from concerted.detectors.coaction import Pairs
 from concerted.detectors.list_order import ListOrder
 from concerted.errors import ConfigError
 from concerted.schema import EVIDENCE_CONTRACTS, RESULT_CONTRACTS, arrow_schema, sql_literal
@@ -149,6 +149,7 @@ class BrigadeSettings:
     min_degree: int = 2
     attach_edges: int = 5
     attach_weight: int = 3
+    join_targets: int = 3
     min_target_reporters: int = 3
     min_target_share: float = 0.1
     min_reporters: int = 5
@@ -184,6 +185,7 @@ class BrigadeSettings:
             "min_degree",
             "attach_edges",
             "attach_weight",
+            "join_targets",
             "min_target_reporters",
             "call_targets",
         ):
@@ -446,14 +448,7 @@ def _co_report(
             keys: Pairs | None = None
             if isinstance(detector, CoReport):
                 # The pairing is kept for the test, whose copies are made of its rows.
-                keys = pair_keys(
-                    con,
-                    actions,
-                    window=detector.window,
-                    kinds=("report",),
-                    max_object_pairs=detector.max_object_pairs,
-                    min_objects=detector.min_weight,
-                )
+                keys = detector.pairing(con, actions)
                 evidence = detector.from_pairs(con, keys)
                 if keep and number == 0:
                     kept = keys
@@ -613,20 +608,38 @@ def _components(
 
 
 def _merge(con: duckdb.DuckDBPyConnection, settings: BrigadeSettings) -> int:
-    """Relabel ``_bg_core`` so that components with members in one dense block (S3),
-    or with members who walked one list in the same order (S8), are one; returns how
-    many components were joined into others. Neither creates a component: both only
-    join what significant co-reporting found."""
+    """Relabel ``_bg_core`` so that components whose members reported ``join_targets``
+    targets of one dense block (S3), or whose members walked one list in the same order
+    (S8), are one; returns how many components were joined into others. Neither creates
+    a component: both only join what significant co-reporting found.
+
+    A block alone does not join: peeling can keep a few heavy everyday reporters in a
+    block (see :mod:`~concerted.detectors.dense_block`), and through them the blocks
+    of brigades that share no target come out as one (on 3 million synthetic reports,
+    four brigades were one campaign); and two brigades may both report one target by
+    chance (two of those four did)."""
     fired = settings.fired
     links = con.sql(
-        f"""WITH b AS (
-                SELECT s.related_id AS block, c.cluster FROM _bg_signals s
+        f"""WITH m AS (
+                SELECT s.related_id AS block, c.cluster, c.platform, c.account_id
+                FROM _bg_signals s
                 JOIN _bg_core c ON c.platform = s.platform AND c.account_id = s.id
                 WHERE s.detector = 'dense_block' AND s.entity = 'account'
-                  AND s.related_id IS NOT NULL AND s.score >= {fired}
-                GROUP BY ALL)
-            SELECT DISTINCT x.cluster, y.cluster FROM b x JOIN b y
-            ON x.block = y.block AND x.cluster < y.cluster
+                  AND s.related_id IS NOT NULL AND s.score >= {fired}),
+            t AS (SELECT related_id AS block, platform, id AS target_id FROM _bg_signals
+                  WHERE detector = 'dense_block' AND entity = 'target'
+                    AND related_id IS NOT NULL),
+            b AS (
+                SELECT DISTINCT m.block, m.cluster, t.platform, t.target_id
+                FROM m JOIN reports r ON r.platform = m.platform
+                 AND r.reporter_id = m.account_id
+                JOIN t ON t.block = m.block AND t.platform = r.platform
+                 AND t.target_id = r.target_id)
+            SELECT x.cluster, y.cluster FROM b x JOIN b y
+            ON x.block = y.block AND x.platform = y.platform AND x.target_id = y.target_id
+             AND x.cluster < y.cluster
+            GROUP BY x.cluster, y.cluster
+            HAVING count(DISTINCT (x.platform, x.target_id)) >= {settings.join_targets}
             UNION
             SELECT DISTINCT least(c1.cluster, c2.cluster), greatest(c1.cluster, c2.cluster)
             FROM _bg_edges e

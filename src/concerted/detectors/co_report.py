@@ -153,7 +153,14 @@ class CoReport:
             raise ConfigError("co_report: max_object_pairs must be at least 1 (or None)")
 
     def detect(self, con: duckdb.DuckDBPyConnection, actions: str) -> Evidence:
-        keys = pair_keys(
+        keys = self.pairing(con, actions)
+        found = self.from_pairs(con, keys)
+        return replace(found, temporary=(*keys.tables, *found.temporary))
+
+    def pairing(self, con: duckdb.DuckDBPyConnection, actions: str) -> Pairs:
+        """The pairing of the reports in ``actions`` that :meth:`from_pairs` reads, made
+        with this detector's settings; its tables are the caller's to drop."""
+        return pair_keys(
             con,
             actions,
             window=self.window,
@@ -161,8 +168,6 @@ class CoReport:
             max_object_pairs=self.max_object_pairs,
             min_objects=self.min_weight,
         )
-        found = self.from_pairs(con, keys)
-        return replace(found, temporary=(*keys.tables, *found.temporary))
 
     def from_pairs(self, con: duckdb.DuckDBPyConnection, keys: Pairs) -> Evidence:
         """The evidence from a pairing of the reports already made (with this detector's
