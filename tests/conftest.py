@@ -1,4 +1,4 @@
-"""Shared helpers: a case store per test, and ingest in one call."""
+"""Shared helpers: a DuckDB connection or a case store per test, and ingest in one call."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import duckdb
 import pytest
 
 from concerted.adapters.base import AdapterOptions
@@ -14,6 +15,16 @@ from concerted.store import Store
 
 FIXTURES = Path(__file__).parent / "fixtures"
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+
+
+@pytest.fixture
+def con() -> Iterator[duckdb.DuckDBPyConnection]:
+    """An in-memory DuckDB in UTC with a 1 GB limit (modules may define their own)."""
+    connection = duckdb.connect()
+    connection.execute("SET TimeZone = 'UTC'")
+    connection.execute("SET memory_limit = '1GB'")
+    yield connection
+    connection.close()
 
 
 @pytest.fixture

@@ -65,6 +65,18 @@ def actions_table(con: duckdb.DuckDBPyConnection, name: str, rows: list[Row]) ->
     return name
 
 
+def report_actions(
+    con: duckdb.DuckDBPyConnection, reports: list[tuple[str, str, float]], name: str = "a"
+) -> str:
+    """Table ``name`` in the actions layout: one report per ``(reporter, target,
+    seconds after START)``, on facebook, with report ids ``r0, r1, ...``."""
+    rows = [
+        (who, "facebook", "report", target, START + timedelta(seconds=at), f"r{i}")
+        for i, (who, target, at) in enumerate(reports)
+    ]
+    return actions_table(con, name, rows)
+
+
 def planted_actions(
     seed: int = 0, organic: int = 150, members: int = 8
 ) -> tuple[list[Row], set[str]]:

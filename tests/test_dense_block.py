@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import heapq
 import itertools
-from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import duckdb
@@ -24,32 +22,16 @@ from concerted.detectors.dense_block import (
     peel_within,
 )
 from concerted.errors import ConfigError
+from tests.planted import report_actions
 
-T0 = datetime(2020, 6, 1, tzinfo=UTC)
 Edge = tuple[str, str]  # reporter, target
 
 
-@pytest.fixture
-def con() -> Iterator[duckdb.DuckDBPyConnection]:
-    connection = duckdb.connect()
-    connection.execute("SET TimeZone = 'UTC'")
-    connection.execute("SET memory_limit = '1GB'")
-    yield connection
-    connection.close()
-
-
 def _actions(con: duckdb.DuckDBPyConnection, edges: list[Edge], name: str = "a") -> str:
-    con.execute(
-        f"CREATE OR REPLACE TABLE {name} (actor_id VARCHAR, platform VARCHAR, kind VARCHAR, "
-        "object_id VARCHAR, ts TIMESTAMPTZ, source_id VARCHAR)"
+    """One report per edge, a minute apart."""
+    return report_actions(
+        con, [(who, target, 60.0 * i) for i, (who, target) in enumerate(edges)], name
     )
-    rows = [
-        (who, "facebook", "report", target, T0 + timedelta(minutes=i), f"r{i}")
-        for i, (who, target) in enumerate(edges)
-    ]
-    if rows:
-        con.executemany(f"INSERT INTO {name} VALUES (?, ?, ?, ?, ?, ?)", rows)
-    return name
 
 
 def _organic(rng: np.random.Generator, reporters: int = 400, reports: int = 900) -> list[Edge]:

@@ -5,8 +5,6 @@ from __future__ import annotations
 import bisect
 import itertools
 import random
-from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
 
 import duckdb
 import pytest
@@ -16,33 +14,10 @@ from hypothesis import strategies as st
 from concerted.detectors.coaction import pair_keys
 from concerted.detectors.list_order import ListOrder, longest_increasing
 from concerted.errors import ConfigError
+from tests.planted import report_actions as _actions
 
-T0 = datetime(2020, 6, 1, tzinfo=UTC)
 DAY = 86400.0
-Report = tuple[str, str, float]  # reporter, target, seconds after T0
-
-
-@pytest.fixture
-def con() -> Iterator[duckdb.DuckDBPyConnection]:
-    connection = duckdb.connect()
-    connection.execute("SET TimeZone = 'UTC'")
-    connection.execute("SET memory_limit = '1GB'")
-    yield connection
-    connection.close()
-
-
-def _actions(con: duckdb.DuckDBPyConnection, reports: list[Report], name: str = "a") -> str:
-    con.execute(
-        f"CREATE OR REPLACE TABLE {name} (actor_id VARCHAR, platform VARCHAR, kind VARCHAR, "
-        "object_id VARCHAR, ts TIMESTAMPTZ, source_id VARCHAR)"
-    )
-    rows = [
-        (who, "facebook", "report", target, T0 + timedelta(seconds=at), f"r{i}")
-        for i, (who, target, at) in enumerate(reports)
-    ]
-    if rows:
-        con.executemany(f"INSERT INTO {name} VALUES (?, ?, ?, ?, ?, ?)", rows)
-    return name
+Report = tuple[str, str, float]  # reporter, target, seconds after tests.planted.START
 
 
 def _walk(who: str, targets: list[str], start: float, gap: float = 30.0) -> list[Report]:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import random
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -24,15 +23,6 @@ T0 = datetime(2020, 6, 1, tzinfo=UTC)
 HOUR = 3600.0
 DAY = 86400.0
 Report = tuple[str, str, float]  # reporter, target, seconds after T0
-
-
-@pytest.fixture
-def con() -> Iterator[duckdb.DuckDBPyConnection]:
-    connection = duckdb.connect()
-    connection.execute("SET TimeZone = 'UTC'")
-    connection.execute("SET memory_limit = '1GB'")
-    yield connection
-    connection.close()
 
 
 def _case(
