@@ -426,25 +426,6 @@ def _case(out: Path, scenario: str, seed: int) -> Path:
     return data
 
 
-def _organisers(found: Any, data: Path) -> dict[str, int]:
-    """The brigade operations' organisers, and how many of them flagged brigades name."""
-    flagged = set(
-        found.campaigns.filter(found.campaigns.column("flagged")).column("campaign_id").to_pylist()
-    )
-    said = {
-        (m["platform"], m["account_id"])
-        for m in found.members.to_pylist()
-        if m["role"] == "organiser" and m["campaign_id"] in flagged
-    }
-    truth = set(
-        duckdb.sql(
-            f"SELECT platform, id FROM '{data / 'truth.parquet'}' WHERE entity = 'account' "
-            "AND role = 'organiser' AND operation_id LIKE 'brigade-%'"
-        ).fetchall()
-    )
-    return {"truth": len(truth), "flagged": len(truth & said), "other": len(said - truth)}
-
-
 def _pr(block: dict[str, Any]) -> str:
     p, r = block["precision"], block["recall"]
     return "-" if p is None else f"{p:.3f}/{r:.3f}"
@@ -474,7 +455,7 @@ def ablation(args: argparse.Namespace) -> list[dict[str, Any]]:
                 for part in ("campaigns", "members", "targets", "report_scores"):
                     pq.write_table(getattr(found, part), result / f"{part}.parquet")
                 score = evaluate.evaluate(result, data)
-                organisers = _organisers(found, data)
+                organisers = score["brigade_organisers"]
                 row = {
                     "case": f"{scenario}-{seed}",
                     "ablation": name,
@@ -483,8 +464,8 @@ def ablation(args: argparse.Namespace) -> list[dict[str, Any]]:
                         k: score[k]
                         for k in ("brigade_reporters", "targets", "reports", "automated_reporters")
                     },
-                    "organisers_found": organisers.get("flagged", 0),
-                    "organisers": organisers.get("truth", 0),
+                    "organisers_found": organisers["tp"],
+                    "organisers": organisers["tp"] + organisers["fn"],
                 }
                 rows.append(row)
                 print(

@@ -132,6 +132,7 @@ def test_the_truth_itself_scores_one_everywhere(truth: Path, tmp_path: Path) -> 
     # h1 h2 f1 x1 x2; o1 reports too but is counted as the organiser it is.
     assert metrics(out["brigade_reporters"]) == (1.0, 1.0, 1.0)
     assert out["brigade_reporters"]["tp"] == 5
+    assert metrics(out["brigade_organisers"]) == (1.0, 1.0, 1.0)
     assert out["recommendations"] == {"coordinated": {"discount": 6}, "other": {}}
     assert out["campaigns"]["false_campaigns"] == 0
     assert out["campaigns"]["matches"] == [
@@ -387,6 +388,7 @@ def test_organic_truth(tmp_path: Path) -> None:
         "campaigns",
         "automated_reporters",
         "brigade_reporters",
+        "brigade_organisers",
     ):
         assert metrics(out[block]) == (None, None, None), block
     json.dumps(out)

@@ -726,6 +726,20 @@ def _brigade_tables(con: duckdb.DuckDBPyConnection, settings: BrigadeSettings) -
     )
 
 
+def _entity_strengths(entity: str, table: str, key: str, fired: float) -> str:
+    """SQL: ``detector, cluster, strength, count`` for the signals on ``entity``: each
+    entity's strongest signal per detector, summed over the cluster's entities in
+    ``table`` (id column ``key``) over their number, and the entities it fired on."""
+    return f"""
+        WITH s AS (SELECT detector, platform, id, max(score) AS score FROM _bg_signals
+                   WHERE entity = {sql_literal(entity)} GROUP BY ALL),
+        sizes AS (SELECT cluster, count(*) AS n FROM {table} GROUP BY cluster)
+        SELECT s.detector, x.cluster, sum(s.score) / any_value(sizes.n),
+               count(*) FILTER (WHERE s.score >= {fired})
+        FROM s JOIN {table} x ON x.platform = s.platform AND x.{key} = s.id
+        JOIN sizes USING (cluster) GROUP BY ALL"""
+
+
 def _strengths(
     con: duckdb.DuckDBPyConnection, settings: BrigadeSettings
 ) -> dict[int, dict[str, dict[str, float]]]:
@@ -750,30 +764,11 @@ def _strengths(
             sizes AS (SELECT cluster, count(*) AS n FROM _bg_clusters GROUP BY cluster)
             SELECT detector, cluster, count(*) / any_value(sizes.n), count(*)
             FROM ends JOIN sizes USING (cluster) GROUP BY ALL""",
-        "account": f"""
-            WITH s AS (SELECT detector, platform, id, max(score) AS score FROM _bg_signals
-                       WHERE entity = 'account' GROUP BY ALL),
-            sizes AS (SELECT cluster, count(*) AS n FROM _bg_clusters GROUP BY cluster)
-            SELECT s.detector, c.cluster, sum(s.score) / any_value(sizes.n),
-                   count(*) FILTER (WHERE s.score >= {fired})
-            FROM s JOIN _bg_clusters c ON c.platform = s.platform AND c.account_id = s.id
-            JOIN sizes USING (cluster) GROUP BY ALL""",
-        "target": f"""
-            WITH s AS (SELECT detector, platform, id, max(score) AS score FROM _bg_signals
-                       WHERE entity = 'target' GROUP BY ALL),
-            sizes AS (SELECT cluster, count(*) AS n FROM _bg_targets GROUP BY cluster)
-            SELECT s.detector, t.cluster, sum(s.score) / any_value(sizes.n),
-                   count(*) FILTER (WHERE s.score >= {fired})
-            FROM s JOIN _bg_targets t ON t.platform = s.platform AND t.target_id = s.id
-            JOIN sizes USING (cluster) GROUP BY ALL""",
-        "report": f"""
-            WITH s AS (SELECT detector, platform, id, max(score) AS score FROM _bg_signals
-                       WHERE entity = 'report' GROUP BY ALL),
-            sizes AS (SELECT cluster, count(*) AS n FROM _bg_reports GROUP BY cluster)
-            SELECT s.detector, r.cluster, sum(s.score) / any_value(sizes.n),
-                   count(*) FILTER (WHERE s.score >= {fired})
-            FROM s JOIN _bg_reports r ON r.platform = s.platform AND r.report_id = s.id
-            JOIN sizes USING (cluster) GROUP BY ALL""",
+        # Signals on one entity of the cluster's: mean score over its entities, and
+        # how many it fired on.
+        "account": _entity_strengths("account", "_bg_clusters", "account_id", fired),
+        "target": _entity_strengths("target", "_bg_targets", "target_id", fired),
+        "report": _entity_strengths("report", "_bg_reports", "report_id", fired),
         "post": f"""
             SELECT s.detector, t.cluster, max(s.score),
                    count(DISTINCT s.id) FILTER (WHERE s.score >= {fired})

@@ -31,6 +31,9 @@ reports:
   role ``reporter``, ``fake_reporter`` or ``automated_reporter`` in operations of kind
   ``brigade``, less those that are also that operation's organisers (a result gives
   an account one role, and ``organiser`` says most); scored as ``accounts`` is.
+- ``brigade_organisers``: the distinct members of flagged ``brigade`` campaigns whose
+  role is ``organiser``, against the truth's organisers of operations of kind
+  ``brigade`` (the admins who called the waves); scored as ``accounts`` is.
 - ``recommendations``: how many ``report_scores`` rows carry each recommendation
   (``count``, ``review``, ``discount``, or ``none`` when empty), apart for the
   truth's reports (``coordinated``) and all others (``other``).
@@ -423,6 +426,14 @@ def evaluate(result_dir: str | Path, truth_dir: str | Path) -> dict[str, Any]:
             f"EXCEPT SELECT platform, id, operation_id FROM ({_TRUTH_ACCOUNTS}) "
             "WHERE role = 'organiser'",
         )
+        brigade_organisers = _score(
+            con,
+            f"SELECT m.platform, m.id FROM ({_FLAGGED_MEMBERS}) m "
+            "JOIN campaigns c USING (campaign_id) WHERE c.kind = 'brigade' "
+            "AND m.role = 'organiser'",
+            f"SELECT platform, id FROM ({_TRUTH_ACCOUNTS}) WHERE role = 'organiser' "
+            f"AND operation_id IN ({brigades or 'NULL'})",
+        )
         campaigns = _campaigns(con, truth.operations)
         return {
             "scenario": truth.scenario,
@@ -438,6 +449,7 @@ def evaluate(result_dir: str | Path, truth_dir: str | Path) -> dict[str, Any]:
             "roles": _roles(con),
             "automated_reporters": automated.as_dict(),
             "brigade_reporters": brigade_reporters.as_dict(),
+            "brigade_organisers": brigade_organisers.as_dict(),
             "recommendations": _recommendations(con),
         }
 
