@@ -1,7 +1,10 @@
-# One command for everything CI checks: `make check`.
+# One command for what CI checks first: `make check` (format, lint, types, the tests
+# but the slow ones, on both cores). CI then runs `make test-slow`.
 PY ?= .venv/bin/python
+# Test processes: one per core (pytest-xdist).
+JOBS ?= 2
 
-.PHONY: check format lint types test
+.PHONY: check format lint types test test-slow test-fast
 
 check: format lint types test
 
@@ -14,5 +17,14 @@ lint:
 types:
 	$(PY) -m mypy
 
+# Everything but the tests marked slow (each over half a minute).
 test:
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n $(JOBS) -m "not slow"
+
+# The slow tests: more seeds of the simulator, the full demo. The second step of CI.
+test-slow:
+	$(PY) -m pytest -q -n $(JOBS) -m slow
+
+# The inner loop: no slow test and no end-to-end run (analysis, report, demo).
+test-fast:
+	$(PY) -m pytest -q -n $(JOBS) -m "not slow and not e2e"

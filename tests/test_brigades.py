@@ -26,6 +26,9 @@ from concerted.ingest import IngestOptions, open_case
 from concerted.schema import EVIDENCE_CONTRACTS, RESULT_CONTRACTS, arrow_schema
 from tests.planted import Planted, planted_case
 
+# End to end: left out of `make test-fast`.
+pytestmark = pytest.mark.e2e
+
 RESULTS = ("campaigns", "members", "targets", "report_scores")
 #: Extension-driven reporters must be told apart from the people of the same brigade.
 #: They are few (15 to 45 a case), so one reporter is 2 to 7 points: 0.9 allows a tool

@@ -13,6 +13,9 @@ from concerted import config
 from concerted.errors import ConfigError
 from tests.test_cli import run
 
+# End to end: left out of `make test-fast`.
+pytestmark = pytest.mark.e2e
+
 DOCS = Path(__file__).resolve().parents[1] / "docs" / "analysis.md"
 
 

@@ -15,7 +15,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from concerted.cluster import components, leiden, members, renumber, summarise
+from concerted.cluster import components, leiden, members, merge_dense, renumber, summarise
 from concerted.errors import ConfigError, StoreError
 from concerted.graph import Network, build
 from concerted.store import Store
@@ -298,3 +298,33 @@ def test_leiden_clusters_feed_the_summary(case: Store) -> None:
     )
     (found,) = summarise(case.con, members(net, leiden(net)))
     assert found["assets"] == {"facebook": {"page": 1, "user": 1}, "instagram": {"user": 1}}
+
+
+def _cliques(*groups: str, bridges: tuple[tuple[str, str], ...] = ()) -> Network:
+    pairs = [(a, b) for g in groups for a in g for b in g if a < b] + list(bridges)
+    return build(
+        pa.table(
+            {
+                "platform_1": ["x"] * len(pairs),
+                "account_1": [a for a, _ in pairs],
+                "platform_2": ["x"] * len(pairs),
+                "account_2": [b for _, b in pairs],
+                "layer": ["repost"] * len(pairs),
+                "weight": [1.0] * len(pairs),
+            }
+        )
+    )
+
+
+def test_merge_dense_keeps_two_operations_joined_by_one_tie_apart() -> None:
+    net = _cliques("abcdef", "uvwxyz", bridges=(("f", "u"),))
+    labels = leiden(net, weighted=False)
+    assert len(set(labels.tolist())) == 2
+    assert merge_dense(net, labels).tolist() == labels.tolist()
+
+
+def test_merge_dense_joins_a_near_clique_cut_in_two() -> None:
+    net = _cliques("abcdefghij")
+    cut = np.array([0] * 5 + [1] * 5)
+    assert set(merge_dense(net, cut).tolist()) == {0}
+    assert set(merge_dense(net, cut, ratio=0).tolist()) == {0, 1}

@@ -12,6 +12,9 @@ import pytest
 from concerted import report
 from tests.test_cli import run
 
+# End to end: left out of `make test-fast`.
+pytestmark = pytest.mark.e2e
+
 
 def test_demo_command_at_a_tenth_of_the_scale(tmp_path: Path) -> None:
     out = tmp_path / "demo"

@@ -316,3 +316,45 @@ def test_encoding_errors_and_empty_files_are_named(store: Store, tmp_path: Path)
     header = tmp_path / "header.csv"
     header.write_text("post_id,account_id,platform,ts\n")
     assert load(store, header, table="posts").rows_read == 0
+
+
+def _reports_without_platform(tmp_path: Path) -> tuple[Path, Path]:
+    accounts = tmp_path / "accounts.csv"
+    accounts.write_text(
+        "account_id,platform,kind\nr1,facebook,user\nr2,instagram,user\nboth,facebook,user\n"
+        "both,instagram,user\n"
+    )
+    reports = tmp_path / "reports.csv"
+    reports.write_text(
+        "report_id,reporter_id,target_id,ts\n"
+        "1,r1,t,2020-06-01T00:00:00Z\n2,r2,t,2020-06-01T00:01:00Z\n"
+    )
+    return accounts, reports
+
+
+def test_reports_without_platform_take_their_reporters(store: Store, tmp_path: Path) -> None:
+    accounts, reports = _reports_without_platform(tmp_path)
+    load(store, accounts, table="accounts")
+    report = load(store, reports, "reports")
+    assert rows(store, "SELECT report_id, platform FROM reports ORDER BY 1") == [
+        ("1", "facebook"),
+        ("2", "instagram"),
+    ]
+    assert report.notes and "reporter_id's account" in report.notes[0]
+
+
+def test_reports_without_platform_and_an_unknown_reporter_are_refused(
+    store: Store, tmp_path: Path
+) -> None:
+    accounts, reports = _reports_without_platform(tmp_path)
+    load(store, accounts, table="accounts")
+    reports.write_text("report_id,reporter_id,target_id,ts\n1,both,t,2020-06-01T00:00:00Z\n")
+    with pytest.raises(SchemaError, match="platform"):
+        load(store, reports, "reports")
+
+
+def test_platform_option_fills_reports_without_one(store: Store, tmp_path: Path) -> None:
+    _, reports = _reports_without_platform(tmp_path)
+    report = load(store, reports, "reports", platform="twitter")
+    assert rows(store, "SELECT DISTINCT platform FROM reports") == [("twitter",)]
+    assert report.notes == ("no platform column: --platform twitter for every row",)

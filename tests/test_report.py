@@ -29,6 +29,9 @@ from concerted.ingest import IngestOptions, open_case
 from concerted.schema import EVIDENCE_CONTRACTS, RESULT_CONTRACTS, arrow_schema
 from tests.test_cli import run
 
+# End to end: left out of `make test-fast`.
+pytestmark = pytest.mark.e2e
+
 CHROMIUM = Path("/usr/bin/chromium")
 T0 = datetime(2020, 6, 1, 8, 0, tzinfo=UTC)
 SECRET = "Report them all <script>alert('x')</script> for the nation"

@@ -17,6 +17,7 @@ from concerted.significance import (
     benjamini_hochberg,
     null_actions,
     relabelled_rows,
+    truncated_poisson_sf,
 )
 from tests.planted import actions_table as _table
 from tests.planted import planted_actions as planted
@@ -206,8 +207,139 @@ def test_bh_q_values_bound_their_p_values(p: list[float]) -> None:
 
 
 @pytest.mark.parametrize(
-    "settings", [{"null": "permute"}, {"replicates": 0}, {"fdr": 0}, {"fdr": 1.5}]
+    "settings",
+    [
+        {"null": "permute"},
+        {"replicates": 0},
+        {"fdr": 0},
+        {"fdr": 1.5},
+        {"copies": "stratified"},
+        {"stratum": 0},
+    ],
 )
 def test_bad_settings(settings: dict[str, object]) -> None:
     with pytest.raises(ConfigError):
         Significance(**settings)  # type: ignore[arg-type]
+
+
+def _stratified(
+    con: duckdb.DuckDBPyConnection, actions: str = "a", test: Significance | None = None
+) -> tuple[duckdb.DuckDBPyRelation, dict[str, object]]:
+    detector = CoAction(window=60)
+    evidence = detector.detect(con, actions)
+    con.execute(f"CREATE OR REPLACE TABLE e AS {evidence.edges.sql_query()}")
+    con.execute(f"CREATE OR REPLACE TABLE ev AS {evidence.events.sql_query()}")
+    return (test or Significance()).test_stratified(con, "e", "ev", actions)
+
+
+def test_stratified_finds_the_planted_team_and_no_one_else(
+    con: duckdb.DuckDBPyConnection,
+) -> None:
+    tested, notes = _stratified(con)
+    significant = set(tested.filter("significant").project("account_1, account_2").fetchall())
+    assert {a for pair in significant for a in pair} == {f"m{i}" for i in range(8)}
+    assert len(significant) == 28  # every pair of the eight
+    assert notes["null"] == "stratified" and notes["pairs_significant"] == 28
+    for _, expected, p, q, flag in tested.project(
+        "weight, expected, p_value, q_value, significant"
+    ).fetchall():
+        assert expected > 0 and 0 <= p <= 1 and p <= q + 1e-12 and q <= 1
+        assert flag == (q <= 0.01)
+
+
+def test_stratified_expects_each_strata_meetings_in_all(con: duckdb.DuckDBPyConnection) -> None:
+    # Over every pair that could meet, the expectations add up to the meetings seen;
+    # over the pairs that did meet, to no more than that.
+    tested, notes = _stratified(con)
+    assert notes["expected_weight"] <= notes["observed_weight"] + 1e-9  # type: ignore[operator]
+    by_weight = notes["by_weight"]
+    assert (
+        isinstance(by_weight, list) and by_weight[0]["observed_at_least"] == notes["pairs_tested"]
+    )
+
+
+def test_accounts_never_active_on_the_same_day_expect_little(
+    con: duckdb.DuckDBPyConnection,
+) -> None:
+    # Two light accounts meeting twice on two quiet days are rare; the same two meetings
+    # between two accounts that post all day, every day, are not.
+    con.execute("CREATE TABLE q AS SELECT * FROM a WHERE false")
+    rows = []
+    for day in range(20):
+        for i in range(30):
+            at = f"TIMESTAMPTZ '2020-03-{day + 1:02d} 00:00:00+00' + INTERVAL ({i * 2000}) SECOND"
+            for heavy in ("h1", "h2"):
+                rows.append(
+                    f"('{heavy}', 'x', 'repost', 'o{day}-{i}-{heavy}', {at}, '{heavy}-{day}-{i}')"
+                )
+    for day, obj in ((3, "shared-1"), (9, "shared-2")):
+        at = f"TIMESTAMPTZ '2020-03-{day + 1:02d} 12:00:00+00'"
+        rows.append(f"('l1', 'x', 'repost', '{obj}', {at}, 'l1-{obj}')")
+        rows.append(f"('l2', 'x', 'repost', '{obj}', {at} + INTERVAL 5 SECOND, 'l2-{obj}')")
+        rows.append(f"('h1', 'x', 'repost', 'h-{obj}', {at}, 'h1-{obj}')")
+        rows.append(f"('h2', 'x', 'repost', 'h-{obj}', {at} + INTERVAL 5 SECOND, 'h2-{obj}')")
+    # Everyone else: background meetings on every day, so that each day has a rate.
+    for day in range(20):
+        for k in range(40):
+            at = f"TIMESTAMPTZ '2020-03-{day + 1:02d} 06:00:00+00' + INTERVAL ({k * 500}) SECOND"
+            rows.append(f"('b{k}', 'x', 'repost', 'bg-{day}-{k}', {at}, 'b{k}-{day}')")
+            rows.append(
+                f"('c{k}', 'x', 'repost', 'bg-{day}-{k}', {at} + INTERVAL 1 SECOND, 'c{k}-{day}')"
+            )
+    con.execute(f"INSERT INTO q VALUES {', '.join(rows)}")
+    tested, _ = _stratified(con, "q")
+    got = {
+        (a, b): (e, p)
+        for a, b, e, p in tested.project("account_1, account_2, expected, p_value").fetchall()
+    }
+    light, heavy = got[("l1", "l2")], got[("h1", "h2")]
+    assert light[0] < heavy[0] / 100
+    assert light[1] < 0.01 < heavy[1]
+
+
+def test_stratified_needs_no_copies_for_a_small_p_value(con: duckdb.DuckDBPyConnection) -> None:
+    tested, _ = _stratified(con)
+    smallest = tested.aggregate("min(p_value)").fetchone()
+    # Three randomised copies could never give less than about 1 / (chance pairs + 1).
+    assert smallest is not None and smallest[0] < 1e-9
+
+
+def test_a_pair_that_met_once_is_never_significant(con: duckdb.DuckDBPyConnection) -> None:
+    tested, _ = _stratified(con)
+    con.register("tested", tested)
+    once = con.sql(
+        """SELECT t.p_value FROM tested t SEMI JOIN (
+               SELECT account_1, account_2 FROM ev GROUP BY ALL HAVING count(*) = 1) o
+           USING (account_1, account_2)"""
+    ).fetchall()
+    assert once and all(p == 1.0 for (p,) in once)
+
+
+@given(
+    st.lists(st.integers(1, 40), min_size=1, max_size=30),
+    st.lists(st.floats(1e-9, 30), min_size=1, max_size=30),
+)
+def test_the_truncated_poisson_tail_is_a_probability_that_falls_with_weight(
+    weights: list[int], means: list[float]
+) -> None:
+    n = min(len(weights), len(means))
+    w, lam = np.asarray(weights[:n], dtype=float), np.asarray(means[:n])
+    p = truncated_poisson_sf(w, lam)
+    assert np.all((p >= 0) & (p <= 1))
+    assert np.all(truncated_poisson_sf(w + 1, lam) <= p + 1e-12)
+    assert np.all(truncated_poisson_sf(np.ones(n), lam) == 1.0)
+
+
+def test_the_truncated_poisson_tail_matches_scipy() -> None:
+    from scipy import stats
+
+    lam = np.array([0.01, 0.5, 3.0, 12.0])
+    for w in (2, 3, 7):
+        want = stats.poisson.sf(w - 1, lam) / stats.poisson.sf(0, lam)
+        assert np.allclose(truncated_poisson_sf(np.full(4, w), lam), want, rtol=1e-9)
+
+
+def test_the_monte_carlo_copies_of_the_analytic_default_are_relabelled() -> None:
+    assert Significance().monte_carlo().null == "relabel"
+    assert Significance(copies="shift").monte_carlo().null == "shift"
+    assert Significance(null="shuffle").monte_carlo().null == "shuffle"

@@ -210,10 +210,18 @@ def analyze(
     kinds: tuple[str, ...] | None = None
     if config.coaction.kinds is not None:
         kinds = (*config.coaction.kinds, *(("near_text",) if len(pairing) > 1 else ()))
-    with clock.stage("null"):
-        null_counts = config.significance.null_weights(con, actions, detector, kinds)
+    significance = config.significance
+    null_counts = None
+    if not significance.analytic:
+        with clock.stage("null"):
+            null_counts = significance.null_weights(con, actions, detector, kinds)
     with clock.stage("test"):
-        tested, significance_notes = config.significance.test(con, "_edges_found", null_counts)
+        if null_counts is None:
+            tested, significance_notes = significance.test_stratified(
+                con, "_edges_found", f"({found_pairs.events.sql_query()})", actions, kinds
+            )
+        else:
+            tested, significance_notes = significance.test(con, "_edges_found", null_counts)
         con.execute(f"CREATE OR REPLACE TEMP TABLE _edges AS {tested.sql_query()}")
         con.execute("DROP TABLE _edges_found")
         con.execute(
@@ -258,7 +266,14 @@ def analyze(
     with clock.stage("clusters"):
         s = config.clusters
         communities = _over_core(
-            cluster.leiden(core_network, resolution=s.resolution, seed=s.seed), in_core
+            cluster.merge_dense(
+                core_network,
+                cluster.leiden(
+                    core_network, resolution=s.resolution, seed=s.seed, weighted=s.weighted
+                ),
+                ratio=s.merge_density,
+            ),
+            in_core,
         )
         components = _over_core(cluster.components(core_network), in_core)
         labels = communities if s.method == "leiden" else components
@@ -485,8 +500,9 @@ def _tested_layer(
     found = detector.detect(con, actions)
     table = f"_tested_{detector.name}"
     con.execute(f"CREATE OR REPLACE TEMP TABLE {table} AS {found.edges.sql_query()}")
-    null = config.significance.null_statistics(con, actions, detector, kinds, statistic)
-    tested, notes = config.significance.test_statistic(con, table, null, statistic)
+    significance = config.significance.monte_carlo()
+    null = significance.null_statistics(con, actions, detector, kinds, statistic)
+    tested, notes = significance.test_statistic(con, table, null, statistic)
     con.execute(f"INSERT INTO _edges {tested.sql_query()}")
     con.execute(
         f"""INSERT INTO _events SELECT ev.* FROM ({found.events.sql_query()}) ev

@@ -846,7 +846,8 @@ def find(
     ``_bg_*``; changes nothing else.
     """
     settings = settings or BrigadeSettings()
-    significance = significance or Significance()
+    # Co-reporting is tested against randomised copies (``significance.copies``).
+    significance = (significance or Significance()).monte_carlo()
     clock = _Clock(progress)
     notes: dict[str, Any] = {}
     n_reports = int(_scalar(con, "SELECT count(*) FROM reports"))

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import logging
 import sys
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
@@ -400,6 +400,11 @@ def _input_options(func: F) -> F:
         show_default=True,
         help="Format of the data files (see `concerted formats`); ignored for a case file.",
     )(func)
+    func = click.option(
+        "--platform",
+        help="Platform of rows whose file has no platform column (else reports and roles "
+        "take their account's platform in the case).",
+    )(func)
     return func
 
 
@@ -410,16 +415,19 @@ def _open(
     memory_limit: str | None,
     temp_dir: Path | None,
     say: Callable[[str], None],
+    platform: str | None = None,
 ) -> Store:
     store, reports = open_case(
         inputs,
         case_path,
-        IngestOptions(format=format_),
+        IngestOptions(format=format_, adapter=AdapterOptions(platform=platform)),
         memory_limit=memory_limit,
         temp_directory=temp_dir,
         progress=say,
     )
     for r in reports:
+        for note in r.notes:
+            err.print(f"{escape(Path(r.path).name)}: {escape(note)}")
         if r.rows_set_aside:
             err.print(
                 f"[yellow]{escape(Path(r.path).name)}: {r.rows_set_aside:,} rows set aside[/]"
@@ -447,6 +455,7 @@ def analyze_command(
     config_file: Path | None,
     case_path: Path | None,
     format_: str,
+    platform: str | None,
     overwrite: bool,
     hide_text: bool,
     as_json: bool,
@@ -463,7 +472,7 @@ def analyze_command(
     settings = config.load(config_file)
     with _progress(not as_json and err.is_terminal) as say:
         case = case_path or out / "case.duckdb"
-        store = _open(inputs, case, format_, memory_limit, temp_dir, say)
+        store = _open(inputs, case, format_, memory_limit, temp_dir, say, platform)
         with store:
             run = analysis.analyze(
                 store, out, settings, overwrite=overwrite, hide_text=hide_text, progress=say
@@ -484,7 +493,7 @@ def _print_campaigns(out_dir: Path, run: dict[str, Any]) -> None:
     campaigns = pq.read_table(out_dir / "campaigns.parquet").to_pylist()
     networks = [c for c in campaigns if c["flagged"] and c["kind"] == "network"]
     if not networks:
-        out.print("no coordinated network found")
+        out.print(f"no coordinated network found: {_why_none(run)}")
     else:
         noun = "network" if len(networks) == 1 else "networks"
         table = Table(title=f"{len(networks)} coordinated {noun}")
@@ -600,6 +609,7 @@ def coaction_command(
     out: Path,
     case_path: Path | None,
     format_: str,
+    platform: str | None,
     kinds: tuple[str, ...],
     window: float,
     compat: str | None,
@@ -622,7 +632,7 @@ def coaction_command(
     """
     with _progress(err.is_terminal) as say:
         spill = temp_dir or (None if case_path else out / "spill.tmp")
-        store = _open(inputs, case_path, format_, memory_limit, spill, say)
+        store = _open(inputs, case_path, format_, memory_limit, spill, say, platform)
         with store:
             say("pairing")
             written = analysis.coaction(
@@ -760,3 +770,25 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())
+
+
+def _why_none(run: Mapping[str, Any]) -> str:
+    """What was tested and how close it came, when no network was flagged."""
+    notes = run.get("notes", {}).get("significance", {})
+    counts = run["counts"]
+    fdr = run["settings"]["significance"]["fdr"]
+    if not counts["pairs"]:
+        return "no two accounts acted on the same object within the window"
+    if counts["significant_pairs"]:
+        n = counts["significant_pairs"]
+        return (
+            f"the {n:,} significant {'pair makes' if n == 1 else 'pairs make'} no group of "
+            f"{run['settings']['clusters']['min_accounts']} or more accounts with "
+            f"{run['settings']['clusters']['min_degree']} ties each"
+        )
+    best = notes.get("best_q_value")
+    if best is None:
+        best = min((row["q_value"] for row in notes.get("by_weight", [])), default=None)
+    if best is None:
+        return f"no pair reached the false-discovery rate {fdr}"
+    return f"the strongest pair reached q {best:.3g}, above the false-discovery rate {fdr}"

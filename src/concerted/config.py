@@ -10,7 +10,9 @@ naming the file and the key, so that a typo never silently leaves a default in p
     max_object_pairs = 2000000   # viral-object cap (0: no cap, exact whatever it costs)
 
     [significance]
-    null = "relabel"             # relabel, shift or shuffle
+    null = "stratified"          # stratified (per pair), relabel, shift or shuffle
+    stratum = 86400              # seconds: the stratified null's strata
+    copies = "relabel"           # the randomised copies for synchrony and co-reporting
     replicates = 3
     fdr = 0.01
     seed = 0
@@ -18,6 +20,8 @@ naming the file and the key, so that a typo never silently leaves a default in p
     [clusters]
     method = "leiden"            # leiden or components
     resolution = 1.0
+    weighted = false             # Leiden weighs ties by their weight (false: each counts once)
+    merge_density = 0.5          # join communities whose ties between are this dense
     min_degree = 2               # significant ties an account needs to stay in
     min_accounts = 3             # accounts a cluster needs to be flagged
     seed = 0
@@ -78,8 +82,10 @@ DEFAULT_KINDS: tuple[str, ...] = tuple(k for k in ACTION_KINDS if k not in ("rep
 class ClusterSettings:
     """How the significant network is cut into clusters."""
 
-    method: str = "components"
+    method: str = "leiden"
     resolution: float = 1.0
+    weighted: bool = False
+    merge_density: float = 0.5
     min_degree: int = 2
     min_accounts: int = 3
     seed: int = 0
@@ -89,6 +95,8 @@ class ClusterSettings:
             raise ConfigError(f"clusters.method: leiden or components, not {self.method!r}")
         if self.resolution <= 0:
             raise ConfigError("clusters.resolution must be positive")
+        if not 0 <= self.merge_density <= 1:
+            raise ConfigError("clusters.merge_density must lie between 0 and 1")
         if self.min_degree < 1 or self.min_accounts < 2:
             raise ConfigError("clusters: min_degree must be at least 1, min_accounts at least 2")
 

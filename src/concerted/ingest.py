@@ -109,6 +109,7 @@ class SourceReport:
     rows_set_aside: int = 0
     actions_added: int = 0
     seconds: float = 0.0
+    notes: tuple[str, ...] = ()
 
     def as_dict(self) -> dict[str, object]:
         return asdict(self)
@@ -258,7 +259,16 @@ def _ingest_new(
             store.set_meta("pseudonymisation_key", pseudonymiser.fingerprint)
     log.info("ingested source %d: %d rows read, %d set aside", source_id, rows_read, set_aside)
     return SourceReport(
-        str(path), sha, "ingested", rows_read, added, duplicates, set_aside, actions, seconds
+        str(path),
+        sha,
+        "ingested",
+        rows_read,
+        added,
+        duplicates,
+        set_aside,
+        actions,
+        seconds,
+        tuple(note for raw in raws for note in raw.notes),
     )
 
 

@@ -6,11 +6,33 @@ how many pairs as strong as each one chance alone would produce, and keeps an ed
 only when the share of chance among edges at least as strong stays below a
 false-discovery rate.
 
-**The test.** The unit is the account pair, over all the layers (action kinds) it was
-found on: its statistic is its total weight, the distinct objects the two accounts
-acted on together, summed over layers. The detector is run again on ``replicates``
-randomised copies of the actions. Writing :math:`N_0(w)` for the pairs of weight at
-least :math:`w` over all replicates and :math:`N(w)` for the observed ones, a pair of
+**The test** (``null = "stratified"``, the default). The unit is the account pair,
+over all the layers (action kinds) it was found on. Its statistic is how many times
+the two met: in each stratum of time (a day by default), the fewer of the two
+accounts' posts that were matched, summed over strata, so a post whose link, domain
+and hashtags all matched counts once and an account that reposts one thing three
+times does not meet three times. Chance spreads each stratum's meetings over the
+pairs of accounts in proportion to how much each pair could meet (the product of
+their posts in that stratum), which gives every pair its own expected count; its
+p-value is the Poisson tail of its count given that it met at all
+(:meth:`Significance.test_stratified`). This is the analytic form of relabelling
+accounts over posts within each day: it keeps each account's active days and volume
+and each day's bursts, and needs no randomised copy, so its p-values have no floor.
+``q_value`` is Benjamini-Hochberg over the pairs tested, and ``significant`` means
+``q_value`` ≤ ``fdr``.
+
+Why per pair and per day: accounts in real archives live for weeks, not for the
+archive's years, and two accounts never active on the same day cannot meet by chance.
+A null that spreads each account's posts over the whole span (``relabel``) expects
+random accounts to meet far more partners than real ones do, and then certifies only
+the very heaviest pairs; one cut for the whole network cannot tell a pair of light
+accounts meeting four times from a pair of heavy ones doing the same.
+
+**Tests against randomised copies** (``null`` = ``relabel``, ``shift`` or
+``shuffle``, and ``copies`` for the statistics that have no analytic tail: synchrony,
+rhythm and co-reporting). The detector is run again on ``replicates`` randomised
+copies of the actions. Writing :math:`N_0(w)` for the pairs of weight at least
+:math:`w` over all replicates and :math:`N(w)` for the observed ones, a pair of
 weight :math:`w` gets
 
 * ``expected`` = :math:`N_0(w) / R`: how many pairs at least this strong chance alone
@@ -21,15 +43,13 @@ weight :math:`w` gets
   the estimated false-discovery rate :math:`N_0(w)/(R\\,N(w))` made monotone;
 * ``significant`` when ``q_value`` ≤ ``fdr``.
 
-**The null models** (``null``):
+The copies:
 
-``relabel`` (default)
+``relabel``
     Within each platform, the accounts are shuffled over the posts (the actions'
     sources): every post keeps its actions and its time, so every object keeps its
     times (a viral burst stays a burst) and a post's link and its domain still go
     together; every account keeps its number of posts; who acted with whom is random.
-    It answers the question an analyst asks of a network: do the same accounts meet
-    again and again beyond what their activity and the content's popularity explain?
 ``shift``
     Each account's timeline is shifted by its own random offset, circularly over the
     span of the data. It keeps each account's rhythm and objects but breaks every
@@ -39,8 +59,8 @@ weight :math:`w` gets
     what and the object's burst, so it cannot see a network whose content only the
     network shares: every randomised copy keeps the network's co-action.
 
-The figures behind the choice of ``relabel``, measured on the simulator, are in
-``docs/analysis.md``.
+The figures behind the choice of ``stratified``, measured on the simulator and on real
+data, are in ``docs/analysis.md``.
 
 **Copies of a pairing.** A detector's copies are made of the actions and run through
 the whole detector (:meth:`Significance.null_weights`). Where the edges are a co-action
@@ -52,6 +72,7 @@ stored. On 10 million synthetic reports a copy then takes about 20 s instead of 
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
@@ -60,6 +81,7 @@ import duckdb
 import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
+from scipy import special
 
 from concerted.detectors.base import Detector
 from concerted.detectors.coaction import Pairs, pair_keys, pair_weight_counts
@@ -69,15 +91,24 @@ from concerted.schema import sql_literal
 __all__ = [
     "NULL_MODELS",
     "Significance",
+    "COPY_NULLS",
     "benjamini_hochberg",
+    "truncated_poisson_sf",
     "null_actions",
     "relabelled_rows",
 ]
 
 _ids = itertools.count()
 
-NullModel = Literal["relabel", "shift", "shuffle"]
-NULL_MODELS: tuple[str, ...] = ("relabel", "shift", "shuffle")
+# Expected counts are summed as decimals: exact, so a pair's expectation does not
+# depend on the order a parallel sum happens to take.
+_EXACT = "DECIMAL(38, 22)"
+
+NullModel = Literal["stratified", "relabel", "shift", "shuffle"]
+#: The analytic null first (the default), then the Monte Carlo ones.
+NULL_MODELS: tuple[str, ...] = ("stratified", "relabel", "shift", "shuffle")
+#: The nulls made of randomised copies of the actions.
+COPY_NULLS: tuple[str, ...] = ("relabel", "shift", "shuffle")
 
 # Every query keeps the actions contract's columns. The random order comes from a hash
 # of the row and the replicate's seed, so a replicate is the same on every run.
@@ -141,7 +172,7 @@ def null_actions(
     True
     """
     if null not in _NULLS:
-        raise ConfigError(f"no null model named {null!r}; known: {', '.join(NULL_MODELS)}")
+        raise ConfigError(f"no randomised copy named {null!r}; known: {', '.join(COPY_NULLS)}")
     where = ""
     if kinds is not None:
         where = f"WHERE kind IN ({', '.join(sql_literal(k) for k in kinds)})"
@@ -189,6 +220,27 @@ def relabelled_rows(con: duckdb.DuckDBPyConnection, rows: str, *, seed: int) -> 
     return table
 
 
+def truncated_poisson_sf(w: npt.ArrayLike, lam: npt.ArrayLike) -> npt.NDArray[np.float64]:
+    """:math:`P(X \\ge w \\mid X \\ge 1)` for :math:`X \\sim \\mathrm{Poisson}(\\lambda)`:
+    how rare a weight of ``w`` is for a pair that met at all and expected ``lam``.
+    Accurate where :math:`\\lambda` is tiny (a weight of 2 then has a p-value of
+    about :math:`\\lambda/2`); a pair of weight 1 always has 1.
+
+    >>> truncated_poisson_sf([1, 2, 3, 2], [0.5, 1e-6, 1e-6, 0.0]).round(9).tolist()
+    [1.0, 5e-07, 0.0, 0.0]
+    """
+    weights = np.asarray(w, dtype=np.float64)
+    means = np.asarray(lam, dtype=np.float64)
+    whole = np.ceil(weights)
+    # P(X >= w) = P(X > w - 1); pdtrc is the upper tail of the Poisson sum.
+    upper = special.pdtrc(np.maximum(whole - 1, 0), means)
+    met = -np.expm1(-means)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        p = np.where(met > 0, upper / met, 0.0)
+    p = np.where(whole <= 1, 1.0, p)
+    return np.clip(p, 0.0, 1.0)
+
+
 def benjamini_hochberg(p: npt.ArrayLike) -> npt.NDArray[np.float64]:
     """Benjamini-Hochberg adjusted p-values (q-values), in the input's order.
 
@@ -209,14 +261,17 @@ def benjamini_hochberg(p: npt.ArrayLike) -> npt.NDArray[np.float64]:
 
 @dataclass(frozen=True, kw_only=True)
 class Significance:
-    """Tests a detector's account pairs against ``replicates`` randomised copies.
+    """Tests a detector's account pairs: per pair under the ``stratified`` null, or
+    against ``replicates`` randomised copies.
 
-    >>> Significance().null
-    'relabel'
+    >>> Significance().null, Significance().copies
+    ('stratified', 'relabel')
     """
 
     name: ClassVar[str] = "significance"
-    null: str = "relabel"
+    null: str = "stratified"
+    stratum: float = 86_400.0
+    copies: str = "relabel"
     replicates: int = 3
     fdr: float = 0.01
     seed: int = 0
@@ -226,10 +281,36 @@ class Significance:
             raise ConfigError(
                 f"significance: no null model {self.null!r}; known: {', '.join(NULL_MODELS)}"
             )
+        if self.copies not in COPY_NULLS:
+            raise ConfigError(
+                f"significance: copies must be one of {', '.join(COPY_NULLS)}, got {self.copies!r}"
+            )
+        if not self.stratum > 0:
+            raise ConfigError(f"significance: stratum must be positive, got {self.stratum}")
         if self.replicates < 1:
             raise ConfigError("significance: replicates must be at least 1")
         if not 0 < self.fdr < 1:
             raise ConfigError(f"significance: fdr must lie between 0 and 1, got {self.fdr}")
+
+    @property
+    def analytic(self) -> bool:
+        """Whether the null is computed per pair (``stratified``) rather than from
+        randomised copies.
+
+        >>> Significance().analytic, Significance(null="relabel").analytic
+        (True, False)
+        """
+        return self.null not in COPY_NULLS
+
+    def monte_carlo(self) -> Significance:
+        """These settings with a null made of randomised copies: ``copies`` where the
+        null is analytic. Statistics with no analytic tail (synchrony, rhythm,
+        co-reporting) are tested this way.
+
+        >>> Significance().monte_carlo().null
+        'relabel'
+        """
+        return dataclasses.replace(self, null=self.copies) if self.analytic else self
 
     def null_weights(
         self,
@@ -242,7 +323,9 @@ class Significance:
         replicates (index 0 unused)."""
         counts = np.zeros(2, dtype=np.int64)
         for r in range(self.replicates):
-            shuffled = null_actions(actions, null=self.null, seed=self.seed * 1000 + r, kinds=kinds)
+            shuffled = null_actions(
+                actions, null=self.monte_carlo().null, seed=self.seed * 1000 + r, kinds=kinds
+            )
             evidence = detector.detect(con, shuffled)
             rows = con.sql(
                 f"""SELECT w::BIGINT, count(*) FROM (
@@ -269,12 +352,12 @@ class Significance:
         counts = np.zeros(2, dtype=np.int64)
         for r in range(self.replicates):
             seed = self.seed * 1000 + r
-            if self.null == "relabel":
+            if self.monte_carlo().null == "relabel":
                 rows = relabelled_rows(con, keys.rows, seed=seed)
                 got = pair_weight_counts(con, keys, rows, min_weight=min_weight)
                 con.execute(f"DROP TABLE IF EXISTS {rows}")
             else:
-                shuffled = null_actions(keys.rows, null=self.null, seed=seed)
+                shuffled = null_actions(keys.rows, null=self.monte_carlo().null, seed=seed)
                 copy = pair_keys(
                     con,
                     f"(SELECT actor_id, platform, kind, object_id, ts, source_id FROM {shuffled})",
@@ -352,7 +435,7 @@ class Significance:
         )
         cut = next((int(w) for w in weights[1:] if obs[w] > 0 and q[w] <= self.fdr), None)
         notes = {
-            "null": self.null,
+            "null": self.monte_carlo().null,
             "replicates": self.replicates,
             "fdr": self.fdr,
             "seed": self.seed,
@@ -372,6 +455,168 @@ class Significance:
         }
         return tested, notes
 
+    def test_stratified(
+        self,
+        con: duckdb.DuckDBPyConnection,
+        edges: str,
+        events: str,
+        actions: str,
+        kinds: tuple[str, ...] | None = None,
+    ) -> tuple[duckdb.DuckDBPyRelation, dict[str, Any]]:
+        """:meth:`test` under the ``stratified`` null: every pair gets its own expected
+        weight, and its p-value is a Poisson tail, so no run of copies sets a floor
+        under it.
+
+        ``edges`` and ``events`` are a co-action detector's output (tables or
+        parenthesised queries in the evidence contract) and ``actions`` the actions
+        it paired, of ``kinds`` (all, if None). Time is cut into strata ``stratum``
+        seconds long (a day by default). In stratum :math:`s`, account :math:`a`
+        made :math:`n_a` posts (distinct sources of its actions), and a pair's
+        meetings are the fewer of its two accounts' posts that were matched. The
+        pairs met :math:`M` times in all; chance spreads those meetings over the
+        pairs in proportion to how much each could meet, :math:`n_a n_b` out of
+        :math:`P = \\sum_{a<b} n_a n_b`, so the pair expects
+
+        .. math:: \\lambda_{ab} = \\sum_s n_a n_b \\, M / P,
+
+        and its meetings :math:`w` (summed over strata) get
+        :math:`p = P(X \\ge w \\mid X \\ge 1)` for :math:`X \\sim
+        \\mathrm{Poisson}(\\lambda_{ab})`: the test is of the pairs that met at all,
+        as the copies' p-value is. Two accounts that are never active in the same
+        stratum expect nothing; a heavy account expects many partners; a day when
+        everyone meets (a viral burst) raises everyone's expectation that day. A
+        meeting whose two posts straddle two strata adds the rate of the first one's
+        stratum, so no pair that met expects zero. ``expected`` is
+        :math:`\\lambda_{ab}`; ``q_value`` is Benjamini-Hochberg over the pairs
+        tested.
+        """
+        micros = round(self.stratum * 1_000_000)
+        where = ""
+        if kinds is not None:
+            where = f"AND kind IN ({', '.join(sql_literal(k) for k in kinds)})"
+        table = f"_significance_pairs_{next(_ids)}"
+        act, met, rate = f"{table}_act", f"{table}_met", f"{table}_rate"
+        con.execute(
+            f"""
+            CREATE OR REPLACE TEMP TABLE {act} AS
+            SELECT platform, actor_id, epoch_us(ts) // {micros} AS s,
+                   count(DISTINCT source_id)::DOUBLE AS n
+            FROM {actions}
+            WHERE object_id IS NOT NULL AND actor_id IS NOT NULL {where}
+            GROUP BY ALL;
+            CREATE OR REPLACE TEMP TABLE {met} AS
+            SELECT platform_1, account_1, platform_2, account_2,
+                   epoch_us(least(ts_1, ts_2)) // {micros} AS s,
+                   least(count(DISTINCT source_1), count(DISTINCT source_2)) AS w,
+                   bool_and(epoch_us(ts_1) // {micros} <> epoch_us(ts_2) // {micros})
+                       AS straddles
+            FROM {events} GROUP BY ALL;
+            CREATE OR REPLACE TEMP TABLE {rate} AS
+            WITH strata AS (
+                SELECT s, (sum(n) * sum(n) - sum(n * n)) / 2 AS possible
+                FROM {act} GROUP BY ALL)
+            SELECT s, sum(w) / greatest(any_value(possible), 1) AS r
+            FROM {met} JOIN strata USING (s) GROUP BY ALL;
+            CREATE OR REPLACE TEMP TABLE {table} AS
+            WITH pairs AS (
+                SELECT platform_1, account_1, platform_2, account_2, sum(w) AS w,
+                       sum(CASE WHEN straddles THEN (r.r * w)::{_EXACT} ELSE 0 END)
+                           AS straddling
+                FROM {met} m JOIN {rate} r USING (s) GROUP BY ALL),
+            shared AS (
+                SELECT p.platform_1, p.account_1, p.platform_2, p.account_2,
+                       sum((a.n * b.n * r.r)::{_EXACT}) AS lam
+                FROM pairs p
+                JOIN {act} a ON a.platform = p.platform_1 AND a.actor_id = p.account_1
+                JOIN {act} b ON b.platform = p.platform_2 AND b.actor_id = p.account_2
+                          AND b.s = a.s
+                JOIN {rate} r ON r.s = a.s
+                GROUP BY ALL)
+            SELECT p.platform_1, p.account_1, p.platform_2, p.account_2, p.w::DOUBLE AS w,
+                   (coalesce(s.lam, 0) + p.straddling)::DOUBLE AS lam
+            FROM pairs p
+            LEFT JOIN shared s USING (platform_1, account_1, platform_2, account_2);
+            DROP TABLE {act}; DROP TABLE {met}; DROP TABLE {rate};
+            """
+        )
+        got = con.sql(f"SELECT w, lam FROM {table}").fetchnumpy()
+        w = np.asarray(got["w"], dtype=np.float64)
+        lam = np.asarray(got["lam"], dtype=np.float64)
+        p = truncated_poisson_sf(w, lam)
+        q = benjamini_hochberg(p)
+        con.execute(f"ALTER TABLE {table} ADD COLUMN i BIGINT")
+        con.execute(f"UPDATE {table} SET i = rowid")
+        name = f"{table}_values"
+        con.register(
+            name,
+            pa.table(
+                {
+                    "i": pa.array(np.arange(w.size, dtype=np.int64)),
+                    "p_value": pa.array(p),
+                    "q_value": pa.array(q),
+                }
+            ),
+        )
+        try:
+            con.execute(
+                f"""CREATE OR REPLACE TEMP TABLE {table} AS
+                    SELECT t.* EXCLUDE (i), v.p_value, v.q_value
+                    FROM {table} t JOIN {name} v USING (i)"""
+            )
+        finally:
+            con.unregister(name)
+        tested = con.sql(
+            f"""
+            SELECT e.* EXCLUDE (expected, p_value, q_value, significant),
+                   s.lam AS expected, s.p_value, s.q_value,
+                   s.q_value <= {self.fdr!r} AS significant
+            FROM {edges} e
+            JOIN {table} s USING (platform_1, account_1, platform_2, account_2)
+            """
+        )
+        return tested, self._stratified_notes(w, lam, p, q)
+
+    def _stratified_notes(
+        self,
+        w: npt.NDArray[np.float64],
+        lam: npt.NDArray[np.float64],
+        p: npt.NDArray[np.float64],
+        q: npt.NDArray[np.float64],
+    ) -> dict[str, Any]:
+        """What ``run.json`` says of a stratified test: per weight, the pairs observed at
+        least that strong, how many of the tested pairs chance makes that strong (the
+        sum of their probabilities), and the best q-value there."""
+        significant = q <= self.fdr
+        by_weight = []
+        for weight in np.unique(w)[:60]:
+            at_least = w >= weight
+            by_weight.append(
+                {
+                    "weight": int(weight) if float(weight).is_integer() else float(weight),
+                    "observed_at_least": int(at_least.sum()),
+                    "expected_at_least": float(
+                        truncated_poisson_sf(np.full(w.size, weight), lam).sum()
+                    ),
+                    "q_value": float(q[at_least].min()),
+                }
+            )
+        best = int(np.argmin(q)) if q.size else None
+        return {
+            "null": self.null,
+            "statistic": "meetings",
+            "stratum": self.stratum,
+            "fdr": self.fdr,
+            "pairs_tested": int(w.size),
+            "min_significant_weight": float(w[significant].min()) if significant.any() else None,
+            "pairs_significant": int(significant.sum()),
+            "expected_weight": float(lam.sum()),
+            "observed_weight": float(w.sum()),
+            "best_q_value": float(q[best]) if best is not None else None,
+            "best_pair_weight": float(w[best]) if best is not None else None,
+            "best_pair_expected": float(lam[best]) if best is not None else None,
+            "by_weight": by_weight,
+        }
+
     def null_statistics(
         self,
         con: duckdb.DuckDBPyConnection,
@@ -389,7 +634,9 @@ class Significance:
         """
         parts: list[npt.NDArray[np.float64]] = [np.zeros(0)]
         for r in range(self.replicates):
-            shuffled = null_actions(actions, null=self.null, seed=self.seed * 1000 + r, kinds=kinds)
+            shuffled = null_actions(
+                actions, null=self.monte_carlo().null, seed=self.seed * 1000 + r, kinds=kinds
+            )
             evidence = detector.detect(con, shuffled)
             values = con.sql(
                 f"""SELECT ({statistic})::DOUBLE AS s FROM ({evidence.edges.sql_query()})
@@ -468,7 +715,7 @@ class Significance:
         shown = np.unique(np.quantile(values, np.linspace(0, 1, 11))) if values.size else values
         at = np.searchsorted(values, shown, side="left")
         notes = {
-            "null": self.null,
+            "null": self.monte_carlo().null,
             "replicates": self.replicates,
             "fdr": self.fdr,
             "seed": self.seed,

@@ -82,6 +82,7 @@ class RawTable:
     sql: str
     timezone: str | None = None
     mapping: Mapping[str, str] = field(default_factory=dict)
+    notes: tuple[str, ...] = ()
 
 
 class Scan(Protocol):
@@ -417,6 +418,10 @@ def unmapped_columns(columns: Mapping[str, str], taken: set[str]) -> list[str]:
     return [c for c in names if c not in taken and not any(o.startswith(c + ".") for o in names)]
 
 
+# The account whose platform a row takes where its file has no platform column.
+_PLATFORM_FROM = {"reports": "reporter_id", "roles": "account_id"}
+
+
 def contract_layout(
     columns: Mapping[str, str], path: Path, options: AdapterOptions, table: str
 ) -> RawTable:
@@ -452,14 +457,32 @@ def contract_layout(
             parts.append(quote_ident(source))
         if source != target:
             mapping[target] = source
-    if "platform" in contract.names and wanted["platform"] not in columns and options.platform:
-        parts.append(f"{sql_literal(options.platform)} AS platform")
+    notes: tuple[str, ...] = ()
+    if "platform" in contract.names and wanted["platform"] not in columns:
+        owner = _PLATFORM_FROM.get(table)
+        if options.platform:
+            parts.append(f"{sql_literal(options.platform)} AS platform")
+            notes = (f"no platform column: --platform {options.platform} for every row",)
+        elif owner is not None and wanted[owner] in columns:
+            # The platform of the account that filed the report (or holds the role),
+            # where the case knows that account on exactly one platform.
+            parts.append(
+                "(SELECT CASE WHEN count(DISTINCT a.platform) = 1 THEN min(a.platform) END "
+                f"FROM accounts a WHERE a.account_id = scan.{quote_ident(wanted[owner])}::VARCHAR)"
+                " AS platform"
+            )
+            notes = (
+                f"no platform column: each row takes the platform of its {owner}'s account "
+                "in the case (give --platform where the case does not know the account)",
+            )
     if "extra" in contract.names and "extra" not in columns:
         extra = unmapped_columns(columns, set(wanted.values()))
         if extra:
             packed = ", ".join(f"{quote_ident(c)} := {quote_ident(c)}" for c in extra)
             parts.append(f"to_json(struct_pack({packed})) AS extra")
-    return RawTable(table=table, sql=f"SELECT {', '.join(parts)} FROM scan", mapping=mapping)
+    return RawTable(
+        table=table, sql=f"SELECT {', '.join(parts)} FROM scan", mapping=mapping, notes=notes
+    )
 
 
 def check_table(table: str | None, adapter: str) -> str:
