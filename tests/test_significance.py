@@ -292,9 +292,9 @@ def test_accounts_never_active_on_the_same_day_expect_little(
         (a, b): (e, p)
         for a, b, e, p in tested.project("account_1, account_2, expected, p_value").fetchall()
     }
-    light, heavy = got[("l1", "l2")], got[("h1", "h2")]
-    assert light[0] < heavy[0] / 100
-    assert light[1] < 0.01 < heavy[1]
+    light, busy = got[("l1", "l2")], got[("h1", "h2")]
+    assert light[0] < busy[0] / 100
+    assert light[1] < 0.01 < busy[1]
 
 
 def test_stratified_needs_no_copies_for_a_small_p_value(con: duckdb.DuckDBPyConnection) -> None:
