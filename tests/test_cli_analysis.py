@@ -154,3 +154,26 @@ def test_analyze_a_case_without_actions(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["counts"]["campaigns"] == 0
     assert pq.read_table(tmp_path / "r" / "edges.parquet").num_rows == 0
+
+
+@pytest.mark.parametrize("name", ["o'q", "with space", "ünïcødé ☂", 'dou"ble'])
+def test_analyze_writes_to_any_directory_name(tmp_path: Path, name: str) -> None:
+    shares = _shares(tmp_path / "shares.csv")
+    out = tmp_path / name / "result"
+    done = run("analyze", shares, "-f", "coortweet", "--out", out)
+    assert done.returncode == 0, done.stderr
+    assert (out / "edges.parquet").is_file() and (out / "report.html").is_file()
+    again = run("coaction", shares, "-f", "coortweet", "--window", "60", "--out", out / "c")
+    assert again.returncode == 0, again.stderr
+
+
+def test_no_network_says_what_was_tested_and_how_close_it_came(tmp_path: Path) -> None:
+    lines = ["object_id,account_id,content_id,timestamp_share"]
+    for i in range(30):
+        lines.append(f"o{i % 10},u{i},c{i},{1_600_000_000 + i * 20}")
+    path = tmp_path / "few.csv"
+    path.write_text("\n".join(lines) + "\n")
+    done = run("analyze", path, "-f", "coortweet", "--out", tmp_path / "r")
+    assert done.returncode == 0, done.stderr
+    assert "no coordinated network found: " in done.stdout
+    assert "false-discovery rate 0.01" in done.stdout

@@ -65,7 +65,7 @@ from concerted.detectors.base import Detector, Evidence
 from concerted.detectors.coaction import CoAction
 from concerted.detectors.near_text import NearText
 from concerted.errors import ConfigError
-from concerted.schema import EVIDENCE_CONTRACTS, RESULT_CONTRACTS, arrow_schema
+from concerted.schema import EVIDENCE_CONTRACTS, RESULT_CONTRACTS, arrow_schema, sql_literal
 from concerted.store import Store
 
 __all__ = ["OUTPUT_FILES", "analyze", "coaction"]
@@ -121,7 +121,7 @@ def _output_directory(out: str | Path, files: tuple[str, ...], overwrite: bool) 
 
 
 def _write(con: Any, query: str, path: Path) -> None:
-    con.execute(f"COPY ({query}) TO '{path}' (FORMAT parquet, COMPRESSION zstd)")
+    con.execute(f"COPY ({query}) TO {sql_literal(str(path))} (FORMAT parquet, COMPRESSION zstd)")
 
 
 @dataclass(frozen=True)
@@ -430,7 +430,9 @@ def coaction(
         # costs more than the pairing.
         ordered = f" ORDER BY {order}" if order else ""
         _write(con, f"SELECT * FROM ({relation.sql_query()}){ordered}", out / name)
-        written[name] = _scalar(con, f"SELECT count(*) FROM '{out / name}'")
+        written[name] = _scalar(
+            con, f"SELECT count(*) FROM read_parquet({sql_literal(str(out / name))})"
+        )
 
     used: tuple[str, ...] | None
     if compat_mode == "qut":

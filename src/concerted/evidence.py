@@ -29,6 +29,8 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 
+from concerted.schema import sql_literal
+
 __all__ = ["CONTEXT_FILES", "write"]
 
 CONTEXT_FILES: tuple[str, ...] = ("accounts.parquet", "posts.parquet", "timeline.parquet")
@@ -90,8 +92,8 @@ GROUP BY ALL ORDER BY 1, 2, 3
 
 
 def _copy(con: duckdb.DuckDBPyConnection, query: str, path: Path) -> int:
-    con.execute(f"COPY ({query}) TO '{path}' (FORMAT parquet, COMPRESSION zstd)")
-    row = con.execute(f"SELECT count(*) FROM '{path}'").fetchone()
+    con.execute(f"COPY ({query}) TO {sql_literal(str(path))} (FORMAT parquet, COMPRESSION zstd)")
+    row = con.execute(f"SELECT count(*) FROM read_parquet({sql_literal(str(path))})").fetchone()
     return int(row[0]) if row else 0
 
 

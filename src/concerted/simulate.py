@@ -147,7 +147,7 @@ def simulate(
         raise ConfigError(
             f"{target} already holds {', '.join(present)}; pass --overwrite to replace them"
         )
-    sink = Sink(target)
+    sink = Sink(target, resolution=sc.population.time_resolution)
     try:
         world = World(sc, seed, sink)
         _build(world, say)

@@ -9,7 +9,7 @@ from typing import Any
 
 from concerted.errors import ConfigError
 
-DIFFICULTIES = ("easy", "standard", "hard")
+DIFFICULTIES = ("easy", "standard", "hard", "real")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -22,7 +22,9 @@ class Population:
     minutes; ``report_spikes`` of the reposted ones are genuinely violating and draw
     about ``spike_size`` uncoordinated reports each; ``callouts`` ordinary users ask
     their friends to report an account or two, with report links, and a handful do.
-    None of these carries a truth label.
+    None of these carries a truth label. Times of posts and reports are cut to
+    ``time_resolution`` seconds where it is set (60: the minute, as many research
+    archives keep them; 0: to the microsecond, as drawn).
     """
 
     accounts: int = 20_000
@@ -46,6 +48,7 @@ class Population:
     report_spikes: int = 4
     spike_size: int = 300
     callouts: int = 10
+    time_resolution: float = 0.0
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -269,6 +272,22 @@ _HARD_BRIG: dict[str, Any] = {
 }
 
 
+# Closer to what real archives hold: times to the minute, a heavier tail of busy
+# accounts, three times the viral cascades, and network members that act a few times
+# each (two talking points a day, a third of the members on each, two minutes apart).
+_REAL_POP: dict[str, Any] = {
+    "time_resolution": 60.0,
+    "activity_sigma": 1.8,
+    "cascades": 24,
+}
+_REAL_NET: dict[str, Any] = {
+    "items_per_day": 2.0,
+    "participation": 0.3,
+    "jitter": 120.0,
+    "camouflage": 3.0,
+}
+
+
 def _organic() -> Scenario:
     return Scenario(name="organic")
 
@@ -319,7 +338,16 @@ def scenario(
             f"unknown difficulty {difficulty!r}; choose one of {', '.join(DIFFICULTIES)}"
         )
     base = SCENARIOS[name]()
-    if difficulty != "standard":
+    if difficulty == "real":
+        base = dataclasses.replace(
+            base,
+            population=dataclasses.replace(
+                base.population,
+                **{**_REAL_POP, "cascades": base.population.cascades * 3},
+            ),
+            networks=tuple(dataclasses.replace(n, **_REAL_NET) for n in base.networks),
+        )
+    elif difficulty != "standard":
         net, brig = (_EASY_NET, _EASY_BRIG) if difficulty == "easy" else (_HARD_NET, _HARD_BRIG)
         base = dataclasses.replace(
             base,

@@ -114,8 +114,11 @@ TRUTH_SCHEMA = arrow_schema(TRUTH_CONTRACT)
 class Sink:
     """One Parquet writer per table; chunks are written as they are made."""
 
-    def __init__(self, out: Path, row_group: int = 1 << 20) -> None:
+    def __init__(self, out: Path, row_group: int = 1 << 20, resolution: float = 0.0) -> None:
         self.row_group = row_group
+        # Times of posts and reports are written at this resolution (seconds), as
+        # archives that keep only the minute write them.
+        self.resolution_us = max(int(round(resolution * 1_000_000)), 1)
         self.rows: dict[str, int] = {}
         self._writers: dict[str, pq.ParquetWriter] = {}
         self._schemas = {t: arrow_schema(CONTRACTS[t]) for t in INPUT_TABLES}
@@ -132,6 +135,13 @@ class Sink:
         if n == 0:
             return
         schema = self._schemas[table]
+        if (
+            self.resolution_us > 1
+            and table in ("posts", "reports")
+            and columns.get("ts") is not None
+        ):
+            ts = np.asarray(columns["ts"], dtype=np.int64)
+            columns = {**columns, "ts": ts - ts % self.resolution_us}
         arrays = [
             pa.nulls(n, f.type)
             if columns.get(f.name) is None
