@@ -31,8 +31,10 @@ NO_REPORTS = (
 
 def _concerted(*args: str) -> str:
     done = subprocess.run(
-        [sys.executable, "-m", "concerted", *args], check=True, capture_output=True, text=True
+        [sys.executable, "-m", "concerted", *args], capture_output=True, text=True
     )
+    if done.returncode:
+        raise SystemExit(f"concerted {' '.join(args)} failed:\n{done.stderr}")
     return done.stdout
 
 

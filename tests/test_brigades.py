@@ -24,7 +24,7 @@ from concerted.brigades import DETECTORS, Brigades, BrigadeSettings, find
 from concerted.errors import ConfigError
 from concerted.ingest import IngestOptions, open_case
 from concerted.schema import EVIDENCE_CONTRACTS, RESULT_CONTRACTS, arrow_schema
-from tests.planted import Planted, planted_case
+from concerted.testing.planted import Planted, planted_case
 
 # End to end: left out of `make test-fast`.
 pytestmark = pytest.mark.e2e

@@ -13,10 +13,10 @@ from concerted.detectors.co_report import CoReport, npmi
 from concerted.detectors.coaction import pair_keys
 from concerted.errors import ConfigError
 from concerted.significance import Significance
-from tests.planted import planted_case
-from tests.planted import report_actions as _actions
+from concerted.testing.planted import planted_case
+from concerted.testing.planted import report_actions as _actions
 
-Report = tuple[str, str, float]  # reporter, target, seconds after tests.planted.START
+Report = tuple[str, str, float]  # reporter, target, seconds after concerted.testing.planted.START
 
 
 def test_npmi_by_hand(con: duckdb.DuckDBPyConnection) -> None:

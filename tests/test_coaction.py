@@ -16,7 +16,7 @@ from concerted.detectors import coaction
 from concerted.detectors.base import Evidence
 from concerted.detectors.coaction import CoAction, check_pairs, pair_keys, window_pairs
 from concerted.errors import ConfigError
-from tests.planted import actions_table as _table
+from concerted.testing.planted import actions_table as _table
 
 T0 = datetime(2021, 3, 1, tzinfo=UTC)
 Row = tuple[str, str, str, str, datetime, str]

@@ -22,7 +22,7 @@ from concerted.detectors.dense_block import (
     peel_within,
 )
 from concerted.errors import ConfigError
-from tests.planted import report_actions
+from concerted.testing.planted import report_actions
 
 Edge = tuple[str, str]  # reporter, target
 

@@ -14,10 +14,10 @@ from hypothesis import strategies as st
 from concerted.detectors.coaction import pair_keys
 from concerted.detectors.list_order import ListOrder, longest_increasing
 from concerted.errors import ConfigError
-from tests.planted import report_actions as _actions
+from concerted.testing.planted import report_actions as _actions
 
 DAY = 86400.0
-Report = tuple[str, str, float]  # reporter, target, seconds after tests.planted.START
+Report = tuple[str, str, float]  # reporter, target, seconds after concerted.testing.planted.START
 
 
 def _walk(who: str, targets: list[str], start: float, gap: float = 30.0) -> list[Report]:

@@ -19,8 +19,8 @@ from concerted.significance import (
     relabelled_rows,
     truncated_poisson_sf,
 )
-from tests.planted import actions_table as _table
-from tests.planted import planted_actions as planted
+from concerted.testing.planted import actions_table as _table
+from concerted.testing.planted import planted_actions as planted
 
 
 @pytest.fixture

@@ -23,7 +23,7 @@ from concerted.detectors.synchrony import (
 )
 from concerted.errors import ConfigError
 from concerted.significance import Significance
-from tests.planted import planted_case
+from concerted.testing.planted import planted_case
 
 START = datetime(2020, 6, 1, tzinfo=UTC)
 Row = tuple[str, str, str, str, datetime, str]

@@ -95,32 +95,14 @@ __all__ = ["DETECTORS", "SIGNAL_WEIGHTS", "BrigadeSettings", "Brigades", "find"]
 
 log = logging.getLogger(__name__)
 
-#: The report detectors a brigade analysis runs by default (S1-S8, M1, M3).
-DETECTORS: tuple[str, ...] = (
-    "report_burst",
-    "co_report",
-    "dense_block",
-    "report_content",
-    "reporter_reputation",
-    "reporter_inauthenticity",
-    "report_automation",
-    "list_order",
-    "mobilisation",
-    "boasting",
-)
+#: The report detectors a brigade analysis runs by default (S1-S8, M1, M3): the
+#: built-in detectors of the ``report`` family. A third-party one is enabled by name
+#: in ``[brigades] detectors``.
+DETECTORS: tuple[str, ...] = registry.of_family("report")
 
-#: Each detector's weight in a brigade's score.
-SIGNAL_WEIGHTS: tuple[tuple[str, float], ...] = (
-    ("co_report", 0.5),
-    ("dense_block", 0.3),
-    ("list_order", 0.3),
-    ("report_burst", 0.3),
-    ("report_content", 0.2),
-    ("reporter_reputation", 0.1),
-    ("reporter_inauthenticity", 0.2),
-    ("report_automation", 0.3),
-    ("mobilisation", 0.4),
-    ("boasting", 0.2),
+#: Each default detector's weight in a brigade's score (its class's ``weight``).
+SIGNAL_WEIGHTS: tuple[tuple[str, float], ...] = tuple(
+    (name, registry.weight(name)) for name in DETECTORS
 )
 
 _CO_REPORT = "co_report"
@@ -180,6 +162,19 @@ class BrigadeSettings:
         names = [d.name for d in self.detectors]
         if len(set(names)) != len(names):
             raise ConfigError(f"brigades: a detector named twice in {names}")
+        for detector in self.detectors:
+            if registry.family_of(detector) != "report":
+                raise ConfigError(
+                    f"brigades: {detector.name!r} is a {registry.family_of(detector)} "
+                    "detector, not a report one"
+                )
+        # A detector without a weight of its own in the settings gets its class's.
+        weighed = dict(self.signal_weights)
+        missing = tuple(
+            (d.name, registry.weight_of(d)) for d in self.detectors if d.name not in weighed
+        )
+        if missing:
+            object.__setattr__(self, "signal_weights", (*self.signal_weights, *missing))
         for name in (
             "rounds",
             "min_degree",

@@ -21,7 +21,7 @@ from rich.markup import escape
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from concerted import __version__, adapters, analysis, config, evaluate, simulate
+from concerted import __version__, adapters, analysis, config, detectors, evaluate, simulate
 from concerted.actions import ACTION_KINDS
 from concerted.adapters.base import AdapterOptions
 from concerted.errors import ConcertedError
@@ -281,6 +281,23 @@ def formats_command() -> None:
     table.add_column("what it reads")
     for name in sorted(adapters.available()):
         table.add_row(name, adapters.get(name).summary)
+    out.print(table)
+
+
+@cli.command("detectors")
+def detectors_command() -> None:
+    """The detectors registered (built in, and from other packages' entry points), with
+    what each is for: `network` and `tested` layers, `corroborating` signals, `report`
+    signals of the brigade stage (with their default weight in a brigade's score)."""
+    table = Table()
+    for column in ("detector", "family", "weight", "from", "defined in"):
+        table.add_column(column)
+    builtin = set(detectors.builtin())
+    for name, where in sorted(detectors.available().items()):
+        family = detectors.family(name)
+        weight = f"{detectors.weight(name):g}" if family == "report" else ""
+        source = "built in" if name in builtin else "plugin"
+        table.add_row(name, family, weight, source, where)
     out.print(table)
 
 

@@ -174,7 +174,7 @@ def leiden(
     return renumber(labels)
 
 
-def merge_dense(network: Network, labels: npt.ArrayLike, *, ratio: float = 0.5) -> Labels:
+def merge_dense(network: Network, labels: npt.ArrayLike, *, ratio: float = 0.25) -> Labels:
     """Join communities that their ties do not tell apart: two communities become one
     while the density of ties between them is at least ``ratio`` times the density
     inside the sparser of the two. Modularity can cut a near-clique anywhere (every

@@ -21,7 +21,7 @@ naming the file and the key, so that a typo never silently leaves a default in p
     method = "leiden"            # leiden or components
     resolution = 1.0
     weighted = false             # Leiden weighs ties by their weight (false: each counts once)
-    merge_density = 0.5          # join communities whose ties between are this dense
+    merge_density = 0.25         # join communities whose ties between are this dense
     min_degree = 2               # significant ties an account needs to stay in
     min_accounts = 3             # accounts a cluster needs to be flagged
     seed = 0
@@ -56,7 +56,6 @@ from typing import Any
 
 from concerted import detectors
 from concerted.actions import ACTION_KINDS
-from concerted.brigades import DETECTORS as REPORT_DETECTORS
 from concerted.brigades import BrigadeSettings
 from concerted.detectors.base import Detector
 from concerted.detectors.coaction import CoAction
@@ -85,7 +84,7 @@ class ClusterSettings:
     method: str = "leiden"
     resolution: float = 1.0
     weighted: bool = False
-    merge_density: float = 0.5
+    merge_density: float = 0.25
     min_degree: int = 2
     min_accounts: int = 3
     seed: int = 0
@@ -160,17 +159,14 @@ class LayerSettings:
         for name in ("min_scores", "min_weights"):
             cuts = tuple((str(k), float(v)) for k, v in getattr(self, name))
             object.__setattr__(self, name, cuts)
-        known = detectors.available()
-        for name in (*self.tested, *self.corroborating):
-            if name not in known or name in REPORT_DETECTORS or name in ("co_action", "near_text"):
-                raise ConfigError(
-                    f"layers: {name!r} is not a network detector; known: "
-                    + ", ".join(
-                        n
-                        for n in sorted(known)
-                        if n not in REPORT_DETECTORS and n not in ("co_action", "near_text")
+        for part, names in (("tested", self.tested), ("corroborating", self.corroborating)):
+            for name in names:
+                if detectors.family(name) != part:
+                    raise ConfigError(
+                        f"layers.{part}: {name!r} is a {detectors.family(name)} detector, "
+                        f"not a {part} one; {part} detectors: "
+                        + ", ".join(detectors.of_family(part, plugins=True))
                     )
-                )
         if self.min_ties < 1:
             raise ConfigError("layers.min_ties must be at least 1")
 
@@ -334,14 +330,15 @@ def _brigades(
     """``[brigades]``: the report detectors by name (with ``[detector.NAME]``
     settings), ``[brigades.scoring]``, and the rest of :class:`BrigadeSettings`."""
     rest = {k: v for k, v in values.items() if k not in ("detectors", "scoring")}
-    names = values.get("detectors", list(REPORT_DETECTORS))
+    names = values.get("detectors", list(detectors.of_family("report")))
     if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
         raise ConfigError(f"{where}: brigades.detectors must be a list of detector names")
     for n in names:
-        if n not in REPORT_DETECTORS:
+        if detectors.family(n) != "report":
             raise ConfigError(
-                f"{where}: brigades.detectors: {n!r} is not a report detector; known: "
-                + ", ".join(REPORT_DETECTORS)
+                f"{where}: brigades.detectors: {n!r} is a {detectors.family(n)} detector, "
+                "not a report one; report detectors: "
+                + ", ".join(detectors.of_family("report", plugins=True))
             )
     made = tuple(detectors.get(n, **settings.get(n, {})) for n in names)
     scoring = values.get("scoring", {})

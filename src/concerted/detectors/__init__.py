@@ -10,6 +10,10 @@ deterministic; never an account paired with itself; a planted campaign recovered
 ['boasting', 'co_action', 'co_report']
 >>> get("co_action", window=30).window
 30.0
+>>> family("co_report"), weight("co_report")
+('report', 0.5)
+>>> of_family("tested")
+('synchrony', 'rhythm')
 """
 
 from __future__ import annotations
@@ -19,10 +23,13 @@ from typing import Any
 from concerted.detectors.base import (
     EDGE_COLUMNS,
     EVENT_COLUMNS,
+    FAMILIES,
     SIGNAL_COLUMNS,
     Detector,
     Evidence,
     empty,
+    family_of,
+    weight_of,
 )
 from concerted.errors import ConfigError
 from concerted.registry import Registry
@@ -33,9 +40,16 @@ __all__ = [
     "SIGNAL_COLUMNS",
     "Detector",
     "Evidence",
+    "FAMILIES",
     "available",
+    "builtin",
     "empty",
+    "family",
+    "family_of",
     "get",
+    "of_family",
+    "weight",
+    "weight_of",
 ]
 
 ENTRY_POINT_GROUP = "concerted.detectors"
@@ -80,3 +94,29 @@ def get(name: str, **settings: Any) -> Detector:
     except TypeError as exc:
         raise ConfigError(f"detector {name}: {exc}") from exc
     return detector
+
+
+def builtin() -> tuple[str, ...]:
+    """The detectors concerted ships, in the order they are documented."""
+    return tuple(_BUILTIN)
+
+
+def family(name: str) -> str:
+    """What the detector called ``name`` is for (:data:`FAMILIES`)."""
+    return family_of(_REGISTRY.load(name))
+
+
+def weight(name: str) -> float:
+    """The default weight of report detector ``name`` in a brigade's score."""
+    return weight_of(_REGISTRY.load(name))
+
+
+def of_family(wanted: str, *, plugins: bool = False) -> tuple[str, ...]:
+    """The built-in detectors of one family in their documented order, and with
+    ``plugins`` the registered third-party ones after them (by name)."""
+    if wanted not in FAMILIES:
+        raise ConfigError(f"no detector family {wanted!r}; known: {', '.join(FAMILIES)}")
+    names = [n for n in _BUILTIN if family(n) == wanted]
+    if plugins:
+        names += sorted(n for n in available() if n not in _BUILTIN and family(n) == wanted)
+    return tuple(names)

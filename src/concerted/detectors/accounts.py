@@ -122,6 +122,7 @@ class CreationBurst:
     """
 
     name: ClassVar[str] = "creation_burst"
+    family: ClassVar[str] = "corroborating"
     reads: ClassVar[tuple[str, ...]] = ("accounts",)
     window_hours: float = 6.0
     baseline_days: float = 30.0
@@ -323,6 +324,7 @@ class SharedAdmins:
     """
 
     name: ClassVar[str] = "shared_admins"
+    family: ClassVar[str] = "corroborating"
     reads: ClassVar[tuple[str, ...]] = ("roles", "accounts")
     roles: tuple[str, ...] = ("admin", "moderator")
     max_venues: int = 100
@@ -482,6 +484,7 @@ class HandlePattern:
     """
 
     name: ClassVar[str] = "handle_pattern"
+    family: ClassVar[str] = "corroborating"
     reads: ClassVar[tuple[str, ...]] = ("accounts",)
     min_digits: int = 2
     min_letters: int = 3
@@ -678,6 +681,7 @@ class CrossPlatformName:
     """
 
     name: ClassVar[str] = "cross_platform"
+    family: ClassVar[str] = "corroborating"
     reads: ClassVar[tuple[str, ...]] = ("accounts",)
     max_holders: int = 3
     min_handle: int = 5

@@ -155,6 +155,8 @@ class ReportAutomation:
     """
 
     name: ClassVar[str] = "report_automation"
+    family: ClassVar[str] = "report"
+    weight: ClassVar[float] = 0.3
     reads: ClassVar[tuple[str, ...]] = ("reports",)
     #: Seconds between two reports at which a person is as likely as a tool.
     human_floor: float = 5.0

@@ -13,6 +13,21 @@ rows behind it.
 
 Detectors emit scores (weights, counts) and never thresholds beyond the minimum they
 need to keep their output finite: :mod:`concerted.significance` decides what counts.
+
+**What the pipeline needs of a detector** is said by two more class attributes, so
+that the settings, the weights and the brigade stage are derived from the registry and
+a third-party detector plugs in as a built-in one does:
+
+``family`` (:data:`FAMILIES`)
+    ``network``: pairs accounts by co-action, tested under the significance test;
+    ``tested``: a pair statistic tested against randomised copies, whose significant
+    pairs join the network as a layer (``[layers] tested``); ``corroborating``: pairs
+    that no null can test, which only corroborate (``[layers] corroborating``);
+    ``report``: a signal of the brigade stage (``[brigades] detectors``). Without the
+    attribute a detector is ``corroborating``.
+``weight``
+    for ``report`` detectors, the default weight of its signal in a brigade's score
+    (``[brigades.signal_weights]`` overrides it); 0 without the attribute.
 """
 
 from __future__ import annotations
@@ -24,7 +39,40 @@ import duckdb
 
 from concerted.schema import EVIDENCE_CONTRACTS
 
-__all__ = ["EDGE_COLUMNS", "EVENT_COLUMNS", "SIGNAL_COLUMNS", "Detector", "Evidence", "empty"]
+__all__ = [
+    "EDGE_COLUMNS",
+    "EVENT_COLUMNS",
+    "FAMILIES",
+    "SIGNAL_COLUMNS",
+    "Detector",
+    "Evidence",
+    "empty",
+    "family_of",
+    "weight_of",
+]
+
+#: What a detector is for in the pipeline (its ``family`` class attribute).
+FAMILIES: tuple[str, ...] = ("network", "tested", "corroborating", "report")
+
+
+def family_of(detector: object) -> str:
+    """A detector's (or detector class's) ``family``: ``corroborating`` where it says
+    none.
+
+    >>> class Mine:
+    ...     name = "mine"
+    >>> family_of(Mine)
+    'corroborating'
+    """
+    family = getattr(detector, "family", "corroborating")
+    return family if isinstance(family, str) else "corroborating"
+
+
+def weight_of(detector: object) -> float:
+    """A report detector's default weight in a brigade's score (0 where it says none)."""
+    weight = getattr(detector, "weight", 0.0)
+    return float(weight) if isinstance(weight, int | float) else 0.0
+
 
 #: The columns of :attr:`Evidence.edges`, :attr:`Evidence.events` and
 #: :attr:`Evidence.signals`, in order.

@@ -134,6 +134,8 @@ class CoReport:
     """
 
     name: ClassVar[str] = "co_report"
+    family: ClassVar[str] = "report"
+    weight: ClassVar[float] = 0.5
     reads: ClassVar[tuple[str, ...]] = ()
     window: float = 10_800.0
     min_weight: int = 2

@@ -431,6 +431,7 @@ class CoAction:
     """
 
     name: ClassVar[str] = "co_action"
+    family: ClassVar[str] = "network"
     reads: ClassVar[tuple[str, ...]] = ()
     window: float = 60.0
     kinds: tuple[str, ...] | None = None

@@ -371,6 +371,8 @@ class DenseBlock:
     """
 
     name: ClassVar[str] = "dense_block"
+    family: ClassVar[str] = "report"
+    weight: ClassVar[float] = 0.3
     reads: ClassVar[tuple[str, ...]] = ()
     max_blocks: int = 20
     min_density_ratio: float = 2.5

@@ -169,6 +169,8 @@ class ListOrder:
     """
 
     name: ClassVar[str] = "list_order"
+    family: ClassVar[str] = "report"
+    weight: ClassVar[float] = 0.3
     reads: ClassVar[tuple[str, ...]] = ()
     window: float = 10_800.0
     min_common: int = 4

@@ -433,6 +433,8 @@ class Mobilisation(_PostDetector):
     """
 
     name: ClassVar[str] = "mobilisation"
+    family: ClassVar[str] = "report"
+    weight: ClassVar[float] = 0.4
     reads: ClassVar[tuple[str, ...]] = ("posts", "reports", "accounts", "roles")
     #: Seconds after a post in which reports on its targets count as the response.
     horizon: float = 86_400.0
@@ -584,6 +586,8 @@ class Boasting(_PostDetector):
     """
 
     name: ClassVar[str] = "boasting"
+    family: ClassVar[str] = "report"
+    weight: ClassVar[float] = 0.2
     reads: ClassVar[tuple[str, ...]] = ("posts", "reports", "accounts")
     #: Seconds before a boast in which reports on its targets count as evidence.
     lookback: float = 30 * 86_400.0

@@ -287,6 +287,7 @@ class NearText:
     """
 
     name: ClassVar[str] = "near_text"
+    family: ClassVar[str] = "network"
     reads: ClassVar[tuple[str, ...]] = ("posts",)
     window: float = 3600.0
     threshold: float = 0.7

@@ -178,6 +178,8 @@ class ReportBurst:
     """
 
     name: ClassVar[str] = "report_burst"
+    family: ClassVar[str] = "report"
+    weight: ClassVar[float] = 0.3
     reads: ClassVar[tuple[str, ...]] = ("reports", "accounts")
     window: float = 3_600.0
     min_reports: int = 3

@@ -466,6 +466,8 @@ class ReportContent:
     """
 
     name: ClassVar[str] = "report_content"
+    family: ClassVar[str] = "report"
+    weight: ClassVar[float] = 0.2
     reads: ClassVar[tuple[str, ...]] = ("reports",)
     #: Seconds of quiet on a target that end an episode of reports.
     episode_gap: float = 86_400.0

@@ -96,6 +96,8 @@ class ReporterInauthenticity:
     """
 
     name: ClassVar[str] = "reporter_inauthenticity"
+    family: ClassVar[str] = "report"
+    weight: ClassVar[float] = 0.2
     reads: ClassVar[tuple[str, ...]] = ("reports", "accounts", "posts")
     #: Days after which an account's age score halves.
     age_half_life: float = 30.0

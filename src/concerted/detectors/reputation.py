@@ -86,6 +86,8 @@ class ReporterReputation:
     """
 
     name: ClassVar[str] = "reporter_reputation"
+    family: ClassVar[str] = "report"
+    weight: ClassVar[float] = 0.1
     reads: ClassVar[tuple[str, ...]] = ("reports",)
     #: Seconds after a report at which its outcome is taken to be known.
     decision_lag: float = 86_400.0

@@ -97,6 +97,7 @@ class Synchrony:
     """
 
     name: ClassVar[str] = "synchrony"
+    family: ClassVar[str] = "tested"
     reads: ClassVar[tuple[str, ...]] = ()
     window: float = 60.0
     kinds: tuple[str, ...] | None = None
@@ -260,6 +261,7 @@ class Rhythm:
     """
 
     name: ClassVar[str] = "rhythm"
+    family: ClassVar[str] = "tested"
     reads: ClassVar[tuple[str, ...]] = ()
     bin_seconds: float = 1800.0
     kinds: tuple[str, ...] | None = None

@@ -1,4 +1,4 @@
-"""A small case with a planted network and a planted brigade, for the conformance suite.
+"""A small case with a planted network and a planted brigade: the conformance case.
 
 :func:`planted_case` writes the contract tables (``accounts``, ``posts``, ``reports``,
 ``roles``) and the ``actions`` derived from them onto a DuckDB connection, and returns
