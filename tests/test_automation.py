@@ -321,6 +321,7 @@ def reference(detector: ReportAutomation, con: duckdb.DuckDBPyConnection) -> lis
     queries = [
         *d._gaps("ref_timeline", name),
         *d._clockwork("ref_timeline", "ref_spread", name),
+        *d._pace("ref_timeline", "ref_spread", name),
         *d._direct("ref_reports", "(SELECT * FROM ref_per WHERE d > 0)", "ref_base", name),
         *d._sequences("ref_timeline", "ref_sessions", "ref_sequences", "ref_shared", name),
         *d._fingerprint_queries("ref_carriers", name),
@@ -376,3 +377,32 @@ def test_the_layers_are_what_the_sql_definition_gives(
         con.execute("SET TimeZone = 'UTC'")
         make_case(con, reports=rows)
         same_signals(signals(detector.detect(con, "actions")), reference(detector, con))
+
+
+def test_a_tool_that_hides_its_clockwork_keeps_its_pace(con: duckdb.DuckDBPyConnection) -> None:
+    # 2 to 8 s apart at random, the common desktop client, no mark: not clockwork, not
+    # always under the human floor, but a pace over the whole list no person keeps.
+    rnd = random.Random(3)
+    rows: list[dict[str, Any]] = []
+    for k in range(3):
+        t = 600.0 * (k + 1)
+        for target in TARGETS:
+            rows.append({"report_id": f"tool{k}-{target}", "reporter_id": f"tool{k}",
+                         "target_id": target, "ts": at(t), "channel": "direct_link",
+                         "client": BROWSERS[1]})  # fmt: skip
+            t += rnd.uniform(2, 8)
+    for k in range(6):
+        t = rnd.uniform(600, 5400)
+        for i, target in enumerate(rnd.sample(TARGETS, 10)):
+            rows.append({"report_id": f"person{k}-{target}", "reporter_id": f"person{k}",
+                         "target_id": target, "ts": at(t), "channel": "app",
+                         "client": BROWSERS[1]})  # fmt: skip
+            # One quick pair of reports each: it happens to people.
+            t += 3.0 if i == 0 else rnd.lognormvariate(math.log(40), 0.7)
+    make_case(con, reports=rows)
+    found = by_id(signals(ReportAutomation().detect(con, "actions"), "sustained_pace"), "account")
+    tools = [found[f"tool{k}"]["score"] for k in range(3)]
+    people = [found.get(f"person{k}", {"score": 0.0})["score"] for k in range(6)]
+    assert min(tools) > 0.8 and max(people) < 0.05
+    clockwork = by_id(signals(ReportAutomation().detect(con, "actions"), "clockwork"), "account")
+    assert max(clockwork[f"tool{k}"]["score"] for k in range(3)) < 0.6

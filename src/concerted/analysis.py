@@ -279,17 +279,27 @@ def analyze(
         labels = communities if s.method == "leiden" else components
 
     with clock.stage("campaigns"):
-        spans = _spans(con, cluster.members(network, labels).filter(pa.array(labels >= 0)))
-        found = campaigns.build(
-            con,
-            core_network,
-            labels,
-            in_core,
-            min_accounts=s.min_accounts,
-            settings=config.campaigns,
-            spans=spans,
-            names={name: name for name in layers.tested},
-        )
+
+        def build(labels: np.ndarray[Any, Any]) -> campaigns.Campaigns:
+            spans = _spans(con, cluster.members(network, labels).filter(pa.array(labels >= 0)))
+            return campaigns.build(
+                con,
+                core_network,
+                labels,
+                in_core,
+                min_accounts=s.min_accounts,
+                settings=config.campaigns,
+                spans=spans,
+                names={name: name for name in layers.tested},
+            )
+
+        found = build(labels)
+        # Clusters run by the same people (an admin of their pages or groups) are one
+        # operation.
+        joined = campaigns.join_shared_organisers(found, labels)
+        if not np.array_equal(joined, labels):
+            labels = joined
+            found = build(labels)
     if layers.corroborating:
         with clock.stage("corroborate"):
             found, notes["corroboration"] = _corroborate(con, config, found)

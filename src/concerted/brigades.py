@@ -143,6 +143,7 @@ class BrigadeSettings:
     tool_layers: tuple[str, ...] = (
         "subhuman_gap",
         "clockwork",
+        "sustained_pace",
         "identical_sequence",
         "client_fingerprint",
     )

@@ -32,7 +32,7 @@ from concerted.config import CampaignSettings
 from concerted.graph import Network
 from concerted.schema import RESULT_CONTRACTS, arrow_schema
 
-__all__ = ["Campaigns", "core", "build"]
+__all__ = ["Campaigns", "build", "core", "join_shared_organisers"]
 
 
 def core(network: Network, min_degree: int) -> npt.NDArray[np.bool_]:
@@ -281,3 +281,60 @@ def build(
         campaign_rows, schema=arrow_schema(RESULT_CONTRACTS["campaigns"])
     )
     return Campaigns(campaigns=campaigns, members=members)
+
+
+def join_shared_organisers(
+    found: Campaigns, labels: npt.NDArray[np.int64]
+) -> npt.NDArray[np.int64]:
+    """Cluster ``labels`` with the clusters whose campaigns share an organiser (an
+    admin of their pages or groups) joined: the same people run them, so they are one
+    operation however their accounts' ties fell into communities. Numbered again from
+    the largest down, -1 kept outside the core; unchanged where nothing is shared.
+
+    >>> import pyarrow as pa
+    >>> from concerted.schema import RESULT_CONTRACTS, arrow_schema
+    >>> members = pa.Table.from_pylist([
+    ...     {"campaign_id": "network-1", "account_id": "boss", "platform": "x",
+    ...      "role": "organiser", "score": 1.0, "signals": ["admin"]},
+    ...     {"campaign_id": "network-2", "account_id": "boss", "platform": "x",
+    ...      "role": "organiser", "score": 1.0, "signals": ["admin"]}],
+    ...     schema=arrow_schema(RESULT_CONTRACTS["members"]))
+    >>> found = Campaigns(campaigns=arrow_schema(RESULT_CONTRACTS["campaigns"]).empty_table(),
+    ...                   members=members)
+    >>> join_shared_organisers(found, np.array([0, 0, 1, -1, 2])).tolist()
+    [0, 0, 0, -1, 1]
+    """
+    clusters = sorted({int(c) for c in labels if c >= 0})
+    of_campaign = {f"network-{i + 1}": c for i, c in enumerate(clusters)}
+    parent = {c: c for c in clusters}
+
+    def root(c: int) -> int:
+        while parent[c] != c:
+            parent[c] = parent[parent[c]]
+            c = parent[c]
+        return c
+
+    first: dict[tuple[str, str], int] = {}
+    for row in found.members.to_pylist():
+        if row["role"] != "organiser" or row["campaign_id"] not in of_campaign:
+            continue
+        c = of_campaign[row["campaign_id"]]
+        key = (row["platform"], row["account_id"])
+        if key in first:
+            a, b = root(first[key]), root(c)
+            parent[max(a, b)] = min(a, b)
+        else:
+            first[key] = c
+    if all(root(c) == c for c in clusters):
+        return labels
+    joined = np.array([root(int(c)) if c >= 0 else -1 for c in labels], dtype=np.int64)
+    inside = joined >= 0
+    # Largest first, as clusters are numbered everywhere.
+    values, first_at, inverse, counts = np.unique(
+        joined[inside], return_index=True, return_inverse=True, return_counts=True
+    )
+    order = np.lexsort((first_at, -counts))
+    rank = np.empty(len(order), dtype=np.int64)
+    rank[order] = np.arange(len(order), dtype=np.int64)
+    joined[inside] = rank[inverse.reshape(-1)]
+    return joined

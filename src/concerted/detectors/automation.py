@@ -29,6 +29,15 @@ target) and ``account`` rows (the reporter):
     delay gives ``cv`` near 0 and a score near 1, whatever the delay's length;
     people's pauses vary by about their own size (``cv`` near 1, score near 0).
     ``value`` is ``cv``. Account score: the best of its sessions.
+``sustained_pace``
+    The pace of a run: the median gap within a session of at least ``min_run``
+    reports, against ``human_pace`` seconds (10 by default: a person who reads each
+    target and fills the form does not keep under that over a run): score
+    :math:`1 / (1 + (m / p)^4)`; ``value`` the median gap. A tool that adds random
+    delays (2 to 8 s apart, say) is neither clockwork nor always under the floor of
+    ``subhuman_gap``, but it keeps its pace over the whole list; a person's one quick
+    pair of reports does not move a median. Report rows scoring below 0.01 are left
+    out. Account score: the best of its sessions.
 ``direct_entry``
     The report came straight into the report flow (its ``channel`` is one of
     ``direct_channels``: a direct link, an API) instead of from the target's page.
@@ -66,7 +75,7 @@ half of them whose client shows the tool's mark; ``direct_entry`` (F1 0.94 to 1.
 leans on the simulator's tools always entering by direct link.
 
 Settings: ``human_floor`` (seconds, 5), ``session_gap`` (1800), ``min_run`` (5),
-``clockwork_cv`` (0.25), ``direct_channels``, ``prior_strength`` (2),
+``clockwork_cv`` (0.25), ``human_pace`` (10), ``direct_channels``, ``prior_strength`` (2),
 ``min_sequence`` (5), ``fingerprint_window`` (3600), ``max_token_share`` (0.01).
 Edges and events are always empty.
 
@@ -166,6 +175,9 @@ class ReportAutomation:
     min_run: int = 5
     #: Coefficient of variation of gaps at which the clockwork score is 0.5.
     clockwork_cv: float = 0.25
+    #: Median seconds between reports over a run at which a person is as likely as a
+    #: tool (the sustained pace score is 0.5).
+    human_pace: float = 10.0
     #: Channels that mean direct entry into the report flow (compared lower-case).
     direct_channels: tuple[str, ...] = ("direct_link", "direct", "link", "api")
     #: Reports, at the platform's share, that a reporter's direct share is smoothed with.
@@ -182,6 +194,7 @@ class ReportAutomation:
             "human_floor",
             "session_gap",
             "clockwork_cv",
+            "human_pace",
             "prior_strength",
             "fingerprint_window",
             "max_token_share",
@@ -269,6 +282,7 @@ class ReportAutomation:
         queries = [
             *self._gaps(t["timeline"], name),
             *self._clockwork(t["timeline"], t["spread"], name),
+            *self._pace(t["timeline"], t["spread"], name),
             *self._direct(direct, t["per"], t["base"], name),
             *self._sequences(t["timeline"], t["sessions"], t["sequences"], t["shared"], name),
         ]
@@ -279,6 +293,7 @@ class ReportAutomation:
             "session_gap_seconds": self.session_gap,
             "min_run": self.min_run,
             "clockwork_cv": self.clockwork_cv,
+            "human_pace_seconds": self.human_pace,
             "direct_channels": list(self.direct_channels),
             "min_sequence": self.min_sequence,
             "fingerprint_window_seconds": self.fingerprint_window,
@@ -328,6 +343,25 @@ class ReportAutomation:
                    s.reporter_id AS id, s.score, s.cv AS value, NULL AS related_id,
                    s.first_ts, s.last_ts, {detail} AS detail
             FROM ({scored}) s
+            QUALIFY row_number() OVER (PARTITION BY s.platform, s.reporter_id
+                                       ORDER BY s.score DESC, s.session) = 1"""
+        return [report, account]
+
+    def _pace(self, timeline: str, spread: str, name: str) -> list[str]:
+        score = f"1.0 / (1.0 + pow(median_gap / {self.human_pace}, 4))"
+        scored = f"SELECT *, {score} AS score FROM {spread}"
+        detail = "format('{} reports, a median {:.1f} s apart', s.reports, s.median_gap)"
+        report = f"""
+            SELECT {name} AS detector, 'sustained_pace' AS layer, 'report' AS entity,
+                   r.platform, r.report_id AS id, s.score, s.median_gap AS value,
+                   r.target_id AS related_id, s.first_ts, s.last_ts, {detail} AS detail
+            FROM ({scored}) s JOIN {timeline} r USING (platform, reporter_id, session)
+            WHERE s.score >= 0.01"""
+        account = f"""
+            SELECT {name} AS detector, 'sustained_pace' AS layer, 'account' AS entity,
+                   s.platform, s.reporter_id AS id, s.score, s.median_gap AS value,
+                   NULL AS related_id, s.first_ts, s.last_ts, {detail} AS detail
+            FROM ({scored}) s WHERE s.score >= 0.01
             QUALIFY row_number() OVER (PARTITION BY s.platform, s.reporter_id
                                        ORDER BY s.score DESC, s.session) = 1"""
         return [report, account]

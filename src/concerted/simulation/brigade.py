@@ -224,7 +224,14 @@ def brigade_reports(w: World, plan: BrigadePlan) -> None:
             m = int(m)
             if plan.automated[k]:
                 start = rng.lognormal(math.log(15 * 60), 0.6)
-                gaps = np.maximum(0.5, b.extension_gap + rng.normal(0, 0.15, size))
+                if b.extension_jitter > 0:
+                    gaps = np.maximum(
+                        0.5,
+                        b.extension_gap
+                        + rng.uniform(-b.extension_jitter, b.extension_jitter, size),
+                    )
+                else:
+                    gaps = np.maximum(0.5, b.extension_gap + rng.normal(0, 0.15, size))
                 offsets = start + np.cumsum(gaps) - gaps[0]
                 order = np.arange(size)
                 chosen_reason = [reason] * size

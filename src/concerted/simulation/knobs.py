@@ -97,7 +97,9 @@ class Brigade:
     (median ``human_delay`` minutes), report ``coverage`` of the list, pick the called
     reason with probability ``reason_focus`` and pause ``human_gap`` seconds (median)
     between reports. ``automated_share`` of members use a bulk-reporting extension:
-    every target in list order, one reason, ``extension_gap`` seconds apart; its mark
+    every target in list order, one reason, ``extension_gap`` seconds apart (give or
+    take ``extension_jitter`` seconds, uniformly, where it is set: a tool that hides
+    its clockwork); its mark
     shows in the client string for ``fingerprint_leak`` of them. ``fake_share`` of
     members are fake accounts created in bursts just before. A target that draws
     ``uphold_threshold`` reports in a day is actioned, and the organisers boast.
@@ -118,6 +120,7 @@ class Brigade:
     direct_link_share: float = 0.8
     automated_share: float = 0.15
     extension_gap: float = 3.0
+    extension_jitter: float = 0.0
     fingerprint_leak: float = 0.5
     fake_share: float = 0.3
     camouflage: float = 1.0
