@@ -355,3 +355,35 @@ def test_settings_are_checked() -> None:
         "handle_pattern",
         "cross_platform",
     }
+
+
+def test_a_report_on_a_post_counts_against_its_author_while_the_stage_runs() -> None:
+    con = duckdb.connect()
+    con.execute("SET TimeZone = 'UTC'")
+    planted_case(con, seed=6)
+    post, author = con.execute(
+        "SELECT post_id, account_id FROM posts WHERE platform = 'facebook' ORDER BY post_id"
+    ).fetchone() or ("", "")
+    con.execute(
+        """INSERT INTO reports (report_id, reporter_id, target_id, target_kind, ts, platform)
+           VALUES ('on-a-post', 'someone', ?, 'post', TIMESTAMPTZ '2020-06-02 00:00:00+00',
+                   'facebook')""",
+        [post],
+    )
+    con.execute(
+        """INSERT INTO actions VALUES ('someone', 'facebook', 'report', ?,
+           TIMESTAMPTZ '2020-06-02 00:00:00+00', 'on-a-post')""",
+        [post],
+    )
+    query = "SELECT target_id, target_kind, extra FROM reports WHERE report_id = 'on-a-post'"
+    with brigades_module._reports_on_authors(con) as rolled:
+        assert rolled >= 1
+        target, kind, extra = con.execute(query).fetchone() or ("", "", "")
+        assert (target, kind) == (author, "account")
+        assert json.loads(extra)["reported_post"] == post
+        acted = con.execute(
+            "SELECT object_id FROM actions WHERE source_id = 'on-a-post'"
+        ).fetchone()
+        assert acted == (author,)
+    assert con.execute(query).fetchone()[:2] == (post, "post")  # type: ignore[index]
+    con.close()

@@ -87,7 +87,13 @@ from concerted.detectors.co_report import CoReport
 from concerted.detectors.coaction import Pairs
 from concerted.detectors.list_order import ListOrder
 from concerted.errors import ConfigError
-from concerted.schema import EVIDENCE_CONTRACTS, RESULT_CONTRACTS, arrow_schema, sql_literal
+from concerted.schema import (
+    EVIDENCE_CONTRACTS,
+    RESULT_CONTRACTS,
+    arrow_schema,
+    quote_ident,
+    sql_literal,
+)
 from concerted.scoring import ScoreSettings, score_reports
 from concerted.significance import Significance
 
@@ -844,6 +850,69 @@ def find(
     settings = settings or BrigadeSettings()
     # Co-reporting is tested against randomised copies (``significance.copies``).
     significance = (significance or Significance()).monte_carlo()
+    with _reports_on_authors(con) as rolled_up:
+        found = _find(con, settings, significance, progress)
+    found.notes["reports_on_posts_rolled_up"] = rolled_up
+    return found
+
+
+@contextmanager
+def _reports_on_authors(con: duckdb.DuckDBPyConnection) -> Iterator[int]:
+    """While the stage runs, a report on a post counts as a report on the post's
+    author, where the case knows the post: a brigade that reports a listed account's
+    posts instead of its profile is after the account. Temporary tables ``reports``
+    and ``actions`` stand in for the case's (the reported post kept in the report's
+    ``extra`` as ``reported_post``) and are dropped after; nothing is made where no
+    report names a known post. Yields how many reports were rolled up."""
+    database = quote_ident(str(_scalar(con, "SELECT current_database()")))
+    case = f"{database}.main"
+    rolled = int(
+        _scalar(
+            con,
+            f"""SELECT count(*) FROM {case}.reports r JOIN {case}.posts p
+                ON p.platform = r.platform AND p.post_id = r.target_id
+                WHERE r.target_kind = 'post' AND p.account_id IS NOT NULL""",
+        )
+    )
+    if not rolled:
+        yield 0
+        return
+    con.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE _bg_authors AS
+        SELECT r.platform, r.report_id, r.target_id AS post_id, p.account_id AS author
+        FROM {case}.reports r JOIN {case}.posts p
+          ON p.platform = r.platform AND p.post_id = r.target_id
+        WHERE r.target_kind = 'post' AND p.account_id IS NOT NULL;
+        CREATE OR REPLACE TEMP TABLE reports AS
+        SELECT r.* REPLACE (
+                   coalesce(a.author, r.target_id) AS target_id,
+                   CASE WHEN a.author IS NULL THEN r.target_kind ELSE 'account' END
+                       AS target_kind,
+                   CASE WHEN a.author IS NULL THEN r.extra
+                        ELSE json_merge_patch(coalesce(r.extra, '{{}}'::JSON),
+                                              json_object('reported_post', a.post_id))
+                   END AS extra)
+        FROM {case}.reports r LEFT JOIN _bg_authors a USING (platform, report_id);
+        CREATE OR REPLACE TEMP TABLE actions AS
+        SELECT x.* REPLACE (coalesce(a.author, x.object_id) AS object_id)
+        FROM {case}.actions x LEFT JOIN _bg_authors a
+          ON x.kind = 'report' AND a.platform = x.platform AND a.report_id = x.source_id;
+        """
+    )
+    try:
+        yield rolled
+    finally:
+        for table in ("reports", "actions", "_bg_authors"):
+            con.execute(f"DROP TABLE IF EXISTS temp.main.{table}")
+
+
+def _find(
+    con: duckdb.DuckDBPyConnection,
+    settings: BrigadeSettings,
+    significance: Significance,
+    progress: Callable[[str], None],
+) -> Brigades:
     clock = _Clock(progress)
     notes: dict[str, Any] = {}
     n_reports = int(_scalar(con, "SELECT count(*) FROM reports"))
