@@ -209,6 +209,16 @@ def _ingest_new(
         raws = adapter.tables(columns, path, options.adapter)
         if len({r.table for r in raws}) != len(raws):
             raise StoreError(f"adapter {adapter.name} produced one table twice")
+        for raw in raws:
+            known = con.execute("SELECT count(*) FROM accounts").fetchone()
+            if raw.platform_from is not None and not (known and known[0]):
+                raise SchemaError(
+                    path,
+                    f"missing column 'platform', required for {raw.table} (or pass "
+                    f"--platform); the case holds no accounts whose platform each "
+                    f"{raw.platform_from} could take",
+                    column="platform",
+                )
         rejects = scan.rejects(con)
         scan.release(con)
         scanned = con.sql("SELECT count(*) FROM scan").fetchone()

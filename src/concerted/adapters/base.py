@@ -83,6 +83,8 @@ class RawTable:
     timezone: str | None = None
     mapping: Mapping[str, str] = field(default_factory=dict)
     notes: tuple[str, ...] = ()
+    #: The column whose account's platform fills ``platform`` (the file has none).
+    platform_from: str | None = None
 
 
 class Scan(Protocol):
@@ -458,6 +460,7 @@ def contract_layout(
         if source != target:
             mapping[target] = source
     notes: tuple[str, ...] = ()
+    platform_from: str | None = None
     if "platform" in contract.names and wanted["platform"] not in columns:
         owner = _PLATFORM_FROM.get(table)
         if options.platform:
@@ -475,13 +478,18 @@ def contract_layout(
                 f"no platform column: each row takes the platform of its {owner}'s account "
                 "in the case (give --platform where the case does not know the account)",
             )
+            platform_from = wanted[owner]
     if "extra" in contract.names and "extra" not in columns:
         extra = unmapped_columns(columns, set(wanted.values()))
         if extra:
             packed = ", ".join(f"{quote_ident(c)} := {quote_ident(c)}" for c in extra)
             parts.append(f"to_json(struct_pack({packed})) AS extra")
     return RawTable(
-        table=table, sql=f"SELECT {', '.join(parts)} FROM scan", mapping=mapping, notes=notes
+        table=table,
+        sql=f"SELECT {', '.join(parts)} FROM scan",
+        mapping=mapping,
+        notes=notes,
+        platform_from=platform_from,
     )
 
 
