@@ -21,7 +21,10 @@ destroyed while the rest stays:
 
 It prints, per copy, the account pairs tested, those significant, the accounts in
 flagged campaigns and the observed false-positive rate of pairs, beside the
-false-discovery rate asked for. On a copy every significant pair is a false positive.
+false-discovery rate asked for; and CooRTweet's networks on the same file (edges and
+accounts, ``min_participation 5, time_window 10`` and ``2, 60``), as ``concerted
+coaction --compat coortweet`` reproduces them. On a copy every significant pair, and
+every edge of a peer's network, is a false positive.
 """
 
 from __future__ import annotations
@@ -106,6 +109,21 @@ def _analyze(path: Path, out: Path) -> dict[str, object]:
     }
 
 
+def _coortweet(path: Path, out: Path, participation: int, window: int) -> tuple[int, int]:
+    """CooRTweet's network on the file at ``participation`` and ``window``: its edges
+    and the accounts they touch."""
+    command = [
+        *(sys.executable, "-m", "concerted", "coaction", str(path), "--format", "coortweet"),
+        *("--compat", "coortweet", "--window", str(window), "--out", str(out), "--overwrite"),
+        *("--min-participation", str(participation)),
+    ]
+    subprocess.run(command, check=True, capture_output=True)
+    rows = duckdb.sql(
+        f'SELECT "from", "to" FROM read_parquet(\'{out / "edges.parquet"}\')'
+    ).fetchall()
+    return len(rows), len({a for row in rows for a in row})
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, default=3)
@@ -114,7 +132,7 @@ def main(argv: list[str] | None = None) -> int:
     names = args.data or sorted(SETS)
     print(
         f"{'data':24} {'copy':10} {'seed':>4} {'pairs':>8} {'signif.':>8} {'FPR':>9} "
-        f"{'accounts':>9} {'flagged':>7}"
+        f"{'accounts':>9} {'flagged':>7} {'CooRTweet P5/W10':>17} {'P2/W60':>15}"
     )
     with tempfile.TemporaryDirectory() as tmp:
         for name in names:
@@ -130,9 +148,15 @@ def main(argv: list[str] | None = None) -> int:
                 got = _analyze(path, Path(tmp) / f"out-{name}-{i}")
                 pairs, significant = int(got["pairs"]), int(got["significant"])  # type: ignore[call-overload]
                 rate = significant / pairs if pairs else 0.0
+                peers = [
+                    _coortweet(path, Path(tmp) / f"ct-{name}-{i}-{p}", p, w)
+                    for p, w in ((5, 10), (2, 60))
+                ]
+                shown = [f"{e:,} e / {a:,} a" for e, a in peers]
                 print(
                     f"{name:24} {how:10} {seed:>4} {pairs:>8,} {significant:>8,} "
-                    f"{rate:>9.2e} {got['campaign_accounts']:>9} {got['flagged']:>7}"
+                    f"{rate:>9.2e} {got['campaign_accounts']:>9} {got['flagged']:>7} "
+                    f"{shown[0]:>17} {shown[1]:>15}"
                 )
     return 0
 

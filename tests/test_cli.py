@@ -120,8 +120,13 @@ def test_usage_errors_exit_2(tmp_path: Path) -> None:
 
 
 def test_config_errors_exit_1(tmp_path: Path) -> None:
+    # An unknown format is a command-line error, as the README says: exit 2, and the
+    # formats named; nothing is written.
     done = run("ingest", tmp_path / "c.duckdb", FIXTURES / "generic" / "posts.csv", "-f", "tiktok")
-    assert done.returncode == 1 and "no format named 'tiktok'" in done.stderr
+    assert done.returncode == 2 and "no format 'tiktok'; known: coortweet" in done.stderr
+    assert not (tmp_path / "c.duckdb").exists()
+    done = run("analyze", FIXTURES / "generic" / "posts.csv", "-f", "tiktok", "--out", tmp_path)
+    assert done.returncode == 2 and "no format 'tiktok'" in done.stderr
     key = tmp_path / "k"
     key.write_text("short")
     done = run(

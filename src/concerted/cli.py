@@ -102,6 +102,7 @@ def cli(verbose: bool) -> None:
     "format_",
     required=True,
     metavar="NAME",
+    callback=lambda _ctx, _param, value: _known_format(value),
     help="Input format; `concerted formats` lists them.",
 )
 @click.option(
@@ -415,6 +416,7 @@ def _input_options(func: F) -> F:
         "format_",
         default="generic",
         show_default=True,
+        callback=lambda _ctx, _param, value: _known_format(value),
         help="Format of the data files (see `concerted formats`); ignored for a case file.",
     )(func)
     func = click.option(
@@ -765,28 +767,13 @@ def _print_evaluation(evaluation: dict[str, Any]) -> None:
         )
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command line; errors of the input become one message and exit code 1."""
-    try:
-        result = cli.main(args=argv, prog_name="concerted", standalone_mode=False)
-    except click.exceptions.Exit as exc:
-        return exc.exit_code
-    except click.exceptions.Abort:
-        err.print("aborted")
-        return 1
-    except click.ClickException as exc:
-        exc.show()
-        return exc.exit_code
-    except ConcertedError as exc:
-        err.print(f"[red]error:[/] {escape(str(exc))}", highlight=False)
-        for note in getattr(exc, "__notes__", []):
-            err.print(f"  {escape(note)}", highlight=False)
-        return 1
-    return result if isinstance(result, int) else 0
-
-
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+def _known_format(name: str) -> str:
+    """``name`` where it is a registered format; a command-line error (exit 2) naming
+    the formats otherwise."""
+    known = adapters.available()
+    if name not in known:
+        raise click.BadParameter(f"no format {name!r}; known: {', '.join(sorted(known))}")
+    return name
 
 
 def _why_none(run: Mapping[str, Any]) -> str:
@@ -809,3 +796,27 @@ def _why_none(run: Mapping[str, Any]) -> str:
     if best is None:
         return f"no pair reached the false-discovery rate {fdr}"
     return f"the strongest pair reached q {best:.3g}, above the false-discovery rate {fdr}"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; errors of the input become one message and exit code 1."""
+    try:
+        result = cli.main(args=argv, prog_name="concerted", standalone_mode=False)
+    except click.exceptions.Exit as exc:
+        return exc.exit_code
+    except click.exceptions.Abort:
+        err.print("aborted")
+        return 1
+    except click.ClickException as exc:
+        exc.show()
+        return exc.exit_code
+    except ConcertedError as exc:
+        err.print(f"[red]error:[/] {escape(str(exc))}", highlight=False)
+        for note in getattr(exc, "__notes__", []):
+            err.print(f"  {escape(note)}", highlight=False)
+        return 1
+    return result if isinstance(result, int) else 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
