@@ -177,3 +177,11 @@ def test_no_network_says_what_was_tested_and_how_close_it_came(tmp_path: Path) -
     assert done.returncode == 0, done.stderr
     assert "no coordinated network found: " in done.stdout
     assert "false-discovery rate 0.01" in done.stdout
+
+
+def test_a_file_analyze_cannot_place_is_explained_and_leaves_no_case(tmp_path: Path) -> None:
+    (tmp_path / "things.csv").write_text("post_id,account_id\n1,a\n")
+    done = run("analyze", tmp_path / "things.csv", "--out", tmp_path / "r")
+    assert done.returncode == 1
+    assert "name the file after its table" in done.stderr and "Traceback" not in done.stderr
+    assert not (tmp_path / "r" / "case.duckdb").exists()

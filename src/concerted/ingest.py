@@ -484,6 +484,7 @@ def open_case(
         raise ConfigError("give either one case file or data files, not both")
     files = expand_inputs(given)
     adapters.get(options.format)  # an unknown format fails before anything is written
+    new = case is not None and not case.exists()
     if case is not None:
         case.parent.mkdir(parents=True, exist_ok=True)
     store = Store(
@@ -495,5 +496,9 @@ def open_case(
         reports = ingest(store, files, options, progress=progress)
     except BaseException:
         store.close()
+        if new and case is not None:
+            # A case made for this run and left empty by its failure is not kept.
+            for leftover in (case, case.with_name(case.name + ".wal")):
+                leftover.unlink(missing_ok=True)
         raise
     return store, reports

@@ -497,8 +497,9 @@ def check_table(table: str | None, adapter: str) -> str:
     """The contract table a format-neutral adapter was asked to fill."""
     if table is None:
         raise ConfigError(
-            f"the {adapter} format can fill any table: say which with --table "
-            f"({', '.join(CONTRACTS)})"
+            f"the {adapter} format can fill any table: say which with `concerted ingest "
+            f"--table` ({', '.join(CONTRACTS)}), or name the file after its table "
+            "(posts.parquet, reports.csv, ...) for `concerted analyze`, or give its --format"
         )
     if table not in CONTRACTS:
         raise ConfigError(f"unknown table {table!r}; choose one of {', '.join(CONTRACTS)}")
