@@ -358,3 +358,17 @@ def test_platform_option_fills_reports_without_one(store: Store, tmp_path: Path)
     report = load(store, reports, "reports", platform="twitter")
     assert rows(store, "SELECT DISTINCT platform FROM reports") == [("twitter",)]
     assert report.notes == ("no platform column: --platform twitter for every row",)
+
+
+def test_a_misspelt_setting_is_refused_with_the_settings_the_format_reads(
+    store: Store, tmp_path: Path
+) -> None:
+    path = tmp_path / "shares.csv"
+    path.write_text("object_id,account_id,content_id,timestamp_share\no,a,c,1600000000\n")
+    with pytest.raises(
+        ConfigError, match="--set objet: the coortweet format has these settings: object"
+    ):
+        load(store, path, "coortweet", settings={"objet": "share_url"})
+    with pytest.raises(ConfigError, match="the generic format has no settings"):
+        load(store, path, "generic", table="posts", settings={"objet": "share_url"})
+    assert rows(store, "SELECT count(*) FROM actions") == [(0,)]

@@ -130,10 +130,26 @@ def ingest(
 ) -> list[SourceReport]:
     """Ingest each file; see the module's docstring."""
     _check_key(store, pseudonymiser)
+    _check_settings(options)
     return [
         ingest_file(store, Path(p), options, pseudonymiser=pseudonymiser, progress=progress)
         for p in paths
     ]
+
+
+def _check_settings(options: IngestOptions) -> None:
+    """``--set`` keys the format does not read are refused, naming those it does: a
+    typo never leaves a default silently in place."""
+    given = set(options.adapter.settings)
+    if not given:
+        return
+    known = tuple(getattr(adapters.get(options.format), "settings", ()))
+    unknown = sorted(given - set(known))
+    if unknown:
+        raise ConfigError(
+            f"--set {', '.join(unknown)}: the {options.format} format has "
+            + (f"these settings: {', '.join(known)}" if known else "no settings")
+        )
 
 
 def _check_key(store: Store, pseudonymiser: Pseudonymiser | None) -> None:

@@ -54,6 +54,8 @@ class CooRTweet:
     """The CooRTweet long and wide formats (``--set object=KIND`` for the long form)."""
 
     name: ClassVar[str] = "coortweet"
+    #: The ``--set`` keys it reads.
+    settings: ClassVar[tuple[str, ...]] = ("object",)
     summary: ClassVar[str] = (
         "CooRTweet shares: long form (object_id, account_id, content_id, timestamp_share) "
         "or wide form (account_id, post_id, url_id, hashtag_id, domain_id, phash_id, "
