@@ -372,3 +372,29 @@ def test_a_misspelt_setting_is_refused_with_the_settings_the_format_reads(
     with pytest.raises(ConfigError, match="the generic format has no settings"):
         load(store, path, "generic", table="posts", settings={"objet": "share_url"})
     assert rows(store, "SELECT count(*) FROM actions") == [(0,)]
+
+
+def test_times_that_are_no_times_are_set_aside_with_the_reason(
+    store: Store, tmp_path: Path
+) -> None:
+    path = tmp_path / "posts.csv"
+    path.write_text(
+        "post_id,account_id,platform,ts\n"
+        "ok,a,x,2020-06-01T00:00:00Z\n"
+        "inf,a,x,inf\n"
+        "offset,a,x,2020-06-01T00:00:00+99:00\n"
+        "year0,a,x,0000-01-01T00:00:00Z\n"
+        "year10000,a,x,10000-01-01T00:00:00Z\n"
+        "epoch,a,x,9999999999\n"
+    )
+    report = load(store, path, table="posts", on_error="quarantine")
+    assert report.rows_set_aside == 5
+    assert rows(store, "SELECT post_id FROM posts") == [("ok",)]
+    reasons = dict(
+        rows(store, "SELECT json_extract_string(raw, '$.post_id'), reason FROM quarantine")
+    )
+    assert reasons["inf"] == "unparseable timestamp 'inf'"
+    assert reasons["offset"].startswith("a UTC offset beyond 14 hours")
+    for name in ("year0", "epoch"):
+        assert reasons[name].endswith("is outside 1970-01-01 to 2100-01-01"), reasons[name]
+    assert "year10000" in reasons

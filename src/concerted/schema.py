@@ -755,7 +755,43 @@ def _text(expr: str, column: Column, source_type: str) -> str:
     return f"NULLIF({value}, '')"
 
 
+#: Times outside these bounds are refused: no social-media record is older than the
+#: Unix epoch, and none is dated a century ahead (``inf``, year 0 and year 10000 are
+#: typos or placeholders, not times).
+TIME_BOUNDS = ("1970-01-01 00:00:00+00", "2100-01-01 00:00:00+00")
+
+
 def _timestamp(expr: str, source_type: str, timezone: str | None) -> tuple[str, str]:
+    """SQL for the UTC time, and SQL for the reason when it is NULL but the input is not:
+    :func:`_parse_timestamp` kept within :data:`TIME_BOUNDS`, and a written UTC offset
+    within 14 hours, as every real zone's is."""
+    value, reason = _parse_timestamp(expr, source_type, timezone)
+    lo, hi = (f"TIMESTAMPTZ '{b}'" for b in TIME_BOUNDS)
+    # The parsed time once, through a one-item list: parsing strings is the cost.
+    bounded = f"list_filter([{value}], x -> x >= {lo} AND x < {hi})[1]"
+    span = f"{TIME_BOUNDS[0][:10]} to {TIME_BOUNDS[1][:10]}"
+    outside = (
+        f"CASE WHEN ({value}) IS NOT NULL THEN 'time ' || CAST(({value}) AS VARCHAR) "
+        f"|| ' is outside {span}' ELSE {reason} END"
+    )
+    typed = (
+        source_type.startswith("TIMESTAMP")
+        or source_type == "DATE"
+        or source_type in _NUMERIC
+        or source_type.startswith("DECIMAL")
+    )
+    if not typed:
+        s = f"trim(CAST({expr} AS VARCHAR))"
+        offset = f"regexp_matches({s}, '[+-](1[5-9]|[2-9][0-9]):?[0-9][0-9]$')"
+        bounded = f"CASE WHEN {offset} THEN NULL ELSE {bounded} END"
+        outside = (
+            f"CASE WHEN {offset} THEN 'a UTC offset beyond 14 hours: ' || left({s}, 40) "
+            f"ELSE {outside} END"
+        )
+    return bounded, outside
+
+
+def _parse_timestamp(expr: str, source_type: str, timezone: str | None) -> tuple[str, str]:
     """SQL for the UTC time, and SQL for the reason when it is NULL but the input is not."""
     tz = sql_literal(timezone) if timezone else None
     naive_reason = sql_literal(
@@ -790,7 +826,7 @@ def _timestamp(expr: str, source_type: str, timezone: str | None) -> tuple[str, 
     shown = f"left({s}, 40)"
     if tz is None:
         reason = (
-            f"CASE WHEN TRY_CAST({s} AS TIMESTAMP) IS NOT NULL "
+            f"CASE WHEN isfinite(TRY_CAST({s} AS TIMESTAMP)) "
             f"AND NOT regexp_full_match({s}, '{_EPOCH}') THEN {naive_reason} "
             f"ELSE 'unparseable timestamp ''' || {shown} || '''' END"
         )
