@@ -16,13 +16,16 @@ from tests.conftest import FIXTURES
 README = Path(__file__).resolve().parents[1] / "README.md"
 
 
-def run(*args: str | Path) -> subprocess.CompletedProcess[str]:
+def run(
+    *args: str | Path, env: dict[str, str] | None = None, timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "concerted", *map(str, args)],
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=timeout,
         check=False,
+        env=env,
     )
 
 

@@ -6,11 +6,12 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
+
+from tests.test_cli import run
 
 # End to end: left out of `make test-fast`.
 pytestmark = pytest.mark.e2e
@@ -57,14 +58,7 @@ def _install(root: Path) -> dict[str, str]:
 
 
 def _concerted(env: dict[str, str], *args: str | Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "concerted", *map(str, args)],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-        env=env,
-    )
+    return run(*args, env=env, timeout=300)
 
 
 @pytest.fixture(scope="module")
