@@ -340,3 +340,16 @@ def test_hash_clashes_change_nothing(
     clashing = sorted(DenseBlock().detect(con, table).signals.fetchall(), key=repr)
     assert clashing == expected
     assert len({row[2] for row in expected}) == 2  # accounts and targets both found
+
+
+def test_peeling_within_a_core_with_a_vanishing_tau_ends_quickly() -> None:
+    """A τ of the smallest float used to try cores for ever (a Hypothesis find)."""
+    rng = np.random.default_rng(3)
+    edges = np.unique(rng.integers(0, 10, size=(60, 2)), axis=0)
+    rows, cols = edges[:, 0], edges[:, 1]
+    w = column_weights(cols, 10, 5.0)
+    whole = peel(rows, cols, w, 15, 10)
+    for tau in (5e-324, 1e-300, 1e-12):
+        within = peel_within(rows, cols, w, 15, 10, tau)
+        assert (within.rows == whole.rows).all() and (within.cols == whole.cols).all()
+        assert within.density == whole.density

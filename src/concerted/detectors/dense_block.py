@@ -234,6 +234,10 @@ def peel(rows: IntArray, cols: IntArray, weights: FloatArray, n_rows: int, n_col
     return Block(block_rows, block_cols, density)
 
 
+# The most cores :func:`peel_within` peels before it peels the whole edge set.
+_MAX_TRIES = 64
+
+
 def peel_within(
     rows: IntArray, cols: IntArray, weights: FloatArray, n_rows: int, n_cols: int, tau: float
 ) -> Block:
@@ -263,7 +267,11 @@ def peel_within(
     n_r, n_c = row_ids.size, col_ids.size
     levels: list[tuple[float, IntArray]] = []
     index = np.arange(rows.size)
-    t = tau
+    # Below the lightest edge's weight every node with an edge is in the core, so no
+    # smaller t is worth a try; and the tries are bounded, the whole peel being the
+    # answer that is always right (a tau near zero would otherwise try cores for ever).
+    t = max(tau, 0.5 * float(weights.min())) if tau > 0 and weights.size else tau
+    tries = 0
     while t > 0:
         t *= 1.25
         kept = core(r[index], c[index], weights[index], n_r, n_c, t)
@@ -274,7 +282,8 @@ def peel_within(
             levels.append((t, index))
     found: Block | None = None
     known = 0.0
-    while levels and found is None:
+    while levels and found is None and tries < _MAX_TRIES:
+        tries += 1
         t, index = levels.pop()
         block, reached = _peel_core(r[index], c[index], weights[index], n_r, n_c, t)
         if block is not None:
