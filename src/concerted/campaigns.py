@@ -28,6 +28,7 @@ import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
 
+from concerted.cluster import renumber
 from concerted.config import CampaignSettings
 from concerted.graph import Network
 from concerted.schema import RESULT_CONTRACTS, arrow_schema
@@ -330,11 +331,5 @@ def join_shared_organisers(
     joined = np.array([root(int(c)) if c >= 0 else -1 for c in labels], dtype=np.int64)
     inside = joined >= 0
     # Largest first, as clusters are numbered everywhere.
-    values, first_at, inverse, counts = np.unique(
-        joined[inside], return_index=True, return_inverse=True, return_counts=True
-    )
-    order = np.lexsort((first_at, -counts))
-    rank = np.empty(len(order), dtype=np.int64)
-    rank[order] = np.arange(len(order), dtype=np.int64)
-    joined[inside] = rank[inverse.reshape(-1)]
+    joined[inside] = renumber(joined[inside])
     return joined

@@ -225,9 +225,10 @@ def _ingest_new(
         raws = adapter.tables(columns, path, options.adapter)
         if len({r.table for r in raws}) != len(raws):
             raise StoreError(f"adapter {adapter.name} produced one table twice")
-        for raw in raws:
-            known = con.execute("SELECT count(*) FROM accounts").fetchone()
-            if raw.platform_from is not None and not (known and known[0]):
+        borrowing = [raw for raw in raws if raw.platform_from is not None]
+        known = con.execute("SELECT count(*) FROM accounts").fetchone() if borrowing else None
+        for raw in borrowing:
+            if not (known and known[0]):
                 raise SchemaError(
                     path,
                     f"missing column 'platform', required for {raw.table} (or pass "

@@ -539,19 +539,21 @@ class Significance:
             DROP TABLE {act}; DROP TABLE {met}; DROP TABLE {rate};
             """
         )
-        got = con.sql(f"SELECT w, lam FROM {table}").fetchnumpy()
+        # Each pair's tail is computed in numpy and joined back by the pair's row
+        # number, read with the values so that no scan order is relied on.
+        con.execute(f"ALTER TABLE {table} ADD COLUMN i BIGINT")
+        con.execute(f"UPDATE {table} SET i = rowid")
+        got = con.sql(f"SELECT i, w, lam FROM {table} ORDER BY i").fetchnumpy()
         w = np.asarray(got["w"], dtype=np.float64)
         lam = np.asarray(got["lam"], dtype=np.float64)
         p = truncated_poisson_sf(w, lam)
         q = benjamini_hochberg(p)
-        con.execute(f"ALTER TABLE {table} ADD COLUMN i BIGINT")
-        con.execute(f"UPDATE {table} SET i = rowid")
         name = f"{table}_values"
         con.register(
             name,
             pa.table(
                 {
-                    "i": pa.array(np.arange(w.size, dtype=np.int64)),
+                    "i": pa.array(np.asarray(got["i"], dtype=np.int64)),
                     "p_value": pa.array(p),
                     "q_value": pa.array(q),
                 }
