@@ -37,7 +37,7 @@ declare -A files=(
 {
   echo "# Vendored assets"
   echo
-  echo "Inlined into every report.html by concerted.report; fetched by scripts/vendor_assets.sh."
+  echo "Inlined into every report.html by concerted.outputs.page; fetched by scripts/vendor_assets.sh."
   echo
   echo "| package | version | licence | npm tarball sha256 | files |"
   echo "| --- | --- | --- | --- | --- |"

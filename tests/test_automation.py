@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 
 from concerted.detectors import automation
 from concerted.detectors.automation import ReportAutomation
-from concerted.detectors.report_content import as_signals
+from concerted.detectors.columnar import as_signals
 from concerted.errors import ConfigError
 from concerted.schema import sql_literal
 from tests.test_report_content import (

@@ -18,9 +18,11 @@ import duckdb
 import pyarrow.parquet as pq
 import pytest
 
-from concerted import brigades as brigades_module
-from concerted import detectors, evaluate, simulate
+from concerted import config, detectors, evaluate, simulate
 from concerted.brigades import DETECTORS, Brigades, BrigadeSettings, find
+from concerted.brigades import detect as detect_stage
+from concerted.brigades import reporters as reporters_stage
+from concerted.brigades.workspace import Workspace
 from concerted.errors import ConfigError
 from concerted.ingest import IngestOptions, open_case
 from concerted.schema import EVIDENCE_CONTRACTS, RESULT_CONTRACTS, arrow_schema
@@ -246,8 +248,10 @@ def test_list_order_on_co_reportings_pairing_changes_nothing(
     """S8 reads S2's first pairing when their settings allow; run on its own, it finds
     the same evidence and the same brigades."""
     found, _ = planted
-    assert brigades_module._sharing(BrigadeSettings().detectors) is not None
-    monkeypatch.setattr(brigades_module, "_sharing", lambda _: None)
+    chosen = list(BrigadeSettings().detectors)
+    co_report = next(d for d in chosen if d.name == "co_report")
+    assert detect_stage._sharing(co_report, chosen) is not None
+    monkeypatch.setattr(detect_stage, "_sharing", lambda *_: None)
     con = _connect()
     planted_case(con, seed=4)
     alone = find(con)
@@ -285,10 +289,11 @@ def test_a_dense_block_joins_components_only_over_shared_targets() -> None:
     reported = [(a, t) for a in ("a1", "a2", "b1", "b2") for t in ("t0", "t1", "t2")]
     reported += [("c1", "t0"), ("c1", "t3"), ("c2", "t4")]
     con.executemany("INSERT INTO reports VALUES ('x', ?, ?)", reported)
-    assert brigades_module._merge(con, BrigadeSettings(detectors=())) == 1
+    ws = Workspace(con)
+    assert reporters_stage._merge(ws, BrigadeSettings(detectors=())) == 1
     clusters = dict(con.sql("SELECT account_id, cluster FROM _bg_core").fetchall())
     assert clusters["a1"] == clusters["b2"] != clusters["c1"] == clusters["c2"]
-    assert brigades_module._merge(con, BrigadeSettings(detectors=(), join_targets=4)) == 0
+    assert reporters_stage._merge(ws, BrigadeSettings(detectors=(), join_targets=4)) == 0
     con.close()
 
 
@@ -340,11 +345,11 @@ def test_settings_are_checked() -> None:
     with pytest.raises(ConfigError):
         BrigadeSettings(detectors=(co_report, co_report))
     with pytest.raises(ConfigError):
-        BrigadeSettings.from_mapping({"flagg": 0.5})
-    with pytest.raises(ConfigError):
-        BrigadeSettings.from_mapping({"detectors": ["co_report"], "detector": {"boasting": {}}})
-    with pytest.raises(ConfigError):
-        BrigadeSettings.from_mapping({"scoring": {"discount": 2.0}})
+        config.from_mapping({"brigades": {"flagg": 0.5}})
+    with pytest.raises(ConfigError, match="co_action"):
+        config.from_mapping({"brigades": {"detectors": ["co_report", "co_action"]}})
+    with pytest.raises(ConfigError, match="discount"):
+        config.from_mapping({"brigades": {"scoring": {"discount": 2.0}}})
     assert set(BrigadeSettings().as_dict()["detectors"]) == set(detectors.available()) - {
         "co_action",
         "near_text",
@@ -376,7 +381,8 @@ def test_a_report_on_a_post_counts_against_its_author_while_the_stage_runs() -> 
         [post],
     )
     query = "SELECT target_id, target_kind, extra FROM reports WHERE report_id = 'on-a-post'"
-    with brigades_module._reports_on_authors(con) as rolled:
+    with Workspace(con) as ws:
+        rolled = detect_stage.reports_on_authors(ws)
         assert rolled >= 1
         target, kind, extra = con.execute(query).fetchone() or ("", "", "")
         assert (target, kind) == (author, "account")

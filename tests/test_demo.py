@@ -9,7 +9,8 @@ import duckdb
 import pyarrow.parquet as pq
 import pytest
 
-from concerted import report
+from concerted import outputs
+from concerted.demo import demo
 from tests.test_cli import run
 
 # End to end: left out of `make test-fast`.
@@ -20,8 +21,8 @@ def test_demo_command_at_a_tenth_of_the_scale(tmp_path: Path) -> None:
     out = tmp_path / "demo"
     done = run("demo", "--out", out, "--scale", "0.1", "--seed", "2")
     assert done.returncode == 0, done.stderr
-    page = out / "result" / report.REPORT_FILE
-    assert page.is_file() and (out / "result" / report.SUMMARY_FILE).is_file()
+    page = out / "result" / outputs.REPORT_FILE
+    assert page.is_file() and (out / "result" / outputs.SUMMARY_FILE).is_file()
     assert str(page.resolve()) in done.stdout
     assert "against the simulation's truth" in done.stdout
     assert "simulated pakistan-2020, seed 2" in page.read_text()
@@ -42,7 +43,7 @@ def test_demo_command_at_a_tenth_of_the_scale(tmp_path: Path) -> None:
 def test_the_full_demo(tmp_path: Path) -> None:
     """The demo as the README runs it, held to the simulator-based targets of the
     engine and mass-reporting issues; prints its evaluation figures."""
-    done = report.demo(tmp_path / "demo", seed=0)
+    done = demo(tmp_path / "demo", seed=0)
     evaluation = done.evaluation
     figures = ("accounts", "targets", "reports", "automated_reporters", "campaigns")
     print(json.dumps({k: evaluation[k] for k in figures}, indent=1))

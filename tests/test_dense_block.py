@@ -336,7 +336,7 @@ def test_hash_clashes_change_nothing(
     edges = _organic(rng) + _block("a", 15, 12, 0.9, seed=13) + _block("b", 12, 10, 1.0, 14)
     table = _actions(con, edges)
     expected = sorted(DenseBlock().detect(con, table).signals.fetchall(), key=repr)
-    monkeypatch.setattr(dense_block, "_hash", lambda columns: f"(hash({columns}) % 7)::BIGINT")
+    monkeypatch.setattr(dense_block, "sql_hash", lambda columns: f"(hash({columns}) % 7)::BIGINT")
     clashing = sorted(DenseBlock().detect(con, table).signals.fetchall(), key=repr)
     assert clashing == expected
     assert len({row[2] for row in expected}) == 2  # accounts and targets both found

@@ -216,7 +216,7 @@ def test_quarantine_sets_aside_exactly_the_bad_rows(store: Store) -> None:
     q = rows(store, 'SELECT "row", line, "column", reason FROM quarantine ORDER BY "row"')
     assert [(r[0], r[2]) for r in q] == [(2, None), (4, "ts"), (5, "account_id")]
     assert q[0][1] == 3 and "broken line" in q[0][3]
-    assert q[1][3] == "unparseable timestamp 'not a time'"
+    assert q[1][3].startswith("unparseable timestamp 'not a time'; accepted: ISO 8601")
     assert q[2][3] == "missing value"
     assert rows(store, "SELECT rows_set_aside FROM sources") == [(3,)]
 
@@ -393,7 +393,7 @@ def test_times_that_are_no_times_are_set_aside_with_the_reason(
     reasons = dict(
         rows(store, "SELECT json_extract_string(raw, '$.post_id'), reason FROM quarantine")
     )
-    assert reasons["inf"] == "unparseable timestamp 'inf'"
+    assert reasons["inf"].startswith("unparseable timestamp 'inf'")
     assert reasons["offset"].startswith("a UTC offset beyond 14 hours")
     for name in ("year0", "epoch"):
         assert reasons[name].endswith("is outside 1970-01-01 to 2100-01-01"), reasons[name]

@@ -103,3 +103,71 @@ def test_quarantine_keeps_no_raw_row_in_a_pseudonymised_case(store: Store) -> No
         pseudonymiser=Pseudonymiser(KEY),
     )
     assert rows(store, "SELECT count(*), count(raw) FROM quarantine") == [(3, 0)]
+
+
+def _raw_ids(path: Path, columns: tuple[str, ...]) -> set[str]:
+    """The values of ``columns`` in a CSV file, or of JSON paths in an API document."""
+    con = duckdb.connect()
+    if path.suffix == ".json":
+        con.execute(
+            "CREATE TABLE raw AS SELECT unnest(json_extract(json, '$.result.posts[*]')) AS p "
+            f"FROM read_json_objects('{path}', format = 'unstructured')"
+        )
+        picks = [f"json_extract_string(p, '{c}')" for c in columns]
+    else:
+        con.register("raw", con.read_csv(str(path), all_varchar=True))
+        picks = [f'"{c}"' for c in columns]
+    found = {str(v) for pick in picks for (v,) in con.execute(f"SELECT {pick} FROM raw").fetchall()}
+    con.close()
+    return found - {"None", ""}
+
+
+@pytest.mark.parametrize(
+    ("fmt", "files", "columns"),
+    [
+        (
+            "twitter-io",
+            ("example_tweets_csv_hashed.csv", "example_users_csv_hashed.csv"),
+            (
+                "tweetid",
+                "userid",
+                "in_reply_to_userid",
+                "in_reply_to_tweetid",
+                "quoted_tweet_tweetid",
+                "retweet_userid",
+                "retweet_tweetid",
+            ),
+        ),
+        ("crowdtangle", ("export_page.csv",), ("Facebook Id", "User Name")),
+        ("crowdtangle", ("api_posts.json",), ("$.platformId", "$.account.id", "$.account.handle")),
+    ],
+)
+def test_no_raw_identifier_survives_anywhere_in_a_pseudonymised_case(
+    store: Store, fmt: str, files: tuple[str, ...], columns: tuple[str, ...]
+) -> None:
+    """Every table of the case, ``extra`` included, is searched for every raw id."""
+    folder = FIXTURES / fmt.replace("-", "_")
+    first = folder / files[0]
+    wanted = _raw_ids(first, columns)
+    assert wanted
+    ingest(
+        store,
+        [folder / f for f in files],
+        IngestOptions(format=fmt),
+        pseudonymiser=Pseudonymiser(KEY),
+    )
+    tables = [
+        name
+        for (name,) in store.con.execute(
+            "SELECT table_name FROM duckdb_tables() WHERE database_name = current_database()"
+        ).fetchall()
+    ]
+    found: dict[str, list[str]] = {}
+    for table in tables:
+        text = "\n".join(
+            str(row) for row in store.con.execute(f'SELECT * FROM "{table}"').fetchall()
+        )
+        leaked = sorted(i for i in wanted if i in text)
+        if leaked:
+            found[table] = leaked
+    assert not found

@@ -22,10 +22,13 @@ import pyarrow.parquet as pq
 import pytest
 from playwright.sync_api import Browser, ConsoleMessage, Page, Request, Route, sync_playwright
 
-from concerted import report, simulate
+import concerted
+from concerted import outputs, simulate
 from concerted.analysis import analyze
 from concerted.errors import ConfigError
 from concerted.ingest import IngestOptions, open_case
+from concerted.outputs import RESULT_FORMAT, page
+from concerted.outputs.base import TABLES
 from concerted.schema import EVIDENCE_CONTRACTS, RESULT_CONTRACTS, arrow_schema
 from tests.test_cli import run
 
@@ -524,6 +527,7 @@ def write_result(out: Path) -> Path:
     pq.write_table(pa.Table.from_pylist(timeline, schema=timeline_schema), out / "timeline.parquet")
     run_record = {
         "concerted": "0.1.0",
+        "result_format": RESULT_FORMAT,
         "command": "analyze",
         "started": "2020-07-01T00:00:00Z",
         "case": str(out / "case.duckdb"),
@@ -605,13 +609,13 @@ class Opened:
 @pytest.fixture(scope="module")
 def result(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = write_result(tmp_path_factory.mktemp("result") / "r")
-    report.write(out)
+    page.write(out)
     return out
 
 
 @pytest.fixture(scope="module")
 def opened(browser: Browser, result: Path) -> Iterator[Opened]:
-    o = Opened(browser, result / report.REPORT_FILE)
+    o = Opened(browser, result / outputs.REPORT_FILE)
     yield o
     o.close()
 
@@ -637,7 +641,7 @@ def _png_is_a_picture(path: Path) -> bool:
 
 
 def test_the_page_is_one_offline_file(result: Path) -> None:
-    html = (result / report.REPORT_FILE).read_text()
+    html = (result / outputs.REPORT_FILE).read_text()
     # Nothing refers outside the page.
     assert not re.search(r"<(script|link|img|iframe)[^>]+(src|href)=\"(?!#|data:)", html)
     assert "@import" not in html and "url(http" not in html
@@ -645,7 +649,7 @@ def test_the_page_is_one_offline_file(result: Path) -> None:
     # The vendored libraries and their licences are inlined and named.
     assert "uPlot" in html and "cytoscape" in html
     for name in ("LICENSE.uplot", "LICENSE.cytoscape", "uPlot.iife.min.js", "cytoscape.min.js"):
-        assert (Path(report.__file__).parent / "assets" / name).is_file()
+        assert (Path(concerted.__file__).parent / "assets" / name).is_file()
     # Identifiers and names are escaped, never markup.
     assert HOSTILE_NAME not in html
     assert "<script>alert(" not in html
@@ -762,7 +766,7 @@ def _wait_until_at_top(page: Page, selector: str) -> None:
 
 
 def test_usable_at_1366_by_768(browser: Browser, result: Path) -> None:
-    o = Opened(browser, result / report.REPORT_FILE, 1366, 768)
+    o = Opened(browser, result / outputs.REPORT_FILE, 1366, 768)
     try:
         page = o.page
         overflow = page.evaluate("document.body.scrollWidth - document.documentElement.clientWidth")
@@ -788,17 +792,17 @@ def test_usable_at_1366_by_768(browser: Browser, result: Path) -> None:
 
 
 def test_hide_text_leaves_every_message_text_out(result: Path, tmp_path: Path) -> None:
-    shown = (result / report.REPORT_FILE).read_text()
+    shown = (result / outputs.REPORT_FILE).read_text()
     assert "Report them all &lt;script&gt;" in shown
-    hidden_path = report.write(result, hide_text=True, out=tmp_path / "hidden.html")
+    hidden_path = page.write(result, hide_text=True, out=tmp_path / "hidden.html")
     hidden = hidden_path.read_text()
     assert "Report them all" not in hidden and "account removed" not in hidden
     assert "texts hidden" in hidden
-    assert (tmp_path / report.SUMMARY_FILE).is_file()
+    assert (tmp_path / outputs.SUMMARY_FILE).is_file()
 
 
 def test_summary_json_holds_the_findings(result: Path) -> None:
-    summary = json.loads((result / report.SUMMARY_FILE).read_text())
+    summary = json.loads((result / outputs.SUMMARY_FILE).read_text())
     (network,) = summary["networks"]
     assert network["campaign_id"] == "network-1"
     assert {a["platform"]: a["total"] for a in network["assets"]} == {
@@ -815,9 +819,9 @@ def test_summary_json_holds_the_findings(result: Path) -> None:
 
 
 def test_caps_are_applied_and_said(browser: Browser, result: Path, tmp_path: Path) -> None:
-    limits = report.Limits(graph_nodes=4, graph_edges=3, table_rows=2, target_charts=1)
-    path = report.write(result, out=tmp_path / "capped.html", limits=limits)
-    model = report.collect(result, limits=limits)
+    limits = outputs.Limits(graph_nodes=4, graph_edges=3, table_rows=2, target_charts=1)
+    path = page.write(result, out=tmp_path / "capped.html", limits=limits)
+    model = outputs.collect(result, limits=limits)
     caps = " | ".join(model["caps"])
     assert "4 most strongly tied of 10" in caps
     assert "3 strongest of" in caps
@@ -833,55 +837,46 @@ def test_caps_are_applied_and_said(browser: Browser, result: Path, tmp_path: Pat
         o.close()
 
 
-def test_an_older_run_without_the_newer_files(
-    browser: Browser, result: Path, tmp_path: Path
-) -> None:
-    old = tmp_path / "old"
-    old.mkdir()
-    for name in ("campaigns", "members", "edges", "events", "clusters"):
-        shutil.copy(result / f"{name}.parquet", old / f"{name}.parquet")
+def test_a_result_of_another_format_is_refused(result: Path, tmp_path: Path) -> None:
     run_record = json.loads((result / "run.json").read_text())
-    del run_record["pseudonymised"]
-    (old / "run.json").write_text(json.dumps(run_record))
-    path = report.write(old)
-    o = Opened(browser, path)
-    try:
-        assert o.errors == [] and o.requests == []
-        text = o.page.inner_text("main")
-        assert "no targets.parquet" in text  # the brigade says what it lacks
-        assert "hashes shown" in text  # copy-paste texts without posts.parquet
-        assert "pseudonymisation unknown" in o.page.inner_text("header")
-        assert "signals.parquet" in text and "timeline.parquet" in text
-        # The activity timeline falls back to the matched actions.
-        assert o.page.locator("article.network [data-chart][data-rendered='1']").count() == 1
-    finally:
-        o.close()
+    for found, said in ((None, "records no result_format"), (RESULT_FORMAT + 1, "format 2")):
+        other = tmp_path / f"format-{found}"
+        shutil.copytree(result, other)
+        if found is None:
+            del run_record["result_format"]
+        else:
+            run_record["result_format"] = found
+        (other / "run.json").write_text(json.dumps(run_record))
+        with pytest.raises(ConfigError, match=f"{said}; this concerted reads result format 1"):
+            page.write(other)
+        refused = run("report", other)
+        assert refused.returncode == 1 and said in refused.stderr
+    incomplete = tmp_path / "incomplete"
+    shutil.copytree(result, incomplete)
+    (incomplete / "timeline.parquet").unlink()
+    with pytest.raises(ConfigError, match=r"incomplete result: timeline\.parquet missing"):
+        page.write(incomplete)
 
 
-def test_a_run_that_found_nothing(browser: Browser, tmp_path: Path) -> None:
+def test_a_run_that_found_nothing(browser: Browser, result: Path, tmp_path: Path) -> None:
     empty = tmp_path / "empty"
     empty.mkdir()
-    for name in ("campaigns", "members", "targets", "report_scores"):
-        pq.write_table(
-            arrow_schema(RESULT_CONTRACTS[name]).empty_table(), empty / f"{name}.parquet"
-        )
-    for name in ("edges", "events", "signals"):
-        pq.write_table(
-            arrow_schema(EVIDENCE_CONTRACTS[name]).empty_table(), empty / f"{name}.parquet"
-        )
-    path = report.write(empty)
+    for name in TABLES:
+        schema = pq.read_schema(result / f"{name}.parquet")
+        pq.write_table(schema.empty_table(), empty / f"{name}.parquet")
+    shutil.copy(result / "run.json", empty / "run.json")
+    path = page.write(empty)
     o = Opened(browser, path)
     try:
         assert o.errors == [] and o.requests == []
         text = o.page.inner_text("main")
         assert "No coordinated network was found" in text
         assert "No brigade was found" in text
-        assert "run.json is missing" in text
     finally:
         o.close()
 
 
-def test_odd_summaries_and_run_records_do_not_break_the_page(
+def test_odd_summaries_do_not_break_the_page(
     browser: Browser, result: Path, tmp_path: Path
 ) -> None:
     odd = tmp_path / "odd"
@@ -898,18 +893,7 @@ def test_odd_summaries_and_run_records_do_not_break_the_page(
     campaigns[2]["summary"] = json.dumps({"signals": {"co_report": "strong", "x": {}}})
     campaigns[1]["summary"] = "not json"
     pq.write_table(_table("campaigns", campaigns), odd / "campaigns.parquet")
-    (odd / "run.json").write_text(
-        json.dumps(
-            {
-                "settings": ["a", "list"],
-                "seconds": "soon",
-                "inputs": ["junk", {"path": "x"}],
-                "notes": {"significance": {"by_weight": ["junk", {"weight": 2}]}},
-                "counts": {"actions": "many"},
-            }
-        )
-    )
-    path = report.write(odd)
+    path = page.write(odd)
     o = Opened(browser, path)
     try:
         assert o.errors == [] and o.requests == []
@@ -920,17 +904,17 @@ def test_odd_summaries_and_run_records_do_not_break_the_page(
 
 def test_a_directory_without_a_result_is_refused(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="no analysis result"):
-        report.write(tmp_path)
+        page.write(tmp_path)
 
 
 def test_report_command_rebuilds_the_page(result: Path, tmp_path: Path) -> None:
     copy = tmp_path / "copy"
     shutil.copytree(result, copy)
-    (copy / report.REPORT_FILE).unlink()
+    (copy / outputs.REPORT_FILE).unlink()
     done = run("report", copy, "--hide-text")
     assert done.returncode == 0, done.stderr
-    assert str(copy / report.REPORT_FILE) in done.stdout
-    assert "Report them all" not in (copy / report.REPORT_FILE).read_text()
+    assert str(copy / outputs.REPORT_FILE) in done.stdout
+    assert "Report them all" not in (copy / outputs.REPORT_FILE).read_text()
     refused = run("report", tmp_path / "nowhere")
     assert refused.returncode == 2
     not_a_result = run("report", tmp_path)
@@ -946,7 +930,7 @@ def simulated(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     store, _ = open_case([data], out / "case.duckdb", IngestOptions(format="generic"))
     with store:
         record = analyze(store, out)
-    return {"out": out, "run": record, "path": report.write(out)}
+    return {"out": out, "run": record, "path": page.write(out)}
 
 
 def test_the_report_of_a_real_analysis(browser: Browser, simulated: dict[str, Any]) -> None:
@@ -963,7 +947,7 @@ def test_the_report_of_a_real_analysis(browser: Browser, simulated: dict[str, An
         # Every acting account has ties; accounts tied only by corroborating signals
         # may join them; none beyond the members, nor beyond the cap.
         members = sum(c["accounts"] for c in flagged)
-        cap = report.Limits().graph_nodes
+        cap = outputs.Limits().graph_nodes
         assert min(counts["core_accounts"], cap) <= sum(nodes) <= min(members, cap)
         text = o.page.inner_text("main")
         for c in flagged:

@@ -235,7 +235,7 @@ def test_hash_clashes_change_nothing(
     )
     table = _case(con, reports, followers={"hit": 100, "q1": 5000, "other": 10})
     expected = ReportBurst().detect(con, table)
-    monkeypatch.setattr(report_burst, "_hash", lambda columns: f"(hash({columns}) % 3)::BIGINT")
+    monkeypatch.setattr(report_burst, "sql_hash", lambda columns: f"(hash({columns}) % 3)::BIGINT")
     clashing = ReportBurst().detect(con, table)
     assert sorted(clashing.signals.fetchall(), key=repr) == sorted(
         expected.signals.fetchall(), key=repr

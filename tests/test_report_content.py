@@ -18,7 +18,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from concerted.detectors import report_content
+from concerted.detectors import columnar
 from concerted.detectors.base import Evidence
 from concerted.detectors.report_content import ReportContent
 from concerted.errors import ConfigError
@@ -290,7 +290,7 @@ def same_signals(found: list[dict[str, Any]], expected: list[dict[str, Any]]) ->
 def ranked_times(ranked: bool) -> Iterator[None]:
     """Within it, times are packed beside codes as ranks where ``ranked`` (the path taken
     when offsets do not fit one int64, forced by a small key), else as offsets."""
-    with mock.patch.object(report_content, "KEY_BITS", 6 if ranked else report_content.KEY_BITS):
+    with mock.patch.object(columnar, "KEY_BITS", 6 if ranked else columnar.KEY_BITS):
         yield
 
 
@@ -446,7 +446,7 @@ def test_episodes_and_mix_are_what_the_sql_definition_gives(
         st.tuples(st.sampled_from(("a", "b", None)), st.sampled_from(("x", "y", "zz", None))),
         max_size=30,
     ),
-    limit=st.sampled_from((2, report_content.CODE_LIMIT)),
+    limit=st.sampled_from((2, columnar.CODE_LIMIT)),
 )
 def test_group_codes_are_equal_exactly_where_the_rows_are(
     rows: list[tuple[str | None, str | None]], limit: int
@@ -455,8 +455,8 @@ def test_group_codes_are_equal_exactly_where_the_rows_are(
     are equal exactly for equal rows, NULL equal to NULL."""
     first = pa.array([r[0] for r in rows], type=pa.string())
     second = pa.chunked_array([[r[1] for r in rows[:3]], [r[1] for r in rows[3:]]], pa.string())
-    with mock.patch.object(report_content, "CODE_LIMIT", limit):
-        codes = report_content.group_codes(first, second).tolist()
+    with mock.patch.object(columnar, "CODE_LIMIT", limit):
+        codes = columnar.group_codes(first, second).tolist()
     for i, a in enumerate(rows):
         for j, b in enumerate(rows):
             assert (codes[i] == codes[j]) == (a == b)

@@ -14,7 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy.stats import poisson
 
-from concerted.detectors.report_content import as_signals
+from concerted.detectors.columnar import as_signals
 from concerted.detectors.reporter_accounts import ReporterInauthenticity
 from concerted.errors import ConfigError
 from tests.test_report_content import (

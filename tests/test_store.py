@@ -1,4 +1,5 @@
-"""The case store: what a new case holds, what it refuses, and the engine seam."""
+"""The case store: what a new case holds, what it refuses, and which tables it names
+(the engine seam is tests/test_engines.py)."""
 
 from __future__ import annotations
 
@@ -54,7 +55,7 @@ def test_refuses_another_schema_version(tmp_path: Path) -> None:
         Store(path)
 
 
-def test_the_seam_names_only_case_tables(store: Store) -> None:
+def test_relation_names_only_case_tables(store: Store) -> None:
     with pytest.raises(StoreError, match="no table"):
         store.relation("pg_catalog")
     assert store.relation("sources").columns[0] == "source_id"

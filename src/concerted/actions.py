@@ -23,21 +23,11 @@ post, report or venue, so every edge built on actions can be explained from raw 
 
 from __future__ import annotations
 
+from concerted.schema import ACTION_KINDS
 from concerted.urls import SQL_MACROS as URL_MACROS
 
 __all__ = ["ACTION_KINDS", "SQL_MACROS", "from_posts", "from_reports", "from_roles"]
 
-ACTION_KINDS = (
-    "repost",
-    "reply",
-    "share_url",
-    "share_domain",
-    "hashtag",
-    "text",
-    "image",
-    "report",
-    "join",
-)
 
 # Exact-text normal form: Unicode NFC, lower case, no links or @mentions, one space.
 SQL_MACROS = (

@@ -40,10 +40,9 @@ import logging
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 import duckdb
 import numpy as np
@@ -56,16 +55,17 @@ from concerted import (
     campaigns,
     cluster,
     compat,
-    evidence,
+    engines,
     graph,
-    report,
 )
 from concerted.config import DEFAULT_KINDS, Config
-from concerted.detectors.base import Detector, Evidence
-from concerted.detectors.coaction import CoAction
+from concerted.detectors.base import Detector
+from concerted.detectors.coaction import CoAction, CoActionLayers
 from concerted.detectors.near_text import NearText
 from concerted.errors import ConfigError
+from concerted.outputs import RESULT_FORMAT, exports, page
 from concerted.schema import EVIDENCE_CONTRACTS, RESULT_CONTRACTS, arrow_schema, sql_literal
+from concerted.significance import Significance
 from concerted.store import Store
 
 __all__ = ["OUTPUT_FILES", "analyze", "coaction"]
@@ -82,12 +82,11 @@ OUTPUT_FILES: tuple[str, ...] = (
     "report_scores.parquet",
     "protected.parquet",
     "signals.parquet",
-    *evidence.CONTEXT_FILES,
+    *exports.FILES,
     "network.graphml",
     "network.gexf",
     "run.json",
-    "report.html",
-    "summary.json",
+    *page.FILES,
 )
 
 _ISO = "%Y-%m-%dT%H:%M:%SZ"
@@ -124,35 +123,6 @@ def _write(con: Any, query: str, path: Path) -> None:
     con.execute(f"COPY ({query}) TO {sql_literal(str(path))} (FORMAT parquet, COMPRESSION zstd)")
 
 
-@dataclass(frozen=True)
-class _Layers:
-    """Co-action detectors run as one (each kind with its own window), so that the
-    significance test sees each pair's weight over all of them."""
-
-    parts: tuple[Detector, ...]
-    name: ClassVar[str] = "co_action"
-    reads: ClassVar[tuple[str, ...]] = ()
-
-    def detect(self, con: duckdb.DuckDBPyConnection, actions: str) -> Evidence:
-        found = [part.detect(con, actions) for part in self.parts]
-        if len(found) == 1:
-            return found[0]
-
-        def union(part: str) -> duckdb.DuckDBPyRelation:
-            return con.sql(" UNION ALL ".join(f"({getattr(f, part).sql_query()})" for f in found))
-
-        notes = dict(found[0].notes)
-        notes["layers"] = [f.notes for f in found]
-        notes["viral_objects"] = [v for f in found for v in f.notes.get("viral_objects", [])]
-        return Evidence(
-            edges=union("edges"),
-            events=union("events"),
-            signals=union("signals"),
-            notes=notes,
-            temporary=tuple(t for f in found for t in f.temporary),
-        )
-
-
 def analyze(
     store: Store,
     out: str | Path,
@@ -161,14 +131,18 @@ def analyze(
     overwrite: bool = False,
     hide_text: bool = False,
     progress: Callable[[str], None] = lambda _: None,
+    engine: str = engines.DEFAULT,
 ) -> dict[str, Any]:
     """Run the analysis on the case in ``store``: coordinated networks always, brigades
     when the case holds reports; write the outputs to ``out``.
 
+    ``engine`` runs the co-action pairing and the stratified test's sums
+    (:mod:`concerted.engines`); the other stages run on the case's DuckDB connection.
     Returns the run record that ``run.json`` holds. ``report.html`` is written last
     (message texts left out with ``hide_text``).
     """
     config = config or Config()
+    heavy = engines.get(engine)(store.con)
     out = _output_directory(out, OUTPUT_FILES, overwrite)
     con = store.con
     clock = _Clock(progress)
@@ -178,7 +152,7 @@ def analyze(
 
     con.execute(f"CREATE OR REPLACE TEMP TABLE _signals AS {_empty('signals')}")
     actions = "actions"
-    pairing: list[Detector] = [config.coaction]
+    pairing: list[CoAction] = [config.coaction]
     temporary: list[str] = []
     if layers.near_text:
         with clock.stage("near_text"):
@@ -202,23 +176,26 @@ def analyze(
                     max_object_pairs=config.coaction.max_object_pairs,
                 )
             )
-    detector = _Layers(tuple(pairing))
 
     with clock.stage("detect"):
-        found_pairs = detector.detect(con, actions)
-        con.execute(f"CREATE OR REPLACE TEMP TABLE _edges_found AS {found_pairs.edges.sql_query()}")
+        found_pairs = heavy.pair(actions, pairing)
+        con.execute(
+            f"CREATE OR REPLACE TEMP TABLE _edges_found AS SELECT * FROM {found_pairs.edges}"
+        )
     kinds: tuple[str, ...] | None = None
     if config.coaction.kinds is not None:
         kinds = (*config.coaction.kinds, *(("near_text",) if len(pairing) > 1 else ()))
-    significance = config.significance
+    significance = Significance.of(config.significance)
     null_counts = None
     if not significance.analytic:
         with clock.stage("null"):
-            null_counts = significance.null_weights(con, actions, detector, kinds)
+            # Randomised copies run the detector again: DuckDB only, for now.
+            layered = CoActionLayers(tuple(pairing))
+            null_counts = significance.null_weights(con, actions, layered, kinds)
     with clock.stage("test"):
         if null_counts is None:
             tested, significance_notes = significance.test_stratified(
-                con, "_edges_found", f"({found_pairs.events.sql_query()})", actions, kinds
+                con, "_edges_found", found_pairs.events, actions, kinds, engine=heavy
             )
         else:
             tested, significance_notes = significance.test(con, "_edges_found", null_counts)
@@ -226,13 +203,13 @@ def analyze(
         con.execute("DROP TABLE _edges_found")
         con.execute(
             f"""CREATE OR REPLACE TEMP TABLE _events AS
-                SELECT ev.* FROM ({found_pairs.events.sql_query()}) ev
+                SELECT ev.* FROM {found_pairs.events} ev
                 SEMI JOIN (SELECT * FROM _edges WHERE significant) e
                   ON e.layer = ev.layer AND e.platform_1 = ev.platform_1
                  AND e.account_1 = ev.account_1 AND e.platform_2 = ev.platform_2
                  AND e.account_2 = ev.account_2"""
         )
-        found_pairs.release(con)
+        heavy.release(*found_pairs.temporary)
     for name in layers.tested:
         with clock.stage(name):
             made = config.make(name)
@@ -340,7 +317,7 @@ def analyze(
             "SELECT * FROM _signals ORDER BY detector, layer, entity, platform, id, related_id",
             out / "signals.parquet",
         )
-        evidence.write(
+        exports.write(
             con,
             out,
             members=results["members"],
@@ -385,6 +362,7 @@ def analyze(
     con.execute("DROP VIEW IF EXISTS _actions")
     run = {
         "concerted": __version__,
+        "result_format": RESULT_FORMAT,
         "command": "analyze",
         "started": started.strftime(_ISO),
         "case": store.path,
@@ -397,7 +375,7 @@ def analyze(
         "outputs": list(OUTPUT_FILES),
     }
     (out / "run.json").write_text(json.dumps(run, indent=2, default=str) + "\n")
-    report.write(out, hide_text=hide_text)
+    page.write(out, hide_text=hide_text)
     return run
 
 
@@ -414,14 +392,18 @@ def coaction(
     subgraph: int = 0,
     max_object_pairs: int | None = 2_000_000,
     overwrite: bool = False,
+    engine: str = engines.DEFAULT,
 ) -> dict[str, int]:
     """The co-action detector alone (``concerted coaction``): rows written per file.
 
     ``compat_mode`` ``"qut"`` writes the coordination-network-toolkit's ``edges.parquet``
     (``user_1, user_2, weight``); ``"coortweet"`` writes CooRTweet's ``pairs.parquet``
     and ``edges.parquet``; ``None`` writes concerted's ``edges.parquet`` and
-    ``events.parquet`` (evidence contract, untested). Each writes ``run.json``.
+    ``events.parquet`` (evidence contract, untested), paired by ``engine``
+    (:mod:`concerted.engines`; the compatibility modes run on DuckDB). Each writes
+    ``run.json``.
     """
+    heavy = engines.get(engine)(store.con)
     names = {
         "qut": ("edges.parquet",),
         "coortweet": ("pairs.parquet", "edges.parquet"),
@@ -435,11 +417,11 @@ def coaction(
     notes: dict[str, Any] = {}
     written: dict[str, int] = {}
 
-    def write(relation: Any, name: str, order: str | None = None) -> None:
+    def write(relation: str, name: str, order: str | None = None) -> None:
         # Large outputs go out in no particular order: sorting millions of id pairs
         # costs more than the pairing.
         ordered = f" ORDER BY {order}" if order else ""
-        _write(con, f"SELECT * FROM ({relation.sql_query()}){ordered}", out / name)
+        _write(con, f"SELECT * FROM {relation}{ordered}", out / name)
         written[name] = _scalar(
             con, f"SELECT count(*) FROM read_parquet({sql_literal(str(out / name))})"
         )
@@ -448,21 +430,21 @@ def coaction(
     if compat_mode == "qut":
         used = kinds or ("repost",)
         edges = compat.qut_edges(con, "actions", window=window, kinds=used, min_weight=min_weight)
-        write(edges, "edges.parquet")
+        write(f"({edges.sql_query()})", "edges.parquet")
     elif compat_mode == "coortweet":
         used = kinds
         pairs = compat.coortweet_pairs(
             con, "actions", window=window, min_participation=min_participation, kinds=kinds
         )
         network = compat.coortweet_network(con, pairs, edge_weight=edge_weight, subgraph=subgraph)
-        write(pairs, "pairs.parquet", "object_id, content_id, content_id_y")
-        write(network, "edges.parquet", '"from", "to"')
+        write(f"({pairs.sql_query()})", "pairs.parquet", "object_id, content_id, content_id_y")
+        write(f"({network.sql_query()})", "edges.parquet", '"from", "to"')
     else:
         used = kinds or DEFAULT_KINDS
         detector = CoAction(
             window=window, kinds=used, min_weight=min_weight, max_object_pairs=max_object_pairs
         )
-        found = detector.detect(con, "actions")
+        found = heavy.pair("actions", [detector])
         notes = found.notes
         write(found.edges, "edges.parquet", "platform_1, account_1, platform_2, account_2, layer")
         write(
@@ -470,7 +452,7 @@ def coaction(
             "events.parquet",
             "platform_1, account_1, platform_2, account_2, layer, ts_1, ts_2, object_id",
         )
-        found.release(con)
+        heavy.release(*found.temporary)
     run = {
         "concerted": __version__,
         "command": "coaction",
@@ -512,7 +494,7 @@ def _tested_layer(
     found = detector.detect(con, actions)
     table = f"_tested_{detector.name}"
     con.execute(f"CREATE OR REPLACE TEMP TABLE {table} AS {found.edges.sql_query()}")
-    significance = config.significance.monte_carlo()
+    significance = Significance.of(config.significance).monte_carlo()
     null = significance.null_statistics(con, actions, detector, kinds, statistic)
     tested, notes = significance.test_statistic(con, table, null, statistic)
     con.execute(f"INSERT INTO _edges {tested.sql_query()}")

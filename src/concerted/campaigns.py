@@ -28,36 +28,12 @@ import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
 
-from concerted.cluster import renumber
+from concerted.cluster import core, renumber
 from concerted.config import CampaignSettings
 from concerted.graph import Network
 from concerted.schema import RESULT_CONTRACTS, arrow_schema
 
 __all__ = ["Campaigns", "build", "core", "join_shared_organisers"]
-
-
-def core(network: Network, min_degree: int) -> npt.NDArray[np.bool_]:
-    """Which nodes lie in the ``min_degree``-core: every account left has at least
-    ``min_degree`` ties to others left. A lone pair, or an account tied to a network
-    by one chance edge, falls away.
-
-    >>> import pyarrow as pa
-    >>> nodes = pa.table({"node": [0, 1, 2, 3]})
-    >>> edges = pa.table({"source": [0, 0, 1, 2], "target": [1, 2, 2, 3]})
-    >>> core(Network(nodes=nodes, edges=edges), 2).tolist()
-    [True, True, True, False]
-    """
-    n = network.num_nodes
-    keep = np.ones(n, dtype=bool)
-    source = network.edges.column("source").to_numpy()
-    target = network.edges.column("target").to_numpy()
-    while True:
-        live = keep[source] & keep[target]
-        degree = np.bincount(source[live], minlength=n) + np.bincount(target[live], minlength=n)
-        drop = keep & (degree < min_degree)
-        if not drop.any():
-            return keep
-        keep &= ~drop
 
 
 @dataclass(frozen=True)
@@ -136,6 +112,16 @@ SELECT v.campaign_id, r.platform, r.account_id, count(DISTINCT r.venue_id) AS ve
 FROM roles r JOIN venues v ON v.platform = r.platform AND v.venue_id = r.venue_id
 WHERE r.role = 'admin' GROUP BY ALL
 """
+
+
+def _density(ties: int, accounts: int) -> float:
+    """The share of the pairs of ``accounts`` that are tied: a network's score.
+
+    >>> _density(3, 3), _density(2, 4), _density(0, 1)
+    (1.0, 0.333333, 0.0)
+    """
+    pairs = accounts * (accounts - 1) // 2
+    return round(min(1.0, ties / pairs), 6) if pairs else 0.0
 
 
 def build(
@@ -267,7 +253,8 @@ def build(
             {
                 "campaign_id": cid,
                 "kind": "network",
-                "score": float(strength_sum[c] / size[c]) if size[c] else 0.0,
+                "score": _density(int(ties[c]), int(size[c])),
+                "strength": float(strength_sum[c] / size[c]) if size[c] else 0.0,
                 "flagged": bool(size[c] >= min_accounts),
                 "signals": [signal(x) for x in layers if cluster_layers[x][c]],
                 "accounts": len(rows),

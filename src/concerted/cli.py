@@ -202,12 +202,12 @@ def ingest_command(
             (report,) = ingest(store, [file], options, pseudonymiser=pseudonymiser, progress=say)
             reports.append(report)
             if not as_json:
-                _print_ingest([report])
+                _print_ingest([report], case)
     if as_json:
         click.echo(json.dumps([r.as_dict() for r in reports], indent=2))
 
 
-def _print_ingest(reports: list[SourceReport]) -> None:
+def _print_ingest(reports: list[SourceReport], case: Path) -> None:
     for r in reports:
         name = Path(r.path).name
         if r.status == "already ingested":
@@ -220,12 +220,14 @@ def _print_ingest(reports: list[SourceReport]) -> None:
         )
         if r.rows_duplicate:
             out.print(
-                f"  {r.rows_duplicate:,} rows already in the case (same key), not added twice"
+                f"  {r.rows_duplicate:,} rows already in the case (the same key; for actions, "
+                "the same row), not added twice"
             )
         if r.rows_set_aside:
+            every = " (every row)" if r.rows_set_aside >= r.rows_read > 0 else ""
             out.print(
-                f"  [yellow]{r.rows_set_aside:,} rows set aside[/] in the quarantine "
-                "table (reasons: concerted info CASE)"
+                f"  [yellow]{r.rows_set_aside:,} rows set aside{every}[/] in the quarantine "
+                f"table; the reasons: concerted info {escape(str(case))}"
             )
 
 
@@ -685,9 +687,9 @@ def report_command(result: Path, hide_text: bool, out_file: Path | None) -> None
 
     The page is one file that opens offline: every script, style and font is inside it.
     """
-    from concerted import report
+    from concerted.outputs import page
 
-    path = report.write(result, hide_text=hide_text, out=out_file)
+    path = page.write(result, hide_text=hide_text, out=out_file)
     out.print(f"report written to {escape(str(path))}", highlight=False)
 
 
@@ -713,10 +715,10 @@ def demo_command(out_dir: Path, seed: int, scale: float, as_json: bool) -> None:
     """Simulate a network like the 2020 Pakistan case (pages, groups, accounts and two
     mass-reporting brigades), analyse it, write the report and score it against the
     simulation's truth."""
-    from concerted import report
+    from concerted.demo import demo
 
     with _progress(not as_json and err.is_terminal) as say:
-        done = report.demo(out_dir, seed=seed, scale=scale, progress=say)
+        done = demo(out_dir, seed=seed, scale=scale, progress=say)
     if as_json:
         click.echo(json.dumps(done.evaluation, indent=2))
         return
@@ -765,6 +767,100 @@ def _print_evaluation(evaluation: dict[str, Any]) -> None:
             f"(Jaccard {m['jaccard']:.2f})",
             highlight=False,
         )
+
+
+# The service (`concerted serve`): a self-contained block; the service's modules are
+# imported only when it runs, so the other commands start as fast as before.
+
+_SCOPES = ("reports:write", "reports:read", "admin")
+
+
+@cli.group("serve", invoke_without_command=True)
+@click.option(
+    "--state",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="State directory: the intake log, snapshots, tokens (default ./concerted-state).",
+)
+@click.option("--host", help="Address to listen on (default 127.0.0.1, loopback only).")
+@click.option("--port", type=int, help="Port to listen on (default 8787).")
+@click.option(
+    "--tokens",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Token file (default STATE/tokens.json).",
+)
+@click.option(
+    "--config",
+    "config_file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="TOML file with [service] and [scoring] settings (docs/service.md).",
+)
+@click.pass_context
+def serve_command(
+    ctx: click.Context,
+    state: Path | None,
+    host: str | None,
+    port: int | None,
+    tokens: Path | None,
+    config_file: Path | None,
+) -> None:
+    """Run the report-queue guard: score every report as it arrives (docs/service.md)."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from concerted.service.server import run
+    from concerted.service.settings import load_settings
+
+    run(load_settings(config_file, state=state, host=host, port=port, tokens=tokens))
+
+
+@serve_command.group("token")
+def serve_token_command() -> None:
+    """Manage the service's bearer tokens."""
+
+
+@serve_token_command.command("create")
+@click.option(
+    "--scope",
+    "scopes",
+    multiple=True,
+    required=True,
+    type=click.Choice(_SCOPES),
+    help="A scope of the token (repeatable).",
+)
+@click.option(
+    "--state",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="State directory (default ./concerted-state, or serve's --state).",
+)
+@click.option(
+    "--tokens",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Token file (default STATE/tokens.json, or serve's --tokens).",
+)
+@click.pass_context
+def serve_token_create_command(
+    ctx: click.Context, scopes: tuple[str, ...], state: Path | None, tokens: Path | None
+) -> None:
+    """Create a token and print it once; only its hash is stored."""
+    from concerted.service.auth import create_token
+    from concerted.service.settings import load_settings
+
+    outer = _serve_params(ctx)
+    settings = load_settings(
+        None, state=state or outer.get("state"), tokens=tokens or outer.get("tokens")
+    )
+    secret, token = create_token(settings.token_file, scopes)
+    err.print(
+        f"token {token.id} with {', '.join(sorted(token.scopes))} added to "
+        f"{settings.token_file}; it is shown once:"
+    )
+    click.echo(secret)
+
+
+def _serve_params(ctx: click.Context) -> dict[str, Any]:
+    """The options given to ``serve`` itself, above its subcommand."""
+    while ctx.parent is not None and ctx.command.name != "serve":
+        ctx = ctx.parent
+    return dict(ctx.params) if ctx.command.name == "serve" else {}
 
 
 def _known_format(name: str) -> str:

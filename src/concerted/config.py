@@ -52,29 +52,305 @@ import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, ClassVar, Self, cast
 
 from concerted import detectors
-from concerted.actions import ACTION_KINDS
-from concerted.brigades import BrigadeSettings
 from concerted.detectors.base import Detector
-from concerted.detectors.coaction import CoAction
 from concerted.errors import ConfigError
-from concerted.scoring import ScoreSettings
-from concerted.significance import Significance
+from concerted.schema import ACTION_KINDS
+
+if TYPE_CHECKING:
+    from concerted.detectors.coaction import CoAction
 
 __all__ = [
+    "COPY_NULLS",
+    "DEFAULT_KINDS",
+    "FEATURES",
+    "NULL_MODELS",
+    "BrigadeSettings",
     "CampaignSettings",
     "ClusterSettings",
     "Config",
-    "DEFAULT_KINDS",
     "LayerSettings",
+    "ScoreSettings",
+    "SignificanceSettings",
+    "from_mapping",
     "load",
 ]
 
 #: Action kinds a network analysis pairs by default. Reports are the brigade
 #: detectors' ground, and joining a group is membership, not content.
 DEFAULT_KINDS: tuple[str, ...] = tuple(k for k in ACTION_KINDS if k not in ("report", "join"))
+
+
+#: The analytic null first (the default), then the Monte Carlo ones.
+NULL_MODELS: tuple[str, ...] = ("stratified", "relabel", "shift", "shuffle")
+#: The nulls made of randomised copies of the actions.
+COPY_NULLS: tuple[str, ...] = ("relabel", "shift", "shuffle")
+
+
+@dataclass(frozen=True, kw_only=True)
+class SignificanceSettings:
+    """How pairs are tested (:class:`concerted.significance.Significance` runs the
+    test): per pair under the ``stratified`` null, or against ``replicates``
+    randomised copies made by ``copies``.
+
+    >>> SignificanceSettings().null, SignificanceSettings().copies
+    ('stratified', 'relabel')
+    """
+
+    name: ClassVar[str] = "significance"
+    null: str = "stratified"
+    stratum: float = 86_400.0
+    copies: str = "relabel"
+    replicates: int = 3
+    fdr: float = 0.01
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.null not in NULL_MODELS:
+            raise ConfigError(
+                f"significance: no null model {self.null!r}; known: {', '.join(NULL_MODELS)}"
+            )
+        if self.copies not in COPY_NULLS:
+            raise ConfigError(
+                f"significance: copies must be one of {', '.join(COPY_NULLS)}, got {self.copies!r}"
+            )
+        if not self.stratum > 0:
+            raise ConfigError(f"significance: stratum must be positive, got {self.stratum}")
+        if self.replicates < 1:
+            raise ConfigError("significance: replicates must be at least 1")
+        if not 0 < self.fdr < 1:
+            raise ConfigError(f"significance: fdr must lie between 0 and 1, got {self.fdr}")
+
+    @property
+    def analytic(self) -> bool:
+        """Whether the null is computed per pair (``stratified``) rather than from
+        randomised copies.
+
+        >>> SignificanceSettings().analytic, SignificanceSettings(null="relabel").analytic
+        (True, False)
+        """
+        return self.null not in COPY_NULLS
+
+    def monte_carlo(self) -> Self:
+        """These settings with a null made of randomised copies: ``copies`` where the
+        null is analytic. Statistics with no analytic tail (synchrony, rhythm,
+        co-reporting) are tested this way.
+
+        >>> SignificanceSettings().monte_carlo().null
+        'relabel'
+        """
+        return dataclasses.replace(self, null=self.copies) if self.analytic else self
+
+
+#: The features, in the order of :attr:`ScoreSettings.weights`.
+FEATURES: tuple[str, ...] = (
+    "coreport",
+    "automation",
+    "pace",
+    "burst",
+    "young_account",
+    "direct_channel",
+    "rare_client",
+    "reputation",
+)
+
+
+@dataclass(frozen=True, kw_only=True)
+class ScoreSettings:
+    """How reports are scored. Times in seconds.
+
+    >>> ScoreSettings().weights["coreport"]
+    0.9
+    >>> ScoreSettings(review=0.9, discount=0.5)
+    Traceback (most recent call last):
+    ...
+    concerted.errors.ConfigError: scoring: review (0.9) must not exceed discount (0.5)
+    """
+
+    name: ClassVar[str] = "scoring"
+    window: float = 7200.0
+    recent: int = 32
+    min_shared: int = 3
+    gaps: int = 3
+    fast_gap: float = 10.0
+    pace_window: float = 3600.0
+    burst_window: float = 3600.0
+    baseline_window: float = 7 * 86400.0
+    young_days: float = 30.0
+    direct_channels: tuple[str, ...] = ("direct_link", "api")
+    w_coreport: float = 0.9
+    w_automation: float = 0.4
+    w_pace: float = 0.3
+    w_burst: float = 0.1
+    w_young_account: float = 0.3
+    w_direct_channel: float = 0.1
+    w_rare_client: float = 0.05
+    w_reputation: float = 0.1
+    review: float = 0.3
+    discount: float = 0.5
+    hold: float = 86400.0
+    decision_lag: float = 86400.0
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "direct_channels", tuple(self.direct_channels))
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if isinstance(value, int | float) and not isinstance(value, bool) and value < 0:
+                raise ConfigError(f"scoring: {f.name} must not be negative, got {value}")
+        if self.recent < 1 or self.gaps < 2 or self.min_shared < 1:
+            raise ConfigError("scoring: recent and min_shared must be at least 1, gaps at least 2")
+        if self.fast_gap <= 0 or self.young_days <= 0:
+            raise ConfigError("scoring: fast_gap and young_days must be positive")
+        if not self.burst_window < self.baseline_window:
+            raise ConfigError("scoring: burst_window must be shorter than baseline_window")
+        if any(w > 1 for w in self.weights.values()):
+            raise ConfigError("scoring: weights lie in [0, 1]")
+        if not 0 < self.discount <= 1:
+            raise ConfigError(f"scoring: discount must lie in (0, 1], got {self.discount}")
+        if self.review > self.discount:
+            raise ConfigError(
+                f"scoring: review ({self.review}) must not exceed discount ({self.discount})"
+            )
+
+    @property
+    def weights(self) -> dict[str, float]:
+        """Each feature's weight in the noisy-or."""
+        return {f: float(getattr(self, f"w_{f}")) for f in FEATURES}
+
+
+def _report_detectors() -> tuple[Detector, ...]:
+    return tuple(detectors.get(name) for name in detectors.of_family("report"))
+
+
+def _settings(component: Any) -> dict[str, Any]:
+    return {
+        f.name: (list(v) if isinstance(v := getattr(component, f.name), tuple) else v)
+        for f in dataclasses.fields(component)
+    }
+
+
+@dataclass(frozen=True, kw_only=True)
+class BrigadeSettings:
+    """How brigades are found, scored and flagged (:mod:`concerted.brigades`, whose
+    notes say what each setting does; ``docs/reporting.md``).
+
+    ``detectors`` are instances (``concerted.detectors.get(name, **settings)``), by
+    default every built-in detector of the ``report`` family; leave one out to switch
+    its signal off. ``signal_weights`` overrides a detector's default weight in a
+    brigade's score (its class's ``weight``). Times in seconds.
+
+    >>> s = BrigadeSettings()
+    >>> s.flag, s.min_targets, s.as_dict()["signal_weights"]["co_report"]
+    (0.6, 5, 0.5)
+    """
+
+    detectors: tuple[Detector, ...] = field(default_factory=_report_detectors)
+    scoring: ScoreSettings = field(default_factory=ScoreSettings)
+    rounds: int = 4
+    min_overlap: float = 0.1
+    min_degree: int = 2
+    attach_edges: int = 5
+    attach_weight: int = 3
+    join_targets: int = 3
+    min_target_reporters: int = 3
+    min_target_share: float = 0.1
+    min_reporters: int = 5
+    min_targets: int = 5
+    flag: float = 0.6
+    fired: float = 0.5
+    automated: float = 0.6
+    automated_layers: int = 2
+    tool_layers: tuple[str, ...] = (
+        "subhuman_gap",
+        "clockwork",
+        "sustained_pace",
+        "identical_sequence",
+        "client_fingerprint",
+    )
+    mobilisation: float = 0.2
+    call_targets: int = 2
+    lead: float = 2 * 86400.0
+    protect_share: float = 0.5
+    protect_min_reports: int = 5
+    signal_weights: tuple[tuple[str, float], ...] = ()
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "detectors", tuple(self.detectors))
+        object.__setattr__(self, "tool_layers", tuple(self.tool_layers))
+        object.__setattr__(
+            self, "signal_weights", tuple((str(k), float(v)) for k, v in self.signal_weights)
+        )
+        names = [d.name for d in self.detectors]
+        if len(set(names)) != len(names):
+            raise ConfigError(f"brigades: a detector named twice in {names}")
+        for detector in self.detectors:
+            if detectors.family_of(detector) != "report":
+                raise ConfigError(
+                    f"brigades: {detector.name!r} is a {detectors.family_of(detector)} "
+                    "detector, not a report one"
+                )
+        # A detector without a weight of its own in the settings gets its class's.
+        weighed = dict(self.signal_weights)
+        missing = tuple(
+            (d.name, detectors.weight_of(d)) for d in self.detectors if d.name not in weighed
+        )
+        if missing:
+            object.__setattr__(self, "signal_weights", (*self.signal_weights, *missing))
+        for name in (
+            "rounds",
+            "min_degree",
+            "attach_edges",
+            "attach_weight",
+            "join_targets",
+            "min_target_reporters",
+            "call_targets",
+        ):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"brigades: {name} must be at least 1")
+        if self.min_reporters < 2 or self.min_targets < 1 or self.protect_min_reports < 1:
+            raise ConfigError(
+                "brigades: min_reporters must be at least 2, min_targets and "
+                "protect_min_reports at least 1"
+            )
+        for name in (
+            "min_overlap",
+            "min_target_share",
+            "flag",
+            "fired",
+            "automated",
+            "mobilisation",
+            "protect_share",
+        ):
+            if not 0 <= getattr(self, name) <= 1:
+                raise ConfigError(f"brigades: {name} must lie in [0, 1]")
+        if self.automated_layers < 1:
+            raise ConfigError("brigades: automated_layers must be at least 1")
+        if self.lead < 0:
+            raise ConfigError("brigades: lead must not be negative")
+        if any(not 0 <= w <= 1 for _, w in self.signal_weights):
+            raise ConfigError("brigades: signal weights lie in [0, 1]")
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        """The names of the detectors that run."""
+        return tuple(d.name for d in self.detectors)
+
+    def as_dict(self) -> dict[str, Any]:
+        """Every setting, as ``run.json`` records it."""
+        out: dict[str, Any] = {}
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if f.name == "detectors":
+                out[f.name] = {d.name: _settings(d) for d in value}
+            elif f.name == "scoring":
+                out[f.name] = _settings(value)
+            elif f.name == "signal_weights":
+                out[f.name] = dict(value)
+            else:
+                out[f.name] = value
+        return out
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -181,8 +457,8 @@ class Config:
     0.01
     """
 
-    coaction: CoAction = field(default_factory=lambda: CoAction(kinds=DEFAULT_KINDS))
-    significance: Significance = field(default_factory=Significance)
+    coaction: CoAction = field(default_factory=lambda: _co_action(kinds=DEFAULT_KINDS))
+    significance: SignificanceSettings = field(default_factory=SignificanceSettings)
     clusters: ClusterSettings = field(default_factory=ClusterSettings)
     campaigns: CampaignSettings = field(default_factory=CampaignSettings)
     layers: LayerSettings = field(default_factory=LayerSettings)
@@ -224,15 +500,21 @@ def _values(component: Any) -> dict[str, Any]:
     }
 
 
-_PARTS: Mapping[str, type[Any]] = {
-    "coaction": CoAction,
-    "significance": Significance,
-    "clusters": ClusterSettings,
-    "campaigns": CampaignSettings,
-    "layers": LayerSettings,
-    "brigades": BrigadeSettings,
-    "detector": dict,
-}
+def _co_action(**settings: Any) -> CoAction:
+    """Co-action (a detector of the registry, made by name: settings import no stage)."""
+    return cast("CoAction", detectors.get("co_action", **settings))
+
+
+#: The tables of a settings file.
+_PARTS: tuple[str, ...] = (
+    "coaction",
+    "significance",
+    "clusters",
+    "campaigns",
+    "layers",
+    "brigades",
+    "detector",
+)
 
 
 def _part(name: str, current: Any, values: Mapping[str, Any], where: str) -> Any:

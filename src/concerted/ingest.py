@@ -12,8 +12,8 @@ For each file, in one transaction:
    reason and are counted (``on_error="quarantine"``);
 4. good rows are pseudonymised (when the case has a key), rows already in the case
    (same key) are counted as duplicates, not added twice, and the rest are stored;
-5. the new rows' actions are derived (:mod:`concerted.actions`) and the source is
-   recorded with its counts.
+5. the new rows' actions are derived (:mod:`concerted.actions`, through the engine:
+   :mod:`concerted.engines`) and the source is recorded with its counts.
 
 Nothing is dropped without being counted: ``rows_read`` = rows added + duplicates +
 rows set aside, per table.
@@ -21,27 +21,29 @@ rows set aside, per table.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Literal
 
 import duckdb
 
-from concerted import __version__, adapters
-from concerted.actions import from_posts, from_reports, from_roles
+from concerted import __version__, adapters, engines
 from concerted.adapters.base import Adapter, AdapterOptions, RawTable, Reject
 from concerted.adapters.generic import stem
+from concerted.engines.base import Engine
 from concerted.errors import ConfigError, SchemaError, StoreError
-from concerted.privacy import Pseudonymiser
+from concerted.privacy import JSON_TOKENS, Pseudonymiser
 from concerted.schema import (
     CONTRACTS,
     IDENTIFIER_OBJECT_KINDS,
     INPUT_TABLES,
+    JSON,
     TEXT,
     TEXT_LIST,
     Contract,
@@ -66,12 +68,6 @@ log = logging.getLogger(__name__)
 
 OnError = Literal["raise", "quarantine"]
 Progress = Callable[[str], None]
-
-_ACTIONS: Mapping[str, Callable[[str], str]] = {
-    "posts": from_posts,
-    "reports": from_reports,
-    "roles": from_roles,
-}
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -127,12 +123,16 @@ def ingest(
     *,
     pseudonymiser: Pseudonymiser | None = None,
     progress: Progress | None = None,
+    engine: str = engines.DEFAULT,
 ) -> list[SourceReport]:
-    """Ingest each file; see the module's docstring."""
+    """Ingest each file; see the module's docstring. ``engine`` derives the actions."""
+    engines.get(engine)  # an unknown engine fails before anything is written
     _check_key(store, pseudonymiser)
     _check_settings(options)
     return [
-        ingest_file(store, Path(p), options, pseudonymiser=pseudonymiser, progress=progress)
+        ingest_file(
+            store, Path(p), options, pseudonymiser=pseudonymiser, progress=progress, engine=engine
+        )
         for p in paths
     ]
 
@@ -178,9 +178,11 @@ def ingest_file(
     *,
     pseudonymiser: Pseudonymiser | None = None,
     progress: Progress | None = None,
+    engine: str = engines.DEFAULT,
 ) -> SourceReport:
-    """Ingest one file; see the module's docstring."""
+    """Ingest one file; see the module's docstring. ``engine`` derives the actions."""
     say = progress or (lambda _: None)
+    deriving = engines.get(engine)(store.con)
     if not path.is_file():
         raise ConfigError(f"no such file: {path}")
     started = time.perf_counter()
@@ -195,7 +197,17 @@ def ingest_file(
 
     try:
         return _ingest_new(
-            store, path, adapter, sha, fingerprint, canonical, options, pseudonymiser, say, started
+            store,
+            path,
+            adapter,
+            sha,
+            fingerprint,
+            canonical,
+            options,
+            pseudonymiser,
+            say,
+            started,
+            deriving,
         )
     except duckdb.OutOfMemoryException as exc:
         raise StoreError(
@@ -215,6 +227,7 @@ def _ingest_new(
     pseudonymiser: Pseudonymiser | None,
     say: Progress,
     started: float,
+    engine: Engine,
 ) -> SourceReport:
     con = store.con
     with store.transaction():
@@ -257,9 +270,13 @@ def _ingest_new(
             n_added, n_dup = _store_rows(store, v, pseudonymiser)
             con.execute(f"DROP TABLE {v.relation}")
             added[v.contract.name] = n_added
-            duplicates += n_dup
-            if v.contract.name in _ACTIONS:
-                actions += _derive_actions(store, v.contract.name)
+            if v is checked[0]:
+                # The file's rows are its own table's; the others it makes (an account
+                # per post) are not rows read.
+                duplicates = n_dup
+            if v.contract.name in engines.DERIVED_FROM:
+                name = v.contract.name
+                actions += engine.derive_actions(name, f"accepted_{name}", "actions")
             elif v.contract.name == "actions":
                 actions += n_added
             con.execute(f"DROP TABLE IF EXISTS accepted_{v.contract.name}")
@@ -315,7 +332,11 @@ def _validate(store: Store, raw: RawTable, path: Path, options: IngestOptions) -
             into=f"typed_{raw.table}",
         )
     finally:
-        store.con.execute(f"DROP VIEW IF EXISTS {view}")
+        # After a failure inside the transaction (out of memory, say) the drop fails
+        # too; the transaction's rollback drops the view, and the first error is the one
+        # to report.
+        with contextlib.suppress(duckdb.TransactionException):
+            store.con.execute(f"DROP VIEW IF EXISTS {view}")
 
 
 def _raise_first(path: Path, rejects: list[Reject], checked: list[Validated], store: Store) -> None:
@@ -362,20 +383,31 @@ def _quarantine(
             "INSERT INTO quarantine VALUES (?, NULL, ?, ?, ?, ?, ?)",
             [source_id, r.row, r.line, r.column, r.reason, r.raw if keep_raw else None],
         )
-    total = len(rejects)
+    bad: list[str] = []
     for v in checked:
         if not v.bad_rows:
             continue
         raw = "CAST(r._raw AS VARCHAR)" if keep_raw else "NULL"
+        # One quarantine row per file row and table, however many rows of the table
+        # the file row made (a wide row of several objects makes one each).
         store.con.execute(
-            f"INSERT INTO quarantine SELECT ?, ?, t._row, NULL, t._error_column, t._error, {raw} "
-            f"FROM {v.relation} t LEFT JOIN {v.relation}_raw r USING (_row) "
-            "WHERE t._error IS NOT NULL ORDER BY t._row",
+            f"""INSERT INTO quarantine
+                WITH t AS (SELECT _row, _error_column, _error FROM {v.relation}
+                           WHERE _error IS NOT NULL
+                           QUALIFY row_number() OVER (PARTITION BY _row ORDER BY _error) = 1),
+                     r AS (SELECT _row, any_value(_raw) AS _raw FROM {v.relation}_raw
+                           GROUP BY _row)
+                SELECT ?, ?, t._row, NULL, t._error_column, t._error, {raw}
+                FROM t LEFT JOIN r USING (_row) ORDER BY t._row""",
             [source_id, v.contract.name],
         )
         store.con.execute(f"DROP TABLE {v.relation}_raw")
-        total += v.bad_rows
-    return total
+        bad.append(f"SELECT _row FROM {v.relation} WHERE _error IS NOT NULL")
+    # A file row is set aside once, whichever of its tables it broke.
+    if not bad:
+        return len(rejects)
+    rows = store.sql(f"SELECT count(DISTINCT _row) FROM ({' UNION ALL '.join(bad)})").fetchone()
+    return len(rejects) + (int(rows[0]) if rows else 0)
 
 
 def _pseudonymised(contract: Contract, pseudonymiser: Pseudonymiser | None) -> str:
@@ -392,20 +424,24 @@ def _pseudonymised(contract: Contract, pseudonymiser: Pseudonymiser | None) -> s
             selects.append(f"{pseudonymiser.sql(name)} AS {name}")
         elif pseudonymiser is not None and c.identifier and c.type == TEXT_LIST:
             selects.append(f"list_transform({name}, e -> {pseudonymiser.sql('e')}) AS {name}")
+        elif pseudonymiser is not None and c.type == JSON:
+            # Columns beyond the contract may hold identifiers: every string is tokenised.
+            selects.append(f"{JSON_TOKENS}(CAST({name} AS VARCHAR))::JSON AS {name}")
         else:
             selects.append(name)
     return ", ".join(selects)
 
 
 def _store_rows(store: Store, v: Validated, pseudonymiser: Pseudonymiser | None) -> tuple[int, int]:
-    """Insert the good rows not yet in the case; return (added, duplicates)."""
+    """Insert the good rows not yet in the case; return the rows added, and the file's
+    rows (not set aside) of which the case already held every row they make."""
     contract = v.contract
     table = quote_ident(contract.name)
     key = ", ".join(quote_ident(k) for k in contract.key)
     on_key = " AND ".join(f"t.{quote_ident(k)} = n.{quote_ident(k)}" for k in contract.key)
     accepted = f"accepted_{contract.name}"
-    # Rows of a keyed table appear once (the first kept); actions given by a format are
-    # events, all kept. Most files repeat no key: then the costly window is skipped.
+    # Rows of a keyed table appear once (the first kept). Most files repeat no key: then
+    # the costly window is skipped.
     first = ""
     if key:
         repeated = store.sql(
@@ -414,13 +450,19 @@ def _store_rows(store: Store, v: Validated, pseudonymiser: Pseudonymiser | None)
         ).fetchone()
         if repeated and repeated[0]:
             first = f"QUALIFY row_number() OVER (PARTITION BY {key} ORDER BY _row) = 1"
+    if pseudonymiser is not None:
+        pseudonymiser.register(store.con)
     store.con.execute(
         f"""
         CREATE OR REPLACE TEMP TABLE {accepted} AS
-        SELECT {_pseudonymised(contract, pseudonymiser)} FROM {v.relation}
+        SELECT _row, {_pseudonymised(contract, pseudonymiser)} FROM {v.relation}
         WHERE _error IS NULL {first}
         """
     )
+    good = store.sql(
+        f"SELECT count(DISTINCT _row) FROM {v.relation} WHERE _row NOT IN "
+        f"(SELECT _row FROM {v.relation} WHERE _error IS NOT NULL)"
+    ).fetchone()
     if contract.name == "accounts":
         # Accounts seen again fill in what was missing (a users file after a tweets file).
         filled = [c.name for c in contract.columns if c.name not in contract.key]
@@ -432,18 +474,21 @@ def _store_rows(store: Store, v: Validated, pseudonymiser: Pseudonymiser | None)
         store.con.execute(
             f"DELETE FROM {accepted} AS n WHERE EXISTS (SELECT 1 FROM {table} AS t WHERE {on_key})"
         )
-    row = store.sql(f"SELECT count(*) FROM {accepted}").fetchone()
-    added = int(row[0]) if row else 0
+    else:
+        # Actions a format gives are events with no key, kept as the file gives them
+        # (a row given twice is two shares, as CooRTweet counts them). A row the case
+        # already holds came from an earlier file, or from this one read with other
+        # options: it is not added again.
+        columns = [quote_ident(c.name) for c in contract.columns]
+        same = " AND ".join(f"t.{c} IS NOT DISTINCT FROM n.{c}" for c in columns)
+        store.con.execute(
+            f"DELETE FROM {accepted} AS n WHERE EXISTS (SELECT 1 FROM {table} AS t WHERE {same})"
+        )
+    row = store.sql(f"SELECT count(*), count(DISTINCT _row) FROM {accepted}").fetchone()
+    added, new_rows = (int(row[0]), int(row[1])) if row else (0, 0)
+    store.con.execute(f"ALTER TABLE {accepted} DROP COLUMN _row")
     store.con.execute(f"INSERT INTO {table} SELECT * FROM {accepted}")
-    good = v.rows - v.bad_rows
-    return added, good - added
-
-
-def _derive_actions(store: Store, table: str) -> int:
-    inserted = store.con.execute(
-        f"INSERT INTO actions {_ACTIONS[table](f'accepted_{table}')}"
-    ).fetchone()
-    return int(inserted[0]) if inserted else 0
+    return added, (int(good[0]) if good else 0) - new_rows
 
 
 _CASE_SUFFIXES = (".duckdb", ".db")

@@ -19,6 +19,7 @@ file, row and column, or set the row aside in quarantine. Detectors never check 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,6 +30,7 @@ import pyarrow as pa
 from concerted.errors import ConfigError, SchemaError
 
 __all__ = [
+    "ACTION_KINDS",
     "CONTRACTS",
     "EVIDENCE_CONTRACTS",
     "RESULT_CONTRACTS",
@@ -40,10 +42,25 @@ __all__ = [
     "Column",
     "Contract",
     "Validated",
+    "sql_hash",
     "sql_literal",
     "quote_ident",
     "validate",
 ]
+
+#: The kinds of action in the ``actions`` contract (:mod:`concerted.actions` derives
+#: them from posts, reports and roles).
+ACTION_KINDS: tuple[str, ...] = (
+    "repost",
+    "reply",
+    "share_url",
+    "share_domain",
+    "hashtag",
+    "text",
+    "image",
+    "report",
+    "join",
+)
 
 TIMESTAMP = "TIMESTAMPTZ"
 TEXT = "VARCHAR"
@@ -354,7 +371,19 @@ RESULT_CONTRACTS: Mapping[str, Contract] = {
                 doc="network (coordinated accounts) or brigade (coordinated reporting).",
             ),
             Column(
-                name="score", type=NUMBER, required=True, doc="How coordinated; higher is more."
+                name="score",
+                type=NUMBER,
+                required=True,
+                doc="How coordinated, in [0, 1]. A network: the density of significant ties "
+                "among its acting accounts (1: every pair co-acted beyond chance). A brigade: "
+                "the noisy-or of its signals' strengths.",
+            ),
+            Column(
+                name="strength",
+                type=NUMBER,
+                doc="A network's mean tie strength: the summed weight of an acting "
+                "account's significant ties inside it, averaged (unbounded; empty for "
+                "brigades).",
             ),
             Column(
                 name="flagged",
@@ -713,6 +742,16 @@ def quote_ident(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
+def sql_hash(columns: str) -> str:
+    """SQL: a 63-bit hash of ``columns``, as a (non-negative) BIGINT.
+
+    >>> import duckdb
+    >>> duckdb.sql(f"SELECT {sql_hash('42')} >= 0").fetchone()
+    (True,)
+    """
+    return f"(hash({columns}) >> 1)::BIGINT"
+
+
 def sql_literal(value: str) -> str:
     """Quote a string for SQL.
 
@@ -737,15 +776,31 @@ class Validated:
     bad_rows: int
 
 
+# A contract type, as a message names it.
+_WORDS = {TEXT: "text value", TIMESTAMP: "time", INTEGER: "whole number", NUMBER: "number"}
+
+# Types that hold several values (a struct, a map, a list, a union): never one id.
+_NESTED = re.compile(r"^(STRUCT|MAP|UNION)\(|.*\[\d*\]$")
+
+
 def _text(expr: str, column: Column, source_type: str) -> str:
     if source_type in ("VARCHAR", "JSON"):
         value = f"CAST({expr} AS VARCHAR)"
-    elif source_type in ("FLOAT", "DOUBLE", "REAL") or source_type.startswith("DECIMAL"):
-        # 12.0 read as a float id means 12.
+    elif source_type in ("FLOAT", "DOUBLE", "REAL"):
+        # 12.0 read as a float id means 12; NaN and infinity mean nothing.
+        value = (
+            f"CASE WHEN NOT isfinite({expr}) THEN NULL "
+            f"WHEN {expr} = trunc({expr}) THEN CAST(CAST({expr} AS HUGEINT) AS VARCHAR)"
+            f" ELSE CAST({expr} AS VARCHAR) END"
+        )
+    elif source_type.startswith("DECIMAL"):
         value = (
             f"CASE WHEN {expr} = trunc({expr}) THEN CAST(CAST({expr} AS HUGEINT) AS VARCHAR)"
             f" ELSE CAST({expr} AS VARCHAR) END"
         )
+    elif source_type == "BLOB":
+        # Bytes a writer did not mark as text: text where they are UTF-8.
+        value = f"TRY(decode({expr}))"
     else:
         value = f"CAST({expr} AS VARCHAR)"
     if column.identifier or column.choices or column.name in ("platform", "kind", "lang"):
@@ -824,15 +879,23 @@ def _parse_timestamp(expr: str, source_type: str, timezone: str | None) -> tuple
         f"ELSE {naive} END"
     )
     shown = f"left({s}, 40)"
+    unparseable = f"'unparseable timestamp ''' || {shown} || '''; {_ACCEPTED}'"
     if tz is None:
         reason = (
             f"CASE WHEN isfinite(TRY_CAST({s} AS TIMESTAMP)) "
             f"AND NOT regexp_full_match({s}, '{_EPOCH}') THEN {naive_reason} "
-            f"ELSE 'unparseable timestamp ''' || {shown} || '''' END"
+            f"ELSE {unparseable} END"
         )
     else:
-        reason = f"'unparseable timestamp ''' || {shown} || ''''"
+        reason = unparseable
     return value, reason
+
+
+# What a timestamp may be written as, for the message of one that is none of these.
+_ACCEPTED = (
+    "accepted: ISO 8601 with a UTC offset (2020-06-01T12:00:00Z, 2020-06-01 12:00:00+05:00), "
+    "without one under --timezone, or epoch seconds"
+)
 
 
 def _integer(expr: str, source_type: str) -> tuple[str, str]:
@@ -878,6 +941,10 @@ def _column_sql(
         value = _text(expr, column, source_type)
         if column.default is not None:
             value = f"COALESCE({value}, {sql_literal(column.default)})"
+        if source_type in ("FLOAT", "DOUBLE", "REAL"):
+            return value, f"CASE WHEN isfinite({expr}) THEN NULL ELSE 'not a finite number' END"
+        if source_type == "BLOB":
+            return value, "'bytes that are not UTF-8 text'"
         return value, None
     if column.type == TIMESTAMP:
         return _timestamp(expr, source_type, timezone)
@@ -946,6 +1013,13 @@ def validate(
                 f"{_column_sql(column, None, None, timezone)[0]} AS {quote_ident(column.name)}"
             )
             continue
+        if _NESTED.match(types[source]) and column.type in (TEXT, TIMESTAMP, INTEGER, NUMBER):
+            raise SchemaError(
+                file,
+                f"column {source!r} holds {types[source]} values; {contract.name}."
+                f"{column.name} needs one {_WORDS[column.type]} a row",
+                column=source,
+            )
         # Checks run on the typed row, beside a copy of the input value (_in_*).
         src, name = quote_ident(f"_in_{column.name}"), quote_ident(column.name)
         value = _column_sql(column, quote_ident(source), types[source], timezone)[0]

@@ -64,9 +64,8 @@ from __future__ import annotations
 
 from collections import Counter, deque
 from collections.abc import Mapping
-from dataclasses import dataclass, fields
 from datetime import UTC, datetime
-from typing import Any, ClassVar
+from typing import Any
 
 import duckdb
 import numpy as np
@@ -74,6 +73,7 @@ import numpy.typing as npt
 import pyarrow as pa
 from scipy import special
 
+from concerted.config import FEATURES, ScoreSettings
 from concerted.errors import ConfigError
 from concerted.schema import sql_literal
 
@@ -88,86 +88,11 @@ __all__ = [
     "score_reports",
 ]
 
-#: The features, in the order of :attr:`ScoreSettings.weights`.
-FEATURES: tuple[str, ...] = (
-    "coreport",
-    "automation",
-    "pace",
-    "burst",
-    "young_account",
-    "direct_channel",
-    "rare_client",
-    "reputation",
-)
-
 _US = 1_000_000
 _DAY_US = 86_400 * _US
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 # A feature this strong is listed in a report's ``signals``.
 _SHOWN = 0.5
-
-
-@dataclass(frozen=True, kw_only=True)
-class ScoreSettings:
-    """How reports are scored. Times in seconds.
-
-    >>> ScoreSettings().weights["coreport"]
-    0.9
-    >>> ScoreSettings(review=0.9, discount=0.5)
-    Traceback (most recent call last):
-    ...
-    concerted.errors.ConfigError: scoring: review (0.9) must not exceed discount (0.5)
-    """
-
-    name: ClassVar[str] = "scoring"
-    window: float = 7200.0
-    recent: int = 32
-    min_shared: int = 3
-    gaps: int = 3
-    fast_gap: float = 10.0
-    pace_window: float = 3600.0
-    burst_window: float = 3600.0
-    baseline_window: float = 7 * 86400.0
-    young_days: float = 30.0
-    direct_channels: tuple[str, ...] = ("direct_link", "api")
-    w_coreport: float = 0.9
-    w_automation: float = 0.4
-    w_pace: float = 0.3
-    w_burst: float = 0.1
-    w_young_account: float = 0.3
-    w_direct_channel: float = 0.1
-    w_rare_client: float = 0.05
-    w_reputation: float = 0.1
-    review: float = 0.3
-    discount: float = 0.5
-    hold: float = 86400.0
-    decision_lag: float = 86400.0
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "direct_channels", tuple(self.direct_channels))
-        for f in fields(self):
-            value = getattr(self, f.name)
-            if isinstance(value, int | float) and not isinstance(value, bool) and value < 0:
-                raise ConfigError(f"scoring: {f.name} must not be negative, got {value}")
-        if self.recent < 1 or self.gaps < 2 or self.min_shared < 1:
-            raise ConfigError("scoring: recent and min_shared must be at least 1, gaps at least 2")
-        if self.fast_gap <= 0 or self.young_days <= 0:
-            raise ConfigError("scoring: fast_gap and young_days must be positive")
-        if not self.burst_window < self.baseline_window:
-            raise ConfigError("scoring: burst_window must be shorter than baseline_window")
-        if any(w > 1 for w in self.weights.values()):
-            raise ConfigError("scoring: weights lie in [0, 1]")
-        if not 0 < self.discount <= 1:
-            raise ConfigError(f"scoring: discount must lie in (0, 1], got {self.discount}")
-        if self.review > self.discount:
-            raise ConfigError(
-                f"scoring: review ({self.review}) must not exceed discount ({self.discount})"
-            )
-
-    @property
-    def weights(self) -> dict[str, float]:
-        """Each feature's weight in the noisy-or."""
-        return {f: float(getattr(self, f"w_{f}")) for f in FEATURES}
 
 
 #: The integer facts each feature is computed from, one array per name. Counts and
@@ -424,6 +349,36 @@ class OnlineScorer:
             while held and held[0] < t - round(s.hold * _US):
                 held.popleft()
         self.seen += 1
+        self._cache = None
+
+    def learn_outcome(
+        self, report: Mapping[str, Any], outcome: str | None, previous: str | None = None
+    ) -> None:
+        """A decision on a report learnt earlier: its outcome is now ``outcome``
+        (``upheld``, ``rejected`` or None), where it was ``previous`` (the outcome it was
+        learnt with, or set to by the last call). From then on the reporter's later
+        reports count it as :func:`score_reports` counts the ``outcome`` column: from
+        ``decision_lag`` after the report's own time."""
+        codes = {"upheld": 0, "rejected": 1}
+        reporter = (str(report["platform"]), str(report["reporter_id"]))
+        t = _micros(report["ts"])
+        if previous == outcome:
+            return
+        if previous in codes:
+            item = (t, codes[previous])
+            pending = self._pending.get(reporter)
+            if pending is not None and item in pending:
+                pending.remove(item)
+            else:
+                counts = self._outcomes.get(reporter)
+                if counts is not None and counts[item[1]] > 0:
+                    counts[item[1]] -= 1
+        if outcome in codes:
+            pending = self._pending.setdefault(reporter, deque())
+            at = len(pending)
+            while at > 0 and pending[at - 1][0] > t:
+                at -= 1
+            pending.insert(at, (t, codes[outcome]))
         self._cache = None
 
 

@@ -75,7 +75,7 @@ from __future__ import annotations
 import dataclasses
 import itertools
 from dataclasses import dataclass
-from typing import Any, ClassVar, Literal
+from typing import Any, Literal
 
 import duckdb
 import numpy as np
@@ -83,8 +83,11 @@ import numpy.typing as npt
 import pyarrow as pa
 from scipy import special
 
+from concerted.config import COPY_NULLS, NULL_MODELS, SignificanceSettings
 from concerted.detectors.base import Detector
 from concerted.detectors.coaction import Pairs, pair_keys, pair_weight_counts
+from concerted.engines.base import EXPECTATION_COLUMNS, Engine
+from concerted.engines.duck import DuckDBEngine
 from concerted.errors import ConfigError
 from concerted.schema import sql_literal
 
@@ -100,15 +103,7 @@ __all__ = [
 
 _ids = itertools.count()
 
-# Expected counts are summed as decimals: exact, so a pair's expectation does not
-# depend on the order a parallel sum happens to take.
-_EXACT = "DECIMAL(38, 22)"
-
 NullModel = Literal["stratified", "relabel", "shift", "shuffle"]
-#: The analytic null first (the default), then the Monte Carlo ones.
-NULL_MODELS: tuple[str, ...] = ("stratified", "relabel", "shift", "shuffle")
-#: The nulls made of randomised copies of the actions.
-COPY_NULLS: tuple[str, ...] = ("relabel", "shift", "shuffle")
 
 # Every query keeps the actions contract's columns. The random order comes from a hash
 # of the row and the replicate's seed, so a replicate is the same on every run.
@@ -260,57 +255,23 @@ def benjamini_hochberg(p: npt.ArrayLike) -> npt.NDArray[np.float64]:
 
 
 @dataclass(frozen=True, kw_only=True)
-class Significance:
+class Significance(SignificanceSettings):
     """Tests a detector's account pairs: per pair under the ``stratified`` null, or
-    against ``replicates`` randomised copies.
+    against ``replicates`` randomised copies. Its settings are
+    :class:`~concerted.config.SignificanceSettings` (``[significance]``).
 
     >>> Significance().null, Significance().copies
     ('stratified', 'relabel')
+    >>> Significance.of(SignificanceSettings(fdr=0.05)).fdr
+    0.05
     """
 
-    name: ClassVar[str] = "significance"
-    null: str = "stratified"
-    stratum: float = 86_400.0
-    copies: str = "relabel"
-    replicates: int = 3
-    fdr: float = 0.01
-    seed: int = 0
-
-    def __post_init__(self) -> None:
-        if self.null not in NULL_MODELS:
-            raise ConfigError(
-                f"significance: no null model {self.null!r}; known: {', '.join(NULL_MODELS)}"
-            )
-        if self.copies not in COPY_NULLS:
-            raise ConfigError(
-                f"significance: copies must be one of {', '.join(COPY_NULLS)}, got {self.copies!r}"
-            )
-        if not self.stratum > 0:
-            raise ConfigError(f"significance: stratum must be positive, got {self.stratum}")
-        if self.replicates < 1:
-            raise ConfigError("significance: replicates must be at least 1")
-        if not 0 < self.fdr < 1:
-            raise ConfigError(f"significance: fdr must lie between 0 and 1, got {self.fdr}")
-
-    @property
-    def analytic(self) -> bool:
-        """Whether the null is computed per pair (``stratified``) rather than from
-        randomised copies.
-
-        >>> Significance().analytic, Significance(null="relabel").analytic
-        (True, False)
-        """
-        return self.null not in COPY_NULLS
-
-    def monte_carlo(self) -> Significance:
-        """These settings with a null made of randomised copies: ``copies`` where the
-        null is analytic. Statistics with no analytic tail (synchrony, rhythm,
-        co-reporting) are tested this way.
-
-        >>> Significance().monte_carlo().null
-        'relabel'
-        """
-        return dataclasses.replace(self, null=self.copies) if self.analytic else self
+    @classmethod
+    def of(cls, settings: SignificanceSettings) -> Significance:
+        """The test with these settings."""
+        if isinstance(settings, Significance):
+            return settings
+        return cls(**{f.name: getattr(settings, f.name) for f in dataclasses.fields(settings)})
 
     def null_weights(
         self,
@@ -462,6 +423,8 @@ class Significance:
         events: str,
         actions: str,
         kinds: tuple[str, ...] | None = None,
+        *,
+        engine: Engine | None = None,
     ) -> tuple[duckdb.DuckDBPyRelation, dict[str, Any]]:
         """:meth:`test` under the ``stratified`` null: every pair gets its own expected
         weight, and its p-value is a Poisson tail, so no run of copies sets a floor
@@ -489,59 +452,24 @@ class Significance:
         stratum, so no pair that met expects zero. ``expected`` is
         :math:`\\lambda_{ab}`; ``q_value`` is Benjamini-Hochberg over the pairs
         tested.
+
+        The sums over the actions and the events are the ``engine``'s
+        (:meth:`~concerted.engines.base.Engine.expectations`; DuckDB on ``con`` by
+        default); the tails, on one row per pair, are computed here, and the edges
+        are joined to them on ``con``.
         """
-        micros = round(self.stratum * 1_000_000)
-        where = ""
-        if kinds is not None:
-            where = f"AND kind IN ({', '.join(sql_literal(k) for k in kinds)})"
+        # The sums over the actions and the events cross the engine seam; the tails and
+        # the false-discovery control, on one row per pair, are computed here.
+        engine = engine or DuckDBEngine(con)
+        sums = engine.expectations(events, actions, stratum=self.stratum, kinds=kinds)
         table = f"_significance_pairs_{next(_ids)}"
-        act, met, rate = f"{table}_act", f"{table}_met", f"{table}_rate"
-        con.execute(
-            f"""
-            CREATE OR REPLACE TEMP TABLE {act} AS
-            SELECT platform, actor_id, epoch_us(ts) // {micros} AS s,
-                   count(DISTINCT source_id)::DOUBLE AS n
-            FROM {actions}
-            WHERE object_id IS NOT NULL AND actor_id IS NOT NULL {where}
-            GROUP BY ALL;
-            CREATE OR REPLACE TEMP TABLE {met} AS
-            SELECT platform_1, account_1, platform_2, account_2,
-                   epoch_us(least(ts_1, ts_2)) // {micros} AS s,
-                   least(count(DISTINCT source_1), count(DISTINCT source_2)) AS w,
-                   bool_and(epoch_us(ts_1) // {micros} <> epoch_us(ts_2) // {micros})
-                       AS straddles
-            FROM {events} GROUP BY ALL;
-            CREATE OR REPLACE TEMP TABLE {rate} AS
-            WITH strata AS (
-                SELECT s, (sum(n) * sum(n) - sum(n * n)) / 2 AS possible
-                FROM {act} GROUP BY ALL)
-            SELECT s, sum(w) / greatest(any_value(possible), 1) AS r
-            FROM {met} JOIN strata USING (s) GROUP BY ALL;
-            CREATE OR REPLACE TEMP TABLE {table} AS
-            WITH pairs AS (
-                SELECT platform_1, account_1, platform_2, account_2, sum(w) AS w,
-                       sum(CASE WHEN straddles THEN (r.r * w)::{_EXACT} ELSE 0 END)
-                           AS straddling
-                FROM {met} m JOIN {rate} r USING (s) GROUP BY ALL),
-            shared AS (
-                SELECT p.platform_1, p.account_1, p.platform_2, p.account_2,
-                       sum((a.n * b.n * r.r)::{_EXACT}) AS lam
-                FROM pairs p
-                JOIN {act} a ON a.platform = p.platform_1 AND a.actor_id = p.account_1
-                JOIN {act} b ON b.platform = p.platform_2 AND b.actor_id = p.account_2
-                          AND b.s = a.s
-                JOIN {rate} r ON r.s = a.s
-                GROUP BY ALL)
-            SELECT p.platform_1, p.account_1, p.platform_2, p.account_2, p.w::DOUBLE AS w,
-                   (coalesce(s.lam, 0) + p.straddling)::DOUBLE AS lam
-            FROM pairs p
-            LEFT JOIN shared s USING (platform_1, account_1, platform_2, account_2);
-            DROP TABLE {act}; DROP TABLE {met}; DROP TABLE {rate};
-            """
-        )
         # Each pair's tail is computed in numpy and joined back by the pair's row
         # number, read with the values so that no scan order is relied on.
-        con.execute(f"ALTER TABLE {table} ADD COLUMN i BIGINT")
+        con.execute(
+            f"CREATE OR REPLACE TEMP TABLE {table} AS "
+            f"SELECT {', '.join(EXPECTATION_COLUMNS)}, NULL::BIGINT AS i FROM {sums}"
+        )
+        engine.release(sums)
         con.execute(f"UPDATE {table} SET i = rowid")
         got = con.sql(f"SELECT i, w, lam FROM {table} ORDER BY i").fetchnumpy()
         w = np.asarray(got["w"], dtype=np.float64)

@@ -1,14 +1,16 @@
-"""The case store: one DuckDB file per case, and the engine seam.
+"""The case store: one DuckDB file per case.
 
 A case file holds the contract tables (``accounts``, ``posts``, ``reports``, ``roles``
 and the derived ``actions``), the record of every ingested ``sources`` file, the rows
 set aside in ``quarantine``, and ``case_meta`` (schema version, pseudonymisation key
 fingerprint).
 
-**The engine seam.** Heavy stages never loop over rows in Python: they read the case's
-tables as relations, :meth:`Store.relation`, and hand SQL to the engine,
-:meth:`Store.sql`. Those two methods are the whole surface a second engine (Apache
-Spark, for sweeps beyond one machine) has to provide.
+The stages work on the case's connection, :attr:`Store.con`, in SQL; nothing loops
+over rows in Python. :meth:`Store.relation` (a case table as a lazy relation) and
+:meth:`Store.sql` are conveniences over that connection, not an engine interface. The
+stages whose cost grows faster than the input (deriving the actions, the co-action
+pairing, the stratified test's sums) run through an engine opened on the connection
+(:mod:`concerted.engines`), the seam a second engine (Apache Spark) plugs into.
 
 DuckDB runs out of core: a memory limit and a spill directory keep large inputs within
 bounds (``memory_limit``, ``temp_directory``; by default half the machine's memory and
@@ -143,7 +145,7 @@ class Store:
                 f"({__version__}) reads version {SCHEMA_VERSION}"
             )
 
-    # -- the engine seam -------------------------------------------------------------
+    # -- reading the case ------------------------------------------------------------
 
     def relation(self, table: str) -> duckdb.DuckDBPyRelation:
         """A case table as a lazy relation (nothing is read until it is consumed)."""

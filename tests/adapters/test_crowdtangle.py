@@ -4,6 +4,7 @@ actions they give, time zones, idempotency and a bad date."""
 
 from __future__ import annotations
 
+import csv
 import json
 from datetime import UTC, datetime
 from pathlib import Path
@@ -203,12 +204,41 @@ def test_api_json_lines_and_bare_array_read_as_the_document(store: Store, tmp_pa
         assert posts(other) == API_POSTS
 
 
+def _underscored(value: dict[str, object], prefix: str = "") -> dict[str, object]:
+    out: dict[str, object] = {}
+    for key, item in value.items():
+        if isinstance(item, dict):
+            out.update(_underscored(item, f"{prefix}{key}_"))
+        else:
+            out[prefix + key] = json.dumps(item) if isinstance(item, list) else item
+    return out
+
+
+def test_flattened_with_underscores_as_pycoornet_writes_it(store: Store, tmp_path: Path) -> None:
+    """PyCooRnet flattens the API's posts with ``_`` (``account_name``,
+    ``statistics_actual_likeCount``) and writes pandas' index as a first, unnamed
+    column: the same posts and accounts as the API document."""
+    document = json.loads((CT / "api_posts.json").read_text(encoding="utf-8"))
+    flat = [_underscored(p) for p in document["result"]["posts"]]
+    names = list(dict.fromkeys(k for row in flat for k in row))
+    path = tmp_path / "pycoornet.csv"
+    with path.open("w", newline="", encoding="utf-8") as fh:
+        writer = csv.DictWriter(fh, fieldnames=["", *names])
+        writer.writeheader()
+        for i, row in enumerate(flat):
+            writer.writerow({"": i, **row})
+    report = load(store, path, "crowdtangle")
+    assert report.rows_added == {"posts": 5, "accounts": 4}
+    assert posts(store) == API_POSTS
+    assert accounts(store) == API_ACCOUNTS
+
+
 def test_the_same_posts_in_another_file_are_duplicates(store: Store) -> None:
     load(store, CT / "api_posts.json", "crowdtangle")
     report = load(store, CT / "api_posts.jsonl", "crowdtangle")
     assert report.status == "ingested"
     assert report.rows_added == {"posts": 0, "accounts": 0}
-    assert report.rows_duplicate == 9
+    assert report.rows_duplicate == 5  # file rows: each post (its account is not a row read)
     assert report.actions_added == 0
     assert store.counts()["posts"] == 5
 
@@ -429,7 +459,7 @@ def test_export_and_api_name_a_post_alike(store: Store) -> None:
     report = load(store, CT / "export_page.csv", "crowdtangle")
     # The Gazette's council-vote post and the Gazette are already in the case.
     assert report.rows_added == {"posts": 3, "accounts": 1}
-    assert report.rows_duplicate == 2
+    assert report.rows_duplicate == 1  # the council-vote post
     assert rows(store, f"SELECT count(*) FROM posts WHERE account_id = '{GAZETTE}'") == [(2,)]
 
 

@@ -4,8 +4,8 @@ Built-in adapters are registered exactly as third-party ones are: a name and an
 ``module:Class`` reference. Other packages add theirs through the entry-point group
 ``concerted.adapters``.
 
->>> sorted(available())[:3]
-['coortweet', 'crowdtangle', 'generic']
+>>> sorted(available())[:4]
+['atproto', 'coortweet', 'crowdtangle', 'generic']
 >>> get("generic").name
 'generic'
 """
@@ -26,6 +26,10 @@ _BUILTIN = {
     "twitter-io": "concerted.adapters.twitter_io:TwitterIO",
     "crowdtangle": "concerted.adapters.crowdtangle:CrowdTangle",
     "reports": "concerted.adapters.reports:Reports",
+    "mastodon": "concerted.adapters.mastodon:Mastodon",
+    "atproto": "concerted.adapters.atproto:Atproto",
+    "synapse": "concerted.adapters.synapse:Synapse",
+    "lemmy": "concerted.adapters.lemmy:Lemmy",
 }
 
 

@@ -15,6 +15,7 @@ that files of any size stream through the database rather than through Python:
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,6 +24,7 @@ from typing import ClassVar, Protocol, runtime_checkable
 import duckdb
 
 from concerted.errors import ConfigError, SchemaError
+from concerted.paths import literal_path, remove
 from concerted.schema import CONTRACTS, quote_ident, sql_literal
 
 __all__ = [
@@ -120,11 +122,24 @@ class Adapter(Protocol):
 def _duckdb_failure(path: Path, exc: duckdb.Error) -> Exception:
     if isinstance(exc, duckdb.OutOfMemoryException):
         return exc  # not the file's fault: the caller says what to do about memory
-    message = str(exc).split("\n")[0]
+    text = str(exc)
+    message = text.split("\n")[0]
+    longest = re.search(r"Actual Size:\s*(\d+)", text)
+    if "Maximum line size" in text and longest:
+        # DuckDB's line number for it is not the file's: none is given.
+        return SchemaError(
+            path,
+            f"a line of {int(longest.group(1)):,} bytes is longer than the "
+            f"{_MAX_LINE_BYTES // 2**20} MiB read in one line",
+        )
     return SchemaError(path, f"cannot be read: {message}")
 
 
 _SCAN_IDS = iter(range(1, 1 << 62))
+# The longest CSV line read: DuckDB's default limit is 2 MB, and a longer line (a post
+# with an embedded image, a long thread) failed the whole file. The reader's buffer
+# stays the size DuckDB gives it by default (16 times its default line limit).
+_MAX_LINE_BYTES = 32 * 2**20
 # A JSON document holding its records in a nested array is read whole (DuckDB buffers
 # twice this); JSON lines and top-level arrays stream instead.
 _MAX_DOCUMENT_BYTES = 256 * 2**20
@@ -144,6 +159,7 @@ class CsvScan:
     path: Path
     delimiter: str | None = None
     _rejects: str = field(default="", init=False)
+    _made: str = field(default="", init=False)
 
     def materialize(self, con: duckdb.DuckDBPyConnection, into: str) -> None:
         if self.path.stat().st_size == 0:
@@ -153,13 +169,16 @@ class CsvScan:
         options = [
             "header = true",
             "all_varchar = true",
+            f"max_line_size = {_MAX_LINE_BYTES}",
+            f"buffer_size = {_MAX_LINE_BYTES}",
             "store_rejects = true",
             f"rejects_table = '{self._rejects}'",
             f"rejects_scan = 'concerted_rejects_scan_{n}'",
         ]
         if self.delimiter is not None:
             options.append(f"delim = {sql_literal(self.delimiter)}")
-        reader = f"read_csv({sql_literal(str(self.path))}, {', '.join(options)})"
+        name, self._made = literal_path(self.path)
+        reader = f"read_csv({sql_literal(name)}, {', '.join(options)})"
         try:
             con.execute(
                 f"CREATE OR REPLACE TEMP TABLE {into} AS "
@@ -199,6 +218,7 @@ class CsvScan:
         ]
 
     def release(self, con: duckdb.DuckDBPyConnection) -> None:
+        remove(self._made)
         if self._rejects:
             con.execute(f"DROP TABLE IF EXISTS {self._rejects}")
 
@@ -218,11 +238,13 @@ class JsonScan:
     records: str | None = None
     depth: int = 3
     _lines: str = field(default="", init=False)
+    _made: str = field(default="", init=False)
 
     def _load_lines(self, con: duckdb.DuckDBPyConnection) -> None:
         n = next(_SCAN_IDS)
         self._lines = f"concerted_lines_{n}"
-        path = sql_literal(str(self.path))
+        name, self._made = literal_path(self.path)
+        path = sql_literal(name)
         if self.records is None:
             source = (
                 f"SELECT row_number() OVER () AS _row, line FROM read_csv({path}, "
@@ -325,6 +347,7 @@ class JsonScan:
         ]
 
     def release(self, con: duckdb.DuckDBPyConnection) -> None:
+        remove(self._made)
         if self._lines:
             con.execute(f"DROP TABLE IF EXISTS {self._lines}")
 
@@ -338,13 +361,15 @@ class ParquetScan:
     """A Parquet file; its columns keep their types."""
 
     path: Path
+    _made: str = field(default="", init=False)
 
     def materialize(self, con: duckdb.DuckDBPyConnection, into: str) -> None:
+        name, self._made = literal_path(self.path)
         try:
             con.execute(
                 f"CREATE OR REPLACE TEMP TABLE {into} AS "
                 f"SELECT file_row_number + 1 AS _row, * EXCLUDE (file_row_number) "
-                f"FROM read_parquet({sql_literal(str(self.path))}, file_row_number = true)"
+                f"FROM read_parquet({sql_literal(name)}, file_row_number = true)"
             )
         except duckdb.Error as exc:
             raise _duckdb_failure(self.path, exc) from exc
@@ -353,7 +378,7 @@ class ParquetScan:
         return []
 
     def release(self, con: duckdb.DuckDBPyConnection) -> None:
-        pass
+        remove(self._made)
 
 
 def scan_by_extension(path: Path, options: AdapterOptions) -> Scan:

@@ -109,7 +109,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from concerted.detectors.base import Evidence, empty
-from concerted.detectors.report_content import (
+from concerted.detectors.columnar import (
     arrow_table,
     as_signals,
     dictionary_codes,

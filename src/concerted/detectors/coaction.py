@@ -29,12 +29,13 @@ from typing import Any, ClassVar
 
 import duckdb
 
-from concerted.detectors.base import Evidence, empty
+from concerted.detectors.base import Detector, Evidence, empty
 from concerted.errors import ConfigError
 from concerted.schema import sql_literal
 
 __all__ = [
     "CoAction",
+    "CoActionLayers",
     "Pairs",
     "check_pairs",
     "pair_edges",
@@ -491,4 +492,39 @@ class CoAction:
             signals=empty(con, "signals"),
             notes=notes,
             temporary=(*keys.tables, found),
+        )
+
+
+@dataclass(frozen=True)
+class CoActionLayers:
+    """Co-action detectors run as one (each kind with its own window), so that the
+    significance test sees each pair's weight over all of them: the edges, events and
+    signals of every part together, the first part's notes with every part's under
+    ``layers`` and all the viral objects.
+
+    >>> CoActionLayers((CoAction(window=60),)).name
+    'co_action'
+    """
+
+    parts: tuple[Detector, ...]
+    name: ClassVar[str] = "co_action"
+    reads: ClassVar[tuple[str, ...]] = ()
+
+    def detect(self, con: duckdb.DuckDBPyConnection, actions: str) -> Evidence:
+        found = [part.detect(con, actions) for part in self.parts]
+        if len(found) == 1:
+            return found[0]
+
+        def union(part: str) -> duckdb.DuckDBPyRelation:
+            return con.sql(" UNION ALL ".join(f"({getattr(f, part).sql_query()})" for f in found))
+
+        notes = dict(found[0].notes)
+        notes["layers"] = [f.notes for f in found]
+        notes["viral_objects"] = [v for f in found for v in f.notes.get("viral_objects", [])]
+        return Evidence(
+            edges=union("edges"),
+            events=union("events"),
+            signals=union("signals"),
+            notes=notes,
+            temporary=tuple(t for f in found for t in f.temporary),
         )

@@ -110,7 +110,7 @@ from scipy.sparse.csgraph import connected_components
 
 from concerted.detectors.base import SIGNAL_COLUMNS, Evidence, empty
 from concerted.errors import ConfigError
-from concerted.schema import sql_literal
+from concerted.schema import sql_hash, sql_literal
 
 __all__ = ["Block", "DenseBlock", "column_weights", "core", "peel", "peel_within", "split"]
 
@@ -351,11 +351,6 @@ def split(block: Block, rows: IntArray, cols: IntArray, weights: FloatArray) -> 
     return parts
 
 
-def _hash(columns: str) -> str:
-    """SQL: a 63-bit hash of ``columns``, as a BIGINT."""
-    return f"(hash({columns}) >> 1)::BIGINT"
-
-
 def _unclash(
     con: duckdb.DuckDBPyConnection, source: str, nodes: str, number: str, key: str, id_: str
 ) -> None:
@@ -411,8 +406,8 @@ class DenseBlock:
         # their order (weights sum exactly, and ties fall by node number).
         con.execute(
             f"""CREATE OR REPLACE TEMP TABLE {source} AS
-                SELECT {_hash("platform, actor_id")} AS rh,
-                       {_hash("platform, object_id")} AS ch,
+                SELECT {sql_hash("platform, actor_id")} AS rh,
+                       {sql_hash("platform, object_id")} AS ch,
                        platform, actor_id, object_id, ts
                 FROM {actions} WHERE kind = 'report';
                 CREATE OR REPLACE TEMP TABLE {reporters} AS

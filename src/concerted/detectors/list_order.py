@@ -202,6 +202,25 @@ class ListOrder:
         if self.max_object_pairs is not None and self.max_object_pairs < 1:
             raise ConfigError("list_order: max_object_pairs must be at least 1 (or None)")
 
+    def reads_pairing_of(self, other: object) -> bool:
+        """Whether this detector can read ``other``'s pairing of the reports (its
+        :meth:`~concerted.detectors.co_report.CoReport.pairing`) instead of pairing them
+        again: the same window and cap, and ``other`` keeps every pair this one needs.
+
+        >>> from concerted.detectors.co_report import CoReport
+        >>> ListOrder().reads_pairing_of(CoReport()), ListOrder(window=60).reads_pairing_of(
+        ...     CoReport())
+        (True, False)
+        """
+        if not callable(getattr(other, "pairing", None)):
+            return False
+        same = (getattr(other, "window", None), getattr(other, "max_object_pairs", None)) == (
+            self.window,
+            self.max_object_pairs,
+        )
+        least = getattr(other, "min_weight", None)
+        return same and isinstance(least, int) and self.min_common >= least
+
     def detect(self, con: duckdb.DuckDBPyConnection, actions: str) -> Evidence:
         keys = pair_keys(
             con,

@@ -93,7 +93,7 @@ from typing import Any, ClassVar
 import duckdb
 
 from concerted.detectors.base import Evidence, empty
-from concerted.detectors.report_content import (
+from concerted.detectors.columnar import (
     as_signals,
     exact_sum,
     has_table,

@@ -38,7 +38,6 @@ and the signals (a viral text, not an operation) and listed in the notes.
 from __future__ import annotations
 
 import itertools
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
@@ -51,6 +50,7 @@ import rensa
 import scipy.sparse
 from scipy.sparse.csgraph import connected_components
 
+from concerted.clock import Clock
 from concerted.detectors.base import EDGE_COLUMNS, EVENT_COLUMNS, Evidence
 from concerted.detectors.coaction import CoAction
 from concerted.errors import ConfigError
@@ -79,27 +79,6 @@ _VERIFY_PAIRS = 100_000
 # texts share one with probability 2**-30, so a pair of 100-shingle texts is off by one
 # shingle about once in 100,000 pairs.
 _FINGERPRINT = 30
-
-
-class _Clock:
-    """Seconds spent per stage, added up over batches (for the notes)."""
-
-    def __init__(self) -> None:
-        self.seconds: dict[str, float] = {}
-        self._stage = ""
-        self._started = 0.0
-        self.prefix = ""
-
-    def __call__(self, stage: str) -> _Clock:
-        self._stage = self.prefix + stage
-        return self
-
-    def __enter__(self) -> None:
-        self._started = time.perf_counter()
-
-    def __exit__(self, *_: object) -> None:
-        spent = time.perf_counter() - self._started
-        self.seconds[self._stage] = self.seconds.get(self._stage, 0.0) + spent
 
 
 def _mix(h: U64) -> U64:
@@ -331,21 +310,21 @@ class NearText:
     # -- the clusters -----------------------------------------------------------------
 
     def _texts(
-        self, con: duckdb.DuckDBPyConnection, query: str, clock: _Clock
+        self, con: duckdb.DuckDBPyConnection, query: str, clock: Clock
     ) -> Iterator[tuple[I64, U64, I64]]:
         """Per batch of ``query`` (``doc, text`` in doc order): the docs long enough to
         compare, their shingle hashes and the offsets of each doc's hashes."""
-        with clock("read"):
+        with clock.stage("read"):
             result = con.execute(query)
             # duckdb 1.5 renamed fetch_record_batch.
             read = getattr(result, "to_arrow_reader", None) or result.fetch_record_batch
             reader = iter(read(self.batch_rows))
         while True:
-            with clock("read"):
+            with clock.stage("read"):
                 batch = next(reader, None)
             if batch is None:
                 return
-            with clock("normalise"):
+            with clock.stage("normalise"):
                 docs = batch.column(0).to_numpy(zero_copy_only=False).astype(np.int64)
                 cps, offsets = normalized_codepoints(
                     batch.column(1), strip_hashtags=self.strip_hashtags
@@ -357,14 +336,14 @@ class NearText:
                 if not keep.all():
                     cps = cps[np.repeat(keep, lengths)]
                     offsets = np.concatenate([[0], np.cumsum(lengths[keep])]).astype(np.int64)
-            with clock("shingle"):
+            with clock.stage("shingle"):
                 hashes, hash_offsets = shingle_hashes(cps, offsets, self.shingle)
             yield docs[keep], hashes, hash_offsets
 
     def clusters(self, con: duckdb.DuckDBPyConnection, actions: str) -> NearTextClusters:
         """The near-duplicate clusters of the posts behind the ``text`` actions in
         ``actions`` (see the module's notes), as a temporary table."""
-        clock = _Clock()
+        clock = Clock()
         n = next(_ids)
         docs, text, out = (f"_near_text_{k}_{n}" for k in ("docs", "text", "clusters"))
         con.execute(
@@ -391,12 +370,12 @@ class NearText:
         keys: list[npt.NDArray[np.uint64]] = []
         for batch_docs, hashes, offsets in self._texts(con, source.format(where=""), clock):
             kept.append(batch_docs)
-            with clock("minhash"):
+            with clock.stage("minhash"):
                 keys.append(_band_keys(hashes, offsets, num_perm=self.num_perm, bands=self.bands))
         compared = np.concatenate(kept) if kept else np.zeros(0, dtype=np.int64)
         band_keys = np.concatenate(keys) if keys else np.zeros((0, self.bands), dtype=np.uint64)
         del kept, keys
-        with clock("candidates"):
+        with clock.stage("candidates"):
             left, right = self._candidates(band_keys)
         del band_keys
         left, right = compared[left], compared[right]
@@ -481,7 +460,7 @@ class NearText:
         left: I64,
         right: I64,
         notes: dict[str, Any],
-        clock: _Clock,
+        clock: Clock,
     ) -> str:
         """Verify candidate pairs of docs, cluster them; a table of (doc, cluster_doc,
         similarity, representative, cluster_posts) named ``name``."""
@@ -494,7 +473,7 @@ class NearText:
             where = f"SEMI JOIN {name}_members m ON m.doc = d.doc"
             found = list(self._texts(con, source.format(where=where), clock))
             con.unregister(f"{name}_members")
-            with clock("jaccard"):
+            with clock.stage("jaccard"):
                 docs = np.concatenate([f[0] for f in found])
                 if not np.array_equal(docs, members):
                     raise AssertionError("near_text: the candidates' texts changed")
@@ -510,7 +489,7 @@ class NearText:
                 a, b = np.searchsorted(members, left), np.searchsorted(members, right)
                 ok = sets.jaccard(a, b) >= self.threshold
                 a, b = a[ok], b[ok]
-            with clock("cluster"):
+            with clock.stage("cluster"):
                 result = self._cluster(members, a, b, sets, notes)
         con.register(f"{name}_arrow", result)
         con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS SELECT * FROM {name}_arrow")

@@ -109,7 +109,7 @@ from scipy import special, stats
 
 from concerted.detectors.base import SIGNAL_COLUMNS, Evidence, empty
 from concerted.errors import ConfigError
-from concerted.schema import sql_literal
+from concerted.schema import sql_hash, sql_literal
 
 __all__ = ["ReportBurst", "burst_tail", "exposure_rate"]
 
@@ -221,7 +221,7 @@ class ReportBurst:
         # target, checked below), so that windows and joins run on integers.
         con.execute(
             f"""CREATE OR REPLACE TEMP TABLE {events} AS
-                SELECT {_hash("platform, object_id")} AS gid, platform,
+                SELECT {sql_hash("platform, object_id")} AS gid, platform,
                        object_id AS target_id, actor_id AS reporter_id,
                        source_id AS report_id, ts, epoch_us(ts) AS t
                 FROM {actions} WHERE kind = 'report'"""
@@ -464,11 +464,6 @@ class ReportBurst:
             FROM {members} m JOIN {bursts} b USING (gid, number)"""
         columns = ", ".join(SIGNAL_COLUMNS)
         return con.sql(f"SELECT {columns} FROM ({target_rows} UNION ALL {report_rows})")
-
-
-def _hash(columns: str) -> str:
-    """SQL: a 63-bit hash of ``columns``, as a BIGINT."""
-    return f"(hash({columns}) >> 1)::BIGINT"
 
 
 def _unclash(con: duckdb.DuckDBPyConnection, events: str, targets: str) -> None:

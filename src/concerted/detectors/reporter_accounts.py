@@ -70,7 +70,7 @@ import pyarrow as pa
 from scipy.stats import poisson
 
 from concerted.detectors.base import Evidence, empty
-from concerted.detectors.report_content import (
+from concerted.detectors.columnar import (
     arrow_table,
     as_signals,
     dictionary_codes,

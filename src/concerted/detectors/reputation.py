@@ -61,7 +61,7 @@ import numpy as np
 import pyarrow as pa
 
 from concerted.detectors.base import Evidence, empty
-from concerted.detectors.report_content import (
+from concerted.detectors.columnar import (
     arrow_table,
     as_signals,
     group_codes,

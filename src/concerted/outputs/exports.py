@@ -1,10 +1,13 @@
-"""What a finished run keeps beside its findings, so that a reader can check them.
+"""The exports: what a finished run keeps beside its findings, so that a reader can
+check them.
 
 The findings (campaigns, members, targets, report scores) name accounts, posts and
 times by id. A reader, and the HTML report, needs the accounts' names and kinds, the
 texts that were copied, the posts that called for reports or boasted of takedowns, and
 each campaign's activity over time, without opening the case. :func:`write` writes
-them from the case, keeping only what the findings point at:
+them from the case, keeping only what the findings point at. Unlike the other outputs
+they are read from the case, not the result directory: ``concerted analyze`` writes them
+with the result, and the page reads them from it.
 
 =====================  ================================================================
 ``accounts.parquet``   every account a campaign, a target list or the network names:
@@ -31,9 +34,9 @@ import pyarrow as pa
 
 from concerted.schema import sql_literal
 
-__all__ = ["CONTEXT_FILES", "write"]
+__all__ = ["FILES", "write"]
 
-CONTEXT_FILES: tuple[str, ...] = ("accounts.parquet", "posts.parquet", "timeline.parquet")
+FILES: tuple[str, ...] = ("accounts.parquet", "posts.parquet", "timeline.parquet")
 
 #: Copied texts kept per campaign.
 TOP_TEXTS = 10
@@ -107,7 +110,7 @@ def write(
     actions: str = "actions",
     signals: str | None = None,
 ) -> dict[str, int]:
-    """Write :data:`CONTEXT_FILES` to ``out``; rows written per file.
+    """Write :data:`FILES` to ``out``; rows written per file.
 
     ``members`` and ``targets`` are the result tables, ``nodes`` the network's accounts
     (``platform``, ``account_id``), ``actions`` the relation the run paired (with any

@@ -1,0 +1,407 @@
+"""Service benchmark: ``concerted serve`` on loopback, driven by Debian's ``wrk`` and
+``hey`` and by a small batch client.
+
+Usage (from the repository root; needs ``wrk`` and ``hey`` on PATH)::
+
+    .venv/bin/python -m benchmarks.service                    # everything, 10^6 reports
+    .venv/bin/python -m benchmarks.service single max         # some of it
+    .venv/bin/python -m benchmarks.service restart --reports 10000000
+
+Each part starts its own server (``concerted serve`` in a child process, a fresh state
+directory under ``--out``, the default scoring settings, a rate limit high enough never
+to answer 429) and stops it after:
+
+``single``
+    One report per request at a fixed rate: ``wrk`` with a Lua script that makes every
+    report new (its own ``report_id``; reporters and targets drawn from 20,000 and
+    5,000), so that every request is validated, scored, learnt and committed, and a
+    per-connection delay tuned to reach ``--rate`` requests/s (``wrk`` has no rate
+    option; the figure printed is the rate reached). Then ``hey -q`` at the same rate,
+    which can only send one fixed body: after the first, every request is a repeat
+    (validated and looked up, not scored).
+``max``
+    ``wrk`` without delay, ``--connections`` connections: the most single reports/s.
+``batch``
+    NDJSON batches of ``--batch`` new reports from four client threads: acknowledged
+    reports/s.
+``restart``
+    Fill a log with ``--reports`` reports through the batch endpoint, SIGKILL the
+    server, start it again and time it until ``/readyz`` is 200 (the last snapshot plus
+    the log after it), then again with the snapshot deleted (the whole log replayed).
+    Also the server's resident memory (``VmRSS``) before and after the fill: memory
+    per million live reports (every report is within the longest window here).
+
+The load average (1 min) is printed beside each figure: on a shared machine it says
+how much else was running.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import os
+import random
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from concerted.service.auth import create_token
+
+ROOT = Path(__file__).resolve().parent.parent
+BASE_TS = 1_780_000_000  # 2026-05-28: a fixed stream clock
+REPORTERS = 20_000
+TARGETS = 5_000
+
+_LUA = """
+local counter = 0
+local step = 0
+request = function()
+  counter = counter + 1
+  local r = (counter * 7919 + tid * 104729) % {reporters}
+  local t = (counter * 31 + tid * 17) % {targets}
+  local body = string.format(
+    '{{"report_id":"{run}-%d-%d","platform":"mastodon","reporter_id":"u%d",' ..
+    '"target_id":"t%d","ts":%d,"channel":"web"}}',
+    tid, counter, r, t, {base} + math.floor(counter / 20))
+  return wrk.format("POST", "/v1/reports", {{["Content-Type"] = "application/json",
+    ["Authorization"] = "Bearer {token}"}}, body)
+end
+{delay}
+"""
+
+_SETUP = """
+local threads = {}
+function setup(thread)
+  table.insert(threads, thread)
+  thread:set("tid", #threads)
+end
+"""
+
+
+def load() -> float:
+    return os.getloadavg()[0]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class Server:
+    state: Path
+    port: int
+    token: str
+    process: subprocess.Popen[bytes] | None = None
+
+    def start(self, timeout: float = 600.0) -> float:
+        """Start the server; the seconds until ``/readyz`` answers 200."""
+        began = time.perf_counter()
+        self.process = subprocess.Popen(
+            [
+                str(ROOT / ".venv/bin/concerted"),
+                "serve",
+                "--state",
+                str(self.state),
+                "--port",
+                str(self.port),
+                "--config",
+                str(self.state / "serve.toml"),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                if self.request("GET", "/readyz")[0] == 200:
+                    return time.perf_counter() - began
+            except OSError:
+                pass
+            time.sleep(0.02)
+        raise RuntimeError("the server did not get ready")
+
+    def request(self, method: str, path: str, body: bytes | None = None) -> tuple[int, bytes]:
+        con = http.client.HTTPConnection("127.0.0.1", self.port, timeout=600)
+        try:
+            headers = {"Authorization": f"Bearer {self.token}"}
+            con.request(method, path, body=body, headers=headers)
+            response = con.getresponse()
+            return response.status, response.read()
+        finally:
+            con.close()
+
+    def rss_mib(self) -> float:
+        assert self.process is not None
+        text = Path(f"/proc/{self.process.pid}/status").read_text()
+        match = re.search(r"VmRSS:\s+(\d+) kB", text)
+        assert match is not None
+        return int(match[1]) / 1024
+
+    def kill(self) -> None:
+        assert self.process is not None
+        self.process.send_signal(signal.SIGKILL)
+        self.process.wait()
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=120)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+
+@contextmanager
+def server(out: Path, name: str, snapshot_every: int = 100_000) -> Iterator[Server]:
+    state = out / name
+    shutil.rmtree(state, ignore_errors=True)
+    state.mkdir(parents=True)
+    token, _ = create_token(state / "tokens.json", ["admin"])
+    (state / "serve.toml").write_text(
+        "[service]\nrate = 1000000.0\nburst = 1000000\n"
+        f"snapshot_every = {snapshot_every}\nmax_batch = 10000\n"
+    )
+    s = Server(state, free_port(), token)
+    s.start()
+    try:
+        yield s
+    finally:
+        s.stop()
+
+
+def wrk(
+    s: Server, seconds: int, connections: int, delay_ms: float | None, run: str
+) -> dict[str, Any]:
+    delay = "" if delay_ms is None else f"delay = function() return {delay_ms} end"
+    script = s.state / f"{run}.lua"
+    script.write_text(
+        _SETUP
+        + _LUA.format(
+            reporters=REPORTERS,
+            targets=TARGETS,
+            run=run,
+            base=BASE_TS,
+            token=s.token,
+            delay=delay,
+        )
+    )
+    cmd = ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency", "-s", str(script)]
+    before = load()
+    text = subprocess.run(
+        [*cmd, f"http://127.0.0.1:{s.port}"], capture_output=True, text=True, check=True
+    ).stdout
+    return {
+        "command": " ".join(cmd),
+        "rate": float(re.search(r"Requests/sec:\s+([\d.]+)", text)[1]),  # type: ignore[index]
+        "p50_ms": _ms(re.search(r"50%\s+(\S+)", text)[1]),  # type: ignore[index]
+        "p99_ms": _ms(re.search(r"99%\s+(\S+)", text)[1]),  # type: ignore[index]
+        "non_2xx": int(m[1]) if (m := re.search(r"Non-2xx or 3xx responses: (\d+)", text)) else 0,
+        "errors": "Socket errors" in text,
+        "load": (before, load()),
+    }
+
+
+def _ms(value: str) -> float:
+    number, unit = re.fullmatch(r"([\d.]+)(us|ms|s)", value).groups()  # type: ignore[union-attr]
+    return float(number) * {"us": 1e-3, "ms": 1.0, "s": 1e3}[unit]
+
+
+def hey(s: Server, seconds: int, workers: int, per_worker: float) -> dict[str, Any]:
+    body = s.state / "hey.json"
+    body.write_text(
+        json.dumps(
+            {
+                "report_id": "hey-1",
+                "platform": "mastodon",
+                "reporter_id": "u1",
+                "target_id": "t1",
+                "ts": BASE_TS,
+            }
+        )
+    )
+    cmd = [
+        "hey",
+        "-z",
+        f"{seconds}s",
+        "-c",
+        str(workers),
+        "-q",
+        str(per_worker),
+        "-m",
+        "POST",
+        "-T",
+        "application/json",
+        "-H",
+        f"Authorization: Bearer {s.token}",
+        "-D",
+        str(body),
+    ]
+    before = load()
+    text = subprocess.run(
+        [*cmd, f"http://127.0.0.1:{s.port}/v1/reports"], capture_output=True, text=True, check=True
+    ).stdout
+    shown = [c if not c.startswith("Authorization") else "Authorization: Bearer $TOKEN" for c in cmd]
+    return {
+        "command": " ".join(shown),
+        "rate": float(re.search(r"Requests/sec:\s+([\d.]+)", text)[1]),  # type: ignore[index]
+        "p50_ms": float(re.search(r"50%+ in ([\d.]+) secs", text)[1]) * 1e3,  # type: ignore[index]
+        "p99_ms": float(re.search(r"99%+ in ([\d.]+) secs", text)[1]) * 1e3,  # type: ignore[index]
+        "statuses": re.findall(r"\[(\d+)\]\s+(\d+) responses", text),
+        "load": (before, load()),
+    }
+
+
+def ndjson(start: int, n: int, run: str) -> bytes:
+    """``n`` new reports, numbered from ``start``, as NDJSON."""
+    rng = random.Random(start)
+    lines = [
+        '{"report_id":"%s-%d","platform":"mastodon","reporter_id":"u%d","target_id":"t%d",'
+        '"ts":%d,"channel":"web"}'
+        % (run, i, rng.randrange(REPORTERS), rng.randrange(TARGETS), BASE_TS + i // 1000)
+        for i in range(start, start + n)
+    ]
+    return ("\n".join(lines) + "\n").encode()
+
+
+def send_batches(s: Server, total: int, size: int, run: str, threads: int = 4) -> dict[str, Any]:
+    """Send ``total`` new reports in batches of ``size`` from ``threads`` clients."""
+    starts = list(range(0, total, size))
+    bodies: dict[int, bytes] = {}
+    lock = threading.Lock()
+    refused = 0
+
+    def worker(mine: Sequence[int]) -> None:
+        nonlocal refused
+        con = http.client.HTTPConnection("127.0.0.1", s.port, timeout=600)
+        headers = {"Authorization": f"Bearer {s.token}", "Content-Type": "application/x-ndjson"}
+        for start in mine:
+            con.request("POST", "/v1/reports/batch", body=bodies.pop(start), headers=headers)
+            response = con.getresponse()
+            answer = json.loads(response.read())
+            if response.status != 200 or answer["accepted"] != min(size, total - start):
+                with lock:
+                    refused += 1
+        con.close()
+
+    # Bodies are made before the clock starts (in chunks, to bound the client's memory).
+    elapsed = 0.0
+    chunk = 100 * threads
+    before = load()
+    for k in range(0, len(starts), chunk):
+        part = starts[k : k + chunk]
+        for start in part:
+            bodies[start] = ndjson(start, min(size, total - start), run)
+        began = time.perf_counter()
+        workers = [threading.Thread(target=worker, args=(part[i::threads],)) for i in range(threads)]
+        for w in workers:
+            w.start()
+        for w in workers:
+            w.join()
+        elapsed += time.perf_counter() - began
+    return {
+        "reports": total,
+        "batch": size,
+        "seconds": elapsed,
+        "rate": total / elapsed,
+        "failed_batches": refused,
+        "load": (before, load()),
+    }
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("parts", nargs="*", default=["single", "max", "batch", "restart"])
+    parser.add_argument("--out", type=Path, default=Path(tempfile.gettempdir()) / "bench-serve")
+    parser.add_argument("--seconds", type=int, default=15)
+    parser.add_argument("--rate", type=float, default=2000.0)
+    parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--delay", type=float, default=None, help="wrk's delay (ms); tuned")
+    parser.add_argument("--batch", type=int, default=10_000)
+    parser.add_argument("--reports", type=int, default=1_000_000)
+    args = parser.parse_args(argv)
+    for tool in ("wrk", "hey"):
+        if shutil.which(tool) is None:
+            print(f"needs {tool} on PATH (apt-get install {tool})", file=sys.stderr)
+            return 2
+    args.out.mkdir(parents=True, exist_ok=True)
+    commit = subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=ROOT
+    ).stdout.strip()
+    print(f"commit {commit} (plus the working tree), {os.cpu_count()} cores, load {load():.2f}")
+    results: dict[str, Any] = {}
+    if "single" in args.parts:
+        with server(args.out, "single") as s:
+            # 20 connections; each waits ``delay`` between its requests. Tune the delay
+            # on short runs until the rate reached is within 3% of the goal.
+            connections = 20
+            delay = args.delay if args.delay is not None else 1000 * connections / args.rate
+            for attempt in range(6):
+                probe = wrk(s, 3, connections, delay, f"probe{attempt}")
+                if abs(probe["rate"] - args.rate) <= 0.03 * args.rate or args.delay is not None:
+                    break
+                delay = max(0.0, delay * probe["rate"] / args.rate)
+            results["single_wrk"] = wrk(s, args.seconds, connections, round(delay, 2), "single")
+            results["single_wrk"]["delay_ms"] = round(delay, 2)
+            print("single (wrk, new reports):", json.dumps(results["single_wrk"]))
+            results["single_hey"] = hey(s, args.seconds, connections, args.rate / connections)
+            print("single (hey, one repeated report):", json.dumps(results["single_hey"]))
+    if "max" in args.parts:
+        with server(args.out, "max") as s:
+            results["max_wrk"] = wrk(s, args.seconds, args.connections, None, "max")
+            print("max (wrk, new reports):", json.dumps(results["max_wrk"]))
+    if "batch" in args.parts:
+        with server(args.out, "batch") as s:
+            results["batch"] = send_batches(s, 200_000, args.batch, "batch")
+            print("batch:", json.dumps(results["batch"]))
+    if "restart" in args.parts:
+        with server(args.out, "restart") as s:
+            empty = s.rss_mib()
+            fill = send_batches(s, args.reports, args.batch, "fill")
+            full = s.rss_mib()
+            status, body = s.request("GET", "/metrics")
+            size = {
+                m[1]: float(m[2])
+                for m in re.finditer(r"^(concerted_state_\w+) ([\d.e+]+)$", body.decode(), re.M)
+            }
+            s.kill()
+            log_mib = (s.state / "log.sqlite").stat().st_size / 2**20
+            snapshot_mib = (s.state / "snapshot.pickle").stat().st_size / 2**20
+            with_snapshot = s.start(timeout=3600)
+            s.kill()
+            (s.state / "snapshot.pickle").unlink()
+            before = load()
+            whole_log = s.start(timeout=3600)
+            results["restart"] = {
+                "reports": args.reports,
+                "fill": fill,
+                "rss_mib_empty": empty,
+                "rss_mib_full": full,
+                "rss_mib_per_million": (full - empty) / (args.reports / 1e6),
+                "state": size,
+                "log_mib": log_mib,
+                "snapshot_mib": snapshot_mib,
+                "ready_s_snapshot": with_snapshot,
+                "ready_s_whole_log": whole_log,
+                "load": (before, load()),
+            }
+            print("restart:", json.dumps(results["restart"]))
+    (args.out / "results.json").write_text(json.dumps(results, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,196 @@
+"""Score: each brigade's signal strengths and its one score, then every report's.
+
+**Signal strengths**, in [0, 1] per brigade: for pair detectors (``co_report``,
+``list_order``), the share of members with a tie of that detector inside the brigade
+(significant ties for ``co_report``); for account signals, the mean over members of
+each one's highest score; for target signals, the mean over its targets; for report
+signals, the mean over its reports; for post signals (M1, M3), the highest score among
+the posts naming its targets from ``lead`` before its span to ``lead`` after. The
+brigade's score is the noisy-or ``1 - prod(1 - weight * strength)`` with the weights
+of ``signal_weights``.
+
+**Reports**: the causal score of every report (:func:`concerted.scoring.score_reports`),
+then what hindsight adds (see :mod:`concerted.brigades`, step 5).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+
+from concerted.brigades.workspace import CO_REPORT, Workspace
+from concerted.config import BrigadeSettings
+from concerted.schema import RESULT_CONTRACTS, arrow_schema, sql_literal
+from concerted.scoring import score_reports
+
+__all__ = ["PROTECTED_SCHEMA", "noisy_or", "reports", "strengths"]
+
+_PROTECTED_FIELDS: list[pa.Field[Any]] = [
+    pa.field("platform", pa.string(), nullable=False),
+    pa.field("target_id", pa.string(), nullable=False),
+    pa.field("target_kind", pa.string()),
+    pa.field("reports", pa.int64(), nullable=False),
+    pa.field("flagged", pa.int64(), nullable=False),
+    pa.field("share", pa.float64(), nullable=False),
+    pa.field("campaign_id", pa.string()),
+]
+#: The columns of the targets to protect (``protected.parquet``).
+PROTECTED_SCHEMA = pa.schema(_PROTECTED_FIELDS)
+
+
+def _entity_strengths(entity: str, table: str, key: str, fired: float) -> str:
+    """SQL: ``detector, cluster, strength, count`` for the signals on ``entity``: each
+    entity's strongest signal per detector, summed over the cluster's entities in
+    ``table`` (id column ``key``) over their number, and the entities it fired on."""
+    return f"""
+        WITH s AS (SELECT detector, platform, id, max(score) AS score FROM _bg_signals
+                   WHERE entity = {sql_literal(entity)} GROUP BY ALL),
+        sizes AS (SELECT cluster, count(*) AS n FROM {table} GROUP BY cluster)
+        SELECT s.detector, x.cluster, sum(s.score) / any_value(sizes.n),
+               count(*) FILTER (WHERE s.score >= {fired})
+        FROM s JOIN {table} x ON x.platform = s.platform AND x.{key} = s.id
+        JOIN sizes USING (cluster) GROUP BY ALL"""
+
+
+def strengths(ws: Workspace, settings: BrigadeSettings) -> dict[int, dict[str, dict[str, float]]]:
+    """For each cluster, each detector's strength and how many entities it fired on."""
+    fired = settings.fired
+    lead = f"INTERVAL ({settings.lead}) SECOND"
+    queries = {
+        # Pair detectors: share of members with a tie inside the cluster.
+        "pairs": f"""
+            WITH t AS (
+                SELECT e.detector, c1.cluster, e.platform_1 AS p, e.account_1 AS a,
+                       e.platform_2 AS q, e.account_2 AS b
+                FROM _bg_edges e
+                JOIN _bg_clusters c1 ON c1.platform = e.platform_1
+                 AND c1.account_id = e.account_1
+                JOIN _bg_clusters c2 ON c2.platform = e.platform_2
+                 AND c2.account_id = e.account_2 AND c2.cluster = c1.cluster
+                WHERE (e.detector = '{CO_REPORT}' AND e.significant)
+                   OR (e.detector <> '{CO_REPORT}' AND coalesce(e.score, 1.0) >= {fired})),
+            ends AS (SELECT detector, cluster, p, a FROM t UNION SELECT detector, cluster, q, b
+                     FROM t),
+            sizes AS (SELECT cluster, count(*) AS n FROM _bg_clusters GROUP BY cluster)
+            SELECT detector, cluster, count(*) / any_value(sizes.n), count(*)
+            FROM ends JOIN sizes USING (cluster) GROUP BY ALL""",
+        # Signals on one entity of the cluster's: mean score over its entities, and
+        # how many it fired on.
+        "account": _entity_strengths("account", "_bg_clusters", "account_id", fired),
+        "target": _entity_strengths("target", "_bg_targets", "target_id", fired),
+        "report": _entity_strengths("report", "_bg_reports", "report_id", fired),
+        "post": f"""
+            SELECT s.detector, t.cluster, max(s.score),
+                   count(DISTINCT s.id) FILTER (WHERE s.score >= {fired})
+            FROM _bg_signals s
+            JOIN _bg_targets t ON t.platform = s.platform AND t.target_id = s.related_id
+            JOIN _bg_spans sp ON sp.cluster = t.cluster
+            LEFT JOIN posts p ON p.platform = s.platform AND p.post_id = s.id
+            WHERE s.entity = 'post'
+              AND coalesce(p.ts, s.first_ts, sp.first_ts)
+                  BETWEEN sp.first_ts - {lead} AND sp.last_ts + {lead}
+            GROUP BY ALL""",
+    }
+    out: dict[int, dict[str, dict[str, float]]] = {}
+    for query in queries.values():
+        for detector, cluster, strength, count in ws.con.sql(query).fetchall():
+            held = out.setdefault(int(cluster), {}).setdefault(
+                str(detector), {"strength": 0.0, "fired_on": 0}
+            )
+            # A detector with rows on several entities keeps its strongest.
+            if float(strength) > held["strength"]:
+                held["strength"] = min(1.0, float(strength))
+            held["fired_on"] = max(int(held["fired_on"]), int(count))
+    return out
+
+
+def noisy_or(strengths: Mapping[str, Mapping[str, float]], weights: Mapping[str, float]) -> float:
+    keep = 1.0
+    for name, part in strengths.items():
+        keep *= 1.0 - weights.get(name, 0.0) * float(part["strength"])
+    return round(1.0 - keep, 6)
+
+
+def reports(
+    ws: Workspace,
+    settings: BrigadeSettings,
+    campaigns: pa.Table,
+    ids: Mapping[int, str],
+) -> tuple[pa.Table, pa.Table]:
+    """Every report's score, with what the brigades add; and the targets to protect
+    (:data:`~concerted.brigades.PROTECTED_SCHEMA`)."""
+    causal = score_reports(ws.con, settings.scoring)
+    # Rows come in scoring order; i keeps it through the joins (an integer sort).
+    causal = causal.append_column("i", pa.array(np.arange(causal.num_rows, dtype=np.int64)))
+    brigade = pa.table(
+        {
+            "campaign_id": campaigns.column("campaign_id"),
+            "brigade_score": campaigns.column("score"),
+            "brigade_flagged": campaigns.column("flagged"),
+        }
+    )
+    ids_table = pa.table(
+        {
+            "cluster": pa.array(list(ids), pa.int64()),
+            "campaign_id": pa.array(list(ids.values()), pa.string()),
+        }
+    )
+    discount = settings.scoring.discount
+    with (
+        ws.arrow("_bg_causal", causal),
+        ws.arrow("_bg_campaigns", brigade),
+        ws.arrow("_bg_ids", ids_table),
+    ):
+        ws.table(
+            "_bg_scored",
+            f"""SELECT s.i, s.report_id, s.platform,
+                       CASE WHEN coalesce(b.brigade_flagged, false)
+                            THEN greatest(s.score, b.brigade_score) ELSE s.score END AS score,
+                       coalesce(b.brigade_flagged, false) OR s.score >= {discount} AS flagged,
+                       s.recommendation, s.held, i.campaign_id,
+                       CASE WHEN i.campaign_id IS NULL THEN s.signals
+                            ELSE list_append(s.signals, 'brigade') END AS signals,
+                       s.reporter_id, s.target_id, s.ts
+                FROM _bg_causal s
+                LEFT JOIN _bg_reports r ON r.platform = s.platform AND r.report_id = s.report_id
+                LEFT JOIN _bg_ids i ON i.cluster = r.cluster
+                LEFT JOIN _bg_campaigns b ON b.campaign_id = i.campaign_id""",
+        )
+    ws.table(
+        "_bg_protected",
+        f"""WITH p AS (
+                SELECT platform, target_id, count(*)::BIGINT AS reports,
+                       count(*) FILTER (WHERE flagged)::BIGINT AS flagged,
+                       (count(*) FILTER (WHERE flagged) / count(*))::DOUBLE AS share,
+                       min(campaign_id) AS campaign_id
+                FROM _bg_scored GROUP BY platform, target_id
+                HAVING count(*) >= {settings.protect_min_reports}
+                   AND count(*) FILTER (WHERE flagged) / count(*) >= {settings.protect_share}),
+            kinds AS (
+                SELECT r.platform, r.target_id, any_value(r.target_kind) AS target_kind
+                FROM reports r SEMI JOIN p USING (platform, target_id) GROUP BY ALL)
+            SELECT p.platform, p.target_id, kinds.target_kind, p.reports, p.flagged,
+                   p.share, p.campaign_id
+            FROM p JOIN kinds USING (platform, target_id)""",
+    )
+    report_scores = ws.con.sql(
+        """SELECT s.report_id, s.platform, s.score, s.flagged,
+                  CASE WHEN s.flagged THEN 'discount'
+                       WHEN p.target_id IS NOT NULL OR s.held THEN 'review'
+                       ELSE s.recommendation END AS recommendation,
+                  s.campaign_id, s.signals, s.reporter_id, s.target_id, s.ts
+           FROM _bg_scored s
+           LEFT JOIN _bg_protected p ON p.platform = s.platform AND p.target_id = s.target_id
+           ORDER BY s.i"""
+    ).to_arrow_table()
+    protected = ws.con.sql(
+        "SELECT * FROM _bg_protected ORDER BY share DESC, reports DESC, platform, target_id"
+    ).to_arrow_table()
+    ws.drop("_bg_scored", "_bg_protected")
+    return (
+        report_scores.cast(arrow_schema(RESULT_CONTRACTS["report_scores"])),
+        protected.cast(PROTECTED_SCHEMA),
+    )

@@ -1,0 +1,120 @@
+"""The brigade stage's temporary relations, made and dropped in one place.
+
+Every stage of :func:`concerted.brigades.find` passes its state on in temporary tables
+named ``_bg_*`` (and, while reports on posts count against their authors, temporary
+``reports`` and ``actions`` that stand in for the case's). They are all made through
+one :class:`Workspace`, which drops every one of them when the stage ends, whether it
+ended well or not; nothing of the stage is left on the connection.
+
+>>> import duckdb
+>>> con = duckdb.connect()
+>>> with Workspace(con) as ws:
+...     _ = ws.table("_bg_x", "SELECT 1 AS one")
+...     ws.scalar("SELECT count(*) FROM _bg_x")
+1
+>>> con.sql("SELECT count(*) FROM duckdb_tables() WHERE temporary").fetchone()[0]
+0
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from types import TracebackType
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+
+from concerted.schema import EVIDENCE_CONTRACTS, quote_ident
+
+__all__ = [
+    "AUTOMATION",
+    "BLOCKS",
+    "CALLS",
+    "CO_REPORT",
+    "ORDER",
+    "Workspace",
+    "columns",
+]
+
+# The detectors whose evidence the stage reads by name, each for one part of a
+# brigade: co-reporting makes the reporters' network, blocks and list order join its
+# components, calls name its mobilising posts and organisers, automation its tools.
+CO_REPORT = "co_report"
+BLOCKS = "dense_block"
+ORDER = "list_order"
+CALLS = "mobilisation"
+AUTOMATION = "report_automation"
+
+
+def columns(part: str) -> str:
+    """The columns of evidence ``part``, in contract order, for a SELECT list.
+
+    >>> columns("signals").split(", ")[:3]
+    ['detector', 'layer', 'entity']
+    """
+    return ", ".join(c.name for c in EVIDENCE_CONTRACTS[part].columns)
+
+
+class Workspace:
+    """The temporary tables of one run of the stage on ``con``."""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection) -> None:
+        self.con = con
+        self._tables: list[str] = []
+
+    def __enter__(self) -> Workspace:
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        trace: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def own(self, *names: str) -> None:
+        """Take tables made elsewhere (a detector's) to drop with the rest."""
+        for name in names:
+            if name not in self._tables:
+                self._tables.append(name)
+
+    def table(self, name: str, query: str) -> str:
+        """Make (or replace) temporary table ``name`` from ``query``; returns the name."""
+        self.con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS {query}")
+        self.own(name)
+        return name
+
+    def empty(self, name: str, part: str) -> str:
+        """Make ``name`` an empty table with the columns of evidence ``part``."""
+        cols = ", ".join(
+            f"CAST(NULL AS {c.type}) AS {c.name}" for c in EVIDENCE_CONTRACTS[part].columns
+        )
+        return self.table(name, f"SELECT {cols} WHERE false")
+
+    def drop(self, *names: str) -> None:
+        """Drop these tables now."""
+        for name in names:
+            self.con.execute(f"DROP TABLE IF EXISTS temp.main.{quote_ident(name)}")
+            if name in self._tables:
+                self._tables.remove(name)
+
+    @contextmanager
+    def arrow(self, name: str, table: pa.Table) -> Iterator[str]:
+        """Arrow ``table`` readable as ``name`` inside the block."""
+        self.con.register(name, table)
+        try:
+            yield name
+        finally:
+            self.con.unregister(name)
+
+    def scalar(self, query: str) -> Any:
+        """The first value of ``query``'s first row (0 when it has none)."""
+        row = self.con.execute(query).fetchone()
+        return row[0] if row else 0
+
+    def close(self) -> None:
+        """Drop every table made or taken, newest first."""
+        self.drop(*reversed(self._tables))

@@ -1,0 +1,130 @@
+"""The engine seam: the stages whose cost grows faster than the input, behind one
+interface.
+
+Three operations cost more than a scan of the case: deriving the actions, the windowed
+co-action join, and the per-day sums of the stratified null. An :class:`Engine` runs
+them; :mod:`concerted.ingest`, :mod:`concerted.analysis` and
+:meth:`concerted.significance.Significance.test_stratified` call nothing else for
+them. DuckDB is the one engine built (:mod:`concerted.engines.duck`); Apache Spark is
+to be the second.
+
+**What crosses.** Relations named on the case's DuckDB connection: a table, a view or
+a parenthesised query, laid out as a contract of :mod:`concerted.schema`. An engine is
+opened on that connection (:data:`EngineFactory`); what it is given are names there,
+and what it gives back are names there. The DuckDB engine works on the connection
+itself, so nothing is copied. An engine that keeps its data elsewhere moves its inputs
+out of the case and its outputs back in (Spark: Parquet files, read back as views),
+so that the stages around it, which stay on DuckDB, read the same names either way.
+
+The operations, and the contract of what each gets and gives:
+
+:meth:`Engine.derive_actions`
+    gets rows laid out as ``CONTRACTS[table]`` (``posts``, ``reports`` or ``roles``);
+    appends their actions to a relation in ``CONTRACTS["actions"]``, and counts them.
+:meth:`Engine.pair`
+    gets actions in ``CONTRACTS["actions"]`` and the settings of each co-action layer
+    (:class:`~concerted.detectors.coaction.CoAction`: kinds, window, ``min_weight``,
+    ``max_object_pairs``); gives a :class:`Paired`: ``edges`` in
+    ``EVIDENCE_CONTRACTS["edges"]``, untested (``expected`` to ``significant`` NULL),
+    and ``events`` in ``EVIDENCE_CONTRACTS["events"]``.
+:meth:`Engine.expectations`
+    gets a pairing's ``events`` and the actions they came from; gives one row per
+    account pair that met, in :data:`EXPECTATION_COLUMNS`.
+:meth:`Engine.release`
+    drops the temporary relations it made.
+
+Everything after the test (the p- and q-values, the network, clusters, campaigns,
+brigades and outputs) works on the small set of tested pairs and stays on DuckDB and
+numpy; so do the detectors other than co-action and the nulls made of randomised
+copies.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Protocol, runtime_checkable
+
+import duckdb
+
+from concerted.detectors.coaction import CoAction
+
+__all__ = ["EXPECTATION_COLUMNS", "DERIVED_FROM", "Engine", "EngineFactory", "Paired"]
+
+#: The contract tables actions are derived from (:mod:`concerted.actions`).
+DERIVED_FROM: tuple[str, ...] = ("posts", "reports", "roles")
+
+#: The columns of :meth:`Engine.expectations`, in order: the account pair (oriented as
+#: in the evidence contract's ``edges``), its meetings ``w`` and its expected meetings
+#: ``lam`` under the stratified null (both ``DOUBLE``).
+EXPECTATION_COLUMNS: tuple[str, ...] = (
+    "platform_1",
+    "account_1",
+    "platform_2",
+    "account_2",
+    "w",
+    "lam",
+)
+
+
+@dataclass(frozen=True)
+class Paired:
+    """The co-action pairing of some actions: relations named on the case's connection.
+
+    ``edges`` holds one row per layer (action kind) and account pair sharing at least a
+    layer's ``min_weight`` objects, ``events`` every matched pair of actions behind
+    them. ``notes`` say what the pairing did that a reader should know (its settings,
+    the objects left out as viral); ``temporary`` lists what
+    :meth:`Engine.release` drops once the relations are read.
+    """
+
+    edges: str
+    events: str
+    notes: dict[str, Any] = field(default_factory=dict)
+    temporary: tuple[str, ...] = ()
+
+
+@runtime_checkable
+class Engine(Protocol):
+    """Runs the heavy stages over relations named on the case's connection."""
+
+    #: The name it is registered under (:func:`concerted.engines.get`).
+    name: ClassVar[str]
+
+    def derive_actions(self, table: str, rows: str, into: str = "actions") -> int:
+        """Append to relation ``into`` (``CONTRACTS["actions"]``) the actions of the rows
+        of relation ``rows``, laid out as contract table ``table`` (one of
+        :data:`DERIVED_FROM`, checked at ingest); return how many were appended."""
+        ...
+
+    def pair(self, actions: str, layers: Sequence[CoAction]) -> Paired:
+        """Pair the actions of relation ``actions`` under each layer's settings (its
+        kinds, window, ``min_weight`` and ``max_object_pairs``), all layers in one
+        :class:`Paired`, as :meth:`CoAction.detect
+        <concerted.detectors.coaction.CoAction.detect>` defines the pairs."""
+        ...
+
+    def expectations(
+        self,
+        events: str,
+        actions: str,
+        *,
+        stratum: float,
+        kinds: tuple[str, ...] | None = None,
+    ) -> str:
+        """The stratified null's sums: for every account pair of ``events`` (a
+        :class:`Paired`'s events), its meetings and its expected meetings, given the
+        posts of every account in every stratum of ``stratum`` seconds among the
+        ``actions`` of ``kinds`` (all when ``None``). The formula is
+        :meth:`~concerted.significance.Significance.test_stratified`'s. Returns a
+        relation in :data:`EXPECTATION_COLUMNS`, one row per pair; the caller releases
+        it."""
+        ...
+
+    def release(self, *relations: str) -> None:
+        """Drop temporary relations this engine made (unknown names are ignored)."""
+        ...
+
+
+#: How an engine is opened: on the connection of the case whose relations it is given.
+EngineFactory = Callable[[duckdb.DuckDBPyConnection], Engine]

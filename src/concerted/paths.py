@@ -1,0 +1,64 @@
+"""Paths given to DuckDB's readers, read as named.
+
+DuckDB's ``read_csv``, ``read_json_objects`` and ``read_parquet`` expand ``*``, ``?``,
+``[...]`` and ``{...}`` in a path as a pattern: ``exp[12]/posts.csv`` would read
+``exp1/posts.csv`` and ``exp2/posts.csv`` and never the named file. :func:`literal`
+gives a path that names the file itself.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+__all__ = ["has_pattern", "literal", "literal_path", "remove"]
+
+# What DuckDB's readers expand in a path.
+_PATTERN = frozenset("*?[]{}")
+
+
+def has_pattern(path: str | Path) -> bool:
+    """Whether a reader would expand ``path`` as a pattern.
+
+    >>> has_pattern("exp[12]/posts.csv"), has_pattern("exp 12/posts.csv")
+    (True, False)
+    """
+    return bool(_PATTERN.intersection(str(path)))
+
+
+def literal_path(path: str | Path) -> tuple[str, str]:
+    """The path to give a reader so that it reads ``path`` itself, and a directory to
+    :func:`remove` after (empty when none was made): a name holding pattern characters
+    is read through a link of a plain name in a new directory.
+
+    >>> literal_path("plain/posts.csv")
+    ('plain/posts.csv', '')
+    """
+    path = Path(path)
+    if not has_pattern(path):
+        return str(path), ""
+    made = tempfile.mkdtemp(prefix="concerted-read-")
+    suffix = "".join(s for s in path.suffixes[-2:] if s[1:].isalnum())
+    link = os.path.join(made, "data" + suffix)
+    os.symlink(path.resolve(), link)
+    return link, made
+
+
+def remove(made: str) -> None:
+    """Remove a directory :func:`literal_path` made (nothing when ``made`` is empty)."""
+    if made:
+        shutil.rmtree(made, ignore_errors=True)
+
+
+@contextmanager
+def literal(path: str | Path) -> Iterator[str]:
+    """:func:`literal_path` for the length of a block."""
+    name, made = literal_path(path)
+    try:
+        yield name
+    finally:
+        remove(made)

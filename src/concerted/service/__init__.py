@@ -1,0 +1,18 @@
+"""``concerted serve``: the report-queue guard, a durable service that scores every
+report as it arrives.
+
+==================  ==========================================================
+module              what it holds
+==================  ==========================================================
+``base``            the intake-log protocol: append durably, idempotent, replay
+``sqlite``          the embedded log: SQLite, WAL, ``synchronous=FULL``
+``intake``          parsing, contract checks and the group-committing writer
+``state``           the online scorer and the targets' views; snapshots
+``auth``            hashed bearer tokens with scopes; the rate limit
+``app``             the Starlette routes; ``openapi`` their document
+``metrics``         Prometheus metrics; ``settings`` the TOML and options
+``server``          uvicorn
+==================  ==========================================================
+
+See docs/service.md.
+"""

@@ -1,0 +1,416 @@
+"""The ASGI app: Starlette routes, msgspec JSON, one :class:`Guard` per process.
+
+Every route but ``/healthz`` needs ``Authorization: Bearer TOKEN`` with the route's
+scope (:data:`concerted.service.openapi.ROUTES`). Errors are JSON ``{"error":
+{"status", "field", "reason"}}``. The access log names the route template, never the
+path, so that no identifier reaches a log line.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import hmac
+import logging
+import re
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import msgspec
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from concerted import adapters
+from concerted.adapters.base import Reject
+from concerted.adapters.moderation import records_to_reports
+from concerted.service.auth import RateLimiter, Token, TokenStore
+from concerted.service.base import Outcome
+from concerted.service.intake import BadRequest, Guard, ItemError, NotReady, parse_batch, parse_one
+from concerted.service.metrics import Metrics
+from concerted.service.openapi import ROUTES, document
+from concerted.service.settings import ServiceSettings
+from concerted.service.sqlite import SqliteLog
+from concerted.service.state import GuardState
+
+__all__ = ["HTTPError", "create_app"]
+
+access = logging.getLogger("concerted.service.access")
+log = logging.getLogger("concerted.service")
+_encode = msgspec.json.Encoder().encode
+
+
+class HTTPError(Exception):
+    """An error answered as JSON with ``status``."""
+
+    def __init__(
+        self,
+        status: int,
+        reason: str,
+        field: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(reason)
+        self.status = status
+        self.reason = reason
+        self.field = field
+        self.headers = headers or {}
+
+
+def _json(value: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    return Response(_encode(value), status, headers, media_type="application/json")
+
+
+def _error(exc: HTTPError) -> Response:
+    body = {"error": {"status": exc.status, "field": exc.field, "reason": exc.reason}}
+    return _json(body, exc.status, exc.headers)
+
+
+@dataclass
+class _Service:
+    settings: ServiceSettings
+    tokens: TokenStore
+    limiter: RateLimiter
+    log: SqliteLog
+    guard: Guard
+    metrics: Metrics
+
+
+Handler = Callable[[Request, _Service, Token | None], Awaitable[Response]]
+
+
+def _endpoint(method: str, path: str, scope: str | None) -> Callable[[Handler], Route]:
+    """The route at ``path``: auth, rate limit, metrics and error mapping around it."""
+
+    def wrap(handler: Handler) -> Route:
+        async def endpoint(request: Request) -> Response:
+            began = time.perf_counter()
+            service: _Service = request.app.state.service
+            try:
+                token = (
+                    _authorise(request, service, scope)
+                    if scope not in (None, "signature")
+                    else None
+                )
+                response = await handler(request, service, token)
+            except HTTPError as exc:
+                response = _error(exc)
+            except NotReady as exc:
+                response = _error(HTTPError(503, str(exc)))
+            except BadRequest as exc:
+                response = _error(HTTPError(400, str(exc)))
+            except Exception as exc:
+                # The type only: a message may quote a report.
+                log.error("%s %s failed: %s", method, path, type(exc).__name__)
+                response = _error(HTTPError(500, "internal error"))
+            elapsed = time.perf_counter() - began
+            service.metrics.requests.labels(path, method, str(response.status_code)).inc()
+            service.metrics.latency.labels(path).observe(elapsed)
+            access.info("%s %s %d %.1fms", method, path, response.status_code, elapsed * 1e3)
+            return response
+
+        # Ids may hold slashes (an at:// URI is a Bluesky target).
+        routed = path.replace("{report_id}", "{report_id:path}")
+        return Route(routed.replace("{target_id}", "{target_id:path}"), endpoint, methods=[method])
+
+    return wrap
+
+
+def _authorise(request: Request, service: _Service, scope: str) -> Token:
+    header = request.headers.get("authorization", "")
+    kind, _, secret = header.partition(" ")
+    if kind.lower() != "bearer" or not secret.strip():
+        raise HTTPError(401, "needs Authorization: Bearer TOKEN", headers=_CHALLENGE)
+    token = service.tokens.check(secret.strip())
+    if token is None:
+        raise HTTPError(401, "unknown token", headers=_CHALLENGE)
+    if scope != "any" and not token.allows(scope):
+        raise HTTPError(403, f"the token lacks scope {scope}")
+    wait = service.limiter.wait(token.id)
+    if wait > 0:
+        retry = RateLimiter.retry_after(wait)
+        raise HTTPError(429, "over this token's rate", headers={"Retry-After": retry})
+    return token
+
+
+_CHALLENGE = {"WWW-Authenticate": "Bearer"}
+
+
+async def _body(request: Request, limit: int) -> bytes:
+    """The body, or 413 as soon as it passes ``limit`` bytes."""
+    length = request.headers.get("content-length")
+    if length is not None and length.isdigit() and int(length) > limit:
+        raise HTTPError(413, f"the body is over {limit} bytes")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise HTTPError(413, f"the body is over {limit} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+# Routes ---------------------------------------------------------------------------
+
+
+@_endpoint("POST", "/v1/reports", "reports:write")
+async def post_report(request: Request, s: _Service, _: Token | None) -> Response:
+    value = parse_one(await _body(request, s.settings.max_body))
+    if isinstance(value, list):
+        raise HTTPError(400, "one report is a JSON object; send arrays to /v1/reports/batch")
+    (answer,) = await s.guard.submit_reports([value])
+    if isinstance(answer, ItemError):
+        raise HTTPError(422, answer.reason, answer.field)
+    return _json(answer)
+
+
+@_endpoint("POST", "/v1/reports/batch", "reports:write")
+async def post_batch(request: Request, s: _Service, _: Token | None) -> Response:
+    items = parse_batch(await _body(request, s.settings.max_batch_body))
+    if len(items) > s.settings.max_batch:
+        raise HTTPError(413, f"a batch holds at most {s.settings.max_batch} reports")
+    return await _answer_batch(s, items)
+
+
+async def _answer_batch(s: _Service, items: list[Any]) -> Response:
+    answers = await s.guard.submit_reports(items)
+    results: list[dict[str, Any]] = []
+    for index, answer in enumerate(answers):
+        if isinstance(answer, ItemError):
+            results.append({"ok": False, "index": index, "error": answer.as_dict()})
+        else:
+            results.append({"ok": True, "index": index, **answer})
+    refused = sum(not r["ok"] for r in results)
+    return _json({"accepted": len(results) - refused, "refused": refused, "results": results})
+
+
+@_endpoint("GET", "/v1/reports/{platform}/{report_id}", "reports:read")
+async def get_report(request: Request, s: _Service, _: Token | None) -> Response:
+    platform = str(request.path_params["platform"]).strip().lower()
+    report_id = str(request.path_params["report_id"]).strip()
+    found = await asyncio.to_thread(s.log.lookup, [(platform, report_id)])
+    entry = found.get((platform, report_id))
+    if entry is None:
+        raise HTTPError(404, "no such report in the log")
+    outcome = await asyncio.to_thread(s.log.outcome, platform, report_id)
+    return _json(
+        {
+            "offset": entry.offset,
+            "report": entry.record.report,
+            "result": {**entry.record.result, "offset": entry.offset},
+            "outcome": None if outcome is None else outcome.outcome,
+        }
+    )
+
+
+@_endpoint("GET", "/v1/targets", "reports:read")
+async def get_targets(request: Request, s: _Service, _: Token | None) -> Response:
+    state = request.query_params.get("state", "review")
+    if state != "review":
+        raise HTTPError(422, "only state=review is listed", "state")
+    limit_text = request.query_params.get("limit", "100")
+    if not limit_text.isdigit() or not 1 <= int(limit_text) <= 1000:
+        raise HTTPError(422, "limit is a whole number from 1 to 1000", "limit")
+    _ready(s)
+    return _json({"targets": s.guard.state.under_review(int(limit_text))})
+
+
+@_endpoint("GET", "/v1/targets/{platform}/{target_id}", "reports:read")
+async def get_target(request: Request, s: _Service, _: Token | None) -> Response:
+    _ready(s)
+    platform = str(request.path_params["platform"]).strip().lower()
+    target = s.guard.state.target(platform, str(request.path_params["target_id"]).strip())
+    if target is None:
+        raise HTTPError(404, "no live state for this target")
+    return _json(target)
+
+
+class _OutcomeBody(msgspec.Struct, forbid_unknown_fields=True):
+    platform: str
+    report_id: str
+    outcome: str
+    decided_at: str | None = None
+
+
+@_endpoint("POST", "/v1/outcomes", "admin")
+async def post_outcome(request: Request, s: _Service, _: Token | None) -> Response:
+    body = await _body(request, s.settings.max_body)
+    parse_one(body)
+    try:
+        value = msgspec.json.decode(body, type=_OutcomeBody)
+    except msgspec.ValidationError as exc:
+        named = re.search(r"field `(\w+)`|`\$\.(\w+)`", str(exc))
+        raise HTTPError(422, str(exc), named and (named[1] or named[2])) from None
+    if value.outcome not in ("upheld", "rejected"):
+        raise HTTPError(422, "outcome is upheld or rejected", "outcome")
+    if value.decided_at is not None:
+        try:
+            decided = datetime.fromisoformat(value.decided_at)
+        except ValueError:
+            decided = None
+        if decided is None or decided.tzinfo is None:
+            raise HTTPError(422, "decided_at is an ISO 8601 time with an offset", "decided_at")
+    outcome = Outcome(
+        value.platform.strip().lower(), value.report_id.strip(), value.outcome, value.decided_at
+    )
+    if not await s.guard.submit_outcome(outcome):
+        raise HTTPError(404, "no such report in the log")
+    # Stored, and counted in the reporter's reputation from decision_lag after the
+    # report's time, as the batch scorer counts a report's outcome.
+    return _json({"stored": True, "feeds_reputation": True})
+
+
+_FORMATS = ("atproto", "synapse", "lemmy")
+
+
+async def _intake(s: _Service, format_: str, records: list[Any]) -> Response:
+    """Records of a moderation tool's format, mapped by its adapter's own SELECT (as
+    `concerted ingest --format` maps them), then taken in as a batch."""
+    if len(records) > s.settings.max_batch:
+        raise HTTPError(413, f"a batch holds at most {s.settings.max_batch} reports")
+    parsed = [r for r in records if not isinstance(r, ItemError)]
+    mapped = iter(
+        await asyncio.to_thread(records_to_reports, adapters.get(format_), parsed) if parsed else []
+    )
+    items: list[Any] = []
+    for record in records:
+        if isinstance(record, ItemError):
+            items.append(record)
+            continue
+        one = next(mapped)
+        items.append(ItemError(None, one.reason) if isinstance(one, Reject) else one)
+    return await _answer_batch(s, items)
+
+
+@_endpoint("POST", "/v1/intake/mastodon", "signature")
+async def post_mastodon(request: Request, s: _Service, _: Token | None) -> Response:
+    secret = s.settings.mastodon_secret()
+    if secret is None:
+        raise HTTPError(404, "no Mastodon webhook secret is set up (docs/service.md)")
+    body = await _body(request, s.settings.max_body)
+    given = request.headers.get("x-hub-signature", "")
+    expected = "sha256=" + hmac.new(secret, body, hashlib.sha256).hexdigest()
+    if not hmac.compare_digest(given.encode(), expected.encode()):
+        raise HTTPError(401, "X-Hub-Signature does not match the body")
+    wait = s.limiter.wait("mastodon-webhook")
+    if wait > 0:
+        raise HTTPError(
+            429, "over the webhook's rate", headers={"Retry-After": RateLimiter.retry_after(wait)}
+        )
+    event = parse_one(body)
+    if not isinstance(event, dict) or not str(event.get("event", "")).startswith("report."):
+        kind = event.get("event") if isinstance(event, dict) else None
+        return _json({"accepted": 0, "refused": 0, "results": [], "ignored": str(kind)})
+    return await _intake(s, "mastodon", [event])
+
+
+@_endpoint("POST", "/v1/intake/{format}", "reports:write")
+async def post_intake(request: Request, s: _Service, _: Token | None) -> Response:
+    format_ = str(request.path_params["format"])
+    if format_ not in _FORMATS:
+        raise HTTPError(404, f"no intake format {format_!r}; formats: {', '.join(_FORMATS)}")
+    body = await _body(request, s.settings.max_batch_body)
+    # One JSON object (a webhook's body), an array of them, or NDJSON.
+    try:
+        whole = msgspec.json.decode(body)
+    except msgspec.DecodeError:
+        whole = None
+    records = [whole] if isinstance(whole, dict) else parse_batch(body)
+    return await _intake(s, format_, records)
+
+
+@_endpoint("GET", "/healthz", None)
+async def healthz(request: Request, s: _Service, _: Token | None) -> Response:
+    return _json({"status": "ok"})
+
+
+@_endpoint("GET", "/readyz", "any")
+async def readyz(request: Request, s: _Service, _: Token | None) -> Response:
+    _ready(s)
+    return _json({"ready": True, "offset": s.guard.state.offset})
+
+
+@_endpoint("GET", "/metrics", "admin")
+async def metrics(request: Request, s: _Service, _: Token | None) -> Response:
+    return Response(s.metrics.render(), media_type="text/plain; version=0.0.4; charset=utf-8")
+
+
+@_endpoint("GET", "/openapi.json", "any")
+async def openapi(request: Request, s: _Service, _: Token | None) -> Response:
+    return _json(document())
+
+
+def _ready(s: _Service) -> None:
+    if not s.guard.ready:
+        reason = "the intake log failed" if s.guard.failed else "replaying the log"
+        raise HTTPError(503, f"not ready: {reason}")
+
+
+_ROUTES = [
+    post_report,
+    post_batch,
+    get_report,
+    get_targets,
+    get_target,
+    post_outcome,
+    post_mastodon,
+    post_intake,
+    healthz,
+    readyz,
+    metrics,
+    openapi,
+]
+assert [(r.path.replace(":path}", "}"), sorted(r.methods or ())) for r in _ROUTES] == [
+    (p, sorted({m, "HEAD"} if m == "GET" else {m})) for m, p, _, _ in ROUTES
+]
+
+
+def _report_start(task: asyncio.Task[None]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.error("replaying the log failed: %s", type(task.exception()).__name__)
+
+
+def create_app(settings: ServiceSettings) -> Starlette:
+    """The service over state directory ``settings.state``; it opens the log, restores
+    the snapshot and replays the log when it starts (``/readyz`` says when done)."""
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        settings.state.mkdir(parents=True, exist_ok=True)
+        tokens = TokenStore(settings.token_file)
+        if not len(tokens):
+            log.warning("no tokens in the token file: every request but /healthz gets 401")
+        intake_log = SqliteLog(settings.log_file)
+        state = await asyncio.to_thread(GuardState.load, settings.snapshot_file, settings.scoring)
+        guard = Guard(
+            intake_log,
+            state,
+            snapshot=settings.snapshot_file,
+            snapshot_every=settings.snapshot_every,
+        )
+        app.state.service = _Service(
+            settings,
+            tokens,
+            RateLimiter(rate=settings.rate, burst=settings.burst),
+            intake_log,
+            guard,
+            Metrics(guard),
+        )
+        starting = asyncio.create_task(guard.start())
+        starting.add_done_callback(_report_start)
+        try:
+            yield
+        finally:
+            with contextlib.suppress(Exception):
+                await starting
+            await guard.stop()
+            intake_log.close()
+
+    return Starlette(routes=list(_ROUTES), lifespan=lifespan)

@@ -1,0 +1,101 @@
+"""The intake log: what every log behind ``concerted serve`` promises.
+
+A log holds every report the service acknowledged, in the order the service learnt
+them, each with the result it was first answered with. Three promises:
+
+* **durable before acknowledged**: :meth:`IntakeLog.append` returns only once what it
+  was given would survive a crash of the process or of the machine;
+* **idempotent** on ``(platform, report_id)``: a report already in the log is never
+  stored again (the service answers a repeat with the first result);
+* **replayable**: :meth:`IntakeLog.read` gives the entries after an offset in the order
+  they were appended, which is the order the online state learnt them, and
+  :meth:`IntakeLog.decisions` the decisions with their place among them, so that
+  a snapshot plus what came after it rebuild the state exactly.
+
+Offsets are positive integers that grow with every append; 0 is "before the first".
+Calls are blocking: the service makes them from one writer (see
+:class:`concerted.service.intake.Guard`), off the event loop.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+__all__ = ["Entry", "IntakeLog", "Outcome", "Record"]
+
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    """A report to append: its key, the typed report and the result it was answered
+    with (both JSON-ready mappings)."""
+
+    platform: str
+    report_id: str
+    target_id: str
+    report: Mapping[str, Any]
+    result: Mapping[str, Any]
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return (self.platform, self.report_id)
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """A report in the log, at ``offset``."""
+
+    offset: int
+    record: Record
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """A moderator's decision on a report: ``upheld`` or ``rejected``."""
+
+    platform: str
+    report_id: str
+    outcome: str
+    decided_at: str | None = None
+
+
+class IntakeLog(Protocol):
+    """An append-only, idempotent, durable log of reports (see the module's notes)."""
+
+    def append(self, records: Sequence[Record], outcomes: Sequence[Outcome] = ()) -> list[Entry]:
+        """Store ``records`` (and ``outcomes``) durably in one commit; return, for each
+        record in order, its entry: the new one, or the one already stored under its
+        key. Returns only once all of it is durable."""
+        ...
+
+    def lookup(self, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], Entry]:
+        """The entries already stored under any of ``keys``."""
+        ...
+
+    def read(self, after: int = 0, *, chunk: int = 10_000) -> Iterator[Entry]:
+        """Every entry after offset ``after``, in append order."""
+        ...
+
+    def outcome(self, platform: str, report_id: str) -> Outcome | None:
+        """The decision stored for a report, if any."""
+        ...
+
+    def decisions(self, after: int = 0) -> Iterator[tuple[int, int, Outcome]]:
+        """Every decision after decision number ``after``, in arrival order, as
+        ``(number, offset, outcome)``: ``offset`` is that of the last report appended
+        before it (its place among the reports: replay applies it after that report,
+        before the next)."""
+        ...
+
+    @property
+    def last_decision(self) -> int:
+        """The number of the last decision (0 when none)."""
+        ...
+
+    @property
+    def last_offset(self) -> int:
+        """The offset of the last entry (0 when empty)."""
+        ...
+
+    def close(self) -> None: ...

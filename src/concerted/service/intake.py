@@ -1,0 +1,438 @@
+"""Intake: from request bodies to acknowledged, scored reports.
+
+A body is parsed into candidate reports (:func:`parse_one`, :func:`parse_batch`) and
+shaped into one text value per column (:func:`prepare`). The rest happens in the
+:class:`Guard`'s one writer, a group at a time: every report pending from every
+request is typed by :func:`concerted.schema.validate` (the one place a row is
+checked, in one DuckDB pass per group), looked up in the log, scored and learnt by the
+live state in arrival order, appended to the log in one durable commit, and only then
+answered. A report that breaks the contract gets its own error naming the column;
+nothing of it is stored or learnt.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Literal
+
+import duckdb
+import msgspec
+import pyarrow as pa
+
+from concerted.schema import CONTRACTS, TIMESTAMP, Column, Contract, validate
+from concerted.service import fastcheck
+from concerted.service.base import Entry, IntakeLog, Outcome, Record
+from concerted.service.state import GuardState
+
+__all__ = [
+    "BadRequest",
+    "FIELDS",
+    "Guard",
+    "ItemError",
+    "NotReady",
+    "parse_batch",
+    "parse_one",
+    "prepare",
+]
+
+log = logging.getLogger(__name__)
+
+#: The reports contract, plus the reporter's account creation time, which the scorer
+#: uses (``young_account``) and which a platform knows when the report arrives.
+CONTRACT = Contract(
+    "reports",
+    (
+        *CONTRACTS["reports"].columns,
+        Column(
+            name="reporter_created_at",
+            type=TIMESTAMP,
+            doc="When the reporter's account was created, when known.",
+        ),
+    ),
+    key=CONTRACTS["reports"].key,
+    doc=CONTRACTS["reports"].doc,
+)
+FIELDS: tuple[str, ...] = CONTRACT.names
+_TIMES = frozenset(c.name for c in CONTRACT.columns if c.type == TIMESTAMP)
+_RAW_SCHEMA = pa.schema([pa.field("_row", pa.int64())] + [pa.field(f, pa.string()) for f in FIELDS])
+_decode_object = msgspec.json.Decoder(dict[str, Any]).decode
+
+
+class BadRequest(ValueError):
+    """A body that is not JSON (or NDJSON) at all: HTTP 400."""
+
+
+class NotReady(RuntimeError):
+    """The service is replaying its log, stopping, or its log failed: HTTP 503."""
+
+
+@dataclass(frozen=True, slots=True)
+class ItemError:
+    """Why one report was refused: the field (None for the whole report) and why."""
+
+    field: str | None
+    reason: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"field": self.field, "reason": self.reason}
+
+
+def parse_one(body: bytes) -> Any:
+    """The JSON value of a body; :class:`BadRequest` when it is not JSON."""
+    try:
+        return msgspec.json.decode(body)
+    except msgspec.DecodeError as exc:
+        raise BadRequest(f"the body is not JSON: {exc}") from None
+
+
+def parse_batch(body: bytes) -> list[Any]:
+    """A JSON array, or NDJSON: one JSON value per line (an unparseable line becomes
+    an :class:`ItemError` of its own, so that the other lines are kept)."""
+    text = body.lstrip()
+    if text.startswith(b"["):
+        value = parse_one(body)
+        if not isinstance(value, list):
+            raise BadRequest("the body is neither a JSON array nor NDJSON")
+        return value
+    items: list[Any] = []
+    for number, line in enumerate(body.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            items.append(msgspec.json.decode(line))
+        except msgspec.DecodeError as exc:
+            items.append(ItemError(None, f"line {number} is not JSON: {exc}"))
+    return items
+
+
+def prepare(value: Any) -> dict[str, str | None] | ItemError:
+    """One report's fields as text, ready for :func:`validate` (which types them)."""
+    if isinstance(value, ItemError):
+        return value
+    if not isinstance(value, dict):
+        return ItemError(None, "a report is a JSON object")
+    row: dict[str, str | None] = {}
+    for key, v in value.items():
+        if key not in FIELDS:
+            return ItemError(key, f"unknown field; a report has: {', '.join(FIELDS)}")
+        if v is None:
+            row[key] = None
+        elif key == "extra":
+            if not isinstance(v, dict):
+                return ItemError(key, "extra must be a JSON object")
+            row[key] = msgspec.json.encode(v).decode()
+        elif isinstance(v, str):
+            row[key] = v
+        elif isinstance(v, int | float) and not isinstance(v, bool):
+            # Numbers are ids, or epoch seconds for times.
+            row[key] = repr(v) if isinstance(v, float) else str(v)
+        else:
+            return ItemError(key, f"expected text{' or epoch seconds' if key in _TIMES else ''}")
+    return row
+
+
+def _iso(value: datetime) -> str:
+    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def _validate(
+    con: duckdb.DuckDBPyConnection, rows: Sequence[Mapping[str, str | None]]
+) -> list[dict[str, Any] | ItemError]:
+    """Type ``rows`` into the reports contract: each a stored report or its error."""
+    if not rows:
+        return []
+    table = pa.Table.from_pylist(
+        [{"_row": i, **{f: r.get(f) for f in FIELDS}} for i, r in enumerate(rows)],
+        schema=_RAW_SCHEMA,
+    )
+    con.register("_intake_raw", table)
+    try:
+        validate(con, "_intake_raw", CONTRACT, file="request", into="_intake_typed")
+        cur = con.execute(
+            f"SELECT {', '.join(FIELDS)}, _error_column, _error FROM _intake_typed ORDER BY _row"
+        )
+        typed = cur.fetchall()
+    finally:
+        con.unregister("_intake_raw")
+        con.execute("DROP TABLE IF EXISTS _intake_typed")
+        con.execute("DROP TABLE IF EXISTS _intake_typed_raw")
+    out: list[dict[str, Any] | ItemError] = []
+    for row in typed:
+        *values, error_column, error = row
+        if error is not None:
+            out.append(ItemError(error_column, str(error)))
+            continue
+        report: dict[str, Any] = {}
+        for name, v in zip(FIELDS, values, strict=True):
+            if isinstance(v, datetime):
+                v = _iso(v)
+            elif name == "extra" and v is not None:
+                v = _decode_object(v)
+            report[name] = v
+        out.append(report)
+    return out
+
+
+def check_all(
+    con: duckdb.DuckDBPyConnection, rows: Sequence[Mapping[str, str | None]]
+) -> list[dict[str, Any] | ItemError]:
+    """Type ``rows``: those of the common shape by :func:`fastcheck.check`, the others
+    (errors included) by :func:`_validate` in one DuckDB pass; the same answers."""
+    typed: list[dict[str, Any] | ItemError | None] = []
+    rest: list[Mapping[str, str | None]] = []
+    for row in rows:
+        fast = fastcheck.check(row)
+        if fast is None:
+            rest.append(row)
+            typed.append(None)
+        else:
+            typed.append({f: fast[f] for f in FIELDS})
+    slow = iter(_validate(con, rest))
+    return [next(slow) if t is None else t for t in typed]
+
+
+@dataclass(slots=True)
+class _Job:
+    kind: Literal["reports", "outcome"]
+    items: list[Any]
+    future: asyncio.Future[list[Any]]
+
+
+@dataclass(slots=True)
+class GuardStats:
+    """Counts the metrics read."""
+
+    reports: dict[str, int] = field(
+        default_factory=lambda: {"count": 0, "review": 0, "discount": 0}
+    )
+    repeats: int = 0
+    refused: int = 0
+    groups: int = 0
+    replayed: int = 0
+
+
+class Guard:
+    """The one writer: validates, deduplicates, scores, commits, then answers.
+
+    ``start`` restores the last snapshot and replays the log after it (in a thread);
+    only then is the guard ``ready`` and its writer running.
+    """
+
+    def __init__(
+        self,
+        log: IntakeLog,
+        state: GuardState,
+        *,
+        snapshot: Path | None = None,
+        snapshot_every: int = 100_000,
+        max_group: int = 10_000,
+    ) -> None:
+        self.log = log
+        self.state = state
+        self.snapshot = snapshot
+        self.snapshot_every = snapshot_every
+        self.max_group = max_group
+        self.ready = False
+        self.failed: BaseException | None = None
+        self.stats = GuardStats()
+        self._con = duckdb.connect(config={"threads": 1})
+        self._con.execute("SET TimeZone = 'UTC'")
+        self._queue: asyncio.Queue[_Job | None] = asyncio.Queue()
+        self._writer: asyncio.Task[None] | None = None
+        self._snapshot_offset = state.offset
+
+    def pending(self) -> int:
+        """Requests waiting for the writer."""
+        return self._queue.qsize()
+
+    # Lifecycle ----------------------------------------------------------------------
+
+    async def start(self) -> None:
+        await asyncio.to_thread(self._replay)
+        self._writer = asyncio.create_task(self._run(), name="concerted-writer")
+        self.ready = True
+
+    def _replay(self) -> None:
+        # Decisions go in at their place among the reports: after the report at their
+        # ``after`` offset, before the next one, as they were applied live.
+        decisions = list(self.log.decisions(self.state.decision))
+        at = 0
+        for entry in self.log.read(self.state.offset):
+            while at < len(decisions) and decisions[at][1] < entry.offset:
+                self._decide(*decisions[at])
+                at += 1
+            self.state.replay(entry.record.report, entry.record.result, entry.offset)
+            self.stats.replayed += 1
+        for decision in decisions[at:]:
+            self._decide(*decision)
+        log.info("replayed %d reports; at offset %d", self.stats.replayed, self.state.offset)
+
+    def _decide(self, number: int, _: int, outcome: Outcome) -> None:
+        key = (outcome.platform, outcome.report_id)
+        entry = self.log.lookup([key]).get(key)
+        if entry is not None:
+            self.state.decide(entry.record.report, outcome.outcome)
+        self.state.decision = number
+
+    async def stop(self) -> None:
+        self.ready = False
+        if self._writer is not None:
+            await self._queue.put(None)
+            await self._writer
+            self._writer = None
+        if self.failed is None and self.snapshot is not None:
+            await self._write_snapshot()
+        self._con.close()
+
+    # Submitting ---------------------------------------------------------------------
+
+    async def submit_reports(self, items: list[Any]) -> list[dict[str, Any] | ItemError]:
+        """Each item's answer, in order: its result, or its error."""
+        return await self._submit("reports", [prepare(i) for i in items])
+
+    async def submit_outcome(self, outcome: Outcome) -> bool:
+        """Store a decision on a report; False when the log has no such report."""
+        answer = await self._submit("outcome", [outcome])
+        return bool(answer[0])
+
+    async def _submit(self, kind: Literal["reports", "outcome"], items: list[Any]) -> list[Any]:
+        if not self.ready or self.failed is not None:
+            raise NotReady("not ready: replaying the log, stopping, or the log failed")
+        future: asyncio.Future[list[Any]] = asyncio.get_running_loop().create_future()
+        await self._queue.put(_Job(kind, items, future))
+        # A client that goes away does not cancel its reports: they are stored anyway.
+        return await asyncio.shield(future)
+
+    # The writer ----------------------------------------------------------------------
+
+    async def _run(self) -> None:
+        while True:
+            job = await self._queue.get()
+            if job is None:
+                return
+            group, size, stop = [job], len(job.items), False
+            while size < self.max_group and not self._queue.empty():
+                more = self._queue.get_nowait()
+                if more is None:
+                    stop = True
+                    break
+                group.append(more)
+                size += len(more.items)
+            await self._process(group)
+            if stop:
+                return
+
+    async def _process(self, group: list[_Job]) -> None:
+        if self.failed is not None:
+            for job in group:
+                _fail(job.future, NotReady("the intake log failed; restart the service"))
+            return
+        rows = [i for job in group if job.kind == "reports" for i in job.items]
+        shaped = [r for r in rows if not isinstance(r, ItemError)]
+        outcomes: list[Outcome] = [i for job in group if job.kind == "outcome" for i in job.items]
+        try:
+            typed, existing = await asyncio.to_thread(self._check, shaped, outcomes)
+        except Exception as exc:  # the state is untouched: refuse this group only
+            log.exception("validating a group failed")
+            for job in group:
+                _fail(job.future, exc)
+            return
+        it = iter(typed)
+        answers: list[list[Any]] = []
+        records: list[Record] = []
+        fresh: dict[tuple[str, str], dict[str, Any]] = {}
+        learnt: dict[tuple[str, str], Mapping[str, Any]] = {}
+        for job in group:
+            if job.kind == "outcome":
+                answers.append([])  # answered once the group's reports are learnt
+                continue
+            answer: list[Any] = []
+            for item in job.items:
+                report = item if isinstance(item, ItemError) else next(it)
+                if isinstance(report, ItemError):
+                    self.stats.refused += 1
+                    answer.append(report)
+                    continue
+                key = (str(report["platform"]), str(report["report_id"]))
+                if key in existing:
+                    answer.append(_repeat(existing[key]))
+                    self.stats.repeats += 1
+                elif key in fresh:
+                    answer.append({**fresh[key], "repeat": True})
+                    self.stats.repeats += 1
+                else:
+                    result = self.state.score_and_learn(report)
+                    records.append(Record(key[0], key[1], str(report["target_id"]), report, result))
+                    fresh[key] = result
+                    learnt[key] = report
+                    self.stats.reports[str(result["recommendation"])] += 1
+                    answer.append({**result, "repeat": False})
+            answers.append(answer)
+        known: list[Outcome] = []
+        # Decisions after the group's reports (the log gives them that place too).
+        for o in outcomes:
+            key = (o.platform, o.report_id)
+            decided = existing[key].record.report if key in existing else learnt.get(key)
+            if decided is not None:
+                self.state.decide(decided, o.outcome)
+                known.append(o)
+        for job, answer in zip(group, answers, strict=True):
+            if job.kind == "outcome":
+                answer += [
+                    (o.platform, o.report_id) in existing or (o.platform, o.report_id) in learnt
+                    for o in job.items
+                ]
+        try:
+            entries = await asyncio.to_thread(self.log.append, records, known)
+        except BaseException as exc:
+            # The state learnt reports that are not durable: stop taking any more.
+            self.failed = exc
+            self.ready = False
+            log.error("the intake log failed (%s); refusing intake", type(exc).__name__)
+            for job in group:
+                _fail(job.future, NotReady("the intake log failed; restart the service"))
+            return
+        if known:
+            self.state.decision = await asyncio.to_thread(lambda: self.log.last_decision)
+        offsets = {e.record.key: e.offset for e in entries}
+        if entries:
+            self.state.offset = max(self.state.offset, max(offsets.values()))
+        self.stats.groups += 1
+        for job, answer in zip(group, answers, strict=True):
+            for a in answer:
+                if isinstance(a, dict) and "offset" not in a:
+                    a["offset"] = offsets[(a["platform"], a["report_id"])]
+            if not job.future.done():
+                job.future.set_result(answer)
+        if self.snapshot is not None and self.state.offset - self._snapshot_offset >= (
+            self.snapshot_every
+        ):
+            await self._write_snapshot()
+
+    def _check(
+        self, rows: list[Mapping[str, str | None]], outcomes: list[Outcome]
+    ) -> tuple[list[dict[str, Any] | ItemError], dict[tuple[str, str], Entry]]:
+        typed = check_all(self._con, rows)
+        keys = [(str(r["platform"]), str(r["report_id"])) for r in typed if isinstance(r, dict)]
+        keys += [(o.platform, o.report_id) for o in outcomes]
+        return typed, self.log.lookup(keys)
+
+    async def _write_snapshot(self) -> None:
+        assert self.snapshot is not None
+        data = self.state.dump()
+        self._snapshot_offset = self.state.offset
+        await asyncio.to_thread(GuardState.write_snapshot, self.snapshot, data)
+
+
+def _repeat(entry: Entry) -> dict[str, Any]:
+    return {**entry.record.result, "offset": entry.offset, "repeat": True}
+
+
+def _fail(future: asyncio.Future[list[Any]], exc: BaseException) -> None:
+    if not future.done():
+        future.set_exception(exc)

@@ -1,0 +1,379 @@
+"""The OpenAPI document served at ``/openapi.json``; a test checks that its paths and
+methods are exactly the app's routes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from concerted import __version__
+from concerted.service.intake import CONTRACT
+
+__all__ = ["ROUTES", "document"]
+
+#: (method, path, scope or None for no token, summary): every route of the app.
+ROUTES: tuple[tuple[str, str, str | None, str], ...] = (
+    ("POST", "/v1/reports", "reports:write", "Score, store and learn one report."),
+    ("POST", "/v1/reports/batch", "reports:write", "A JSON array or NDJSON of reports."),
+    ("GET", "/v1/reports/{platform}/{report_id}", "reports:read", "A stored report."),
+    ("GET", "/v1/targets", "reports:read", "The targets in review now."),
+    ("GET", "/v1/targets/{platform}/{target_id}", "reports:read", "One target's state now."),
+    ("POST", "/v1/outcomes", "admin", "Store a moderator's decision on a report."),
+    (
+        "POST",
+        "/v1/intake/mastodon",
+        "signature",
+        "A Mastodon report webhook, signed X-Hub-Signature (no bearer token).",
+    ),
+    (
+        "POST",
+        "/v1/intake/{format}",
+        "reports:write",
+        "Reports in a moderation tool's format: atproto, synapse or lemmy.",
+    ),
+    ("GET", "/healthz", None, "The process is up."),
+    ("GET", "/readyz", "any", "The log is replayed and intake is open."),
+    ("GET", "/metrics", "admin", "Prometheus metrics."),
+    ("GET", "/openapi.json", "any", "This document."),
+)
+
+_ERROR = {
+    "type": "object",
+    "required": ["error"],
+    "properties": {
+        "error": {
+            "type": "object",
+            "required": ["status", "reason"],
+            "properties": {
+                "status": {"type": "integer"},
+                "field": {"type": ["string", "null"]},
+                "reason": {"type": "string"},
+            },
+        }
+    },
+}
+
+
+def _report_schema() -> dict[str, Any]:
+    props: dict[str, Any] = {}
+    for c in CONTRACT.columns:
+        if c.name == "extra":
+            props[c.name] = {"type": ["object", "null"], "description": c.doc}
+        elif c.type == "TIMESTAMPTZ":
+            props[c.name] = {
+                "type": ["string", "number", "null"],
+                "description": c.doc + " ISO 8601 with an offset, or epoch seconds.",
+            }
+        else:
+            schema: dict[str, Any] = {"type": ["string", "number", "null"], "description": c.doc}
+            if c.choices:
+                schema["description"] += f" One of: {', '.join(c.choices)}."
+            props[c.name] = schema
+    required = [c.name for c in CONTRACT.columns if c.required and c.default is None]
+    return {
+        "type": "object",
+        "required": required,
+        "properties": props,
+        "additionalProperties": False,
+    }
+
+
+_TARGET = {
+    "type": "object",
+    "properties": {
+        "platform": {"type": "string"},
+        "target_id": {"type": "string"},
+        "state": {"type": "string", "enum": ["review", "normal"]},
+        "reports": {"type": "integer"},
+        "first_report": {"type": "string"},
+        "latest_report": {"type": "string"},
+        "last_flagged": {"type": ["string", "null"]},
+        "recommendations": {"type": "object", "additionalProperties": {"type": "integer"}},
+        "co_reporters": {"type": "array", "items": {"type": "string"}},
+        "signals": {"type": "object", "additionalProperties": {"type": "integer"}},
+    },
+}
+
+_RESULT = {
+    "type": "object",
+    "required": ["report_id", "platform", "score", "recommendation", "signals", "offset"],
+    "properties": {
+        "report_id": {"type": "string"},
+        "platform": {"type": "string"},
+        "target_id": {"type": "string"},
+        "score": {"type": "number", "minimum": 0, "maximum": 1},
+        "recommendation": {"type": "string", "enum": ["count", "review", "discount"]},
+        "signals": {"type": "array", "items": {"type": "string"}},
+        "features": {"type": "object", "additionalProperties": {"type": "number"}},
+        "target": {"$ref": "#/components/schemas/Target"},
+        "offset": {"type": "integer"},
+        "repeat": {"type": "boolean"},
+    },
+}
+
+
+def _json(ref: str) -> dict[str, Any]:
+    return {"content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{ref}"}}}}
+
+
+def _errors(*codes: int) -> dict[str, Any]:
+    reasons = {
+        400: "Not JSON.",
+        401: "No or unknown bearer token.",
+        403: "The token lacks the scope.",
+        404: "Not found.",
+        413: "Body or batch over the limit.",
+        422: "Breaks the contract; `field` names the field.",
+        429: "Over the token's rate; see Retry-After.",
+        503: "Not ready (replaying the log) or the log failed.",
+    }
+    return {str(c): {"description": reasons[c], **_json("Error")} for c in codes}
+
+
+def document() -> dict[str, Any]:
+    """The OpenAPI 3.1 document of the service."""
+    auth: list[dict[str, list[str]]] = [{"bearer": []}]
+    path_params = {
+        name: {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
+        for name in ("platform", "report_id", "target_id")
+    }
+    common = (401, 403, 429)
+    paths: dict[str, Any] = {
+        "/v1/reports": {
+            "post": {
+                "summary": ROUTES[0][3],
+                "security": auth,
+                "requestBody": {"required": True, **_json("Report")},
+                "responses": {
+                    "200": {"description": "Scored and durable.", **_json("Result")},
+                    **_errors(400, *common, 413, 422, 503),
+                },
+            }
+        },
+        "/v1/reports/batch": {
+            "post": {
+                "summary": ROUTES[1][3],
+                "security": auth,
+                "requestBody": {
+                    "required": True,
+                    "content": {
+                        "application/json": {
+                            "schema": {
+                                "type": "array",
+                                "items": {"$ref": "#/components/schemas/Report"},
+                            }
+                        },
+                        "application/x-ndjson": {"schema": {"type": "string"}},
+                    },
+                },
+                "responses": {
+                    "200": {
+                        "description": "One entry per report, in order.",
+                        **_json("BatchResult"),
+                    },
+                    **_errors(400, *common, 413, 503),
+                },
+            }
+        },
+        "/v1/reports/{platform}/{report_id}": {
+            "get": {
+                "summary": ROUTES[2][3],
+                "security": auth,
+                "parameters": [path_params["platform"], path_params["report_id"]],
+                "responses": {
+                    "200": {
+                        "description": "The report and its first result.",
+                        **_json("StoredReport"),
+                    },
+                    **_errors(*common, 404),
+                },
+            }
+        },
+        "/v1/targets": {
+            "get": {
+                "summary": ROUTES[3][3],
+                "security": auth,
+                "parameters": [
+                    {
+                        "name": "state",
+                        "in": "query",
+                        "required": False,
+                        "schema": {"type": "string", "enum": ["review"]},
+                    },
+                    {
+                        "name": "limit",
+                        "in": "query",
+                        "required": False,
+                        "schema": {"type": "integer", "minimum": 1, "maximum": 1000},
+                    },
+                ],
+                "responses": {
+                    "200": {
+                        "description": "Targets in review, latest flagged first.",
+                        "content": {
+                            "application/json": {
+                                "schema": {
+                                    "type": "object",
+                                    "properties": {
+                                        "targets": {
+                                            "type": "array",
+                                            "items": {"$ref": "#/components/schemas/Target"},
+                                        }
+                                    },
+                                }
+                            }
+                        },
+                    },
+                    **_errors(*common, 422, 503),
+                },
+            }
+        },
+        "/v1/targets/{platform}/{target_id}": {
+            "get": {
+                "summary": ROUTES[4][3],
+                "security": auth,
+                "parameters": [path_params["platform"], path_params["target_id"]],
+                "responses": {
+                    "200": {"description": "The target's state.", **_json("Target")},
+                    **_errors(*common, 404, 503),
+                },
+            }
+        },
+        "/v1/outcomes": {
+            "post": {
+                "summary": ROUTES[5][3],
+                "security": auth,
+                "requestBody": {"required": True, **_json("Outcome")},
+                "responses": {
+                    "200": {"description": "Stored durably."},
+                    **_errors(400, *common, 404, 413, 422, 503),
+                },
+            }
+        },
+        "/v1/intake/mastodon": {
+            "post": {
+                "summary": ROUTES[6][3],
+                "security": [],
+                "parameters": [
+                    {
+                        "name": "X-Hub-Signature",
+                        "in": "header",
+                        "required": True,
+                        "schema": {"type": "string", "pattern": "^sha256=[0-9a-f]{64}$"},
+                    }
+                ],
+                "requestBody": {"required": True, "content": {"application/json": {}}},
+                "responses": {
+                    "200": {"description": "One entry per report.", **_json("BatchResult")},
+                    **_errors(400, 401, 413, 429, 503),
+                },
+            }
+        },
+        "/v1/intake/{format}": {
+            "post": {
+                "summary": ROUTES[7][3],
+                "security": auth,
+                "parameters": [
+                    {
+                        "name": "format",
+                        "in": "path",
+                        "required": True,
+                        "schema": {"type": "string", "enum": ["atproto", "synapse", "lemmy"]},
+                    }
+                ],
+                "requestBody": {
+                    "required": True,
+                    "content": {"application/json": {}, "application/x-ndjson": {}},
+                },
+                "responses": {
+                    "200": {"description": "One entry per report.", **_json("BatchResult")},
+                    **_errors(400, *common, 404, 413, 503),
+                },
+            }
+        },
+        "/healthz": {
+            "get": {
+                "summary": ROUTES[8][3],
+                "security": [],
+                "responses": {"200": {"description": "Up."}},
+            }
+        },
+        "/readyz": {
+            "get": {
+                "summary": ROUTES[9][3],
+                "security": auth,
+                "responses": {"200": {"description": "Ready."}, **_errors(*common, 503)},
+            }
+        },
+        "/metrics": {
+            "get": {
+                "summary": ROUTES[10][3],
+                "security": auth,
+                "responses": {
+                    "200": {"description": "Prometheus text.", "content": {"text/plain": {}}},
+                    **_errors(*common),
+                },
+            }
+        },
+        "/openapi.json": {
+            "get": {
+                "summary": ROUTES[11][3],
+                "security": auth,
+                "responses": {"200": {"description": "OpenAPI 3.1."}, **_errors(*common)},
+            }
+        },
+    }
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "concerted serve",
+            "version": __version__,
+            "description": "The report-queue guard: scores every report as it arrives.",
+        },
+        "paths": paths,
+        "components": {
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+            "schemas": {
+                "Report": _report_schema(),
+                "Result": _RESULT,
+                "Target": _TARGET,
+                "Error": _ERROR,
+                "BatchResult": {
+                    "type": "object",
+                    "properties": {
+                        "accepted": {"type": "integer"},
+                        "refused": {"type": "integer"},
+                        "results": {
+                            "type": "array",
+                            "items": {
+                                "type": "object",
+                                "properties": {
+                                    "ok": {"type": "boolean"},
+                                    "index": {"type": "integer"},
+                                },
+                            },
+                        },
+                    },
+                },
+                "StoredReport": {
+                    "type": "object",
+                    "properties": {
+                        "offset": {"type": "integer"},
+                        "report": {"type": "object"},
+                        "result": {"$ref": "#/components/schemas/Result"},
+                        "outcome": {"type": ["string", "null"]},
+                    },
+                },
+                "Outcome": {
+                    "type": "object",
+                    "required": ["platform", "report_id", "outcome"],
+                    "additionalProperties": False,
+                    "properties": {
+                        "platform": {"type": "string"},
+                        "report_id": {"type": "string"},
+                        "outcome": {"type": "string", "enum": ["upheld", "rejected"]},
+                        "decided_at": {"type": ["string", "null"]},
+                    },
+                },
+            },
+        },
+    }

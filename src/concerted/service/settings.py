@@ -1,0 +1,114 @@
+"""The service's settings: command-line options over a TOML file over the defaults.
+
+.. code-block:: toml
+
+    [service]
+    host = "127.0.0.1"        # bind address; anything else is a choice to expose it
+    port = 8787
+    max_body = 65536          # bytes of one report or one outcome (else 413)
+    max_batch_body = 16777216 # bytes of one batch (else 413)
+    max_batch = 10000         # reports in one batch (else 413)
+    rate = 200.0              # requests a second per token (else 429) ...
+    burst = 400               # ... in bursts of up to this many
+    snapshot_every = 100000   # reports between two snapshots of the state
+    mastodon_secret_file = "" # the Mastodon webhook's secret (default STATE/mastodon.secret)
+
+    [scoring]                 # any field of concerted.scoring.ScoreSettings
+    window = 7200.0
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+from concerted.errors import ConfigError
+from concerted.scoring import ScoreSettings
+
+__all__ = ["ServiceSettings", "load_settings"]
+
+
+@dataclass(frozen=True, kw_only=True)
+class ServiceSettings:
+    """Everything ``concerted serve`` runs with."""
+
+    state: Path = Path("concerted-state")
+    host: str = "127.0.0.1"
+    port: int = 8787
+    tokens: Path | None = None
+    max_body: int = 64 * 1024
+    max_batch_body: int = 16 * 1024 * 1024
+    max_batch: int = 10_000
+    rate: float = 200.0
+    burst: int = 400
+    snapshot_every: int = 100_000
+    mastodon_secret_file: Path | None = None
+    scoring: ScoreSettings = field(default_factory=ScoreSettings)
+
+    def __post_init__(self) -> None:
+        for name in ("max_body", "max_batch_body", "max_batch", "burst", "snapshot_every"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"service: {name} must be at least 1")
+        if self.rate <= 0:
+            raise ConfigError("service: rate must be positive")
+        if not 0 <= self.port < 65536:
+            raise ConfigError(f"service: no port {self.port}")
+
+    @property
+    def token_file(self) -> Path:
+        return self.tokens if self.tokens is not None else self.state / "tokens.json"
+
+    @property
+    def log_file(self) -> Path:
+        return self.state / "log.sqlite"
+
+    @property
+    def snapshot_file(self) -> Path:
+        return self.state / "snapshot.pickle"
+
+    def mastodon_secret(self) -> bytes | None:
+        """The secret Mastodon signs its webhooks with, when one is set up."""
+        path = self.mastodon_secret_file or self.state / "mastodon.secret"
+        if not path.exists():
+            return None
+        secret = path.read_bytes().strip()
+        return secret or None
+
+
+_SERVICE_KEYS = {f.name for f in fields(ServiceSettings)} - {"scoring", "state", "tokens"}
+
+
+def load_settings(config: Path | None = None, **overrides: Any) -> ServiceSettings:
+    """Settings from TOML file ``config`` (sections ``service`` and ``scoring``), then
+    ``overrides`` (those not None)."""
+    settings = ServiceSettings()
+    if config is not None:
+        try:
+            data = tomllib.loads(Path(config).read_text())
+        except (OSError, tomllib.TOMLDecodeError) as exc:
+            raise ConfigError(f"cannot read {config}: {exc}") from exc
+        unknown = set(data) - {"service", "scoring"}
+        if unknown:
+            raise ConfigError(f"{config}: unknown section {', '.join(sorted(unknown))}")
+        service = dict(data.get("service", {}))
+        bad = set(service) - _SERVICE_KEYS
+        if bad:
+            raise ConfigError(
+                f"{config}: unknown key {', '.join(sorted(bad))} in [service]; "
+                f"keys: {', '.join(sorted(_SERVICE_KEYS))}"
+            )
+        scoring_keys = {f.name for f in fields(ScoreSettings)}
+        scoring = dict(data.get("scoring", {}))
+        bad = set(scoring) - scoring_keys
+        if bad:
+            raise ConfigError(f"{config}: unknown key {', '.join(sorted(bad))} in [scoring]")
+        if "mastodon_secret_file" in service:
+            service["mastodon_secret_file"] = Path(service["mastodon_secret_file"])
+        try:
+            settings = replace(settings, **service, scoring=ScoreSettings(**scoring))
+        except TypeError as exc:
+            raise ConfigError(f"{config}: {exc}") from exc
+    given = {k: v for k, v in overrides.items() if v is not None}
+    return replace(settings, **given) if given else settings

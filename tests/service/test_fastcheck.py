@@ -1,0 +1,131 @@
+"""The fast check of the common report agrees with schema.validate."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta, timezone
+
+import duckdb
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from concerted.service import fastcheck
+from concerted.service.intake import FIELDS, ItemError, _validate, check_all, prepare
+
+
+@pytest.fixture(scope="module")
+def con() -> Iterator[duckdb.DuckDBPyConnection]:
+    connection = duckdb.connect(config={"threads": 1})
+    connection.execute("SET TimeZone = 'UTC'")
+    yield connection
+    connection.close()
+
+
+def _mostly(valid: list[str | None], odd: list[str | None]) -> st.SearchStrategy[str | None]:
+    """A valid value seven times in eight, an odd one otherwise."""
+    return st.integers(0, 7).flatmap(lambda k: st.sampled_from(odd if k == 0 else valid))
+
+
+_IDS = _mostly(["a", "r1", "12", "ü-1", "a b", "0"], [" a", "a ", "", "\ta", "x\x00y", None])
+_PLATFORMS = _mostly(["mastodon", "Mastodon", "lemmy", "BLUESKY"], [" x", "ÄB", "", None])
+_KINDS = _mostly([None, "account", "Post", "PAGE"], [" page", "group ", "room", ""])
+_OUTCOMES = _mostly([None, "upheld", "Rejected", "UPHELD"], ["maybe", "", " upheld"])
+_TEXTS = _mostly([None, " spaced ", "web", "direct_link", "ünï"], ["", "\x00"])
+
+
+@st.composite
+def _times(draw: st.DrawFn) -> str | None:
+    kind = draw(st.integers(0, 7))
+    if kind == 0:
+        return None
+    if kind in (1, 2):
+        seconds = draw(
+            st.sampled_from([0, -1, 1, 4102444799, 4102444800, 10**11, 10**11 - 1, 1767268800])
+            | st.integers(-(10**12), 10**12)
+        )
+        return draw(st.sampled_from([str(seconds), f"{seconds}.0", f"{seconds}.5", f" {seconds}"]))
+    if kind == 3:
+        return draw(
+            st.sampled_from(
+                ["", "yesterday", "2026-02-30T00:00:00Z", "2026-03-01T24:00:00Z", "2026-03-01"]
+                + ["2026-03-01T12:00:60Z", "2026-03-01T12:00:00", "1969-12-31T23:59:59Z"]
+                + ["2100-01-01T00:00:00Z", "2099-12-31T23:59:59.999999Z", "0001-01-01T00:00:00Z"]
+                + ["2026-03-01T12:00:00+14:00", "2026-03-01T12:00:00+15:00", "2026-03-01T12:00Z"]
+                + ["2026-03-01T12:00:00.1234567Z", "2026-03-01T12:00:00 +01:00"]
+            )
+        )
+    at = draw(
+        st.datetimes(datetime(1960, 1, 1), datetime(2110, 1, 1), timezones=st.just(UTC))
+    ).replace(microsecond=draw(st.sampled_from([0, 1, 500000, 123456, 999999])))
+    minutes = draw(st.integers(-16 * 60, 16 * 60))
+    local = at.astimezone(timezone(timedelta(minutes=minutes)))
+    text = local.isoformat(sep=draw(st.sampled_from(["T", " "])))
+    if minutes == 0 and draw(st.booleans()):
+        text = text.replace("+00:00", "Z")
+    if draw(st.booleans()) and "." in text:  # fewer decimals
+        head, _, tail = text.partition(".")
+        digits, zone = tail[:6], tail[6:]
+        text = f"{head}.{digits[: draw(st.integers(1, 6))]}{zone}"
+    return text
+
+
+@st.composite
+def _rows(draw: st.DrawFn) -> dict[str, str | None]:
+    row: dict[str, str | None] = {
+        "report_id": draw(_IDS),
+        "platform": draw(_PLATFORMS),
+        "reporter_id": draw(_IDS),
+        "target_id": draw(_IDS),
+        "ts": draw(_times()),
+    }
+    for name, values in (("target_kind", _KINDS), ("outcome", _OUTCOMES)):
+        if draw(st.booleans()):
+            row[name] = draw(values)
+    for name in ("reason", "channel", "client", "text"):
+        if draw(st.booleans()):
+            row[name] = draw(_TEXTS)
+    if draw(st.booleans()):
+        row["reporter_created_at"] = draw(_times())
+    if draw(st.integers(0, 9)) == 0:
+        row["extra"] = '{"a": 1}'
+    return row
+
+
+@given(rows=st.lists(_rows(), min_size=1, max_size=25))
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+def test_the_fast_check_types_a_report_exactly_as_validate_does(
+    con: duckdb.DuckDBPyConnection, rows: list[dict[str, str | None]]
+) -> None:
+    slow = _validate(con, rows)
+    for row, expected in zip(rows, slow, strict=True):
+        fast = fastcheck.check(row)
+        if fast is not None:
+            assert not isinstance(expected, ItemError), (row, expected)
+            assert {f: fast[f] for f in FIELDS} == expected, row
+    assert check_all(con, rows) == slow
+
+
+def test_the_common_reports_take_the_fast_path() -> None:
+    common = [
+        {"report_id": "1", "platform": "lemmy", "reporter_id": "a", "target_id": "p", "ts": 1},
+        {
+            "report_id": "at://x/1",
+            "platform": "Bluesky",
+            "reporter_id": "did:plc:a",
+            "target_id": "did:plc:b",
+            "target_kind": "post",
+            "ts": "2026-03-01T12:00:00.123Z",
+            "reason": "spam",
+            "channel": "web",
+            "client": "app/1",
+            "text": "why",
+            "outcome": "rejected",
+            "reporter_created_at": "2026-01-01T00:00:00+01:00",
+        },
+        {"report_id": "2", "platform": "x", "reporter_id": "a", "target_id": "p", "ts": 1767268800},
+    ]
+    for value in common:
+        row = prepare(value)
+        assert not isinstance(row, ItemError)
+        assert fastcheck.check(row) is not None, value

@@ -1,0 +1,84 @@
+"""A Parquet column of an unexpected type is checked before it is cast: NaN ids are
+set aside with their reason, bytes are text where they are UTF-8, and a column holding
+several values a row is refused by name."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from concerted.adapters.base import AdapterOptions
+from concerted.errors import SchemaError
+from concerted.ingest import IngestOptions, open_case
+
+
+def _options(on_error: str = "quarantine") -> IngestOptions:
+    return IngestOptions(
+        format="generic",
+        adapter=AdapterOptions(table="posts"),
+        on_error=on_error,  # type: ignore[arg-type]
+    )
+
+
+def _posts(path: Path, **columns: pa.Array[Any]) -> Path:
+    n = len(next(iter(columns.values())))
+    base = {
+        "post_id": pa.array([f"p{i}" for i in range(n)]),
+        "account_id": pa.array([f"a{i}" for i in range(n)]),
+        "platform": pa.array(["x"] * n),
+        "ts": pa.array(["2020-01-01T00:00:00Z"] * n),
+    }
+    pq.write_table(pa.table({**base, **columns}), path)
+    return path
+
+
+def _reasons(path: Path) -> tuple[list[str], list[str]]:
+    store, _ = open_case([path], None, _options())
+    with store:
+        kept = [r[0] for r in store.con.execute("SELECT post_id FROM posts ORDER BY 1").fetchall()]
+        why = [
+            r[0] for r in store.con.execute("SELECT reason FROM quarantine ORDER BY row").fetchall()
+        ]
+    return kept, why
+
+
+def test_nan_and_infinite_ids_are_set_aside_not_a_crash(tmp_path: Path) -> None:
+    path = _posts(tmp_path / "posts.parquet", post_id=pa.array([1.0, float("nan"), float("inf")]))
+    kept, why = _reasons(path)
+    assert kept == ["1"]
+    assert why == ["not a finite number", "not a finite number"]
+
+
+def test_bytes_are_text_where_they_are_utf8(tmp_path: Path) -> None:
+    path = _posts(tmp_path / "posts.parquet", post_id=pa.array([b"p1", b"\xff\xfe"]))
+    kept, why = _reasons(path)
+    assert kept == ["p1"]
+    assert why == ["bytes that are not UTF-8 text"]
+
+
+@pytest.mark.parametrize(
+    "column",
+    [
+        pa.array([{"a": 1}, {"a": 2}]),
+        pa.array([[1, 2], [3]]),
+        pa.array([dt.time(1, 2), dt.time(3, 4)]),
+    ],
+    ids=["struct", "list", "time"],
+)
+def test_a_column_of_several_values_or_no_date_is_named(
+    tmp_path: Path, column: pa.Array[Any]
+) -> None:
+    name = "account_id" if not pa.types.is_time(column.type) else "ts"
+    path = _posts(tmp_path / "posts.parquet", **{name: column})
+    if pa.types.is_time(column.type):
+        kept, why = _reasons(path)
+        assert kept == [] and all(w.startswith("unparseable timestamp") for w in why)
+        return
+    with pytest.raises(SchemaError, match=f"column '{name}' holds") as error:
+        open_case([path], None, _options("raise"))
+    assert error.value.column == name
