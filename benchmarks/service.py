@@ -254,7 +254,9 @@ def hey(s: Server, seconds: int, workers: int, per_worker: float) -> dict[str, A
     text = subprocess.run(
         [*cmd, f"http://127.0.0.1:{s.port}/v1/reports"], capture_output=True, text=True, check=True
     ).stdout
-    shown = [c if not c.startswith("Authorization") else "Authorization: Bearer $TOKEN" for c in cmd]
+    shown = [
+        c if not c.startswith("Authorization") else "Authorization: Bearer $TOKEN" for c in cmd
+    ]
     return {
         "command": " ".join(shown),
         "rate": float(re.search(r"Requests/sec:\s+([\d.]+)", text)[1]),  # type: ignore[index]
@@ -306,7 +308,9 @@ def send_batches(s: Server, total: int, size: int, run: str, threads: int = 4) -
         for start in part:
             bodies[start] = ndjson(start, min(size, total - start), run)
         began = time.perf_counter()
-        workers = [threading.Thread(target=worker, args=(part[i::threads],)) for i in range(threads)]
+        workers = [
+            threading.Thread(target=worker, args=(part[i::threads],)) for i in range(threads)
+        ]
         for w in workers:
             w.start()
         for w in workers:
@@ -320,6 +324,12 @@ def send_batches(s: Server, total: int, size: int, run: str, threads: int = 4) -
         "failed_batches": refused,
         "load": (before, load()),
     }
+
+
+def _metric(s: Server, name: str) -> float:
+    """A metric's value from ``/metrics`` (the sum over its labels)."""
+    text = s.request("GET", "/metrics")[1].decode()
+    return sum(float(m[1]) for m in re.finditer(rf"^{name}(?:{{[^}}]*}})? (\S+)$", text, re.M))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -370,27 +380,29 @@ def main(argv: Sequence[str] | None = None) -> int:
     if "restart" in args.parts:
         with server(args.out, "restart") as s:
             empty = s.rss_mib()
-            fill = send_batches(s, args.reports, args.batch, "fill")
+            # 90% of a snapshot interval past the last snapshot: a restart replays that.
+            tail = 9 * 100_000 // 10
+            fill = send_batches(s, args.reports + tail, args.batch, "fill")
             full = s.rss_mib()
-            status, body = s.request("GET", "/metrics")
             size = {
-                m[1]: float(m[2])
-                for m in re.finditer(r"^(concerted_state_\w+) ([\d.e+]+)$", body.decode(), re.M)
+                m: _metric(s, m) for m in ("concerted_state_targets", "concerted_state_reports")
             }
             s.kill()
             log_mib = (s.state / "log.sqlite").stat().st_size / 2**20
             snapshot_mib = (s.state / "snapshot.pickle").stat().st_size / 2**20
             with_snapshot = s.start(timeout=3600)
+            replayed = _metric(s, "concerted_replayed")
             s.kill()
             (s.state / "snapshot.pickle").unlink()
             before = load()
             whole_log = s.start(timeout=3600)
             results["restart"] = {
-                "reports": args.reports,
+                "reports": args.reports + tail,
+                "replayed_after_snapshot": replayed,
                 "fill": fill,
                 "rss_mib_empty": empty,
                 "rss_mib_full": full,
-                "rss_mib_per_million": (full - empty) / (args.reports / 1e6),
+                "rss_mib_per_million": (full - empty) / ((args.reports + tail) / 1e6),
                 "state": size,
                 "log_mib": log_mib,
                 "snapshot_mib": snapshot_mib,

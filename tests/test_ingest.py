@@ -398,3 +398,36 @@ def test_times_that_are_no_times_are_set_aside_with_the_reason(
     for name in ("year0", "epoch"):
         assert reasons[name].endswith("is outside 1970-01-01 to 2100-01-01"), reasons[name]
     assert "year10000" in reasons
+
+
+def test_posts_that_make_no_action_are_counted(store: Store, tmp_path: Path) -> None:
+    path = tmp_path / "posts.csv"
+    path.write_text(
+        "post_id,account_id,platform,ts,text\n"
+        "p1,a1,x,2020-01-01T00:00:00Z,hello\n"
+        "p2,a2,x,2020-01-01T00:01:00Z,\n"
+        "p3,a3,x,2020-01-01T00:02:00Z,\n",
+        encoding="utf-8",
+    )
+    report = load(store, path, table="posts")
+    assert report.actions_added == 1
+    assert report.notes == (
+        "2 posts carry no link, hashtag, repost, reply, text or image, so they make no "
+        "action and take part in no co-action",
+    )
+
+
+def test_a_file_set_aside_whole_adds_no_account(store: Store, tmp_path: Path) -> None:
+    """Every row set aside (every timestamp bad): nothing is added, not even the
+    accounts the rows name; an account a good row also names is kept (test_qut)."""
+    path = tmp_path / "messages.csv"
+    path.write_text(
+        "message_id,user_id,username,repost_id,reply_id,message,timestamp,urls\n"
+        "1,u1,alice,,,hello,yesterday,\n"
+        "2,u2,bob,,,hi,tomorrow,\n",
+        encoding="utf-8",
+    )
+    report = load(store, path, "qut", on_error="quarantine")
+    assert report.rows_set_aside == report.rows_read == 2
+    assert report.rows_added == {"posts": 0, "accounts": 0}
+    assert rows(store, "SELECT count(*) FROM accounts") == [(0,)]

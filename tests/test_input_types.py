@@ -5,6 +5,7 @@ several values a row is refused by name."""
 from __future__ import annotations
 
 import datetime as dt
+import json
 from pathlib import Path
 from typing import Any
 
@@ -82,3 +83,23 @@ def test_a_column_of_several_values_or_no_date_is_named(
     with pytest.raises(SchemaError, match=f"column '{name}' holds") as error:
         open_case([path], None, _options("raise"))
     assert error.value.column == name
+
+
+def test_no_column_name_can_change_the_sql_that_runs(tmp_path: Path) -> None:
+    """Names with quotes, brackets and SQL in them are columns like any other: kept in
+    ``extra`` by name, never run."""
+    names = ['we"ird', "it's", "a]b[c", "x); DROP TABLE posts; --", "ہ name"]
+    header = "post_id,account_id,platform,ts," + ",".join(
+        '"' + n.replace('"', '""') + '"' for n in names
+    )
+    path = tmp_path / "posts.csv"
+    path.write_text(
+        header + "\np1,a1,x,2020-01-01T00:00:00Z," + ",".join(f"v{i}" for i in range(5)) + "\n",
+        encoding="utf-8",
+    )
+    store, reports = open_case([path], None, _options("raise"))
+    with store:
+        (extra,) = store.con.execute("SELECT extra FROM posts").fetchone() or ("",)
+        assert store.con.execute("SELECT count(*) FROM posts").fetchone() == (1,)
+    assert json.loads(extra) == {n: f"v{i}" for i, n in enumerate(names)}
+    assert reports[0].rows_read == 1

@@ -65,3 +65,15 @@ def test_a_field_over_two_megabytes_is_read(tmp_path: Path) -> None:
         lengths = store.con.execute("SELECT length(text) FROM posts ORDER BY post_id").fetchall()
     assert lengths == [(3_000_000,), (2,)]
     assert reports[0].rows_read == 2
+
+
+def test_an_output_that_is_a_link_to_nothing_is_one_clear_error(tmp_path: Path) -> None:
+    from tests.test_cli import run
+
+    posts = _posts(tmp_path / "posts.csv", "p1")
+    link = tmp_path / "out"
+    link.symlink_to(tmp_path / "gone" / "away")
+    result = run("analyze", str(posts), "-f", "generic", "--out", str(link))
+    assert result.returncode == 1
+    assert "is a link to" in result.stderr and "which does not exist" in result.stderr
+    assert "Traceback" not in result.stderr

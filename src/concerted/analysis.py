@@ -57,6 +57,7 @@ from concerted import (
     compat,
     engines,
     graph,
+    paths,
 )
 from concerted.config import DEFAULT_KINDS, Config
 from concerted.detectors.base import Detector
@@ -115,8 +116,7 @@ def _output_directory(out: str | Path, files: tuple[str, ...], overwrite: bool) 
         raise ConfigError(
             f"{out} already holds {', '.join(existing)}; use --overwrite to replace them"
         )
-    out.mkdir(parents=True, exist_ok=True)
-    return out
+    return paths.directory(out)
 
 
 def _write(con: Any, query: str, path: Path) -> None:

@@ -218,6 +218,8 @@ def _print_ingest(reports: list[SourceReport], case: Path) -> None:
             f"{name}: {r.rows_read:,} rows read; added {added}; "
             f"{r.actions_added:,} actions; {r.seconds:.1f} s"
         )
+        for note in r.notes:
+            out.print(f"  {escape(note)}")
         if r.rows_duplicate:
             out.print(
                 f"  {r.rows_duplicate:,} rows already in the case (the same key; for actions, "
@@ -518,7 +520,7 @@ def _print_campaigns(out_dir: Path, run: dict[str, Any]) -> None:
     else:
         noun = "network" if len(networks) == 1 else "networks"
         table = Table(title=f"{len(networks)} coordinated {noun}")
-        for column in ("campaign", "accounts", "assets", "active", "signals"):
+        for column in ("campaign", "accounts", "ties", "assets", "active", "signals"):
             table.add_column(column)
         for c in networks:
             summary = json.loads(c["summary"])
@@ -527,7 +529,15 @@ def _print_campaigns(out_dir: Path, run: dict[str, Any]) -> None:
                 for platform, kinds in sorted(summary.get("assets", {}).items())
             )
             signals = ", ".join(s.removeprefix("co_action:") for s in c["signals"] or [])
-            table.add_row(c["campaign_id"], f"{c['accounts']:,}", assets, _active(c), signals)
+            ties = summary.get("ties")
+            table.add_row(
+                c["campaign_id"],
+                f"{c['accounts']:,}",
+                f"{ties:,}" if isinstance(ties, int) else "",
+                assets,
+                _active(c),
+                signals,
+            )
         out.print(table)
     if counts.get("reports"):
         brigades = [c for c in campaigns if c["flagged"] and c["kind"] == "brigade"]

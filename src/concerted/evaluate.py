@@ -70,6 +70,7 @@ import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from concerted import paths
 from concerted.errors import ConfigError, SchemaError
 from concerted.schema import (
     RESULT_CONTRACTS,
@@ -551,7 +552,7 @@ def result_from_truth(truth_dir: str | Path, out_dir: str | Path) -> None:
         }
         for o in truth.operations
     ]
-    out_dir.mkdir(parents=True, exist_ok=True)
+    paths.directory(out_dir)
     _write(out_dir, "campaigns", campaigns)
     _write(out_dir, "members", members)
     _write(out_dir, "targets", target_rows)

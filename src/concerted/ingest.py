@@ -33,7 +33,7 @@ from typing import Literal
 
 import duckdb
 
-from concerted import __version__, adapters, engines
+from concerted import __version__, adapters, engines, paths
 from concerted.adapters.base import Adapter, AdapterOptions, RawTable, Reject
 from concerted.adapters.generic import stem
 from concerted.engines.base import Engine
@@ -266,8 +266,9 @@ def _ingest_new(
         added: dict[str, int] = {}
         duplicates = 0
         actions = 0
+        notes = [note for raw in raws for note in raw.notes]
         for v in checked:
-            n_added, n_dup = _store_rows(store, v, pseudonymiser)
+            n_added, n_dup = _store_rows(store, v, pseudonymiser, own=v is checked[0])
             con.execute(f"DROP TABLE {v.relation}")
             added[v.contract.name] = n_added
             if v is checked[0]:
@@ -277,9 +278,17 @@ def _ingest_new(
             if v.contract.name in engines.DERIVED_FROM:
                 name = v.contract.name
                 actions += engine.derive_actions(name, f"accepted_{name}", "actions")
+                if name == "posts":
+                    silent = _posts_without_actions(store, f"accepted_{name}")
+                    if silent:
+                        notes.append(
+                            f"{silent:,} posts carry no link, hashtag, repost, reply, text or "
+                            "image, so they make no action and take part in no co-action"
+                        )
             elif v.contract.name == "actions":
                 actions += n_added
             con.execute(f"DROP TABLE IF EXISTS accepted_{v.contract.name}")
+        con.execute(f"DROP TABLE IF EXISTS {_SET_ASIDE}")
         seconds = time.perf_counter() - started
         con.execute(
             "INSERT INTO sources VALUES (?, ?, ?, ?, ?, ?, now(), ?, ?, ?, ?, ?, ?, ?)",
@@ -312,7 +321,7 @@ def _ingest_new(
         set_aside,
         actions,
         seconds,
-        tuple(note for raw in raws for note in raw.notes),
+        tuple(notes),
     )
 
 
@@ -403,11 +412,39 @@ def _quarantine(
         )
         store.con.execute(f"DROP TABLE {v.relation}_raw")
         bad.append(f"SELECT _row FROM {v.relation} WHERE _error IS NOT NULL")
-    # A file row is set aside once, whichever of its tables it broke.
-    if not bad:
-        return len(rejects)
-    rows = store.sql(f"SELECT count(DISTINCT _row) FROM ({' UNION ALL '.join(bad)})").fetchone()
+    # A file row is set aside whole, and once, whichever of its tables it broke: the
+    # account a bad post would have made is not stored either (_store_rows skips them).
+    found = " UNION ".join(bad) if bad else "SELECT CAST(NULL AS BIGINT) AS _row WHERE false"
+    store.con.execute(f"CREATE OR REPLACE TEMP TABLE {_SET_ASIDE} AS {found}")
+    rows = store.sql(f"SELECT count(*) FROM {_SET_ASIDE}").fetchone()
     return len(rejects) + (int(rows[0]) if rows else 0)
+
+
+# The file rows set aside by _quarantine, while a file is stored.
+_SET_ASIDE = "_set_aside_rows"
+
+
+def _kept(table: str, own: bool) -> str:
+    """SQL: which good rows of ``table`` a file stores: none of a file row set aside,
+    but an account such a row names, of a table other than the file's own, waits for
+    :func:`_unvouched` (another row may need it)."""
+    if own or table != "accounts":
+        return f"_row NOT IN (SELECT _row FROM {_SET_ASIDE})"
+    return "true"
+
+
+def _unvouched(accepted: str) -> str:
+    """SQL: delete the accounts only file rows set aside named, where the case does not
+    hold the account acting (its post, action or report, from another row of the file,
+    stored first, or from another file)."""
+    return f"""DELETE FROM {accepted} AS n
+        WHERE n._row IN (SELECT _row FROM {_SET_ASIDE})
+          AND NOT EXISTS (SELECT 1 FROM posts p
+                          WHERE p.platform = n.platform AND p.account_id = n.account_id)
+          AND NOT EXISTS (SELECT 1 FROM actions a
+                          WHERE a.platform = n.platform AND a.actor_id = n.account_id)
+          AND NOT EXISTS (SELECT 1 FROM reports r
+                          WHERE r.platform = n.platform AND r.reporter_id = n.account_id)"""
 
 
 def _pseudonymised(contract: Contract, pseudonymiser: Pseudonymiser | None) -> str:
@@ -432,7 +469,18 @@ def _pseudonymised(contract: Contract, pseudonymiser: Pseudonymiser | None) -> s
     return ", ".join(selects)
 
 
-def _store_rows(store: Store, v: Validated, pseudonymiser: Pseudonymiser | None) -> tuple[int, int]:
+def _posts_without_actions(store: Store, posts: str) -> int:
+    """How many of the new posts in ``posts`` made no action."""
+    row = store.sql(
+        f"""SELECT count(*) FROM {posts} p ANTI JOIN actions a
+            ON a.platform = p.platform AND a.source_id = p.post_id"""
+    ).fetchone()
+    return int(row[0]) if row else 0
+
+
+def _store_rows(
+    store: Store, v: Validated, pseudonymiser: Pseudonymiser | None, *, own: bool = True
+) -> tuple[int, int]:
     """Insert the good rows not yet in the case; return the rows added, and the file's
     rows (not set aside) of which the case already held every row they make."""
     contract = v.contract
@@ -456,13 +504,15 @@ def _store_rows(store: Store, v: Validated, pseudonymiser: Pseudonymiser | None)
         f"""
         CREATE OR REPLACE TEMP TABLE {accepted} AS
         SELECT _row, {_pseudonymised(contract, pseudonymiser)} FROM {v.relation}
-        WHERE _error IS NULL {first}
+        WHERE _error IS NULL AND {_kept(contract.name, own)} {first}
         """
     )
     good = store.sql(
-        f"SELECT count(DISTINCT _row) FROM {v.relation} WHERE _row NOT IN "
-        f"(SELECT _row FROM {v.relation} WHERE _error IS NOT NULL)"
+        f"SELECT count(DISTINCT _row) FROM {v.relation} "
+        f"WHERE _row NOT IN (SELECT _row FROM {_SET_ASIDE})"
     ).fetchone()
+    if contract.name == "accounts" and not own:
+        store.con.execute(_unvouched(accepted))
     if contract.name == "accounts":
         # Accounts seen again fill in what was missing (a users file after a tweets file).
         filled = [c.name for c in contract.columns if c.name not in contract.key]
@@ -548,7 +598,7 @@ def open_case(
     adapters.get(options.format)  # an unknown format fails before anything is written
     new = case is not None and not case.exists()
     if case is not None:
-        case.parent.mkdir(parents=True, exist_ok=True)
+        paths.directory(case.parent)
     store = Store(
         case if case is not None else ":memory:",
         memory_limit=memory_limit,

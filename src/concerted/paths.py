@@ -15,7 +15,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-__all__ = ["has_pattern", "literal", "literal_path", "remove"]
+from concerted.errors import ConfigError
+
+__all__ = ["directory", "has_pattern", "literal", "literal_path", "remove"]
 
 # What DuckDB's readers expand in a path.
 _PATTERN = frozenset("*?[]{}")
@@ -62,3 +64,24 @@ def literal(path: str | Path) -> Iterator[str]:
         yield name
     finally:
         remove(made)
+
+
+def directory(path: str | Path) -> Path:
+    """``path`` as a directory, made (with its parents) where it is new; a clear error
+    where something else is in the way: a file, or a link to nothing.
+
+    >>> import tempfile
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     directory(Path(tmp) / "a" / "b").is_dir()
+    True
+    """
+    path = Path(path)
+    if path.is_symlink() and not path.exists():
+        raise ConfigError(f"{path} is a link to {os.readlink(path)}, which does not exist")
+    if path.exists() and not path.is_dir():
+        raise ConfigError(f"{path} is a file, not a directory")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(f"cannot make the directory {path}: {exc.strerror}") from exc
+    return path

@@ -42,7 +42,7 @@ from typing import Any
 import duckdb
 import numpy as np
 
-from concerted import __version__
+from concerted import __version__, paths
 from concerted.actions import SQL_MACROS, from_posts, from_reports, from_roles
 from concerted.errors import ConfigError
 from concerted.schema import sql_literal
@@ -141,7 +141,7 @@ def simulate(
     began = time.perf_counter()
     say = progress or (lambda _: None)
     target = Path(out)
-    target.mkdir(parents=True, exist_ok=True)
+    paths.directory(target)
     present = [name for name in OUTPUT_FILES if (target / name).exists()]
     if present and not overwrite:
         raise ConfigError(

@@ -99,10 +99,11 @@ def _campaign_rows(res: Result) -> list[dict[str, Any]]:
     """Every campaign, largest first, its summary parsed (a summary that is not a JSON
     object reads as empty)."""
     rows = res.rows(
-        """SELECT campaign_id, kind, score, flagged, signals, accounts, targets, reports,
+        """SELECT campaign_id, kind, score, strength, flagged, signals, accounts, targets, reports,
                   first_ts, last_ts, summary
            FROM campaigns
-           ORDER BY coalesce(accounts, 0) DESC, coalesce(reports, 0) DESC, campaign_id"""
+           ORDER BY kind = 'brigade',
+                    TRY_CAST(regexp_extract(campaign_id, '([0-9]+)$', 1) AS INTEGER), campaign_id"""
     )
     for r in rows:
         try:
@@ -111,6 +112,18 @@ def _campaign_rows(res: Result) -> list[dict[str, Any]]:
             parsed = {}
         r["summary"] = parsed if isinstance(parsed, dict) else {}
     return rows
+
+
+def _ties(campaign: Mapping[str, Any]) -> int | None:
+    """A network's ties beyond chance among its acting accounts (its summary's)."""
+    summary = campaign["summary"]
+    if isinstance(summary, str):
+        try:
+            summary = json.loads(summary)
+        except ValueError:
+            return None
+    ties = summary.get("ties") if isinstance(summary, Mapping) else None
+    return int(ties) if isinstance(ties, int) else None
 
 
 def _summary(
@@ -145,6 +158,8 @@ def _summary(
                 "phrase": assets_phrase(found),
                 "active": span(c["first_ts"], c["last_ts"]),
                 "score": number(c["score"]),
+                "strength": number(c["strength"]),
+                "ties": _ties(c),
                 "signals": [str(s).removeprefix("co_action:") for s in c["signals"] or []],
             }
         )

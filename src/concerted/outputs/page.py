@@ -7,7 +7,8 @@ directory alone.
 DIR`` can rebuild both from a finished run. The page is rendered from the Jinja2
 templates in ``concerted/templates``; the charting libraries (uPlot for timelines,
 Cytoscape.js for the network views) are vendored in ``concerted/assets`` and inlined
-with every style and script, so no request leaves the page.
+with every style and script, so no request leaves the page; so are the fonts of the
+scripts the page's text uses that readers often lack (:mod:`concerted.outputs.fonts`).
 
 A run without reports has no brigades, and the page says so; big runs are capped
 (graph nodes and edges, table rows, target charts; see
@@ -16,6 +17,7 @@ A run without reports has no brigades, and the page says so; big runs are capped
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from importlib import resources
 from pathlib import Path
@@ -23,7 +25,8 @@ from typing import Any
 
 import jinja2
 
-from concerted.outputs import summary
+from concerted import paths
+from concerted.outputs import fonts, summary
 from concerted.outputs.base import REPORT_FILE
 from concerted.outputs.figures import Limits
 from concerted.outputs.model import collect
@@ -119,8 +122,11 @@ def render(model: Mapping[str, Any]) -> str:
     template = env.get_template("report.html.j2")
     styles = "\n".join(_asset(n) for n in _STYLES)
     scripts = [_asset(n) for n in _SCRIPTS]
+    # Every text the page shows comes from the model: embed a font for each script in it.
+    shown = json.dumps(model, ensure_ascii=False, default=str)
     return template.render(
         m=model,
+        font_faces=fonts.font_faces(shown),
         vendor_styles=styles,
         vendor_scripts=scripts,
         own_style=_own("report.css"),
@@ -148,7 +154,7 @@ def write(
     the one named after the case."""
     model = collect(result_dir, hide_text=hide_text, limits=limits, title=title)
     target = Path(out) if out is not None else Path(result_dir) / REPORT_FILE
-    target.parent.mkdir(parents=True, exist_ok=True)
+    paths.directory(target.parent)
     partial = target.with_name(target.name + ".partial")
     partial.write_text(render(model), encoding="utf-8")
     partial.replace(target)

@@ -28,6 +28,7 @@ def summarise(model: Mapping[str, Any]) -> dict[str, Any]:
         "concerted": model["concerted"],
         "generated": model["generated"],
         "pseudonymised": method["pseudonymised"],
+        "counts": method["counts"],
         "networks": model["summary"]["networks"],
         "brigades": model["summary"]["brigades"],
         "totals": model["summary"]["totals"],

@@ -377,9 +377,11 @@ def _report_start(task: asyncio.Task[None]) -> None:
         log.error("replaying the log failed: %s", type(task.exception()).__name__)
 
 
-def create_app(settings: ServiceSettings) -> Starlette:
+def create_app(settings: ServiceSettings, *, freeze_gc: bool = False) -> Starlette:
     """The service over state directory ``settings.state``; it opens the log, restores
-    the snapshot and replays the log when it starts (``/readyz`` says when done)."""
+    the snapshot and replays the log when it starts (``/readyz`` says when done).
+    ``freeze_gc`` keeps the live state out of the garbage collector's full passes
+    (:meth:`Guard._settle`); the server process sets it, tests in one process do not."""
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -394,6 +396,7 @@ def create_app(settings: ServiceSettings) -> Starlette:
             state,
             snapshot=settings.snapshot_file,
             snapshot_every=settings.snapshot_every,
+            freeze_gc=freeze_gc,
         )
         app.state.service = _Service(
             settings,

@@ -13,6 +13,7 @@ nothing of it is stored or learnt.
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -231,12 +232,14 @@ class Guard:
         snapshot: Path | None = None,
         snapshot_every: int = 100_000,
         max_group: int = 10_000,
+        freeze_gc: bool = False,
     ) -> None:
         self.log = log
         self.state = state
         self.snapshot = snapshot
         self.snapshot_every = snapshot_every
         self.max_group = max_group
+        self.freeze_gc = freeze_gc
         self.ready = False
         self.failed: BaseException | None = None
         self.stats = GuardStats()
@@ -254,8 +257,24 @@ class Guard:
 
     async def start(self) -> None:
         await asyncio.to_thread(self._replay)
+        self._settle()
         self._writer = asyncio.create_task(self._run(), name="concerted-writer")
         self.ready = True
+
+    def _settle(self) -> None:
+        """With ``freeze_gc``: collect, then move every object alive now out of the
+        cyclic garbage collector's reach (``gc.freeze``). The live state is millions of
+        long-lived objects; left in the oldest generation, each full collection walks
+        them all and stops every request for tens to hundreds of milliseconds. Done
+        after replay and after each snapshot, so what the state learnt since is frozen
+        in turn; garbage is collected first, so nothing unreachable is kept. The
+        automatic full collections are switched off: these, between two groups, are
+        the only ones (the young generations are still collected as usual)."""
+        if self.freeze_gc:
+            gc.collect()
+            gc.freeze()
+            young, middle, _ = gc.get_threshold()
+            gc.set_threshold(young, middle, 1_000_000_000)
 
     def _replay(self) -> None:
         # Decisions go in at their place among the reports: after the report at their
@@ -427,6 +446,7 @@ class Guard:
         data = self.state.dump()
         self._snapshot_offset = self.state.offset
         await asyncio.to_thread(GuardState.write_snapshot, self.snapshot, data)
+        self._settle()
 
 
 def _repeat(entry: Entry) -> dict[str, Any]:

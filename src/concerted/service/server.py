@@ -12,11 +12,12 @@ from concerted.service.settings import ServiceSettings
 __all__ = ["config", "run"]
 
 
-def config(settings: ServiceSettings) -> uvicorn.Config:
+def config(settings: ServiceSettings, *, freeze_gc: bool = False) -> uvicorn.Config:
     """uvicorn's configuration: the access log is the app's own, which names route
-    templates only (uvicorn's would print paths, which hold identifiers)."""
+    templates only (uvicorn's would print paths, which hold identifiers). httptools and
+    uvloop are used where installed (they are dependencies), h11 and asyncio otherwise."""
     return uvicorn.Config(
-        create_app(settings),
+        create_app(settings, freeze_gc=freeze_gc),
         host=settings.host,
         port=settings.port,
         access_log=False,
@@ -37,4 +38,4 @@ def run(settings: ServiceSettings) -> None:
         logging.getLogger("concerted.service").warning(
             "listening beyond loopback; put TLS in front of it"
         )
-    uvicorn.Server(config(settings)).run()
+    uvicorn.Server(config(settings, freeze_gc=True)).run()

@@ -15,8 +15,10 @@ interleaves with the reports.
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -55,6 +57,10 @@ CREATE TABLE IF NOT EXISTS outcome_log (
 );
 """
 
+log = logging.getLogger(__name__)
+#: A WAL of more pages than this is checkpointed again at once.
+_CHECKPOINT_PAGES = 10_000
+
 _encode = msgspec.json.Encoder().encode
 _decode = msgspec.json.Decoder(dict[str, Any]).decode
 
@@ -80,6 +86,35 @@ class SqliteLog:
         self._local = threading.local()
         self._readers: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
+        # Checkpoints (copying the WAL back into the database, with its own fsyncs)
+        # run in a thread of their own, not inside a commit that clients wait for.
+        self._writer.execute("PRAGMA wal_autocheckpoint=0")
+        self._appended = threading.Event()
+        self._closing = False
+        self._checkpointer = threading.Thread(
+            target=self._checkpoints, name="concerted-checkpoint", daemon=True
+        )
+        self._checkpointer.start()
+
+    def _checkpoints(self) -> None:
+        con = self._connect()
+        try:
+            while not self._closing:
+                self._appended.wait(timeout=1.0)
+                if self._closing:
+                    return
+                self._appended.clear()
+                pages = con.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+                # (busy, WAL pages, pages copied); a large WAL is checkpointed again soon.
+                if pages is None or pages[1] < _CHECKPOINT_PAGES:
+                    for _ in range(10):
+                        if self._closing:
+                            return
+                        time.sleep(0.1)
+        except sqlite3.Error as exc:
+            log.warning("checkpointing the intake log failed: %s", type(exc).__name__)
+        finally:
+            con.close()
 
     def _connect(self) -> sqlite3.Connection:
         con = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
@@ -133,6 +168,7 @@ class SqliteLog:
                 [(o.platform, o.report_id, o.outcome, o.decided_at) for o in outcomes],
             )
             con.execute("COMMIT")
+            self._appended.set()
         except BaseException:
             if con.in_transaction:
                 con.execute("ROLLBACK")
@@ -202,6 +238,9 @@ class SqliteLog:
         return int(row[0]) if row else 0
 
     def close(self) -> None:
+        self._closing = True
+        self._appended.set()
+        self._checkpointer.join()
         with self._lock:
             for con in self._readers:
                 con.close()

@@ -137,7 +137,14 @@ class GuardState:
         x = scorer_report(report)
         values = self.scorer.features_one(x)
         score = self.scorer.score_one(x)
-        recommendation = self.scorer.recommend_one(x)
+        # As scoring.recommend decides (recommend_one would score the report again).
+        s = self.settings
+        if score >= s.discount:
+            recommendation = "discount"
+        elif score >= s.review or self.scorer.held(x):
+            recommendation = "review"
+        else:
+            recommendation = "count"
         self.scorer.learn_one(x)
         signals = [f for f in FEATURES if values[f] >= SHOWN]
         view = self._update(x, recommendation, signals)

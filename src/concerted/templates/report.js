@@ -254,20 +254,23 @@
     });
     var tip = node.querySelector(".tip");
     var panel = document.querySelector('[data-evidence="' + node.dataset.graph + '"]');
-    cy.on("mouseover", "node", function (evt) {
+    // Touch screens have no hover: a tap names the account too (showTip in "tap").
+    function showTip(evt) {
       var n = byId[evt.target.id()];
       tip.textContent = "";
       tip.appendChild(el("b", n.label));
       tip.appendChild(el("div", [n.platform, n.kind, n.role].join(" · ")));
       tip.appendChild(el("div", n.degree + " ties"));
       var p = evt.target.renderedPosition();
-      tip.style.left = Math.min(p.x + 12, node.clientWidth - 200) + "px";
+      tip.style.left = Math.max(0, Math.min(p.x + 12, node.clientWidth - 200)) + "px";
       tip.style.top = Math.max(p.y - 10, 0) + "px";
       tip.style.display = "block";
-    });
+    }
+    cy.on("mouseover", "node", showTip);
     cy.on("mouseout", "node", function () { tip.style.display = "none"; });
     cy.on("tap", "node", function (evt) {
       var target = evt.target;
+      showTip(evt);
       cy.elements().removeClass("near faded");
       var hood = target.closedNeighborhood();
       cy.elements().not(hood).addClass("faded");
@@ -275,7 +278,10 @@
       if (panel) showEvidence(panel, byId[target.id()]);
     });
     cy.on("tap", function (evt) {
-      if (evt.target === cy) cy.elements().removeClass("near faded");
+      if (evt.target === cy) {
+        cy.elements().removeClass("near faded");
+        tip.style.display = "none";
+      }
     });
     node.querySelectorAll("[data-zoom]").forEach(function (button) {
       button.addEventListener("click", function () {
