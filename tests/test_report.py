@@ -7,6 +7,7 @@ contracts (a network and a brigade, with every file a full run writes), and the 
 
 from __future__ import annotations
 
+import html as html_lib
 import json
 import re
 import shutil
@@ -769,8 +770,8 @@ def test_usable_at_1366_by_768(browser: Browser, result: Path) -> None:
     o = Opened(browser, result / outputs.REPORT_FILE, 1366, 768)
     try:
         page = o.page
-        overflow = page.evaluate("document.body.scrollWidth - document.documentElement.clientWidth")
-        assert overflow <= 0
+        overflow = page.evaluate(_OVERFLOW)  # as on a phone (test_usable_on_a_phone)
+        assert overflow["page"] <= 0 and overflow["tables"] == 0
         # The contents stay in view, and each entry brings its section to the top.
         assert page.locator("nav.toc").is_visible()
         for href in ("#summary", "#networks", "#brigades", "#method"):
@@ -919,6 +920,160 @@ def test_report_command_rebuilds_the_page(result: Path, tmp_path: Path) -> None:
     assert refused.returncode == 2
     not_a_result = run("report", tmp_path)
     assert not_a_result.returncode == 1 and "no analysis result" in not_a_result.stderr
+
+
+# --------------------------------------------------------------------------- fonts, phones
+
+URDU = "پاکستان زندہ باد ہے"
+HINDI = "भारत माता की जय क्षत्रिय"
+
+
+@pytest.fixture(scope="module")
+def phone(
+    browser: Browser, result: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Opened]:
+    """The page of a case named in Urdu and Hindi, open at a phone's 390x844."""
+    out = tmp_path_factory.mktemp("scripts") / "r"
+    shutil.copytree(result, out)
+    accounts = pq.read_table(out / "accounts.parquet")
+    rows = accounts.to_pylist()
+    rows[0]["name"], rows[1]["name"] = URDU, HINDI
+    pq.write_table(pa.Table.from_pylist(rows, schema=accounts.schema), out / "accounts.parquet")
+    o = Opened(browser, page.write(out), 390, 844)
+    yield o
+    o.close()
+
+
+# The width of a text drawn in a family, and what the page's embedded faces are.
+_FONTS = """async ([text, family]) => {
+    await document.fonts.ready;
+    const span = document.createElement("span");
+    span.style.cssText = "font-size: 40px; white-space: nowrap; font-family: " + family;
+    span.textContent = text;
+    document.body.appendChild(span);
+    const width = span.getBoundingClientRect().width;
+    span.remove();
+    return {width, faces: [...document.fonts].map(f => [f.family, f.status])};
+}"""
+
+
+def test_the_scripts_in_the_page_have_their_fonts(phone: Opened, opened: Opened) -> None:
+    html = Path(phone.url.removeprefix("file://")).read_text()
+    assert html.count("@font-face") == 2 and "url(http" not in html
+    for text, family in ((URDU, "Report Arabic"), (HINDI, "Report Devanagari")):
+        embedded = phone.page.evaluate(_FONTS, [text, f'"{family}", serif'])
+        # serif has no glyph for these scripts here: the text would be .notdef boxes.
+        boxes = phone.page.evaluate(_FONTS, [text, "serif"])
+        assert [family, "loaded"] in embedded["faces"]
+        assert embedded["width"] != boxes["width"]
+        assert phone.page.evaluate(f"document.fonts.check('16px \"{family}\"', '{text}')")
+    assert URDU in phone.page.inner_text("main")
+    # A page in Latin script embeds no font.
+    assert opened.page.evaluate(_FONTS, ["x", "serif"])["faces"] == []
+    assert "@font-face" not in Path(opened.url.removeprefix("file://")).read_text()
+    assert phone.errors == [] and phone.requests == []
+
+
+_OVERFLOW = """() => ({
+    page: document.documentElement.scrollWidth - innerWidth,
+    // A table wider than the screen must scroll inside a box that fits it.
+    tables: [...document.querySelectorAll("table")].filter(t => {
+        const box = t.closest(".table-wrap");
+        const right = (box || t).getBoundingClientRect().right;
+        return right > innerWidth + 0.5 || (box && box.scrollWidth > box.clientWidth + 1
+            && getComputedStyle(box).overflowX !== "auto");
+    }).length,
+    wide: [...document.querySelectorAll(".table-wrap")].filter(
+        b => b.scrollWidth > b.clientWidth + 1).length,
+})"""
+
+
+def test_usable_on_a_phone(phone: Opened) -> None:
+    page = phone.page
+    found = page.evaluate(_OVERFLOW)
+    assert found["page"] <= 0 and found["tables"] == 0
+    assert found["wide"] >= 1  # the wide tables scroll in their box
+    # Help text says what works on a touch screen, and a tap names an account.
+    assert "tap" in page.inner_text("[data-evidence]")
+    graph = page.locator("[data-graph]").first
+    graph.scroll_into_view_if_needed()
+    box = _settled_box(page, graph)
+    spot = page.evaluate(
+        "(() => { const p = document.querySelector('[data-graph]')._cy.nodes()[0]"
+        ".renderedPosition(); return {x: p.x, y: p.y}; })()"
+    )
+    page.mouse.click(box["x"] + spot["x"], box["y"] + spot["y"])
+    assert graph.locator(".tip").is_visible()
+    assert "Strongest ties" in (page.locator("[data-evidence]").first.text_content() or "")
+    assert phone.errors == []
+
+
+# --------------------------------------------------------------------------- dense networks
+
+
+def _dense(result: Path, out: Path, accounts: int = 80) -> Path:
+    """The result with network-1 grown by ``accounts`` accounts all tied to each other
+    (every pair), in four communities whose ties inside are the strongest (and the
+    fixture's two)."""
+    shutil.copytree(result, out)
+    users = [f"dense{i:03d}" for i in range(accounts)]
+    tables = {n: pq.read_table(out / f"{n}.parquet") for n in ("members", "edges", "clusters")}
+    members = tables["members"].to_pylist() + [
+        {"campaign_id": "network-1", "account_id": a, "platform": "facebook",
+         "role": "member", "score": 1.0, "signals": ["co_action:repost"]}
+        for a in users
+    ]  # fmt: skip
+    clusters = tables["clusters"].to_pylist() + [
+        {"platform": "facebook", "account_id": a, "kind": "user", "cluster": 0,
+         "community": 10 + i % 4, "campaign_id": "network-1", "degree": accounts - 1,
+         "strength": 1.0}
+        for i, a in enumerate(users)
+    ]  # fmt: skip
+    edges = tables["edges"].to_pylist()
+    template = dict(edges[0])
+    for i, a in enumerate(users):
+        for j in range(i + 1, accounts):
+            same = i % 4 == j % 4
+            weight = 20.0 + (i * 7 + j) % 5 if same else 1.0 + (i + j) % 3
+            edges.append({**template, "account_1": a, "account_2": users[j], "weight": weight})
+    pq.write_table(pa.Table.from_pylist(members, schema=tables["members"].schema),
+                   out / "members.parquet")  # fmt: skip
+    pq.write_table(pa.Table.from_pylist(clusters, schema=tables["clusters"].schema),
+                   out / "clusters.parquet")  # fmt: skip
+    pq.write_table(pa.Table.from_pylist(edges, schema=tables["edges"].schema),
+                   out / "edges.parquet")  # fmt: skip
+    return out
+
+
+def test_a_dense_network_draws_its_backbone(result: Path, tmp_path: Path) -> None:
+    dense = _dense(result, tmp_path / "dense")
+    limits = outputs.Limits()
+    model = outputs.collect(dense)
+    graph = model["data"]["graphs"]["net-0-graph"]
+    nodes, edges = len(graph["nodes"]), len(graph["edges"])
+    assert nodes == 90 and edges <= (limits.node_ties + 1) * nodes
+    # Every account keeps a tie, and the communities are drawn apart.
+    assert {e[k] for e in graph["edges"] for k in ("s", "t")} == {n["id"] for n in graph["nodes"]}
+    where = {n["account_id"]: (n["x"], n["y"]) for n in graph["nodes"]}
+
+    def gap(a: str, b: str) -> float:
+        return float(sum((p - q) ** 2 for p, q in zip(where[a], where[b], strict=True)) ** 0.5)
+
+    inside = [gap(f"dense{i:03d}", f"dense{i + 4:03d}") for i in range(0, 70)]
+    across = [gap(f"dense{i:03d}", f"dense{i + 1:03d}") for i in range(0, 70)]
+    assert sum(inside) < sum(across) / 2
+    # Deterministic: the same result draws the same way.
+    assert outputs.collect(dense)["data"]["graphs"]["net-0-graph"] == graph
+    html = page.write(dense).read_text()
+    caption = re.search(r'<p class="caption" data-caption="net-0-graph">(.*?)</p>', html, re.S)
+    assert caption is not None
+    said = html_lib.unescape(caption.group(1))
+    assert (
+        f"a backbone of the strongest of their {80 * 79 // 2 + 45:,} ties" in said
+        and f"{edges} ties drawn" in said
+    )
+    assert "each account's 3 strongest" in said and "6 communities" in said
+    assert "drawn at the edge" in said
 
 
 @pytest.fixture(scope="module")

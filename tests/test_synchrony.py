@@ -22,7 +22,7 @@ from concerted.detectors.synchrony import (
     surprise,
 )
 from concerted.errors import ConfigError
-from concerted.significance import Significance
+from concerted.significance import Significance, null_actions
 from concerted.testing.planted import planted_case
 
 START = datetime(2020, 6, 1, tzinfo=UTC)
@@ -288,3 +288,27 @@ def test_synchrony_and_rhythm_find_the_planted_network_significant(
         assert flagged, detector.name
         assert accounts <= network | {a for _, a in truth.reporters}, detector.name
         assert notes["statistic"] == "sum(weight)"
+
+
+@pytest.mark.parametrize("seed", [12, 13])
+def test_synchrony_weights_alone_are_its_edges_weights(
+    con: duckdb.DuckDBPyConnection, seed: int
+) -> None:
+    """The randomised copies of the test read `null_statistic`, the pairs' weights
+    without the rest of the evidence: the same values as `detect`'s edges give, on the
+    case and on a relabelled copy, and no table left behind."""
+    planted_case(con, seed=seed)
+    detector = Synchrony(min_actions=3)
+    before = con.sql("SELECT count(*) FROM duckdb_tables() WHERE temporary").fetchone()
+    for actions in ("actions", null_actions("actions", null="relabel", seed=seed)):
+        evidence = detector.detect(con, actions)
+        full = con.sql(
+            f"""SELECT sum(weight)::DOUBLE AS s FROM ({evidence.edges.sql_query()})
+                GROUP BY platform_1, account_1, platform_2, account_2"""
+        ).fetchnumpy()["s"]
+        evidence.release(con)
+        alone = detector.null_statistic(con, actions)
+        assert full.size > 0
+        assert np.array_equal(np.sort(full), np.sort(alone))
+    after = con.sql("SELECT count(*) FROM duckdb_tables() WHERE temporary").fetchone()
+    assert after == before

@@ -38,8 +38,8 @@ import dataclasses
 import json
 import logging
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -59,6 +59,7 @@ from concerted import (
     graph,
     paths,
 )
+from concerted.clock import Clock
 from concerted.config import DEFAULT_KINDS, Config
 from concerted.detectors.base import Detector
 from concerted.detectors.coaction import CoAction, CoActionLayers
@@ -93,20 +94,6 @@ OUTPUT_FILES: tuple[str, ...] = (
 _ISO = "%Y-%m-%dT%H:%M:%SZ"
 
 
-class _Clock:
-    def __init__(self, progress: Callable[[str], None]) -> None:
-        self.seconds: dict[str, float] = {}
-        self.progress = progress
-
-    @contextmanager
-    def stage(self, name: str) -> Iterator[None]:
-        self.progress(name)
-        log.info("stage %s", name)
-        start = time.perf_counter()
-        yield
-        self.seconds[name] = round(time.perf_counter() - start, 3)
-
-
 def _output_directory(out: str | Path, files: tuple[str, ...], overwrite: bool) -> Path:
     """``out``, created if new; a former run's files there are refused unless
     ``overwrite``."""
@@ -121,6 +108,22 @@ def _output_directory(out: str | Path, files: tuple[str, ...], overwrite: bool) 
 
 def _write(con: Any, query: str, path: Path) -> None:
     con.execute(f"COPY ({query}) TO {sql_literal(str(path))} (FORMAT parquet, COMPRESSION zstd)")
+
+
+@dataclass
+class _Run:
+    """What the stages of one analysis pass to one another: the case's connection, the
+    settings, the engine for the heavy stages, the clock, the notes for ``run.json``,
+    the actions relation the detectors read (``actions``, or with near-duplicate texts
+    ``_actions``) and the temporary tables to drop at the end."""
+
+    con: duckdb.DuckDBPyConnection
+    config: Config
+    heavy: engines.Engine
+    clock: Clock
+    notes: dict[str, Any] = dataclasses.field(default_factory=dict)
+    actions: str = "actions"
+    temporary: list[str] = dataclasses.field(default_factory=list)
 
 
 def analyze(
@@ -144,81 +147,136 @@ def analyze(
     config = config or Config()
     heavy = engines.get(engine)(store.con)
     out = _output_directory(out, OUTPUT_FILES, overwrite)
-    con = store.con
-    clock = _Clock(progress)
+    run = _Run(con=store.con, config=config, heavy=heavy, clock=Clock(progress))
     started = datetime.now(UTC)
-    layers = config.layers
-    notes: dict[str, Any] = {}
+    run.con.execute(f"CREATE OR REPLACE TEMP TABLE _signals AS {_empty('signals')}")
 
-    con.execute(f"CREATE OR REPLACE TEMP TABLE _signals AS {_empty('signals')}")
-    actions = "actions"
-    pairing: list[CoAction] = [config.coaction]
-    temporary: list[str] = []
-    if layers.near_text:
-        with clock.stage("near_text"):
-            near = config.make("near_text")
-            assert isinstance(near, NearText)
-            clusters = near.clusters(con, "actions")
-            table = near.actions(con, "actions", clusters)
-            con.execute(f"INSERT INTO _signals {near.signals(con, table, clusters).sql_query()}")
-            con.execute(
-                "CREATE OR REPLACE TEMP VIEW _actions AS "
-                f"SELECT * FROM actions UNION ALL SELECT * FROM {table}"
+    pairing = [config.coaction, *_near_text(run)]
+    co_notes, significance_notes = _pairs(run, pairing)
+    kinds = _paired_kinds(config, pairing)
+    for name in config.layers.tested:
+        with run.clock.stage(name):
+            run.notes[name] = _tested_layer(
+                run.con, config, _with_kinds(config, name, kinds), run.actions
             )
-            temporary += [table, *clusters.temporary]
-            actions = "_actions"
-            notes["near_text"] = clusters.notes
-            pairing.append(
-                CoAction(
-                    window=near.window,
-                    kinds=("near_text",),
-                    min_weight=config.coaction.min_weight,
-                    max_object_pairs=config.coaction.max_object_pairs,
-                )
-            )
+    network, in_core, core_network = _network(run)
+    labels, communities = _clusters(run, core_network, in_core)
+    found, labels = _campaigns(run, network, core_network, labels, in_core)
+    brigade = _brigades(run, progress)
+    with run.clock.stage("write"):
+        results = _results(found, brigade)
+        _write_outputs(run, out, results, network, labels, communities)
+    counts = _counts(run, significance_notes, network, in_core, found, brigade)
+    for table in (*run.temporary, "_edges", "_events", "_signals"):
+        run.con.execute(f"DROP TABLE IF EXISTS {table}")
+    run.con.execute("DROP VIEW IF EXISTS _actions")
+    record = {
+        "concerted": __version__,
+        "result_format": RESULT_FORMAT,
+        "command": "analyze",
+        "started": started.strftime(_ISO),
+        "case": store.path,
+        "pseudonymised": store.meta("pseudonymisation_key") is not None,
+        "inputs": _inputs(store),
+        "settings": config.as_dict(),
+        "seconds": run.clock.seconds,
+        "counts": counts,
+        "notes": {"co_action": co_notes, "significance": significance_notes, **run.notes},
+        "outputs": list(OUTPUT_FILES),
+    }
+    (out / "run.json").write_text(json.dumps(record, indent=2, default=str) + "\n")
+    page.write(out, hide_text=hide_text)
+    return record
 
-    with clock.stage("detect"):
-        found_pairs = heavy.pair(actions, pairing)
-        con.execute(
-            f"CREATE OR REPLACE TEMP TABLE _edges_found AS SELECT * FROM {found_pairs.edges}"
+
+def _near_text(run: _Run) -> list[CoAction]:
+    """Near-duplicate texts as one more co-action layer (``[layers] near_text``): their
+    actions join the actions the detectors read (``_actions``), their signals
+    ``_signals``; returns the layer's pairing (none when off)."""
+    if not run.config.layers.near_text:
+        return []
+    with run.clock.stage("near_text"):
+        near = run.config.make("near_text")
+        if not isinstance(near, NearText):
+            raise ConfigError("[detector.near_text] must be the near_text detector")
+        layer = near.layer(run.con, "actions")
+        run.con.execute(f"INSERT INTO _signals {layer.signals.sql_query()}")
+        run.con.execute(
+            "CREATE OR REPLACE TEMP VIEW _actions AS "
+            f"SELECT * FROM actions UNION ALL SELECT * FROM {layer.actions}"
         )
-    kinds: tuple[str, ...] | None = None
-    if config.coaction.kinds is not None:
-        kinds = (*config.coaction.kinds, *(("near_text",) if len(pairing) > 1 else ()))
-    significance = Significance.of(config.significance)
+        run.temporary += layer.temporary
+        run.actions = "_actions"
+        run.notes["near_text"] = layer.notes
+        coaction = run.config.coaction
+        return [
+            CoAction(
+                window=layer.window,
+                kinds=("near_text",),
+                min_weight=coaction.min_weight,
+                max_object_pairs=coaction.max_object_pairs,
+            )
+        ]
+
+
+def _paired_kinds(config: Config, pairing: list[CoAction]) -> tuple[str, ...] | None:
+    """The kinds the co-action pass pairs on, near-duplicate texts included."""
+    if config.coaction.kinds is None:
+        return None
+    return (*config.coaction.kinds, *(("near_text",) if len(pairing) > 1 else ()))
+
+
+def _with_kinds(config: Config, name: str, kinds: tuple[str, ...] | None) -> Detector:
+    """Tested detector ``name``; where its settings leave its kinds open, those of the
+    co-action pass."""
+    made = config.make(name)
+    if getattr(made, "kinds", ()) is None and kinds is not None:
+        made = config.make(name, kinds=kinds)
+    return made
+
+
+def _pairs(run: _Run, pairing: list[CoAction]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Co-action on every layer, tested: ``_edges`` (every pair, tested) and
+    ``_events`` (those of significant pairs). Returns the pairing's notes and the
+    test's."""
+    con, clock = run.con, run.clock
+    with clock.stage("detect"):
+        found = run.heavy.pair(run.actions, pairing)
+        con.execute(f"CREATE OR REPLACE TEMP TABLE _edges_found AS SELECT * FROM {found.edges}")
+    kinds = _paired_kinds(run.config, pairing)
+    significance = Significance.of(run.config.significance)
     null_counts = None
     if not significance.analytic:
         with clock.stage("null"):
             # Randomised copies run the detector again: DuckDB only, for now.
             layered = CoActionLayers(tuple(pairing))
-            null_counts = significance.null_weights(con, actions, layered, kinds)
+            null_counts = significance.null_weights(con, run.actions, layered, kinds)
     with clock.stage("test"):
         if null_counts is None:
-            tested, significance_notes = significance.test_stratified(
-                con, "_edges_found", found_pairs.events, actions, kinds, engine=heavy
+            tested, notes = significance.test_stratified(
+                con, "_edges_found", found.events, run.actions, kinds, engine=run.heavy
             )
         else:
-            tested, significance_notes = significance.test(con, "_edges_found", null_counts)
+            tested, notes = significance.test(con, "_edges_found", null_counts)
         con.execute(f"CREATE OR REPLACE TEMP TABLE _edges AS {tested.sql_query()}")
         con.execute("DROP TABLE _edges_found")
         con.execute(
             f"""CREATE OR REPLACE TEMP TABLE _events AS
-                SELECT ev.* FROM {found_pairs.events} ev
+                SELECT ev.* FROM {found.events} ev
                 SEMI JOIN (SELECT * FROM _edges WHERE significant) e
                   ON e.layer = ev.layer AND e.platform_1 = ev.platform_1
                  AND e.account_1 = ev.account_1 AND e.platform_2 = ev.platform_2
                  AND e.account_2 = ev.account_2"""
         )
-        heavy.release(*found_pairs.temporary)
-    for name in layers.tested:
-        with clock.stage(name):
-            made = config.make(name)
-            if getattr(made, "kinds", ()) is None:
-                # The kinds the co-action pass pairs on, near-duplicate texts included.
-                made = dataclasses.replace(made, kinds=kinds)  # type: ignore[type-var]
-            notes[name] = _tested_layer(con, config, made, actions)
+        run.heavy.release(*found.temporary)
+    return found.notes, notes
 
-    with clock.stage("network"):
+
+def _network(run: _Run) -> tuple[graph.Network, Any, graph.Network]:
+    """The multiplex network of significant ties, which of its nodes lie in the
+    ``min_degree``-core, and the core's own network."""
+    con = run.con
+    with run.clock.stage("network"):
         significant = con.sql(
             "SELECT platform_1, account_1, platform_2, account_2, layer, weight "
             "FROM _edges WHERE significant"
@@ -231,45 +289,48 @@ def analyze(
                USING (platform, account_id)"""
         ).to_arrow_table()
         network = graph.build(significant, accounts)
-        in_core = campaigns.core(network, config.clusters.min_degree)
+        in_core = cluster.core(network, run.config.clusters.min_degree)
         core_edges = network.edges.filter(
             pa.array(
                 in_core[network.edges.column("source").to_numpy()]
                 & in_core[network.edges.column("target").to_numpy()]
             )
         )
-        core_network = graph.Network(nodes=network.nodes, edges=core_edges)
+    return network, in_core, graph.Network(nodes=network.nodes, edges=core_edges)
 
-    with clock.stage("clusters"):
-        s = config.clusters
-        communities = _over_core(
-            cluster.merge_dense(
-                core_network,
-                cluster.leiden(
-                    core_network, resolution=s.resolution, seed=s.seed, weighted=s.weighted
-                ),
-                ratio=s.merge_density,
-            ),
+
+def _clusters(run: _Run, core: graph.Network, in_core: Any) -> tuple[Any, Any]:
+    """The cluster of each node (-1 outside the core) by the configured method, and its
+    Leiden community (joined where the ties between do not tell them apart)."""
+    s = run.config.clusters
+    with run.clock.stage("clusters"):
+        leiden = cluster.leiden(core, resolution=s.resolution, seed=s.seed, weighted=s.weighted)
+        communities = _over_core(cluster.merge_dense(core, leiden, ratio=s.merge_density), in_core)
+        components = _over_core(cluster.components(core), in_core)
+    return (communities if s.method == "leiden" else components), communities
+
+
+def _campaigns(
+    run: _Run, network: graph.Network, core: graph.Network, labels: Any, in_core: Any
+) -> tuple[campaigns.Campaigns, Any]:
+    """The campaigns of the clusters, joined where the same people run them, with what
+    corroborates them and their summaries; and the clusters' labels, joined."""
+    con, config = run.con, run.config
+
+    def build(labels: Any) -> campaigns.Campaigns:
+        spans = _spans(con, cluster.members(network, labels).filter(pa.array(labels >= 0)))
+        return campaigns.build(
+            con,
+            core,
+            labels,
             in_core,
+            min_accounts=config.clusters.min_accounts,
+            settings=config.campaigns,
+            spans=spans,
+            names={name: name for name in config.layers.tested},
         )
-        components = _over_core(cluster.components(core_network), in_core)
-        labels = communities if s.method == "leiden" else components
 
-    with clock.stage("campaigns"):
-
-        def build(labels: np.ndarray[Any, Any]) -> campaigns.Campaigns:
-            spans = _spans(con, cluster.members(network, labels).filter(pa.array(labels >= 0)))
-            return campaigns.build(
-                con,
-                core_network,
-                labels,
-                in_core,
-                min_accounts=s.min_accounts,
-                settings=config.campaigns,
-                spans=spans,
-                names={name: name for name in layers.tested},
-            )
-
+    with run.clock.stage("campaigns"):
         found = build(labels)
         # Clusters run by the same people (an admin of their pages or groups) are one
         # operation.
@@ -277,70 +338,102 @@ def analyze(
         if not np.array_equal(joined, labels):
             labels = joined
             found = build(labels)
-    if layers.corroborating:
-        with clock.stage("corroborate"):
-            found, notes["corroboration"] = _corroborate(con, config, found)
-    with clock.stage("summaries"):
-        found = found.with_summaries(_summaries(con, found, actions))
+    if config.layers.corroborating:
+        with run.clock.stage("corroborate"):
+            found, run.notes["corroboration"] = _corroborate(con, config, found)
+    with run.clock.stage("summaries"):
+        found = found.with_summaries(_summaries(con, found, run.actions))
+    return found, labels
 
-    brigade: brigades.Brigades | None = None
-    if _scalar(con, "SELECT count(*) FROM reports"):
-        brigade = brigades.find(con, config.brigades, config.significance, progress=progress)
-        clock.seconds.update(
-            {f"brigades.{k}": v for k, v in brigade.notes.get("seconds", {}).items()}
-        )
-        notes["brigades"] = brigade.notes
-        for part, rows in (
-            ("edges", brigade.edges),
-            ("events", brigade.events),
-            ("signals", brigade.signals),
-        ):
-            con.register("_brigade_part", rows)
+
+def _brigades(run: _Run, progress: Callable[[str], None]) -> brigades.Brigades | None:
+    """The brigade stage, where the case holds reports; its evidence joins the run's."""
+    con = run.con
+    if not _scalar(con, "SELECT count(*) FROM reports"):
+        return None
+    brigade = brigades.find(con, run.config.brigades, run.config.significance, progress=progress)
+    run.clock.seconds.update(
+        {f"brigades.{k}": v for k, v in brigade.notes.get("seconds", {}).items()}
+    )
+    run.notes["brigades"] = brigade.notes
+    for part, rows in (
+        ("edges", brigade.edges),
+        ("events", brigade.events),
+        ("signals", brigade.signals),
+    ):
+        con.register("_brigade_part", rows)
+        try:
             con.execute(
                 f"INSERT INTO _{part} SELECT {', '.join(EVIDENCE_CONTRACTS[part].names)} "
                 "FROM _brigade_part"
             )
+        finally:
             con.unregister("_brigade_part")
+    return brigade
 
-    with clock.stage("write"):
-        results = _results(found, brigade)
-        _write_results(out, results, network, labels, communities)
-        order = "platform_1, account_1, platform_2, account_2, detector, layer"
-        _write(con, f"SELECT * FROM _edges ORDER BY {order}", out / "edges.parquet")
-        _write(
-            con,
-            f"SELECT * FROM _events ORDER BY {order}, ts_1, ts_2, object_id, source_1",
-            out / "events.parquet",
-        )
-        _write(
-            con,
-            "SELECT * FROM _signals ORDER BY detector, layer, entity, platform, id, related_id",
-            out / "signals.parquet",
-        )
-        exports.write(
-            con,
-            out,
-            members=results["members"],
-            targets=results["targets"],
-            nodes=network.nodes,
-            actions=actions,
-            signals="_signals",
-        )
-        attributes = pa.table(
-            {
-                "node": network.nodes.column("node"),
-                "cluster": pa.array(labels),
-                "community": pa.array(communities),
-                "campaign": pa.array(_campaign_names(labels), type=pa.string()),
-            }
-        )
-        graph.write_graphml(network, out / "network.graphml", attributes)
-        graph.write_gexf(network, out / "network.gexf", attributes)
 
-    counts = {
-        "actions": _scalar(con, "SELECT count(*) FROM actions"),
-        "derived_actions": _scalar(con, f"SELECT count(*) FROM {actions}")
-        - _scalar(con, "SELECT count(*) FROM actions"),
+def _write_outputs(
+    run: _Run,
+    out: Path,
+    results: dict[str, pa.Table],
+    network: graph.Network,
+    labels: Any,
+    communities: Any,
+) -> None:
+    """Every output file but ``run.json`` and the page."""
+    con = run.con
+    _write_results(out, results, network, labels, communities)
+    order = "platform_1, account_1, platform_2, account_2, detector, layer"
+    _write(con, f"SELECT * FROM _edges ORDER BY {order}", out / "edges.parquet")
+    _write(
+        con,
+        f"SELECT * FROM _events ORDER BY {order}, ts_1, ts_2, object_id, source_1",
+        out / "events.parquet",
+    )
+    _write(
+        con,
+        "SELECT * FROM _signals ORDER BY detector, layer, entity, platform, id, related_id",
+        out / "signals.parquet",
+    )
+    exports.write(
+        con,
+        out,
+        members=results["members"],
+        targets=results["targets"],
+        nodes=network.nodes,
+        actions=run.actions,
+        signals="_signals",
+    )
+    attributes = pa.table(
+        {
+            "node": network.nodes.column("node"),
+            "cluster": pa.array(labels),
+            "community": pa.array(communities),
+            "campaign": pa.array(_campaign_names(labels), type=pa.string()),
+        }
+    )
+    graph.write_graphml(network, out / "network.graphml", attributes)
+    graph.write_gexf(network, out / "network.gexf", attributes)
+
+
+def _counts(
+    run: _Run,
+    significance_notes: dict[str, Any],
+    network: graph.Network,
+    in_core: Any,
+    found: campaigns.Campaigns,
+    brigade: brigades.Brigades | None,
+) -> dict[str, int]:
+    """The counts of a run, as the command line, ``run.json``, ``summary.json`` and the
+    page give them."""
+    con = run.con
+    actions = _scalar(con, "SELECT count(*) FROM actions")
+    flagged_reports = 0
+    if brigade is not None:
+        flagged_reports = sum(bool(f) for f in brigade.report_scores.column("flagged").to_pylist())
+    return {
+        "actions": actions,
+        "derived_actions": _scalar(con, f"SELECT count(*) FROM {run.actions}") - actions,
         "pairs": significance_notes["pairs_tested"],
         "significant_pairs": significance_notes["pairs_significant"],
         "network_accounts": network.num_nodes,
@@ -351,32 +444,10 @@ def analyze(
         "reports": _scalar(con, "SELECT count(*) FROM reports"),
         "brigades": brigade.campaigns.num_rows if brigade else 0,
         "flagged_brigades": brigade.flagged if brigade else 0,
-        "reports_flagged": sum(bool(f) for f in brigade.report_scores.column("flagged").to_pylist())
-        if brigade
-        else 0,
+        "reports_flagged": flagged_reports,
         "protected_targets": brigade.protected.num_rows if brigade else 0,
         "signals": _scalar(con, "SELECT count(*) FROM _signals"),
     }
-    for table in (*temporary, "_edges", "_events", "_signals"):
-        con.execute(f"DROP TABLE IF EXISTS {table}")
-    con.execute("DROP VIEW IF EXISTS _actions")
-    run = {
-        "concerted": __version__,
-        "result_format": RESULT_FORMAT,
-        "command": "analyze",
-        "started": started.strftime(_ISO),
-        "case": store.path,
-        "pseudonymised": store.meta("pseudonymisation_key") is not None,
-        "inputs": _inputs(store),
-        "settings": config.as_dict(),
-        "seconds": clock.seconds,
-        "counts": counts,
-        "notes": {"co_action": found_pairs.notes, "significance": significance_notes, **notes},
-        "outputs": list(OUTPUT_FILES),
-    }
-    (out / "run.json").write_text(json.dumps(run, indent=2, default=str) + "\n")
-    page.write(out, hide_text=hide_text)
-    return run
 
 
 def coaction(

@@ -721,14 +721,22 @@ def report_command(result: Path, hide_text: bool, out_file: Path | None) -> None
     help="Multiply the scenario's counts (0.1 runs in seconds).",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the evaluation as JSON.")
-def demo_command(out_dir: Path, seed: int, scale: float, as_json: bool) -> None:
+@click.option(
+    "--cache/--no-cache",
+    default=True,
+    show_default=True,
+    help="Keep the simulated world and its case in the user's cache directory "
+    "(CONCERTED_CACHE, else $XDG_CACHE_HOME/concerted) and reuse them; the analysis "
+    "runs every time.",
+)
+def demo_command(out_dir: Path, seed: int, scale: float, as_json: bool, cache: bool) -> None:
     """Simulate a network like the 2020 Pakistan case (pages, groups, accounts and two
     mass-reporting brigades), analyse it, write the report and score it against the
     simulation's truth."""
     from concerted.demo import demo
 
     with _progress(not as_json and err.is_terminal) as say:
-        done = demo(out_dir, seed=seed, scale=scale, progress=say)
+        done = demo(out_dir, seed=seed, scale=scale, progress=say, cache=cache)
     if as_json:
         click.echo(json.dumps(done.evaluation, indent=2))
         return

@@ -466,14 +466,15 @@ class Config:
     #: Settings of any detector, by name (``[detector.NAME]`` tables).
     detector: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
 
-    def make(self, name: str) -> Detector:
-        """The detector called ``name`` with the settings this configuration gives it.
+    def make(self, name: str, **fill: Any) -> Detector:
+        """The detector called ``name`` with the settings this configuration gives it;
+        ``fill`` gives settings the configuration leaves to the caller.
 
         >>> from_mapping({"detector": {"near_text": {"threshold": 0.9}}}).make(
         ...     "near_text").threshold
         0.9
         """
-        return detectors.get(name, **self.detector.get(name, {}))
+        return detectors.get(name, **{**fill, **self.detector.get(name, {})})
 
     def as_dict(self) -> dict[str, Any]:
         """Every setting, as ``run.json`` records it."""

@@ -57,7 +57,7 @@ from concerted.errors import ConfigError
 from concerted.schema import sql_literal
 from concerted.textnorm import normalized_codepoints
 
-__all__ = ["NearText", "NearTextClusters", "near_text_actions"]
+__all__ = ["NearText", "NearTextClusters", "NearTextLayer", "near_text_actions"]
 
 _ids = itertools.count()
 
@@ -220,6 +220,20 @@ class _Sets:
             union = self.sizes[x] + self.sizes[y] - common
             out[start : start + len(x)] = np.where(union > 0, common / np.maximum(union, 1), 1.0)
         return out
+
+
+@dataclass(frozen=True)
+class NearTextLayer:
+    """Near-duplicate texts as one more co-action layer (:meth:`NearText.layer`):
+    ``actions``, a temporary table of ``near_text`` actions in the actions contract, to
+    pair with the others within ``window``; ``signals`` on the posts of its clusters;
+    ``notes``; and ``temporary``, the tables to drop after."""
+
+    actions: str
+    signals: duckdb.DuckDBPyRelation
+    window: float
+    notes: dict[str, Any]
+    temporary: tuple[str, ...]
 
 
 @dataclass(frozen=True)
@@ -583,6 +597,19 @@ class NearText:
             JOIN posts p ON p.platform = c.platform AND p.post_id = c.post_id
             WHERE NOT c.capped AND s.accounts >= 2
             """
+        )
+
+    def layer(self, con: duckdb.DuckDBPyConnection, actions: str) -> NearTextLayer:
+        """The clusters of the posts behind the ``text`` actions in ``actions``, as a
+        co-action layer for the analysis to pair with the other kinds."""
+        found = self.clusters(con, actions)
+        table = self.actions(con, actions, found)
+        return NearTextLayer(
+            actions=table,
+            signals=self.signals(con, table, found),
+            window=self.window,
+            notes=found.notes,
+            temporary=(table, *found.temporary),
         )
 
     def detect(self, con: duckdb.DuckDBPyConnection, actions: str) -> Evidence:

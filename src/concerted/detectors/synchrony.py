@@ -57,7 +57,7 @@ import pyarrow as pa
 from scipy.special import gammaln
 
 from concerted.detectors.base import Evidence, empty
-from concerted.detectors.coaction import pair_keys, viral_objects
+from concerted.detectors.coaction import Pairs, pair_keys, viral_objects
 from concerted.errors import ConfigError
 from concerted.schema import sql_literal
 
@@ -118,10 +118,9 @@ class Synchrony:
         if self.max_object_pairs is not None and self.max_object_pairs < 1:
             raise ConfigError("synchrony: max_object_pairs must be at least 1 (or None)")
 
-    def detect(self, con: duckdb.DuckDBPyConnection, actions: str) -> Evidence:
-        n = next(_ids)
+    def _pair(self, con: duckdb.DuckDBPyConnection, actions: str, n: int) -> tuple[str, Pairs]:
+        """The accounts with ``min_actions`` actions (a table) and their pairing."""
         active = f"_synchrony_active_{n}"
-        found = f"_synchrony_edges_{n}"
         con.execute(
             f"""CREATE OR REPLACE TEMP TABLE {active} AS
                 SELECT platform, actor_id FROM {actions} {_where_kinds(self.kinds)}
@@ -132,6 +131,29 @@ class Synchrony:
             f"SEMI JOIN {active} USING (platform, actor_id))"
         )
         keys = pair_keys(con, source, window=self.window, max_object_pairs=self.max_object_pairs)
+        return active, keys
+
+    def null_statistic(self, con: duckdb.DuckDBPyConnection, actions: str) -> npt.NDArray[Any]:
+        """The ``weight`` of every pair :meth:`detect` finds in ``actions``, in no
+        order, and nothing else: what a randomised copy of the significance test needs
+        (``sum(weight)`` per pair: synchrony has one edge row per pair). Skips the
+        edges' other columns, their events and the accounts' names."""
+        active, keys = self._pair(con, actions, next(_ids))
+        try:
+            values = con.sql(
+                f"""SELECT (count(DISTINCT r_1) + count(DISTINCT r_2))::DOUBLE AS s
+                    FROM {keys.pairs} GROUP BY a_1, a_2
+                    HAVING count(DISTINCT r_1) + count(DISTINCT r_2) >= {int(self.min_weight)}"""
+            ).fetchnumpy()["s"]
+        finally:
+            for table in (*keys.tables, active):
+                con.execute(f"DROP TABLE IF EXISTS {table}")
+        return np.asarray(values, dtype=np.float64)
+
+    def detect(self, con: duckdb.DuckDBPyConnection, actions: str) -> Evidence:
+        n = next(_ids)
+        found = f"_synchrony_edges_{n}"
+        active, keys = self._pair(con, actions, n)
         # Per pair: the distinct rows of each account that found a match.
         con.execute(
             f"""CREATE OR REPLACE TEMP TABLE {found} AS

@@ -5,7 +5,8 @@ Three operations cost more than a scan of the case: deriving the actions, the wi
 co-action join, and the per-day sums of the stratified null. An :class:`Engine` runs
 them; :mod:`concerted.ingest`, :mod:`concerted.analysis` and
 :meth:`concerted.significance.Significance.test_stratified` call nothing else for
-them. DuckDB is the one engine built (:mod:`concerted.engines.duck`); Apache Spark is
+them (but for the nulls made of randomised copies, which run the co-action detector
+again on DuckDB). DuckDB is the one engine built (:mod:`concerted.engines.duck`); Apache Spark is
 to be the second.
 
 **What crosses.** Relations named on the case's DuckDB connection: a table, a view or

@@ -24,8 +24,10 @@ import numpy as np
 from concerted.errors import ConfigError
 
 __all__ = [
+    "FRAMED_FROM",
     "Limits",
     "assets_phrase",
+    "backbone",
     "bucket",
     "bucket_name",
     "clean",
@@ -35,6 +37,9 @@ __all__ = [
     "span",
     "when",
 ]
+
+# Network views of at least this many accounts are framed on their central quantiles.
+FRAMED_FROM = 50
 
 # Bucket widths a timeline may use, in seconds: the finest that keeps the points few.
 _BUCKETS = (60, 300, 900, 3600, 3 * 3600, 6 * 3600, 86400, 7 * 86400, 28 * 86400)
@@ -54,6 +59,7 @@ class Limits:
     campaigns: int = 12
     top: int = 10
     node_evidence: int = 6
+    node_ties: int = 3
     timeline_points: int = 600
 
     def __post_init__(self) -> None:
@@ -200,11 +206,69 @@ def assets_phrase(assets: Mapping[str, Mapping[str, int]]) -> str:
 # --------------------------------------------------------------------------- layout
 
 
+def backbone(
+    n: int,
+    source: np.ndarray[Any, Any],
+    target: np.ndarray[Any, Any],
+    weight: np.ndarray[Any, Any],
+    per_node: int,
+) -> np.ndarray[Any, Any]:
+    """Which ties to draw of a dense network: each account's ``per_node`` strongest,
+    and the strongest that keep its parts connected (a maximum spanning forest), so
+    at most ``(per_node + 1) * n`` of them. Ties of equal weight are taken in the order
+    given, so the same ties give the same backbone.
+
+    One tie per node: 2 and 3 are tied more strongly to 1 than to 0, and 0 most
+    strongly to 1, so the weak ties 0-2 and 0-3 are left out:
+
+    >>> backbone(4, np.array([0, 0, 0, 1, 1]), np.array([1, 2, 3, 2, 3]),
+    ...          np.array([9.0, 1.0, 1.0, 2.0, 2.0]), 1).tolist()
+    [True, False, False, True, True]
+    >>> backbone(4, np.array([0, 0, 1]), np.array([1, 2, 2]), np.array([5.0, 1.0, 4.0]),
+    ...          1).tolist()
+    [True, False, True]
+    """
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import minimum_spanning_tree
+
+    m = source.size
+    keep = np.zeros(m, dtype=bool)
+    if m == 0:
+        return keep
+    ends = np.concatenate([source, target])
+    tie = np.concatenate([np.arange(m), np.arange(m)])
+    order = np.lexsort((tie, -np.concatenate([weight, weight]), ends))
+    ends, tie = ends[order], tie[order]
+    first = np.searchsorted(ends, ends, side="left")
+    keep[tie[np.arange(2 * m) - first < per_node]] = True
+    # The forest of the heaviest ties: a minimum spanning forest of inverted weights
+    # (positive, since the sparse graph reads zeros as no tie).
+    low, high = np.minimum(source, target), np.maximum(source, target)
+    cost = float(weight.max()) + 1.0 - weight
+    forest = minimum_spanning_tree(coo_matrix((cost, (low, high)), shape=(n, n)).tocsr())
+    where = {(int(a), int(b)): j for j, (a, b) in enumerate(zip(low, high, strict=True))}
+    rows, cols = forest.nonzero()
+    for a, b in zip(rows, cols, strict=True):
+        keep[where[(min(int(a), int(b)), max(int(a), int(b)))]] = True
+    return keep
+
+
 def layout(
-    n: int, source: np.ndarray[Any, Any], target: np.ndarray[Any, Any], weight: np.ndarray[Any, Any]
+    n: int,
+    source: np.ndarray[Any, Any],
+    target: np.ndarray[Any, Any],
+    weight: np.ndarray[Any, Any],
+    groups: np.ndarray[Any, Any] | None = None,
 ) -> np.ndarray[Any, Any]:
     """Fruchterman-Reingold positions in a 1000-unit box; seeded, so the same graph
     draws the same way.
+
+    ``groups`` (a community per node, negative for none), where it names two or more,
+    starts each community in a place of its own and pulls its accounts together, so
+    communities are drawn apart.
+    From :data:`FRAMED_FROM` accounts, the box is framed on the central 96% of them on
+    each axis: the few far outliers are drawn at its edge instead of shrinking everyone
+    else to a dot.
 
     >>> layout(3, np.array([0, 1]), np.array([1, 2]), np.array([1.0, 1.0])).shape
     (3, 2)
@@ -217,6 +281,16 @@ def layout(
         return np.full((1, 2), 500.0)
     k = math.sqrt(4.0 / n)
     w = np.sqrt(weight / weight.max()) if weight.size else weight
+    member = np.zeros(n, dtype=bool)
+    label = np.zeros(n, dtype=int)
+    if groups is not None and groups.size == n and np.unique(groups[groups >= 0]).size > 1:
+        member = groups >= 0
+        _, label = np.unique(np.where(member, groups, -1), return_inverse=True)
+        count = int(label.max()) + 1
+        # Communities start apart, on a circle in the order of their numbers.
+        angle = 2 * math.pi * np.arange(count) / count
+        centre = np.stack([np.cos(angle), np.sin(angle)], axis=1) * 0.8
+        pos[member] = centre[label[member]] + 0.25 * pos[member]
     step = 0.2
     for _ in range(150):
         dx = pos[:, 0:1] - pos[:, 0]
@@ -232,9 +306,22 @@ def layout(
                     source, pull[:, axis], n
                 )
         disp -= 0.5 * k * pos
+        if member.any():
+            size = np.bincount(label[member], minlength=int(label.max()) + 1)
+            centre = (
+                np.stack(
+                    [np.bincount(label[member], pos[member, a], size.size) for a in (0, 1)], axis=1
+                )
+                / np.maximum(size, 1)[:, None]
+            )
+            disp[member] -= 0.3 * (pos[member] - centre[label[member]]) / k
         length = np.sqrt((disp**2).sum(axis=1)) + 1e-9
         pos += disp / length[:, None] * np.minimum(length, step)[:, None]
         step *= 0.97
+    if n >= FRAMED_FROM:
+        low, high = np.quantile(pos, 0.02, axis=0), np.quantile(pos, 0.98, axis=0)
+        margin = 0.04 * np.maximum(high - low, 1e-9)
+        pos = np.clip(pos, low - margin, high + margin)
     low, high = pos.min(axis=0), pos.max(axis=0)
     scaled: np.ndarray[Any, Any] = (pos - low) / np.maximum(high - low, 1e-9) * 1000.0
     return scaled

@@ -30,11 +30,13 @@ _JOINERS = "\u200c\u200d"
 
 @dataclass(frozen=True, kw_only=True)
 class Face:
-    """A vendored font for one script, and the code points it is used for."""
+    """A vendored font for one script (its file and licence in ``concerted/assets``), and
+    the code points it is used for."""
 
     script: str
     family: str
     file: str
+    licence: str
     ranges: tuple[tuple[int, int], ...]
 
     def covers(self, char: str) -> bool:
@@ -57,6 +59,7 @@ FACES: tuple[Face, ...] = (
         script="Arabic",
         family="Report Arabic",
         file="noto-naskh-arabic-arabic-400-normal.woff2",
+        licence="LICENSE.noto-naskh-arabic",
         ranges=(
             (0x0600, 0x06FF),
             (0x0750, 0x077F),
@@ -69,6 +72,7 @@ FACES: tuple[Face, ...] = (
         script="Devanagari",
         family="Report Devanagari",
         file="noto-sans-devanagari-devanagari-400-normal.woff2",
+        licence="LICENSE.noto-sans-devanagari",
         ranges=((0x0900, 0x097F), (0x1CD0, 0x1CFF), (0xA8E0, 0xA8FF)),
     ),
 )

@@ -18,7 +18,9 @@ import pyarrow as pa
 
 from concerted.outputs.base import Result
 from concerted.outputs.figures import (
+    FRAMED_FROM,
     Limits,
+    backbone,
     bucket,
     bucket_name,
     epoch,
@@ -28,6 +30,10 @@ from concerted.outputs.figures import (
 )
 
 __all__ = ["Builder"]
+
+# A network view draws every tie among its accounts while they are this few (or no more
+# than Limits.node_ties per account); beyond, it draws the backbone (figures.backbone).
+_ALL_TIES = 150
 
 
 @dataclass
@@ -109,13 +115,15 @@ class Builder:
             (r["platform"], r["account_id"]): r
             for r in res.rows("SELECT platform, account_id, role FROM _m")
         }
-        kinds = {
-            (r["platform"], r["account_id"]): r["kind"]
+        clustered = {
+            (r["platform"], r["account_id"]): r
             for r in res.rows(
-                "SELECT platform, account_id, kind FROM clusters "
-                "SEMI JOIN _m USING (platform, account_id)"
+                "SELECT platform, account_id, kind, community FROM clusters "
+                "SEMI JOIN _m USING (platform, account_id) "
+                "ORDER BY platform, account_id, campaign_id DESC NULLS FIRST, community"
             )
         }
+        kinds = {k: r["kind"] for k, r in clustered.items()}
         shown = strength[: limits.graph_nodes]
         if len(strength) > len(shown):
             self.caps.append(
@@ -125,13 +133,26 @@ class Builder:
         index = {(r["platform"], r["account_id"]): i for i, r in enumerate(shown)}
         self._table("_n", ("platform", "account_id"), list(index))
         ties_total = int(res.value("SELECT count(*) FROM _p") or 0)
-        drawn = res.rows(
-            f"""SELECT p.* FROM _p p
-                SEMI JOIN _n a ON a.platform = p.platform_1 AND a.account_id = p.account_1
-                SEMI JOIN _n b ON b.platform = p.platform_2 AND b.account_id = p.account_2
-                ORDER BY weight DESC, platform_1, account_1, platform_2, account_2
-                LIMIT {limits.graph_edges + 1}"""
+        among = res.rows(
+            """SELECT p.platform_1, p.account_1, p.platform_2, p.account_2, p.weight FROM _p p
+               SEMI JOIN _n a ON a.platform = p.platform_1 AND a.account_id = p.account_1
+               SEMI JOIN _n b ON b.platform = p.platform_2 AND b.account_id = p.account_2
+               ORDER BY weight DESC, platform_1, account_1, platform_2, account_2"""
         )
+        # A dense network drawn whole is a blob: draw its backbone, each account's
+        # strongest ties and those that keep it connected, O(accounts) ties.
+        dense = len(among) > max(limits.node_ties * len(shown), _ALL_TIES)
+        if dense:
+            keep = backbone(
+                len(shown),
+                np.array([index[(e["platform_1"], e["account_1"])] for e in among], dtype=int),
+                np.array([index[(e["platform_2"], e["account_2"])] for e in among], dtype=int),
+                np.array([float(e["weight"]) for e in among], dtype=float),
+                limits.node_ties,
+            )
+            drawn = [e for e, k in zip(among, keep.tolist(), strict=True) if k]
+        else:
+            drawn = among
         if len(drawn) > limits.graph_edges:
             drawn = drawn[: limits.graph_edges]
             self.caps.append(
@@ -145,7 +166,15 @@ class Builder:
         source = np.array([index[(e["platform_1"], e["account_1"])] for e in drawn], dtype=int)
         target = np.array([index[(e["platform_2"], e["account_2"])] for e in drawn], dtype=int)
         weight = np.array([float(e["weight"]) for e in drawn], dtype=float)
-        pos = layout(len(shown), source, target, weight)
+        community = np.array(
+            [
+                -1 if (c := clustered.get(key_, {}).get("community")) is None else int(c)
+                for key_ in index
+            ],
+            dtype=int,
+        )
+        pos = layout(len(shown), source, target, weight, community)
+        communities = len({int(c) for c in community if c >= 0})
 
         ties: dict[tuple[str, str], list[dict[str, Any]]] = {}
         for r in tie_rows:
@@ -209,6 +238,9 @@ class Builder:
             "accounts_with_ties": len(strength),
             "isolated": max(len(members) - len(strength), 0),
             "ties": ties_total,
+            "backbone": limits.node_ties if dense else None,
+            "communities": communities,
+            "framed": len(shown) >= FRAMED_FROM,
             "groups": groups,
             "platforms": platforms,
         }

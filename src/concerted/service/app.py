@@ -30,6 +30,7 @@ from starlette.routing import Route
 from concerted import adapters
 from concerted.adapters.base import Reject
 from concerted.adapters.moderation import records_to_reports
+from concerted.service import ozone
 from concerted.service.auth import RateLimiter, Token, TokenStore
 from concerted.service.base import Outcome
 from concerted.service.intake import BadRequest, Guard, ItemError, NotReady, parse_batch, parse_one
@@ -276,9 +277,7 @@ async def _intake(s: _Service, format_: str, records: list[Any]) -> Response:
     if len(records) > s.settings.max_batch:
         raise HTTPError(413, f"a batch holds at most {s.settings.max_batch} reports")
     parsed = [r for r in records if not isinstance(r, ItemError)]
-    mapped = iter(
-        await asyncio.to_thread(records_to_reports, adapters.get(format_), parsed) if parsed else []
-    )
+    mapped = iter(await asyncio.to_thread(_map, format_, parsed) if parsed else [])
     items: list[Any] = []
     for record in records:
         if isinstance(record, ItemError):
@@ -287,6 +286,18 @@ async def _intake(s: _Service, format_: str, records: list[Any]) -> Response:
         one = next(mapped)
         items.append(ItemError(None, one.reason) if isinstance(one, Reject) else one)
     return await _answer_batch(s, items)
+
+
+def _map(format_: str, records: list[Any]) -> list[dict[str, Any] | Reject | ItemError]:
+    """The records mapped by the format's adapter; if the mapping fails on the whole
+    batch, record by record, so that one it cannot read is that record's error only."""
+    adapter = adapters.get(format_)
+    try:
+        return list(records_to_reports(adapter, records))
+    except Exception:
+        if len(records) == 1:
+            return [ItemError(None, f"the record cannot be read as {format_}")]
+    return [one for r in records for one in _map(format_, [r])]
 
 
 @_endpoint("POST", "/v1/intake/mastodon", "signature")
@@ -347,6 +358,28 @@ async def openapi(request: Request, s: _Service, _: Token | None) -> Response:
     return _json(document())
 
 
+@_endpoint("GET", "/v1/ozone/events", "reports:read")
+async def ozone_events(request: Request, s: _Service, _: Token | None) -> Response:
+    if s.settings.ozone_did is None:
+        raise HTTPError(404, "Ozone write-back is not set up: [service] ozone_did")
+    values = {}
+    for name, default, top in (("after", "0", None), ("limit", "100", 1000)):
+        text = request.query_params.get(name, default)
+        if not text.isdigit() or (top is not None and not 1 <= int(text) <= top):
+            limits = f"from 1 to {top}" if top else "0 or more"
+            raise HTTPError(422, f"{name} is a whole number {limits}", name)
+        values[name] = int(text)
+    found, last = await asyncio.to_thread(
+        ozone.page,
+        s.log,
+        values["after"],
+        values["limit"],
+        s.settings.ozone_did,
+        s.settings.ozone_platform,
+    )
+    return _json({"events": found, "next": last})
+
+
 def _ready(s: _Service) -> None:
     if not s.guard.ready:
         reason = "the intake log failed" if s.guard.failed else "replaying the log"
@@ -366,6 +399,7 @@ _ROUTES = [
     readyz,
     metrics,
     openapi,
+    ozone_events,
 ]
 assert [(r.path.replace(":path}", "}"), sorted(r.methods or ())) for r in _ROUTES] == [
     (p, sorted({m, "HEAD"} if m == "GET" else {m})) for m, p, _, _ in ROUTES
@@ -408,9 +442,25 @@ def create_app(settings: ServiceSettings, *, freeze_gc: bool = False) -> Starlet
         )
         starting = asyncio.create_task(guard.start())
         starting.add_done_callback(_report_start)
+        pushing: asyncio.Task[None] | None = None
+        if settings.ozone_url is not None and settings.ozone_did is not None:
+            pusher = ozone.Pusher(
+                intake_log,
+                settings.ozone_url,
+                settings.ozone_did,
+                settings.state / "ozone.cursor",
+                token=settings.ozone_token(),
+                platform=settings.ozone_platform,
+            )
+            app.state.pusher = pusher
+            pushing = asyncio.create_task(pusher.run(), name="concerted-ozone")
         try:
             yield
         finally:
+            if pushing is not None:
+                pushing.cancel()
+                with contextlib.suppress(BaseException):
+                    await pushing
             with contextlib.suppress(Exception):
                 await starting
             await guard.stop()

@@ -34,6 +34,12 @@ ROUTES: tuple[tuple[str, str, str | None, str], ...] = (
     ("GET", "/readyz", "any", "The log is replayed and intake is open."),
     ("GET", "/metrics", "admin", "Prometheus metrics."),
     ("GET", "/openapi.json", "any", "This document."),
+    (
+        "GET",
+        "/v1/ozone/events",
+        "reports:read",
+        "tools.ozone.moderation.emitEvent bodies for the flagged reports, by log offset.",
+    ),
 )
 
 _ERROR = {
@@ -90,6 +96,12 @@ _TARGET = {
         "recommendations": {"type": "object", "additionalProperties": {"type": "integer"}},
         "co_reporters": {"type": "array", "items": {"type": "string"}},
         "signals": {"type": "object", "additionalProperties": {"type": "integer"}},
+        "timeline": {
+            "type": "array",
+            "description": "The latest reports (at most 200): [time, recommendation]. "
+            "Listed by /v1/targets only, not in a report's result.",
+            "items": {"type": "array", "items": {"type": "string"}},
+        },
     },
 }
 
@@ -264,7 +276,7 @@ def document() -> dict[str, Any]:
                 "requestBody": {"required": True, "content": {"application/json": {}}},
                 "responses": {
                     "200": {"description": "One entry per report.", **_json("BatchResult")},
-                    **_errors(400, 401, 413, 429, 503),
+                    **_errors(400, 401, 404, 413, 429, 503),
                 },
             }
         },
@@ -321,6 +333,33 @@ def document() -> dict[str, Any]:
                 "responses": {"200": {"description": "OpenAPI 3.1."}, **_errors(*common)},
             }
         },
+        "/v1/ozone/events": {
+            "get": {
+                "summary": ROUTES[12][3],
+                "security": auth,
+                "parameters": [
+                    {
+                        "name": "after",
+                        "in": "query",
+                        "required": False,
+                        "schema": {"type": "integer", "minimum": 0},
+                    },
+                    {
+                        "name": "limit",
+                        "in": "query",
+                        "required": False,
+                        "schema": {"type": "integer", "minimum": 1, "maximum": 1000},
+                    },
+                ],
+                "responses": {
+                    "200": {
+                        "description": "Events of the reports after `after`; ask after `next`.",
+                        **_json("OzoneEvents"),
+                    },
+                    **_errors(*common, 404, 422),
+                },
+            }
+        },
     }
     return {
         "openapi": "3.1.0",
@@ -361,6 +400,24 @@ def document() -> dict[str, Any]:
                         "report": {"type": "object"},
                         "result": {"$ref": "#/components/schemas/Result"},
                         "outcome": {"type": ["string", "null"]},
+                    },
+                },
+                "OzoneEvents": {
+                    "type": "object",
+                    "required": ["events", "next"],
+                    "properties": {
+                        "events": {
+                            "type": "array",
+                            "items": {
+                                "type": "object",
+                                "required": ["offset", "body"],
+                                "properties": {
+                                    "offset": {"type": "integer"},
+                                    "body": {"type": "object"},
+                                },
+                            },
+                        },
+                        "next": {"type": "integer"},
                     },
                 },
                 "Outcome": {

@@ -12,6 +12,10 @@
     burst = 400               # ... in bursts of up to this many
     snapshot_every = 100000   # reports between two snapshots of the state
     mastodon_secret_file = "" # the Mastodon webhook's secret (default STATE/mastodon.secret)
+    ozone_did = ""            # the guard's DID: createdBy of its Ozone events (needed for them)
+    ozone_url = ""            # POST the events here (.../xrpc/tools.ozone.moderation.emitEvent)
+    ozone_token_file = ""     # bearer token for ozone_url (default STATE/ozone.token)
+    ozone_platform = "bluesky" # the platform whose reports Ozone moderates
 
     [scoring]                 # any field of concerted.scoring.ScoreSettings
     window = 7200.0
@@ -19,6 +23,7 @@
 
 from __future__ import annotations
 
+import re
 import tomllib
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
@@ -45,6 +50,10 @@ class ServiceSettings:
     burst: int = 400
     snapshot_every: int = 100_000
     mastodon_secret_file: Path | None = None
+    ozone_did: str | None = None
+    ozone_url: str | None = None
+    ozone_token_file: Path | None = None
+    ozone_platform: str = "bluesky"
     scoring: ScoreSettings = field(default_factory=ScoreSettings)
 
     def __post_init__(self) -> None:
@@ -55,6 +64,13 @@ class ServiceSettings:
             raise ConfigError("service: rate must be positive")
         if not 0 <= self.port < 65536:
             raise ConfigError(f"service: no port {self.port}")
+        if self.ozone_did is not None and not re.fullmatch(r"did:[a-z]+:\S+", self.ozone_did):
+            raise ConfigError(f"service: ozone_did {self.ozone_did!r} is not a DID")
+        if self.ozone_url is not None:
+            if self.ozone_did is None:
+                raise ConfigError("service: ozone_url needs ozone_did (createdBy of the events)")
+            if not re.match(r"https?://", self.ozone_url):
+                raise ConfigError("service: ozone_url is an http:// or https:// URL")
 
     @property
     def token_file(self) -> Path:
@@ -67,6 +83,13 @@ class ServiceSettings:
     @property
     def snapshot_file(self) -> Path:
         return self.state / "snapshot.pickle"
+
+    def ozone_token(self) -> str | None:
+        """The bearer token for ``ozone_url``, when one is set up."""
+        path = self.ozone_token_file or self.state / "ozone.token"
+        if not path.exists():
+            return None
+        return path.read_text().strip() or None
 
     def mastodon_secret(self) -> bytes | None:
         """The secret Mastodon signs its webhooks with, when one is set up."""
@@ -104,8 +127,12 @@ def load_settings(config: Path | None = None, **overrides: Any) -> ServiceSettin
         bad = set(scoring) - scoring_keys
         if bad:
             raise ConfigError(f"{config}: unknown key {', '.join(sorted(bad))} in [scoring]")
-        if "mastodon_secret_file" in service:
-            service["mastodon_secret_file"] = Path(service["mastodon_secret_file"])
+        for key in ("mastodon_secret_file", "ozone_token_file"):
+            if key in service:
+                service[key] = Path(service[key]) if service[key] else None
+        for key in ("ozone_did", "ozone_url"):
+            if key in service and not service[key]:
+                service[key] = None
         try:
             settings = replace(settings, **service, scoring=ScoreSettings(**scoring))
         except TypeError as exc:

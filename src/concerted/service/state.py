@@ -25,7 +25,7 @@ from __future__ import annotations
 import logging
 import os
 import pickle
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
@@ -43,7 +43,9 @@ _US = 1_000_000
 SHOWN = 0.5
 #: At most this many co-reporters are kept per target.
 MAX_CO_REPORTERS = 100
-_SNAPSHOT_VERSION = 2
+#: At most this many of a target's latest reports are kept for its timeline.
+TIMELINE = 200
+_SNAPSHOT_VERSION = 3
 
 
 def _micros(iso: str) -> int:
@@ -82,8 +84,11 @@ class TargetView:
     flagged_us: int | None = None
     co_reporters: set[str] = field(default_factory=set)
     signals: Counter[str] = field(default_factory=Counter)
+    #: The latest reports' times and recommendations (the page draws them).
+    timeline: deque[tuple[int, str]] = field(default_factory=lambda: deque(maxlen=TIMELINE))
 
     def add(self, t: int, reporter: str, recommendation: str, signals: Iterable[str]) -> None:
+        self.timeline.append((t, recommendation))
         self.first_us = min(self.first_us, t)
         self.latest_us = max(self.latest_us, t)
         self.reports += 1
@@ -94,8 +99,11 @@ class TargetView:
                 self.co_reporters.add(reporter)
             self.signals.update(signals)
 
-    def as_dict(self, platform: str, target_id: str, now_us: int, hold_us: int) -> dict[str, Any]:
+    def as_dict(
+        self, platform: str, target_id: str, now_us: int, hold_us: int, timeline: bool = False
+    ) -> dict[str, Any]:
         review = self.flagged_us is not None and now_us - self.flagged_us <= hold_us
+        more = {"timeline": [[_iso(t), r] for t, r in self.timeline]} if timeline else {}
         return {
             "platform": platform,
             "target_id": target_id,
@@ -109,6 +117,7 @@ class TargetView:
             },
             "co_reporters": sorted(self.co_reporters),
             "signals": dict(sorted(self.signals.items())),
+            **more,
         }
 
 
@@ -203,7 +212,7 @@ class GuardState:
         view = self.targets.get((platform, target_id))
         if view is None:
             return None
-        return view.as_dict(platform, target_id, self.clock_us, self.hold_us)
+        return view.as_dict(platform, target_id, self.clock_us, self.hold_us, timeline=True)
 
     def under_review(self, limit: int) -> list[dict[str, Any]]:
         """The targets in review now, the most recently flagged first."""
@@ -214,7 +223,8 @@ class GuardState:
         ]
         flagged.sort(reverse=True)
         return [
-            self.targets[k].as_dict(*k, self.clock_us, self.hold_us) for _, k in flagged[:limit]
+            self.targets[k].as_dict(*k, self.clock_us, self.hold_us, timeline=True)
+            for _, k in flagged[:limit]
         ]
 
     # Snapshots ---------------------------------------------------------------------
