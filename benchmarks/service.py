@@ -271,9 +271,16 @@ def ndjson(start: int, n: int, run: str) -> bytes:
     """``n`` new reports, numbered from ``start``, as NDJSON."""
     rng = random.Random(start)
     lines = [
-        '{"report_id":"%s-%d","platform":"mastodon","reporter_id":"u%d","target_id":"t%d",'
-        '"ts":%d,"channel":"web"}'
-        % (run, i, rng.randrange(REPORTERS), rng.randrange(TARGETS), BASE_TS + i // 1000)
+        json.dumps(
+            {
+                "report_id": f"{run}-{i}",
+                "platform": "mastodon",
+                "reporter_id": f"u{rng.randrange(REPORTERS)}",
+                "target_id": f"t{rng.randrange(TARGETS)}",
+                "ts": BASE_TS + i // 1000,
+                "channel": "web",
+            }
+        )
         for i in range(start, start + n)
     ]
     return ("\n".join(lines) + "\n").encode()

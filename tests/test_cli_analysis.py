@@ -156,7 +156,7 @@ def test_analyze_a_case_without_actions(tmp_path: Path) -> None:
     assert pq.read_table(tmp_path / "r" / "edges.parquet").num_rows == 0
 
 
-@pytest.mark.parametrize("name", ["o'q", "with space", "ünïcødé ☂", 'dou"ble'])
+@pytest.mark.parametrize("name", ["o'q", "with space", "ünïcødé ☂", 'dou"ble', "run[1]", "*"])
 def test_analyze_writes_to_any_directory_name(tmp_path: Path, name: str) -> None:
     shares = _shares(tmp_path / "shares.csv")
     out = tmp_path / name / "result"

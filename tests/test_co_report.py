@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from concerted.detectors.co_report import CoReport, npmi
-from concerted.detectors.coaction import pair_keys
+from concerted.detectors.pairing import pair_keys
 from concerted.errors import ConfigError
 from concerted.significance import Significance
 from concerted.testing.planted import planted_case

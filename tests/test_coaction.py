@@ -12,9 +12,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from concerted.detectors import coaction
+from concerted.detectors import pairing
 from concerted.detectors.base import Evidence
-from concerted.detectors.coaction import CoAction, check_pairs, pair_keys, window_pairs
+from concerted.detectors.coaction import CoAction
+from concerted.detectors.pairing import check_pairs, pair_keys, window_pairs
 from concerted.errors import ConfigError
 from concerted.testing.planted import actions_table as _table
 
@@ -210,7 +211,7 @@ def test_hash_clashes_change_nothing(
     detector = CoAction(window=30, min_weight=min_weight, max_object_pairs=cap)
     expected = detector.detect(con, table)
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(coaction, "_hash", lambda columns: f"(hash({columns}) % 2)::BIGINT")
+        patch.setattr(pairing, "sql_hash", lambda columns: f"(hash({columns}) % 2)::BIGINT")
         clashing = detector.detect(con, table)
     assert _everything(clashing) == _everything(expected)
     assert clashing.notes == expected.notes

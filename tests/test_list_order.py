@@ -11,8 +11,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from concerted.detectors.coaction import pair_keys
 from concerted.detectors.list_order import ListOrder, longest_increasing
+from concerted.detectors.pairing import pair_keys
 from concerted.errors import ConfigError
 from concerted.testing.planted import report_actions as _actions
 

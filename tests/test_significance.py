@@ -10,7 +10,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from concerted.detectors.coaction import CoAction, Pairs, pair_keys, pair_weight_counts
+from concerted.detectors.coaction import CoAction
+from concerted.detectors.pairing import Pairs, pair_keys, pair_weight_counts
 from concerted.errors import ConfigError
 from concerted.significance import (
     Significance,

@@ -493,9 +493,7 @@ def coaction(
         # costs more than the pairing.
         ordered = f" ORDER BY {order}" if order else ""
         _write(con, f"SELECT * FROM {relation}{ordered}", out / name)
-        written[name] = _scalar(
-            con, f"SELECT count(*) FROM read_parquet({sql_literal(str(out / name))})"
-        )
+        written[name] = pq.read_metadata(out / name).num_rows
 
     used: tuple[str, ...] | None
     if compat_mode == "qut":

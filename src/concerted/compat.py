@@ -2,7 +2,7 @@
 
 Researchers compare against published results from two peer tools; these functions give
 the peers' own numbers from a case's ``actions``, in SQL, so that they scale as the rest
-of concerted does. Both build on :func:`concerted.detectors.coaction.window_pairs`:
+of concerted does. Both build on :func:`concerted.detectors.pairing.window_pairs`:
 every pair of actions by two accounts on the same (kind, object) at most ``window``
 seconds apart, the bound included.
 
@@ -72,7 +72,7 @@ import itertools
 
 import duckdb
 
-from concerted.detectors.coaction import pair_keys, window_pairs
+from concerted.detectors.pairing import pair_keys, window_pairs
 from concerted.errors import ConfigError
 from concerted.schema import sql_literal
 

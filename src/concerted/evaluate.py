@@ -182,7 +182,7 @@ def _parquet_view(con: duckdb.DuckDBPyConnection, path: Path, view: str) -> None
         con.execute(
             f"CREATE OR REPLACE TEMP VIEW {view} AS "
             f"SELECT file_row_number + 1 AS _row, * EXCLUDE (file_row_number) "
-            f"FROM read_parquet({sql_literal(str(path))}, file_row_number = true)"
+            f"FROM read_parquet({sql_literal(paths.readable(path))}, file_row_number = true)"
         )
         con.execute(f"DESCRIBE {view}").fetchall()
     except duckdb.Error as exc:

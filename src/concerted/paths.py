@@ -8,6 +8,7 @@ gives a path that names the file itself.
 
 from __future__ import annotations
 
+import atexit
 import os
 import shutil
 import tempfile
@@ -17,7 +18,7 @@ from pathlib import Path
 
 from concerted.errors import ConfigError
 
-__all__ = ["directory", "has_pattern", "literal", "literal_path", "remove"]
+__all__ = ["directory", "has_pattern", "literal", "literal_path", "readable", "remove"]
 
 # What DuckDB's readers expand in a path.
 _PATTERN = frozenset("*?[]{}")
@@ -85,3 +86,26 @@ def directory(path: str | Path) -> Path:
     except OSError as exc:
         raise ConfigError(f"cannot make the directory {path}: {exc.strerror}") from exc
     return path
+
+
+_LINKS: list[str] = []
+
+
+def _remove_links() -> None:
+    for made in _LINKS:
+        remove(made)
+
+
+def readable(path: str | Path) -> str:
+    """:func:`literal_path` for a reader whose view outlives the call (a DuckDB view):
+    the link, where one is needed, stays until the process ends.
+
+    >>> readable("result/edges.parquet")
+    'result/edges.parquet'
+    """
+    name, made = literal_path(path)
+    if made:
+        if not _LINKS:
+            atexit.register(_remove_links)
+        _LINKS.append(made)
+    return name

@@ -85,7 +85,7 @@ from scipy import special
 
 from concerted.config import COPY_NULLS, NULL_MODELS, SignificanceSettings
 from concerted.detectors.base import Detector
-from concerted.detectors.coaction import Pairs, pair_keys, pair_weight_counts
+from concerted.detectors.pairing import Pairs, pair_keys, pair_weight_counts
 from concerted.engines.base import EXPECTATION_COLUMNS, Engine
 from concerted.engines.duck import DuckDBEngine
 from concerted.errors import ConfigError
@@ -176,14 +176,14 @@ def null_actions(
 
 def relabelled_rows(con: duckdb.DuckDBPyConnection, rows: str, *, seed: int) -> str:
     """The ``relabel`` null of :func:`null_actions` on a pairing's rows
-    (:class:`~concerted.detectors.coaction.Pairs`): within each platform, the accounts
+    (:class:`~concerted.detectors.pairing.Pairs`): within each platform, the accounts
     are shuffled over the (source, account) slots, and every row of a slot takes the
     slot's new account. Everything but the account is kept (row, kind, object, time,
     bucket), so every object keeps its times and every account its number of sources.
     Joins and sorts run on integers. Returns the name of a temporary table laid out
     as the rows' keys (``rid, kid, oid, aid, t, b``), one row for each of ``rows``.
 
-    >>> from concerted.detectors.coaction import pair_keys
+    >>> from concerted.detectors.pairing import pair_keys
     >>> con = duckdb.connect()
     >>> keys = pair_keys(con, "(SELECT 'u' || (i % 7) AS actor_id, 'x' AS platform,"
     ...     " 'report' AS kind, 'o' || (i % 5) AS object_id, to_timestamp(i) AS ts,"
@@ -305,7 +305,7 @@ class Significance(SignificanceSettings):
         self, con: duckdb.DuckDBPyConnection, keys: Pairs, *, min_weight: int = 1
     ) -> npt.NDArray[np.int64]:
         """:meth:`null_weights` for a co-action detector whose edges are a pairing's
-        (:func:`~concerted.detectors.coaction.pair_edges` with ``min_weight``), from
+        (:func:`~concerted.detectors.pairing.pair_edges` with ``min_weight``), from
         the pairing itself: the randomised copies are made of its rows and their pairs
         only counted, never stored. Under ``relabel`` the copy is made on the rows'
         integer keys (:func:`relabelled_rows`), the same null as :func:`null_actions`

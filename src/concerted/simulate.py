@@ -199,7 +199,7 @@ def count_actions(directory: Path, memory_limit: str = "2GB") -> int:
     try:
         con.execute(SQL_MACROS)
         for table in ("posts", "reports", "roles"):
-            path = sql_literal(str(directory / f"{table}.parquet"))
+            path = sql_literal(paths.readable(directory / f"{table}.parquet"))
             con.execute(f"CREATE VIEW {table} AS SELECT * FROM read_parquet({path})")
         union = " UNION ALL ".join(
             f"SELECT count(*) AS n FROM ({q})"

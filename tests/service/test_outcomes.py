@@ -31,7 +31,7 @@ def _batch(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 @given(rows=streams(), data=st.data())
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 def test_decisions_after_the_fact_score_as_outcomes_in_batch(
     rows: list[dict[str, Any]], data: st.DataObject
 ) -> None:

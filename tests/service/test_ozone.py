@@ -142,6 +142,7 @@ class _Ozone(BaseHTTPRequestHandler):
 
     def do_POST(self) -> None:
         body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        answer: dict[str, Any]
         with self.lock:
             type(self).calls += 1
             assert self.headers["Authorization"] == "Bearer ozone-secret"

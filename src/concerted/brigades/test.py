@@ -16,7 +16,7 @@ from concerted.brigades.workspace import CO_REPORT, Workspace, columns
 from concerted.clock import Clock
 from concerted.config import BrigadeSettings
 from concerted.detectors.base import Detector
-from concerted.detectors.coaction import Pairs
+from concerted.detectors.pairing import Pairs
 from concerted.significance import Significance
 
 __all__ = ["PAIR_KEY", "exclusive", "rounds"]

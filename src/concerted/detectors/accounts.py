@@ -39,7 +39,7 @@ import pyarrow as pa
 from scipy.special import bdtrc, pdtrc
 
 from concerted.detectors.base import Evidence, empty
-from concerted.detectors.coaction import pair_keys, viral_objects
+from concerted.detectors.pairing import pair_keys, viral_objects
 from concerted.errors import ConfigError
 from concerted.schema import sql_literal
 

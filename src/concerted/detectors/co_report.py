@@ -91,7 +91,7 @@ from typing import Any, ClassVar
 import duckdb
 
 from concerted.detectors.base import EDGE_COLUMNS, Evidence, empty
-from concerted.detectors.coaction import (
+from concerted.detectors.pairing import (
     Pairs,
     check_pairs,
     pair_edges,

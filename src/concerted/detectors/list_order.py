@@ -7,7 +7,7 @@ list. For candidate pairs of reporters the detector matches their reports on com
 targets and measures how well the two orders agree.
 
 **Candidates.** Reports are paired as co-reporting pairs them
-(:func:`~concerted.detectors.coaction.pair_keys` on kind ``report``: the same target
+(:func:`~concerted.detectors.pairing.pair_keys` on kind ``report``: the same target
 within ``window`` seconds). A reporter pair is a candidate when it shares at least
 ``min_common`` distinct targets that way and is among the ``max_partners`` partners
 of either reporter that share most targets with it; at most ``max_pairs`` candidates
@@ -93,7 +93,7 @@ import numpy.typing as npt
 import pyarrow as pa
 
 from concerted.detectors.base import EDGE_COLUMNS, EVENT_COLUMNS, SIGNAL_COLUMNS, Evidence
-from concerted.detectors.coaction import Pairs, check_pairs, pair_keys, viral_objects
+from concerted.detectors.pairing import Pairs, check_pairs, pair_keys, viral_objects
 from concerted.errors import ConfigError
 from concerted.schema import sql_literal
 

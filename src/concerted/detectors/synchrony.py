@@ -57,7 +57,7 @@ import pyarrow as pa
 from scipy.special import gammaln
 
 from concerted.detectors.base import Evidence, empty
-from concerted.detectors.coaction import Pairs, pair_keys, viral_objects
+from concerted.detectors.pairing import Pairs, pair_keys, viral_objects
 from concerted.errors import ConfigError
 from concerted.schema import sql_literal
 

@@ -28,6 +28,7 @@ from typing import Any, Protocol
 
 import duckdb
 
+from concerted import paths
 from concerted.errors import ConfigError
 from concerted.schema import sql_literal
 from concerted.store import default_memory_limit
@@ -138,7 +139,7 @@ class Result:
         self.con.execute("SET TimeZone = 'UTC'")
         try:
             for name in TABLES:
-                path = sql_literal(str(self.directory / f"{name}.parquet"))
+                path = sql_literal(paths.readable(self.directory / f"{name}.parquet"))
                 self.con.execute(f"CREATE VIEW {name} AS SELECT * FROM read_parquet({path})")
         except duckdb.Error as exc:
             self.con.close()

@@ -1,9 +1,9 @@
 """The ASGI app: Starlette routes, msgspec JSON, one :class:`Guard` per process.
 
-Every route but ``/healthz`` needs ``Authorization: Bearer TOKEN`` with the route's
-scope (:data:`concerted.service.openapi.ROUTES`). Errors are JSON ``{"error":
-{"status", "field", "reason"}}``. The access log names the route template, never the
-path, so that no identifier reaches a log line.
+Every route but ``/healthz`` and the static page ``/`` needs ``Authorization: Bearer
+TOKEN`` with the route's scope (:data:`concerted.service.openapi.ROUTES`). Errors are
+JSON ``{"error": {"status", "field", "reason"}}``. The access log names the route
+template, never the path, so that no identifier reaches a log line.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ from starlette.routing import Route
 from concerted import adapters
 from concerted.adapters.base import Reject
 from concerted.adapters.moderation import records_to_reports
-from concerted.service import ozone
+from concerted.service import ozone, page
 from concerted.service.auth import RateLimiter, Token, TokenStore
 from concerted.service.base import Outcome
 from concerted.service.intake import BadRequest, Guard, ItemError, NotReady, parse_batch, parse_one
@@ -380,6 +380,16 @@ async def ozone_events(request: Request, s: _Service, _: Token | None) -> Respon
     return _json({"events": found, "next": last})
 
 
+@_endpoint("GET", "/", None)
+async def moderator_page(request: Request, s: _Service, _: Token | None) -> Response:
+    headers = {
+        "Content-Security-Policy": page.CSP,
+        "X-Content-Type-Options": "nosniff",
+        "Referrer-Policy": "no-referrer",
+    }
+    return Response(page.PAGE, media_type="text/html; charset=utf-8", headers=headers)
+
+
 def _ready(s: _Service) -> None:
     if not s.guard.ready:
         reason = "the intake log failed" if s.guard.failed else "replaying the log"
@@ -400,6 +410,7 @@ _ROUTES = [
     metrics,
     openapi,
     ozone_events,
+    moderator_page,
 ]
 assert [(r.path.replace(":path}", "}"), sorted(r.methods or ())) for r in _ROUTES] == [
     (p, sorted({m, "HEAD"} if m == "GET" else {m})) for m, p, _, _ in ROUTES

@@ -40,6 +40,12 @@ ROUTES: tuple[tuple[str, str, str | None, str], ...] = (
         "reports:read",
         "tools.ozone.moderation.emitEvent bodies for the flagged reports, by log offset.",
     ),
+    (
+        "GET",
+        "/",
+        None,
+        "The moderator's page: static, no data; it asks /v1/targets with a token.",
+    ),
 )
 
 _ERROR = {
@@ -358,6 +364,13 @@ def document() -> dict[str, Any]:
                     },
                     **_errors(*common, 404, 422),
                 },
+            }
+        },
+        "/": {
+            "get": {
+                "summary": ROUTES[13][3],
+                "security": [],
+                "responses": {"200": {"description": "HTML.", "content": {"text/html": {}}}},
             }
         },
     }
