@@ -164,3 +164,27 @@ def test_long_modules_are_explained() -> None:
         f"over {MAX_LINES} lines and not in docs/architecture.md's 'Long modules' "
         f"section: {', '.join(too_long)}"
     )
+
+
+def test_settings_import_no_stage() -> None:
+    """``config.py`` loads and composes the settings of every stage: it reads the
+    detector registry, the contracts and the error tree, and imports no stage."""
+    allowed = {
+        "concerted",
+        "concerted.detectors",
+        "concerted.detectors.base",
+        "concerted.errors",
+        "concerted.schema",
+    }
+    imported = set(import_graph().successors("concerted.config"))
+    assert imported <= allowed, sorted(imported - allowed)
+
+
+def test_outputs_read_a_result_never_the_analysis() -> None:
+    """The report and the exports read a finished result directory: nothing under
+    ``concerted.outputs`` imports the analysis, the brigade stage or the case store's
+    writers."""
+    graph = import_graph()
+    outputs = [m for m in graph if m.startswith("concerted.outputs")]
+    reached = set().union(*(nx.descendants(graph, m) for m in outputs))
+    assert not reached & {"concerted.analysis", "concerted.brigades", "concerted.ingest"}

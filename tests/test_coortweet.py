@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 
@@ -127,3 +128,21 @@ def test_german_elections(store: Store) -> None:
     assert wrong == [(0,)]
     again = load(store, COORTWEET / "german_elections.parquet", "coortweet")
     assert again.status == "already ingested"
+
+
+def test_a_bad_wide_row_is_set_aside_once(store: Store, tmp_path: Path) -> None:
+    """A wide row makes one action per object column; a bad time sets the row aside
+    once, with one quarantine row per table, not one per action."""
+    path = tmp_path / "wide.csv"
+    path.write_text(
+        "account_id,post_id,url_id,hashtag_id,domain_id,phash_id,timestamp\n"
+        "fb_1,100,7,55,3,,1629589836\n"
+        "tw_2,200,7,55,3,,not-a-time\n"
+        "tw_3,300,7,55,3,,1629589840\n",
+        encoding="utf-8",
+    )
+    report = load(store, path, "coortweet", on_error="quarantine")
+    assert report.rows_read == 3 and report.rows_set_aside == 1
+    assert rows(store, 'SELECT "table", "row" FROM quarantine ORDER BY 1') == [("actions", 2)]
+    assert rows(store, "SELECT count(DISTINCT actor_id) FROM actions") == [(2,)]
+    assert rows(store, "SELECT count(*) FROM accounts WHERE account_id = 'tw_2'") == [(0,)]

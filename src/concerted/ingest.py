@@ -415,7 +415,9 @@ def _quarantine(
     # A file row is set aside whole, and once, whichever of its tables it broke: the
     # account a bad post would have made is not stored either (_store_rows skips them).
     found = " UNION ".join(bad) if bad else "SELECT CAST(NULL AS BIGINT) AS _row WHERE false"
-    store.con.execute(f"CREATE OR REPLACE TEMP TABLE {_SET_ASIDE} AS {found}")
+    store.con.execute(
+        f"CREATE OR REPLACE TEMP TABLE {_SET_ASIDE} AS SELECT DISTINCT _row FROM ({found})"
+    )
     rows = store.sql(f"SELECT count(*) FROM {_SET_ASIDE}").fetchone()
     return len(rejects) + (int(rows[0]) if rows else 0)
 

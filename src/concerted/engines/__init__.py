@@ -1,19 +1,21 @@
 """Engines, registered by name: what runs the heavy stages (:mod:`.base` says which,
 and what crosses).
 
-``duckdb`` is built in and the default; another package adds an engine through the
+``duckdb`` is built in and the default; ``spark`` (:mod:`.spark`) runs the pairing and
+the stratified sums on Apache Spark, with pyspark installed (``pip install
+'concerted[spark]'``) and Java 17; another package adds an engine through the
 entry-point group ``concerted.engines`` (a ``module:Class`` whose class is opened on
 the case's connection, as :data:`~concerted.engines.base.EngineFactory` says).
 
 >>> available()
-('duckdb',)
+('duckdb', 'spark')
 >>> import duckdb
 >>> get()(duckdb.connect()).name
 'duckdb'
->>> get("spark")
+>>> get("flink")
 Traceback (most recent call last):
 ...
-concerted.errors.ConfigError: no engine named 'spark'; known: duckdb
+concerted.errors.ConfigError: no engine named 'flink'; known: duckdb, spark
 """
 
 from __future__ import annotations
@@ -46,7 +48,14 @@ ENTRY_POINT_GROUP = "concerted.engines"
 #: The engine used when none is named.
 DEFAULT = "duckdb"
 
-_REGISTRY = Registry("engine", ENTRY_POINT_GROUP, {"duckdb": "concerted.engines.duck:DuckDBEngine"})
+_REGISTRY = Registry(
+    "engine",
+    ENTRY_POINT_GROUP,
+    {
+        "duckdb": "concerted.engines.duck:DuckDBEngine",
+        "spark": "concerted.engines.spark:SparkEngine",
+    },
+)
 
 
 def available() -> tuple[str, ...]:
@@ -56,8 +65,13 @@ def available() -> tuple[str, ...]:
 
 def get(name: str = DEFAULT) -> EngineFactory:
     """The engine registered as ``name``, to be opened on a case's connection; an
-    unknown name is a :class:`~concerted.errors.ConfigError` naming the known ones."""
+    unknown name is a :class:`~concerted.errors.ConfigError` naming the known ones, and
+    so is one whose requirements are missing (an engine class's ``require()`` says)."""
     try:
-        return cast(EngineFactory, _REGISTRY.load(name))
+        found = _REGISTRY.load(name)
     except UnknownComponentError as exc:
         raise ConfigError(str(exc)) from None
+    require = getattr(found, "require", None)
+    if callable(require):
+        require()
+    return cast(EngineFactory, found)

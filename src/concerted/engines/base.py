@@ -6,8 +6,8 @@ co-action join, and the per-day sums of the stratified null. An :class:`Engine` 
 them; :mod:`concerted.ingest`, :mod:`concerted.analysis` and
 :meth:`concerted.significance.Significance.test_stratified` call nothing else for
 them (but for the nulls made of randomised copies, which run the co-action detector
-again on DuckDB). DuckDB is the one engine built (:mod:`concerted.engines.duck`); Apache Spark is
-to be the second.
+again on DuckDB). DuckDB is the default engine (:mod:`concerted.engines.duck`); Apache
+Spark the second (:mod:`concerted.engines.spark`: the pairing and the expectations).
 
 **What crosses.** Relations named on the case's DuckDB connection: a table, a view or
 a parenthesised query, laid out as a contract of :mod:`concerted.schema`. An engine is

@@ -172,7 +172,7 @@ class GuardState:
         """Learn a report from the log again, with the result it was answered with."""
         x = scorer_report(report)
         self.scorer.learn_one(x)
-        self._update(x, str(result["recommendation"]), result.get("signals", ()))
+        self._update(x, str(result["recommendation"]), result.get("signals", ()), view=False)
         self.offset = offset
 
     def decide(self, report: Mapping[str, Any], outcome: str) -> None:
@@ -185,19 +185,20 @@ class GuardState:
         self.decided[key] = outcome
 
     def _update(
-        self, x: Mapping[str, Any], recommendation: str, signals: Iterable[str]
+        self, x: Mapping[str, Any], recommendation: str, signals: Iterable[str], view: bool = True
     ) -> dict[str, Any]:
         t = int(x["ts"])
         self.clock_us = max(self.clock_us, t)
         key = (str(x["platform"]), str(x["target_id"]))
-        view = self.targets.get(key)
-        if view is None:
-            view = self.targets[key] = TargetView(first_us=t, latest_us=t)
-        view.add(t, str(x["reporter_id"]), recommendation, signals)
+        target = self.targets.get(key)
+        if target is None:
+            target = self.targets[key] = TargetView(first_us=t, latest_us=t)
+        target.add(t, str(x["reporter_id"]), recommendation, signals)
         self._since_eviction += 1
         if self._since_eviction >= 10_000:
             self.evict()
-        return view.as_dict(*key, self.clock_us, self.hold_us)
+        # Replay needs no answer: the target's dict is only built for a live report.
+        return target.as_dict(*key, self.clock_us, self.hold_us) if view else {}
 
     def evict(self) -> int:
         """Drop the target views whose latest report is older than the longest window."""

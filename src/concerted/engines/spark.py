@@ -1,0 +1,501 @@
+"""The Spark engine: the co-action pairing and the stratified null's sums on Apache
+Spark, with the same results as the DuckDB engine (:mod:`concerted.engines.duck`).
+
+**How data crosses.** Each operation writes its input relations from the case's DuckDB
+connection to Parquet in the engine's working directory (``COPY ... TO ... (FORMAT
+parquet)``), runs the stage in PySpark, writes the output there as Parquet and gives
+back the name of a temporary DuckDB view over it, laid out as the DuckDB engine's
+output; :meth:`SparkEngine.release` drops the view and deletes its files. Times cross
+as integer microseconds since the epoch (``epoch_us``), turned back into
+``TIMESTAMPTZ`` by the view, so no time zone setting of either side touches them.
+
+**The same results.** :meth:`SparkEngine.pair` is a PySpark twin of
+:mod:`concerted.detectors.pairing`: the same equi-join on (kind, object, time bucket)
+against the same bucket and the next one (buckets one window wide, numbered by
+truncating division as DuckDB's ``//`` does), the same exact-gap filter, the same
+viral-object cap and figures per pair; the median gap is Spark's exact ``percentile``
+(linear interpolation, as DuckDB's ``median``, ``quantile_cont(0.5)``), divided by
+10^6 on DuckDB. :meth:`SparkEngine.expectations` sums each term of the expectation as
+DuckDB does, as a decimal with 22 places: DuckDB casts a double ``x`` to
+``DECIMAL(38, 22)`` by rounding ``x * 1e22`` to an integer, so Spark sums those integers
+exactly and DuckDB scales the sum back to ``DECIMAL(38, 22)`` and casts it to
+``DOUBLE``, bit for bit as the DuckDB engine does.
+
+**Not on Spark yet.** :meth:`SparkEngine.derive_actions` runs on DuckDB (it delegates to
+:class:`~concerted.engines.duck.DuckDBEngine`), and the nulls made of randomised
+copies run the co-action detector on DuckDB whatever the engine.
+
+**Where Spark runs.** The engine uses the active ``SparkSession`` (or one it is given),
+else starts one on ``master`` (``CONCERTED_SPARK_MASTER``, else ``local[*]``). The
+working directory (``CONCERTED_SPARK_WORKDIR``, else the system's temporary directory)
+must be one that the driver, every executor and DuckDB can all read: a local path in
+local mode, a shared file system on a cluster.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import itertools
+import os
+import shutil
+import tempfile
+import weakref
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import duckdb
+
+from concerted.detectors.coaction import CoAction
+from concerted.engines.base import Paired
+from concerted.engines.duck import DuckDBEngine
+from concerted.errors import ConfigError
+from concerted.schema import sql_literal
+
+if TYPE_CHECKING:
+    from pyspark.sql import Column, DataFrame, SparkSession
+
+__all__ = ["SparkEngine"]
+
+_ids = itertools.count()
+
+#: Decimal places of the exact sums of the expectations (the DuckDB engine's
+#: ``DECIMAL(38, 22)``).
+_PLACES = 22
+
+_MISSING = "the spark engine needs pyspark and Java 17: pip install 'concerted[spark]'"
+
+
+def _micros(seconds: float) -> int:
+    return round(seconds * 1_000_000)
+
+
+def _session(master: str | None) -> SparkSession:
+    from pyspark.sql import SparkSession
+
+    active = SparkSession.getActiveSession()
+    if active is not None and master is None:
+        return active
+    builder = SparkSession.builder.appName("concerted").master(
+        master or os.environ.get("CONCERTED_SPARK_MASTER", "local[*]")
+    )
+    return builder.getOrCreate()
+
+
+class SparkEngine:
+    """The heavy stages on Spark, over relations named on connection ``con``.
+
+    ``spark`` is the session to use (by default the active one, else one started on
+    ``master``); ``work_dir`` holds the Parquet files that cross between DuckDB and
+    Spark (see the module's notes).
+    """
+
+    name: ClassVar[str] = "spark"
+
+    @staticmethod
+    def require() -> None:
+        """Raise :class:`ConfigError` unless pyspark can be imported."""
+        if importlib.util.find_spec("pyspark") is None:
+            raise ConfigError(_MISSING)
+
+    def __init__(
+        self,
+        con: duckdb.DuckDBPyConnection,
+        spark: SparkSession | None = None,
+        *,
+        master: str | None = None,
+        work_dir: str | Path | None = None,
+    ) -> None:
+        self.require()
+        self.con = con
+        self.spark = spark if spark is not None else _session(master)
+        where = work_dir or os.environ.get("CONCERTED_SPARK_WORKDIR") or None
+        self.work_dir = Path(tempfile.mkdtemp(prefix="concerted-spark-", dir=where))
+        self._cleanup = weakref.finalize(self, shutil.rmtree, self.work_dir, True)
+        # The views this engine made, and the directory of Parquet files each reads.
+        self._made: dict[str, Path] = {}
+        self._duck = DuckDBEngine(con)
+
+    # -- crossing ----------------------------------------------------------------------
+
+    def _path(self, what: str) -> Path:
+        return self.work_dir / f"{what}_{next(_ids)}"
+
+    def _export(self, query: str, what: str) -> str:
+        """Write the rows of ``query`` (on DuckDB) to a Parquet file; its path."""
+        path = self._path(what).with_suffix(".parquet")
+        self.con.execute(f"COPY ({query}) TO {sql_literal(str(path))} (FORMAT parquet)")
+        return str(path)
+
+    def _write(self, frame: DataFrame, what: str) -> Path:
+        path = self._path(what)
+        frame.write.mode("overwrite").parquet(str(path))
+        return path
+
+    def _view(self, path: Path, select: str, what: str) -> str:
+        """A temporary DuckDB view of ``select`` over the Parquet files in ``path``."""
+        name = f"_spark_{what}_{next(_ids)}"
+        files = sql_literal(str(path / "*.parquet"))
+        self.con.execute(
+            f"CREATE OR REPLACE TEMP VIEW {name} AS {select.format(src=f'read_parquet({files})')}"
+        )
+        self._made[name] = path
+        return name
+
+    # -- the operations ----------------------------------------------------------------
+
+    def derive_actions(self, table: str, rows: str, into: str = "actions") -> int:
+        # Not on Spark yet: the actions are derived on DuckDB, by the SQL of
+        # concerted.actions, as the DuckDB engine derives them.
+        return self._duck.derive_actions(table, rows, into)
+
+    def pair(self, actions: str, layers: Sequence[CoAction]) -> Paired:
+        if not layers:
+            raise ConfigError("a pairing needs at least one co-action layer")
+        source = self._export(
+            f"""SELECT (row_number() OVER ())::BIGINT AS rid, kind, object_id, platform,
+                       actor_id, source_id, epoch_us(ts) AS t
+                FROM {actions}
+                WHERE kind IS NOT NULL AND object_id IS NOT NULL
+                  AND platform IS NOT NULL AND actor_id IS NOT NULL""",
+            "actions",
+        )
+        rows = self.spark.read.parquet(source)
+        edges: DataFrame | None = None
+        events: DataFrame | None = None
+        notes: list[dict[str, Any]] = []
+        for layer in layers:
+            e, v, viral = _pair_layer(rows, layer)
+            edges = e if edges is None else edges.unionByName(e)
+            events = v if events is None else events.unionByName(v)
+            notes.append(
+                {
+                    "window_seconds": layer.window,
+                    "kinds": list(layer.kinds) if layer.kinds is not None else "all",
+                    "min_weight": layer.min_weight,
+                    "max_object_pairs": layer.max_object_pairs,
+                    "viral_objects": viral,
+                }
+            )
+        assert edges is not None and events is not None
+        name = sql_literal(CoAction.name)
+        edges_view = self._view(
+            self._write(edges, "edges"),
+            f"""SELECT {name} AS detector, kind AS layer, platform_1, account_1,
+                       platform_2, account_2, weight::DOUBLE AS weight, NULL::DOUBLE AS score,
+                       events::BIGINT AS events, lead_1::BIGINT AS lead_1,
+                       lead_2::BIGINT AS lead_2, median_us::DOUBLE / 1e6 AS median_dt,
+                       make_timestamptz(first_t) AS first_ts,
+                       make_timestamptz(last_t) AS last_ts,
+                       NULL::DOUBLE AS expected, NULL::DOUBLE AS p_value,
+                       NULL::DOUBLE AS q_value, NULL::BOOLEAN AS significant
+                FROM {{src}}""",
+            "edges",
+        )
+        events_view = self._view(
+            self._write(events, "events"),
+            f"""SELECT {name} AS detector, kind AS layer, platform_1, account_1,
+                       platform_2, account_2, object_id,
+                       make_timestamptz(t_1) AS ts_1, make_timestamptz(t_2) AS ts_2,
+                       source_1, source_2
+                FROM {{src}}""",
+            "events",
+        )
+        merged = dict(notes[0])
+        if len(notes) > 1:
+            merged["layers"] = notes
+            merged["viral_objects"] = [v for n in notes for v in n["viral_objects"]]
+        return Paired(
+            edges=edges_view,
+            events=events_view,
+            notes=merged,
+            temporary=(edges_view, events_view),
+        )
+
+    def expectations(
+        self,
+        events: str,
+        actions: str,
+        *,
+        stratum: float,
+        kinds: tuple[str, ...] | None = None,
+    ) -> str:
+        if not stratum > 0:
+            raise ConfigError(f"the stratum must be positive, got {stratum}")
+        where = ""
+        if kinds is not None:
+            where = f"AND kind IN ({', '.join(sql_literal(k) for k in kinds)})"
+        acted = self.spark.read.parquet(
+            self._export(
+                f"""SELECT platform, actor_id, source_id, epoch_us(ts) AS t FROM {actions}
+                    WHERE object_id IS NOT NULL AND actor_id IS NOT NULL {where}""",
+                "acted",
+            )
+        )
+        if events in self._made:  # events this engine paired: Spark reads them as they are
+            met = self.spark.read.parquet(str(self._made[events]))
+        else:
+            met = self.spark.read.parquet(
+                self._export(
+                    f"""SELECT platform_1, account_1, platform_2, account_2,
+                               epoch_us(ts_1) AS t_1, epoch_us(ts_2) AS t_2,
+                               source_1, source_2
+                        FROM {events}""",
+                    "met",
+                )
+            )
+        sums = _expectations(acted, met, _micros(stratum))
+        scale = f"0.{'0' * (_PLACES - 1)}1::DECIMAL(38, {_PLACES})"
+        return self._view(
+            self._write(sums, "expectations"),
+            f"""SELECT platform_1, account_1, platform_2, account_2, w::DOUBLE AS w,
+                       ((coalesce(shared, 0) + straddling)::DECIMAL(38, 0) * {scale})::DOUBLE
+                           AS lam
+                FROM {{src}}""",
+            "expectations",
+        )
+
+    def release(self, *relations: str) -> None:
+        for name in relations:
+            path = self._made.pop(name, None)
+            if path is None:
+                self._duck.release(name)
+                continue
+            self.con.execute(f"DROP VIEW IF EXISTS {name}")
+            shutil.rmtree(path, ignore_errors=True)
+
+    def close(self) -> None:
+        """Drop every view this engine made and delete its working directory."""
+        self.release(*list(self._made))
+        self._cleanup()
+
+
+# -- the stages in PySpark ---------------------------------------------------------------
+
+
+def _div(column: str, by: int) -> Column:
+    """``column // by`` as DuckDB computes it on integers: truncating division."""
+    from pyspark.sql import functions as F
+
+    return F.expr(f"{column} div {int(by)}")
+
+
+def _before(p1: str, a1: str, p2: str, a2: str) -> Column:
+    """Account (p1, a1) comes before (p2, a2): strings compared byte by byte, as DuckDB
+    orders them."""
+    from pyspark.sql import functions as F
+
+    return (F.col(p1) < F.col(p2)) | ((F.col(p1) == F.col(p2)) & (F.col(a1) < F.col(a2)))
+
+
+def _pair_layer(
+    actions: DataFrame, layer: CoAction
+) -> tuple[DataFrame, DataFrame, list[dict[str, Any]]]:
+    """One layer's edges (integers: ``weight``, ``events``, ``lead_1``, ``lead_2``,
+    ``median_us``, ``first_t``, ``last_t``), its events and its viral objects, as
+    :func:`concerted.detectors.pairing.pair_keys`, :func:`~.pairing.pair_edges` and
+    :func:`~.pairing.pair_events` define them."""
+    from pyspark.sql import functions as F
+
+    window = _micros(layer.window)
+    rows = actions
+    if layer.kinds is not None:
+        rows = rows.filter(F.col("kind").isin(list(layer.kinds)))
+    rows = rows.withColumn("b", _div("t", max(1, window)))
+    obj = ["kind", "object_id"]
+
+    viral: list[dict[str, Any]] = []
+    cap = layer.max_object_pairs
+    if cap is not None:
+        big = (
+            rows.groupBy(*obj)
+            .agg(F.count(F.lit(1)).alias("n"))
+            .filter(F.expr(f"n * (n - 1) div 2 > {int(cap)}"))
+            .select(*obj)
+        )
+        cells = (
+            rows.join(big, obj, "left_semi").groupBy(*obj, "b").agg(F.count(F.lit(1)).alias("c"))
+        )
+        after = cells.select(*obj, (F.col("b") - 1).alias("b"), F.col("c").alias("c_next"))
+        over = (
+            cells.join(after, [*obj, "b"], "left")
+            .groupBy(*obj)
+            .agg(
+                F.sum(
+                    F.expr("c * (c - 1) div 2") + F.col("c") * F.coalesce(F.col("c_next"), F.lit(0))
+                ).alias("candidate_pairs")
+            )
+            .filter(F.col("candidate_pairs") > int(cap))
+        )
+        listed = (
+            rows.join(over, obj)
+            .groupBy(*obj)
+            .agg(
+                F.count_distinct("platform", "actor_id").alias("accounts"),
+                F.count(F.lit(1)).alias("actions"),
+                F.first("candidate_pairs").alias("candidate_pairs"),
+            )
+            .collect()
+        )
+        viral = [
+            {
+                "kind": r["kind"],
+                "object_id": r["object_id"],
+                "accounts": int(r["accounts"]),
+                "actions": int(r["actions"]),
+                "candidate_pairs": int(r["candidate_pairs"]),
+            }
+            for r in sorted(
+                listed, key=lambda r: (-r["candidate_pairs"], r["kind"], r["object_id"])
+            )
+        ]
+        if viral:
+            rows = rows.join(over.select(*obj), obj, "left_anti")
+
+    if layer.min_weight > 1:
+        # Accounts on fewer distinct objects of a kind than min_weight share fewer with
+        # anyone: leaving them out loses no edge (pair_keys' min_objects).
+        enough = (
+            rows.groupBy("kind", "platform", "actor_id")
+            .agg(F.count_distinct("object_id").alias("m"))
+            .filter(F.col("m") >= int(layer.min_weight))
+            .select("kind", "platform", "actor_id")
+        )
+        rows = rows.join(enough, ["kind", "platform", "actor_id"], "left_semi")
+
+    fields = ("rid", "t", "platform", "actor_id", "source_id")
+
+    def side(suffix: str, shift: int) -> DataFrame:
+        return rows.select(
+            *obj,
+            (F.col("b") - shift).alias("b"),
+            *(F.col(f).alias(f"{f}{suffix}") for f in fields),
+        )
+
+    x = side("_x", 0)
+    gap = F.col("t_y") - F.col("t_x")
+    same = x.join(side("_y", 0), [*obj, "b"]).filter(
+        _before("platform_x", "actor_id_x", "platform_y", "actor_id_y") & (F.abs(gap) <= window)
+    )
+    after_bucket = x.join(side("_y", 1), [*obj, "b"]).filter(
+        ~(
+            (F.col("platform_x") == F.col("platform_y"))
+            & (F.col("actor_id_x") == F.col("actor_id_y"))
+        )
+        & (gap <= window)
+    )
+    raw = same.unionByName(after_bucket)
+    first = _before("platform_x", "actor_id_x", "platform_y", "actor_id_y")
+    pairs = raw.select(
+        *obj,
+        *(
+            F.when(first, F.col(f"{f}_x")).otherwise(F.col(f"{f}_y")).alias(f"{f}_1")
+            for f in fields
+        ),
+        *(
+            F.when(first, F.col(f"{f}_y")).otherwise(F.col(f"{f}_x")).alias(f"{f}_2")
+            for f in fields
+        ),
+    ).withColumnsRenamed({"actor_id_1": "account_1", "actor_id_2": "account_2"})
+    pair = ["kind", "platform_1", "account_1", "platform_2", "account_2"]
+    edges = (
+        pairs.groupBy(*pair)
+        .agg(
+            F.count_distinct("object_id").alias("weight"),
+            F.count(F.lit(1)).alias("events"),
+            F.count(F.when(F.col("t_1") < F.col("t_2"), 1)).alias("lead_1"),
+            F.count(F.when(F.col("t_2") < F.col("t_1"), 1)).alias("lead_2"),
+            F.percentile(F.abs(F.col("t_1") - F.col("t_2")), F.lit(0.5)).alias("median_us"),
+            F.min(F.least("t_1", "t_2")).alias("first_t"),
+            F.max(F.greatest("t_1", "t_2")).alias("last_t"),
+        )
+        .filter(F.col("weight") >= int(layer.min_weight))
+    )
+    events = pairs
+    if layer.min_weight > 1:
+        events = events.join(edges.select(*pair), pair, "left_semi")
+    events = events.select(
+        *pair,
+        "object_id",
+        "t_1",
+        "t_2",
+        F.col("source_id_1").alias("source_1"),
+        F.col("source_id_2").alias("source_2"),
+    )
+    return edges, events, viral
+
+
+def _units(value: Column) -> Column:
+    """``value`` (a positive double) as DuckDB casts it to ``DECIMAL(38, 22)``, in units
+    of 10^-22: ``value * 1e22`` rounded half away from zero, to an integer.
+
+    Spark's own cast of a double to a decimal goes through its shortest decimal string,
+    not its exact value, so the double is split into two exact integers first: the
+    multiple of 2^53 and the rest."""
+    from pyspark.sql import functions as F
+
+    scaled = value * F.lit(10.0**_PLACES)
+    high = F.floor(scaled / F.lit(2.0**53))
+    low = scaled - high.cast("double") * F.lit(2.0**53)
+    whole = F.floor(low)
+    rounded = whole + F.when(low - whole.cast("double") >= 0.5, 1).otherwise(0)
+    return high.cast("decimal(38,0)") * F.lit(2**53).cast("decimal(38,0)") + rounded.cast(
+        "decimal(38,0)"
+    )
+
+
+def _expectations(acted: DataFrame, met: DataFrame, micros: int) -> DataFrame:
+    """The DuckDB engine's ``_EXPECTATIONS``, step by step: per pair its meetings ``w``
+    and the terms of its expectation summed in units of 10^-22 (``straddling``, and
+    ``shared``, NULL where the two never acted in one stratum)."""
+    from pyspark.sql import functions as F
+
+    pair = ["platform_1", "account_1", "platform_2", "account_2"]
+    act = acted.groupBy("platform", "actor_id", _div("t", micros).alias("s")).agg(
+        F.count_distinct("source_id").cast("double").alias("n")
+    )
+    meetings = met.groupBy(*pair, _div("least(t_1, t_2)", micros).alias("s")).agg(
+        F.least(F.count_distinct("source_1"), F.count_distinct("source_2")).alias("w"),
+        F.bool_and(_div("t_1", micros) != _div("t_2", micros)).alias("straddles"),
+    )
+    strata = act.groupBy("s").agg(
+        ((F.sum("n") * F.sum("n") - F.sum(F.col("n") * F.col("n"))) / 2).alias("possible")
+    )
+    rate = (
+        meetings.join(strata, "s")
+        .groupBy("s")
+        .agg((F.sum("w") / F.greatest(F.first("possible"), F.lit(1.0))).alias("r"))
+    )
+    pairs = (
+        meetings.join(rate, "s")
+        .groupBy(*pair)
+        .agg(
+            F.sum("w").alias("w"),
+            F.sum(
+                F.when(F.col("straddles"), _units(F.col("r") * F.col("w"))).otherwise(
+                    F.lit(0).cast("decimal(38,0)")
+                )
+            ).alias("straddling"),
+        )
+    )
+    a = act.select(
+        F.col("platform").alias("platform_1"),
+        F.col("actor_id").alias("account_1"),
+        "s",
+        F.col("n").alias("n_1"),
+    )
+    b = act.select(
+        F.col("platform").alias("platform_2"),
+        F.col("actor_id").alias("account_2"),
+        "s",
+        F.col("n").alias("n_2"),
+    )
+    shared = (
+        pairs.select(*pair)
+        .join(a, ["platform_1", "account_1"])
+        .join(b, ["platform_2", "account_2", "s"])
+        .join(rate, "s")
+        .groupBy(*pair)
+        .agg(F.sum(_units(F.col("n_1") * F.col("n_2") * F.col("r"))).alias("shared"))
+    )
+    return pairs.join(shared, pair, "left").select(*pair, "w", "straddling", "shared")
