@@ -207,8 +207,8 @@ def wrk(
     return {
         "command": " ".join(cmd),
         "rate": float(re.search(r"Requests/sec:\s+([\d.]+)", text)[1]),  # type: ignore[index]
-        "p50_ms": _ms(re.search(r"50%\s+(\S+)", text)[1]),  # type: ignore[index]
-        "p99_ms": _ms(re.search(r"99%\s+(\S+)", text)[1]),  # type: ignore[index]
+        "p50_ms": _ms(re.search(r"^\s+50%\s+(\S+)", text, re.M)[1]),  # type: ignore[index]
+        "p99_ms": _ms(re.search(r"^\s+99%\s+(\S+)", text, re.M)[1]),  # type: ignore[index]
         "non_2xx": int(m[1]) if (m := re.search(r"Non-2xx or 3xx responses: (\d+)", text)) else 0,
         "errors": "Socket errors" in text,
         "load": (before, load()),

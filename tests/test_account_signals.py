@@ -4,7 +4,6 @@ platforms."""
 from __future__ import annotations
 
 import random
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -48,14 +47,6 @@ def _case(
             )
     if actions:
         con.executemany("INSERT INTO actions VALUES (?, ?, ?, ?, ?, ?)", actions)
-
-
-@pytest.fixture
-def con() -> Iterator[duckdb.DuckDBPyConnection]:
-    connection = duckdb.connect()
-    connection.execute("SET TimeZone = 'UTC'; SET memory_limit = '1GB'")
-    yield connection
-    connection.close()
 
 
 def _account(id_: str, created: datetime | None, **values: Any) -> dict[str, Any]:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import math
 import random
-from collections.abc import Iterator
 from typing import Any
 from unittest import mock
 
@@ -67,14 +66,6 @@ def _brigade(seed: int = 0, tools: int = 4, people: int = 12, organic: int = 60)
             add(f"org{k}", f"x{rnd.randint(0, 40)}", rnd.uniform(0, 14 * 86_400),
                 rnd.choice(("app", "web")), rnd.choice((*BROWSERS, APP)))  # fmt: skip
     return rows
-
-
-@pytest.fixture
-def con() -> Iterator[duckdb.DuckDBPyConnection]:
-    connection = duckdb.connect()
-    connection.execute("SET TimeZone = 'UTC'; SET memory_limit = '1GB'")
-    yield connection
-    connection.close()
 
 
 @pytest.fixture

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import statistics
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from itertools import combinations
 
@@ -21,14 +20,6 @@ from concerted.testing.planted import actions_table as _table
 
 T0 = datetime(2021, 3, 1, tzinfo=UTC)
 Row = tuple[str, str, str, str, datetime, str]
-
-
-@pytest.fixture
-def con() -> Iterator[duckdb.DuckDBPyConnection]:
-    connection = duckdb.connect()
-    connection.execute("SET TimeZone = 'UTC'")
-    yield connection
-    connection.close()
 
 
 def _load(con: duckdb.DuckDBPyConnection, rows: list[Row], name: str = "a") -> str:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 
 import duckdb
 import pyarrow as pa
@@ -24,13 +24,6 @@ needs_shared = pytest.mark.skipif(
 
 # (actor, kind, object, seconds, source) or with a platform last.
 Action = tuple[str, str, str, float, str] | tuple[str, str, str, float, str, str]
-
-
-@pytest.fixture
-def con() -> Iterator[duckdb.DuckDBPyConnection]:
-    with duckdb.connect() as c:
-        c.execute("SET TimeZone = 'UTC'")
-        yield c
 
 
 def actions(con: duckdb.DuckDBPyConnection, rows: Sequence[Action]) -> str:

@@ -94,7 +94,14 @@ def test_a_cached_world_gives_the_same_findings(
         a = pq.read_table(first.result / f"{name}.parquet")
         b = pq.read_table(second.result / f"{name}.parquet")
         assert a.equals(b), name
-    plain = demo(tmp_path / "three", seed=4, scale=0.05, cache=False)
+    # A cache that cannot be made costs the cache, not the demo: it runs as with
+    # cache=False, simulating and ingesting into its own directory.
+    blocked = tmp_path / "not-a-directory"
+    blocked.write_text("")
+    monkeypatch.setenv("CONCERTED_CACHE", str(blocked))
+    said: list[str] = []
+    plain = demo(tmp_path / "three", seed=4, scale=0.05, progress=said.append)
+    assert any(m.startswith("world: not cached") for m in said) and "counting actions" in said
     assert _findings(plain.evaluation) == _findings(first.evaluation)
     keys = {
         demo_module.world_key("pakistan-2020", 4, 0.05),

@@ -4,7 +4,6 @@ the DuckDB engine against the contracts and against plain SQL and Python."""
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -27,14 +26,6 @@ from concerted.testing.planted import actions_table, planted_case
 from tests.conftest import FIXTURES
 
 T0 = datetime(2021, 3, 1, tzinfo=UTC)
-
-
-@pytest.fixture
-def con() -> Iterator[duckdb.DuckDBPyConnection]:
-    connection = duckdb.connect()
-    connection.execute("SET TimeZone = 'UTC'")
-    yield connection
-    connection.close()
 
 
 def _types(con: duckdb.DuckDBPyConnection, relation: str) -> list[tuple[str, str]]:

@@ -76,14 +76,6 @@ def by_id(rows: list[dict[str, Any]], entity: str) -> dict[str, dict[str, Any]]:
     return {r["id"]: r for r in rows if r["entity"] == entity}
 
 
-@pytest.fixture
-def con() -> Iterator[duckdb.DuckDBPyConnection]:
-    connection = duckdb.connect()
-    connection.execute("SET TimeZone = 'UTC'; SET memory_limit = '1GB'")
-    yield connection
-    connection.close()
-
-
 def _background(n: int = 9, reason: str = "spam") -> list[dict[str, Any]]:
     """One report with ``reason`` on each of ``n`` other targets."""
     return [

@@ -242,3 +242,20 @@ def test_analyze_on_spark_finds_what_duckdb_finds(spark: SparkSession, world: Pa
             assert _table(got) == _table(want), name
     significant = pq.read_table(found["spark"] / "edges.parquet").to_pylist()
     assert any(e["significant"] for e in significant)
+
+
+def test_coaction_command_runs_on_spark(spark: SparkSession, world: Path) -> None:
+    from click.testing import CliRunner
+
+    from concerted.cli import cli
+
+    written = {}
+    for engine in ("duckdb", "spark"):
+        out = world / f"coaction-{engine}"
+        args = ["coaction", str(world / "case.duckdb"), "--out", str(out), "--window", "60"]
+        result = CliRunner().invoke(cli, [*args, "--engine", engine])
+        assert result.exit_code == 0, result.output
+        written[engine] = out
+    for name in ("edges", "events"):
+        want = _table(written["duckdb"] / f"{name}.parquet")
+        assert _table(written["spark"] / f"{name}.parquet") == want and want, name

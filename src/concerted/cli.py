@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -21,7 +22,16 @@ from rich.markup import escape
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from concerted import __version__, adapters, analysis, config, detectors, evaluate, simulate
+from concerted import (
+    __version__,
+    adapters,
+    analysis,
+    config,
+    detectors,
+    engines,
+    evaluate,
+    simulate,
+)
 from concerted.actions import ACTION_KINDS
 from concerted.adapters.base import AdapterOptions
 from concerted.errors import ConcertedError
@@ -62,6 +72,32 @@ def store_options(func: F) -> F:
         help="Where DuckDB spills to disk (default: CASE.duckdb.tmp beside the case).",
     )(func)
     return func
+
+
+def engine_options(func: F) -> F:
+    func = click.option(
+        "--spark-master",
+        metavar="URL",
+        help="With --engine spark: the Spark master (local[N], spark://HOST:PORT, yarn, "
+        "k8s://...; default $CONCERTED_SPARK_MASTER, else local[*]).",
+    )(func)
+    func = click.option(
+        "--engine",
+        default=engines.DEFAULT,
+        show_default=True,
+        type=click.Choice(engines.available()),
+        help="What runs the co-action pairing and the significance test's sums: DuckDB, "
+        "or Apache Spark (pip install 'concerted[spark]' and Java 17).",
+    )(func)
+    return func
+
+
+def _use_engine(engine: str, spark_master: str | None) -> str:
+    """Check ``engine`` before any work, and pass --spark-master on to it."""
+    engines.get(engine)
+    if spark_master:
+        os.environ["CONCERTED_SPARK_MASTER"] = spark_master
+    return engine
 
 
 @contextmanager
@@ -471,6 +507,7 @@ def _open(
 @click.option("--overwrite", is_flag=True, help="Replace results a former run left in --out.")
 @click.option("--hide-text", is_flag=True, help="Leave message texts out of report.html.")
 @click.option("--json", "as_json", is_flag=True, help="Print the run record as JSON.")
+@engine_options
 @store_options
 def analyze_command(
     inputs: tuple[Path, ...],
@@ -482,6 +519,8 @@ def analyze_command(
     overwrite: bool,
     hide_text: bool,
     as_json: bool,
+    engine: str,
+    spark_master: str | None,
     memory_limit: str | None,
     temp_dir: Path | None,
 ) -> None:
@@ -493,12 +532,19 @@ def analyze_command(
     network.gexf, summary.json and run.json to --out.
     """
     settings = config.load(config_file)
+    engine = _use_engine(engine, spark_master)
     with _progress(not as_json and err.is_terminal) as say:
         case = case_path or out / "case.duckdb"
         store = _open(inputs, case, format_, memory_limit, temp_dir, say, platform)
         with store:
             run = analysis.analyze(
-                store, out, settings, overwrite=overwrite, hide_text=hide_text, progress=say
+                store,
+                out,
+                settings,
+                overwrite=overwrite,
+                hide_text=hide_text,
+                progress=say,
+                engine=engine,
             )
     if as_json:
         click.echo(json.dumps(run, indent=2, default=str))
@@ -634,6 +680,7 @@ def _active(campaign: dict[str, Any]) -> str:
     "in run.json); 0 for none left out. The --compat modes are always exact.",
 )
 @click.option("--overwrite", is_flag=True, help="Replace results a former run left in --out.")
+@engine_options
 @store_options
 def coaction_command(
     inputs: tuple[Path, ...],
@@ -650,6 +697,8 @@ def coaction_command(
     subgraph: int,
     max_object_pairs: int,
     overwrite: bool,
+    engine: str,
+    spark_master: str | None,
     memory_limit: str | None,
     temp_dir: Path | None,
 ) -> None:
@@ -661,6 +710,7 @@ def coaction_command(
     Without --compat: edges.parquet and events.parquet in concerted's evidence format
     (no significance test; `concerted analyze` does that).
     """
+    engine = _use_engine(engine, spark_master)
     with _progress(err.is_terminal) as say:
         spill = temp_dir or (None if case_path else out / "spill.tmp")
         store = _open(inputs, case_path, format_, memory_limit, spill, say, platform)
@@ -678,6 +728,7 @@ def coaction_command(
                 subgraph=subgraph,
                 max_object_pairs=max_object_pairs or None,
                 overwrite=overwrite,
+                engine=engine,
             )
     for name, rows in written.items():
         click.echo(f"{out / name}: {rows:,} rows")

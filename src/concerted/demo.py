@@ -167,8 +167,14 @@ def demo(
     for stale in (case, case.with_name(case.name + ".wal"), result / REPORT_FILE):
         stale.unlink(missing_ok=True)
     shutil.rmtree(case.with_name(case.name + ".tmp"), ignore_errors=True)
+    world: Path | None = None
     if cache:
-        world = _cached_world(scenario, seed, scale, say)
+        try:
+            world = _cached_world(scenario, seed, scale, say)
+        except OSError as exc:
+            # A cache directory that cannot be written costs the cache, not the demo.
+            say(f"world: not cached ({exc})")
+    if world is not None:
         shutil.rmtree(data, ignore_errors=True)
         shutil.copytree(world / "data", data)
         result.mkdir(parents=True, exist_ok=True)
