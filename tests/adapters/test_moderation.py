@@ -148,3 +148,11 @@ def test_the_service_maps_records_as_ingest_does(name: str) -> None:
     assert len(mapped) == 3 and not isinstance(mapped[-1], dict)
     ids = [m["report_id"] for m in mapped[:2] if isinstance(m, dict)]
     assert ids == [row[0] for row in EXPECTED[name]]
+
+
+@pytest.mark.parametrize("name", ["mastodon", "atproto", "synapse", "lemmy"])
+def test_a_record_with_nothing_the_format_reads_is_its_own_error(name: str) -> None:
+    """A batch of one empty object (schemathesis sent it) is refused, saying why: it
+    was a KeyError that failed the request with a 500."""
+    (mapped,) = records_to_reports(adapters.get(name), [{}])
+    assert getattr(mapped, "reason", "").startswith(f"not a record of the {name} format")

@@ -83,7 +83,19 @@ def records_to_reports(
         if number in rejects:
             out.append(rejects[number])
             continue
-        row = typed[number]
+        row = typed.get(number)
+        if row is None:
+            # The adapter's SELECT made nothing of it (an empty object, say).
+            out.append(
+                Reject(
+                    row=number,
+                    line=None,
+                    column=None,
+                    reason=f"not a record of the {adapter.name} format: no field it reads",
+                    raw=json.dumps(records[number - 1], ensure_ascii=False),
+                )
+            )
+            continue
         report: dict[str, Any] = {}
         for name, value in row.items():
             if value is None:
