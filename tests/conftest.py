@@ -8,6 +8,7 @@ from typing import Any
 
 import duckdb
 import pytest
+from playwright.sync_api import Browser, sync_playwright
 
 from concerted.adapters.base import AdapterOptions
 from concerted.ingest import IngestOptions, SourceReport, ingest
@@ -55,3 +56,16 @@ def load(
 
 def rows(store: Store, query: str) -> list[tuple[Any, ...]]:
     return store.sql(query).fetchall()
+
+
+#: Debian's chromium, which the report and the service page are opened in.
+CHROMIUM = Path("/usr/bin/chromium")
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    assert CHROMIUM.exists(), "install Debian's chromium (apt-get install -y chromium)"
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox"])
+        yield b
+        b.close()

@@ -21,7 +21,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from playwright.sync_api import Browser, ConsoleMessage, Page, Request, Route, sync_playwright
+from playwright.sync_api import Browser, ConsoleMessage, Page, Request, Route
 
 import concerted
 from concerted import outputs, simulate
@@ -36,7 +36,6 @@ from tests.test_cli import run
 # End to end: left out of `make test-fast`.
 pytestmark = pytest.mark.e2e
 
-CHROMIUM = Path("/usr/bin/chromium")
 T0 = datetime(2020, 6, 1, 8, 0, tzinfo=UTC)
 SECRET = "Report them all <script>alert('x')</script> for the nation"
 HOSTILE_NAME = "<img src=x onerror=alert(1)>"
@@ -567,15 +566,6 @@ def write_result(out: Path) -> Path:
 
 
 # --------------------------------------------------------------------------- the browser
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    assert CHROMIUM.exists(), "install Debian's chromium (apt-get install -y chromium)"
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox"])
-        yield b
-        b.close()
 
 
 class Opened:

@@ -259,3 +259,25 @@ def test_coaction_command_runs_on_spark(spark: SparkSession, world: Path) -> Non
     for name in ("edges", "events"):
         want = _table(written["duckdb"] / f"{name}.parquet")
         assert _table(written["spark"] / f"{name}.parquet") == want and want, name
+
+
+def test_spark_rounds_doubles_to_decimals_as_duckdb_does(spark: SparkSession) -> None:
+    """The terms of the expectations: Spark's integers of 10^-22 are DuckDB's
+    ``DECIMAL(38, 22)`` casts, halves (3.8397666450631463e-07 * 1e22 ends in .5) and
+    doubles whose shortest decimal string is not their value among them."""
+    import random
+
+    from pyspark.sql import functions as F
+
+    from concerted.engines.spark import _units
+
+    rng = random.Random(1)
+    xs = [rng.random() * 10 ** rng.randint(-9, 4) for _ in range(2_000)]
+    xs += [3.8397666450631463e-07, 9.333806207298506e-08, 0.009364405867994597, 1 / 3, 0.0]
+    frame = spark.createDataFrame([(i, x) for i, x in enumerate(xs)], "i INT, x DOUBLE")
+    got = {r["i"]: r["u"] for r in frame.select("i", _units(F.col("x")).alias("u")).collect()}
+    con = _con()
+    con.execute("CREATE TABLE t (i INTEGER, x DOUBLE)")
+    con.executemany("INSERT INTO t VALUES (?, ?)", list(enumerate(xs)))
+    want = dict(con.sql("SELECT i, x::DECIMAL(38, 22) FROM t").fetchall())
+    assert {i: u.scaleb(-22) for i, u in got.items()} == want

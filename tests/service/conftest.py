@@ -15,26 +15,14 @@ import httpx
 import pytest
 import uvicorn
 
-from concerted.scoring import ScoreSettings
 from concerted.service.auth import create_token
 from concerted.service.server import config
 from concerted.service.settings import ServiceSettings
+from tests import test_scoring as scoring_tests
 
 START = datetime(2026, 3, 1, tzinfo=UTC)
-#: Small windows, as in tests/test_scoring.py, so that short streams reach every signal.
-SMALL = ScoreSettings(
-    window=120.0,
-    recent=4,
-    min_shared=2,
-    gaps=2,
-    fast_gap=5.0,
-    pace_window=60.0,
-    burst_window=60.0,
-    baseline_window=600.0,
-    young_days=1.0,
-    hold=90.0,
-    decision_lag=30.0,
-)
+#: Small windows, as tests/test_scoring.py uses, so that short streams reach every signal.
+SMALL = scoring_tests.SMALL
 
 
 @dataclass

@@ -4,25 +4,11 @@ Python package, as tests/test_report.py does; no browser is downloaded)."""
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
-import pytest
-from playwright.sync_api import Browser, ConsoleMessage, Request, Route, sync_playwright
+from playwright.sync_api import Browser, ConsoleMessage, Request, Route
 
 from tests.service.conftest import Start, brigade_stream, report
-
-CHROMIUM = Path("/usr/bin/chromium")
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    assert CHROMIUM.exists(), "install Debian's chromium (apt-get install -y chromium)"
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox"])
-        yield b
-        b.close()
 
 
 def test_the_page_is_static_and_locked_to_its_origin(serve: Start) -> None:
