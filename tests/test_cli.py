@@ -126,7 +126,7 @@ def test_config_errors_exit_1(tmp_path: Path) -> None:
     # An unknown format is a command-line error, as the README says: exit 2, and the
     # formats named; nothing is written.
     done = run("ingest", tmp_path / "c.duckdb", FIXTURES / "generic" / "posts.csv", "-f", "tiktok")
-    assert done.returncode == 2 and "no format 'tiktok'; known: coortweet" in done.stderr
+    assert done.returncode == 2 and "no format 'tiktok'; known: atproto, coortweet" in done.stderr
     assert not (tmp_path / "c.duckdb").exists()
     done = run("analyze", FIXTURES / "generic" / "posts.csv", "-f", "tiktok", "--out", tmp_path)
     assert done.returncode == 2 and "no format 'tiktok'" in done.stderr
