@@ -477,4 +477,16 @@ def create_app(settings: ServiceSettings, *, freeze_gc: bool = False) -> Starlet
             await guard.stop()
             intake_log.close()
 
-    return Starlette(routes=list(_ROUTES), lifespan=lifespan)
+    return Starlette(
+        routes=list(_ROUTES),
+        lifespan=lifespan,
+        exception_handlers={404: _unrouted, 405: _unrouted},
+    )
+
+
+async def _unrouted(request: Request, exc: Exception) -> Response:
+    """A path no route matches (an id Starlette cannot route, say), or a method a route
+    does not take: answered as JSON, as every other error is."""
+    status = int(getattr(exc, "status_code", 404))
+    reason = "no such endpoint" if status == 404 else "method not allowed"
+    return _error(HTTPError(status, reason))
