@@ -287,3 +287,16 @@ def test_moderation_formats_are_taken_in_as_ingest_reads_them(
     entries = broken.json()["results"]
     assert [e["ok"] for e in entries] == [False, False]
     assert s.client("reports:write").post("/v1/intake/tiktok", json={}).status_code == 404
+
+
+def test_a_path_no_route_matches_is_answered_as_json(serve: Start) -> None:
+    """An id Starlette cannot route (a newline in it, as schemathesis sent) and an
+    unknown path get the JSON error every other answer uses, not a text 404."""
+    s = serve()
+    reader = s.client("reports:read")
+    for path in ("/v1/reports/x/a%0Ab/c", "/v1/nothing-here"):
+        r = reader.get(path)
+        assert r.status_code == 404 and r.headers["content-type"] == "application/json"
+        assert r.json()["error"]["status"] == 404
+    r = reader.delete("/v1/reports")
+    assert r.status_code == 405 and r.json()["error"]["reason"] == "method not allowed"

@@ -49,8 +49,17 @@ from typing import Any, ClassVar, Protocol, runtime_checkable
 import duckdb
 
 from concerted.detectors.coaction import CoAction
+from concerted.errors import ConfigError
+from concerted.schema import sql_literal
 
-__all__ = ["EXPECTATION_COLUMNS", "DERIVED_FROM", "Engine", "EngineFactory", "Paired"]
+__all__ = [
+    "DERIVED_FROM",
+    "EXPECTATION_COLUMNS",
+    "Engine",
+    "EngineFactory",
+    "Paired",
+    "stratum_filter",
+]
 
 #: The contract tables actions are derived from (:mod:`concerted.actions`).
 DERIVED_FROM: tuple[str, ...] = ("posts", "reports", "roles")
@@ -129,3 +138,17 @@ class Engine(Protocol):
 
 #: How an engine is opened: on the connection of the case whose relations it is given.
 EngineFactory = Callable[[duckdb.DuckDBPyConnection], Engine]
+
+
+def stratum_filter(stratum: float, kinds: tuple[str, ...] | None) -> str:
+    """SQL: ``AND kind IN (...)`` for :meth:`Engine.expectations`'s ``kinds`` (empty
+    for every kind), after checking ``stratum``; both engines read their inputs so.
+
+    >>> stratum_filter(86400.0, ("repost",))
+    "AND kind IN ('repost')"
+    """
+    if not stratum > 0:
+        raise ConfigError(f"the stratum must be positive, got {stratum}")
+    if kinds is None:
+        return ""
+    return f"AND kind IN ({', '.join(sql_literal(k) for k in kinds)})"

@@ -17,9 +17,8 @@ import duckdb
 
 from concerted.actions import SQL_MACROS, from_posts, from_reports, from_roles
 from concerted.detectors.coaction import CoAction, CoActionLayers
-from concerted.engines.base import Paired
+from concerted.engines.base import Paired, stratum_filter
 from concerted.errors import ConfigError
-from concerted.schema import sql_literal
 
 __all__ = ["DuckDBEngine"]
 
@@ -122,11 +121,7 @@ class DuckDBEngine:
         stratum: float,
         kinds: tuple[str, ...] | None = None,
     ) -> str:
-        if not stratum > 0:
-            raise ConfigError(f"the stratum must be positive, got {stratum}")
-        where = ""
-        if kinds is not None:
-            where = f"AND kind IN ({', '.join(sql_literal(k) for k in kinds)})"
+        where = stratum_filter(stratum, kinds)
         table = f"_engine_expectations_{next(_ids)}"
         self.con.execute(
             _EXPECTATIONS.format(

@@ -47,7 +47,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import duckdb
 
 from concerted.detectors.coaction import CoAction
-from concerted.engines.base import Paired
+from concerted.engines.base import Paired, stratum_filter
 from concerted.engines.duck import DuckDBEngine
 from concerted.errors import ConfigError
 from concerted.schema import sql_literal
@@ -220,11 +220,7 @@ class SparkEngine:
         stratum: float,
         kinds: tuple[str, ...] | None = None,
     ) -> str:
-        if not stratum > 0:
-            raise ConfigError(f"the stratum must be positive, got {stratum}")
-        where = ""
-        if kinds is not None:
-            where = f"AND kind IN ({', '.join(sql_literal(k) for k in kinds)})"
+        where = stratum_filter(stratum, kinds)
         acted = self.spark.read.parquet(
             self._export(
                 f"""SELECT platform, actor_id, source_id, epoch_us(ts) AS t FROM {actions}
