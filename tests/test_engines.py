@@ -122,7 +122,9 @@ def test_bad_requests_are_refused(con: duckdb.DuckDBPyConnection) -> None:
 
 # -- the pairing against plain SQL -----------------------------------------------------
 
-_actions = st.lists(
+#: Random actions: four accounts, three objects, whole and half seconds, three kinds,
+#: two platforms.
+ACTIONS = st.lists(
     st.tuples(
         st.sampled_from(["a", "b", "c", "d"]),
         st.sampled_from(["o1", "o2", "o3"]),
@@ -173,7 +175,7 @@ _PLAIN_EDGES = """
 
 @settings(max_examples=50, deadline=None)
 @given(
-    rows=_actions,
+    rows=ACTIONS,
     windows=st.tuples(st.sampled_from([0, 1, 30, 60]), st.sampled_from([0, 10, 45.5])),
     min_weight=st.integers(1, 3),
 )
@@ -262,7 +264,7 @@ def _expectations(
 
 
 @settings(max_examples=50, deadline=None)
-@given(rows=_actions, stratum=st.sampled_from([30.0, 60.0, 86_400.0]))
+@given(rows=ACTIONS, stratum=st.sampled_from([30.0, 60.0, 86_400.0]))
 def test_the_expectations_follow_their_formula(
     rows: list[tuple[str, str, float, str, str]], stratum: float
 ) -> None:

@@ -27,6 +27,7 @@ from concerted.errors import ConfigError
 from concerted.ingest import IngestOptions, open_case
 from concerted.schema import EVIDENCE_CONTRACTS
 from concerted.testing.planted import actions_table
+from tests import test_engines as engine_tests
 
 pytest.importorskip("pyspark")
 
@@ -149,17 +150,8 @@ def test_without_pyspark_choosing_spark_says_how_to_install(
         engines.get("spark")
 
 
-_actions = st.lists(
-    st.tuples(
-        st.sampled_from(["a", "b", "c", "d"]),
-        st.sampled_from(["o1", "o2", "o3"]),
-        # Whole and half seconds, so that gaps of exactly a window occur.
-        st.integers(0, 300).map(lambda n: n / 2),
-        st.sampled_from(["repost", "hashtag", "reply"]),
-        st.sampled_from(["twitter", "facebook"]),
-    ),
-    max_size=40,
-)
+# The random actions the DuckDB engine is held to plain SQL on (tests/test_engines.py).
+_actions = engine_tests.ACTIONS
 
 
 @settings(max_examples=4, deadline=None, suppress_health_check=[HealthCheck.too_slow])
