@@ -23,21 +23,19 @@ from concerted.analysis import analyze
 from concerted.detectors.coaction import CoAction
 from concerted.engines import Engine
 from concerted.engines.duck import DuckDBEngine
+from concerted.engines.spark import SparkEngine
 from concerted.errors import ConfigError
 from concerted.ingest import IngestOptions, open_case
 from concerted.schema import EVIDENCE_CONTRACTS
 from concerted.testing.planted import actions_table
 from tests import test_engines as engine_tests
 
-pytest.importorskip("pyspark")
-
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
-from concerted.engines.spark import SparkEngine  # noqa: E402
-
 # Spark starts in seconds but each query costs a second or more on two cores: the
-# module takes minutes, so it runs with the slow tests (`make test-slow`).
+# module takes minutes, so it runs with the slow tests (`make test-slow`), which need
+# the `spark` extra and Java 17 (`.ci/run` installs both).
 pytestmark = [pytest.mark.spark, pytest.mark.slow]
 
 T0 = datetime(2021, 3, 1, tzinfo=UTC)
@@ -45,7 +43,12 @@ T0 = datetime(2021, 3, 1, tzinfo=UTC)
 
 @pytest.fixture(scope="module")
 def spark() -> Iterator[SparkSession]:
-    from pyspark.sql import SparkSession
+    try:
+        from pyspark.sql import SparkSession
+    except ImportError as exc:  # pragma: no cover - the spark extra is missing
+        raise RuntimeError(
+            "the Spark tests need the spark extra: pip install -e '.[dev,spark]'"
+        ) from exc
 
     os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
     session = (
