@@ -57,26 +57,25 @@ def rename_header(data: bytes, rng: random.Random) -> bytes:
     return b"\n".join(lines)
 
 
-def replace_cell(data: bytes, rng: random.Random) -> bytes:
+def _set_cell(data: bytes, rng: random.Random, value: Callable[[], bytes]) -> bytes:
+    """``data`` with one cell of a row after the header (drawn) set to ``value()``,
+    drawn after the cell, as every corpus entry's seed assumes."""
     lines = _lines(data)
     if len(lines) < 2:
         return data
     row = rng.randrange(1, len(lines))
     cells = lines[row].split(b",")
-    cells[rng.randrange(len(cells))] = rng.choice(_WEIRD).encode()
+    cells[rng.randrange(len(cells))] = value()
     lines[row] = b",".join(cells)
     return b"\n".join(lines)
+
+
+def replace_cell(data: bytes, rng: random.Random) -> bytes:
+    return _set_cell(data, rng, lambda: rng.choice(_WEIRD).encode())
 
 
 def blank_cell(data: bytes, rng: random.Random) -> bytes:
-    lines = _lines(data)
-    if len(lines) < 2:
-        return data
-    row = rng.randrange(1, len(lines))
-    cells = lines[row].split(b",")
-    cells[rng.randrange(len(cells))] = b""
-    lines[row] = b",".join(cells)
-    return b"\n".join(lines)
+    return _set_cell(data, rng, lambda: b"")
 
 
 def cut(data: bytes, rng: random.Random) -> bytes:
@@ -110,14 +109,7 @@ def not_utf8(data: bytes, rng: random.Random) -> bytes:
 
 
 def long_cell(data: bytes, rng: random.Random) -> bytes:
-    lines = _lines(data)
-    if len(lines) < 2:
-        return data
-    row = rng.randrange(1, len(lines))
-    cells = lines[row].split(b",")
-    cells[rng.randrange(len(cells))] = b"x" * rng.choice([1_000, 100_000, 3_000_000])
-    lines[row] = b",".join(cells)
-    return b"\n".join(lines)
+    return _set_cell(data, rng, lambda: b"x" * rng.choice([1_000, 100_000, 3_000_000]))
 
 
 def swap_columns(data: bytes, rng: random.Random) -> bytes:
