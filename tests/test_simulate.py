@@ -16,6 +16,9 @@ from concerted.errors import ConfigError
 from concerted.ingest import IngestOptions, ingest
 from concerted.store import Store
 
+# Most simulate whole worlds (seconds each): left out of `make test-fast`.
+pytestmark = pytest.mark.heavy
+
 SMALL = {
     "population.accounts": "3000",
     "population.cascades": "4",
@@ -495,3 +498,42 @@ def test_the_command_line_simulates_and_evaluates(tmp_path: Path) -> None:
     assert json.loads(shown.stdout)["networks"][0]["pages"] == 200
     missing = run("evaluate", tmp_path, "--truth", out)
     assert missing.returncode == 1 and "campaigns.parquet" in missing.stderr
+
+
+def test_a_parquet_dataset_holds_the_same_rows_in_many_files(runs: Run, tmp_path: Path) -> None:
+    """``--format parquet-dataset``: a directory of files per input table, the same rows
+    as the one-file format, with the truth beside them and the actions counted alike."""
+    single = runs("brigade")
+    out = tmp_path / "lake"
+    summary = simulate.simulate(
+        small("brigade"), seed=1, out=out, format="parquet-dataset", rows_per_file=5_000
+    )
+    meta = json.loads((out / "truth.json").read_text())
+    assert meta["format"] == "parquet-dataset"
+    assert meta["actions"] == json.loads((single / "truth.json").read_text())["actions"]
+    assert (out / "truth.parquet").read_bytes() == (single / "truth.parquet").read_bytes()
+    con = duckdb.connect()
+    for table in TABLES:
+        parts = sorted((out / table).glob("*.parquet"))
+        assert not (out / f"{table}.parquet").exists()
+        assert meta["files"][f"{table}/"]["files"] == len(parts) >= 1
+        sizes = [pq_rows(p) for p in parts]
+        assert all(n <= 5_000 for n in sizes) and sum(sizes) == summary.rows[table]
+        lake = f"SELECT * FROM read_parquet('{out / table}/*.parquet')"
+        one_file = f"SELECT * FROM read_parquet('{single / table}.parquet')"
+        assert con.sql(f"({lake}) EXCEPT ALL ({one_file})").fetchall() == []
+        assert con.sql(f"({one_file}) EXCEPT ALL ({lake})").fetchall() == []
+    assert len(list((out / "posts").glob("*.parquet"))) > 1
+    with pytest.raises(ConfigError, match="--overwrite"):
+        simulate.simulate(small("brigade"), seed=1, out=out)
+    with pytest.raises(ConfigError, match="unknown output format 'csv'"):
+        simulate.simulate(small("brigade"), seed=1, out=tmp_path / "x", format="csv")
+    # Replacing a dataset with one file per table leaves no directory behind.
+    simulate.simulate(small("brigade"), seed=1, out=out, overwrite=True)
+    assert (out / "posts.parquet").exists() and not (out / "posts").exists()
+
+
+def pq_rows(path: Path) -> int:
+    import pyarrow.parquet as pq
+
+    return int(pq.ParquetFile(path).metadata.num_rows)

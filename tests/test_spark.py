@@ -1,5 +1,7 @@
 """The Spark engine (concerted.engines.spark) against the DuckDB engine: the same
-edges, events, notes and expectations, bit for bit, and the same analysis.
+derived actions, edges, events, notes and expectations, bit for bit, Parquet datasets
+checked as they enter (concerted.engines.spark_tables), and the same analysis on
+simulated worlds and on real data.
 
 One local Spark session (two cores, on loopback, no UI) serves the whole module.
 """
@@ -7,6 +9,7 @@ One local Spark session (two cores, on loopback, no UI) serves the whole module.
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -22,11 +25,12 @@ from concerted import engines, simulate
 from concerted.analysis import analyze
 from concerted.detectors.coaction import CoAction
 from concerted.engines import Engine
+from concerted.engines.base import DERIVED_FROM
 from concerted.engines.duck import DuckDBEngine
 from concerted.engines.spark import SparkEngine
 from concerted.errors import ConfigError
 from concerted.ingest import IngestOptions, open_case
-from concerted.schema import EVIDENCE_CONTRACTS
+from concerted.schema import CONTRACTS, EVIDENCE_CONTRACTS
 from concerted.testing.planted import actions_table
 from tests import test_engines as engine_tests
 
@@ -51,6 +55,7 @@ def spark() -> Iterator[SparkSession]:
         ) from exc
 
     os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)  # workers derive actions
     session = (
         SparkSession.builder.master("local[2]")
         .appName("concerted-tests")
@@ -276,3 +281,251 @@ def test_spark_rounds_doubles_to_decimals_as_duckdb_does(spark: SparkSession) ->
     con.executemany("INSERT INTO t VALUES (?, ?)", list(enumerate(xs)))
     want = dict(con.sql("SELECT i, x::DECIMAL(38, 22) FROM t").fetchall())
     assert {i: u.scaleb(-22) for i, u in got.items()} == want
+
+
+# -- deriving the actions ------------------------------------------------------------------
+
+# Texts, links and hashtags where normal forms differ between libraries: Unicode case
+# and composition, vertical tabs (whitespace to Java, not to RE2), tracking parameters,
+# '#' prefixes, empty and missing items.
+_WORDS = st.sampled_from(
+    [
+        "Vote",
+        "vote",
+        "İstanbul",
+        "ΣΟΦΙΑ",
+        "Cafe\u0301",
+        "Café",
+        "a\vb",
+        "x\u00a0y",
+        "@who",
+        "ǅ",
+        "ß",
+        "",
+        " ",
+    ]
+)
+_LINKS = st.sampled_from(
+    [
+        "https://www.Example.com/News/?utm_source=fb&id=7#top",
+        "http://example.com/News?id=7",
+        "HTTPS://m.Example.co.uk:443/x/",
+        "example.org/a b",
+        "",
+    ]
+)
+_TAGS = st.sampled_from(["#Vote", "vote", "##VOTE", "İ", "#", "", "ǅx"])
+_ITEMS = st.one_of(st.none(), st.lists(st.one_of(st.none(), _TAGS), max_size=4))
+POSTS = st.lists(
+    st.tuples(
+        st.sampled_from(["a", "b", "c"]),  # account
+        st.integers(0, 500),  # seconds after T0
+        st.one_of(st.none(), st.lists(_WORDS, max_size=5).map(" ".join)),  # text
+        st.one_of(st.none(), st.sampled_from(["p1", "p2"])),  # repost_of
+        st.one_of(st.none(), st.sampled_from(["p3"])),  # reply_to
+        st.one_of(st.none(), st.lists(st.one_of(st.none(), _LINKS), max_size=3)),
+        _ITEMS,  # hashtags
+        _ITEMS,  # image hashes
+    ),
+    min_size=1,
+    max_size=25,
+)
+
+
+def _derived_alike(
+    con: duckdb.DuckDBPyConnection, table: str, rows: str, engine: SparkEngine
+) -> int:
+    """Derive the actions of ``rows`` with both engines; assert that they agree."""
+    counts = {}
+    for name, derive in (("want", DuckDBEngine(con)), ("got", engine)):
+        con.execute(CONTRACTS["actions"].ddl(name).replace("CREATE TABLE", "CREATE TEMP TABLE"))
+        counts[name] = derive.derive_actions(table, rows, name)
+    assert counts["got"] == counts["want"]
+    assert _rows(con, "got") == _rows(con, "want")
+    con.execute("DROP TABLE want; DROP TABLE got")
+    return counts["want"]
+
+
+@settings(max_examples=5, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(posts=POSTS)
+def test_spark_derives_the_actions_of_posts_as_duckdb_does(
+    spark: SparkSession, posts: list[tuple[Any, ...]]
+) -> None:
+    con = _con()
+    con.execute(CONTRACTS["posts"].ddl("p"))
+    # A post twice (the same row) derives its link actions once, as on DuckDB.
+    rows = [*posts, *posts[:2]]
+    con.executemany(
+        "INSERT INTO p (post_id, account_id, platform, ts, text, repost_of, reply_to, urls, "
+        "hashtags, image_hashes) VALUES (?, ?, 'x', ?, ?, ?, ?, ?, ?, ?)",
+        [
+            (f"q{i % len(posts)}", a, T0 + timedelta(seconds=t), text, rp, rt, urls, tags, images)
+            for i, (a, t, text, rp, rt, urls, tags, images) in enumerate(rows)
+        ],
+    )
+    engine = SparkEngine(con, spark)
+    _derived_alike(con, "posts", "p", engine)
+    engine.close()
+    con.close()
+
+
+def test_spark_derives_the_cib_world_as_duckdb_does(spark: SparkSession, world: Path) -> None:
+    """Every table the simulator's ``cib`` world derives actions from, reports and
+    roles with a missing start among them."""
+    con = duckdb.connect(str(world / "case.duckdb"), read_only=True)
+    con.execute("SET TimeZone = 'UTC'")
+    engine = SparkEngine(con, spark)
+    con.execute("CREATE TEMP TABLE r AS SELECT * FROM roles")
+    con.execute("UPDATE r SET since = NULL WHERE hash(account_id) % 5 = 0")
+    derived = {t: _derived_alike(con, t, t if t != "roles" else "r", engine) for t in DERIVED_FROM}
+    assert all(derived.values()), derived
+    engine.close()
+    con.close()
+
+
+# -- Parquet datasets ------------------------------------------------------------------------
+
+
+def _write(path: Path, rows: list[dict[str, Any]], schema: Any = None) -> None:
+    import pyarrow as pa
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pq.write_table(pa.Table.from_pylist(rows, schema=schema), path)
+
+
+def test_a_dataset_is_checked_as_it_enters(spark: SparkSession, tmp_path: Path) -> None:
+    """Every file against its contract, naming the file and the column; rows without a
+    required value set aside and counted; a repeated key refused."""
+    import pyarrow as pa
+
+    from concerted.engines.spark_tables import open_dataset, read_tables
+    from concerted.schema import CONTRACTS, arrow_schema
+
+    posts = arrow_schema(CONTRACTS["posts"])
+    post = {"post_id": "p1", "account_id": "a", "platform": "x", "ts": T0, "hashtags": ["#A"]}
+    lake = tmp_path / "lake"
+    _write(lake / "posts" / "part-0.parquet", [post], posts)
+    # A second file with only the required columns, one row lacking its account.
+    slim = pa.schema([pa.field(n, posts.field(n).type) for n in CONTRACTS["posts"].required])
+    late = {"post_id": "p2", "account_id": None, "platform": "x", "ts": T0}
+    _write(lake / "posts" / "part-1.parquet", [{**post, "post_id": "p3"}, late], slim)
+    tables = read_tables(spark, str(lake))
+    assert set(tables) == {"posts"} and tables["posts"].set_aside == {"account_id": 1}
+    assert "part-1.parquet" in tables["posts"].notes[0]
+    store, loaded = open_dataset(str(lake), tmp_path / "case.duckdb", spark=spark)
+    with store:
+        assert loaded.rows == {"posts": 2} and loaded.actions == 1  # p1's hashtag
+        assert store.con.sql("SELECT rows_set_aside FROM sources").fetchall() == [(1,)]
+    store, again = open_dataset(str(lake), tmp_path / "case.duckdb", spark=spark)
+    store.close()
+    assert again.skipped == ("posts",) and not again.rows  # the same files add nothing
+
+    bad = pa.schema([f if f.name != "ts" else pa.field("ts", pa.string()) for f in posts])
+    _write(lake / "posts" / "part-2.parquet", [{**post, "ts": "2021-03-01"}], bad)
+    with pytest.raises(ConfigError, match=r"part-2\.parquet: column 'ts' of posts is string"):
+        read_tables(spark, str(lake))
+    (lake / "posts" / "part-2.parquet").unlink()
+    _write(lake / "reports" / "r.parquet", [{"report_id": "r1"}])
+    with pytest.raises(ConfigError, match=r"r\.parquet: the required column 'reporter_id'"):
+        read_tables(spark, str(lake))
+    (lake / "reports" / "r.parquet").unlink()
+    _write(lake / "posts" / "part-2.parquet", [post], posts)
+    with pytest.raises(ConfigError, match=r"1 rows repeat a key \(platform, post_id\)"):
+        read_tables(spark, str(lake))
+    (tmp_path / "empty" / "other").mkdir(parents=True)
+    with pytest.raises(ConfigError, match="holds none of the tables"):
+        read_tables(spark, str(tmp_path / "empty"))
+
+
+# -- the same analysis on both engines ---------------------------------------------------------
+
+
+def _findings(out: Path) -> dict[str, Any]:
+    """What an analysis found: its edges (pairs, layers, weights and their tests), the
+    significant pairs, and its campaigns with their members."""
+    found: dict[str, Any] = {
+        name: _table(out / f"{name}.parquet") if (out / f"{name}.parquet").exists() else None
+        for name in ("edges", "campaigns", "members")
+    }
+    edges = pq.read_table(out / "edges.parquet").to_pylist()
+    found["significant"] = sorted(
+        (
+            e["detector"],
+            e["layer"],
+            e["platform_1"],
+            e["account_1"],
+            e["platform_2"],
+            e["account_2"],
+        )
+        for e in edges
+        if e["significant"]
+    )
+    return found
+
+
+def _alike(duck: Path, spark_out: Path) -> dict[str, Any]:
+    want, got = _findings(duck), _findings(spark_out)
+    for part in ("edges", "significant", "campaigns", "members"):
+        assert got[part] == want[part], part
+    return want
+
+
+@pytest.mark.parametrize(("name", "scale"), [("cib", 0.2), ("brigade", 0.3)])
+def test_a_simulated_dataset_on_spark_gives_the_duckdb_findings(
+    spark: SparkSession, tmp_path: Path, name: str, scale: float
+) -> None:
+    """The simulator's world as files, ingested and analysed on DuckDB, and as a
+    Parquet dataset of many files, read, derived and analysed on Spark (the brigade at
+    the smallest scale where it is found)."""
+    from concerted.engines.spark_tables import open_dataset
+
+    world = simulate.scenario(name).scaled(scale)
+    simulate.simulate(world, seed=0, out=tmp_path / "files")
+    simulate.simulate(
+        world, seed=0, out=tmp_path / "lake", format="parquet-dataset", rows_per_file=20_000
+    )
+    assert len(list((tmp_path / "lake" / "posts").glob("*.parquet"))) > 1
+    store, _ = open_case(
+        [tmp_path / "files"], tmp_path / "duck.duckdb", IngestOptions(format="generic")
+    )
+    with store:
+        analyze(store, tmp_path / "duck")
+    if name == "cib":  # through the command line, on the session that is active
+        from click.testing import CliRunner
+
+        from concerted.cli import cli
+
+        lake = str(tmp_path / "lake")
+        args = ["analyze", lake, "--out", str(tmp_path / "spark"), "--json"]
+        refused = CliRunner().invoke(cli, args)
+        assert refused.exit_code == 2 and "analyze it with --engine spark" in refused.output
+        done = CliRunner().invoke(cli, [*args, "--engine", "spark"])
+        assert done.exit_code == 0, done.output
+    else:
+        store, loaded = open_dataset(str(tmp_path / "lake"), tmp_path / "spark.duckdb", spark=spark)
+        with store:
+            assert loaded.actions == store.counts()["actions"] > 0
+            analyze(store, tmp_path / "spark", engine="spark")
+    found = _alike(tmp_path / "duck", tmp_path / "spark")
+    # Not an empty comparison: cib's network is significant co-action, the brigade a
+    # campaign of reporters.
+    assert found["significant"] if name == "cib" else found["campaigns"]
+
+
+def test_russian_coord_tweets_on_spark_gives_the_duckdb_findings(
+    spark: SparkSession, tmp_path: Path
+) -> None:
+    """A real data set (CooRTweet's russian_coord_tweets), ingested with each engine
+    deriving the actions and analysed with it."""
+    from concerted.ingest import ingest
+    from concerted.store import Store
+    from tests.conftest import SHARED_DATA
+
+    source = SHARED_DATA / "coortweet" / "russian_coord_tweets.parquet"
+    if not source.exists():  # selected explicitly (the slow tests): say so, loudly
+        pytest.fail(f"{source} is missing: the shared real data sets (../shared/data) are needed")
+    for engine in ("duckdb", "spark"):
+        with Store(tmp_path / f"{engine}.duckdb") as store:
+            ingest(store, [source], IngestOptions(format="coortweet"), engine=engine)
+            analyze(store, tmp_path / engine, engine=engine)
+    assert _alike(tmp_path / "duckdb", tmp_path / "spark")["significant"]

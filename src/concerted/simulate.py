@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shutil
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -45,7 +46,7 @@ import numpy as np
 from concerted import __version__, paths
 from concerted.actions import SQL_MACROS, from_posts, from_reports, from_roles
 from concerted.errors import ConfigError
-from concerted.schema import sql_literal
+from concerted.schema import INPUT_TABLES, sql_literal
 from concerted.simulation import brigade, network, organic
 from concerted.simulation import text as prose
 from concerted.simulation.knobs import (
@@ -81,6 +82,7 @@ from concerted.simulation.world import (
 __all__ = [
     "DIFFICULTIES",
     "EXTENSION_MARK",
+    "FORMATS",
     "OUTPUT_FILES",
     "SCENARIOS",
     "TRUTH_SCHEMA",
@@ -96,7 +98,16 @@ __all__ = [
     "simulate",
 ]
 
-#: What :func:`simulate` writes.
+#: How :func:`simulate` writes the input tables: one Parquet file each
+#: (``posts.parquet``), or one directory of Parquet files each (``posts/``), as a data
+#: lake holds a table and Spark reads one.
+FORMATS = ("parquet", "parquet-dataset")
+
+#: Rows per file of a ``parquet-dataset``, unless told otherwise.
+ROWS_PER_FILE = 1_000_000
+
+#: What :func:`simulate` writes (``parquet``; a ``parquet-dataset`` writes a directory
+#: in place of each input table's file).
 OUTPUT_FILES = (
     "accounts.parquet",
     "posts.parquet",
@@ -132,43 +143,60 @@ def simulate(
     out: str | Path,
     overwrite: bool = False,
     progress: Callable[[str], None] | None = None,
+    format: str = "parquet",
+    rows_per_file: int = ROWS_PER_FILE,
 ) -> Summary:
     """Write the scenario's tables and truth to ``out``; the same seed, the same bytes.
 
-    Files a former run left in ``out`` are replaced only with ``overwrite``; if the run
-    fails, what it had written is removed, so a directory never holds half a platform.
+    ``format`` is one of :data:`FORMATS`: with ``parquet-dataset`` each input table is
+    a directory of files of at most ``rows_per_file`` rows, written as the chunks are
+    made, so no table is ever held whole. Files a former run left in ``out`` are
+    replaced only with ``overwrite``; if the run fails, what it had written is removed,
+    so a directory never holds half a platform.
     """
+    if format not in FORMATS:
+        raise ConfigError(f"unknown output format {format!r}; known: {', '.join(FORMATS)}")
     began = time.perf_counter()
     say = progress or (lambda _: None)
     target = Path(out)
     paths.directory(target)
-    present = [name for name in OUTPUT_FILES if (target / name).exists()]
+    dataset = format == "parquet-dataset"
+    written = _outputs(dataset)
+    present = [name for name in (*OUTPUT_FILES, *_outputs(True)) if (target / name).exists()]
     if present and not overwrite:
         raise ConfigError(
             f"{target} already holds {', '.join(present)}; pass --overwrite to replace them"
         )
-    sink = Sink(target, resolution=sc.population.time_resolution)
+    _remove(target, present)
+    sink = Sink(
+        target,
+        resolution=sc.population.time_resolution,
+        rows_per_file=rows_per_file if dataset else None,
+    )
     try:
         world = World(sc, seed, sink)
         _build(world, say)
     except BaseException:
         sink.close()
-        for name in OUTPUT_FILES:
-            (target / name).unlink(missing_ok=True)
+        _remove(target, written)
         raise
     sink.close()
     rows = dict(sink.rows)
     say("counting actions")
     actions = count_actions(target)
     files = {
-        name: {"rows": rows[name.removesuffix(".parquet")], "sha256": _sha256(target / name)}
-        for name in OUTPUT_FILES
-        if name.endswith(".parquet")
+        name: {
+            "rows": rows[name.removesuffix(".parquet").removesuffix("/")],
+            **_digest(target / name),
+        }
+        for name in written
+        if name.endswith((".parquet", "/"))
     }
     truth = {
         "scenario": sc.name,
         "seed": seed,
         "version": __version__,
+        "format": format,
         "start": datetime.fromtimestamp(world.start, UTC).isoformat(),
         "end": datetime.fromtimestamp(world.start + world.span, UTC).isoformat(),
         "operations": [
@@ -192,14 +220,51 @@ def simulate(
     return Summary(target, rows, actions, time.perf_counter() - began)
 
 
+def _outputs(dataset: bool) -> tuple[str, ...]:
+    """What a run writes: :data:`OUTPUT_FILES`, a directory (``posts/``) for each input
+    table's file in a dataset."""
+    if not dataset:
+        return OUTPUT_FILES
+    return tuple(
+        f"{name.removesuffix('.parquet')}/"
+        if name.removesuffix(".parquet") in INPUT_TABLES
+        else name
+        for name in OUTPUT_FILES
+    )
+
+
+def _remove(target: Path, names: Sequence[str]) -> None:
+    for name in names:
+        path = target / name
+        if path.is_dir():
+            shutil.rmtree(path)
+        else:
+            path.unlink(missing_ok=True)
+
+
+def _digest(path: Path) -> dict[str, Any]:
+    """A file's SHA-256; a directory's files and the SHA-256 of their SHA-256s, in
+    name order."""
+    if not path.is_dir():
+        return {"sha256": _sha256(path)}
+    parts = sorted(path.glob("*.parquet"))
+    whole = hashlib.sha256("".join(_sha256(p) for p in parts).encode())
+    return {"files": len(parts), "sha256": whole.hexdigest()}
+
+
 def count_actions(directory: Path, memory_limit: str = "2GB") -> int:
-    """How many actions a case derives from the tables in ``directory``, counted by the
-    same SQL that ingest runs (:mod:`concerted.actions`)."""
+    """How many actions a case derives from the tables in ``directory`` (one file each,
+    or one directory of files each), counted by the same SQL that ingest runs
+    (:mod:`concerted.actions`)."""
     con = duckdb.connect(config={"memory_limit": memory_limit, "threads": 2})
     try:
         con.execute(SQL_MACROS)
         for table in ("posts", "reports", "roles"):
-            path = sql_literal(paths.readable(directory / f"{table}.parquet"))
+            folder = directory / table
+            if folder.is_dir():  # a directory of files, read through a plain name
+                path = sql_literal(f"{paths.readable(folder)}/*.parquet")
+            else:
+                path = sql_literal(paths.readable(directory / f"{table}.parquet"))
             con.execute(f"CREATE VIEW {table} AS SELECT * FROM read_parquet({path})")
         union = " UNION ALL ".join(
             f"SELECT count(*) AS n FROM ({q})"

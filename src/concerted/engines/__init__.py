@@ -1,9 +1,9 @@
 """Engines, registered by name: what runs the heavy stages (:mod:`.base` says which,
 and what crosses).
 
-``duckdb`` is built in and the default; ``spark`` (:mod:`.spark`) runs the pairing and
-the stratified sums on Apache Spark, with pyspark installed (``pip install
-'concerted[spark]'``) and Java 17; another package adds an engine through the
+``duckdb`` is built in and the default; ``spark`` (:mod:`.spark`) derives the actions,
+pairs them and makes the stratified sums on Apache Spark, with pyspark installed (``pip
+install 'concerted[spark]'``) and Java 17; another package adds an engine through the
 entry-point group ``concerted.engines`` (a ``module:Class`` whose class is opened on
 the case's connection, as :data:`~concerted.engines.base.EngineFactory` says).
 

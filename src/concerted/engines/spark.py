@@ -1,5 +1,7 @@
-"""The Spark engine: the co-action pairing and the stratified null's sums on Apache
-Spark, with the same results as the DuckDB engine (:mod:`concerted.engines.duck`).
+"""The Spark engine: deriving the actions, the co-action pairing and the stratified
+null's sums on Apache Spark, with the same results as the DuckDB engine
+(:mod:`concerted.engines.duck`); :mod:`concerted.engines.spark_tables` reads a case's
+tables from Parquet datasets with it.
 
 **How data crosses.** Each operation writes its input relations from the case's DuckDB
 connection to Parquet in the engine's working directory (``COPY ... TO ... (FORMAT
@@ -21,9 +23,18 @@ DuckDB does, as a decimal with 22 places: DuckDB casts a double ``x`` to
 exactly and DuckDB scales the sum back to ``DECIMAL(38, 22)`` and casts it to
 ``DOUBLE``, bit for bit as the DuckDB engine does.
 
-**Not on Spark yet.** :meth:`SparkEngine.derive_actions` runs on DuckDB (it delegates to
-:class:`~concerted.engines.duck.DuckDBEngine`), and the nulls made of randomised
-copies run the co-action detector on DuckDB whatever the engine.
+**Deriving the actions.** :meth:`SparkEngine.derive_actions` (and :func:`derive`, which
+:mod:`concerted.engines.spark_tables` runs on a Parquet dataset) gives the rows
+:mod:`concerted.actions` gives on DuckDB: reports and roles are PySpark projections;
+posts run :func:`concerted.actions.from_posts` itself, on DuckDB inside each executor,
+partition by partition, since Spark's functions do not give DuckDB's normal forms
+character for character (Java's case mapping and regular-expression classes differ from
+DuckDB's on some characters); the one ``DISTINCT`` across posts
+(of link actions) is Spark's. The executors' Python therefore needs ``concerted`` (and
+DuckDB) installed, as the driver's does.
+
+**Not on Spark yet.** The nulls made of randomised copies run the co-action detector on
+DuckDB whatever the engine.
 
 **Where Spark runs.** The engine uses the active ``SparkSession`` (or one it is given),
 else starts one on ``master`` (``CONCERTED_SPARK_MASTER``, else ``local[*]``). The
@@ -38,24 +49,26 @@ import importlib.util
 import itertools
 import os
 import shutil
+import sys
 import tempfile
 import weakref
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import duckdb
 
+from concerted.actions import SQL_MACROS, from_posts
 from concerted.detectors.coaction import CoAction
-from concerted.engines.base import Paired, stratum_filter
+from concerted.engines.base import DERIVED_FROM, Paired, stratum_filter
 from concerted.engines.duck import DuckDBEngine
 from concerted.errors import ConfigError
-from concerted.schema import sql_literal
+from concerted.schema import CONTRACTS, TIMESTAMP, quote_ident, sql_literal
 
 if TYPE_CHECKING:
     from pyspark.sql import Column, DataFrame, SparkSession
 
-__all__ = ["SparkEngine"]
+__all__ = ["SparkEngine", "derive"]
 
 _ids = itertools.count()
 
@@ -73,6 +86,9 @@ def _micros(seconds: float) -> int:
 def _session(master: str | None) -> SparkSession:
     from pyspark.sql import SparkSession
 
+    # Python workers run the same interpreter as the driver unless told otherwise
+    # (the derivation's row-local step runs in them).
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     active = SparkSession.getActiveSession()
     if active is not None and master is None:
         return active
@@ -145,9 +161,29 @@ class SparkEngine:
     # -- the operations ----------------------------------------------------------------
 
     def derive_actions(self, table: str, rows: str, into: str = "actions") -> int:
-        # Not on Spark yet: the actions are derived on DuckDB, by the SQL of
-        # concerted.actions, as the DuckDB engine derives them.
-        return self._duck.derive_actions(table, rows, into)
+        if table not in DERIVED_FROM:
+            raise ConfigError(
+                f"actions are derived from {', '.join(DERIVED_FROM)}, not from {table!r}"
+            )
+        columns = ", ".join(
+            f"epoch_us({quote_ident(c.name)}) AS {quote_ident(c.name)}"
+            if c.type == TIMESTAMP
+            else quote_ident(c.name)
+            for c in CONTRACTS[table].columns
+        )
+        source = self.spark.read.parquet(self._export(f"SELECT {columns} FROM {rows}", table))
+        path = self._write(derive(table, source), "derived")
+        try:
+            files = sql_literal(str(path / "*.parquet"))
+            inserted = self.con.execute(
+                f"""INSERT INTO {into}
+                    SELECT actor_id, platform, kind, object_id, make_timestamptz(t) AS ts,
+                           source_id
+                    FROM read_parquet({files})"""
+            ).fetchone()
+        finally:
+            shutil.rmtree(path, ignore_errors=True)
+        return int(inserted[0]) if inserted else 0
 
     def pair(self, actions: str, layers: Sequence[CoAction]) -> Paired:
         if not layers:
@@ -495,3 +531,114 @@ def _expectations(acted: DataFrame, met: DataFrame, micros: int) -> DataFrame:
         .agg(F.sum(_units(F.col("n_1") * F.col("n_2") * F.col("r"))).alias("shared"))
     )
     return pairs.join(shared, pair, "left").select(*pair, "w", "straddling", "shared")
+
+
+# -- deriving the actions ----------------------------------------------------------------
+
+#: The actions' columns as they cross: times as integer microseconds since the epoch.
+ACTION_COLUMNS = (
+    "actor_id STRING, platform STRING, kind STRING, object_id STRING, t BIGINT, source_id STRING"
+)
+
+#: The kinds whose derivation ends in a DISTINCT over the actions themselves.
+_DISTINCT_KINDS = ("share_url", "share_domain")
+
+
+def derive(table: str, rows: DataFrame) -> DataFrame:
+    """The actions of ``rows`` (contract table ``table``, one of
+    :data:`~concerted.engines.base.DERIVED_FROM`, its times as integer microseconds),
+    laid out as :data:`ACTION_COLUMNS`: the same rows as :mod:`concerted.actions`
+    derives on DuckDB.
+
+    Reports and roles are projections, written here in PySpark. Posts need the normal
+    forms of links, hashtags and texts (Unicode NFC, DuckDB's lower case, its regular
+    expressions' character classes), which Spark's functions do not reproduce exactly, so each
+    partition runs :func:`concerted.actions.from_posts` itself on DuckDB, in the
+    executors (``mapPartitions``); the derivation is row-local but for its one
+    ``DISTINCT`` over link actions, which Spark then applies to those actions across
+    partitions."""
+    from pyspark.sql import functions as F
+
+    if table == "reports":
+        return rows.select(
+            F.col("reporter_id").alias("actor_id"),
+            "platform",
+            F.lit("report").alias("kind"),
+            F.col("target_id").alias("object_id"),
+            F.col("ts").alias("t"),
+            F.col("report_id").alias("source_id"),
+        )
+    if table == "roles":
+        return rows.filter(F.col("since").isNotNull()).select(
+            F.col("account_id").alias("actor_id"),
+            "platform",
+            F.lit("join").alias("kind"),
+            F.col("venue_id").alias("object_id"),
+            F.col("since").alias("t"),
+            F.col("venue_id").alias("source_id"),
+        )
+    if table != "posts":
+        raise ConfigError(f"actions are derived from {', '.join(DERIVED_FROM)}, not from {table!r}")
+    fields = ("post_id", "account_id", "platform", "ts", "text", "repost_of", "reply_to")
+    lists = ("urls", "hashtags", "image_hashes")
+    # Row by row through Python (RDD.mapPartitions): Spark's Arrow path (mapInArrow)
+    # would need pandas as well.
+    derived = rows.sparkSession.createDataFrame(
+        rows.select(*fields, *lists).rdd.mapPartitions(_derive_posts), ACTION_COLUMNS
+    )
+    once = F.col("kind").isin(list(_DISTINCT_KINDS))
+    return derived.filter(~once).unionByName(derived.filter(once).distinct())
+
+
+#: Posts per DuckDB query in :func:`_derive_posts`.
+_CHUNK = 50_000
+
+_POSTS_ARROW = (
+    ("post_id", "string"),
+    ("account_id", "string"),
+    ("platform", "string"),
+    ("ts", "int64"),
+    ("text", "string"),
+    ("repost_of", "string"),
+    ("reply_to", "string"),
+    ("urls", "list"),
+    ("hashtags", "list"),
+    ("image_hashes", "list"),
+)
+
+
+def _derive_posts(rows: Iterable[Any]) -> Iterator[tuple[Any, ...]]:
+    """Run on an executor: the actions of one partition of posts, by DuckDB's own SQL
+    (:func:`concerted.actions.from_posts`), ``_CHUNK`` posts at a time."""
+    import pyarrow as pa
+
+    schema = pa.schema(
+        [
+            (name, pa.list_(pa.string()) if kind == "list" else getattr(pa, kind)())
+            for name, kind in _POSTS_ARROW
+        ]
+    )
+    con = duckdb.connect(config={"threads": 1})
+    try:
+        con.execute("SET TimeZone = 'UTC'")
+        con.execute(SQL_MACROS)
+        query = f"""SELECT actor_id, platform, kind, object_id, epoch_us(ts) AS t, source_id
+                    FROM ({from_posts("_posts")})"""
+        it = iter(rows)
+        while chunk := list(itertools.islice(it, _CHUNK)):
+            columns = list(zip(*chunk, strict=True))
+            con.register(
+                "_chunk",
+                pa.Table.from_arrays(
+                    [pa.array(c, f.type) for c, f in zip(columns, schema, strict=True)],
+                    schema=schema,
+                ),
+            )
+            con.execute(
+                "CREATE OR REPLACE TEMP VIEW _posts AS "
+                "SELECT * REPLACE (make_timestamptz(ts) AS ts) FROM _chunk"
+            )
+            yield from con.execute(query).fetchall()
+            con.unregister("_chunk")
+    finally:
+        con.close()

@@ -112,22 +112,65 @@ TRUTH_SCHEMA = arrow_schema(TRUTH_CONTRACT)
 
 
 class Sink:
-    """One Parquet writer per table; chunks are written as they are made."""
+    """One Parquet writer per table; chunks are written as they are made.
 
-    def __init__(self, out: Path, row_group: int = 1 << 20, resolution: float = 0.0) -> None:
+    By default each table is one file, ``TABLE.parquet``. With ``rows_per_file``, each
+    input table is a directory of files instead (``TABLE/part-00000.parquet``, ...), a
+    new file begun once the last holds that many rows, as a data lake keeps a table
+    (Spark reads the directory; :func:`concerted.engines.spark_tables.read_tables`).
+    The truth stays one file.
+
+    >>> import tempfile
+    >>> out = Path(tempfile.mkdtemp())
+    >>> sink = Sink(out, rows_per_file=2)
+    >>> for n in (3, 1):
+    ...     sink.write("roles", {"account_id": ["a"] * n, "venue_id": ["v"] * n,
+    ...                          "role": ["member"] * n, "platform": ["x"] * n})
+    >>> sink.close()
+    >>> sorted(p.name for p in (out / "roles").iterdir()), sink.rows["roles"]
+    (['part-00000.parquet', 'part-00001.parquet'], 4)
+    """
+
+    def __init__(
+        self,
+        out: Path,
+        row_group: int = 1 << 20,
+        resolution: float = 0.0,
+        rows_per_file: int | None = None,
+    ) -> None:
+        if rows_per_file is not None and rows_per_file < 1:
+            raise ValueError(f"rows_per_file must be positive, got {rows_per_file}")
+        self.out = out
         self.row_group = row_group
+        self.rows_per_file = rows_per_file
         # Times of posts and reports are written at this resolution (seconds), as
         # archives that keep only the minute write them.
         self.resolution_us = max(int(round(resolution * 1_000_000)), 1)
         self.rows: dict[str, int] = {}
         self._writers: dict[str, pq.ParquetWriter] = {}
+        self._in_file: dict[str, int] = {}
+        self._files: dict[str, int] = {}
         self._schemas = {t: arrow_schema(CONTRACTS[t]) for t in INPUT_TABLES}
         self._schemas["truth"] = TRUTH_SCHEMA
-        for table, schema in self._schemas.items():
-            self._writers[table] = pq.ParquetWriter(
-                out / f"{table}.parquet", schema, compression="zstd"
-            )
+        for table in self._schemas:
             self.rows[table] = 0
+            self._files[table] = 0
+            if not self._split(table):
+                self._open(table)
+
+    def _split(self, table: str) -> bool:
+        return self.rows_per_file is not None and table != "truth"
+
+    def _open(self, table: str) -> None:
+        if self._split(table):
+            folder = self.out / table
+            folder.mkdir(exist_ok=True)
+            path = folder / f"part-{self._files[table]:05d}.parquet"
+        else:
+            path = self.out / f"{table}.parquet"
+        self._writers[table] = pq.ParquetWriter(path, self._schemas[table], compression="zstd")
+        self._files[table] += 1
+        self._in_file[table] = 0
 
     def write(self, table: str, columns: Mapping[str, Any]) -> None:
         """Write one chunk; a contract column the chunk lacks is written as nulls."""
@@ -148,14 +191,35 @@ class Sink:
             else pa.array(columns[f.name], f.type)
             for f in schema
         ]
-        self._writers[table].write_table(
-            pa.Table.from_arrays(arrays, schema=schema), row_group_size=self.row_group
-        )
+        chunk = pa.Table.from_arrays(arrays, schema=schema)
         self.rows[table] += n
+        if not self._split(table):
+            self._writers[table].write_table(chunk, row_group_size=self.row_group)
+            return
+        assert self.rows_per_file is not None
+        at = 0
+        while at < n:
+            if table not in self._writers:
+                self._open(table)
+            room = self.rows_per_file - self._in_file[table]
+            part = chunk.slice(at, room)
+            self._writers[table].write_table(
+                part, row_group_size=min(self.row_group, self.rows_per_file)
+            )
+            self._in_file[table] += part.num_rows
+            at += part.num_rows
+            if self._in_file[table] >= self.rows_per_file:
+                self._writers.pop(table).close()
 
     def close(self) -> None:
-        for writer in self._writers.values():
+        for table, writer in list(self._writers.items()):
             writer.close()
+            del self._writers[table]
+        for table in self._schemas:
+            if self._split(table) and not self._files[table]:
+                # A table with no rows is still a directory, of one empty file.
+                self._open(table)
+                self._writers.pop(table).close()
 
 
 class Ids:
