@@ -4,6 +4,7 @@ Usage (from the repository root)::
 
     .venv/bin/python -m benchmarks.durability                 # 20 kills
     .venv/bin/python -m benchmarks.durability --kills 5 --seed 2
+    .venv/bin/python -m benchmarks.durability --log nats://127.0.0.1:4222   # JetStream
 
 Each round starts ``concerted serve`` (a child process) on the same state directory,
 waits until it is ready, checks it (below), puts it under load (four clients sending
@@ -47,7 +48,7 @@ from typing import Any
 
 from concerted.scoring import ScoreSettings
 from concerted.service.auth import create_token
-from concerted.service.sqlite import SqliteLog
+from concerted.service.logs import open_log
 from concerted.service.state import GuardState
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -187,10 +188,10 @@ def _load(client: Client, totals: Totals, stop: threading.Event, name: str, batc
             totals.acknowledged.update(ok)
 
 
-def _catch_up(reference: GuardState, state: Path) -> tuple[list[str], int]:
+def _catch_up(reference: GuardState, state: Path, where: str) -> tuple[list[str], int]:
     """Feed the reference the log after its offset; the keys stored and how many stored
     results differ from the reference's."""
-    log = SqliteLog(state / "log.sqlite")
+    log = open_log(where, state)
     differ = 0
     try:
         for entry in log.read(reference.offset):
@@ -205,8 +206,16 @@ def _catch_up(reference: GuardState, state: Path) -> tuple[list[str], int]:
     return keys, differ
 
 
-def run(kills: int = 20, seed: int = 1, out: Path | None = None, quiet: bool = False) -> int:
-    """Run ``kills`` rounds; returns the number of failed checks (0: all passed)."""
+def run(
+    kills: int = 20,
+    seed: int = 1,
+    out: Path | None = None,
+    quiet: bool = False,
+    log: str = "sqlite",
+) -> int:
+    """Run ``kills`` rounds on intake log ``log`` (``sqlite``, or a ``nats://`` URL of a
+    JetStream server, whose streams must be new); returns the number of failed checks
+    (0: all passed)."""
     rng = random.Random(seed)
     state = (out or Path(tempfile.mkdtemp(prefix="concerted-durability-"))) / "state"
     shutil.rmtree(state, ignore_errors=True)
@@ -215,6 +224,7 @@ def run(kills: int = 20, seed: int = 1, out: Path | None = None, quiet: bool = F
     scoring = "\n".join(f"{k} = {v}" for k, v in SCORING.items())
     (state / "serve.toml").write_text(
         f"[service]\nrate = 1000000.0\nburst = 1000000\nsnapshot_every = 500\n"
+        f"log = {json.dumps(log)}\n"
         f"[scoring]\n{scoring}\n"
     )
     reference = GuardState(ScoreSettings(**SCORING))  # type: ignore[arg-type]
@@ -226,7 +236,7 @@ def run(kills: int = 20, seed: int = 1, out: Path | None = None, quiet: bool = F
         began = time.perf_counter()
         proc, client = _start(state)
         ready_s = time.perf_counter() - began
-        keys, differ = _catch_up(reference, state)
+        keys, differ = _catch_up(reference, state, log)
         lost = totals.acknowledged - set(keys)
         duplicates = len(keys) - len(set(keys))
         probe = _report(f"probe.{round_}", 1, totals)  # a brigade member
@@ -237,7 +247,7 @@ def run(kills: int = 20, seed: int = 1, out: Path | None = None, quiet: bool = F
         same = status == 200 and all(answer[k] == expected[k] for k in _KEEP)
         totals.acknowledged.add(probe["report_id"])
         # The probe is in the log now; the reference learnt it too.
-        keys, _ = _catch_up_offset(reference, state, client)
+        keys, _ = _catch_up_offset(reference, state, client, log)
         ok = not lost and not duplicates and not differ and same
         failures += not ok
         say(
@@ -262,7 +272,7 @@ def run(kills: int = 20, seed: int = 1, out: Path | None = None, quiet: bool = F
         stop.set()
         for w in workers:
             w.join()
-    keys, _ = _catch_up(reference, state)
+    keys, _ = _catch_up(reference, state, log)
     lost = totals.acknowledged - set(keys)
     say(
         f"in all: {kills} kills, sent {totals.sent}, acknowledged {len(totals.acknowledged)}, "
@@ -271,9 +281,11 @@ def run(kills: int = 20, seed: int = 1, out: Path | None = None, quiet: bool = F
     return failures + len(lost)
 
 
-def _catch_up_offset(reference: GuardState, state: Path, client: Client) -> tuple[list[str], int]:
+def _catch_up_offset(
+    reference: GuardState, state: Path, client: Client, where: str
+) -> tuple[list[str], int]:
     """The reference learnt the probe as the server did; move its offset past it."""
-    log = SqliteLog(state / "log.sqlite")
+    log = open_log(where, state)
     try:
         reference.offset = log.last_offset
         return [e.record.report_id for e in log.read()], 0
@@ -292,8 +304,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--kills", type=int, default=20)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--out", type=Path, default=None)
+    parser.add_argument("--log", default="sqlite", help="sqlite, or a nats:// URL")
     args = parser.parse_args(argv)
-    return 1 if run(args.kills, args.seed, args.out) else 0
+    return 1 if run(args.kills, args.seed, args.out, log=args.log) else 0
 
 
 if __name__ == "__main__":

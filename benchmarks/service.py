@@ -151,6 +151,20 @@ class Server:
         assert match is not None
         return int(match[1]) / 1024
 
+    def peak_mib(self) -> float:
+        """The server's peak resident memory (``VmHWM``)."""
+        assert self.process is not None
+        text = Path(f"/proc/{self.process.pid}/status").read_text()
+        match = re.search(r"VmHWM:\s+(\d+) kB", text)
+        assert match is not None
+        return int(match[1]) / 1024
+
+    def cpu_s(self) -> float:
+        """The server's CPU seconds so far, user + system (``/proc/PID/stat``)."""
+        assert self.process is not None
+        fields = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
     def kill(self) -> None:
         assert self.process is not None
         self.process.send_signal(signal.SIGKILL)
@@ -166,7 +180,9 @@ class Server:
 
 
 @contextmanager
-def server(out: Path, name: str, snapshot_every: int = 100_000) -> Iterator[Server]:
+def server(
+    out: Path, name: str, snapshot_every: int = 100_000, pair_memory: str = ""
+) -> Iterator[Server]:
     state = out / name
     shutil.rmtree(state, ignore_errors=True)
     state.mkdir(parents=True)
@@ -174,6 +190,7 @@ def server(out: Path, name: str, snapshot_every: int = 100_000) -> Iterator[Serv
     (state / "serve.toml").write_text(
         "[service]\nrate = 1000000.0\nburst = 1000000\n"
         f"snapshot_every = {snapshot_every}\nmax_batch = 10000\n"
+        f"pair_memory = {json.dumps(pair_memory)}\n"
     )
     s = Server(state, free_port(), token)
     s.start()
@@ -348,6 +365,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--delay", type=float, default=None, help="wrk's delay (ms); tuned")
     parser.add_argument("--batch", type=int, default=10_000)
+    parser.add_argument("--batch-reports", type=int, default=200_000)
+    parser.add_argument("--pair-memory", default="", help="[service] pair_memory, e.g. 2h")
     parser.add_argument("--reports", type=int, default=1_000_000)
     args = parser.parse_args(argv)
     for tool in ("wrk", "hey"):
@@ -371,28 +390,43 @@ def main(argv: Sequence[str] | None = None) -> int:
                 if abs(probe["rate"] - args.rate) <= 0.03 * args.rate or args.delay is not None:
                     break
                 delay = max(0.0, delay * probe["rate"] / args.rate)
+            cpu = s.cpu_s()
             results["single_wrk"] = wrk(s, args.seconds, connections, round(delay, 2), "single")
             results["single_wrk"]["delay_ms"] = round(delay, 2)
+            results["single_wrk"] |= {"server_cpu_s": s.cpu_s() - cpu, "peak_mib": s.peak_mib()}
             print("single (wrk, new reports):", json.dumps(results["single_wrk"]))
+            cpu = s.cpu_s()
             results["single_hey"] = hey(s, args.seconds, connections, args.rate / connections)
+            results["single_hey"] |= {"server_cpu_s": s.cpu_s() - cpu, "peak_mib": s.peak_mib()}
             print("single (hey, one repeated report):", json.dumps(results["single_hey"]))
     if "max" in args.parts:
         with server(args.out, "max") as s:
+            cpu = s.cpu_s()
             results["max_wrk"] = wrk(s, args.seconds, args.connections, None, "max")
+            results["max_wrk"] |= {"server_cpu_s": s.cpu_s() - cpu, "peak_mib": s.peak_mib()}
             print("max (wrk, new reports):", json.dumps(results["max_wrk"]))
     if "batch" in args.parts:
-        with server(args.out, "batch") as s:
-            results["batch"] = send_batches(s, 200_000, args.batch, "batch")
+        with server(args.out, "batch", pair_memory=args.pair_memory) as s:
+            cpu = s.cpu_s()
+            results["batch"] = send_batches(s, args.batch_reports, args.batch, "batch")
+            results["batch"] |= {"server_cpu_s": s.cpu_s() - cpu, "peak_mib": s.peak_mib()}
             print("batch:", json.dumps(results["batch"]))
     if "restart" in args.parts:
-        with server(args.out, "restart") as s:
+        with server(args.out, "restart", pair_memory=args.pair_memory) as s:
             empty = s.rss_mib()
             # 90% of a snapshot interval past the last snapshot: a restart replays that.
             tail = 9 * 100_000 // 10
             fill = send_batches(s, args.reports + tail, args.batch, "fill")
             full = s.rss_mib()
+            peak = s.peak_mib()
+            fill_cpu = s.cpu_s()
             size = {
-                m: _metric(s, m) for m in ("concerted_state_targets", "concerted_state_reports")
+                m: _metric(s, m)
+                for m in (
+                    "concerted_state_targets",
+                    "concerted_state_reports",
+                    "concerted_state_pairs",
+                )
             }
             s.kill()
             log_mib = (s.state / "log.sqlite").stat().st_size / 2**20
@@ -409,6 +443,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 "fill": fill,
                 "rss_mib_empty": empty,
                 "rss_mib_full": full,
+                "peak_mib_fill": peak,
+                "server_cpu_s_fill": fill_cpu,
                 "rss_mib_per_million": (full - empty) / ((args.reports + tail) / 1e6),
                 "state": size,
                 "log_mib": log_mib,

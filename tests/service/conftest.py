@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import shutil
 import socket
+import subprocess
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -16,6 +18,8 @@ import pytest
 import uvicorn
 
 from concerted.service.auth import create_token
+from concerted.service.base import IntakeLog
+from concerted.service.logs import open_log
 from concerted.service.server import config
 from concerted.service.settings import ServiceSettings
 from tests import test_scoring as scoring_tests
@@ -142,3 +146,88 @@ def brigade_stream(n: int = 120) -> list[dict[str, Any]]:
                 )
             )
     return rows
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class NatsServer:
+    """A ``nats-server -js`` on a free loopback port, its store in a directory of its
+    own; ``kill`` (SIGKILL) and ``start`` again on the same store and port."""
+
+    store: Path
+    port: int = field(default_factory=_free_port)
+    proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"nats://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        binary = shutil.which("nats-server")
+        if binary is None:
+            pytest.fail(
+                "nats-server is not installed: the JetStream log's tests need it "
+                "(Debian: apt-get install nats-server; .ci/run installs it)",
+                pytrace=False,
+            )
+        self.proc = subprocess.Popen(
+            [binary, "-js", "-a", "127.0.0.1", "-p", str(self.port), "-sd", str(self.store)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            assert self.proc.poll() is None, "nats-server exited at start"
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
+                    return
+            except OSError:
+                time.sleep(0.02)
+        raise AssertionError("nats-server did not start")
+
+    def kill(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+
+@pytest.fixture
+def nats_server(tmp_path: Path) -> Iterator[NatsServer]:
+    """A JetStream server for this test (it fails, not skips, without nats-server)."""
+    server = NatsServer(tmp_path / "jetstream")
+    server.start()
+    yield server
+    server.kill()
+
+
+@pytest.fixture(params=["sqlite", "nats"])
+def log_kind(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """Each intake log in turn, as the ``log`` setting names it: ``sqlite``, or the URL
+    of a JetStream server started for the test."""
+    if request.param == "sqlite":
+        yield "sqlite"
+        return
+    server = NatsServer(tmp_path / "jetstream")
+    server.start()
+    yield server.url
+    server.kill()
+
+
+@pytest.fixture
+def open_intake_log(log_kind: str, tmp_path: Path) -> Iterator[Callable[[], IntakeLog]]:
+    """Opens the same log of kind ``log_kind`` each time it is called; all are closed."""
+    opened: list[IntakeLog] = []
+
+    def _open() -> IntakeLog:
+        log = open_log(log_kind, tmp_path)
+        opened.append(log)
+        return log
+
+    yield _open
+    for log in opened:
+        log.close()

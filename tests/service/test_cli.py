@@ -20,8 +20,8 @@ import pytest
 from concerted.cli import main
 from concerted.errors import ConfigError
 from concerted.service.auth import TokenStore, create_token
+from concerted.service.logs import open_log
 from concerted.service.settings import load_settings
-from concerted.service.sqlite import SqliteLog
 from tests.service.conftest import report
 
 
@@ -53,6 +53,13 @@ def test_settings_come_from_toml_then_options(tmp_path: Path) -> None:
     config.write_text("[service]\ncolour = 1\n")
     with pytest.raises(ConfigError, match="colour"):
         load_settings(config)
+    config.write_text('[service]\nlog = "nats://127.0.0.1:4222"\nreanalyse_every = "10m"\n')
+    settings = load_settings(config)
+    assert (settings.log, settings.reanalyse_every) == ("nats://127.0.0.1:4222", 600.0)
+    for bad in ('log = "kafka://x"', 'reanalyse_every = "soon"', "reanalyse_every = -1"):
+        config.write_text(f"[service]\n{bad}\n")
+        with pytest.raises(ConfigError):
+            load_settings(config)
 
 
 def _free_port() -> int:
@@ -61,9 +68,22 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _spawn(state: Path, port: int) -> subprocess.Popen[bytes]:
+def _spawn(state: Path, port: int, log: str = "sqlite") -> subprocess.Popen[bytes]:
+    config = state / "serve.toml"
+    config.write_text(f"[service]\nlog = {json.dumps(log)}\n")
     return subprocess.Popen(
-        [sys.executable, "-m", "concerted", "serve", "--state", str(state), "--port", str(port)],
+        [
+            sys.executable,
+            "-m",
+            "concerted",
+            "serve",
+            "--state",
+            str(state),
+            "--port",
+            str(port),
+            "--config",
+            str(config),
+        ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
@@ -83,14 +103,14 @@ def _wait_ready(client: httpx.Client, proc: subprocess.Popen[bytes]) -> None:
 
 
 @pytest.mark.slow
-def test_sigkill_under_load_loses_no_acknowledged_report(tmp_path: Path) -> None:
+def test_sigkill_under_load_loses_no_acknowledged_report(tmp_path: Path, log_kind: str) -> None:
     state = tmp_path / "state"
     assert main(["serve", "token", "create", "--scope", "admin", "--state", str(state)]) == 0
     acknowledged: set[str] = set()
     sent = 0
     for trial in range(5):
         port = _free_port()
-        proc = _spawn(state, port)
+        proc = _spawn(state, port, log_kind)
         token = _token(state)
         client = httpx.Client(
             base_url=f"http://127.0.0.1:{port}",
@@ -138,7 +158,7 @@ def test_sigkill_under_load_loses_no_acknowledged_report(tmp_path: Path) -> None
             if proc.poll() is None:
                 proc.kill()
                 proc.wait()
-    log = SqliteLog(state / "log.sqlite")
+    log = open_log(log_kind, state)
     try:
         stored = [e.record.report_id for e in log.read()]
     finally:

@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 from concerted.service import fastcheck
 from concerted.service.intake import FIELDS, ItemError, _validate, check_all, prepare
+from tests.budget import examples
 
 
 @pytest.fixture(scope="module")
@@ -93,7 +94,7 @@ def _rows(draw: st.DrawFn) -> dict[str, str | None]:
 
 
 @given(rows=st.lists(_rows(), min_size=1, max_size=25))
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(40), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 def test_the_fast_check_types_a_report_exactly_as_validate_does(
     con: duckdb.DuckDBPyConnection, rows: list[dict[str, str | None]]
 ) -> None:

@@ -1,19 +1,22 @@
-"""The SQLite intake log and the writer: durable, idempotent, all or nothing."""
+"""The intake logs (SQLite and NATS JetStream: the same tests on each) and the writer:
+durable, idempotent, all or nothing."""
 
 from __future__ import annotations
 
 import asyncio
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import pytest
 
-from concerted.service.base import Entry, Outcome, Record
+from concerted.service.base import Entry, IntakeLog, Outcome, Record
 from concerted.service.intake import Guard, ItemError, NotReady
 from concerted.service.sqlite import SqliteLog
 from concerted.service.state import GuardState
-from tests.service.conftest import SMALL, report
+from tests.service.conftest import SMALL, NatsServer, report
+
+Opener = Callable[[], IntakeLog]
 
 
 def _record(i: int) -> Record:
@@ -29,35 +32,93 @@ def test_the_log_is_wal_with_full_sync(tmp_path: Path) -> None:
         log.close()
 
 
-def test_append_is_idempotent_and_read_replays_in_order(tmp_path: Path) -> None:
-    log = SqliteLog(tmp_path / "log.sqlite")
+def test_append_is_idempotent_and_read_replays_in_order(open_intake_log: Opener) -> None:
+    log = open_intake_log()
     try:
         first = log.append([_record(1), _record(2)])
         assert [e.offset for e in first] == [1, 2]
         changed = Record("x", "r1", "elsewhere", {"report_id": "r1"}, {"score": 0.9})
-        again = log.append([changed, _record(3)])
-        assert again[0] == first[0] and again[1].offset == 3
+        again = log.append([changed, _record(3), _record(3)])
+        assert again[0] == first[0] and again[1].offset == again[2].offset == 3
+        assert again[0].record.target_id == "t" and again[0].record.result == {"score": 0.1}
         assert [e.record.report_id for e in log.read()] == ["r1", "r2", "r3"]
         assert [e.offset for e in log.read(1, chunk=1)] == [2, 3]
+        assert [e.offset for e in log.read(3)] == []
         assert set(log.lookup([("x", "r2"), ("x", "nope")])) == {("x", "r2")}
+        assert log.lookup([("x", "r2")])[("x", "r2")] == first[1]
     finally:
         log.close()
-    reopened = SqliteLog(tmp_path / "log.sqlite")
+    reopened = open_intake_log()
+    assert reopened.last_offset == 3
+    assert reopened.append([_record(2)])[0] == first[1]
+    assert [e.record.report_id for e in reopened.read()] == ["r1", "r2", "r3"]
+
+
+def test_decisions_keep_their_place_among_the_reports(open_intake_log: Opener) -> None:
+    log = open_intake_log()
+    log.append([_record(1), _record(2)], [Outcome("x", "r1", "upheld")])
+    log.append([_record(3)])
+    log.append([], [Outcome("x", "r2", "rejected", "2026-03-02T00:00:00Z")])
+    assert log.last_decision == 2
+    assert list(log.decisions()) == [
+        (1, 2, Outcome("x", "r1", "upheld")),
+        (2, 3, Outcome("x", "r2", "rejected", "2026-03-02T00:00:00Z")),
+    ]
+    assert [n for n, _, _ in log.decisions(1)] == [2]
+
+
+def test_a_failed_commit_stores_nothing_of_it(open_intake_log: Opener) -> None:
+    log = open_intake_log()
+    with pytest.raises((sqlite3.IntegrityError, ValueError)):
+        log.append([_record(1)], [Outcome("x", "r1", "maybe")])
+    assert log.last_offset == 0 and log.outcome("x", "r1") is None
+    log.append([_record(1)], [Outcome("x", "r1", "upheld")])
+    log.append([], [Outcome("x", "r1", "rejected", "2026-03-02T00:00:00Z")])
+    assert log.outcome("x", "r1") == Outcome("x", "r1", "rejected", "2026-03-02T00:00:00Z")
+
+
+def test_jetstream_keeps_a_target_on_one_subject_and_survives_a_server_kill(
+    nats_server: NatsServer, tmp_path: Path
+) -> None:
+    from concerted.service.jetstream import JetStreamLog, _hash
+
+    log = JetStreamLog(nats_server.url)
+    acked = log.append([Record("x", f"r{i}", f"t{i % 2}", {"i": i}, {"s": i}) for i in range(6)])
+    log.close()
+    nats_server.kill()  # SIGKILL: what it acknowledged is in its store
+    nats_server.start()
+    log = JetStreamLog(nats_server.url)
     try:
-        assert reopened.last_offset == 3
+        assert [e.offset for e in log.read()] == [e.offset for e in acked]
+        by_subject = log._call(log._js.stream_info(log._reports, subjects_filter=">"))
+        subjects = {log.address.subject("r", _hash("x", t)): 3 for t in ("t0", "t1")}
+        assert by_subject.state.subjects == subjects
     finally:
-        reopened.close()
+        log.close()
 
 
-def test_a_failed_commit_stores_nothing_of_it(tmp_path: Path) -> None:
-    log = SqliteLog(tmp_path / "log.sqlite")
+def test_jetstream_index_outlives_the_duplicate_window(
+    nats_server: NatsServer, tmp_path: Path
+) -> None:
+    """A repeat the server's duplicate window no longer knows, stored by a crash
+    between a report and its index entry: reopening indexes the first and deletes the
+    repeat, so every key is stored once and answered with its first result."""
+    from concerted.service.jetstream import JetStreamLog, _hash
+
+    log = JetStreamLog(nats_server.url)
+    first = log.append([_record(1), _record(2)])
+    # As if published again after the window, with its index entry lost in a crash:
+    # no Nats-Msg-Id, and the high-water mark left behind.
+    payload = b'["x","r1","t",{"report_id":"r1"},{"score":0.5}]'
+    log._call(log._js.publish(log.address.subject("r", _hash("x", "t")), payload))
+    log._call(log._js.publish(log.address.subject("r", _hash("x", "t")), b'["x","r9","t",{},{}]'))
+    log.close()
+    log = JetStreamLog(nats_server.url)
     try:
-        with pytest.raises(sqlite3.IntegrityError):
-            log.append([_record(1)], [Outcome("x", "r1", "maybe")])
-        assert log.last_offset == 0 and log.outcome("x", "r1") is None
-        log.append([_record(1)], [Outcome("x", "r1", "upheld")])
-        log.append([], [Outcome("x", "r1", "rejected", "2026-03-02T00:00:00Z")])
-        assert log.outcome("x", "r1") == Outcome("x", "r1", "rejected", "2026-03-02T00:00:00Z")
+        assert [e.record.report_id for e in log.read()] == ["r1", "r2", "r9"]
+        assert log.lookup([("x", "r1")])[("x", "r1")] == first[0]
+        assert log.lookup([("x", "r9")])[("x", "r9")].offset == 4
+        assert log.append([_record(1)])[0] == first[0]
     finally:
         log.close()
 
@@ -83,9 +144,9 @@ def test_no_report_is_acknowledged_unless_its_commit_succeeded(tmp_path: Path) -
     asyncio.run(run())
 
 
-def test_a_group_answers_each_request_in_order(tmp_path: Path) -> None:
+def test_a_group_answers_each_request_in_order(open_intake_log: Opener) -> None:
     async def run() -> None:
-        log = SqliteLog(tmp_path / "log.sqlite")
+        log = open_intake_log()
         guard = Guard(log, GuardState(SMALL))
         await guard.start()
         answers = await asyncio.gather(

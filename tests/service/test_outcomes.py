@@ -14,6 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from concerted.scoring import FEATURES, OnlineScorer, score_reports
+from tests.budget import examples
 from tests.service.conftest import SMALL, Start, report
 from tests.test_scoring import _load, streams
 
@@ -31,7 +32,7 @@ def _batch(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 @given(rows=streams(), data=st.data())
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(25), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 def test_decisions_after_the_fact_score_as_outcomes_in_batch(
     rows: list[dict[str, Any]], data: st.DataObject
 ) -> None:

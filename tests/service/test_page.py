@@ -4,6 +4,7 @@ Python package, as tests/test_report.py does; no browser is downloaded)."""
 from __future__ import annotations
 
 import time
+from typing import Any
 
 import httpx
 from playwright.sync_api import Browser, ConsoleMessage, Request, Route
@@ -83,5 +84,41 @@ def test_the_page_lists_the_targets_under_review_and_refreshes(
         page.fill("#token", s.tokens["reports:read"])
         page.click("button[type=submit]")
         page.wait_for_selector("article.target", timeout=10_000)
+    finally:
+        page.close()
+
+
+def test_the_page_shows_what_hindsight_found_apart(serve: Start, browser: Browser) -> None:
+    s = serve()
+    s.client("reports:write").post("/v1/reports/batch", json=brigade_stream(90))
+    first = s.client("reports:read").get("/v1/targets").json()["targets"][0]
+    key = (first["platform"], first["target_id"])
+    # As a hindsight run leaves it (tests/service/test_hindsight.py runs real ones).
+    app: Any = s.server.config.app
+    state = app.state.service.guard.state
+    state.hindsight = {
+        key: {
+            "source": "hindsight",
+            "campaign_id": "brigade-7",
+            "score": 0.81,
+            "reporters": ["b1", "b2"],
+            "signals": ["s2_co_report"],
+            "first_report": None,
+            "latest_report": None,
+            "protected": True,
+            "found_at": "2026-03-01T00:00:00+00:00",
+        }
+    }
+    page = browser.new_page()
+    try:
+        page.goto(f"{s.url}/#token={s.tokens['reports:read']}")
+        card = page.locator(f"article[data-target='{key[0]}/{key[1]}']")
+        card.wait_for(timeout=30_000)
+        assert card.get_attribute("data-sources") == "online hindsight"
+        found = card.locator("ul[data-source='hindsight'] li").all_inner_texts()
+        assert found == ["s2_co_report", "reporter b1", "reporter b2"]
+        online = card.locator("ul[data-source='online'] li").all_inner_texts()
+        assert online and not set(online) & set(found)
+        assert "brigade brigade-7, score 0.81, protect" in card.inner_text().lower()
     finally:
         page.close()

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from concerted.service.sqlite import SqliteLog
+from concerted.service.logs import open_log
 from tests.service.conftest import Start, brigade_stream
 
 _KEEP = ("score", "recommendation", "signals", "features", "target")
@@ -23,17 +23,23 @@ def _post(client: Any, rows: list[dict[str, Any]], size: int = 15) -> list[dict[
     return out
 
 
+def _named(log: str, name: str) -> str:
+    """Log ``log`` under a name of its own (a JetStream server holds several)."""
+    return log if log == "sqlite" else f"{log}/{name}"
+
+
 @pytest.mark.parametrize("snapshot", ["older", "none"])
 def test_a_restart_replays_the_log_and_scores_on_unchanged(
-    serve: Start, tmp_path: Path, snapshot: str
+    serve: Start, tmp_path: Path, snapshot: str, log_kind: str
 ) -> None:
     rows = brigade_stream(90)
     first, second = rows[:60], rows[60:]
-    uninterrupted = serve(state=tmp_path / "uninterrupted")
+    uninterrupted = serve(state=tmp_path / "uninterrupted", log=_named(log_kind, "reference"))
     reference = _post(uninterrupted.client("reports:write"), rows)
 
     state = tmp_path / "restarted"
-    s = serve(state=state, snapshot_every=10)
+    where = _named(log_kind, "restarted")
+    s = serve(state=state, snapshot_every=10, log=where)
     _post(s.client("reports:write"), first[:25])
     older = tmp_path / "older.pickle"
     shutil.copy(state / "snapshot.pickle", older)
@@ -44,13 +50,13 @@ def test_a_restart_replays_the_log_and_scores_on_unchanged(
     elif snapshot == "none":
         (state / "snapshot.pickle").unlink()
 
-    again = serve(state=state)
+    again = serve(state=state, log=where)
     assert again.client().get("/readyz").json() == {"ready": True, "offset": 60}
     # Every acknowledged report is there once: sent again, each is a repeat.
     repeats = _post(again.client("reports:write"), first)
     assert all(r["repeat"] for r in repeats)
     assert [r["offset"] for r in repeats[25:]] == [r["offset"] for r in acknowledged]
-    log = SqliteLog(state / "log.sqlite")
+    log = open_log(where, state)
     try:
         assert log.last_offset == 60 and len(list(log.read())) == 60
     finally:

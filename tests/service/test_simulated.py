@@ -13,6 +13,9 @@ from concerted.schema import CONTRACTS
 from concerted.scoring import ScoreSettings, score_reports
 from tests.service.conftest import Start
 
+# Each runs the service over a simulated world: left out of `make test-fast`.
+pytestmark = pytest.mark.heavy
+
 
 def test_a_simulated_brigade_scores_as_in_batch(serve: Start, tmp_path: Path) -> None:
     data = tmp_path / "brigade"

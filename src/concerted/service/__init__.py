@@ -6,8 +6,11 @@ module              what it holds
 ==================  ==========================================================
 ``base``            the intake-log protocol: append durably, idempotent, replay
 ``sqlite``          the embedded log: SQLite, WAL, ``synchronous=FULL``
+``jetstream``       the log on a NATS JetStream server, keyed by target
 ``intake``          parsing, contract checks and the group-committing writer
 ``state``           the online scorer and the targets' views; snapshots
+``fastscore``       the online scorer's scores on Python scalars, compact pairs
+``hindsight``       the batch brigade stage over the recent reports, scheduled
 ``auth``            hashed bearer tokens with scopes; the rate limit
 ``app``             the Starlette routes; ``openapi`` their document
 ``metrics``         Prometheus metrics; ``settings`` the TOML and options

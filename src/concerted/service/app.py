@@ -32,12 +32,13 @@ from concerted.adapters.base import Reject
 from concerted.adapters.moderation import records_to_reports
 from concerted.service import ozone, page
 from concerted.service.auth import RateLimiter, Token, TokenStore
-from concerted.service.base import Outcome
+from concerted.service.base import IntakeLog, Outcome
+from concerted.service.hindsight import Hindsight
 from concerted.service.intake import BadRequest, Guard, ItemError, NotReady, parse_batch, parse_one
+from concerted.service.logs import open_log
 from concerted.service.metrics import Metrics
 from concerted.service.openapi import ROUTES, document
 from concerted.service.settings import ServiceSettings
-from concerted.service.sqlite import SqliteLog
 from concerted.service.state import GuardState
 
 __all__ = ["HTTPError", "create_app"]
@@ -78,9 +79,10 @@ class _Service:
     settings: ServiceSettings
     tokens: TokenStore
     limiter: RateLimiter
-    log: SqliteLog
+    log: IntakeLog
     guard: Guard
     metrics: Metrics
+    hindsight: Hindsight
 
 
 Handler = Callable[[Request, _Service, Token | None], Awaitable[Response]]
@@ -390,6 +392,13 @@ async def moderator_page(request: Request, s: _Service, _: Token | None) -> Resp
     return Response(page.PAGE, media_type="text/html; charset=utf-8", headers=headers)
 
 
+@_endpoint("POST", "/v1/admin/reanalyse", "admin")
+async def post_reanalyse(request: Request, s: _Service, _: Token | None) -> Response:
+    _ready(s)
+    run = await s.hindsight.run_once()
+    return _json(run.as_dict())
+
+
 def _ready(s: _Service) -> None:
     if not s.guard.ready:
         reason = "the intake log failed" if s.guard.failed else "replaying the log"
@@ -411,6 +420,7 @@ _ROUTES = [
     openapi,
     ozone_events,
     moderator_page,
+    post_reanalyse,
 ]
 assert [(r.path.replace(":path}", "}"), sorted(r.methods or ())) for r in _ROUTES] == [
     (p, sorted({m, "HEAD"} if m == "GET" else {m})) for m, p, _, _ in ROUTES
@@ -434,8 +444,10 @@ def create_app(settings: ServiceSettings, *, freeze_gc: bool = False) -> Starlet
         tokens = TokenStore(settings.token_file)
         if not len(tokens):
             log.warning("no tokens in the token file: every request but /healthz gets 401")
-        intake_log = SqliteLog(settings.log_file)
-        state = await asyncio.to_thread(GuardState.load, settings.snapshot_file, settings.scoring)
+        intake_log = await asyncio.to_thread(open_log, settings.log, settings.state)
+        state = await asyncio.to_thread(
+            GuardState.load, settings.snapshot_file, settings.scoring, settings.pair_memory
+        )
         guard = Guard(
             intake_log,
             state,
@@ -450,9 +462,19 @@ def create_app(settings: ServiceSettings, *, freeze_gc: bool = False) -> Starlet
             intake_log,
             guard,
             Metrics(guard),
+            Hindsight(intake_log, state, span_s=settings.reanalyse_span),
         )
         starting = asyncio.create_task(guard.start())
         starting.add_done_callback(_report_start)
+        reanalysing: asyncio.Task[None] | None = None
+        if settings.reanalyse_every is not None:
+            every = settings.reanalyse_every
+
+            async def reanalyse() -> None:
+                await starting  # after the replay
+                await app.state.service.hindsight.run_every(every)
+
+            reanalysing = asyncio.create_task(reanalyse(), name="concerted-hindsight")
         pushing: asyncio.Task[None] | None = None
         if settings.ozone_url is not None and settings.ozone_did is not None:
             pusher = ozone.Pusher(
@@ -468,6 +490,10 @@ def create_app(settings: ServiceSettings, *, freeze_gc: bool = False) -> Starlet
         try:
             yield
         finally:
+            if reanalysing is not None:
+                reanalysing.cancel()
+                with contextlib.suppress(BaseException):
+                    await reanalysing
             if pushing is not None:
                 pushing.cancel()
                 with contextlib.suppress(BaseException):

@@ -62,6 +62,12 @@ class Metrics:
         Gauge("concerted_state_reports", "Reports the scorer learnt.", registry=r).set_function(
             lambda: guard.state.scorer.seen
         )
+        Gauge("concerted_state_pairs", "Reporter pairs the scorer holds.", registry=r).set_function(
+            lambda: guard.state.scorer.pairs
+        )
+        Gauge(
+            "concerted_hindsight_marked", "Targets the last hindsight run marked.", registry=r
+        ).set_function(lambda: len(guard.state.hindsight))
         Gauge("concerted_ready", "1 once replay is done.", registry=r).set_function(
             lambda: int(guard.ready)
         )

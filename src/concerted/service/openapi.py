@@ -46,6 +46,13 @@ ROUTES: tuple[tuple[str, str, str | None, str], ...] = (
         None,
         "The moderator's page: static, no data; it asks /v1/targets with a token.",
     ),
+    (
+        "POST",
+        "/v1/admin/reanalyse",
+        "admin",
+        "Run hindsight now: the batch brigade stage over the log's recent reports; the "
+        "targets of the brigades it finds are marked for review (source: hindsight).",
+    ),
 )
 
 _ERROR = {
@@ -96,12 +103,26 @@ _TARGET = {
         "target_id": {"type": "string"},
         "state": {"type": "string", "enum": ["review", "normal"]},
         "reports": {"type": "integer"},
-        "first_report": {"type": "string"},
-        "latest_report": {"type": "string"},
+        "sources": {
+            "type": "array",
+            "description": "What holds the target in review: online (its reports' scores, "
+            "counted in signals) and hindsight (a brigade the batch stage found, described "
+            "in hindsight).",
+            "items": {"type": "string", "enum": ["online", "hindsight"]},
+        },
+        "hindsight": {
+            "oneOf": [{"$ref": "#/components/schemas/HindsightMark"}, {"type": "null"}],
+        },
+        "first_report": {"type": ["string", "null"]},
+        "latest_report": {"type": ["string", "null"]},
         "last_flagged": {"type": ["string", "null"]},
         "recommendations": {"type": "object", "additionalProperties": {"type": "integer"}},
         "co_reporters": {"type": "array", "items": {"type": "string"}},
-        "signals": {"type": "object", "additionalProperties": {"type": "integer"}},
+        "signals": {
+            "type": "object",
+            "description": "Online signals: how many of its flagged reports showed each.",
+            "additionalProperties": {"type": "integer"},
+        },
         "timeline": {
             "type": "array",
             "description": "The latest reports (at most 200): [time, recommendation]. "
@@ -373,6 +394,19 @@ def document() -> dict[str, Any]:
                 "responses": {"200": {"description": "HTML.", "content": {"text/html": {}}}},
             }
         },
+        "/v1/admin/reanalyse": {
+            "post": {
+                "summary": ROUTES[14][3],
+                "description": "Runs at once (one run at a time: a call during a run waits "
+                "for it, then runs again). `concerted serve` runs it on a schedule with "
+                "`reanalyse_every` in [service]. No body.",
+                "security": auth,
+                "responses": {
+                    "200": {"description": "What the run did.", **_json("Reanalysis")},
+                    **_errors(*common, 503),
+                },
+            }
+        },
     }
     return {
         "openapi": "3.1.0",
@@ -431,6 +465,39 @@ def document() -> dict[str, Any]:
                             },
                         },
                         "next": {"type": "integer"},
+                    },
+                },
+                "HindsightMark": {
+                    "type": "object",
+                    "description": "A brigade the batch stage found on the target.",
+                    "required": ["source", "campaign_id", "score", "reporters", "signals"],
+                    "properties": {
+                        "source": {"type": "string", "enum": ["hindsight"]},
+                        "campaign_id": {"type": ["string", "null"]},
+                        "score": {"type": "number"},
+                        "reporters": {"type": "array", "items": {"type": "string"}},
+                        "signals": {
+                            "type": "array",
+                            "description": "The brigade's signals (detector names).",
+                            "items": {"type": "string"},
+                        },
+                        "first_report": {"type": ["string", "null"]},
+                        "latest_report": {"type": ["string", "null"]},
+                        "protected": {"type": "boolean"},
+                        "found_at": {"type": "string"},
+                    },
+                },
+                "Reanalysis": {
+                    "type": "object",
+                    "required": ["reports", "brigades", "flagged_brigades", "targets_marked"],
+                    "properties": {
+                        "reports": {"type": "integer"},
+                        "offset": {"type": "integer"},
+                        "brigades": {"type": "integer"},
+                        "flagged_brigades": {"type": "integer"},
+                        "targets_marked": {"type": "integer"},
+                        "seconds": {"type": "number"},
+                        "finished_at": {"type": ["string", "null"]},
                     },
                 },
                 "Outcome": {

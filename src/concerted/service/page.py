@@ -5,7 +5,8 @@ browser it asks ``/v1/targets?state=review`` every few seconds with the moderato
 token (a ``reports:read`` token, given once in the page's form or as ``#token=...`` in
 the address, which browsers never send to a server; kept in the tab's
 ``sessionStorage``) and draws each target: its reports over time (the latest 200,
-coloured by recommendation), its co-reporters and its signals. Every value is put in
+coloured by recommendation), its co-reporters, its online signals and, apart, what
+hindsight found (the brigade, its signals and reporters). Every value is put in
 the page as text, never as markup. The page makes no request but to its own origin,
 and says so to the browser (``Content-Security-Policy``).
 """
@@ -155,6 +156,7 @@ input { font: inherit; padding: .2rem .4rem; min-width: 16rem; }
     box.dataset.target = t.platform + "/" + t.target_id;
     box.appendChild(el("h2", "", t.platform + " / " + t.target_id));
     const r = t.recommendations || {};
+    box.dataset.sources = (t.sources || []).join(" ");
     box.appendChild(el("p", "facts",
       t.reports + " reports (" + (r.review || 0) + " review, " + (r.discount || 0) +
       " discount) from " + t.first_report + " to " + t.latest_report +
@@ -165,9 +167,21 @@ input { font: inherit; padding: .2rem .4rem; min-width: 16rem; }
     const co = chips(t.co_reporters);
     co.classList.add("co-reporters");
     box.appendChild(co);
-    box.appendChild(el("div", "label", "Signals"));
-    box.appendChild(chips(Object.keys(t.signals).map(function (k) {
-      return k + " \\u00d7" + t.signals[k]; })));
+    box.appendChild(el("div", "label", "Signals (online)"));
+    const online = chips(Object.keys(t.signals).map(function (k) {
+      return k + " \\u00d7" + t.signals[k]; }));
+    online.dataset.source = "online";
+    box.appendChild(online);
+    const h = t.hindsight;
+    if (h) {
+      box.appendChild(el("div", "label", "Hindsight: brigade " + (h.campaign_id || "?") +
+        ", score " + Number(h.score).toFixed(2) + (h.protected ? ", protect" : "") +
+        ", found " + h.found_at));
+      const found = chips(h.signals.concat(h.reporters.map(function (r) {
+        return "reporter " + r; })));
+      found.dataset.source = "hindsight";
+      box.appendChild(found);
+    }
     return box;
   }
 

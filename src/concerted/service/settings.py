@@ -16,6 +16,14 @@
     ozone_url = ""            # POST the events here (.../xrpc/tools.ozone.moderation.emitEvent)
     ozone_token_file = ""     # bearer token for ozone_url (default STATE/ozone.token)
     ozone_platform = "bluesky" # the platform whose reports Ozone moderates
+    log = "sqlite"            # the intake log: "sqlite" (STATE/log.sqlite) or a NATS
+                              # JetStream server, "nats://127.0.0.1:4222"
+    reanalyse_every = "10m"   # run the batch brigade stage over recent reports this
+                              # often (s, m, h); "" (the default) never
+    reanalyse_span = "24h"    # ... over the reports of this span before the latest
+    pair_memory = ""          # forget reporter pairs that stop co-reporting after one
+                              # to two of this ("7d"); "" (the default) never, which
+                              # keeps the scores equal to the batch scores
 
     [scoring]                 # any field of concerted.scoring.ScoreSettings
     window = 7200.0
@@ -32,7 +40,23 @@ from typing import Any
 from concerted.errors import ConfigError
 from concerted.scoring import ScoreSettings
 
-__all__ = ["ServiceSettings", "load_settings"]
+__all__ = ["ServiceSettings", "duration", "load_settings"]
+
+_UNITS = {"": 1.0, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86_400.0}
+
+
+def duration(text: str | float) -> float:
+    """Seconds in ``text``: a number with an optional unit, s, m, h or d.
+
+    >>> duration("10m"), duration("90"), duration(1.5)
+    (600.0, 90.0, 1.5)
+    """
+    if isinstance(text, int | float):
+        return float(text)
+    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*", text)
+    if match is None:
+        raise ConfigError(f"service: {text!r} is not a duration such as 90s, 10m or 2h")
+    return float(match[1]) * _UNITS[match[2]]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -54,9 +78,24 @@ class ServiceSettings:
     ozone_url: str | None = None
     ozone_token_file: Path | None = None
     ozone_platform: str = "bluesky"
+    log: str = "sqlite"
+    reanalyse_every: float | None = None
+    reanalyse_span: float = 86_400.0
+    pair_memory: float | None = None
     scoring: ScoreSettings = field(default_factory=ScoreSettings)
 
     def __post_init__(self) -> None:
+        if self.log != "sqlite" and not re.match(r"(nats|tls)://", self.log):
+            raise ConfigError(f"service: log is 'sqlite' or a nats:// URL, not {self.log!r}")
+        for name in ("reanalyse_every", "reanalyse_span", "pair_memory"):
+            value = getattr(self, name)
+            if isinstance(value, str):
+                object.__setattr__(self, name, duration(value) if value else None)
+            if name == "reanalyse_span" and getattr(self, name) is None:
+                raise ConfigError("service: reanalyse_span must be given")
+            value = getattr(self, name)
+            if value is not None and value <= 0:
+                raise ConfigError(f"service: {name} must be positive")
         for name in ("max_body", "max_batch_body", "max_batch", "burst", "snapshot_every"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"service: {name} must be at least 1")

@@ -1,20 +1,23 @@
 """The live state: the online scorer and what each target looks like now.
 
 Every acknowledged report is learnt once, in log order, by one
-:class:`~concerted.scoring.OnlineScorer`; its result (score, recommendation,
-signals) also updates the target's :class:`TargetView`. On restart the state is the
-last snapshot plus a replay of the log after the snapshot's offset, which learns the
-same reports in the same order and so scores the next report exactly as a server that
-never stopped would.
+:class:`~concerted.service.fastscore.FastScorer` (the scores of
+:class:`~concerted.scoring.OnlineScorer`, on Python scalars); its result (score,
+recommendation, signals) also updates the target's :class:`TargetView`. On restart the
+state is the last snapshot plus a replay of the log after the snapshot's offset, which
+learns the same reports in the same order and so scores the next report exactly as a
+server that never stopped would.
 
 **What bounds it.** The target views are evicted once their latest report is older
 than the longest window of the scoring settings (the report stream's own clock, the
-latest ``ts`` learnt, is "now"). The scorer itself offers no eviction: its per-target
-and per-reporter deques are trimmed to their windows as it learns, but the maps that
-hold them, the reporter pairs' shared targets, the client counts and the reporters'
-outcome counts are kept for ever, because the batch scorer counts them over the whole
-history; evicting them would change the scores. They grow with distinct reporters,
-targets, co-reporting pairs and clients, not with reports.
+latest ``ts`` learnt, is "now"). The scorer's per-target and per-reporter deques are
+trimmed to their windows as it learns; the reporter pairs, its bulk, are kept compact
+(integer keys, only whether a pair has shared ``min_shared`` targets yet) and, by
+default, for ever, because the batch scorer counts them over the whole history; with
+``pair_memory`` (``[service] pair_memory``) pairs that stop co-reporting are forgotten
+after one to two of it (see :mod:`concerted.service.fastscore`). The client counts and
+the reporters' outcome counts are kept for ever; they grow with distinct clients and
+reporters, not with reports.
 
 Snapshots are pickles written by this process into its own state directory; a
 snapshot is trusted exactly as far as that directory is.
@@ -22,6 +25,7 @@ snapshot is trusted exactly as far as that directory is.
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import pickle
@@ -32,7 +36,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from concerted.scoring import FEATURES, OnlineScorer, ScoreSettings
+from concerted.scoring import FEATURES, ScoreSettings
+from concerted.service.fastscore import FastScorer
 
 __all__ = ["GuardState", "TargetView", "scorer_report"]
 
@@ -45,7 +50,7 @@ SHOWN = 0.5
 MAX_CO_REPORTERS = 100
 #: At most this many of a target's latest reports are kept for its timeline.
 TIMELINE = 200
-_SNAPSHOT_VERSION = 3
+_SNAPSHOT_VERSION = 4
 
 
 def _micros(iso: str) -> int:
@@ -53,7 +58,10 @@ def _micros(iso: str) -> int:
     return (delta.days * 86_400 + delta.seconds) * _US + delta.microseconds
 
 
+@functools.lru_cache(maxsize=1 << 16)
 def _iso(us: int) -> str:
+    # Cached: a target's first, latest and last flagged times repeat from report to
+    # report, and reports come many to a second.
     return datetime.fromtimestamp(us / _US, UTC).isoformat().replace("+00:00", "Z")
 
 
@@ -100,14 +108,33 @@ class TargetView:
             self.signals.update(signals)
 
     def as_dict(
-        self, platform: str, target_id: str, now_us: int, hold_us: int, timeline: bool = False
+        self,
+        platform: str,
+        target_id: str,
+        now_us: int,
+        hold_us: int,
+        timeline: bool = False,
+        hindsight: Mapping[str, Any] | None = None,
     ) -> dict[str, Any]:
-        review = self.flagged_us is not None and now_us - self.flagged_us <= hold_us
+        """The target as the API shows it. ``sources`` says what holds it in review:
+        ``online`` (its reports' scores, the ``signals``), ``hindsight`` (a brigade the
+        batch stage found, under ``hindsight``), or both.
+
+        >>> view = TargetView(first_us=0, latest_us=0)
+        >>> view.add(0, "u1", "review", ["coreport"])
+        >>> d = view.as_dict("x", "t", 0, 10, hindsight={"source": "hindsight"})
+        >>> d["state"], d["sources"], d["signals"]
+        ('review', ['online', 'hindsight'], {'coreport': 1})
+        """
+        online = self.flagged_us is not None and now_us - self.flagged_us <= hold_us
+        review = online or hindsight is not None
         more = {"timeline": [[_iso(t), r] for t, r in self.timeline]} if timeline else {}
         return {
             "platform": platform,
             "target_id": target_id,
             "state": "review" if review else "normal",
+            "sources": ["online"] * online + ["hindsight"] * (hindsight is not None),
+            "hindsight": None if hindsight is None else dict(hindsight),
             "reports": self.reports,
             "first_report": _iso(self.first_us),
             "latest_report": _iso(self.latest_us),
@@ -121,12 +148,33 @@ class TargetView:
         }
 
 
+def _marked_only(key: tuple[str, str], mark: Mapping[str, Any]) -> dict[str, Any]:
+    """A target hindsight marked whose live view was evicted (its reports are older
+    than the longest window): what the mark says of it."""
+    return {
+        "platform": key[0],
+        "target_id": key[1],
+        "state": "review",
+        "sources": ["hindsight"],
+        "hindsight": dict(mark),
+        "reports": 0,
+        "first_report": mark.get("first_report"),
+        "latest_report": mark.get("latest_report"),
+        "last_flagged": None,
+        "recommendations": {"count": 0, "review": 0, "discount": 0},
+        "co_reporters": [],
+        "signals": {},
+        "timeline": [],
+    }
+
+
 class GuardState:
     """The online scorer, the target views and the log offset they reflect."""
 
-    def __init__(self, settings: ScoreSettings) -> None:
+    def __init__(self, settings: ScoreSettings, pair_memory: float | None = None) -> None:
         self.settings = settings
-        self.scorer = OnlineScorer(settings)
+        self.pair_memory = pair_memory
+        self.scorer = FastScorer(settings, pair_memory)
         self.targets: dict[tuple[str, str], TargetView] = {}
         self.offset = 0
         self.clock_us = 0
@@ -140,17 +188,19 @@ class GuardState:
         self.decided: dict[tuple[str, str], str] = {}
         #: The number of the last decision learnt (the log's decision sequence).
         self.decision = 0
+        #: The targets the last hindsight run marked, each with its evidence
+        #: (:meth:`concerted.service.hindsight.Mark.as_dict`); replaced by every run.
+        self.hindsight: dict[tuple[str, str], dict[str, Any]] = {}
 
     def score_and_learn(self, report: Mapping[str, Any]) -> dict[str, Any]:
         """Score ``report`` (stored form) against what came before, then learn it."""
         x = scorer_report(report)
-        values = self.scorer.features_one(x)
-        score = self.scorer.score_one(x)
-        # As scoring.recommend decides (recommend_one would score the report again).
+        values, score, held = self.scorer.evaluate(x)
+        # As scoring.recommend decides.
         s = self.settings
         if score >= s.discount:
             recommendation = "discount"
-        elif score >= s.review or self.scorer.held(x):
+        elif score >= s.review or held:
             recommendation = "review"
         else:
             recommendation = "count"
@@ -198,7 +248,9 @@ class GuardState:
         if self._since_eviction >= 10_000:
             self.evict()
         # Replay needs no answer: the target's dict is only built for a live report.
-        return target.as_dict(*key, self.clock_us, self.hold_us) if view else {}
+        if not view:
+            return {}
+        return target.as_dict(*key, self.clock_us, self.hold_us, hindsight=self.hindsight.get(key))
 
     def evict(self) -> int:
         """Drop the target views whose latest report is older than the longest window."""
@@ -210,23 +262,30 @@ class GuardState:
         return len(old)
 
     def target(self, platform: str, target_id: str) -> dict[str, Any] | None:
-        view = self.targets.get((platform, target_id))
+        key = (platform, target_id)
+        view = self.targets.get(key)
+        mark = self.hindsight.get(key)
         if view is None:
-            return None
-        return view.as_dict(platform, target_id, self.clock_us, self.hold_us, timeline=True)
+            return None if mark is None else _marked_only(key, mark)
+        return view.as_dict(*key, self.clock_us, self.hold_us, timeline=True, hindsight=mark)
 
     def under_review(self, limit: int) -> list[dict[str, Any]]:
-        """The targets in review now, the most recently flagged first."""
+        """The targets in review now: the most recently flagged online first, then
+        those only hindsight holds (the latest of its reports first)."""
         flagged = [
             (v.flagged_us, k)
             for k, v in self.targets.items()
             if v.flagged_us is not None and self.clock_us - v.flagged_us <= self.hold_us
         ]
         flagged.sort(reverse=True)
-        return [
-            self.targets[k].as_dict(*k, self.clock_us, self.hold_us, timeline=True)
-            for _, k in flagged[:limit]
-        ]
+        online = {k for _, k in flagged}
+        hindsight_only = sorted(
+            (k for k in self.hindsight if k not in online),
+            key=lambda k: (self.targets[k].latest_us if k in self.targets else 0, k),
+            reverse=True,
+        )
+        keys = [k for _, k in flagged] + hindsight_only
+        return [t for t in (self.target(*k) for k in keys[:limit]) if t is not None]
 
     # Snapshots ---------------------------------------------------------------------
 
@@ -236,6 +295,7 @@ class GuardState:
             {
                 "version": _SNAPSHOT_VERSION,
                 "settings": asdict(self.settings),
+                "pair_memory": self.pair_memory,
                 "offset": self.offset,
                 "clock_us": self.clock_us,
                 "scorer": self.scorer,
@@ -262,10 +322,12 @@ class GuardState:
             os.close(fd)
 
     @classmethod
-    def load(cls, path: Path, settings: ScoreSettings) -> GuardState:
+    def load(
+        cls, path: Path, settings: ScoreSettings, pair_memory: float | None = None
+    ) -> GuardState:
         """The state in snapshot ``path``, or an empty one when there is none or it was
         taken under other scoring settings (then the whole log is replayed)."""
-        state = cls(settings)
+        state = cls(settings, pair_memory)
         if not path.exists():
             return state
         try:
@@ -277,6 +339,7 @@ class GuardState:
             not isinstance(data, dict)
             or data.get("version") != _SNAPSHOT_VERSION
             or data.get("settings") != asdict(settings)
+            or data.get("pair_memory") != pair_memory
         ):
             return state
         state.scorer = data["scorer"]
