@@ -28,9 +28,10 @@ Usage (from the repository root)::
    by stage (each detector, the significance test of co-reporting, reporters,
    brigades, scores, evidence).
 
-It prints each stage's seconds, the total (wall and CPU seconds), the peak resident
-memory of the process (DuckDB works inside it) and what was found, and writes the same
-as JSON to ``--out/run-N.json``.
+It prints each stage's wall and CPU seconds (user + system, DuckDB's threads
+included), the total, the peak resident memory of the process (DuckDB works inside
+it), the 1-minute load average before and after, and what was found, and writes the
+same as JSON to ``--out/run-N.json``.
 
 **ablation**: for each scenario and seed, simulates it (reused under ``--out``),
 ingests it into a case file, and runs the brigade stage with every signal, then with
@@ -43,6 +44,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import sys
 import tempfile
@@ -353,6 +355,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         (data / "made.json").write_text(json.dumps(made, indent=2))
     made = json.loads((data / "made.json").read_text())
     generated = round(time.perf_counter() - start, 3)
+    load_before = round(os.getloadavg()[0], 2)
     with tempfile.TemporaryDirectory(dir=args.out) as spill:
         con = duckdb.connect(
             config={"memory_limit": args.memory_limit, "temp_directory": spill, "threads": 2}
@@ -362,11 +365,19 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         load(con, data)
         loaded = round(time.perf_counter() - start, 3)
         start, cpu = time.perf_counter(), time.process_time()
-        found = find(
-            con, BrigadeSettings(), Significance(), progress=lambda s: print(s, flush=True)
-        )
+        # CPU seconds per stage (user + system, DuckDB's threads included): the clock
+        # between one stage's start and the next's, readable on a shared machine.
+        marks: list[tuple[str, float]] = []
+
+        def progress(message: str) -> None:
+            marks.append((message.removeprefix("brigades: "), time.process_time()))
+            print(message, flush=True)
+
+        found = find(con, BrigadeSettings(), Significance(), progress=progress)
         total = round(time.perf_counter() - start, 3)
         cpu = round(time.process_time() - cpu, 3)
+        ends = [t for _, t in marks[1:]] + [time.process_time()]
+        stage_cpu = {name: round(end - t, 3) for (name, t), end in zip(marks, ends, strict=True)}
         con.close()
     truth = made
     flagged = found.campaigns.filter(found.campaigns.column("flagged"))
@@ -376,8 +387,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "seconds": {"generate": generated, "load": loaded, **found.notes["seconds"]},
         "find_seconds": total,
         "find_cpu_seconds": cpu,
+        "cpu_seconds": stage_cpu,
         "peak_rss_mib": _peak_mib(),
         "memory_limit": args.memory_limit,
+        "load_average_1min": {"before": load_before, "after": round(os.getloadavg()[0], 2)},
         "found": {
             **found.notes["counts"],
             "flagged_brigade_reporters": int(

@@ -350,6 +350,9 @@ def test_settings_are_checked() -> None:
         config.from_mapping({"brigades": {"detectors": ["co_report", "co_action"]}})
     with pytest.raises(ConfigError, match="discount"):
         config.from_mapping({"brigades": {"scoring": {"discount": 2.0}}})
+    with pytest.raises(ConfigError, match="null"):
+        BrigadeSettings(null="relabel")
+    assert config.from_mapping({"brigades": {"null": "copies"}}).brigades.null == "copies"
     assert set(BrigadeSettings().as_dict()["detectors"]) == set(detectors.available()) - {
         "co_action",
         "near_text",

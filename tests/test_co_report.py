@@ -5,16 +5,20 @@ from __future__ import annotations
 import math
 
 import duckdb
+import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from scipy import stats
 
+from concerted.brigades.test import analytic, poisson_tail
 from concerted.detectors.co_report import CoReport, npmi
 from concerted.detectors.pairing import pair_keys
 from concerted.errors import ConfigError
 from concerted.significance import Significance
 from concerted.testing.planted import planted_case
 from concerted.testing.planted import report_actions as _actions
+from tests.budget import examples
 
 Report = tuple[str, str, float]  # reporter, target, seconds after concerted.testing.planted.START
 
@@ -110,6 +114,87 @@ def test_significance_separates_the_planted_brigade(con: duckdb.DuckDBPyConnecti
     assert notes["pairs_significant"] == len(planted)
 
 
+def test_the_analytic_test_separates_the_planted_brigade(con: duckdb.DuckDBPyConnection) -> None:
+    """The brigade stage's default test, with no copies: the planted reporters' pairs
+    are significant, no other pair is, and each pair expects far fewer shared targets
+    than the planted ones share."""
+    truth = planted_case(con, seed=0)
+    detector = CoReport()
+    keys = detector.pairing(con, "actions")
+    evidence = detector.from_pairs(con, keys)
+    con.execute(f"CREATE TABLE found AS {evidence.edges.sql_query()}")
+    tested, notes, table = analytic(con, keys, "found", Significance(), min_weight=2)
+    rows = tested.project(
+        "platform_1, account_1, platform_2, account_2, significant, weight, expected"
+    ).fetchall()
+    planted = {
+        r[:4] for r in rows if (r[0], r[1]) in truth.reporters and (r[2], r[3]) in truth.reporters
+    }
+    assert len(planted) == 12 * 11 // 2
+    assert {r[:4] for r in rows if r[4]} == planted
+    assert notes["pairs_significant"] == len(planted) and notes["pairs_tested"] == len(rows)
+    assert all(0 < r[6] < r[5] / 2 for r in rows if r[:4] in planted)
+    con.execute(f"DROP TABLE {table}")
+
+
+def test_the_analytic_expectation_matches_relabelled_reports(
+    con: duckdb.DuckDBPyConnection,
+) -> None:
+    """Reporters drawn at random in proportion to their volume over fixed reports (the
+    null itself, simulated): the shared targets of every pair of reporters, met or not,
+    add up to what the analytic null expects of them (within 10%, over 30 draws)."""
+    rng = np.random.default_rng(1)
+    volume = np.array([40, 30, 20, 10, 10, 5, 5, 5, 3, 2] * 3)
+    bursts = [float(rng.uniform(0, 20 * 3600)) for _ in range(20)]
+    slots = [
+        # Half the reports in bursts of a few minutes, half spread over the day.
+        (
+            bursts[i % 20] + float(rng.uniform(0, 600)) if i % 2 else float(rng.uniform(0, 72_000)),
+            f"t{rng.integers(60)}",
+        )
+        for i in range(int(volume.sum()))
+    ]
+    observed, expected = 0.0, 0.0
+    for _ in range(30):
+        owners = rng.permutation(np.repeat(np.arange(volume.size), volume))
+        reports = [(f"u{o}", target, ts) for o, (ts, target) in zip(owners, slots, strict=True)]
+        detector = CoReport(min_weight=1)
+        keys = detector.pairing(con, _actions(con, reports))
+        evidence = detector.from_pairs(con, keys)
+        con.execute(
+            f"""CREATE OR REPLACE TABLE found AS
+                WITH e AS ({evidence.edges.sql_query()})
+                SELECT x.platform AS platform_1, x.actor_id AS account_1,
+                       y.platform AS platform_2, y.actor_id AS account_2,
+                       coalesce(e.weight, 0.0) AS weight, NULL::DOUBLE AS expected,
+                       NULL::DOUBLE AS p_value, NULL::DOUBLE AS q_value,
+                       NULL::BOOLEAN AS significant
+                FROM {keys.accounts} x JOIN {keys.accounts} y ON x.aid < y.aid
+                LEFT JOIN e ON e.account_1 = x.actor_id AND e.account_2 = y.actor_id"""
+        )
+        tested, _, table = analytic(con, keys, "found", Significance(), min_weight=1)
+        got = tested.aggregate("sum(weight), sum(expected), count(*)").fetchone()
+        assert got is not None and got[2] == volume.size * (volume.size - 1) // 2
+        observed += float(got[0])
+        expected += float(got[1])
+        con.execute(f"DROP TABLE {table}")
+        evidence.release(con)
+        for name in keys.tables:
+            con.execute(f"DROP TABLE IF EXISTS {name}")
+    assert expected == pytest.approx(observed, rel=0.1)
+
+
+@given(
+    w=st.integers(1, 80),
+    lam=st.floats(1e-3, 50),
+    k=st.integers(1, 5),
+)
+def test_the_poisson_tail_is_the_conditional_tail(w: int, lam: float, k: int) -> None:
+    want = 1.0 if w <= k else stats.poisson.sf(w - 1, lam) / stats.poisson.sf(k - 1, lam)
+    got = float(poisson_tail([w], [lam], k=k)[0])
+    assert got == pytest.approx(min(want, 1.0), rel=1e-6, abs=1e-300)
+
+
 def test_settings_are_checked() -> None:
     with pytest.raises(ConfigError):
         CoReport(window=-1)
@@ -131,7 +216,7 @@ reports_strategy = st.lists(
 )
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=examples(40), deadline=None)
 @given(reports=reports_strategy, seed=st.integers(0, 1000), smoothing=st.floats(0, 20))
 def test_properties(reports: list[Report], seed: int, smoothing: float) -> None:
     """Scores lie in [0, 1]; weights never exceed what either reporter reported; the
@@ -155,7 +240,7 @@ def test_properties(reports: list[Report], seed: int, smoothing: float) -> None:
         con.close()
 
 
-@settings(max_examples=25, deadline=None)
+@settings(max_examples=examples(25), deadline=None)
 @given(reports=reports_strategy, min_weight=st.integers(1, 3))
 def test_a_shared_pairing_gives_the_same_evidence(reports: list[Report], min_weight: int) -> None:
     """from_pairs on a pairing made by the caller (and shared with list order, which

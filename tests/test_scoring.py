@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 from concerted.errors import ConfigError
 from concerted.schema import CONTRACTS
 from concerted.scoring import FEATURES, OnlineScorer, ScoreSettings, score_reports
+from tests.budget import examples
 
 START = datetime(2020, 6, 1, tzinfo=UTC)
 # Small windows and counts so that random streams reach every branch.
@@ -118,7 +119,7 @@ def streams(draw: st.DrawFn) -> list[dict[str, Any]]:
 
 
 @given(rows=streams())
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(60), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 def test_online_and_batch_agree_on_any_stream(rows: list[dict[str, Any]]) -> None:
     scorer = OnlineScorer(SMALL)
     online: list[tuple[float, str, dict[str, float]]] = []
@@ -136,6 +137,21 @@ def test_online_and_batch_agree_on_any_stream(rows: list[dict[str, Any]]) -> Non
         assert b["recommendation"] == recommendation
         for name in FEATURES:
             assert b[name] == pytest.approx(values[name], abs=1e-12), name
+
+
+@given(rows=streams(), wide=st.booleans())
+@settings(max_examples=examples(60), deadline=None, suppress_health_check=[HealthCheck.too_slow])
+def test_the_fast_batch_scorer_equals_the_plain_one(rows: list[dict[str, Any]], wide: bool) -> None:
+    """The numpy path (three sorts, cumulative sums and binary searches) gives exactly
+    the table of the plain path (one SQL window function per feature), with small
+    windows and with the defaults."""
+    chosen = ScoreSettings() if wide else SMALL
+    with _connect() as con:
+        _load(con, rows)
+        fast = score_reports(con, chosen)
+        plain = score_reports(con, chosen, plain=True)
+    assert fast.schema == plain.schema
+    assert fast.to_pylist() == plain.to_pylist()
 
 
 def _report(i: int, reporter: str, target: str, seconds: float, **extra: Any) -> dict[str, Any]:

@@ -248,6 +248,7 @@ class BrigadeSettings:
 
     detectors: tuple[Detector, ...] = field(default_factory=_report_detectors)
     scoring: ScoreSettings = field(default_factory=ScoreSettings)
+    null: str = "analytic"
     rounds: int = 4
     min_overlap: float = 0.1
     min_degree: int = 2
@@ -298,6 +299,8 @@ class BrigadeSettings:
         )
         if missing:
             object.__setattr__(self, "signal_weights", (*self.signal_weights, *missing))
+        if self.null not in ("analytic", "copies"):
+            raise ConfigError(f"brigades: null must be 'analytic' or 'copies', got {self.null!r}")
         for name in (
             "rounds",
             "min_degree",

@@ -5,15 +5,17 @@ their organisers, and a score for every report.
 
 1. **detect** (:mod:`~concerted.brigades.detect`): every detector of
    :attr:`BrigadeSettings.detectors` (S1-S8, M1, M3 by default) on the case.
-2. **test** (:mod:`~concerted.brigades.test`): ``co_report`` pairs (S2) against
-   randomised copies of the reports (:class:`~concerted.significance.Significance`, as
-   co-action is tested), in ``rounds``: after a round that finds significant reporters,
-   their reports are set aside and the rest is tested again, as long as the accounts
-   left still hold a candidate (``min_reporters`` accounts in exclusive pairs of
-   ``attach_weight`` or more that were not significant). The null model keeps every
-   reporter's volume and every target's bursts, so a big brigade's members meet by
-   chance in it too and raise the bar for every heavy pair; a smaller brigade beside it
-   only clears the bar once the big one is set aside.
+2. **test** (:mod:`~concerted.brigades.test`): each ``co_report`` pair (S2) against
+   its own expected meetings under ``null`` (``analytic``, the default: reporters
+   relabelled over the reports, computed per pair from the pairing with no copy made,
+   as co-action's stratified null is; ``copies``: randomised copies of the reports),
+   in ``rounds``: after a round that finds significant reporters, their reports are
+   set aside and the rest is tested again, as long as the accounts left still hold a
+   candidate (``min_reporters`` accounts in exclusive pairs of ``attach_weight`` or
+   more that were not significant). The null keeps every reporter's volume and every
+   target's bursts, so a big brigade's reports are chance meetings in it too and raise
+   every heavy pair's expectation; a smaller brigade beside it clears the bar more
+   easily once the big one is set aside.
 3. **reporters** (:mod:`~concerted.brigades.reporters`): the network of co-reporting
    pairs that are significant and exclusive: they share at least ``min_overlap`` of the
    distinct targets the less active of the two ever reported (two heavy reporters who
@@ -132,8 +134,9 @@ def find(
     all, whatever happens; changes nothing else.
     """
     settings = settings or BrigadeSettings()
-    # Co-reporting is tested against randomised copies (``significance.copies``).
-    test = Significance.of(significance or SignificanceSettings()).monte_carlo()
+    # Co-reporting's test (brigades.test) reads fdr, and, with ``null = "copies"``,
+    # the copies' settings.
+    test = Significance.of(significance or SignificanceSettings())
     clock = Clock(lambda name: progress(f"brigades: {name}"))
     notes: dict[str, Any] = {}
     with Workspace(con) as ws:

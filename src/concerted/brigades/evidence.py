@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pyarrow as pa
 
-from concerted.brigades.workspace import CO_REPORT, Workspace, columns
+from concerted.brigades.workspace import CO_REPORT, Workspace, columns, mapped
 from concerted.schema import EVIDENCE_CONTRACTS, arrow_schema
 
 __all__ = ["ORDERED_ROWS", "collect"]
@@ -28,8 +28,10 @@ _ORDER = {
 def _read(ws: Workspace, part: str, relation: str) -> pa.Table:
     rows = int(ws.scalar(f"SELECT count(*) FROM {relation}"))
     ordered = f" ORDER BY {_ORDER[part]}" if rows <= ORDERED_ROWS else ""
-    table = ws.con.sql(f"SELECT {columns(part)} FROM {relation}{ordered}").to_arrow_table()
-    return table.cast(arrow_schema(EVIDENCE_CONTRACTS[part]))
+    # Streamed into a mapped file: the stage's evidence (millions of events and signals
+    # at scale) is never held whole in Python.
+    query = ws.con.sql(f"SELECT {columns(part)} FROM {relation}{ordered}")
+    return mapped(query, arrow_schema(EVIDENCE_CONTRACTS[part]))
 
 
 def collect(ws: Workspace) -> tuple[pa.Table, pa.Table, pa.Table]:

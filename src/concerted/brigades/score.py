@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from concerted.brigades.workspace import CO_REPORT, Workspace
+from concerted.brigades.workspace import CO_REPORT, Workspace, mapped
 from concerted.config import BrigadeSettings
 from concerted.schema import RESULT_CONTRACTS, arrow_schema, sql_literal
 from concerted.scoring import score_reports
@@ -123,6 +123,11 @@ def reports(
     """Every report's score, with what the brigades add; and the targets to protect
     (:data:`~concerted.brigades.PROTECTED_SCHEMA`)."""
     causal = score_reports(ws.con, settings.scoring)
+    # Only what the result keeps: the feature columns (eight doubles a report) go now.
+    causal = causal.select(
+        ["report_id", "platform", "reporter_id", "target_id", "ts", "score"]
+        + ["recommendation", "held", "signals"]
+    )
     # Rows come in scoring order; i keeps it through the joins (an integer sort).
     causal = causal.append_column("i", pa.array(np.arange(causal.num_rows, dtype=np.int64)))
     brigade = pa.table(
@@ -176,21 +181,23 @@ def reports(
                    p.share, p.campaign_id
             FROM p JOIN kinds USING (platform, target_id)""",
     )
-    report_scores = ws.con.sql(
-        """SELECT s.report_id, s.platform, s.score, s.flagged,
-                  CASE WHEN s.flagged THEN 'discount'
-                       WHEN p.target_id IS NOT NULL OR s.held THEN 'review'
-                       ELSE s.recommendation END AS recommendation,
-                  s.campaign_id, s.signals, s.reporter_id, s.target_id, s.ts
-           FROM _bg_scored s
-           LEFT JOIN _bg_protected p ON p.platform = s.platform AND p.target_id = s.target_id
-           ORDER BY s.i"""
-    ).to_arrow_table()
+    # One row a report: streamed into a mapped file, never held whole in Python.
+    report_scores = mapped(
+        ws.con.sql(
+            """SELECT s.report_id, s.platform, s.score, s.flagged,
+                      CASE WHEN s.flagged THEN 'discount'
+                           WHEN p.target_id IS NOT NULL OR s.held THEN 'review'
+                           ELSE s.recommendation END AS recommendation,
+                      s.campaign_id, s.signals, s.reporter_id, s.target_id, s.ts
+               FROM _bg_scored s
+               LEFT JOIN _bg_protected p ON p.platform = s.platform
+                AND p.target_id = s.target_id
+               ORDER BY s.i"""
+        ),
+        arrow_schema(RESULT_CONTRACTS["report_scores"]),
+    )
     protected = ws.con.sql(
         "SELECT * FROM _bg_protected ORDER BY share DESC, reports DESC, platform, target_id"
     ).to_arrow_table()
     ws.drop("_bg_scored", "_bg_protected")
-    return (
-        report_scores.cast(arrow_schema(RESULT_CONTRACTS["report_scores"])),
-        protected.cast(PROTECTED_SCHEMA),
-    )
+    return report_scores, protected.cast(PROTECTED_SCHEMA)

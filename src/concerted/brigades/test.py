@@ -1,7 +1,42 @@
-"""Test: co-reporting pairs (S2) against randomised copies of the reports, in rounds.
+"""Test: co-reporting pairs (S2) against chance, in rounds.
 
-After a round that finds significant reporters, their reports are set aside and the
-rest is tested again, as long as the accounts left still hold a candidate
+**The null** (``BrigadeSettings.null = "analytic"``, the default) is the analytic form
+of relabelling reporters over reports (the ``relabel`` copies this stage used to make):
+every report keeps its target and its time, so every target keeps its bursts, and
+chance hands each report to a reporter in proportion to how many each filed: reporter
+:math:`a` gets a share :math:`u_a` of its platform's reports. Within each platform,
+a target of :math:`m_g` reports, a share :math:`\\phi_g` of whose pairs of reports
+fall within the window (left-out viral targets aside), is taken as :math:`1/\\phi_g`
+bursts of :math:`s_g = \\phi_g m_g` reports; the pair ``(a, b)`` co-reports it when
+both get a report in one burst, so it expects
+
+.. math:: \\lambda_{ab} = \\sum_g 1 - \\left(1 - (1 - e^{-s_g u_a})(1 - e^{-s_g u_b})
+   \\right)^{1/\\phi_g}
+
+distinct co-reported targets: exact for a target in one burst (a brigade's, a viral
+post's), and :math:`1 - e^{-\\phi_g m_g^2 u_a u_b}` for a target spread thin, as
+co-action's stratified null (:meth:`~concerted.significance.Significance.test_stratified`)
+spreads a stratum's meetings in proportion to :math:`n_a n_b`, here with one stratum,
+the whole span, as the copies had. On reports relabelled at random, the pairs' summed
+expectation is within 10% of the targets they share (a test checks it). The pair's
+weight ``w`` (distinct targets co-reported, at least ``min_weight``, the detector's,
+to be an edge at all) gets :math:`p = P(X \\ge w \\mid X \\ge k)` for :math:`X \\sim
+\\mathrm{Poisson}(\\lambda_{ab})` and :math:`k` = ``min_weight``: as the copies'
+p-value, it is a test of the pairs that became edges; a sum of per-target chances
+varies less than a Poisson count of that mean, so the tail errs on the safe side.
+``q_value`` is Benjamini-Hochberg over the pairs tested and ``significant`` means
+``q_value`` ≤ ``fdr`` (:class:`~concerted.config.SignificanceSettings`). No copy of the
+reports is made: the whole test is one windowed count over the pairing's rows, one
+join of the edges to their reporters' volumes, and numpy over the distinct pairs of
+volumes and groups of targets. A big brigade's reports are chance meetings too, so
+they raise every heavy pair's expectation, as they did in the copies.
+
+``null = "copies"`` tests against randomised copies of the pairing instead
+(:meth:`~concerted.significance.Significance.null_weights_of_pairing`, ``copies`` and
+``replicates`` of the significance settings): one full pairing per copy.
+
+**Rounds.** After a round that finds significant reporters, their reports are set
+aside and the rest is tested again, as long as the accounts left still hold a candidate
 (``min_reporters`` accounts in exclusive pairs of ``attach_weight`` or more that were
 not significant): a smaller brigade beside a big one is then tested against a null
 that the big one does not fill.
@@ -9,17 +44,26 @@ that the big one does not fill.
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import replace
 from typing import Any
+
+import duckdb
+import numpy as np
+import numpy.typing as npt
+import pyarrow as pa
+from scipy import special
 
 from concerted.brigades.workspace import CO_REPORT, Workspace, columns
 from concerted.clock import Clock
 from concerted.config import BrigadeSettings
 from concerted.detectors.base import Detector
 from concerted.detectors.pairing import Pairs
-from concerted.significance import Significance
+from concerted.significance import Significance, benjamini_hochberg
 
-__all__ = ["PAIR_KEY", "exclusive", "rounds"]
+__all__ = ["PAIR_KEY", "analytic", "exclusive", "poisson_tail", "rounds"]
+
+_ids = itertools.count()
 
 #: The columns that name one tie of one detector's layer.
 PAIR_KEY = "(detector, layer, platform_1, account_1, platform_2, account_2)"
@@ -33,6 +77,225 @@ def exclusive(edges: str, settings: BrigadeSettings) -> str:
         JOIN _bg_reported m1 ON m1.platform = e.platform_1 AND m1.actor_id = e.account_1
         JOIN _bg_reported m2 ON m2.platform = e.platform_2 AND m2.actor_id = e.account_2
         WHERE e.weight >= {settings.min_overlap} * least(m1.n, m2.n)"""
+
+
+def poisson_tail(w: npt.ArrayLike, lam: npt.ArrayLike, k: int = 1) -> npt.NDArray[np.float64]:
+    """:math:`P(X \\ge w \\mid X \\ge k)` for :math:`X \\sim \\mathrm{Poisson}(\\lambda)`:
+    how rare a weight of ``w`` is for a pair that reached ``k`` and expected ``lam``.
+    Where both tails underflow (a tiny ``lam``), their ratio is taken from the leading
+    terms, :math:`\\lambda^{w-k} k! / w!`; a weight of ``k`` or less has 1.
+
+    >>> [float(f"{p:.4g}") for p in poisson_tail([2, 3, 3, 5], [0.5, 1e-6, 1e-300, 0.0], k=2)]
+    [1.0, 3.333e-07, 3.333e-301, 0.0]
+    >>> poisson_tail([2], [1e-3]).round(7).tolist()
+    [0.0004999]
+    """
+    weights = np.ceil(np.asarray(w, dtype=np.float64))
+    means = np.asarray(lam, dtype=np.float64)
+    weights, means = np.broadcast_arrays(weights, means)
+    upper = special.pdtrc(np.maximum(weights - 1, 0), means)
+    reached = special.pdtrc(max(k - 1, 0), means)
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        exact = upper / reached
+        leading = np.exp(
+            (weights - k) * np.log(means) + special.gammaln(k + 1) - special.gammaln(weights + 1)
+        )
+    p = np.where(reached > 1e-280, exact, np.where(means > 0, leading, 0.0))
+    p = np.where(weights <= k, 1.0, p)
+    out: npt.NDArray[np.float64] = np.clip(np.nan_to_num(p, nan=0.0), 0.0, 1.0)
+    return out
+
+
+def _bins(
+    m: npt.NDArray[np.float64], phi: npt.NDArray[np.float64]
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+    """Targets as bursts: ``1 / phi`` bursts of ``phi m`` reports each (a target whose
+    report pairs all fall within the window is one burst), grouped in steps of 2% of
+    the burst's size and 5% of their number. Returns each group's mean burst size,
+    mean number of bursts and number of targets."""
+    size = phi * m
+    bursts = 1.0 / phi
+    key = np.round(np.log(size) / np.log(1.02)) * 100_000 + np.round(np.log(bursts) / np.log(1.05))
+    _, where = np.unique(key, return_inverse=True)
+    count = np.bincount(where).astype(np.float64)
+    return (
+        np.bincount(where, weights=size) / count,
+        np.bincount(where, weights=bursts) / count,
+        count,
+    )
+
+
+def _meeting_rates(
+    u_a: npt.NDArray[np.float64],
+    u_b: npt.NDArray[np.float64],
+    m: npt.NDArray[np.float64],
+    phi: npt.NDArray[np.float64],
+) -> npt.NDArray[np.float64]:
+    """Expected distinct targets of each pair whose reporters filed shares ``u_a`` and
+    ``u_b`` of the reports: over targets of ``m`` reports, a share ``phi`` of whose
+    pairs of reports fall within the window, seen as ``1 / phi`` bursts of ``s = phi
+    m`` reports, the chance that both reporters get a report in one burst,
+    :math:`1 - (1 - (1 - e^{-s u_a})(1 - e^{-s u_b}))^{1/\\phi}`, summed. It is exact
+    for a target in one burst and tends to :math:`1 - e^{-\\phi m^2 u_a u_b}` for
+    targets spread thin; computed once per pair of distinct volumes."""
+    size, bursts, count = _bins(m, phi)
+    pairs = np.stack([u_a, u_b], axis=1)
+    distinct, inverse = np.unique(pairs, axis=0, return_inverse=True)
+    inverse = inverse.reshape(-1)
+    rates = np.empty(distinct.shape[0])
+    step = max(1, 4_000_000 // max(size.size, 1))
+    with np.errstate(divide="ignore"):
+        for lo in range(0, distinct.shape[0], step):
+            a = distinct[lo : lo + step, 0:1]
+            b = distinct[lo : lo + step, 1:2]
+            both = -np.expm1(-size * a) * -np.expm1(-size * b)
+            missed = np.exp(bursts * np.log1p(-np.minimum(both, 1.0)))
+            rates[lo : lo + step] = (count * (1.0 - missed)).sum(axis=1)
+    out: npt.NDArray[np.float64] = rates[inverse]
+    return out
+
+
+def _expected(con: duckdb.DuckDBPyConnection, keys: Pairs, edges: str) -> str:
+    """A temporary table: each pair of ``edges`` (strings, one or more rows a pair) with
+    its weight ``w`` (summed over its rows) and its expected distinct co-reported
+    targets ``lam`` under the analytic null (see the module's notes); returns its
+    name."""
+    table = f"_bg_expected_{next(_ids)}"
+    window = round(float(keys.window or 0.0) * 1_000_000)
+    viral = f"ANTI JOIN {keys.viral} v USING (oid)" if keys.viral else ""
+    # Each target's reports and its pairs of reports within the window: for each report,
+    # the earlier ones of its target within the window (a range frame counts every
+    # report at the same instant too, so those ties, counted from both ends, are taken
+    # off once).
+    targets = con.sql(
+        f"""WITH r AS (SELECT platform, oid, t FROM {keys.rows} {viral}),
+            near AS (
+                SELECT platform, oid, count(*) AS m, sum(k) AS c FROM (
+                    SELECT platform, oid, count(*) OVER (
+                        PARTITION BY platform, oid ORDER BY t
+                        RANGE BETWEEN {window} PRECEDING AND CURRENT ROW) - 1 AS k
+                    FROM r) GROUP BY platform, oid HAVING count(*) > 1),
+            ties AS (
+                SELECT platform, oid, sum(n * (n - 1) // 2) AS c FROM (
+                    SELECT platform, oid, count(*) AS n FROM r GROUP BY platform, oid, t
+                    HAVING count(*) > 1) GROUP BY platform, oid)
+            SELECT platform, m::DOUBLE AS m,
+                   ((near.c - coalesce(ties.c, 0)) / (m * (m - 1) / 2))::DOUBLE AS phi
+            FROM near LEFT JOIN ties USING (platform, oid)
+            WHERE near.c - coalesce(ties.c, 0) > 0"""
+    ).fetchnumpy()
+    con.execute(
+        f"""CREATE OR REPLACE TEMP TABLE {table} AS
+            WITH volume AS (SELECT platform, actor_id, count(*)::DOUBLE AS n FROM {keys.rows}
+                            GROUP BY platform, actor_id),
+            total AS (SELECT platform, sum(n) AS n FROM volume GROUP BY platform),
+            pairs AS (SELECT platform_1, account_1, platform_2, account_2,
+                             sum(weight) AS w FROM {edges} GROUP BY ALL)
+            SELECT p.platform_1, p.account_1, p.platform_2, p.account_2, p.w,
+                   a.n / ta.n AS u_1, b.n / tb.n AS u_2, NULL::DOUBLE AS lam,
+                   (row_number() OVER ())::BIGINT AS i
+            FROM pairs p
+            JOIN volume a ON a.platform = p.platform_1 AND a.actor_id = p.account_1
+            JOIN volume b ON b.platform = p.platform_2 AND b.actor_id = p.account_2
+            JOIN total ta ON ta.platform = p.platform_1
+            JOIN total tb ON tb.platform = p.platform_2"""
+    )
+    pairs = con.sql(f"SELECT i, platform_1, u_1, u_2 FROM {table}").fetchnumpy()
+    platform = np.asarray(pairs["platform_1"], dtype=object)
+    u_1 = np.asarray(pairs["u_1"], dtype=np.float64)
+    u_2 = np.asarray(pairs["u_2"], dtype=np.float64)
+    lam = np.zeros(u_1.size)
+    where = np.asarray(targets["platform"], dtype=object)
+    m = np.asarray(targets["m"], dtype=np.float64)
+    phi = np.asarray(targets["phi"], dtype=np.float64)
+    # Two platforms' reporters meet only on ids both platforms use: the first one's
+    # targets stand for them.
+    for name in np.unique(platform) if platform.size else []:
+        rows = platform == name
+        here = where == name
+        if here.any():
+            lam[rows] = _meeting_rates(u_1[rows], u_2[rows], m[here], phi[here])
+    values = pa.table({"i": pa.array(np.asarray(pairs["i"], dtype=np.int64)), "lam": lam})
+    name = f"{table}_lam"
+    con.register(name, values)
+    try:
+        con.execute(
+            f"""CREATE OR REPLACE TEMP TABLE {table} AS
+                SELECT t.* EXCLUDE (lam, u_1, u_2), v.lam FROM {table} t JOIN {name} v USING (i)"""
+        )
+    finally:
+        con.unregister(name)
+    return table
+
+
+def analytic(
+    con: duckdb.DuckDBPyConnection,
+    keys: Pairs,
+    edges: str,
+    significance: Significance,
+    *,
+    min_weight: int,
+) -> tuple[duckdb.DuckDBPyRelation, dict[str, Any], str]:
+    """``edges`` (co-reporting's, from pairing ``keys``) tested under the analytic null
+    of the module's notes: ``expected`` (:math:`\\lambda_{ab}`), ``p_value``,
+    ``q_value`` and ``significant`` filled. Returns the tested edges, the notes and the
+    temporary table they read (the caller drops it once the edges are stored)."""
+    table = _expected(con, keys, edges)
+    got = con.sql(f"SELECT i, w, lam FROM {table} ORDER BY i").fetchnumpy()
+    w = np.asarray(got["w"], dtype=np.float64)
+    lam = np.asarray(got["lam"], dtype=np.float64)
+    p = poisson_tail(w, lam, k=min_weight)
+    q = benjamini_hochberg(p)
+    values = pa.table(
+        {
+            "i": pa.array(np.asarray(got["i"], dtype=np.int64)),
+            "p_value": pa.array(p, pa.float64()),
+            "q_value": pa.array(q, pa.float64()),
+        }
+    )
+    name = f"{table}_values"
+    con.register(name, values)
+    try:
+        con.execute(
+            f"""CREATE OR REPLACE TEMP TABLE {table} AS
+                SELECT t.* EXCLUDE (i), v.p_value, v.q_value
+                FROM {table} t JOIN {name} v USING (i)"""
+        )
+    finally:
+        con.unregister(name)
+    tested = con.sql(
+        f"""SELECT e.* EXCLUDE (expected, p_value, q_value, significant),
+                   s.lam AS expected, s.p_value, s.q_value,
+                   s.q_value <= {significance.fdr!r} AS significant
+            FROM {edges} e
+            JOIN {table} s USING (platform_1, account_1, platform_2, account_2)"""
+    )
+    significant = q <= significance.fdr
+    by_weight = []
+    for weight in np.unique(w)[:60]:
+        at_least = w >= weight
+        by_weight.append(
+            {
+                "weight": int(weight),
+                "observed_at_least": int(at_least.sum()),
+                "expected_at_least": float(
+                    poisson_tail(np.full(w.size, weight), lam, k=min_weight).sum()
+                ),
+                "q_value": float(q[at_least].min()),
+            }
+        )
+    notes: dict[str, Any] = {
+        "null": "analytic",
+        "statistic": "distinct co-reported targets",
+        "fdr": significance.fdr,
+        "pairs_tested": int(w.size),
+        "min_significant_weight": float(w[significant].min()) if significant.any() else None,
+        "pairs_significant": int(significant.sum()),
+        "expected_weight": float(lam.sum()),
+        "observed_weight": float(w.sum()),
+        "by_weight": by_weight,
+    }
+    return tested, notes, table
 
 
 def rounds(
@@ -81,12 +344,22 @@ def rounds(
             ws.own(*evidence.temporary)
             ws.table("_bg_found", evidence.edges.sql_query())
         with clock.stage(f"test {CO_REPORT}" if number == 0 else f"test round {number + 1}"):
-            if keys is not None:
-                counts = significance.null_weights_of_pairing(con, keys, min_weight=min_weight)
+            expected: str | None = None
+            if keys is not None and settings.null == "analytic":
+                tested, tested_notes, expected = analytic(
+                    con, keys, "_bg_found", significance, min_weight=min_weight
+                )
             else:
-                counts = significance.null_weights(con, actions, detector, ("report",))
-            tested, tested_notes = significance.test(con, "_bg_found", counts)
+                # Copies, or a detector that gives no pairing to count chance pairs on.
+                copies = significance.monte_carlo()
+                if keys is not None:
+                    counts = copies.null_weights_of_pairing(con, keys, min_weight=min_weight)
+                else:
+                    counts = copies.null_weights(con, actions, detector, ("report",))
+                tested, tested_notes = copies.test(con, "_bg_found", counts)
             ws.table("_bg_tested", tested.sql_query())
+            if expected is not None:
+                ws.drop(expected)
             if number:
                 for part in ("edges", "events"):
                     con.execute(

@@ -18,6 +18,8 @@ ended well or not; nothing of the stage is left on the connection.
 
 from __future__ import annotations
 
+import os
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from types import TracebackType
@@ -36,7 +38,11 @@ __all__ = [
     "ORDER",
     "Workspace",
     "columns",
+    "mapped",
 ]
+
+#: Rows a batch when a result streams out of DuckDB (:func:`mapped`).
+BATCH_ROWS = 1_000_000
 
 # The detectors whose evidence the stage reads by name, each for one part of a
 # brigade: co-reporting makes the reporters' network, blocks and list order join its
@@ -55,6 +61,36 @@ def columns(part: str) -> str:
     ['detector', 'layer', 'entity']
     """
     return ", ".join(c.name for c in EVIDENCE_CONTRACTS[part].columns)
+
+
+def mapped(relation: duckdb.DuckDBPyRelation, schema: pa.Schema) -> pa.Table:
+    """The rows of ``relation`` as an Arrow table in ``schema`` that lives in a
+    memory-mapped file, not in the process's own memory: the batches stream from DuckDB
+    into an Arrow file in the temporary directory (``$TMPDIR``), one batch at a time,
+    which is then mapped and unlinked (the mapping keeps it until the table goes). A
+    result of millions of rows then costs the pages read from it, which the system can
+    drop and read again, instead of its whole size held in Python.
+
+    >>> con = duckdb.connect()
+    >>> t = mapped(con.sql("SELECT range AS i FROM range(3)"), pa.schema([("i", pa.int64())]))
+    >>> t.column("i").to_pylist(), t.schema.names
+    ([0, 1, 2], ['i'])
+    """
+    handle, path = tempfile.mkstemp(prefix="concerted-result-", suffix=".arrow")
+    os.close(handle)
+    try:
+        with pa.OSFile(path, "wb") as sink, pa.ipc.new_file(sink, schema) as writer:
+            for batch in relation.to_arrow_reader(BATCH_ROWS):
+                writer.write_batch(batch.cast(schema))
+        table = pa.ipc.open_file(pa.memory_map(path, "r")).read_all()
+    finally:
+        # Unlinked at once: the mapping holds the file's pages, and nothing is left
+        # behind whatever happens (where the system refuses, the file stays in $TMPDIR).
+        try:
+            os.unlink(path)
+        except OSError:
+            pass
+    return table
 
 
 class Workspace:

@@ -16,11 +16,12 @@ widening it from 1 to 3 hours lifts the share of member pairs with 5 or more sha
 targets from 89% to 99%, while organic pairs stay at 3 shared targets at most.
 
 **Weight and significance.** ``weight`` is the number of distinct targets the pair
-co-reported within the window, an integer; it is what
-:class:`~concerted.significance.Significance` tests under its null models (run the
-detector on randomised copies of the actions, as ``concerted analyze`` does for
-co-action). The detector reads nothing but the ``actions`` relation, so every null
-model randomises it completely.
+co-reported within the window, an integer; it is what the brigade stage tests
+(:mod:`concerted.brigades.test`): by default against each pair's own expected meetings
+when reporters are relabelled over the reports, computed from the pairing with no copy
+made, or against randomised copies of the actions
+(:class:`~concerted.significance.Significance`). The detector reads nothing but the
+``actions`` relation, so every null model randomises it completely.
 
 **Score: smoothed NPMI.** The strength of a pair is the normalised pointwise mutual
 information of "a reported the target" and "b reported the target" over the ``N``
@@ -54,8 +55,9 @@ co-reported targets, ``score`` = smoothed NPMI, ``events`` = matched report pair
 co-action's lead counts, median gap and first and last matched reports. ``events``:
 every matched pair (object = target, sources = report ids). No signals.
 
-**Measured** on the simulator (seeds 0 to 2, default settings and significance:
-``relabel``, 3 replicates, FDR 0.01): on the ``organic`` scenario no pair is
+**Measured** on the simulator under the copies (seeds 0 to 2, default settings,
+``relabel``, 3 replicates, FDR 0.01; the brigade stage's default is now the analytic
+form of that null): on the ``organic`` scenario no pair is
 significant (226 pairs share two or three targets, none more); on ``brigade`` every
 significant pair is two members of one brigade, with NPMI 0.63 to 0.86 (5th to 95th
 percentile, seed 0), and 59% to 97% of the members have a significant pair. The
