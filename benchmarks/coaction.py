@@ -15,7 +15,8 @@ Usage (from the repository root)::
    seeded permutation; ``reply_id``, ``message`` and ``urls`` are empty.
 2. **concerted**, one child process: ``concerted coaction FILE --format qut --kind
    repost --window W --compat qut --out DIR`` (``--via cli``; its ``run.json`` gives
-   the time of pairing and writing the edges), or the same work through the library
+   the time of pairing and writing the edges, and of reading the file where the command
+   reads it straight into actions, no case built), or the same work through the library
    (``--via library``: ``Store``, ``ingest`` and ``compat.qut_edges``, written to
    ``DIR/edges.parquet``, each step timed). ``--via auto`` (the default) takes the
    command when this concerted has it.
@@ -424,9 +425,17 @@ def run_concerted(
         # The command records the time of pairing and writing the edges.
         record = json.loads((out / "run.json").read_text())
         pairing = float(record["seconds"])
+        direct = str(record.get("notes", {}).get("read", "")).startswith("direct")
         stages = [
-            Stage("start-up, ingest, close", run.seconds - pairing),
-            Stage("pairing and writing edges (run.json)", pairing),
+            # The direct path (no case built) times its reading of the file too.
+            Stage(
+                "start-up, close" if direct else "start-up, ingest, close", run.seconds - pairing
+            ),
+            Stage(
+                ("reading, pairing and writing edges" if direct else "pairing and writing edges")
+                + " (run.json)",
+                pairing,
+            ),
         ]
         viral = record.get("notes", {}).get("viral_objects", [])
         if viral:
