@@ -25,6 +25,9 @@ test:
 test-slow:
 	$(PY) -m pytest -q -n $(JOBS) -m slow
 
-# The inner loop: no slow test and no end-to-end run (analysis, report, demo).
+# The inner loop: no slow test, no end-to-end run (analysis, report, demo), no test
+# marked heavy (each over a few seconds), and a tenth of each property test's examples
+# (tests/budget.py). Under 2 minutes; `make check` runs everything it leaves out.
 test-fast:
-	$(PY) -m pytest -q -n $(JOBS) -m "not slow and not e2e"
+	CONCERTED_TEST_FAST=1 $(PY) -m pytest -q -n $(JOBS) -m "not slow and not e2e and not heavy" \
+		--deselect src/concerted/testing/__init__.py::concerted.testing.check_detector

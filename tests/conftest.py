@@ -8,11 +8,18 @@ from typing import Any
 
 import duckdb
 import pytest
+from hypothesis import settings
 from playwright.sync_api import Browser, sync_playwright
 
 from concerted.adapters.base import AdapterOptions
 from concerted.ingest import IngestOptions, SourceReport, ingest
 from concerted.store import Store
+from tests.budget import FAST
+
+# The inner loop (`make test-fast`) draws a tenth of the default 100 examples.
+settings.register_profile("fast", max_examples=10)
+if FAST:
+    settings.load_profile("fast")
 
 FIXTURES = Path(__file__).parent / "fixtures"
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"

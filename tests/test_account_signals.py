@@ -20,6 +20,8 @@ from concerted.detectors.accounts import (
 )
 from concerted.errors import ConfigError
 from concerted.schema import CONTRACTS, INPUT_TABLES
+from concerted.testing.planted import ACTION_COLUMNS, insert_rows
+from tests.budget import examples
 
 START = datetime(2020, 6, 1, tzinfo=UTC)
 
@@ -38,15 +40,9 @@ def _case(
         con.execute(f"DROP TABLE IF EXISTS {name}")
         con.execute(contract.ddl())
         rows = given.get(name, [])
-        if rows:
-            columns = [c for c in contract.names if c != "extra"]
-            marks = ", ".join("?" for _ in columns)
-            con.executemany(
-                f"INSERT INTO {name} ({', '.join(columns)}) VALUES ({marks})",
-                [tuple(r.get(c) for c in columns) for r in rows],
-            )
-    if actions:
-        con.executemany("INSERT INTO actions VALUES (?, ?, ?, ?, ?, ?)", actions)
+        columns = [c for c in contract.names if c != "extra"]
+        insert_rows(con, name, columns, [tuple(r.get(c) for c in columns) for r in rows])
+    insert_rows(con, "actions", ACTION_COLUMNS, actions or [])
 
 
 def _account(id_: str, created: datetime | None, **values: Any) -> dict[str, Any]:
@@ -285,7 +281,7 @@ def test_cross_platform_scores_specific_handles_above_common_names(
     assert scores[("fb2", "ig2")] < 0.5
 
 
-@settings(max_examples=20, deadline=None)
+@settings(max_examples=examples(20), deadline=None)
 @given(
     names=st.lists(
         st.tuples(st.sampled_from(["facebook", "instagram", "twitter"]), st.integers(0, 5)),

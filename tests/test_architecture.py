@@ -5,6 +5,7 @@ the page says why."""
 from __future__ import annotations
 
 import ast
+import functools
 import re
 from pathlib import Path
 
@@ -92,8 +93,10 @@ def _targets(
     return out
 
 
+@functools.cache
 def import_graph() -> nx.DiGraph:
-    """Module -> the modules it imports, over the whole package."""
+    """Module -> the modules it imports, over the whole package (read once a run;
+    callers do not change it)."""
     modules = _modules()
     graph = nx.DiGraph()
     graph.add_nodes_from(modules)

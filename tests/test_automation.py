@@ -18,6 +18,7 @@ from concerted.detectors.automation import ReportAutomation
 from concerted.detectors.columnar import as_signals
 from concerted.errors import ConfigError
 from concerted.schema import sql_literal
+from tests.budget import examples
 from tests.test_report_content import (
     at,
     by_id,
@@ -179,7 +180,7 @@ def test_bad_settings_are_refused(settings_: dict[str, Any]) -> None:
         ReportAutomation(**settings_)
 
 
-@settings(max_examples=20, deadline=None)
+@settings(max_examples=examples(20), deadline=None)
 @given(seed=st.integers(0, 10_000), tools=st.integers(0, 3), people=st.integers(0, 4))
 def test_row_order_does_not_matter_and_scores_stay_in_the_unit_interval(
     seed: int, tools: int, people: int
@@ -343,7 +344,7 @@ def sessions(draw: st.DrawFn) -> list[dict[str, Any]]:
     return rows
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=examples(60), deadline=None)
 @given(
     rows=sessions(),
     ranked=st.booleans(),

@@ -19,6 +19,7 @@ from concerted.cluster import components, leiden, members, merge_dense, renumber
 from concerted.errors import ConfigError, StoreError
 from concerted.graph import Network, build
 from concerted.store import Store
+from tests.budget import examples
 
 
 def network(pairs: list[tuple[str, str, float]], layer: str = "repost") -> Network:
@@ -140,7 +141,7 @@ def test_members_table_lines_up_with_nodes() -> None:
 _nodes = st.integers(min_value=0, max_value=14)
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=examples(60), deadline=None)
 @given(pairs=st.lists(st.tuples(_nodes, _nodes).filter(lambda p: p[0] != p[1]), max_size=25))
 def test_components_never_split_a_linked_pair(pairs: list[tuple[int, int]]) -> None:
     net = network([(f"n{a:02d}", f"n{b:02d}", 1.0) for a, b in pairs])

@@ -17,6 +17,7 @@ from concerted.detectors.coaction import CoAction
 from concerted.detectors.pairing import check_pairs, pair_keys, window_pairs
 from concerted.errors import ConfigError
 from concerted.testing.planted import actions_table as _table
+from tests.budget import examples
 
 T0 = datetime(2021, 3, 1, tzinfo=UTC)
 Row = tuple[str, str, str, str, datetime, str]
@@ -144,7 +145,7 @@ actions = st.lists(
 )
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=examples(60), deadline=None)
 @given(rows=actions, window=st.sampled_from([0, 1, 10, 30, 60, 90.5]))
 def test_pairs_equal_a_brute_force_join(rows: list[tuple[str, str, float]], window: float) -> None:
     con = duckdb.connect()
@@ -189,7 +190,7 @@ def _everything(evidence: Evidence) -> tuple[list[tuple[object, ...]], ...]:
     )
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=examples(40), deadline=None)
 @given(rows=kinded, min_weight=st.integers(1, 3), cap=st.sampled_from([None, 3, 10]))
 def test_hash_clashes_change_nothing(
     rows: list[tuple[str, str, float, str, str]], min_weight: int, cap: int | None
@@ -209,7 +210,7 @@ def test_hash_clashes_change_nothing(
     con.close()
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=examples(40), deadline=None)
 @given(rows=kinded, min_weight=st.integers(2, 4))
 def test_min_weight_is_a_filter_of_all_edges(
     rows: list[tuple[str, str, float, str, str]], min_weight: int
@@ -232,7 +233,7 @@ def test_min_weight_is_a_filter_of_all_edges(
     con.close()
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=examples(40), deadline=None)
 @given(rows=kinded, cap=st.integers(1, 12))
 def test_viral_objects_are_those_over_the_cap(
     rows: list[tuple[str, str, float, str, str]], cap: int

@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 from concerted.compat import coortweet_network, coortweet_pairs, qut_edges
 from concerted.errors import ConfigError
 from concerted.store import Store
+from tests.budget import examples
 from tests.conftest import SHARED_DATA, load
 
 COORTWEET = SHARED_DATA / "coortweet"
@@ -389,7 +390,7 @@ def test_network_threshold_is_r_type_7(
     assert [int(w > r_quantile7(weights, q)) for w in weights] == expected
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=examples(40), deadline=None)
 @given(
     weights=st.lists(st.integers(1, 6), min_size=1, max_size=25),
     q=st.sampled_from([0.0, 0.1, 0.25, 0.3, 0.5, 0.6, 0.7, 0.75, 0.9, 0.95, 0.99, 1.0])

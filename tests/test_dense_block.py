@@ -23,6 +23,7 @@ from concerted.detectors.dense_block import (
 )
 from concerted.errors import ConfigError
 from concerted.testing.planted import report_actions
+from tests.budget import examples
 
 Edge = tuple[str, str]  # reporter, target
 
@@ -159,7 +160,7 @@ graphs = st.lists(st.tuples(st.integers(0, 4), st.integers(0, 4)), min_size=1, m
 )
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=examples(60), deadline=None)
 @given(edges=graphs)
 def test_peeling_is_within_half_of_the_best(edges: npt.NDArray[np.int64]) -> None:
     """FRAUDAR's bound, against every subset of a small graph: the peel's density is at
@@ -187,7 +188,7 @@ def test_peeling_is_within_half_of_the_best(edges: npt.NDArray[np.int64]) -> Non
     assert got == pytest.approx(block.density)
 
 
-@settings(max_examples=30, deadline=None)
+@settings(max_examples=examples(30), deadline=None)
 @given(seed=st.integers(0, 100_000), size=st.integers(2, 12), ratio=st.floats(1.0, 3.0))
 def test_pruning_keeps_the_answer(seed: int, size: int, ratio: float) -> None:
     """Peeling the τ-core finds the block peeling the whole graph finds, for τ up to
@@ -216,7 +217,7 @@ def test_pruning_keeps_the_answer(seed: int, size: int, ratio: float) -> None:
         assert pruned.density <= full.density + 1e-9
 
 
-@settings(max_examples=15, deadline=None)
+@settings(max_examples=examples(15), deadline=None)
 @given(seed=st.integers(0, 10_000))
 def test_row_order_and_scores(seed: int) -> None:
     con = duckdb.connect()
@@ -273,7 +274,7 @@ bigger_graphs = st.lists(
 ).map(lambda e: np.array(sorted(set(e)), dtype=np.int64))
 
 
-@settings(max_examples=80, deadline=None)
+@settings(max_examples=examples(80), deadline=None)
 @given(edges=bigger_graphs, unit=st.booleans())
 def test_peel_is_the_plain_greedy_peel(edges: npt.NDArray[np.int64], unit: bool) -> None:
     """The integer heap gives the plain float heap's answer exactly, ties included
@@ -287,7 +288,7 @@ def test_peel_is_the_plain_greedy_peel(edges: npt.NDArray[np.int64], unit: bool)
     assert block.density == density
 
 
-@settings(max_examples=80, deadline=None)
+@settings(max_examples=examples(80), deadline=None)
 @given(edges=bigger_graphs, unit=st.booleans(), ratio=st.floats(0.0, 4.0))
 def test_peeling_within_a_core_is_the_whole_peel(
     edges: npt.NDArray[np.int64], unit: bool, ratio: float

@@ -21,7 +21,8 @@ from hypothesis import strategies as st
 
 from concerted import detectors, testing
 from concerted.detectors.base import Evidence, empty
-from concerted.testing.planted import START, Planted, planted_case
+from concerted.testing.planted import ACTION_COLUMNS, START, Planted, insert_rows, planted_case
+from tests.budget import examples
 
 
 @pytest.fixture(params=sorted(detectors.available()))
@@ -101,7 +102,7 @@ def test_check_detector_fails_a_detector_that_pairs_an_account_with_itself() -> 
         testing.check_detector(_SelfPairing())
 
 
-@settings(max_examples=10, deadline=None)
+@settings(max_examples=examples(10), deadline=None)
 @given(extra=st.integers(0, 200), seed=st.integers(0, 10_000))
 def test_unrelated_actions_never_change_the_planted_pairs(extra: int, seed: int) -> None:
     """Accounts acting on other objects leave the planted accounts' edges exactly as
@@ -131,8 +132,7 @@ def test_unrelated_actions_never_change_the_planted_pairs(extra: int, seed: int)
     for name in names:
         rel = detectors.get(name).detect(con, "actions").edges.sql_query()
         before[name] = con.sql(query.format(rel, members, members)).fetchall()
-    if noise:
-        con.executemany("INSERT INTO actions VALUES (?, ?, ?, ?, ?, ?)", noise)
+    insert_rows(con, "actions", ACTION_COLUMNS, noise)
     for name in names:
         rel = detectors.get(name).detect(con, "actions").edges.sql_query()
         assert con.sql(query.format(rel, members, members)).fetchall() == before[name], name

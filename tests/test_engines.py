@@ -23,6 +23,7 @@ from concerted.ingest import IngestOptions, ingest
 from concerted.schema import CONTRACTS, EVIDENCE_CONTRACTS, Contract
 from concerted.store import Store
 from concerted.testing.planted import actions_table, planted_case
+from tests.budget import examples
 from tests.conftest import FIXTURES
 
 T0 = datetime(2021, 3, 1, tzinfo=UTC)
@@ -173,7 +174,7 @@ _PLAIN_EDGES = """
 """
 
 
-@settings(max_examples=50, deadline=None)
+@settings(max_examples=examples(50), deadline=None)
 @given(
     rows=ACTIONS,
     windows=st.tuples(st.sampled_from([0, 1, 30, 60]), st.sampled_from([0, 10, 45.5])),
@@ -263,7 +264,7 @@ def _expectations(
     return out
 
 
-@settings(max_examples=50, deadline=None)
+@settings(max_examples=examples(50), deadline=None)
 @given(rows=ACTIONS, stratum=st.sampled_from([30.0, 60.0, 86_400.0]))
 def test_the_expectations_follow_their_formula(
     rows: list[tuple[str, str, float, str, str]], stratum: float

@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 
 from concerted.errors import ConfigError
 from concerted.graph import Network, build, write_gexf, write_graphml
+from tests.budget import examples
 
 Edge = tuple[str, str, str, str, str, float]
 
@@ -332,7 +333,7 @@ def edge_rows(draw: st.DrawFn) -> list[Edge]:
     return [(p1, a1, p2, a2, layer, w) for ((p1, a1), (p2, a2), layer), w in seen.items()]
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=examples(40), deadline=None)
 @given(rows=edge_rows(), data=st.data())
 def test_build_is_invariant_to_row_order_and_orientation(
     rows: list[Edge], data: st.DataObject

@@ -15,6 +15,7 @@ from concerted.detectors.list_order import ListOrder, longest_increasing
 from concerted.detectors.pairing import pair_keys
 from concerted.errors import ConfigError
 from concerted.testing.planted import report_actions as _actions
+from tests.budget import examples
 
 DAY = 86400.0
 Report = tuple[str, str, float]  # reporter, target, seconds after concerted.testing.planted.START
@@ -40,7 +41,7 @@ def _lis(values: list[int]) -> int:
     return len(tails)
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=examples(100), deadline=None)
 @given(st.lists(st.lists(st.integers(0, 9), max_size=12), min_size=1, max_size=6))
 def test_longest_increasing_matches_the_textbook(sequences: list[list[int]]) -> None:
     kept = [s for s in sequences if s]
@@ -152,7 +153,7 @@ def test_settings_are_checked() -> None:
             ListOrder(**bad)
 
 
-@settings(max_examples=30, deadline=None)
+@settings(max_examples=examples(30), deadline=None)
 @given(
     orders=st.lists(st.permutations(list(range(6))), min_size=2, max_size=5),
     seed=st.integers(0, 1000),
@@ -189,7 +190,7 @@ def test_properties(orders: list[list[int]], seed: int) -> None:
         con.close()
 
 
-@settings(max_examples=20, deadline=None)
+@settings(max_examples=examples(20), deadline=None)
 @given(
     orders=st.lists(st.permutations(list(range(6))), min_size=2, max_size=5),
     extra=st.lists(st.tuples(st.integers(0, 4), st.integers(0, 7)), max_size=10),

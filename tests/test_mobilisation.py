@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 
 from concerted.detectors.mobilisation import Boasting, Mobilisation, _any_phrase, load_lexicon
 from concerted.errors import ConfigError
+from tests.budget import examples
 from tests.test_report_content import at, by_id, make_case, signals
 
 HOUR = 3600
@@ -264,7 +265,7 @@ def test_no_posts_means_no_evidence() -> None:
         assert signals(Boasting().detect(con, "actions")) == []
 
 
-@settings(max_examples=15, deadline=None)
+@settings(max_examples=examples(15), deadline=None)
 @given(seed=st.integers(0, 10_000), drop=st.integers(0, 40))
 def test_row_order_does_not_matter_and_scores_stay_in_the_unit_interval(
     seed: int, drop: int
@@ -281,7 +282,7 @@ def test_row_order_does_not_matter_and_scores_stay_in_the_unit_interval(
         assert first and all(0.0 <= r["score"] <= 1.0 for r in first)
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=examples(60), deadline=None)
 @given(
     phrases=st.lists(
         st.text(alphabet="ab .+*?()[]{}|^$\\-ک", min_size=1, max_size=5), max_size=250

@@ -26,7 +26,9 @@ from concerted.detectors.near_text import (
 from concerted.errors import ConfigError
 from concerted.schema import CONTRACTS
 from concerted.simulation.text import edit_text, talking_points
+from concerted.testing.planted import insert_rows
 from concerted.textnorm import normalize, normalized_codepoints
+from tests.budget import examples
 
 START = datetime(2020, 6, 1, tzinfo=UTC)
 
@@ -89,8 +91,7 @@ def _case(con: duckdb.DuckDBPyConnection, posts: Sequence[dict[str, Any]]) -> No
         con.execute(CONTRACTS[name].ddl())
     columns = ("post_id", "account_id", "platform", "ts", "text", "repost_of")
     rows = [tuple(p.get(c) for c in columns) for p in posts]
-    if rows:
-        con.executemany(f"INSERT INTO posts ({', '.join(columns)}) VALUES (?, ?, ?, ?, ?, ?)", rows)
+    insert_rows(con, "posts", columns, rows)
     con.execute(f"INSERT INTO actions {from_posts('posts')}")
 
 
@@ -333,7 +334,7 @@ def test_simulated_edited_copies_reach_the_threshold(
     assert len(owners) == sum(len(c) for c in by_message.values())
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=examples(60), deadline=None)
 @given(keys=st.lists(st.integers(0, 6), min_size=0, max_size=2 * ALL_PAIRS_BUCKET + 10))
 def test_buckets_pair_equal_keys_and_stay_connected(keys: list[int]) -> None:
     values = np.array(keys, dtype=np.uint64)
@@ -357,7 +358,7 @@ def test_buckets_pair_equal_keys_and_stay_connected(keys: list[int]) -> None:
             assert reached == set(members)
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=examples(60), deadline=None)
 @given(
     texts=st.lists(
         st.text(alphabet="abcde fgایکहै", min_size=4, max_size=30).filter(

@@ -16,12 +16,13 @@ from concerted.errors import ConfigError
 from concerted.ingest import IngestOptions, ingest
 from concerted.privacy import Pseudonymiser
 from concerted.store import Store
+from tests.budget import examples
 from tests.conftest import FIXTURES, rows
 
 KEY = b"a test key that is long enough"
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200), deadline=None)
 @given(st.text(min_size=1, max_size=60))
 def test_sql_and_python_tokens_agree(value: str) -> None:
     p = Pseudonymiser(KEY)

@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 
 from concerted.errors import SchemaError
 from concerted.store import Store
+from tests.budget import examples
 from tests.conftest import load, rows
 
 COLUMNS = ["post_id", "account_id", "platform", "ts", "text", "urls", "hashtags", "repost_of"]
@@ -88,7 +89,7 @@ def stored(store: Store) -> list[dict[str, Any]]:
 
 
 @pytest.mark.slow
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(40), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(table=post_tables(), kind=st.sampled_from(["csv", "jsonl", "parquet"]))
 def test_valid_tables_survive_ingest_unchanged(table: list[dict[str, Any]], kind: str) -> None:
     with tempfile.TemporaryDirectory() as tmp:
@@ -128,7 +129,7 @@ class _Line:
 
 
 @pytest.mark.slow
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(40), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     table=post_tables(),
     how=st.sampled_from(["time", "id", "extra field", "missing field", "epoch overflow"]),

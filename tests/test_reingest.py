@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from concerted.adapters.base import AdapterOptions
 from concerted.ingest import IngestOptions, ingest
 from concerted.store import Store
+from tests.budget import examples
 from tests.conftest import FIXTURES
 
 _POSTS = "post_id,account_id,platform,ts,text,urls\n"
@@ -53,7 +54,7 @@ _share = st.tuples(st.integers(0, 4), st.integers(0, 3), st.integers(0, 9)).map(
 )
 
 
-@settings(max_examples=25, deadline=None)
+@settings(max_examples=examples(25), deadline=None)
 @given(
     kind=st.sampled_from(["posts", "shares"]),
     first=st.lists(st.integers(0, 11), max_size=8),

@@ -613,7 +613,10 @@ def opened(browser: Browser, result: Path) -> Iterator[Opened]:
 
 def _png_is_a_picture(path: Path) -> bool:
     """Decode a PNG's pixels (stdlib only) and check it is not one flat colour."""
-    data = path.read_bytes()
+    return _png_is_a_picture_bytes(path.read_bytes())
+
+
+def _png_is_a_picture_bytes(data: bytes) -> bool:
     assert data[:8] == b"\x89PNG\r\n\x1a\n"
     width, height = struct.unpack(">II", data[16:24])
     idat = b""
@@ -1064,6 +1067,55 @@ def test_a_dense_network_draws_its_backbone(result: Path, tmp_path: Path) -> Non
     )
     assert "each account's 3 strongest" in said and "6 communities" in said
     assert "drawn at the edge" in said
+
+
+def test_a_dense_network_is_also_an_adjacency_matrix(
+    result: Path, tmp_path: Path, browser: Browser
+) -> None:
+    dense = _dense(result, tmp_path / "dense")
+    graph = outputs.collect(dense)["data"]["graphs"]["net-0-graph"]
+    matrix, nodes = graph["matrix"], graph["nodes"]
+    # Every tie among the drawn accounts, each once, not only the backbone.
+    assert len(matrix["cells"]) == 80 * 79 // 2 + 45 > len(graph["edges"])
+    assert sorted(matrix["order"]) == list(range(len(nodes)))
+    assert all(a < b for a, b, _ in matrix["cells"])
+    assert len({(a, b) for a, b, _ in matrix["cells"]}) == len(matrix["cells"])
+    # A community's accounts are next to each other, and its ties inside are the dark
+    # block on the diagonal: each dense community is one run of 20 between bounds.
+    by_id = {n["account_id"]: n for n in nodes}
+    where = {nodes[i]["account_id"]: p for p, i in enumerate(matrix["order"])}
+    for k in range(4):
+        spots = sorted(where[f"dense{i:03d}"] for i in range(k, 80, 4))
+        assert spots == list(range(spots[0], spots[0] + 20))
+        assert spots[0] in [0, *matrix["bounds"]]
+    inside = [w for a, b, w in matrix["cells"] if a // 20 == b // 20 and max(a, b) < 80]
+    assert min(inside) >= 20.0 and by_id
+    # A sparse network has no matrix: its drawing shows every tie already.
+    sparse = outputs.collect(result)["data"]["graphs"]["net-0-graph"]
+    assert sparse["matrix"] is None
+    html = page.write(dense)
+    shown = Opened(browser, html)
+    try:
+        canvas = shown.page.locator("[data-matrix='net-0-graph']")
+        canvas.scroll_into_view_if_needed()
+        assert canvas.get_attribute("data-rendered") == "1"
+        assert canvas.get_attribute("data-cells") == str(len(matrix["cells"]))
+        box = canvas.bounding_box()
+        assert box is not None and box["width"] > 100
+        assert _png_is_a_picture_bytes(canvas.screenshot())
+        # Hovering a cell inside the first community names its two accounts.
+        shown.page.mouse.move(box["x"] + box["width"] * 3 / 90, box["y"] + box["width"] * 7 / 90)
+        tip = shown.page.locator(".matrix-wrap .tip")
+        assert tip.is_visible() and "tie weight" in (tip.text_content() or "")
+        shown.page.mouse.click(box["x"] + box["width"] * 3 / 90, box["y"] + box["width"] * 7 / 90)
+        assert "Strongest ties" in (
+            shown.page.locator("[data-evidence]").first.text_content() or ""
+        )
+        caption = shown.page.locator("[data-matrix-caption='net-0-graph']").inner_text()
+        assert f"every tie among them ({len(matrix['cells']):,})" in caption
+        assert shown.errors == [] and shown.requests == []
+    finally:
+        shown.close()
 
 
 @pytest.fixture(scope="module")

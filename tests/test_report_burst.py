@@ -18,6 +18,7 @@ from concerted.detectors.base import Evidence
 from concerted.detectors.report_burst import ReportBurst, burst_tail, exposure_rate
 from concerted.errors import ConfigError
 from concerted.schema import CONTRACTS
+from tests.budget import examples
 
 T0 = datetime(2020, 6, 1, tzinfo=UTC)
 HOUR = 3600.0
@@ -194,7 +195,7 @@ def test_settings_are_checked() -> None:
             ReportBurst(**bad)
 
 
-@settings(max_examples=25, deadline=None)
+@settings(max_examples=examples(25), deadline=None)
 @given(
     size=st.integers(3, 30),
     gap=st.floats(1, 600),

@@ -23,6 +23,8 @@ from concerted.detectors.base import Evidence
 from concerted.detectors.report_content import ReportContent
 from concerted.errors import ConfigError
 from concerted.schema import CONTRACTS, INPUT_TABLES
+from concerted.testing.planted import insert_rows
+from tests.budget import examples
 
 START = datetime(2020, 6, 1, tzinfo=UTC)
 Row = Mapping[str, Any]
@@ -58,8 +60,7 @@ def make_case(
                 tuple(row.get(n, defaults.get(n) if n in contract.names else None) for n in names)
                 for row in rows
             ]
-            marks = ", ".join("?" for _ in names)
-            con.executemany(f"INSERT INTO {table} ({', '.join(names)}) VALUES ({marks})", values)
+            insert_rows(con, table, names, values)
     con.execute("DROP TABLE IF EXISTS actions")
     con.execute(CONTRACTS["actions"].ddl())
 
@@ -248,7 +249,7 @@ def report_rows(draw: st.DrawFn) -> list[dict[str, Any]]:
     return rows
 
 
-@settings(max_examples=25, deadline=None)
+@settings(max_examples=examples(25), deadline=None)
 @given(rows=report_rows(), seed=st.integers(0, 1000))
 def test_row_order_does_not_matter_and_scores_stay_in_the_unit_interval(
     rows: list[dict[str, Any]], seed: int
@@ -410,7 +411,7 @@ def crowded_reports(draw: st.DrawFn) -> list[dict[str, Any]]:
     return rows
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=examples(60), deadline=None)
 @given(
     rows=crowded_reports(),
     gap=st.sampled_from((3600.0, 86_400.0)),
@@ -432,7 +433,7 @@ def test_episodes_and_mix_are_what_the_sql_definition_gives(
         same_signals(found, reference(detector, con))
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=examples(40), deadline=None)
 @given(
     rows=st.lists(
         st.tuples(st.sampled_from(("a", "b", None)), st.sampled_from(("x", "y", "zz", None))),

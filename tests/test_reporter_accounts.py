@@ -17,6 +17,7 @@ from scipy.stats import poisson
 from concerted.detectors.columnar import as_signals
 from concerted.detectors.reporter_accounts import ReporterInauthenticity
 from concerted.errors import ConfigError
+from tests.budget import examples
 from tests.test_report_content import (
     at,
     by_id,
@@ -148,7 +149,7 @@ def small_cases(draw: st.DrawFn) -> tuple[list[dict[str, Any]], ...]:
     return reports, accounts, posts
 
 
-@settings(max_examples=25, deadline=None)
+@settings(max_examples=examples(25), deadline=None)
 @given(case=small_cases(), seed=st.integers(0, 1000))
 def test_row_order_does_not_matter_and_scores_stay_in_the_unit_interval(
     case: tuple[list[dict[str, Any]], ...], seed: int
@@ -305,7 +306,7 @@ def mixed_cases(draw: st.DrawFn) -> tuple[list[dict[str, Any]], ...]:
     return reports, accounts, posts
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=examples(60), deadline=None)
 @given(
     case=mixed_cases(),
     half_life=st.sampled_from((1.0, 30.0)),

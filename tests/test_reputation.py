@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 
 from concerted.detectors.reputation import ReporterReputation
 from concerted.errors import ConfigError
+from tests.budget import examples
 from tests.test_report_content import (
     at,
     by_id,
@@ -130,7 +131,7 @@ def _report_scores(con: duckdb.DuckDBPyConnection, detector: ReporterReputation)
     }
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=examples(40), deadline=None)
 @given(
     rows=histories(),
     cutoff=st.integers(0, 20),
@@ -166,7 +167,7 @@ def test_later_outcomes_never_change_an_earlier_score(
     }
 
 
-@settings(max_examples=20, deadline=None)
+@settings(max_examples=examples(20), deadline=None)
 @given(rows=histories(), seed=st.integers(0, 1000))
 def test_row_order_does_not_matter_and_scores_stay_in_the_unit_interval(
     rows: list[dict[str, Any]], seed: int
@@ -260,7 +261,7 @@ def crowded_histories(draw: st.DrawFn) -> list[dict[str, Any]]:
     return rows
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=examples(60), deadline=None)
 @given(
     rows=crowded_histories(),
     lag=st.sampled_from((0.0, DAY / 2, DAY)),

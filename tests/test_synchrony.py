@@ -23,7 +23,8 @@ from concerted.detectors.synchrony import (
 )
 from concerted.errors import ConfigError
 from concerted.significance import Significance, null_actions
-from concerted.testing.planted import planted_case
+from concerted.testing.planted import ACTION_COLUMNS, insert_rows, planted_case
+from tests.budget import examples
 
 START = datetime(2020, 6, 1, tzinfo=UTC)
 Row = tuple[str, str, str, str, datetime, str]
@@ -34,8 +35,7 @@ def _table(con: duckdb.DuckDBPyConnection, rows: list[Row], name: str = "a") -> 
         f"CREATE OR REPLACE TABLE {name} (actor_id VARCHAR, platform VARCHAR, kind VARCHAR, "
         "object_id VARCHAR, ts TIMESTAMPTZ, source_id VARCHAR)"
     )
-    if rows:
-        con.executemany(f"INSERT INTO {name} VALUES (?, ?, ?, ?, ?, ?)", rows)
+    insert_rows(con, name, ACTION_COLUMNS, rows)
     return name
 
 
@@ -92,7 +92,7 @@ def test_synchrony_counts_an_action_matched_twice_once(con: duckdb.DuckDBPyConne
     assert score == pytest.approx(9 / 21)
 
 
-@settings(max_examples=25, deadline=None)
+@settings(max_examples=examples(25), deadline=None)
 @given(
     seed=st.integers(0, 10_000),
     accounts=st.integers(2, 6),
@@ -196,7 +196,7 @@ def test_rhythm_finds_a_planted_group_among_many(con: duckdb.DuckDBPyConnection)
     assert evidence.notes["candidate_pairs"] < 300 * 299 // 2
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=examples(40), deadline=None)
 @given(
     total=st.integers(2, 400),
     data=st.data(),

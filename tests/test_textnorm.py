@@ -9,6 +9,7 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from concerted.textnorm import normalize, normalize_array, normalized_codepoints
+from tests.budget import examples
 
 # (text, its normal form), as people post them.
 EXAMPLES = [
@@ -122,14 +123,14 @@ _ALPHABET = st.one_of(
 _TEXTS = st.text(alphabet=_ALPHABET, max_size=40)
 
 
-@settings(max_examples=400, deadline=None)
+@settings(max_examples=examples(400), deadline=None)
 @given(text=_TEXTS, strip=st.booleans())
 def test_normalising_twice_changes_nothing(text: str, strip: bool) -> None:
     once = normalize(text, strip_hashtags=strip)
     assert normalize(once, strip_hashtags=strip) == once
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200), deadline=None)
 @given(text=_TEXTS)
 @example(text="Ꭰ ꭰ")
 def test_the_normal_form_is_trimmed_single_spaced_and_case_folded(text: str) -> None:
@@ -142,7 +143,7 @@ def test_the_normal_form_is_trimmed_single_spaced_and_case_folded(text: str) -> 
     assert all(c.casefold() == c or len(c.casefold()) > 1 for c in out)
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=examples(100), deadline=None)
 @given(texts=st.lists(st.one_of(st.none(), _TEXTS), max_size=12))
 def test_a_text_normalises_the_same_alone_or_in_a_batch(texts: list[str | None]) -> None:
     together = normalize_array(texts).to_pylist()

@@ -8,6 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from concerted.urls import SQL_MACROS, normalize_url, url_domain
+from tests.budget import examples
 
 
 @pytest.fixture(scope="module")
@@ -79,7 +80,7 @@ urls = st.builds(
 )
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(st.one_of(urls, st.text(max_size=40)))
 def test_python_and_sql_agree(url: str) -> None:
     con = duckdb.connect()
@@ -90,7 +91,7 @@ def test_python_and_sql_agree(url: str) -> None:
     )
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200), deadline=None)
 @given(urls)
 def test_normal_form_is_idempotent_and_drops_tracking(url: str) -> None:
     once = normalize_url(url)

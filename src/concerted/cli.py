@@ -6,6 +6,7 @@ printed as one message); 2 the command line itself was wrong.
 
 from __future__ import annotations
 
+import importlib
 import json
 import logging
 import os
@@ -13,25 +14,15 @@ import sys
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
-import pyarrow.parquet as pq
 from rich.console import Console
 from rich.markup import escape
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from concerted import (
-    __version__,
-    adapters,
-    analysis,
-    config,
-    detectors,
-    engines,
-    evaluate,
-    simulate,
-)
+from concerted import __version__, adapters, engines, fastpath, simulate
 from concerted.actions import ACTION_KINDS
 from concerted.adapters.base import AdapterOptions
 from concerted.errors import ConcertedError
@@ -41,6 +32,30 @@ from concerted.schema import CONTRACTS
 from concerted.store import Store
 
 __all__ = ["main", "cli"]
+
+
+class _Lazy:
+    """A module imported on its first use: the analysis, its report and their
+    libraries take seconds to import, which a command that does not use them (``coaction
+    --compat``, ``formats``, ``--help``) does not pay."""
+
+    def __init__(self, name: str) -> None:
+        self._name = name
+
+    def __getattr__(self, attribute: str) -> Any:
+        return getattr(importlib.import_module(self._name), attribute)
+
+
+if TYPE_CHECKING:
+    import pyarrow.parquet as pq
+
+    from concerted import analysis, config, detectors, evaluate
+else:
+    pq = _Lazy("pyarrow.parquet")
+    analysis = _Lazy("concerted.analysis")
+    config = _Lazy("concerted.config")
+    detectors = _Lazy("concerted.detectors")
+    evaluate = _Lazy("concerted.evaluate")
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -379,6 +394,22 @@ def detectors_command() -> None:
     type=click.Path(file_okay=False, path_type=Path),
     help="Directory to write accounts, posts, reports, roles and truth to.",
 )
+@click.option(
+    "--format",
+    "format_",
+    type=click.Choice(simulate.FORMATS),
+    default="parquet",
+    show_default=True,
+    help="One Parquet file per table, or one directory of Parquet files per table "
+    "(parquet-dataset: what `analyze --engine spark` reads from a data lake).",
+)
+@click.option(
+    "--rows-per-file",
+    type=click.IntRange(min=1),
+    default=simulate.ROWS_PER_FILE,
+    show_default=True,
+    help="With --format parquet-dataset: the most rows in one file.",
+)
 @click.option("--overwrite", is_flag=True, help="Replace files a former run left in --out.")
 @click.option("--dry-run", is_flag=True, help="Print the scenario's knobs as JSON and stop.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
@@ -389,6 +420,8 @@ def simulate_command(
     difficulty: str,
     knobs: tuple[str, ...],
     out_dir: Path | None,
+    format_: str,
+    rows_per_file: int,
     overwrite: bool,
     dry_run: bool,
     as_json: bool,
@@ -401,7 +434,15 @@ def simulate_command(
     if out_dir is None:
         raise click.UsageError("--out is required (unless --dry-run)")
     with _progress(not as_json and err.is_terminal) as say:
-        summary = simulate.simulate(sc, seed=seed, out=out_dir, overwrite=overwrite, progress=say)
+        summary = simulate.simulate(
+            sc,
+            seed=seed,
+            out=out_dir,
+            overwrite=overwrite,
+            progress=say,
+            format=format_,
+            rows_per_file=rows_per_file,
+        )
     if as_json:
         click.echo(json.dumps(summary.as_dict(), indent=2))
         return
@@ -494,8 +535,51 @@ def _open(
     return store
 
 
+def _inputs_or_uri(
+    _ctx: click.Context, param: click.Parameter, values: tuple[str, ...]
+) -> tuple[Path | str, ...]:
+    """Local paths, which must exist, and (for --engine spark) a dataset's URI, kept as
+    written (``s3a://bucket/lake``)."""
+    found: list[Path | str] = []
+    for text in values:
+        scheme, sep, _ = text.partition("://")
+        if sep and scheme.isidentifier() and scheme != "file":
+            found.append(text)
+            continue
+        path = Path(text.removeprefix("file://"))
+        if not path.exists():
+            raise click.BadParameter(f"Path {text!r} does not exist.", param=param)
+        found.append(path)
+    return tuple(found)
+
+
+def _dataset(inputs: tuple[Path | str, ...], engine: str) -> str | None:
+    """The one input when it is a Parquet dataset (a directory per table, local or at a
+    URI), which --engine spark reads; None for files and case files."""
+    from concerted.engines.spark_tables import is_dataset
+
+    found = [str(p) for p in inputs if isinstance(p, str) or is_dataset(p)]
+    if not found:
+        return None
+    if engine != "spark":
+        raise click.UsageError(
+            f"{found[0]} is a Parquet dataset (a directory of files per table): "
+            "analyze it with --engine spark"
+        )
+    if len(inputs) > 1:
+        raise click.UsageError("give one Parquet dataset, on its own")
+    return found[0]
+
+
 @cli.command("analyze")
-@_INPUTS
+@click.argument(
+    "inputs",
+    metavar="INPUT_OR_CASE...",
+    nargs=-1,
+    required=True,
+    type=click.Path(path_type=str),
+    callback=_inputs_or_uri,
+)
 @_OUT
 @click.option(
     "--config",
@@ -510,7 +594,7 @@ def _open(
 @engine_options
 @store_options
 def analyze_command(
-    inputs: tuple[Path, ...],
+    inputs: tuple[Path | str, ...],
     out: Path,
     config_file: Path | None,
     case_path: Path | None,
@@ -526,7 +610,9 @@ def analyze_command(
 ) -> None:
     """Find coordinated networks, and brigades where there are reports, in
     INPUT_OR_CASE: one case file, or data files and directories of them (as `concerted
-    simulate` writes), ingested into a case first.
+    simulate` writes), ingested into a case first; with --engine spark, also a Parquet
+    dataset (a directory of files per table, a local path or a URI Spark reads, as
+    `concerted simulate --format parquet-dataset` writes), read and derived on Spark.
 
     Writes report.html, the findings and their evidence (Parquet), network.graphml,
     network.gexf, summary.json and run.json to --out.
@@ -535,7 +621,18 @@ def analyze_command(
     engine = _use_engine(engine, spark_master)
     with _progress(not as_json and err.is_terminal) as say:
         case = case_path or out / "case.duckdb"
-        store = _open(inputs, case, format_, memory_limit, temp_dir, say, platform)
+        lake = _dataset(inputs, engine)
+        if lake is not None:
+            from concerted.engines.spark_tables import describe, open_dataset
+
+            store, loaded = open_dataset(
+                lake, case, memory_limit=memory_limit, temp_directory=temp_dir, progress=say
+            )
+            for line in describe(loaded):
+                err.print(escape(line), highlight=False)
+        else:
+            local = tuple(Path(p) for p in inputs)
+            store = _open(local, case, format_, memory_limit, temp_dir, say, platform)
         with store:
             run = analysis.analyze(
                 store,
@@ -705,12 +802,41 @@ def coaction_command(
     """Run the co-action detector alone on INPUT_OR_CASE and write its edges to --out.
 
     Data files are read into a case in memory (spilling to disk beyond the memory
-    limit) unless --case names a file to keep it in.
+    limit) unless --case names a file to keep it in. With --compat, one file of
+    --format qut and the kinds repost or reply are read straight into actions, no case
+    built, unless the file has rows ingest would refuse (then the case is built, and
+    says which).
 
     Without --compat: edges.parquet and events.parquet in concerted's evidence format
     (no significance test; `concerted analyze` does that).
     """
     engine = _use_engine(engine, spark_master)
+    direct = fastpath.applies(
+        inputs, case_path=case_path, format_=format_, compat_mode=compat, kinds=kinds or None
+    )
+    if direct is not None and compat is not None:
+        # A data file, no case asked for: read straight into actions (the same edges).
+        with _progress(err.is_terminal) as say:
+            done = fastpath.coaction(
+                inputs,
+                out,
+                window=window,
+                compat_mode=compat,
+                kinds=kinds or None,
+                platform=platform,
+                min_weight=min_weight,
+                min_participation=min_participation,
+                edge_weight=edge_weight,
+                subgraph=subgraph,
+                overwrite=overwrite,
+                memory_limit=memory_limit,
+                temp_directory=temp_dir or out / "spill.tmp",
+                progress=say,
+            )
+        if done is not None:
+            for name, rows in done.items():
+                click.echo(f"{out / name}: {rows:,} rows")
+            return
     with _progress(err.is_terminal) as say:
         spill = temp_dir or (None if case_path else out / "spill.tmp")
         store = _open(inputs, case_path, format_, memory_limit, spill, say, platform)
@@ -863,6 +989,16 @@ _SCOPES = ("reports:write", "reports:read", "admin")
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
     help="TOML file with [service] and [scoring] settings (docs/service.md).",
 )
+@click.option(
+    "--log",
+    "log_url",
+    help="Intake log: sqlite (default, in --state) or a NATS JetStream server, nats://HOST:4222.",
+)
+@click.option(
+    "--reanalyse-every",
+    help="Run the batch brigade stage over the recent reports this often (90s, 10m, 2h); "
+    "its findings mark targets for review (hindsight).",
+)
 @click.pass_context
 def serve_command(
     ctx: click.Context,
@@ -871,6 +1007,8 @@ def serve_command(
     port: int | None,
     tokens: Path | None,
     config_file: Path | None,
+    log_url: str | None,
+    reanalyse_every: str | None,
 ) -> None:
     """Run the report-queue guard: score every report as it arrives (docs/service.md)."""
     if ctx.invoked_subcommand is not None:
@@ -878,7 +1016,17 @@ def serve_command(
     from concerted.service.server import run
     from concerted.service.settings import load_settings
 
-    run(load_settings(config_file, state=state, host=host, port=port, tokens=tokens))
+    run(
+        load_settings(
+            config_file,
+            state=state,
+            host=host,
+            port=port,
+            tokens=tokens,
+            log=log_url,
+            reanalyse_every=reanalyse_every,
+        )
+    )
 
 
 @serve_command.group("token")

@@ -28,7 +28,7 @@ from typing import Any
 
 from concerted import __version__, analysis, evaluate, simulate
 from concerted.ingest import IngestOptions, open_case
-from concerted.outputs import REPORT_FILE, page
+from concerted.outputs import REPORT_FILE
 from concerted.store import SCHEMA_VERSION, Store
 
 __all__ = ["MEMORY_LIMIT", "Demo", "cache_directory", "demo", "world_key"]
@@ -196,11 +196,11 @@ def demo(
             memory_limit=_memory_limit(),
             progress=say,
         )
+    title = f"Coordination report: simulated {scenario}, seed {seed}"
     with store:
-        run = analysis.analyze(store, result, overwrite=True, progress=say)
+        run = analysis.analyze(store, result, overwrite=True, progress=say, title=title)
     shutil.rmtree(case.with_name(case.name + ".tmp"), ignore_errors=True)
-    say("report")
-    report = page.write(result, title=f"Coordination report: simulated {scenario}, seed {seed}")
+    report = result / REPORT_FILE
     say("evaluate")
     evaluation = evaluate.evaluate(result, data)
     return Demo(data=data, result=result, report=report, run=run, evaluation=evaluation)

@@ -1,6 +1,6 @@
 """A long fuzzing campaign over every adapter: ``python -m tests.fuzz.campaign``.
 
-Draws ``--runs`` mutated inputs per adapter fixture (``harness.SOURCES``), ingests each
+Draws ``--runs`` mutated inputs per adapter fixture (``sources.SOURCES``), ingests each
 with ``--on-error raise`` and ``quarantine``, prints the counts by outcome and adapter,
 and writes each crashing or miscounting input to ``tests/fuzz/corpus/`` (a small JSON
 file naming the fixture, the mutations and the seed), which the test suite replays.
@@ -14,9 +14,13 @@ import random
 import time
 from collections import Counter
 
-from tests.fuzz.harness import FIXTURES, SOURCES, run
+from tests.fuzz.harness import run
 from tests.fuzz.mutations import MUTATIONS, mutate
+from tests.fuzz.sources import FIXTURES, SOURCES
 from tests.fuzz.test_fuzz_ingest import CORPUS
+
+#: What a run can end in (harness.Outcome.kind).
+KINDS = ("ok", "refused", "crash", "mismatch")
 
 
 def main() -> None:
@@ -51,11 +55,15 @@ def main() -> None:
                     }
                     name = f"{fmt}-{outcome.kind}-{seed}-{on_error}.json"
                     (CORPUS / name).write_text(json.dumps(record, indent=1), encoding="utf-8")
+        # A running tally after each fixture, so that a campaign cut short still says
+        # what it ran.
+        done = ", ".join(f"{k} {sum(n for (_, o), n in counts.items() if o == k)}" for k in KINDS)
+        print(f"after {fixture}: {done}", flush=True)
     seconds = time.perf_counter() - started
     runs = sum(counts.values())
     print(f"{runs} runs ({args.runs} inputs per fixture, 2 modes) in {seconds:.0f} s")
     for fmt in sorted({f for f, _ in counts}):
-        line = ", ".join(f"{k} {counts[(fmt, k)]}" for k in ("ok", "refused", "crash", "mismatch"))
+        line = ", ".join(f"{k} {counts[(fmt, k)]}" for k in KINDS)
         print(f"  {fmt}: {line}")
     print(f"written to {CORPUS}: {found}")
 

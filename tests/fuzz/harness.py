@@ -17,25 +17,6 @@ from concerted.errors import ConcertedError
 from concerted.ingest import IngestOptions, SourceReport, ingest
 from concerted.store import Store
 
-FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
-
-#: (format, fixture) pairs the fuzzer starts from: every adapter's real shapes.
-SOURCES: tuple[tuple[str, str], ...] = (
-    ("generic", "generic/posts.csv"),
-    ("generic", "generic/accounts.tsv"),
-    ("generic", "generic/reports.jsonl"),
-    ("reports", "reports/reports.csv"),
-    ("reports", "reports/reports.jsonl"),
-    ("qut", "qut/messages.csv"),
-    ("coortweet", "coortweet/long.csv"),
-    ("coortweet", "coortweet/wide.csv"),
-    ("twitter-io", "twitter_io/example_tweets_csv_hashed.csv"),
-    ("twitter-io", "twitter_io/example_users_csv_hashed.csv"),
-    ("crowdtangle", "crowdtangle/export_page.csv"),
-    ("crowdtangle", "crowdtangle/flat_posts.csv"),
-    ("crowdtangle", "crowdtangle/api_posts.jsonl"),
-)
-
 # Adapters whose every file row makes at most one row of the file's own table.
 _ONE_ROW_EACH = {"generic", "reports", "qut", "twitter-io", "crowdtangle"}
 
@@ -47,6 +28,13 @@ class Outcome:
 
     kind: str
     detail: str = ""
+
+
+#: What a fixture is read with beyond its format, as a user would read it (``--map``,
+#: ``--platform``): without it every mutation of the file would be refused for the
+#: one thing the file does not say.
+MAPPINGS: dict[str, dict[str, str]] = {"generic/posts.csv": {"account_id": "author"}}
+PLATFORMS: dict[str, str] = {"reports/reports.jsonl": "facebook"}
 
 
 def _table(fmt: str, fixture: str) -> str | None:
@@ -92,7 +80,11 @@ def run(fmt: str, fixture: str, data: bytes, on_error: str) -> Outcome:
         path.write_bytes(data)
         options = IngestOptions(
             format=fmt,
-            adapter=AdapterOptions(table=_table(fmt, fixture)),
+            adapter=AdapterOptions(
+                table=_table(fmt, fixture),
+                mapping=MAPPINGS.get(fixture, {}),
+                platform=PLATFORMS.get(fixture),
+            ),
             on_error=on_error,  # type: ignore[arg-type]
         )
         try:

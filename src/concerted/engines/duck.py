@@ -36,7 +36,11 @@ _EXACT = "DECIMAL(38, 22)"
 
 # Per stratum ``s``: each account's posts ``n`` (act), each pair's meetings ``w`` and
 # whether all of them straddle two strata (met), the stratum's rate of meetings per
-# possible pair (rate); then per pair its meetings and its expectation ``lam``.
+# possible pair (rate); then per pair its meetings and its expectation ``lam``. The
+# accounts are numbered (ids) so that the largest join, every pair against both its
+# accounts' strata, runs on integers; the names come back in the last step. (A pair
+# whose account made no action of these kinds keeps no id and expects only its
+# straddling meetings, as the join on names gave.)
 _EXPECTATIONS = """
     CREATE OR REPLACE TEMP TABLE {act} AS
     SELECT platform, actor_id, epoch_us(ts) // {micros} AS s,
@@ -44,6 +48,11 @@ _EXPECTATIONS = """
     FROM {actions}
     WHERE object_id IS NOT NULL AND actor_id IS NOT NULL {where}
     GROUP BY ALL;
+    CREATE OR REPLACE TEMP TABLE {ids} AS
+    SELECT platform, actor_id, (row_number() OVER ())::INTEGER AS aid
+    FROM (SELECT DISTINCT platform, actor_id FROM {act});
+    CREATE OR REPLACE TEMP TABLE {act_ids} AS
+    SELECT i.aid, a.s, a.n FROM {act} a JOIN {ids} i USING (platform, actor_id);
     CREATE OR REPLACE TEMP TABLE {met} AS
     SELECT platform_1, account_1, platform_2, account_2,
            epoch_us(least(ts_1, ts_2)) // {micros} AS s,
@@ -57,26 +66,30 @@ _EXPECTATIONS = """
         FROM {act} GROUP BY ALL)
     SELECT s, sum(w) / greatest(any_value(possible), 1) AS r
     FROM {met} JOIN strata USING (s) GROUP BY ALL;
-    CREATE OR REPLACE TEMP TABLE {table} AS
+    CREATE OR REPLACE TEMP TABLE {pairs} AS
     WITH pairs AS (
         SELECT platform_1, account_1, platform_2, account_2, sum(w) AS w,
                sum(CASE WHEN straddles THEN (r.r * w)::{exact} ELSE 0 END)
                    AS straddling
-        FROM {met} m JOIN {rate} r USING (s) GROUP BY ALL),
-    shared AS (
-        SELECT p.platform_1, p.account_1, p.platform_2, p.account_2,
-               sum((a.n * b.n * r.r)::{exact}) AS lam
-        FROM pairs p
-        JOIN {act} a ON a.platform = p.platform_1 AND a.actor_id = p.account_1
-        JOIN {act} b ON b.platform = p.platform_2 AND b.actor_id = p.account_2
-                  AND b.s = a.s
-        JOIN {rate} r ON r.s = a.s
-        GROUP BY ALL)
+        FROM {met} m JOIN {rate} r USING (s) GROUP BY ALL)
+    SELECT i1.aid AS aid_1, i2.aid AS aid_2, p.*
+    FROM pairs p
+    LEFT JOIN {ids} i1 ON i1.platform = p.platform_1 AND i1.actor_id = p.account_1
+    LEFT JOIN {ids} i2 ON i2.platform = p.platform_2 AND i2.actor_id = p.account_2;
+    CREATE OR REPLACE TEMP TABLE {shared} AS
+    SELECT p.aid_1, p.aid_2, sum((a.n * b.n * r.r)::{exact}) AS lam
+    FROM (SELECT aid_1, aid_2 FROM {pairs}) p
+    JOIN {act_ids} a ON a.aid = p.aid_1
+    JOIN {act_ids} b ON b.aid = p.aid_2 AND b.s = a.s
+    JOIN {rate} r ON r.s = a.s
+    GROUP BY ALL;
+    CREATE OR REPLACE TEMP TABLE {table} AS
     SELECT p.platform_1, p.account_1, p.platform_2, p.account_2, p.w::DOUBLE AS w,
            (coalesce(s.lam, 0) + p.straddling)::DOUBLE AS lam
-    FROM pairs p
-    LEFT JOIN shared s USING (platform_1, account_1, platform_2, account_2);
-    DROP TABLE {act}; DROP TABLE {met}; DROP TABLE {rate};
+    FROM {pairs} p
+    LEFT JOIN {shared} s USING (aid_1, aid_2);
+    DROP TABLE {act}; DROP TABLE {ids}; DROP TABLE {act_ids}; DROP TABLE {met};
+    DROP TABLE {rate}; DROP TABLE {pairs}; DROP TABLE {shared};
 """
 
 
@@ -132,8 +145,12 @@ class DuckDBEngine:
                 exact=_EXACT,
                 table=table,
                 act=f"{table}_act",
+                ids=f"{table}_ids",
+                act_ids=f"{table}_act_ids",
                 met=f"{table}_met",
                 rate=f"{table}_rate",
+                pairs=f"{table}_pairs",
+                shared=f"{table}_shared",
             )
         )
         return table

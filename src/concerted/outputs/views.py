@@ -34,6 +34,9 @@ __all__ = ["Builder"]
 # A network view draws every tie among its accounts while they are this few (or no more
 # than Limits.node_ties per account); beyond, it draws the backbone (figures.backbone).
 _ALL_TIES = 150
+# Beyond the backbone, a dense network is also shown as an adjacency matrix of every tie
+# among its drawn accounts, up to this many (the strongest).
+_MATRIX_CELLS = 45_000
 
 
 @dataclass
@@ -225,11 +228,13 @@ class Builder:
             {"s": f"n{int(source[j])}", "t": f"n{int(target[j])}", "w": number(float(weight[j]))}
             for j in range(len(drawn))
         ]
+        matrix = self._matrix(among, index, community, shown) if dense else None
         self.graphs[key] = {
             "nodes": nodes,
             "edges": edges,
             "groups": groups,
             "platforms": platforms,
+            "matrix": matrix,
         }
         return {
             "key": key,
@@ -239,11 +244,53 @@ class Builder:
             "isolated": max(len(members) - len(strength), 0),
             "ties": ties_total,
             "backbone": limits.node_ties if dense else None,
+            "matrix": len(matrix["cells"]) if matrix else 0,
+            "matrix_ties": len(among) if matrix else 0,
             "communities": communities,
             "framed": len(shown) >= FRAMED_FROM,
             "groups": groups,
             "platforms": platforms,
         }
+
+    def _matrix(
+        self,
+        among: Sequence[Mapping[str, Any]],
+        index: Mapping[tuple[str, str], int],
+        community: np.ndarray[Any, Any],
+        shown: Sequence[Mapping[str, Any]],
+    ) -> dict[str, Any]:
+        """The adjacency matrix of a dense network: every tie among its shown accounts
+        (up to :data:`_MATRIX_CELLS`, the strongest), not only the backbone.
+
+        ``order`` lists the node numbers along both axes: community by community (the
+        largest first; accounts in no community last), strongest accounts first within
+        one, so that a group acting together is a dark block on the diagonal.
+        ``cells`` holds ``[row, column, weight]`` by position in ``order``, each tie
+        once (row < column); ``bounds`` the positions where a community starts.
+        """
+        n = len(shown)
+        strength = np.array([float(r["strength"]) for r in shown], dtype=float)
+        sizes = np.bincount(community[community >= 0]) if (community >= 0).any() else None
+        size = np.array(
+            [0 if c < 0 or sizes is None else int(sizes[c]) for c in community.tolist()]
+        )
+        group = np.where(community >= 0, community, np.iinfo(np.int64).max)
+        order = np.lexsort((np.arange(n), -strength, group, -size))
+        position = np.empty(n, dtype=int)
+        position[order] = np.arange(n)
+        cells = []
+        for e in among[:_MATRIX_CELLS]:
+            a = int(position[index[(e["platform_1"], e["account_1"])]])
+            b = int(position[index[(e["platform_2"], e["account_2"])]])
+            cells.append([min(a, b), max(a, b), number(float(e["weight"]))])
+        if len(among) > _MATRIX_CELLS:
+            self.caps.append(
+                f"the adjacency matrix shows the {_MATRIX_CELLS:,} strongest of "
+                f"{len(among):,} ties among the accounts drawn"
+            )
+        ordered = community[order]
+        bounds = [i for i in range(1, n) if ordered[i] != ordered[i - 1]]
+        return {"order": [int(i) for i in order], "cells": cells, "bounds": bounds}
 
     def _table(self, name: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
         """A temporary table of text columns holding ``rows``."""

@@ -299,6 +299,76 @@
     return cy;
   }
 
+  /* The adjacency matrix of a dense network: every tie, on a canvas. */
+  function matrix(canvas, g) {
+    var m = g.matrix, n = m.order.length;
+    var nodes = m.order.map(function (i) { return g.nodes[i]; });
+    var heaviest = 0, byCell = {};
+    m.cells.forEach(function (c) {
+      heaviest = Math.max(heaviest, c[2] || 0);
+      byCell[c[0] * n + c[1]] = c[2];
+    });
+    var tip = canvas.parentNode.querySelector(".tip");
+    var panel = document.querySelector('[data-evidence="' + canvas.dataset.matrix + '"]');
+    function draw() {
+      var side = canvas.clientWidth || 400, ratio = window.devicePixelRatio || 1;
+      canvas.width = Math.round(side * ratio);
+      canvas.height = Math.round(side * ratio);
+      var ctx = canvas.getContext("2d"), cell = canvas.width / n;
+      ctx.fillStyle = "#fcfdfe";
+      ctx.fillRect(0, 0, canvas.width, canvas.height);
+      m.cells.forEach(function (c) {
+        var shade = Math.sqrt((c[2] || 0) / (heaviest || 1));
+        ctx.fillStyle = "rgba(31, 78, 140, " + (0.15 + 0.85 * shade).toFixed(3) + ")";
+        var size = Math.max(cell, 1);
+        ctx.fillRect(c[1] * cell, c[0] * cell, size, size);
+        ctx.fillRect(c[0] * cell, c[1] * cell, size, size);
+      });
+      ctx.strokeStyle = "rgba(240, 165, 0, 0.9)";
+      ctx.lineWidth = Math.max(ratio, 1);
+      m.bounds.forEach(function (b) {
+        ctx.beginPath();
+        ctx.moveTo(b * cell, 0); ctx.lineTo(b * cell, canvas.height);
+        ctx.moveTo(0, b * cell); ctx.lineTo(canvas.width, b * cell);
+        ctx.stroke();
+      });
+    }
+    function at(evt) {
+      var box = canvas.getBoundingClientRect();
+      var col = Math.floor((evt.clientX - box.left) / box.width * n);
+      var row = Math.floor((evt.clientY - box.top) / box.height * n);
+      if (row < 0 || col < 0 || row >= n || col >= n) return null;
+      var low = Math.min(row, col), high = Math.max(row, col);
+      return { row: row, col: col, w: byCell[low * n + high], x: evt.clientX - box.left,
+               y: evt.clientY - box.top };
+    }
+    canvas.addEventListener("mousemove", function (evt) {
+      var hit = at(evt);
+      if (!hit || hit.row === hit.col) { tip.style.display = "none"; return; }
+      tip.textContent = "";
+      tip.appendChild(el("b", nodes[hit.row].label + " · " + nodes[hit.col].label));
+      tip.appendChild(el("div", hit.w === undefined ? "no tie" : "tie weight " + hit.w));
+      tip.style.left = Math.min(hit.x + 12, canvas.clientWidth - 200) + "px";
+      tip.style.top = Math.max(hit.y - 10, 0) + "px";
+      tip.style.display = "block";
+    });
+    canvas.addEventListener("mouseleave", function () { tip.style.display = "none"; });
+    canvas.addEventListener("click", function (evt) {
+      var hit = at(evt);
+      if (hit && panel) showEvidence(panel, nodes[hit.row]);
+    });
+    draw();
+    window.addEventListener("resize", draw);
+    window.addEventListener("beforeprint", draw);
+    canvas.dataset.rendered = "1";
+    canvas.dataset.cells = String(m.cells.length);
+  }
+
+  document.querySelectorAll("[data-matrix]").forEach(function (canvas) {
+    var g = data.graphs[canvas.dataset.matrix];
+    if (g && g.matrix) matrix(canvas, g);
+  });
+
   var graphs = [];
   document.querySelectorAll("[data-graph]").forEach(function (node) {
     var g = data.graphs[node.dataset.graph];

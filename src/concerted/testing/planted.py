@@ -21,12 +21,15 @@ each detector, whatever it measures, finds something of it:
 
 from __future__ import annotations
 
+import itertools
 import random
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import duckdb
+import pyarrow as pa
 
 from concerted.actions import SQL_MACROS, from_posts, from_reports, from_roles
 from concerted.schema import CONTRACTS, INPUT_TABLES
@@ -54,14 +57,46 @@ TEAM_MESSAGES = (
 
 Row = tuple[str, str, str, str, datetime, str]
 
+#: The columns of :data:`Row`, an action.
+ACTION_COLUMNS = ("actor_id", "platform", "kind", "object_id", "ts", "source_id")
+
+_ids = itertools.count()
+
+
+def insert_rows(
+    con: duckdb.DuckDBPyConnection,
+    table: str,
+    columns: Sequence[str],
+    rows: Sequence[Sequence[Any]],
+) -> None:
+    """Insert ``rows`` (tuples of Python values in the order of ``columns``) into
+    ``table``, in their order, as one statement over an Arrow table: what
+    ``executemany`` does, without its cost per row.
+
+    >>> con = duckdb.connect()
+    >>> _ = con.execute("CREATE TABLE t (a VARCHAR, b BIGINT, c VARCHAR[])")
+    >>> insert_rows(con, "t", ["a", "b", "c"], [("x", 1, ["u"]), ("y", None, None)])
+    >>> con.sql("SELECT * FROM t").fetchall()
+    [('x', 1, ['u']), ('y', None, None)]
+    """
+    if not rows:
+        return
+    data = pa.table({c: pa.array([r[i] for r in rows]) for i, c in enumerate(columns)})
+    view = f"_insert_rows_{next(_ids)}"
+    names = ", ".join(f'"{c}"' for c in columns)
+    con.register(view, data)
+    try:
+        con.execute(f"INSERT INTO {table} ({names}) SELECT {names} FROM {view}")
+    finally:
+        con.unregister(view)
+
 
 def actions_table(con: duckdb.DuckDBPyConnection, name: str, rows: list[Row]) -> str:
     con.execute(
         f"CREATE OR REPLACE TABLE {name} (actor_id VARCHAR, platform VARCHAR, kind VARCHAR, "
         "object_id VARCHAR, ts TIMESTAMPTZ, source_id VARCHAR)"
     )
-    if rows:
-        con.executemany(f"INSERT INTO {name} VALUES (?, ?, ?, ?, ?, ?)", rows)
+    insert_rows(con, name, ACTION_COLUMNS, rows)
     return name
 
 
@@ -413,11 +448,8 @@ def _write(
         table = [] if empty else list(rows[name])
         if shuffle:
             rnd.shuffle(table)
-        if table:
-            columns = [c for c in contract.names if c != "extra"]
-            values = [tuple(r.get(c) for c in columns) for r in table]
-            marks = ", ".join("?" for _ in columns)
-            con.executemany(f"INSERT INTO {name} ({', '.join(columns)}) VALUES ({marks})", values)
+        columns = [c for c in contract.names if c != "extra"]
+        insert_rows(con, name, columns, [tuple(r.get(c) for c in columns) for r in table])
     con.execute("DROP TABLE IF EXISTS actions")
     con.execute(CONTRACTS["actions"].ddl())
     for query in (from_posts("posts"), from_reports("reports"), from_roles("roles")):
