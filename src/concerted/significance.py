@@ -99,6 +99,7 @@ __all__ = [
     "truncated_poisson_sf",
     "null_actions",
     "relabelled_rows",
+    "edges_with_tails",
 ]
 
 _ids = itertools.count()
@@ -252,6 +253,56 @@ def benjamini_hochberg(p: npt.ArrayLike) -> npt.NDArray[np.float64]:
     out = np.empty(m)
     out[order] = np.minimum(q, 1.0)
     return out
+
+
+def edges_with_tails(
+    con: duckdb.DuckDBPyConnection,
+    edges: str,
+    table: str,
+    ids: npt.ArrayLike,
+    p: npt.ArrayLike,
+    q: npt.ArrayLike,
+    *,
+    fdr: float,
+) -> duckdb.DuckDBPyRelation:
+    """``edges`` with each pair's expectation and tails filled in: a per-pair test's
+    last step, shared by co-action's stratified test and co-reporting's analytic one.
+
+    ``table`` holds one row per pair: its accounts, ``lam`` (the expectation) and ``i``
+    (a row number); ``p`` and ``q``, computed in numpy, are in the order of ``ids``, the
+    ``i`` read with the values, so that no scan order is relied on. ``table`` is
+    replaced by itself with ``p_value`` and ``q_value`` (and without ``i``), and stays on
+    the connection for the relation returned to read: ``expected`` = ``lam``,
+    ``significant`` = ``q_value <= fdr``.
+    """
+    name = f"{table}_values"
+    con.register(
+        name,
+        pa.table(
+            {
+                "i": pa.array(np.asarray(ids, dtype=np.int64)),
+                "p_value": pa.array(np.asarray(p, dtype=np.float64), pa.float64()),
+                "q_value": pa.array(np.asarray(q, dtype=np.float64), pa.float64()),
+            }
+        ),
+    )
+    try:
+        con.execute(
+            f"""CREATE OR REPLACE TEMP TABLE {table} AS
+                SELECT t.* EXCLUDE (i), v.p_value, v.q_value
+                FROM {table} t JOIN {name} v USING (i)"""
+        )
+    finally:
+        con.unregister(name)
+    return con.sql(
+        f"""
+        SELECT e.* EXCLUDE (expected, p_value, q_value, significant),
+               s.lam AS expected, s.p_value, s.q_value,
+               s.q_value <= {fdr!r} AS significant
+        FROM {edges} e
+        JOIN {table} s USING (platform_1, account_1, platform_2, account_2)
+        """
+    )
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -476,34 +527,7 @@ class Significance(SignificanceSettings):
         lam = np.asarray(got["lam"], dtype=np.float64)
         p = truncated_poisson_sf(w, lam)
         q = benjamini_hochberg(p)
-        name = f"{table}_values"
-        con.register(
-            name,
-            pa.table(
-                {
-                    "i": pa.array(np.asarray(got["i"], dtype=np.int64)),
-                    "p_value": pa.array(p),
-                    "q_value": pa.array(q),
-                }
-            ),
-        )
-        try:
-            con.execute(
-                f"""CREATE OR REPLACE TEMP TABLE {table} AS
-                    SELECT t.* EXCLUDE (i), v.p_value, v.q_value
-                    FROM {table} t JOIN {name} v USING (i)"""
-            )
-        finally:
-            con.unregister(name)
-        tested = con.sql(
-            f"""
-            SELECT e.* EXCLUDE (expected, p_value, q_value, significant),
-                   s.lam AS expected, s.p_value, s.q_value,
-                   s.q_value <= {self.fdr!r} AS significant
-            FROM {edges} e
-            JOIN {table} s USING (platform_1, account_1, platform_2, account_2)
-            """
-        )
+        tested = edges_with_tails(con, edges, table, got["i"], p, q, fdr=self.fdr)
         return tested, self._stratified_notes(w, lam, p, q)
 
     def _stratified_notes(

@@ -59,7 +59,7 @@ from concerted.clock import Clock
 from concerted.config import BrigadeSettings
 from concerted.detectors.base import Detector
 from concerted.detectors.pairing import Pairs
-from concerted.significance import Significance, benjamini_hochberg
+from concerted.significance import Significance, benjamini_hochberg, edges_with_tails
 
 __all__ = ["PAIR_KEY", "analytic", "exclusive", "poisson_tail", "rounds"]
 
@@ -246,30 +246,7 @@ def analytic(
     lam = np.asarray(got["lam"], dtype=np.float64)
     p = poisson_tail(w, lam, k=min_weight)
     q = benjamini_hochberg(p)
-    values = pa.table(
-        {
-            "i": pa.array(np.asarray(got["i"], dtype=np.int64)),
-            "p_value": pa.array(p, pa.float64()),
-            "q_value": pa.array(q, pa.float64()),
-        }
-    )
-    name = f"{table}_values"
-    con.register(name, values)
-    try:
-        con.execute(
-            f"""CREATE OR REPLACE TEMP TABLE {table} AS
-                SELECT t.* EXCLUDE (i), v.p_value, v.q_value
-                FROM {table} t JOIN {name} v USING (i)"""
-        )
-    finally:
-        con.unregister(name)
-    tested = con.sql(
-        f"""SELECT e.* EXCLUDE (expected, p_value, q_value, significant),
-                   s.lam AS expected, s.p_value, s.q_value,
-                   s.q_value <= {significance.fdr!r} AS significant
-            FROM {edges} e
-            JOIN {table} s USING (platform_1, account_1, platform_2, account_2)"""
-    )
+    tested = edges_with_tails(con, edges, table, got["i"], p, q, fdr=significance.fdr)
     significant = q <= significance.fdr
     by_weight = []
     for weight in np.unique(w)[:60]:
