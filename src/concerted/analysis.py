@@ -94,18 +94,6 @@ OUTPUT_FILES: tuple[str, ...] = (
 _ISO = "%Y-%m-%dT%H:%M:%SZ"
 
 
-def _output_directory(out: str | Path, files: tuple[str, ...], overwrite: bool) -> Path:
-    """``out``, created if new; a former run's files there are refused unless
-    ``overwrite``."""
-    out = Path(out)
-    existing = [name for name in files if (out / name).exists()]
-    if existing and not overwrite:
-        raise ConfigError(
-            f"{out} already holds {', '.join(existing)}; use --overwrite to replace them"
-        )
-    return paths.directory(out)
-
-
 def _write(con: Any, query: str, path: Path) -> None:
     con.execute(f"COPY ({query}) TO {sql_literal(str(path))} (FORMAT parquet, COMPRESSION zstd)")
 
@@ -147,7 +135,7 @@ def analyze(
     """
     config = config or Config()
     heavy = engines.get(engine)(store.con)
-    out = _output_directory(out, OUTPUT_FILES, overwrite)
+    out = paths.output_directory(out, OUTPUT_FILES, overwrite)
     run = _Run(con=store.con, config=config, heavy=heavy, clock=Clock(progress))
     started = datetime.now(UTC)
     run.con.execute(f"CREATE OR REPLACE TEMP TABLE _signals AS {_empty('signals')}")
@@ -481,7 +469,7 @@ def coaction(
     }
     if compat_mode not in names:
         raise ConfigError(f"no compatibility mode {compat_mode!r}; use qut or coortweet")
-    out = _output_directory(out, (*names[compat_mode], "run.json"), overwrite)
+    out = paths.output_directory(out, (*names[compat_mode], "run.json"), overwrite)
     con = store.con
     start = time.perf_counter()
     notes: dict[str, Any] = {}

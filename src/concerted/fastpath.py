@@ -219,15 +219,6 @@ def _hash_file(path: Path, into: dict[str, str]) -> None:
         into["sha256"] = hashlib.file_digest(fh, "sha256").hexdigest()
 
 
-def _output_directory(out: Path, files: tuple[str, ...], overwrite: bool) -> Path:
-    existing = [name for name in files if (out / name).exists()]
-    if existing and not overwrite:
-        raise ConfigError(
-            f"{out} already holds {', '.join(existing)}; use --overwrite to replace them"
-        )
-    return paths.directory(out)
-
-
 def _read(con: duckdb.DuckDBPyConnection, path: Path) -> str | None:
     """Read the columns into ``_direct_rows``; why the full path is needed, or None."""
     try:
@@ -414,7 +405,7 @@ def coaction(
     say = progress or (lambda _: None)
     started = time.perf_counter()
     names = {"qut": ("edges.parquet",), "coortweet": ("pairs.parquet", "edges.parquet")}
-    out = _output_directory(Path(out), (*names[compat_mode], "run.json"), overwrite)
+    out = paths.output_directory(Path(out), (*names[compat_mode], "run.json"), overwrite)
     # As a case in memory would be opened (concerted.store.Store).
     config: dict[str, Any] = {"memory_limit": memory_limit or default_memory_limit()}
     if temp_directory is not None:

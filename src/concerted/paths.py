@@ -18,7 +18,15 @@ from pathlib import Path
 
 from concerted.errors import ConfigError
 
-__all__ = ["directory", "has_pattern", "literal", "literal_path", "readable", "remove"]
+__all__ = [
+    "directory",
+    "has_pattern",
+    "literal",
+    "literal_path",
+    "output_directory",
+    "readable",
+    "remove",
+]
 
 # What DuckDB's readers expand in a path.
 _PATTERN = frozenset("*?[]{}")
@@ -86,6 +94,27 @@ def directory(path: str | Path) -> Path:
     except OSError as exc:
         raise ConfigError(f"cannot make the directory {path}: {exc.strerror}") from exc
     return path
+
+
+def output_directory(out: str | Path, files: tuple[str, ...], overwrite: bool) -> Path:
+    """``out`` as a result directory (:func:`directory`); a former run's ``files``
+    there are refused unless ``overwrite``.
+
+    >>> import tempfile
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     _ = (Path(tmp) / "run.json").write_text("{}")
+    ...     output_directory(tmp, ("run.json",), overwrite=False)  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    concerted.errors.ConfigError: ... already holds run.json; use --overwrite to replace them
+    """
+    out = Path(out)
+    existing = [name for name in files if (out / name).exists()]
+    if existing and not overwrite:
+        raise ConfigError(
+            f"{out} already holds {', '.join(existing)}; use --overwrite to replace them"
+        )
+    return directory(out)
 
 
 _LINKS: list[str] = []

@@ -10,6 +10,8 @@ a property test holds the two together.
 
 >>> normalize_url("HTTPS://www.Example.com:443/News/Story/?utm_source=fb&id=7#top")
 'example.com/News/Story?id=7'
+>>> normalize_url("0.AA@//0")  # no host: one leading slash, not a host '0'
+'/0'
 >>> url_domain("http://m.Example.co.uk/x")
 'm.example.co.uk'
 """
@@ -31,6 +33,7 @@ _SPACE = r"^[ \t\n\r\f\v]+|[ \t\n\r\f\v]+$"
 # user info (up to the last @) and a default port
 _HOST_NOISE = r"^.*@|:(80|443)$"
 _WWW = r"^www\."
+_LEADING = r"^/+"
 _PARTS_RE = re.compile(_PARTS)
 _SPACE_RE = re.compile(_SPACE)
 _TRACKING_RE = re.compile(f"^({TRACKING_PARAMETERS})$")
@@ -54,8 +57,11 @@ def normalize_url(url: str) -> str:
         return url
     netloc, path, query = match.group(1), match.group(2), match.group(3) or ""
     kept = [p for p in query.split("&") if p and not _TRACKING_RE.match(p.split("=")[0].lower())]
-    out = _host(netloc) + path.rstrip("/")
-    return out + ("?" + "&".join(kept) if kept else "")
+    host, path = _host(netloc), path.rstrip("/")
+    if not host:
+        # '//x' would read back as the host x: with no host, one leading slash.
+        path = re.sub(_LEADING, "/", path)
+    return host + path + ("?" + "&".join(kept) if kept else "")
 
 
 def _sql(pattern: str) -> str:
@@ -74,7 +80,10 @@ CREATE OR REPLACE TEMP MACRO concerted_query(q) AS
         p -> p <> '' AND NOT regexp_full_match(lower(split_part(p, '=', 1)),
                                                {_sql(TRACKING_PARAMETERS)})), '&');
 CREATE OR REPLACE TEMP MACRO concerted_url_from_parts(p) AS
-    concerted_host(p.netloc) || rtrim(p.path, '/')
+    concerted_host(p.netloc)
+    || CASE WHEN concerted_host(p.netloc) = ''
+            THEN regexp_replace(rtrim(p.path, '/'), {_sql(_LEADING)}, '/')
+            ELSE rtrim(p.path, '/') END
     || CASE WHEN concerted_query(p.query) <> '' THEN '?' || concerted_query(p.query) ELSE '' END;
 CREATE OR REPLACE TEMP MACRO concerted_url(u) AS concerted_url_from_parts(concerted_url_parts(u));
 CREATE OR REPLACE TEMP MACRO concerted_domain(u) AS

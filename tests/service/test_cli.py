@@ -69,8 +69,7 @@ def _free_port() -> int:
 
 
 def _spawn(state: Path, port: int, log: str = "sqlite") -> subprocess.Popen[bytes]:
-    config = state / "serve.toml"
-    config.write_text(f"[service]\nlog = {json.dumps(log)}\n")
+    """``concerted serve`` on ``port``, its intake log named by ``--log``."""
     return subprocess.Popen(
         [
             sys.executable,
@@ -81,8 +80,8 @@ def _spawn(state: Path, port: int, log: str = "sqlite") -> subprocess.Popen[byte
             str(state),
             "--port",
             str(port),
-            "--config",
-            str(config),
+            "--log",
+            log,
         ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,

@@ -150,6 +150,15 @@ _RESULT = {
 }
 
 
+#: The query parameter of the listing endpoints: how many items a page holds.
+_LIMIT = {
+    "name": "limit",
+    "in": "query",
+    "required": False,
+    "schema": {"type": "integer", "minimum": 1, "maximum": 1000},
+}
+
+
 def _json(ref: str) -> dict[str, Any]:
     return {"content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{ref}"}}}}
 
@@ -238,12 +247,7 @@ def document() -> dict[str, Any]:
                         "required": False,
                         "schema": {"type": "string", "enum": ["review"]},
                     },
-                    {
-                        "name": "limit",
-                        "in": "query",
-                        "required": False,
-                        "schema": {"type": "integer", "minimum": 1, "maximum": 1000},
-                    },
+                    _LIMIT,
                 ],
                 "responses": {
                     "200": {
@@ -371,12 +375,7 @@ def document() -> dict[str, Any]:
                         "required": False,
                         "schema": {"type": "integer", "minimum": 0},
                     },
-                    {
-                        "name": "limit",
-                        "in": "query",
-                        "required": False,
-                        "schema": {"type": "integer", "minimum": 1, "maximum": 1000},
-                    },
+                    _LIMIT,
                 ],
                 "responses": {
                     "200": {
