@@ -383,6 +383,31 @@ def test_spark_derives_the_cib_world_as_duckdb_does(spark: SparkSession, world: 
     con.close()
 
 
+def test_spark_pairs_the_actions_it_derived_from_its_own_files(
+    spark: SparkSession, world: Path
+) -> None:
+    """Actions Spark derived into a relation are paired and summed from the Parquet
+    Spark wrote, not copied out of the case again, with DuckDB's results; once the
+    relation holds rows Spark did not derive, it is read from the case."""
+    con = duckdb.connect(str(world / "case.duckdb"), read_only=True)
+    con.execute("SET TimeZone = 'UTC'")
+    con.execute(CONTRACTS["actions"].ddl("a").replace("CREATE TABLE", "CREATE TEMP TABLE"))
+    engine = SparkEngine(con, spark)
+    for table in DERIVED_FROM:
+        engine.derive_actions(table, table, "a")
+    layers = [CoAction(window=60)]
+    assert _same(con, "a", layers, engine) > 0
+    assert not [*engine.work_dir.glob("actions_*"), *engine.work_dir.glob("acted_*")]
+    con.execute(
+        "INSERT INTO a SELECT actor_id || '-again', platform, kind, object_id, ts, source_id "
+        "FROM a WHERE kind = 'repost' ORDER BY ALL LIMIT 50"
+    )
+    assert _same(con, "a", layers, engine) > 0
+    assert [*engine.work_dir.glob("actions_*")] and [*engine.work_dir.glob("acted_*")]
+    engine.close()
+    con.close()
+
+
 # -- Parquet datasets ------------------------------------------------------------------------
 
 
@@ -502,10 +527,17 @@ def test_a_simulated_dataset_on_spark_gives_the_duckdb_findings(
         done = CliRunner().invoke(cli, [*args, "--engine", "spark"])
         assert done.exit_code == 0, done.output
     else:
+        from concerted.engines import spark as spark_engine
+
         store, loaded = open_dataset(str(tmp_path / "lake"), tmp_path / "spark.duckdb", spark=spark)
         with store:
             assert loaded.actions == store.counts()["actions"] > 0
+            # The actions Spark derived are left, with their Parquet, to the analysis's
+            # engine, which takes them (and finds what DuckDB finds, below).
+            (files, rows) = spark_engine._LEFT[store.con]["actions"]
+            assert rows == loaded.actions and all(f.exists() for f in files)
             analyze(store, tmp_path / "spark", engine="spark")
+            assert store.con not in spark_engine._LEFT
     found = _alike(tmp_path / "duck", tmp_path / "spark")
     # Not an empty comparison: cib's network is significant co-action, the brigade a
     # campaign of reporters.

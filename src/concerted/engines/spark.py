@@ -9,7 +9,13 @@ parquet)``), runs the stage in PySpark, writes the output there as Parquet and g
 back the name of a temporary DuckDB view over it, laid out as the DuckDB engine's
 output; :meth:`SparkEngine.release` drops the view and deletes its files. Times cross
 as integer microseconds since the epoch (``epoch_us``), turned back into
-``TIMESTAMPTZ`` by the view, so no time zone setting of either side touches them.
+``TIMESTAMPTZ`` by the view, so no time zone setting of either side touches them. Two
+inputs do not cross twice: the actions this engine derived into a relation that held
+nothing else are read by :meth:`SparkEngine.pair` and :meth:`SparkEngine.expectations`
+from the Parquet Spark wrote them to (while the relation's row count is still theirs;
+an engine closed with ``hand_over`` leaves them to the next one on the connection, as
+a dataset's loader does for the analysis), and the events this engine paired are read
+from its own output.
 
 **The same results.** :meth:`SparkEngine.pair` is a PySpark twin of
 :mod:`concerted.detectors.pairing`: the same equi-join on (kind, object, time bucket)
@@ -27,11 +33,28 @@ exactly and DuckDB scales the sum back to ``DECIMAL(38, 22)`` and casts it to
 :mod:`concerted.engines.spark_tables` runs on a Parquet dataset) gives the rows
 :mod:`concerted.actions` gives on DuckDB: reports and roles are PySpark projections;
 posts run :func:`concerted.actions.from_posts` itself, on DuckDB inside each executor,
-partition by partition, since Spark's functions do not give DuckDB's normal forms
-character for character (Java's case mapping and regular-expression classes differ from
-DuckDB's on some characters); the one ``DISTINCT`` across posts
-(of link actions) is Spark's. The executors' Python therefore needs ``concerted`` (and
-DuckDB) installed, as the driver's does.
+one Arrow batch at a time (``mapInArrow``, which needs pandas installed: the ``spark``
+extra brings it), since Spark's functions do not give DuckDB's normal forms character
+for character (Java's case mapping and regular-expression classes differ from
+DuckDB's on some characters); the one ``DISTINCT`` across posts (of link actions) is
+Spark's. The executors' Python therefore needs ``concerted`` (and DuckDB) installed,
+as the driver's does.
+
+**Which input Spark derives.** A Parquet dataset's actions are derived on Spark
+(:mod:`concerted.engines.spark_tables`), where its rows already are. Data files given
+to ``analyze --engine spark`` are read, typed and checked by DuckDB as they are
+ingested into the case, and their actions derived there too: the rows are in the
+case's DuckDB already, so deriving them there is one more scan, where Spark would add
+a copy of every row out of the case and of every action back in (the benchmark's
+``derive`` stage measures both: ``BENCHMARKS.md``, "Spark"). The pairing then reads
+those actions as one copy.
+
+**Work done once.** The matched pairs of a co-action layer are persisted (memory, then
+local disk) while its edges and its events are written from them, and so are the
+per-account strata and the per-pair meetings of the expectations; each is unpersisted
+once written. The expectations' shared term crosses each account's strata as one
+array and one map rather than one row per pair and stratum (see
+:func:`_expectations`).
 
 **Not on Spark yet.** The nulls made of randomised copies run the co-action detector on
 DuckDB whatever the engine.
@@ -66,6 +89,7 @@ from concerted.errors import ConfigError
 from concerted.schema import CONTRACTS, TIMESTAMP, quote_ident, sql_literal
 
 if TYPE_CHECKING:
+    import pyarrow as pa
     from pyspark.sql import Column, DataFrame, SparkSession
 
 __all__ = ["SparkEngine", "derive"]
@@ -75,6 +99,15 @@ _ids = itertools.count()
 #: Decimal places of the exact sums of the expectations (the DuckDB engine's
 #: ``DECIMAL(38, 22)``).
 _PLACES = 22
+
+#: Actions Spark derived into relations of a connection, handed over by an engine that
+#: closed (:meth:`SparkEngine.close`) to the next one opened on that connection.
+_LEFT: weakref.WeakKeyDictionary[duckdb.DuckDBPyConnection, dict[str, tuple[list[Path], int]]] = (
+    weakref.WeakKeyDictionary()
+)
+
+#: The columns of the actions Spark reads, but for their time ``t``.
+_ACTION_FIELDS = ("kind", "object_id", "platform", "actor_id", "source_id")
 
 _MISSING = "the spark engine needs pyspark and Java 17: pip install 'concerted[spark]'"
 
@@ -130,6 +163,9 @@ class SparkEngine:
         self._cleanup = weakref.finalize(self, shutil.rmtree, self.work_dir, True)
         # The views this engine made, and the directory of Parquet files each reads.
         self._made: dict[str, Path] = {}
+        # Relations holding exactly the actions Spark derived: their Parquet, their rows
+        # (with those an engine closed before on this connection handed over).
+        self._derived: dict[str, tuple[list[Path], int]] = dict(_LEFT.pop(con, {}))
         self._duck = DuckDBEngine(con)
 
     # -- crossing ----------------------------------------------------------------------
@@ -172,36 +208,96 @@ class SparkEngine:
             for c in CONTRACTS[table].columns
         )
         source = self.spark.read.parquet(self._export(f"SELECT {columns} FROM {rows}", table))
-        path = self._write(derive(table, source), "derived")
-        try:
-            files = sql_literal(str(path / "*.parquet"))
-            inserted = self.con.execute(
-                f"""INSERT INTO {into}
-                    SELECT actor_id, platform, kind, object_id, make_timestamptz(t) AS ts,
-                           source_id
-                    FROM read_parquet({files})"""
-            ).fetchone()
-        finally:
-            shutil.rmtree(path, ignore_errors=True)
-        return int(inserted[0]) if inserted else 0
+        return self.insert_actions(derive(table, source), into)
+
+    def insert_actions(self, frame: DataFrame, into: str = "actions") -> int:
+        """Append the actions of ``frame`` (laid out as :data:`ACTION_COLUMNS`, as
+        :func:`derive` gives them) to relation ``into`` on the case's connection, and
+        count them; their Parquet is kept for :meth:`pair` and :meth:`expectations`
+        (:meth:`_keep`)."""
+        before = self._count(into)
+        path = self._write(frame, "derived")
+        files = sql_literal(str(path / "*.parquet"))
+        found = self.con.execute(
+            f"""INSERT INTO {into}
+                SELECT actor_id, platform, kind, object_id, make_timestamptz(t) AS ts,
+                       source_id
+                FROM read_parquet({files})"""
+        ).fetchone()
+        inserted = int(found[0]) if found else 0
+        self._keep(into, path, before, inserted)
+        return inserted
+
+    # -- the actions Spark derived, kept for the stages after ----------------------------
+
+    def _count(self, relation: str) -> int:
+        found = self.con.execute(f"SELECT count(*) FROM {relation}").fetchone()
+        return int(found[0]) if found else 0
+
+    def _keep(self, into: str, path: Path, before: int, inserted: int) -> None:
+        """Remember that relation ``into`` now holds the actions in ``path`` (Parquet
+        Spark wrote) after ``before`` rows, so that :meth:`pair` and
+        :meth:`expectations` read them where they are instead of writing the case's
+        copy out again. Only a relation that held nothing else is remembered."""
+        paths, count = self._derived.get(into, ([], 0))
+        if count != before:
+            for old in paths:
+                shutil.rmtree(old, ignore_errors=True)
+            paths, count = [], 0
+            if before:
+                self._derived.pop(into, None)
+                shutil.rmtree(path, ignore_errors=True)
+                return
+        self._derived[into] = ([*paths, path], count + inserted)
+
+    def _actions(
+        self,
+        actions: str,
+        what: str,
+        *,
+        present: tuple[str, ...],
+        kinds: tuple[str, ...] | None = None,
+    ) -> DataFrame:
+        """The rows of relation ``actions`` whose columns ``present`` are not NULL (and
+        whose kind is one of ``kinds``, unless that is None), as Spark reads them:
+        ``kind, object_id, platform, actor_id, source_id`` and ``t`` (integer
+        microseconds). They come from the Parquet Spark derived them into when the
+        relation holds exactly those rows (:meth:`_keep`), else from a copy written
+        out of the case."""
+        from pyspark.sql import functions as F
+
+        kept = self._derived.get(actions)
+        if kept is not None and self._count(actions) == kept[1]:
+            frame = self.spark.read.parquet(*(str(p) for p in kept[0]))
+            for column in present:
+                frame = frame.filter(F.col(column).isNotNull())
+            if kinds is not None:
+                frame = frame.filter(F.col("kind").isin(list(kinds)))
+            return frame.select(*_ACTION_FIELDS, "t")
+        where = " AND ".join(f"{quote_ident(c)} IS NOT NULL" for c in present) or "true"
+        if kinds is not None:
+            where += f" AND kind IN ({', '.join(sql_literal(k) for k in kinds)})"
+        return self.spark.read.parquet(
+            self._export(
+                f"""SELECT {", ".join(_ACTION_FIELDS)}, epoch_us(ts) AS t
+                    FROM {actions} WHERE {where}""",
+                what,
+            )
+        )
 
     def pair(self, actions: str, layers: Sequence[CoAction]) -> Paired:
         if not layers:
             raise ConfigError("a pairing needs at least one co-action layer")
-        source = self._export(
-            f"""SELECT (row_number() OVER ())::BIGINT AS rid, kind, object_id, platform,
-                       actor_id, source_id, epoch_us(ts) AS t
-                FROM {actions}
-                WHERE kind IS NOT NULL AND object_id IS NOT NULL
-                  AND platform IS NOT NULL AND actor_id IS NOT NULL""",
-            "actions",
+        rows = self._actions(
+            actions, "actions", present=("kind", "object_id", "platform", "actor_id")
         )
-        rows = self.spark.read.parquet(source)
         edges: DataFrame | None = None
         events: DataFrame | None = None
         notes: list[dict[str, Any]] = []
+        held: list[DataFrame] = []
         for layer in layers:
-            e, v, viral = _pair_layer(rows, layer)
+            e, v, viral, matched = _pair_layer(rows, layer)
+            held.append(matched)
             edges = e if edges is None else edges.unionByName(e)
             events = v if events is None else events.unionByName(v)
             notes.append(
@@ -237,6 +333,8 @@ class SparkEngine:
                 FROM {{src}}""",
             "events",
         )
+        for frame in held:
+            frame.unpersist()
         merged = dict(notes[0])
         if len(notes) > 1:
             merged["layers"] = notes
@@ -256,14 +354,10 @@ class SparkEngine:
         stratum: float,
         kinds: tuple[str, ...] | None = None,
     ) -> str:
-        where = stratum_filter(stratum, kinds)
-        acted = self.spark.read.parquet(
-            self._export(
-                f"""SELECT platform, actor_id, source_id, epoch_us(ts) AS t FROM {actions}
-                    WHERE object_id IS NOT NULL AND actor_id IS NOT NULL {where}""",
-                "acted",
-            )
-        )
+        stratum_filter(stratum, kinds)  # checks the stratum
+        acted = self._actions(
+            actions, "acted", present=("object_id", "actor_id"), kinds=kinds
+        ).select("platform", "actor_id", "source_id", "t")
         if events in self._made:  # events this engine paired: Spark reads them as they are
             met = self.spark.read.parquet(str(self._made[events]))
         else:
@@ -276,10 +370,13 @@ class SparkEngine:
                     "met",
                 )
             )
-        sums = _expectations(acted, met, _micros(stratum))
+        sums, held = _expectations(acted, met, _micros(stratum))
+        written = self._write(sums, "expectations")
+        for frame in held:
+            frame.unpersist()
         scale = f"0.{'0' * (_PLACES - 1)}1::DECIMAL(38, {_PLACES})"
         return self._view(
-            self._write(sums, "expectations"),
+            written,
             f"""SELECT platform_1, account_1, platform_2, account_2, w::DOUBLE AS w,
                        ((coalesce(shared, 0) + straddling)::DECIMAL(38, 0) * {scale})::DOUBLE
                            AS lam
@@ -296,9 +393,25 @@ class SparkEngine:
             self.con.execute(f"DROP VIEW IF EXISTS {name}")
             shutil.rmtree(path, ignore_errors=True)
 
-    def close(self) -> None:
-        """Drop every view this engine made and delete its working directory."""
+    def close(self, *, hand_over: bool = False) -> None:
+        """Drop every view this engine made and delete its working directory. With
+        ``hand_over``, the actions it derived (and their Parquet) are left to the next
+        Spark engine opened on the same connection, as a dataset's loader leaves them
+        to the analysis; their files go when the connection does."""
         self.release(*list(self._made))
+        if hand_over and self._derived:
+            kept = Path(
+                tempfile.mkdtemp(prefix="concerted-spark-actions-", dir=self.work_dir.parent)
+            )
+            left: dict[str, tuple[list[Path], int]] = {}
+            for relation, (paths, rows) in self._derived.items():
+                moved = [kept / f"{i}_{p.name}" for i, p in enumerate(paths)]
+                for source, target in zip(paths, moved, strict=True):
+                    shutil.move(source, target)
+                left[relation] = (moved, rows)
+            _LEFT[self.con] = left
+            weakref.finalize(self.con, shutil.rmtree, kept, True)
+        self._derived.clear()
         self._cleanup()
 
 
@@ -322,11 +435,13 @@ def _before(p1: str, a1: str, p2: str, a2: str) -> Column:
 
 def _pair_layer(
     actions: DataFrame, layer: CoAction
-) -> tuple[DataFrame, DataFrame, list[dict[str, Any]]]:
+) -> tuple[DataFrame, DataFrame, list[dict[str, Any]], DataFrame]:
     """One layer's edges (integers: ``weight``, ``events``, ``lead_1``, ``lead_2``,
-    ``median_us``, ``first_t``, ``last_t``), its events and its viral objects, as
+    ``median_us``, ``first_t``, ``last_t``), its events, its viral objects and the
+    matched pairs both are read from (persisted: the caller unpersists them), as
     :func:`concerted.detectors.pairing.pair_keys`, :func:`~.pairing.pair_edges` and
     :func:`~.pairing.pair_events` define them."""
+    from pyspark import StorageLevel
     from pyspark.sql import functions as F
 
     window = _micros(layer.window)
@@ -382,7 +497,12 @@ def _pair_layer(
             )
         ]
         if viral:
-            rows = rows.join(over.select(*obj), obj, "left_anti")
+            # The objects left out, from the driver (a few rows, broadcast), rather than
+            # computing ``over`` a second time.
+            left_out = rows.sparkSession.createDataFrame(
+                [(v["kind"], v["object_id"]) for v in viral], "kind STRING, object_id STRING"
+            )
+            rows = rows.join(F.broadcast(left_out), obj, "left_anti")
 
     if layer.min_weight > 1:
         # Accounts on fewer distinct objects of a kind than min_weight share fewer with
@@ -395,7 +515,7 @@ def _pair_layer(
         )
         rows = rows.join(enough, ["kind", "platform", "actor_id"], "left_semi")
 
-    fields = ("rid", "t", "platform", "actor_id", "source_id")
+    fields = ("t", "platform", "actor_id", "source_id")
 
     def side(suffix: str, shift: int) -> DataFrame:
         return rows.select(
@@ -429,6 +549,8 @@ def _pair_layer(
             for f in fields
         ),
     ).withColumnsRenamed({"actor_id_1": "account_1", "actor_id_2": "account_2"})
+    # Edges and events are both read from the matched pairs: they are made once.
+    pairs = pairs.persist(StorageLevel.MEMORY_AND_DISK)
     pair = ["kind", "platform_1", "account_1", "platform_2", "account_2"]
     edges = (
         pairs.groupBy(*pair)
@@ -454,7 +576,7 @@ def _pair_layer(
         F.col("source_id_1").alias("source_1"),
         F.col("source_id_2").alias("source_2"),
     )
-    return edges, events, viral
+    return edges, events, viral, pairs
 
 
 def _units(value: Column) -> Column:
@@ -476,24 +598,44 @@ def _units(value: Column) -> Column:
     )
 
 
-def _expectations(acted: DataFrame, met: DataFrame, micros: int) -> DataFrame:
+def _expectations(
+    acted: DataFrame, met: DataFrame, micros: int
+) -> tuple[DataFrame, list[DataFrame]]:
     """The DuckDB engine's ``_EXPECTATIONS``, step by step: per pair its meetings ``w``
     and the terms of its expectation summed in units of 10^-22 (``straddling``, and
-    ``shared``, NULL where the two never acted in one stratum)."""
+    ``shared``), with the frames it persisted (the caller unpersists them once the
+    result is written).
+
+    ``shared`` sums ``n_1 * n_2 * r`` over the strata in which both accounts acted and
+    some pair met. Rather than joining each account's strata to every pair as rows
+    (one row per pair and stratum, shuffled twice and summed once more), each account's
+    strata cross as one array (with the stratum's rate ``r``) and the other account's as
+    one map: a pair meets its two accounts in two joins, and the sum is taken in the
+    row, term by term, each rounded as DuckDB rounds it."""
+    from pyspark import StorageLevel
     from pyspark.sql import functions as F
 
     pair = ["platform_1", "account_1", "platform_2", "account_2"]
-    act = acted.groupBy("platform", "actor_id", _div("t", micros).alias("s")).agg(
-        F.count_distinct("source_id").cast("double").alias("n")
+    # Distinct counts stay count_distinct: sizes of collect_set (one aggregation, but
+    # on Spark's object aggregate, which sorts) cost more CPU here (BENCHMARKS.md).
+    act = (
+        acted.groupBy("platform", "actor_id", _div("t", micros).alias("s"))
+        .agg(F.count_distinct("source_id").cast("double").alias("n"))
+        .persist(StorageLevel.MEMORY_AND_DISK)
     )
-    meetings = met.groupBy(*pair, _div("least(t_1, t_2)", micros).alias("s")).agg(
-        F.least(F.count_distinct("source_1"), F.count_distinct("source_2")).alias("w"),
-        F.bool_and(_div("t_1", micros) != _div("t_2", micros)).alias("straddles"),
+    meetings = (
+        met.groupBy(*pair, _div("least(t_1, t_2)", micros).alias("s"))
+        .agg(
+            F.least(F.count_distinct("source_1"), F.count_distinct("source_2")).alias("w"),
+            F.bool_and(_div("t_1", micros) != _div("t_2", micros)).alias("straddles"),
+        )
+        .persist(StorageLevel.MEMORY_AND_DISK)
     )
     strata = act.groupBy("s").agg(
         ((F.sum("n") * F.sum("n") - F.sum(F.col("n") * F.col("n"))) / 2).alias("possible")
     )
-    rate = (
+    # One row per stratum with a meeting: small, so broadcast to both joins.
+    rate = F.broadcast(
         meetings.join(strata, "s")
         .groupBy("s")
         .agg((F.sum("w") / F.greatest(F.first("possible"), F.lit(1.0))).alias("r"))
@@ -510,27 +652,30 @@ def _expectations(acted: DataFrame, met: DataFrame, micros: int) -> DataFrame:
             ).alias("straddling"),
         )
     )
-    a = act.select(
-        F.col("platform").alias("platform_1"),
-        F.col("actor_id").alias("account_1"),
-        "s",
-        F.col("n").alias("n_1"),
+    rated = act.join(rate, "s")
+    days_1 = rated.groupBy(
+        F.col("platform").alias("platform_1"), F.col("actor_id").alias("account_1")
+    ).agg(F.collect_list(F.struct("s", "n", "r")).alias("days_1"))
+    days_2 = act.groupBy(
+        F.col("platform").alias("platform_2"), F.col("actor_id").alias("account_2")
+    ).agg(F.map_from_entries(F.collect_list(F.struct("s", "n"))).alias("days_2"))
+    zero = F.lit(0).cast("decimal(38,0)")
+
+    def term(total: Column, day: Column) -> Column:
+        n_2 = F.try_element_at(F.col("days_2"), day["s"])
+        return (
+            total + F.when(n_2.isNull(), zero).otherwise(_units(day["n"] * n_2 * day["r"]))
+        ).cast("decimal(38,0)")
+
+    shared = F.when(F.col("days_1").isNull() | F.col("days_2").isNull(), zero).otherwise(
+        F.aggregate("days_1", zero, term)
     )
-    b = act.select(
-        F.col("platform").alias("platform_2"),
-        F.col("actor_id").alias("account_2"),
-        "s",
-        F.col("n").alias("n_2"),
+    result = (
+        pairs.join(days_1, ["platform_1", "account_1"], "left")
+        .join(days_2, ["platform_2", "account_2"], "left")
+        .select(*pair, "w", "straddling", shared.alias("shared"))
     )
-    shared = (
-        pairs.select(*pair)
-        .join(a, ["platform_1", "account_1"])
-        .join(b, ["platform_2", "account_2", "s"])
-        .join(rate, "s")
-        .groupBy(*pair)
-        .agg(F.sum(_units(F.col("n_1") * F.col("n_2") * F.col("r"))).alias("shared"))
-    )
-    return pairs.join(shared, pair, "left").select(*pair, "w", "straddling", "shared")
+    return result, [act, meetings]
 
 
 # -- deriving the actions ----------------------------------------------------------------
@@ -553,8 +698,8 @@ def derive(table: str, rows: DataFrame) -> DataFrame:
     Reports and roles are projections, written here in PySpark. Posts need the normal
     forms of links, hashtags and texts (Unicode NFC, DuckDB's lower case, its regular
     expressions' character classes), which Spark's functions do not reproduce exactly, so each
-    partition runs :func:`concerted.actions.from_posts` itself on DuckDB, in the
-    executors (``mapPartitions``); the derivation is row-local but for its one
+    Arrow batch of posts runs :func:`concerted.actions.from_posts` itself on DuckDB, in
+    the executors (``mapInArrow``); the derivation is row-local but for its one
     ``DISTINCT`` over link actions, which Spark then applies to those actions across
     partitions."""
     from pyspark.sql import functions as F
@@ -581,41 +726,21 @@ def derive(table: str, rows: DataFrame) -> DataFrame:
         raise ConfigError(f"actions are derived from {', '.join(DERIVED_FROM)}, not from {table!r}")
     fields = ("post_id", "account_id", "platform", "ts", "text", "repost_of", "reply_to")
     lists = ("urls", "hashtags", "image_hashes")
-    # Row by row through Python (RDD.mapPartitions): Spark's Arrow path (mapInArrow)
-    # would need pandas as well.
-    derived = rows.sparkSession.createDataFrame(
-        rows.select(*fields, *lists).rdd.mapPartitions(_derive_posts), ACTION_COLUMNS
-    )
+    # Arrow batches in and out (mapInArrow): no row crosses as a Python object.
+    derived = rows.select(*fields, *lists).mapInArrow(_derive_posts, ACTION_COLUMNS)
     once = F.col("kind").isin(list(_DISTINCT_KINDS))
     return derived.filter(~once).unionByName(derived.filter(once).distinct())
 
 
-#: Posts per DuckDB query in :func:`_derive_posts`.
-_CHUNK = 50_000
-
-_POSTS_ARROW = (
-    ("post_id", "string"),
-    ("account_id", "string"),
-    ("platform", "string"),
-    ("ts", "int64"),
-    ("text", "string"),
-    ("repost_of", "string"),
-    ("reply_to", "string"),
-    ("urls", "list"),
-    ("hashtags", "list"),
-    ("image_hashes", "list"),
-)
-
-
-def _derive_posts(rows: Iterable[Any]) -> Iterator[tuple[Any, ...]]:
-    """Run on an executor: the actions of one partition of posts, by DuckDB's own SQL
-    (:func:`concerted.actions.from_posts`), ``_CHUNK`` posts at a time."""
+def _derive_posts(batches: Iterable[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+    """Run on an executor: the actions of each Arrow batch of posts (their times as
+    integer microseconds), by DuckDB's own SQL (:func:`concerted.actions.from_posts`)."""
     import pyarrow as pa
 
-    schema = pa.schema(
+    out = pa.schema(
         [
-            (name, pa.list_(pa.string()) if kind == "list" else getattr(pa, kind)())
-            for name, kind in _POSTS_ARROW
+            pa.field(name, pa.int64() if name == "t" else pa.string())
+            for name in ("actor_id", "platform", "kind", "object_id", "t", "source_id")
         ]
     )
     con = duckdb.connect(config={"threads": 1})
@@ -624,21 +749,15 @@ def _derive_posts(rows: Iterable[Any]) -> Iterator[tuple[Any, ...]]:
         con.execute(SQL_MACROS)
         query = f"""SELECT actor_id, platform, kind, object_id, epoch_us(ts) AS t, source_id
                     FROM ({from_posts("_posts")})"""
-        it = iter(rows)
-        while chunk := list(itertools.islice(it, _CHUNK)):
-            columns = list(zip(*chunk, strict=True))
-            con.register(
-                "_chunk",
-                pa.Table.from_arrays(
-                    [pa.array(c, f.type) for c, f in zip(columns, schema, strict=True)],
-                    schema=schema,
-                ),
-            )
+        for batch in batches:
+            if batch.num_rows == 0:
+                continue
+            con.register("_chunk", pa.Table.from_batches([batch]))
             con.execute(
                 "CREATE OR REPLACE TEMP VIEW _posts AS "
                 "SELECT * REPLACE (make_timestamptz(ts) AS ts) FROM _chunk"
             )
-            yield from con.execute(query).fetchall()
+            yield from con.execute(query).fetch_arrow_table().cast(out).to_batches()
             con.unregister("_chunk")
     finally:
         con.close()

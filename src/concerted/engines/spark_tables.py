@@ -20,7 +20,10 @@ Spark then derives the actions straight from the dataset
 (:func:`concerted.engines.spark.derive`), and the validated tables and their actions
 come into the case through the engine's working directory (Parquet, written by Spark,
 read by DuckDB), with one ``sources`` row per table (format ``parquet-dataset``; a
-table whose files are already in the case adds nothing).
+table whose files are already in the case adds nothing). The actions' Parquet is
+handed over to the next Spark engine on the case (:meth:`SparkEngine.close
+<concerted.engines.spark.SparkEngine.close>`), so an analysis that pairs the case's
+``actions`` reads Spark's files rather than a copy written out of the case.
 """
 
 from __future__ import annotations
@@ -292,13 +295,7 @@ def load(
             derived = 0
             if name in DERIVED_FROM:
                 say(f"{name}: deriving actions")
-                derived = _insert(
-                    engine,
-                    derive(name, table.rows),
-                    "actions",
-                    "SELECT actor_id, platform, kind, object_id, make_timestamptz(t) AS ts, "
-                    "source_id FROM {src}",
-                )
+                derived = engine.insert_actions(derive(name, table.rows), "actions")
             (source_id,) = con.execute(
                 "SELECT coalesce(max(source_id), 0) + 1 FROM sources"
             ).fetchone() or (1,)
@@ -364,8 +361,11 @@ def open_dataset(
         engine = SparkEngine(store.con, spark, master=master)
         try:
             loaded = load(engine, store, location, progress)
-        finally:
+        except BaseException:
             engine.close()
+            raise
+        # The derived actions' Parquet stays for the analysis's engine on this case.
+        engine.close(hand_over=True)
     except BaseException:
         store.close()
         raise
