@@ -24,6 +24,11 @@ to answer 429) and stops it after:
 ``batch``
     NDJSON batches of ``--batch`` new reports from four client threads: acknowledged
     reports/s.
+``guard``
+    The guard without HTTP, in this process: ``Guard.submit_reports`` on ``--batch``
+    NDJSON batches (``--guard-reports`` in all, the SQLite log, the state frozen out of
+    the collector as the server does) and each answer encoded as the batch endpoint
+    encodes it; then a fresh guard replaying that log. CPU µs a report for each.
 ``restart``
     Fill a log with ``--reports`` reports through the batch endpoint, SIGKILL the
     server, start it again and time it until ``/readyz`` is 200 (the last snapshot plus
@@ -350,6 +355,70 @@ def send_batches(s: Server, total: int, size: int, run: str, threads: int = 4) -
     }
 
 
+def guard_inprocess(out: Path, total: int, size: int) -> dict[str, Any]:
+    """Intake and replay CPU a report, in this process (the ``guard`` part)."""
+    import asyncio
+    import resource
+
+    import msgspec
+
+    from concerted.scoring import ScoreSettings
+    from concerted.service.intake import Guard, ItemError, parse_batch
+    from concerted.service.sqlite import SqliteLog
+    from concerted.service.state import GuardState
+
+    state = out / "guard"
+    shutil.rmtree(state, ignore_errors=True)
+    state.mkdir(parents=True)
+    bodies = [ndjson(start, min(size, total - start), "guard") for start in range(0, total, size)]
+    encode = msgspec.json.Encoder().encode
+    figures: dict[str, Any] = {"reports": total, "batch": size}
+
+    async def intake() -> None:
+        guard = Guard(SqliteLog(state / "log.sqlite"), GuardState(ScoreSettings()), freeze_gc=True)
+        await guard.start()
+        before, cpu, wall = load(), time.process_time(), time.perf_counter()
+        for body in bodies:
+            answers = await guard.submit_reports(parse_batch(body))
+            results = [
+                {"ok": False, "index": i, "error": a.as_dict()}
+                if isinstance(a, ItemError)
+                else {"ok": True, "index": i, **a}
+                for i, a in enumerate(answers)
+            ]
+            encode({"accepted": len(results), "refused": 0, "results": results})
+        cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
+        figures["intake"] = {
+            "cpu_us_per_report": cpu / total * 1e6,
+            "cpu_s": cpu,
+            "wall_s": wall,
+            "load": (before, load()),
+        }
+        await guard.stop()
+        guard.log.close()
+
+    async def replay() -> None:
+        guard = Guard(SqliteLog(state / "log.sqlite"), GuardState(ScoreSettings()))
+        before, cpu, wall = load(), time.process_time(), time.perf_counter()
+        await guard.start()
+        cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
+        figures["replay"] = {
+            "replayed": guard.stats.replayed,
+            "cpu_us_per_report": cpu / max(guard.stats.replayed, 1) * 1e6,
+            "cpu_s": cpu,
+            "wall_s": wall,
+            "load": (before, load()),
+        }
+        await guard.stop()
+        guard.log.close()
+
+    asyncio.run(intake())
+    (state / "snapshot.pickle").unlink(missing_ok=True)
+    asyncio.run(replay())
+    figures["peak_rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return figures
+
+
 def _metric(s: Server, name: str) -> float:
     """A metric's value from ``/metrics`` (the sum over its labels)."""
     text = s.request("GET", "/metrics")[1].decode()
@@ -368,6 +437,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--batch-reports", type=int, default=200_000)
     parser.add_argument("--pair-memory", default="", help="[service] pair_memory, e.g. 2h")
     parser.add_argument("--reports", type=int, default=1_000_000)
+    parser.add_argument("--guard-reports", type=int, default=60_000)
     args = parser.parse_args(argv)
     for tool in ("wrk", "hey"):
         if shutil.which(tool) is None:
@@ -411,6 +481,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             results["batch"] = send_batches(s, args.batch_reports, args.batch, "batch")
             results["batch"] |= {"server_cpu_s": s.cpu_s() - cpu, "peak_mib": s.peak_mib()}
             print("batch:", json.dumps(results["batch"]))
+    if "guard" in args.parts:
+        results["guard"] = guard_inprocess(args.out, args.guard_reports, args.batch)
+        print("guard:", json.dumps(results["guard"]))
     if "restart" in args.parts:
         with server(args.out, "restart", pair_memory=args.pair_memory) as s:
             empty = s.rss_mib()

@@ -14,7 +14,7 @@ from concerted.service.base import Entry, IntakeLog, Outcome, Record
 from concerted.service.intake import Guard, ItemError, NotReady
 from concerted.service.sqlite import SqliteLog
 from concerted.service.state import GuardState
-from tests.service.conftest import SMALL, NatsServer, report
+from tests.service.conftest import SMALL, NatsServer, brigade_stream, report
 
 Opener = Callable[[], IntakeLog]
 
@@ -165,3 +165,57 @@ def test_a_group_answers_each_request_in_order(open_intake_log: Opener) -> None:
         assert sorted(offsets) == list(range(1, 21))
 
     asyncio.run(run())
+
+
+def test_the_lean_replay_learns_what_the_full_replay_learns(tmp_path: Path) -> None:
+    """``SqliteLog.read_learnt`` (structs, the target views unread) rebuilds the same
+    state as ``read`` (whole entries), which the other logs replay from."""
+
+    async def fill() -> None:
+        guard = Guard(SqliteLog(tmp_path / "log.sqlite"), GuardState(SMALL))
+        await guard.start()
+        rows = brigade_stream(90)
+        for i in range(0, len(rows), 7):
+            await guard.submit_reports(rows[i : i + 7])
+        await guard.stop()
+        guard.log.close()
+
+    asyncio.run(fill())
+    log = SqliteLog(tmp_path / "log.sqlite")
+    try:
+        lean, full = GuardState(SMALL), GuardState(SMALL)
+        learnt = list(log.read_learnt(0, chunk=10))
+        entries = list(log.read())
+        assert [o for o, _, _ in learnt] == [e.offset for e in entries] == list(range(1, 91))
+        for (offset, stored, answered), entry in zip(learnt, entries, strict=True):
+            assert stored.report_id == entry.record.report["report_id"]
+            assert answered.recommendation == entry.record.result["recommendation"]
+            assert answered.signals == entry.record.result["signals"]
+            lean.replay_stored(stored, answered, offset)
+            full.replay(entry.record.report, entry.record.result, entry.offset)
+        assert lean.offset == full.offset == 90
+        assert lean.target("mastodon", "t0") == full.target("mastodon", "t0")
+        probe = report(999, "b1", "t0", 4.0 * 91)
+        assert lean.score_and_learn(probe) == full.score_and_learn(probe)
+    finally:
+        log.close()
+
+
+def test_lookup_finds_every_stored_key_in_one_query_per_chunk(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import concerted.service.sqlite as sqlite_log
+
+    monkeypatch.setattr(sqlite_log, "_LOOKUP_CHUNK", 3)
+    log = SqliteLog(tmp_path / "log.sqlite")
+    try:
+        odd = ["12", '"quoted"', "ü-1", "a,b", "[x]", "\\", "0"]
+        records = [Record("x", r, "t", {"report_id": r}, {"n": i}) for i, r in enumerate(odd)]
+        stored = log.append(records)
+        keys = [("x", r) for r in odd] + [("y", "12"), ("x", "missing"), ("x", "12")]
+        found = log.lookup(keys)
+        assert set(found) == {("x", r) for r in odd}
+        assert {k: e.offset for k, e in found.items()} == {e.record.key: e.offset for e in stored}
+        assert found[("x", "a,b")].record.result == {"n": 3}
+    finally:
+        log.close()

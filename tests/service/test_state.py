@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from concerted.service.base import Entry
+from concerted.service.base import Entry, Learnt
 from concerted.service.intake import Guard, NotReady
 from concerted.service.sqlite import SqliteLog
 from concerted.service.state import GuardState
@@ -24,6 +24,10 @@ class _SlowLog(SqliteLog):
     def read(self, after: int = 0, *, chunk: int = 10_000) -> Iterator[Entry]:
         self.gate.wait(10)
         yield from super().read(after, chunk=chunk)
+
+    def read_learnt(self, after: int = 0, *, chunk: int = 50_000) -> Iterator[Learnt]:
+        self.gate.wait(10)
+        yield from super().read_learnt(after, chunk=chunk)
 
 
 def test_intake_waits_until_the_log_is_replayed(tmp_path: Path) -> None:
@@ -75,3 +79,22 @@ def test_an_unreadable_snapshot_means_a_full_replay(tmp_path: Path) -> None:
     path = tmp_path / "snapshot.pickle"
     path.write_bytes(b"not a pickle")
     assert GuardState.load(path, SMALL).offset == 0
+
+
+def test_hindsight_marks_survive_a_restart_from_the_snapshot(tmp_path: Path) -> None:
+    state = GuardState(SMALL)
+    for r in brigade_stream(10):
+        state.score_and_learn(r)
+    mark = {"source": "hindsight", "campaign_id": "b1", "protected": True, "score": 0.9}
+    state.hindsight = {("mastodon", "t0"): mark, ("mastodon", "gone"): mark}
+    path = tmp_path / "snapshot.pickle"
+    GuardState.write_snapshot(path, state.dump())
+    loaded = GuardState.load(path, SMALL)
+    assert loaded.hindsight == state.hindsight
+    target = loaded.target("mastodon", "t0")
+    assert target is not None and target["hindsight"] == mark
+    assert "hindsight" in target["sources"] and target["state"] == "review"
+    # A marked target with no live view is still listed, from its mark alone.
+    listed = {t["target_id"]: t for t in loaded.under_review(10)}
+    assert {"t0", "gone"} <= set(listed) and listed["gone"]["reports"] == 0
+    assert listed["gone"]["sources"] == ["hindsight"]

@@ -23,7 +23,9 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-__all__ = ["Entry", "IntakeLog", "Outcome", "Record"]
+import msgspec
+
+__all__ = ["Answered", "Entry", "IntakeLog", "Learnt", "Outcome", "Record", "StoredReport"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +60,32 @@ class Outcome:
     report_id: str
     outcome: str
     decided_at: str | None = None
+
+
+class StoredReport(msgspec.Struct, frozen=True):
+    """The fields of a stored report that the live state reads, decoded at once from
+    the log's JSON (the others are skipped unread): what replay needs and no more."""
+
+    report_id: str
+    platform: str
+    reporter_id: str
+    target_id: str
+    ts: str
+    channel: str | None = None
+    client: str | None = None
+    outcome: str | None = None
+    reporter_created_at: str | None = None
+
+
+class Answered(msgspec.Struct, frozen=True):
+    """The fields of a stored result that replay reads."""
+
+    recommendation: str
+    signals: list[str] = msgspec.field(default_factory=list)
+
+
+#: One report as replay learns it again: its offset, the report and its first result.
+Learnt = tuple[int, StoredReport, Answered]
 
 
 class IntakeLog(Protocol):

@@ -31,6 +31,7 @@ by design of the setting).
 
 from __future__ import annotations
 
+import functools
 import math
 from collections import Counter, deque
 from collections.abc import Mapping
@@ -46,6 +47,14 @@ _US = 1_000_000
 _DAY_US = 86_400 * _US
 _QUALIFIED = -1
 _SHIFT = 32
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _pdtr(k: int, expected: float) -> float:
+    """scipy's Poisson distribution function on scalars, cached: its arguments are
+    counts (a target's recent and baseline reports), which repeat from report to
+    report, and one call costs more than the rest of the feature."""
+    return float(special.pdtr(k, expected))
 
 
 class FastScorer:
@@ -141,26 +150,43 @@ class FastScorer:
         co = 0
         if recent_reports:
             since = t - self._window
-            others = tuple({q for ty, q in recent_reports if ty >= since and q != r})
+            distinct = {q for ty, q in recent_reports if ty >= since}
+            distinct.discard(r)
+            others = tuple(distinct)
             pairs, old = self._pairs, self._old_pairs
+            min_shared = s.min_shared
             for q in others:
-                key = (r << _SHIFT) | q if r < q else (q << _SHIFT) | r
-                v = pairs.get(key)
-                if v is None and old:
-                    v = old.get(key)
-                if v is not None and self._qualified(v):
+                v = pairs.get((r << _SHIFT) | q if r < q else (q << _SHIFT) | r)
+                if v is None:
+                    if not old:
+                        continue
+                    v = old.get((r << _SHIFT) | q if r < q else (q << _SHIFT) | r)
+                    if v is None:
+                        continue
+                # As _qualified: -1, or as many targets as min_shared.
+                if v == _QUALIFIED or (1 if isinstance(v, int) else len(v)) >= min_shared:
                     co += 1
         times = self._reporter_times.get(r)
         gap_count = 0
         gap_max = 0
         pace = 0
         if times:
-            last = list(times)[-s.gaps :]
-            last.append(t)
-            gap_count = len(last) - 1
-            gap_max = max(b - a for a, b in zip(last, last[1:], strict=False))
+            # The gaps between the reporter's last ``gaps`` times and ``t``, latest
+            # first (their maximum is the same in any order).
+            gaps = s.gaps
+            later = t
+            gap_max = later - times[-1]
+            for ty in reversed(times):
+                if later - ty > gap_max:
+                    gap_max = later - ty
+                later = ty
+                gap_count += 1
+                if gap_count == gaps:
+                    break
             pace_from = t - self._pace
-            pace = sum(1 for ty in times if ty >= pace_from)
+            for ty in times:
+                if ty >= pace_from:
+                    pace += 1
         target_times = self._target_times.get(g)
         recent = baseline = 0
         if target_times:
@@ -185,8 +211,7 @@ class FastScorer:
                     else:
                         upheld += 1
         if recent > 0:
-            expected = (baseline + 1.0) * self._scale
-            burst = float(special.pdtr(max(recent - 1, 0), expected))
+            burst = _pdtr(max(recent - 1, 0), (baseline + 1.0) * self._scale)
         else:
             burst = 0.0
         if created is not None:

@@ -192,7 +192,7 @@ def check_all(
             rest.append(row)
             typed.append(None)
         else:
-            typed.append({f: fast[f] for f in FIELDS})
+            typed.append(fast)
     slow = iter(_validate(con, rest))
     return [next(slow) if t is None else t for t in typed]
 
@@ -277,16 +277,39 @@ class Guard:
             gc.set_threshold(young, middle, 1_000_000_000)
 
     def _replay(self) -> None:
+        # Replay allocates millions of long-lived objects and no cycles: with the
+        # cyclic collector on, each of its full passes walks the whole state built so
+        # far (a fifth of replay's time, measured). Off while replaying: nothing else
+        # runs then, and the collector runs again after.
+        enabled = gc.isenabled()
+        gc.disable()
+        try:
+            self._replay_log()
+        finally:
+            if enabled:
+                gc.enable()
+
+    def _replay_log(self) -> None:
         # Decisions go in at their place among the reports: after the report at their
         # ``after`` offset, before the next one, as they were applied live.
         decisions = list(self.log.decisions(self.state.decision))
         at = 0
-        for entry in self.log.read(self.state.offset):
-            while at < len(decisions) and decisions[at][1] < entry.offset:
-                self._decide(*decisions[at])
-                at += 1
-            self.state.replay(entry.record.report, entry.record.result, entry.offset)
-            self.stats.replayed += 1
+        lean = getattr(self.log, "read_learnt", None)
+        if lean is not None:
+            # The log decodes only what the state reads (the SQLite log does).
+            for offset, report, answered in lean(self.state.offset):
+                while at < len(decisions) and decisions[at][1] < offset:
+                    self._decide(*decisions[at])
+                    at += 1
+                self.state.replay_stored(report, answered, offset)
+                self.stats.replayed += 1
+        else:
+            for entry in self.log.read(self.state.offset):
+                while at < len(decisions) and decisions[at][1] < entry.offset:
+                    self._decide(*decisions[at])
+                    at += 1
+                self.state.replay(entry.record.report, entry.record.result, entry.offset)
+                self.stats.replayed += 1
         for decision in decisions[at:]:
             self._decide(*decision)
         log.info("replayed %d reports; at offset %d", self.stats.replayed, self.state.offset)
@@ -362,9 +385,12 @@ class Guard:
                 _fail(job.future, exc)
             return
         it = iter(typed)
+        counts = self.stats.reports
         answers: list[list[Any]] = []
         records: list[Record] = []
         fresh: dict[tuple[str, str], dict[str, Any]] = {}
+        # The answers that take their offset from this group's commit, with their key.
+        waiting: list[tuple[dict[str, Any], tuple[str, str]]] = []
         learnt: dict[tuple[str, str], Mapping[str, Any]] = {}
         for job in group:
             if job.kind == "outcome":
@@ -382,15 +408,19 @@ class Guard:
                     answer.append(_repeat(existing[key]))
                     self.stats.repeats += 1
                 elif key in fresh:
-                    answer.append({**fresh[key], "repeat": True})
+                    again = {**fresh[key], "repeat": True}
+                    waiting.append((again, key))
+                    answer.append(again)
                     self.stats.repeats += 1
                 else:
                     result = self.state.score_and_learn(report)
-                    records.append(Record(key[0], key[1], str(report["target_id"]), report, result))
+                    records.append(Record(key[0], key[1], report["target_id"], report, result))
                     fresh[key] = result
                     learnt[key] = report
-                    self.stats.reports[str(result["recommendation"])] += 1
-                    answer.append({**result, "repeat": False})
+                    counts[result["recommendation"]] += 1
+                    first = {**result, "repeat": False}
+                    waiting.append((first, key))
+                    answer.append(first)
             answers.append(answer)
         known: list[Outcome] = []
         # Decisions after the group's reports (the log gives them that place too).
@@ -418,14 +448,14 @@ class Guard:
             return
         if known:
             self.state.decision = await asyncio.to_thread(lambda: self.log.last_decision)
-        offsets = {e.record.key: e.offset for e in entries}
+        # The log answers each record in order with its entry.
+        offsets = dict(zip(fresh, [e.offset for e in entries], strict=True))
         if entries:
             self.state.offset = max(self.state.offset, max(offsets.values()))
         self.stats.groups += 1
+        for a, key in waiting:
+            a["offset"] = offsets[key]
         for job, answer in zip(group, answers, strict=True):
-            for a in answer:
-                if isinstance(a, dict) and "offset" not in a:
-                    a["offset"] = offsets[(a["platform"], a["report_id"])]
             if not job.future.done():
                 job.future.set_result(answer)
         if self.snapshot is not None and self.state.offset - self._snapshot_offset >= (
@@ -443,7 +473,9 @@ class Guard:
 
     async def _write_snapshot(self) -> None:
         assert self.snapshot is not None
-        data = self.state.dump()
+        # Pickled off the event loop (reads go on answering between the pickler's
+        # GIL switches); only the writer changes the state, and it waits here.
+        data = await asyncio.to_thread(self.state.dump)
         self._snapshot_offset = self.state.offset
         await asyncio.to_thread(GuardState.write_snapshot, self.snapshot, data)
         self._settle()
