@@ -22,7 +22,7 @@ from concerted.detectors.synchrony import (
     surprise,
 )
 from concerted.errors import ConfigError
-from concerted.significance import Significance, null_actions
+from concerted.significance import Significance, null_actions, relabelled_accounts
 from concerted.testing.planted import ACTION_COLUMNS, insert_rows, planted_case
 from tests.budget import examples
 
@@ -312,3 +312,66 @@ def test_synchrony_weights_alone_are_its_edges_weights(
         assert np.array_equal(np.sort(full), np.sort(alone))
     after = con.sql("SELECT count(*) FROM duckdb_tables() WHERE temporary").fetchone()
     assert after == before
+
+
+@pytest.mark.parametrize(
+    ("settings", "kinds"),
+    [
+        ({"min_actions": 3}, None),
+        ({"min_actions": 2, "max_object_pairs": 3}, None),
+        ({"min_actions": 3, "kinds": ("repost", "share_url")}, None),
+        ({"min_actions": 3, "kinds": ("repost",)}, ("repost", "hashtag")),
+    ],
+)
+def test_synchrony_copies_from_draws_are_the_copies_of_the_actions(
+    con: duckdb.DuckDBPyConnection, settings: dict[str, object], kinds: tuple[str, ...] | None
+) -> None:
+    """The copies made from the relabel null's draws (the actions numbered once, each
+    copy moving the slots to their new accounts) give exactly the weights that the
+    detector gives on the relabelled actions themselves, viral objects left out
+    alike, and leave no table behind."""
+    planted_case(con, seed=21)
+    detector = Synchrony(**settings)  # type: ignore[arg-type]
+    seeds = [0, 1, 2]
+    before = con.sql("SELECT count(*) FROM duckdb_tables() WHERE temporary").fetchone()
+    copies = [
+        detector.null_statistic(con, null_actions("actions", null="relabel", seed=s, kinds=kinds))
+        for s in seeds
+    ]
+    where = "" if kinds is None else f"WHERE kind IN {tuple(kinds)!r}".replace(",)", ")")
+    drawn = detector.null_statistics_of_draws(
+        con,
+        f"(SELECT * FROM actions {where})",
+        [relabelled_accounts("actions", seed=s, kinds=kinds) for s in seeds],
+    )
+    assert len(drawn) == len(copies)
+    assert sum(c.size for c in copies) > 0
+    for copy, fast in zip(copies, drawn, strict=True):
+        assert np.array_equal(np.sort(copy), np.sort(fast))
+    after = con.sql("SELECT count(*) FROM duckdb_tables() WHERE temporary").fetchone()
+    assert after == before
+
+
+def test_the_test_reads_synchronys_draws_and_gives_what_the_copies_give(
+    con: duckdb.DuckDBPyConnection,
+) -> None:
+    """`Significance.null_statistics` takes synchrony's copies from the draws under
+    `relabel`; a detector without that method (the same synchrony, wrapped) gets the
+    copies of the actions: the same null values."""
+    planted_case(con, seed=22)
+    detector = Synchrony(min_actions=3)
+
+    class Plain:
+        name = detector.name
+
+        def detect(self, con: duckdb.DuckDBPyConnection, actions: str) -> object:
+            return detector.detect(con, actions)
+
+        def null_statistic(self, con: duckdb.DuckDBPyConnection, actions: str) -> object:
+            return detector.null_statistic(con, actions)
+
+    test = Significance(replicates=2, null="relabel")
+    fast = test.null_statistics(con, "actions", detector)
+    plain = test.null_statistics(con, "actions", Plain())  # type: ignore[arg-type]
+    assert fast.size > 0
+    assert np.array_equal(fast, plain)

@@ -131,7 +131,11 @@ def _band_keys(hashes: U64, offsets: I64, *, num_perm: int, bands: int) -> npt.N
         matrix = rensa.RMinHash.digest_matrix_from_flat_token_hashes(
             hashes[part[0] : part[-1]], (part - part[0]).astype(np.uint64), num_perm, SEED
         )
-        digests = np.array(matrix.to_rows(), dtype=np.uint64).reshape(stop - start, bands, rows)
+        # The library gives its digests as lists only; a flat iterator fills the array
+        # faster than nested lists are converted.
+        flat = itertools.chain.from_iterable(matrix.to_rows())
+        digests = np.fromiter(flat, dtype=np.uint64, count=(stop - start) * num_perm)
+        digests = digests.reshape(stop - start, bands, rows)
         keys[start:stop] = (digests * weights).sum(axis=2, dtype=np.uint64)
     return keys
 

@@ -34,6 +34,8 @@ __all__ = [
     "pair_events",
     "pair_keys",
     "pair_weight_counts",
+    "pairs_of_rows",
+    "viral_of_rows",
     "viral_objects",
     "window_pairs",
 ]
@@ -131,6 +133,35 @@ def _pairs_sql(rows: str, viral: str | None, min_objects: int, window: float) ->
                              HAVING count(DISTINCT oid) >= {int(min_objects)}) m
                   USING (kid, aid)"""
     return _PAIRS.format(rows=rows, keep=keep, few=few, window=_micros(window))
+
+
+def pairs_of_rows(rows: str, *, window: float, viral: str | None = None) -> str:
+    """SQL: every pair of rows of two accounts on one object within ``window`` seconds,
+    from ``rows`` laid out as a pairing's keys (``rid, kid, oid, aid, t, b``, ``b`` the
+    time bucket one window wide), leaving out the objects of table ``viral``
+    (``oid``): the pairs a :class:`Pairs` holds (``kid, oid, a_1, r_1, t_1, a_2, r_2,
+    t_2``), as a query to stream rather than a table."""
+    return _pairs_sql(rows, viral, 1, window)
+
+
+def viral_of_rows(con: duckdb.DuckDBPyConnection, rows: str, *, cap: int) -> str:
+    """Materialise the objects of ``rows`` (laid out as in :func:`pairs_of_rows`) whose
+    candidate pairs exceed ``cap``, as :func:`pair_keys` leaves them out; returns the
+    name of a temporary table (``oid, candidate_pairs``)."""
+    n = next(_ids)
+    viral, objects = f"_coaction_viral_{n}", f"_coaction_objects_{n}"
+    con.execute(
+        f"CREATE OR REPLACE TEMP TABLE {objects} AS "
+        f"SELECT oid, count(*) AS n FROM {rows} GROUP BY oid"
+    )
+    try:
+        con.execute(
+            f"CREATE OR REPLACE TEMP TABLE {viral} AS "
+            + _VIRAL.format(rows=rows, objects=objects, cap=int(cap))
+        )
+    finally:
+        con.execute(f"DROP TABLE IF EXISTS {objects}")
+    return viral
 
 
 @dataclass(frozen=True)

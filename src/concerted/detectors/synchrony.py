@@ -47,6 +47,7 @@ output finite. Test both on ``sum(weight)`` under the ``relabel`` null (see
 from __future__ import annotations
 
 import itertools
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -57,7 +58,13 @@ import pyarrow as pa
 from scipy.special import gammaln
 
 from concerted.detectors.base import Evidence, empty
-from concerted.detectors.pairing import Pairs, pair_keys, viral_objects
+from concerted.detectors.pairing import (
+    Pairs,
+    pair_keys,
+    pairs_of_rows,
+    viral_objects,
+    viral_of_rows,
+)
 from concerted.errors import ConfigError
 from concerted.schema import sql_literal
 
@@ -149,6 +156,87 @@ class Synchrony:
             for table in (*keys.tables, active):
                 con.execute(f"DROP TABLE IF EXISTS {table}")
         return np.asarray(values, dtype=np.float64)
+
+    def null_statistics_of_draws(
+        self, con: duckdb.DuckDBPyConnection, actions: str, draws: Sequence[str]
+    ) -> list[npt.NDArray[np.float64]]:
+        """:meth:`null_statistic` of each relabelled copy of ``actions``, the copies
+        given as draws: relations of (``platform, source_id, actor_id``) slots and the
+        account each goes to (``new_actor_id``), as
+        :func:`~concerted.significance.relabelled_accounts` gives them; a slot of
+        ``actions`` missing from a draw loses its actions, as the copy's join drops
+        them. The same values as :meth:`null_statistic` on each copy: the actions are
+        read and numbered once (slots, accounts, objects, times and buckets as
+        integers), and each copy only moves the slots to their new accounts, finds the
+        accounts with ``min_actions`` actions and pairs their rows, which stream into
+        the weights and are never stored."""
+        n = next(_ids)
+        slots, accounts = f"_synchrony_slots_{n}", f"_synchrony_accounts_{n}"
+        objects, base = f"_synchrony_objects_{n}", f"_synchrony_base_{n}"
+        moved, rows = f"_synchrony_moved_{n}", f"_synchrony_rows_{n}"
+        width = max(1, round(self.window * 1_000_000))  # pairing.py's buckets
+        # Only the actions a copy keeps: those of a whole slot.
+        kept = (
+            f"(SELECT * FROM (SELECT * FROM {actions} {_where_kinds(self.kinds)}) k "
+            "WHERE platform IS NOT NULL AND source_id IS NOT NULL AND actor_id IS NOT NULL)"
+        )
+        out: list[npt.NDArray[np.float64]] = []
+        try:
+            con.execute(
+                f"""CREATE OR REPLACE TEMP TABLE {slots} AS
+                    SELECT platform, source_id, actor_id, (row_number() OVER ())::BIGINT AS sid
+                    FROM (SELECT DISTINCT platform, source_id, actor_id FROM {kept});
+                    CREATE OR REPLACE TEMP TABLE {accounts} AS
+                    SELECT platform, actor_id, (row_number() OVER ())::BIGINT AS aid
+                    FROM (SELECT DISTINCT platform, actor_id FROM {actions}
+                          WHERE platform IS NOT NULL AND actor_id IS NOT NULL);
+                    CREATE OR REPLACE TEMP TABLE {objects} AS
+                    SELECT kind, object_id, (row_number() OVER ())::BIGINT AS oid,
+                           (dense_rank() OVER (ORDER BY kind))::BIGINT AS kid
+                    FROM (SELECT DISTINCT kind, object_id FROM {kept}
+                          WHERE kind IS NOT NULL AND object_id IS NOT NULL);
+                    CREATE OR REPLACE TEMP TABLE {base} AS
+                    SELECT (row_number() OVER ())::BIGINT AS rid, s.sid, o.kid, o.oid,
+                           epoch_us(x.ts) AS t, epoch_us(x.ts) // {width} AS b
+                    FROM {kept} x
+                    JOIN {slots} s USING (platform, source_id, actor_id)
+                    LEFT JOIN {objects} o USING (kind, object_id);"""
+            )
+            for draw in draws:
+                con.execute(
+                    f"""CREATE OR REPLACE TEMP TABLE {moved} AS
+                        SELECT s.sid, u.aid FROM {draw} d
+                        JOIN {slots} s ON s.platform = d.platform
+                         AND s.source_id = d.source_id AND s.actor_id = d.actor_id
+                        JOIN {accounts} u ON u.platform = d.platform
+                         AND u.actor_id = d.new_actor_id;
+                        CREATE OR REPLACE TEMP TABLE {rows} AS
+                        WITH c AS (SELECT b.rid, b.kid, b.oid, m.aid, b.t, b.b
+                                   FROM {base} b JOIN {moved} m USING (sid))
+                        SELECT * FROM c
+                        SEMI JOIN (SELECT aid FROM c GROUP BY aid
+                                   HAVING count(*) >= {int(self.min_actions)}) a USING (aid)
+                        WHERE oid IS NOT NULL;"""
+                )
+                viral = None
+                if self.max_object_pairs is not None:
+                    viral = viral_of_rows(con, rows, cap=self.max_object_pairs)
+                try:
+                    values = con.sql(
+                        f"""WITH p AS ({pairs_of_rows(rows, window=self.window, viral=viral)})
+                            SELECT (count(DISTINCT r_1) + count(DISTINCT r_2))::DOUBLE AS s
+                            FROM p GROUP BY a_1, a_2
+                            HAVING count(DISTINCT r_1) + count(DISTINCT r_2)
+                                   >= {int(self.min_weight)}"""
+                    ).fetchnumpy()["s"]
+                finally:
+                    if viral:
+                        con.execute(f"DROP TABLE IF EXISTS {viral}")
+                out.append(np.asarray(values, dtype=np.float64))
+        finally:
+            for table in (slots, accounts, objects, base, moved, rows):
+                con.execute(f"DROP TABLE IF EXISTS {table}")
+        return out
 
     def detect(self, con: duckdb.DuckDBPyConnection, actions: str) -> Evidence:
         n = next(_ids)
