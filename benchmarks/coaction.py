@@ -459,6 +459,76 @@ def run_concerted(
     )
 
 
+# The direct path's stages, timed in one process as the command runs them: the script
+# imports what the command imports, wraps the stages of ``concerted.fastpath`` so that
+# each call records its wall time and the process's CPU time (all threads: pyarrow's
+# reader and the counting use both cores), then runs ``fastpath.coaction``. The DuckDB
+# sniffer and the file's hash run in threads beside the read; their own CPU time is
+# their thread's. Prints one JSON list of [stage, calls, wall s, CPU s].
+_STAGES = """\
+import json, sys, time
+began, cpu_began = time.perf_counter(), time.process_time()
+import concerted.cli
+from pathlib import Path
+from concerted import fastpath
+import pyarrow.csv
+marks = [("start-up: import concerted.cli", 1, time.perf_counter() - began,
+          time.process_time() - cpu_began)]
+THREADS = ("_sniffed", "_hash_file")
+def timed(name, label, owner=fastpath):
+    inner = getattr(owner, name)
+    clock = time.thread_time if name in THREADS else time.process_time
+    def call(*args, **kwargs):
+        wall, cpu = time.perf_counter(), clock()
+        try:
+            return inner(*args, **kwargs)
+        finally:
+            marks.append((label, 1, time.perf_counter() - wall, clock() - cpu))
+    setattr(owner, name, call)
+for name, label in [
+    ("_plain_file", "read: the file's bytes checked (quotes, line ends, UTF-8)"),
+    ("_sniffed", "read: DuckDB's sniffer (a thread beside the read)"),
+    ("_hash_file", "read: SHA-256 of the file (a thread beside the read)"),
+    ("_edged", "checks: ids ingest would trim"),
+    ("_epoch_seconds", "checks: times"),
+    ("_unique", "checks: message ids unique"),
+    ("_read_arrow", "read and checks, in all"),
+    ("_numbered", "numbering accounts and objects"),
+    ("message_matches", "counting: pairs of rows within the window"),
+    ("_summed", "counting: summed by pair"),
+    ("_write_edges", "writing edges.parquet"),
+    ("coaction", "fastpath.coaction, in all"),
+]:
+    timed(name, label)
+timed("read_csv", "read: pyarrow.csv, five columns", pyarrow.csv)
+file, out, window = sys.argv[1], sys.argv[2], float(sys.argv[3])
+done = fastpath.coaction([Path(file)], out, window=window, compat_mode="qut",
+                         kinds=("repost",))
+marks.append(("process, in all", 1, time.perf_counter() - began,
+              time.process_time() - cpu_began))
+found = {}
+for label, calls, wall, cpu in marks:
+    seen = found.setdefault(label, [label, 0, 0.0, 0.0])
+    seen[1] += calls; seen[2] += wall; seen[3] += cpu
+print(json.dumps({"written": done, "stages": list(found.values())}))
+"""
+
+
+def run_stages(file: Path, work: Path, window: int) -> tuple[Measured, list[Stage]]:
+    """The direct path's stages in one child process (``_STAGES``)."""
+    out = work / "stages"
+    run = run_measured([sys.executable, "-c", _STAGES, str(file), str(out), str(window)])
+    if run.code != 0:
+        raise _failed("the staged direct path", run)
+    found = json.loads(run.stdout.strip().splitlines()[-1])
+    if not found["written"]:
+        raise SystemExit("the staged run did not take the direct path")
+    return run, [
+        Stage(f"{label} ({calls}×)" if calls > 1 else label, wall, cpu)
+        for label, calls, wall, cpu in found["stages"]
+    ]
+
+
 # The toolkit's command line (its console script, ``compute_networks``), and its edge
 # export: the function its ``export_network ... --output_format csv`` calls, called
 # directly, because that command fails in 1.5.2 (it passes ``n_messages`` to
@@ -599,6 +669,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT / "coaction", help="where files go")
     parser.add_argument("--keep", action="store_true", help="keep databases and edge files")
+    parser.add_argument(
+        "--stages",
+        action="store_true",
+        help="also time the direct path's stages in one process (after both tools)",
+    )
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -636,6 +711,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         if not args.no_peer and args.mode == "qut":
             say("coordination-network-toolkit ...")
             peer = run_toolkit(data.file, work, args.window)
+        staged: tuple[Measured, list[Stage]] | None = None
+        if args.stages:
+            say("the direct path's stages ...")
+            staged = run_stages(data.file, work, args.window)
         say("comparing the edges ...")
         if args.mode == "qut":
             same = compare(ours.edges_file, peer.edges_file if peer else None)
@@ -663,6 +742,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             "toolkit": asdict(peer) if peer else None,
             "comparison": asdict(same) | {"ok": same.ok},
             "ratio": ratio,
+            "stages": None
+            if staged is None
+            else {
+                "seconds": staged[0].seconds,
+                "cpu_seconds": staged[0].cpu_seconds,
+                "peak_rss_mib": staged[0].peak_rss_mib,
+                "stages": [asdict(s) for s in staged[1]],
+            },
             "load_average_1min": {"before": load_before, "after": load_after},
         }
         print(json.dumps(payload, indent=2))
@@ -717,6 +804,18 @@ def main(argv: Sequence[str] | None = None) -> int:
                 print(f"  {line}")
         if ratio is not None:
             print(f"toolkit seconds / concerted seconds: {ratio:.1f}")
+            if peer is not None and ours.cpu_seconds:
+                cpu_ratio = peer.cpu_seconds / ours.cpu_seconds
+                print(f"toolkit CPU seconds / concerted CPU seconds: {cpu_ratio:.1f}")
+        if staged is not None:
+            run, stages = staged
+            print()
+            print(
+                f"the direct path's stages, one process: {run.seconds:.2f} s, "
+                f"CPU {run.cpu_seconds:.2f} s, peak RSS {run.peak_rss_mib:,.0f} MiB"
+            )
+            for s in stages:
+                print(f"  {s.name}: {s.seconds:.3f} s, CPU {s.cpu_seconds or 0.0:.3f} s")
     return 1 if same.ok is False else 0
 
 

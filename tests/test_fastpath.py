@@ -159,6 +159,11 @@ def test_message_matches_sum_to_the_weights(
             if w:
                 got[pair] = got.get(pair, 0) + w
     assert got == brute_force(account, obj, t, window)
+    # And summed by pair as the direct path sums them (codes in sorted runs, merged).
+    low, high, ups, downs = fastpath._summed(codes.copy(), n)
+    summed = {(int(lo), int(hi)): int(w) for lo, hi, w in zip(low, high, ups, strict=True) if w}
+    summed |= {(int(hi), int(lo)): int(w) for lo, hi, w in zip(low, high, downs, strict=True) if w}
+    assert summed == got
 
 
 @pytest.mark.parametrize(
@@ -287,3 +292,140 @@ def test_the_command_gives_the_same_files_with_and_without_a_case(
     assert direct["rows"] == full["rows"] and direct["rows"]["edges.parquet"] > 0
     for name in full["rows"]:
         assert rows_of(tmp_path / "direct" / name) == rows_of(tmp_path / "full" / name)
+
+
+@st.composite
+def plain_qut_files(draw: st.DrawFn) -> list[Row]:
+    """Files the Arrow reader takes: ids with no edge to trim, integer epoch seconds."""
+    n = draw(st.integers(min_value=1, max_value=40))
+    accounts = draw(st.lists(st.sampled_from(["1", "2", "30", "a", "B", "x y"]), min_size=1))
+    objects = ["p1", "p2", "9", "q-3"]
+    ids = draw(st.permutations(range(n)))  # in any order, not only the file's
+    return [
+        (
+            f"m{ids[i]}",
+            draw(st.sampled_from(accounts)),
+            draw(st.sampled_from([*objects, ""])),
+            draw(st.sampled_from([*objects, "", ""])),
+            str(T0 + draw(st.integers(min_value=0, max_value=90))),
+        )
+        for i in range(n)
+    ]
+
+
+def reader_of(out: Path) -> str:
+    return str(json.loads((out / "run.json").read_text())["notes"]["reader"])
+
+
+@settings(
+    max_examples=examples(40),
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(
+    rows=plain_qut_files(),
+    mode=st.sampled_from(MODES[:3]),
+    window=st.sampled_from([0, 1, 10, 30]),
+    min_weight=st.integers(min_value=1, max_value=3),
+    lf=st.booleans(),
+)
+def test_the_arrow_reader_writes_what_the_case_gives(
+    tmp_path_factory: pytest.TempPathFactory,
+    rows: list[Row],
+    mode: dict[str, Any],
+    window: float,
+    min_weight: int,
+    lf: bool,
+) -> None:
+    work = tmp_path_factory.mktemp("arrow")
+    path = write_qut(work / "posts.csv", rows)  # lines end in CR LF, as csv writes them
+    if lf:
+        path.write_bytes(path.read_bytes().replace(b"\r\n", b"\n"))
+    settings = {"window": window, "min_weight": min_weight, **mode}
+    direct = fastpath.coaction([path], work / "direct", **settings)
+    assert reader_of(work / "direct") == "pyarrow"
+    full = full_path(path, work / "full", **settings)
+    assert direct == full
+    assert rows_of(work / "direct" / "edges.parquet") == rows_of(work / "full" / "edges.parquet")
+
+
+PLAIN: list[Row] = [
+    ("m1", "u1", "p", "", str(T0)),
+    ("m2", "u2", "p", "", str(T0 + 5)),
+    ("m3", "u1", "p", "", str(T0 + 8)),
+]
+
+
+# (how the plain file is changed, why pyarrow leaves it, whether the DuckDB reader then
+# takes it: if not, the full path reads it or names the row it refuses)
+LEFT_TO_DUCKDB = [
+    (lambda b: b"\xef\xbb\xbf" + b, "byte-order mark", True),
+    (lambda b: b.replace(b"\r\n", b"\n", 1), "line ends", True),
+    (lambda b: b.replace(b"name u2", b"name\ru2"), "line ends", False),
+    (lambda b: b.replace(b"name u2", b'"name, u2"'), "a quote", True),
+    (lambda b: b.replace(b",u2,", b",\xc3\xa9u2,"), "ids ingest would trim", True),
+    (lambda b: b.replace(b",u2,", b", u2,"), "ids ingest would trim", True),
+    (lambda b: b.replace(b",u2,", b",u2\t,"), "ids ingest would trim", True),
+    (lambda b: b.replace(b"name u2", b"name\x00u2"), "a NUL", True),
+    (lambda b: b.replace(str(T0 + 5).encode(), f"{T0 + 5}.5".encode()), "epoch seconds", True),
+    (lambda b: b.replace(str(T0 + 5).encode(), b"04102444800"), "epoch seconds", False),
+    (lambda b: b.replace(b"m3", b"m2"), "seen twice", False),
+    (lambda b: b.replace(b"urls", b"reply_id"), "header", False),
+    (lambda b: b.replace(b",", b";"), "pyarrow", True),
+    (lambda b: b + b"\r\n", "without its ids", True),
+    (lambda b: b + b"\n", "line ends", False),
+]
+
+
+@pytest.mark.parametrize(("change", "why", "taken"), LEFT_TO_DUCKDB)
+def test_a_file_the_arrow_reader_does_not_take_goes_through_duckdb(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, change: Any, why: str, taken: bool
+) -> None:
+    path = write_qut(tmp_path / "posts.csv", PLAIN)
+    path.write_bytes(change(path.read_bytes()))
+    settings: dict[str, Any] = {"window": 10, "compat_mode": "qut"}
+    with caplog.at_level("INFO", logger="concerted.fastpath"):
+        direct = fastpath.coaction([path], tmp_path / "direct", **settings)
+    assert why in caplog.text
+    assert (direct is not None) == taken
+    if direct is not None:
+        assert why in reader_of(tmp_path / "direct")
+        full = full_path(path, tmp_path / "full", **settings)
+        assert direct == full
+        assert rows_of(tmp_path / "direct" / "edges.parquet") == rows_of(
+            tmp_path / "full" / "edges.parquet"
+        )
+
+
+def test_text_that_is_not_utf8_is_left_to_ingest(tmp_path: Path) -> None:
+    path = write_qut(tmp_path / "posts.csv", PLAIN)
+    path.write_bytes(path.read_bytes().replace(b"name u2", b"name \xff"))
+    assert fastpath._plain_file(path, path.stat().st_size) == "text that is not UTF-8"
+    assert fastpath.coaction([path], tmp_path / "direct", window=10, compat_mode="qut") is None
+
+
+@settings(max_examples=examples(200), deadline=None)
+@given(
+    st.lists(
+        st.tuples(st.integers(0, 3), st.integers(-5, 5) | st.integers(-(2**62), 2**62)),
+        max_size=30,
+    )
+)
+def test_order_by_is_lexsort(rows: list[tuple[int, int]]) -> None:
+    major = np.array([r[0] for r in rows], dtype=np.int64)
+    minor = np.array([r[1] for r in rows], dtype=np.int64)
+    assert fastpath._order_by(major, minor).tolist() == np.lexsort((minor, major)).tolist()
+
+
+def test_the_arrow_reader_leaves_pandas_unimported(tmp_path: Path) -> None:
+    # pyarrow's to_numpy and pa.array import pandas where it is installed (0.2 s).
+    path = write_qut(tmp_path / "posts.csv", PLAIN)
+    code = (
+        "import sys; from pathlib import Path; from concerted import fastpath; "
+        f"done = fastpath.coaction([Path({str(path)!r})], {str(tmp_path / 'out')!r}, "
+        "window=10, compat_mode='qut'); "
+        "print(done, 'pandas' in sys.modules); sys.exit('pandas' in sys.modules or not done)"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert reader_of(tmp_path / "out") == "pyarrow"

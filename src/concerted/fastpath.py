@@ -4,36 +4,53 @@
 every stage after it reads one. ``coaction --compat qut`` or ``--compat coortweet``
 reads a file once and writes one network, so for a coordination-network-toolkit CSV
 (``--format qut``) and the kinds ``repost`` and ``reply`` it reads only the columns the
-pairing needs, in one DuckDB pass, straight into actions:
+pairing needs, straight into actions. Two readers do this:
 
-1. ``read_csv`` (the same dialect sniffing as ingest, every field as text), keeping
-   ``message_id``, ``user_id``, ``repost_id``, ``reply_id`` and ``timestamp``;
-2. one aggregate checks what ingest would check on those rows: a message id and a user
-   id in every row, message ids unique, every time epoch seconds between 1970 and 2100.
-   When a check fails, or the reader meets a line it cannot split, the direct path gives
-   way (:func:`coaction` returns ``None``) and the command builds the case as before,
-   which raises naming the file, row and column as ingest does; a file that passes has
-   no row ingest would refuse, so none is dropped here;
-3. ``--compat qut``: the pairs are counted on integers in numpy (:func:`message_matches`)
-   and the edges written without sorting; ``--compat coortweet``: the actions go through
-   :func:`concerted.compat.coortweet_pairs` and :func:`~concerted.compat.coortweet_network`
-   as on the full path.
+* **pyarrow** (``--compat qut``), for a plain file: no quote, NUL or byte-order mark,
+  lines all ending in LF or all in CR LF, valid UTF-8, and a dialect that DuckDB's
+  sniffer (run beside the read) finds to be plain commas with the same header. Such a
+  file splits the same way in any CSV reader, and pyarrow's reads the five columns on
+  every core. The checks run on its Arrow columns; any value ingest would trim (an edge
+  of a space or a byte beyond ASCII), a missing id, a time other than integer epoch
+  seconds within bounds, or a repeated message id sends the file to the DuckDB reader,
+  which decides as before (:func:`_read_arrow`).
+* **DuckDB**, for every other file and for ``--compat coortweet``:
+
+  1. ``read_csv`` (the same dialect sniffing as ingest, every field as text), keeping
+     ``message_id``, ``user_id``, ``repost_id``, ``reply_id`` and ``timestamp``;
+  2. one aggregate checks what ingest would check on those rows: a message id and a
+     user id in every row, message ids unique, every time epoch seconds between 1970
+     and 2100. When a check fails, or the reader meets a line it cannot split, the
+     direct path gives way (:func:`coaction` returns ``None``) and the command builds
+     the case as before, which raises naming the file, row and column as ingest does;
+     a file that passes has no row ingest would refuse, so none is dropped here.
+
+Then ``--compat qut``: the pairs are counted on integers in numpy
+(:func:`message_matches`) and the edges written without sorting; ``--compat
+coortweet``: the actions go through :func:`concerted.compat.coortweet_pairs` and
+:func:`~concerted.compat.coortweet_network` as on the full path. ``run.json`` names the
+reader (``notes.reader``) and, for DuckDB, why pyarrow did not read the file.
 
 The accounts, ids and times are the ones ingest would store (ids trimmed, epoch
 seconds to the microsecond), so the edges are the ones the full path writes;
-``tests/test_fastpath.py`` holds the two paths to that on random files.
+``tests/test_fastpath.py`` holds the paths to that on random files.
 """
 
 from __future__ import annotations
 
+import codecs
 import hashlib
 import json
 import logging
+import mmap
 import os
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any, cast
 
@@ -41,6 +58,7 @@ import duckdb
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.csv as pcsv
 import pyarrow.parquet as pq
 
 from concerted import __version__, paths
@@ -126,6 +144,27 @@ def applies(
     return tuple(dict.fromkeys(used))
 
 
+def _order_by(
+    major: np.ndarray[Any, np.dtype[Any]], minor: np.ndarray[Any, np.dtype[Any]]
+) -> np.ndarray[Any, np.dtype[np.intp]]:
+    """The stable order of rows by (major, minor), both non-negative or ``minor`` any:
+    one sort of a packed key where it fits in 64 bits (twice as fast as ``lexsort``).
+
+    >>> _order_by(np.array([1, 0, 1, 0]), np.array([5, 7, 5, -2])).tolist()
+    [3, 1, 0, 2]
+    """
+    if len(major) == 0:
+        return np.zeros(0, np.intp)
+    base = int(minor.min())
+    span = int(minor.max()) - base + 1
+    if int(major.min()) >= 0 and (int(major.max()) + 1) * span < 2**63:
+        packed = major.astype(np.int64) * span
+        packed += minor
+        packed -= base
+        return np.argsort(packed, kind="stable")
+    return np.lexsort((minor, major))
+
+
 def message_matches(
     account: np.ndarray[Any, np.dtype[np.int64]],
     obj: np.ndarray[Any, np.dtype[np.int64]],
@@ -159,7 +198,7 @@ def message_matches(
         return np.zeros(0, np.int64)
     accounts = int(account.max()) + 1
     index = np.int32 if n < 2**31 else np.int64
-    order = np.lexsort((t, obj))
+    order = _order_by(obj, t)
     a, o, ts = account[order].astype(index), obj[order], t[order]
     step = np.full(n, window + 1, dtype=np.int64)
     same = o[1:] == o[:-1]
@@ -172,7 +211,8 @@ def message_matches(
     hi: np.ndarray[Any, Any] = np.searchsorted(key, key + window, side="right").astype(index)
     ahead = hi - pos - 1
     # The previous row of the same account on the same object, by position (-1: none).
-    by_account = np.lexsort((pos, a, o)).astype(index)
+    # Rows of an object are adjacent, in order of position: (object, account, position).
+    by_account = _order_by(o, a).astype(index)
     sa, so = a[by_account], o[by_account]
     follows = (sa[1:] == sa[:-1]) & (so[1:] == so[:-1])
     prev = np.full(n, -1, dtype=index)
@@ -252,6 +292,259 @@ def _read(con: duckdb.DuckDBPyConnection, path: Path) -> str | None:
     return None
 
 
+# The Arrow reader: a plain file (no quote, NUL or BOM, lines all LF or all CR LF, valid
+# UTF-8, and a dialect DuckDB's sniffer finds to be plain commas) splits the same way
+# in any CSV reader, and pyarrow's reads the five columns on every core in a fraction of
+# DuckDB's time. Anything else, and any value ingest would trim or refuse, goes to the
+# DuckDB reader above, which decides as before.
+_ARROW_MAX_BYTES = 2**31
+_ARROW_BLOCK = 16 * 2**20
+_SNIFF = (
+    "SELECT Delimiter, Quote, Escape, NewLineDelimiter, Comment, SkipRows, "
+    "[c.name FOR c IN Columns] FROM sniff_csv({path}, header = true, all_varchar = true, "
+    "max_line_size = {longest}, buffer_size = {longest})"
+)
+_PICKED = ("message_id", "user_id", "repost_id", "reply_id", "timestamp")
+
+
+@dataclass(frozen=True)
+class _Actions:
+    """Actions as the pairing takes them: account and object names, the kind (0 a
+    repost, 1 a reply) and the time in microseconds."""
+
+    rows: int
+    account: pa.ChunkedArray[Any]
+    obj: pa.ChunkedArray[Any]
+    kind: np.ndarray[Any, np.dtype[np.int64]]
+    t: np.ndarray[Any, np.dtype[np.int64]]
+
+
+def _sniffed(path: Path, into: dict[str, Any]) -> None:
+    """DuckDB's dialect for the file, as ingest's reader would sniff it."""
+    try:
+        con = duckdb.connect()
+        try:
+            into["dialect"] = con.execute(
+                _SNIFF.format(path=sql_literal(str(path)), longest=_LONGEST_LINE)
+            ).fetchone()
+        finally:
+            con.close()
+    except duckdb.Error as exc:
+        into["error"] = str(exc).splitlines()[0]
+
+
+def _bytes_of(
+    column: pa.ChunkedArray[Any],
+) -> Iterator[tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]]]:
+    """Each chunk's value offsets and data bytes, without a copy."""
+    for chunk in column.chunks:
+        _, offsets, data = chunk.buffers()
+        assert offsets is not None
+        o = np.frombuffer(memoryview(offsets), np.int32, len(chunk) + 1, 4 * chunk.offset)
+        d = np.frombuffer(memoryview(data), np.uint8) if data is not None else np.zeros(0, np.uint8)
+        yield o, d
+
+
+def _edged(column: pa.ChunkedArray[Any]) -> bool:
+    """Whether a value starts or ends with a space or a byte beyond ASCII, which ingest
+    would trim (the DuckDB reader's ``_EDGE``), or with a control character, which no
+    reader should be trusted to keep alike."""
+    for o, d in _bytes_of(column):
+        filled = o[1:] > o[:-1]
+        for at in (o[:-1][filled], o[1:][filled] - 1):
+            edge = d[at]
+            if np.any((edge <= 32) | (edge > 127)):
+                return True
+    return False
+
+
+def _numpy(values: pa.Array[Any] | pa.ChunkedArray[Any]) -> np.ndarray[Any, np.dtype[Any]]:
+    """An integer array without nulls as numpy, with no copy where it has one chunk.
+    (pyarrow's ``to_numpy`` imports pandas first, where it is installed: 0.2 s.)
+
+    >>> _numpy(pa.chunked_array([[1, 2], [3]], pa.int32())).tolist()
+    [1, 2, 3]
+    """
+    if isinstance(values, pa.ChunkedArray):
+        chunks = values.chunks or [pa.array([], values.type)]
+        values = chunks[0] if len(chunks) == 1 else pa.concat_arrays(chunks)
+    if values.null_count or not pa.types.is_integer(values.type):
+        raise TypeError(f"not integers without nulls: {values.type}")
+    kind = "i" if pa.types.is_signed_integer(values.type) else "u"
+    dtype = np.dtype(f"{kind}{values.type.bit_width // 8}")
+    data = values.buffers()[1]
+    if data is None:
+        return np.zeros(0, dtype)
+    return np.frombuffer(memoryview(data), dtype, len(values), values.offset * dtype.itemsize)
+
+
+def _arrow(values: np.ndarray[Any, np.dtype[Any]]) -> pa.Array[Any]:
+    """A numpy integer array as Arrow, without a copy (and without pandas, which
+    ``pa.array`` looks for first).
+
+    >>> _arrow(np.array([4, 5], np.int32)).type
+    DataType(int32)
+    """
+    values = np.ascontiguousarray(values)
+    arrow_type = pa.from_numpy_dtype(values.dtype)
+    if not pa.types.is_integer(arrow_type):
+        raise TypeError(f"not integers: {values.dtype}")
+    data = pa.py_buffer(values.data)
+    return pa.Array.from_buffers(arrow_type, len(values), [None, data])
+
+
+def _epoch_seconds(column: pa.ChunkedArray[Any]) -> pa.ChunkedArray[Any] | None:
+    """The times as integer epoch seconds within the bounds ingest takes, or ``None``
+    where any is missing, not only digits, or out of bounds (ingest's reading of a
+    fraction is left to the DuckDB reader)."""
+    if column.null_count:
+        return None
+    for o, d in _bytes_of(column):
+        # As unsigned bytes, a digit less '0' is 0..9 and anything else is above 9.
+        if len(o) > 1 and int((d[o[0] : o[-1]] - np.uint8(48)).max(initial=0)) > 9:
+            return None
+    try:
+        seconds = pc.cast(column, pa.int64())
+    except pa.ArrowInvalid:
+        return None  # too many digits for an integer
+    lo, hi = (int(datetime.fromisoformat(b).timestamp()) for b in TIME_BOUNDS)
+    least, most = pc.min_max(seconds).values()
+    if len(seconds) and (least.as_py() < lo or most.as_py() >= hi):
+        return None
+    return seconds
+
+
+def _unique(column: pa.ChunkedArray[Any]) -> bool:
+    """Whether no value repeats; a file in id order (most exports) needs no hashing."""
+    if len(column) < 2:
+        return True
+    values = column.combine_chunks()
+    ahead, behind = values.slice(1), values.slice(0, len(values) - 1)
+    for ordered in (pc.greater, pc.less):
+        if pc.all(ordered(ahead, behind)).as_py():
+            return True
+    return len(pc.unique(values)) == len(values)
+
+
+def _plain_file(path: Path, size: int) -> str | tuple[list[str], str]:
+    """The header's names split at commas and the line end (as DuckDB's sniffer writes
+    it), or why the file is not plain enough for the Arrow reader."""
+    if not 0 < size <= _ARROW_MAX_BYTES:
+        return f"{size:,} bytes"
+    with path.open("rb") as fh, mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as mm:
+        if mm[:3] == b"\xef\xbb\xbf":
+            return "a byte-order mark"
+        for byte, what in ((b'"', "a quote"), (b"\0", "a NUL")):
+            if mm.find(byte) >= 0:
+                return what
+        view = np.frombuffer(mm, np.uint8)
+        ascii_only = int(view.max()) < 128
+        # Lines end in LF, or all in CR LF (as Python's csv module writes them).
+        mixed = False
+        if mm.find(b"\r") >= 0:
+            cr = np.flatnonzero(view == 13)
+            mixed = int(cr[-1]) + 1 >= size or not bool(np.all(view[cr + 1] == 10))
+            mixed = mixed or len(cr) != int(np.count_nonzero(view == 10))
+            del cr
+        del view  # the map closes only once no array looks at it
+        if mixed:
+            return "line ends other than all LF or all CR LF"
+        if not ascii_only:
+            decoder = codecs.getincrementaldecoder("utf-8")()
+            try:
+                for start in range(0, size, _ARROW_BLOCK):
+                    end = start + _ARROW_BLOCK
+                    decoder.decode(mm[start:end], final=end >= size)
+            except UnicodeDecodeError:
+                return "text that is not UTF-8"
+        first = mm.find(b"\n")
+        header = mm[: first if first >= 0 else size].decode()
+        crlf = header.endswith("\r")
+        return header.removesuffix("\r").split(","), "\\r\\n" if crlf else "\\n"
+
+
+def _read_arrow(path: Path, kinds: tuple[str, ...], skip_reposts: bool) -> _Actions | str:
+    """The actions of a plain file read by pyarrow, or why the DuckDB reader must read
+    it (a reason, never a refusal: that reader decides)."""
+    sniffed: dict[str, Any] = {}
+    sniffer = threading.Thread(target=_sniffed, args=(path, sniffed), daemon=True)
+    sniffer.start()
+    try:
+        plain_file = _plain_file(path, path.stat().st_size)
+        if isinstance(plain_file, str):
+            return f"{plain_file} in the file"
+        table_header, line_end = plain_file
+        try:
+            table = pcsv.read_csv(
+                path,
+                read_options=pcsv.ReadOptions(block_size=_ARROW_BLOCK),
+                parse_options=pcsv.ParseOptions(
+                    delimiter=",",
+                    quote_char=False,
+                    double_quote=False,
+                    escape_char=False,
+                    newlines_in_values=False,
+                    ignore_empty_lines=False,
+                ),
+                convert_options=pcsv.ConvertOptions(
+                    include_columns=list(_PICKED),
+                    column_types=dict.fromkeys(_PICKED, pa.string()),
+                    null_values=[""],
+                    strings_can_be_null=True,
+                ),
+            )
+        except pa.ArrowException as exc:
+            return f"pyarrow: {str(exc).splitlines()[0]}"
+    finally:
+        sniffer.join()
+    if sniffed.get("dialect") is None:
+        return f"the sniffer: {sniffed.get('error', 'no dialect')}"
+    delimiter, quote, escape, newline, comment, skip, names = sniffed["dialect"]
+    plain = (
+        delimiter == ","
+        and quote in ('"', "(empty)")
+        and escape in ('"', "(empty)")
+        and newline == line_end
+        and comment == "(empty)"
+        and skip == 0
+    )
+    if not plain:
+        return "a dialect other than plain commas"
+    if list(names) != table_header:
+        return "a header DuckDB names otherwise"
+    rows = table.num_rows
+    m, u = table.column("message_id"), table.column("user_id")
+    if rows == 0 or m.null_count or u.null_count:
+        return "no rows, or a row without its ids"
+    if any(_edged(table.column(c)) for c in _PICKED[:4]):
+        return "ids ingest would trim"
+    seconds = _epoch_seconds(table.column("timestamp"))
+    if seconds is None:
+        return "times other than integer epoch seconds within bounds"
+    if not _unique(m):
+        return "message ids seen twice"
+    accounts, objects, kind, times = [], [], [], []
+    repost = table.column("repost_id")
+    for code, name in enumerate(DIRECT_KINDS):
+        if name not in kinds:
+            continue
+        keep = pc.is_valid(table.column(f"{name}_id"))
+        if name == "reply" and skip_reposts:
+            keep = pc.and_(keep, pc.is_null(repost))
+        accounts.append(pc.filter(u, keep))
+        objects.append(pc.filter(table.column(f"{name}_id"), keep))
+        picked = _numpy(pc.filter(seconds, keep)) * 1_000_000
+        times.append(picked)
+        kind.append(np.full(len(picked), code, np.int64))
+    return _Actions(
+        rows=rows,
+        account=pa.chunked_array([c for a in accounts for c in a.chunks], pa.string()),
+        obj=pa.chunked_array([c for a in objects for c in a.chunks], pa.string()),
+        kind=np.concatenate(kind),
+        t=np.concatenate(times),
+    )
+
+
 def _actions_sql(kinds: tuple[str, ...], skip_reposts: bool) -> str:
     parts = []
     if "repost" in kinds:
@@ -268,60 +561,77 @@ def _actions_sql(kinds: tuple[str, ...], skip_reposts: bool) -> str:
     return " UNION ALL ".join(parts)
 
 
-def _qut(
-    con: duckdb.DuckDBPyConnection,
-    out: Path,
-    kinds: tuple[str, ...],
-    window: float,
-    min_weight: int,
-) -> int:
-    # The toolkit's co_reply and co_link skip reposts (concerted.compat's notes).
-    skip = set(kinds) != {"repost"}
+def _duck_actions(con: duckdb.DuckDBPyConnection, kinds: tuple[str, ...], rows: int) -> _Actions:
+    """The actions of ``_direct_rows`` (the DuckDB reader's) as the pairing takes them."""
     found = con.execute(
-        f"""SELECT u, (kind = 'reply')::INTEGER AS kind, o,
+        f"""SELECT u, (kind = 'reply')::BIGINT AS kind, o,
                    epoch_us(to_timestamp(CAST(s AS DOUBLE))) AS t
-            FROM ({_actions_sql(kinds, skip)})"""
+            FROM ({_actions_sql(kinds, _skips_reposts(kinds))})"""
     ).to_arrow_table()
-    # Accounts and objects numbered 0, 1, ... by dictionary encoding; the account
-    # names are the dictionary, and the objects of the two kinds are kept apart.
+    return _Actions(
+        rows=rows,
+        account=found.column("u"),
+        obj=found.column("o"),
+        kind=_numpy(found.column("kind")),
+        t=_numpy(found.column("t")),
+    )
+
+
+def _skips_reposts(kinds: tuple[str, ...]) -> bool:
+    # The toolkit's co_reply and co_link skip reposts (concerted.compat's notes).
+    return set(kinds) != {"repost"}
+
+
+_Ints = np.ndarray[Any, np.dtype[np.int64]]
+
+
+def _numbered(found: _Actions) -> tuple[pa.Array[Any], _Ints, _Ints]:
+    """The account names, and each action's account and object as a number.
+
+    Numbered 0, 1, ... by dictionary encoding; the account names are the dictionary,
+    and the objects of the two kinds are kept apart."""
     accounts = cast(
-        "pa.DictionaryArray[Any, Any]", pc.dictionary_encode(found.column("u")).combine_chunks()
+        "pa.DictionaryArray[Any, Any]", pc.dictionary_encode(found.account).combine_chunks()
     )
-    objects = cast(
-        "pa.DictionaryArray[Any, Any]", pc.dictionary_encode(found.column("o")).combine_chunks()
-    )
-    names = accounts.dictionary
-    rows = found.num_rows
-    obj = objects.indices.to_numpy().astype(np.int64)
-    obj += found.column("kind").to_numpy().astype(np.int64) * len(objects.dictionary)
-    width = round(window * 1_000_000)
-    if rows and width + 1 > (2**62) // rows:
-        raise ConfigError(f"a window of {window} s is too wide to pair {rows:,} actions")
-    if len(names) >= 2**30:
-        raise ConfigError(f"{len(names):,} accounts are more than the direct path counts")
-    code = message_matches(
-        accounts.indices.to_numpy().astype(np.int64), obj, found.column("t").to_numpy(), width
-    )
-    count = max(len(names), 1)
-    # Summed by pair: the codes, the two counts in their low bits, come in sorted runs
-    # that a stable sort merges.
+    objects = cast("pa.DictionaryArray[Any, Any]", pc.dictionary_encode(found.obj).combine_chunks())
+    obj = _numpy(objects.indices).astype(np.int64)
+    obj += found.kind * len(objects.dictionary)
+    return accounts.dictionary, _numpy(accounts.indices).astype(np.int64), obj
+
+
+def _summed(code: _Ints, count: int) -> tuple[_Ints, _Ints, _Ints, _Ints]:
+    """Codes of :func:`message_matches` summed by pair: low and high account, the
+    weight of low → high and of high → low."""
+    # The codes come in sorted runs, which a stable sort merges.
     code.sort(kind="stable")
     pair = code >> 2
     starts = np.flatnonzero(np.concatenate([[True], pair[1:] != pair[:-1]])[: len(pair)])
-    ups = np.add.reduceat((code >> 1) & 1, starts) if len(code) else pair
-    downs = np.add.reduceat(code & 1, starts) if len(code) else pair
-    low, high = (pair[starts] // count).astype(np.int32), (pair[starts] % count).astype(np.int32)
+    # The two counts are bits 1 and 0 of the low byte (read little-endian, whatever
+    # the platform's order).
+    flags = code.astype("<i8", copy=False).view(np.uint8)[::8]
+    ups = np.add.reduceat((flags >> 1) & 1, starts, dtype=np.int64) if len(code) else pair
+    downs = np.add.reduceat(flags & 1, starts, dtype=np.int64) if len(code) else pair
+    pairs = pair[starts]
+    return pairs // count, pairs % count, ups, downs
+
+
+def _write_edges(
+    out: Path, names: pa.Array[Any], summed: tuple[_Ints, _Ints, _Ints, _Ints], min_weight: int
+) -> int:
+    """The directed edges of at least ``min_weight`` to ``edges.parquet``; their count."""
+    low, high, ups, downs = summed
     keep_up, keep_down = ups >= min_weight, downs >= min_weight
 
-    def users(*parts: np.ndarray[Any, np.dtype[np.int32]]) -> pa.DictionaryArray[Any, Any]:
+    def users(*parts: _Ints) -> pa.DictionaryArray[Any, Any]:
         # The names are the Parquet dictionary: no string is copied per edge.
-        return pa.DictionaryArray.from_arrays(np.concatenate(parts), names)
+        indices = np.concatenate(parts).astype(np.int32)
+        return pa.DictionaryArray.from_arrays(_arrow(indices), names)
 
     table = pa.table(
         {
             "user_1": users(low[keep_up], high[keep_down]),
             "user_2": users(high[keep_up], low[keep_down]),
-            "weight": pa.array(np.concatenate([ups[keep_up], downs[keep_down]])),
+            "weight": _arrow(np.concatenate([ups[keep_up], downs[keep_down]])),
         }
     )
     pq.write_table(
@@ -331,8 +641,24 @@ def _qut(
         store_schema=False,
         # Statistics of the names would cost more than writing them.
         write_statistics=["weight"],
+        # The names' dictionary whole, however many accounts (the default limit of
+        # 1 MiB falls back to writing every name in full past about 80,000 of them).
+        dictionary_pagesize_limit=max(2**20, 2 * names.nbytes),
     )
     return table.num_rows
+
+
+def _qut(found: _Actions, out: Path, window: float, min_weight: int) -> int:
+    """The toolkit's directed edges of these actions, written to ``edges.parquet``."""
+    names, account, obj = _numbered(found)
+    rows = len(found.t)
+    width = round(window * 1_000_000)
+    if rows and width + 1 > (2**62) // rows:
+        raise ConfigError(f"a window of {window} s is too wide to pair {rows:,} actions")
+    if len(names) >= 2**30:
+        raise ConfigError(f"{len(names):,} accounts are more than the direct path counts")
+    code = message_matches(account, obj, found.t, width)
+    return _write_edges(out, names, _summed(code, max(len(names), 1)), min_weight)
 
 
 def _coortweet(
@@ -371,6 +697,75 @@ def _coortweet(
     return written
 
 
+@contextmanager
+def _small_pages() -> Iterator[None]:
+    """numpy's arrays without ``MADV_HUGEPAGE`` for a while: every array of the direct
+    path is written once, right after it is made, and faulting in huge pages (with
+    the kernel compacting memory to find them) cost a third of the counting's time."""
+    # numpy.core before numpy 2; the switch is the one NUMPY_MADVISE_HUGEPAGE sets.
+    core = getattr(np, "_core", None) or getattr(np, "core", None)
+    toggle = getattr(getattr(core, "multiarray", None), "_set_madvise_hugepage", None)
+    if toggle is None:
+        yield
+        return
+    previous = toggle(False)
+    try:
+        yield
+    finally:
+        toggle(previous)
+
+
+def _read_duck(
+    path: Path,
+    out: Path,
+    used: tuple[str, ...],
+    compat_mode: str,
+    *,
+    window: float,
+    min_weight: int,
+    platform: str,
+    min_participation: int,
+    edge_weight: float,
+    subgraph: int,
+    memory_limit: str | None,
+    temp_directory: Path | None,
+    say: Callable[[str], None],
+) -> tuple[int, dict[str, int]] | None:
+    """The direct path through the DuckDB reader: the rows read and the rows written
+    per file, or ``None`` when the file needs the full path."""
+    # As a case in memory would be opened (concerted.store.Store).
+    config: dict[str, Any] = {"memory_limit": memory_limit or default_memory_limit()}
+    if temp_directory is not None:
+        config["temp_directory"] = str(temp_directory)
+    con = duckdb.connect(config=config)
+    try:
+        con.execute("SET TimeZone = 'UTC'")
+        con.execute("SET enable_progress_bar = false")
+        why = _read(con, path)
+        if why is not None:
+            log.info("%s: %s; building the case", path, why)
+            return None
+        row = con.execute("SELECT count(*) FROM _direct_rows").fetchone()
+        rows_read = int(row[0]) if row else 0
+        say("pairing")
+        if compat_mode == "qut":
+            found = _duck_actions(con, used, rows_read)
+            return rows_read, {"edges.parquet": _qut(found, out, window, min_weight)}
+        written = _coortweet(
+            con,
+            out,
+            used,
+            window,
+            platform,
+            min_participation,
+            edge_weight,
+            subgraph,
+        )
+        return rows_read, written
+    finally:
+        con.close()
+
+
 def coaction(
     inputs: Sequence[Path],
     out: str | Path,
@@ -406,41 +801,44 @@ def coaction(
     started = time.perf_counter()
     names = {"qut": ("edges.parquet",), "coortweet": ("pairs.parquet", "edges.parquet")}
     out = paths.output_directory(Path(out), (*names[compat_mode], "run.json"), overwrite)
-    # As a case in memory would be opened (concerted.store.Store).
-    config: dict[str, Any] = {"memory_limit": memory_limit or default_memory_limit()}
-    if temp_directory is not None:
-        config["temp_directory"] = str(temp_directory)
-    con = duckdb.connect(config=config)
-    con.execute("SET TimeZone = 'UTC'")
-    con.execute("SET enable_progress_bar = false")
     hashed: dict[str, str] = {}
     hasher = threading.Thread(target=_hash_file, args=(path, hashed), daemon=True)
     hasher.start()
-    try:
-        say(f"reading {path.name}")
-        why = _read(con, path)
-        if why is not None:
-            log.info("%s: %s; building the case", path, why)
-            return None
-        row = con.execute("SELECT count(*) FROM _direct_rows").fetchone()
-        rows_read = int(row[0]) if row else 0
-        say("pairing")
-        if compat_mode == "qut":
-            written = {"edges.parquet": _qut(con, out, used, window, min_weight)}
-        else:
-            written = _coortweet(
-                con,
-                out,
-                used,
-                window,
-                (platform or "twitter").strip().lower(),
-                min_participation,
-                edge_weight,
-                subgraph,
-            )
-    finally:
-        con.close()
-        hasher.join()
+    # numpy's huge pages cost more than they save here (BENCHMARKS.md, "Co-action").
+    with _small_pages():
+        try:
+            say(f"reading {path.name}")
+            read: _Actions | str = "the CooRTweet mode reads through DuckDB"
+            if compat_mode == "qut":
+                read = _read_arrow(path, used, _skips_reposts(used))
+            if isinstance(read, _Actions):
+                reader = "pyarrow"
+                rows_read = read.rows
+                say("pairing")
+                written = {"edges.parquet": _qut(read, out, window, min_weight)}
+            else:
+                log.info("%s: %s; reading through DuckDB", path, read)
+                reader = f"DuckDB ({read})"
+                found = _read_duck(
+                    path,
+                    out,
+                    used,
+                    compat_mode,
+                    window=window,
+                    min_weight=min_weight,
+                    platform=(platform or "twitter").strip().lower(),
+                    min_participation=min_participation,
+                    edge_weight=edge_weight,
+                    subgraph=subgraph,
+                    memory_limit=memory_limit,
+                    temp_directory=temp_directory,
+                    say=say,
+                )
+                if found is None:
+                    return None
+                rows_read, written = found
+        finally:
+            hasher.join()
     run = {
         "concerted": __version__,
         "command": "coaction",
@@ -466,7 +864,10 @@ def coaction(
         },
         "seconds": round(time.perf_counter() - started, 3),
         "rows": written,
-        "notes": {"read": "direct: the columns paired read straight into actions, no case"},
+        "notes": {
+            "read": "direct: the columns paired read straight into actions, no case",
+            "reader": reader,
+        },
     }
     (out / "run.json").write_text(json.dumps(run, indent=2, default=str) + "\n")
     return written
