@@ -494,9 +494,8 @@ for name, label in [
     ("_unique", "checks: message ids unique"),
     ("_read_arrow", "read and checks, in all"),
     ("_numbered", "numbering accounts and objects"),
-    ("message_matches", "counting: pairs of rows within the window"),
-    ("_summed", "counting: summed by pair"),
-    ("_write_edges", "writing edges.parquet"),
+    ("_matched_runs", "counting: pairs of rows within the window"),
+    ("_write_edges", "summing by pair (threads) while writing edges.parquet"),
     ("coaction", "fastpath.coaction, in all"),
 ]:
     timed(name, label)

@@ -11,6 +11,7 @@ from typing import Any
 
 import duckdb
 import numpy as np
+import pyarrow as pa
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -164,6 +165,50 @@ def test_message_matches_sum_to_the_weights(
     summed = {(int(lo), int(hi)): int(w) for lo, hi, w in zip(low, high, ups, strict=True) if w}
     summed |= {(int(hi), int(lo)): int(w) for lo, hi, w in zip(low, high, downs, strict=True) if w}
     assert summed == got
+
+
+@settings(
+    max_examples=examples(100),
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+@given(
+    st.lists(st.tuples(st.integers(0, 5), st.integers(0, 2), st.integers(0, 30)), max_size=60),
+    st.integers(0, 10),
+    st.integers(1, 4),
+    st.integers(1, 9),
+    st.integers(1, 3),
+)
+def test_edges_summed_and_written_in_pieces_are_the_weights(
+    tmp_path_factory: pytest.TempPathFactory,
+    rows: list[tuple[int, int, int]],
+    window: int,
+    parts: int,
+    piece: int,
+    min_weight: int,
+) -> None:
+    # Pieces of a few codes each: the runs are cut into many ranges of pairs, each summed
+    # in a thread and written as its own row groups, as a large file's are.
+    account, obj, t = ([r[i] for r in rows] for i in range(3))
+    runs = fastpath._matched_runs(
+        np.array(account, dtype=np.int64),
+        np.array(obj, dtype=np.int64),
+        np.array(t, dtype=np.int64),
+        window,
+        parts,
+    )
+    names = pa.array([f"u{i}" for i in range(max(account, default=0) + 1)])
+    out = tmp_path_factory.mktemp("pieces")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(fastpath, "_PIECE", piece)
+        written = fastpath._write_edges(out, names, runs, min_weight, parts)
+    expected = sorted(
+        (f"u{u}", f"u{v}", w)
+        for (u, v), w in brute_force(account, obj, t, window).items()
+        if w >= min_weight
+    )
+    assert rows_of(out / "edges.parquet") == expected
+    assert written == len(expected)
 
 
 @pytest.mark.parametrize(

@@ -26,10 +26,12 @@ pairing needs, straight into actions. Two readers do this:
      a file that passes has no row ingest would refuse, so none is dropped here.
 
 Then ``--compat qut``: the pairs are counted on integers in numpy
-(:func:`message_matches`) and the edges written without sorting; ``--compat
-coortweet``: the actions go through :func:`concerted.compat.coortweet_pairs` and
-:func:`~concerted.compat.coortweet_network` as on the full path. ``run.json`` names the
-reader (``notes.reader``) and, for DuckDB, why pyarrow did not read the file.
+(:func:`message_matches`, in sorted runs, one per thread), the runs cut into ranges of
+pairs, and each range summed in a thread while the ones before it are written: the
+edges in no particular order; ``--compat coortweet``: the actions go through
+:func:`concerted.compat.coortweet_pairs` and :func:`~concerted.compat.coortweet_network`
+as on the full path. ``run.json`` names the reader (``notes.reader``) and, for DuckDB,
+why pyarrow did not read the file.
 
 The accounts, ids and times are the ones ingest would store (ids trimmed, epoch
 seconds to the microsecond), so the edges are the ones the full path writes;
@@ -191,11 +193,22 @@ def message_matches(
     >>> sorted((int(c) >> 2, (int(c) >> 1) & 1, int(c) & 1) for c in message_matches(a, o, t, 10))
     [(1, 0, 1), (1, 1, 1)]
     """
+    return np.concatenate(_matched_runs(account, obj, t, window, parts))
+
+
+def _matched_runs(
+    account: np.ndarray[Any, np.dtype[np.int64]],
+    obj: np.ndarray[Any, np.dtype[np.int64]],
+    t: np.ndarray[Any, np.dtype[np.int64]],
+    window: int,
+    parts: int,
+) -> list[np.ndarray[Any, np.dtype[np.int64]]]:
+    """:func:`message_matches`'s codes as its sorted runs, one per part."""
     if parts < 1:
         raise ConfigError(f"message_matches: parts must be at least 1, got {parts}")
     n = len(t)
     if n == 0:
-        return np.zeros(0, np.int64)
+        return [np.zeros(0, np.int64)]
     accounts = int(account.max()) + 1
     index = np.int32 if n < 2**31 else np.int64
     order = _order_by(obj, t)
@@ -206,17 +219,17 @@ def message_matches(
     step[0] = 0
     key = np.cumsum(step)
     pos: np.ndarray[Any, Any] = np.arange(n, dtype=index)
-    # Each row's window: positions lo[x] .. hi[x] - 1.
-    lo = np.searchsorted(key, key - window, side="left").astype(index)
-    hi: np.ndarray[Any, Any] = np.searchsorted(key, key + window, side="right").astype(index)
-    ahead = hi - pos - 1
-    # The previous row of the same account on the same object, by position (-1: none).
-    # Rows of an object are adjacent, in order of position: (object, account, position).
-    by_account = _order_by(o, a).astype(index)
-    sa, so = a[by_account], o[by_account]
-    follows = (sa[1:] == sa[:-1]) & (so[1:] == so[:-1])
-    prev = np.full(n, -1, dtype=index)
-    prev[by_account[1:][follows]] = by_account[:-1][follows]
+
+    def previous() -> np.ndarray[Any, Any]:
+        """The previous row of the same account on the same object, by position (-1:
+        none). Rows of an object are adjacent, in order of position: (object, account,
+        position)."""
+        by_account = _order_by(o, a).astype(index)
+        sa, so = a[by_account], o[by_account]
+        follows = (sa[1:] == sa[:-1]) & (so[1:] == so[:-1])
+        found = np.full(n, -1, dtype=index)
+        found[by_account[1:][follows]] = by_account[:-1][follows]
+        return found
 
     def pairs_of(begin: int, end: int) -> np.ndarray[Any, np.dtype[np.int64]]:
         """The sorted codes of rows x in begin..end - 1, each with each y after it
@@ -245,13 +258,19 @@ def message_matches(
         kept.sort()
         return kept
 
-    # numpy lets go of the interpreter in these steps: the rows, cut where the pairs
-    # are split evenly, run in threads, one per core.
-    reach = np.cumsum(ahead, dtype=np.int64)
-    cuts = [0, *np.searchsorted(reach, reach[-1] * np.arange(1, parts) / parts).tolist(), n]
     with ThreadPoolExecutor(max_workers=parts) as pool:
-        found = list(pool.map(pairs_of, cuts[:-1], cuts[1:]))
-    return np.concatenate(found)
+        # In a thread while the windows are found: numpy lets go of the interpreter.
+        earlier = pool.submit(previous)
+        # Each row's window: positions lo[x] .. hi[x] - 1.
+        lo = np.searchsorted(key, key - window, side="left").astype(index)
+        hi: np.ndarray[Any, Any] = np.searchsorted(key, key + window, side="right").astype(index)
+        ahead = hi - pos - 1
+        # numpy lets go of the interpreter in these steps: the rows, cut where the pairs
+        # are split evenly, run in threads, one per core.
+        reach = np.cumsum(ahead, dtype=np.int64)
+        cuts = [0, *np.searchsorted(reach, reach[-1] * np.arange(1, parts) / parts).tolist(), n]
+        prev = earlier.result()
+        return list(pool.map(pairs_of, cuts[:-1], cuts[1:]))
 
 
 def _hash_file(path: Path, into: dict[str, str]) -> None:
@@ -299,6 +318,9 @@ def _read(con: duckdb.DuckDBPyConnection, path: Path) -> str | None:
 # DuckDB reader above, which decides as before.
 _ARROW_MAX_BYTES = 2**31
 _ARROW_BLOCK = 16 * 2**20
+# pyarrow reads in blocks of 4 MiB: in blocks of 16 MiB a process's first read cost two
+# to four times the CPU (fresh large allocations, faulted in as huge pages).
+_ARROW_READ_BLOCK = 4 * 2**20
 _SNIFF = (
     "SELECT Delimiter, Quote, Escape, NewLineDelimiter, Comment, SkipRows, "
     "[c.name FOR c IN Columns] FROM sniff_csv({path}, header = true, all_varchar = true, "
@@ -477,7 +499,7 @@ def _read_arrow(path: Path, kinds: tuple[str, ...], skip_reposts: bool) -> _Acti
         try:
             table = pcsv.read_csv(
                 path,
-                read_options=pcsv.ReadOptions(block_size=_ARROW_BLOCK),
+                read_options=pcsv.ReadOptions(block_size=_ARROW_READ_BLOCK),
                 parse_options=pcsv.ParseOptions(
                     delimiter=",",
                     quote_char=False,
@@ -615,37 +637,91 @@ def _summed(code: _Ints, count: int) -> tuple[_Ints, _Ints, _Ints, _Ints]:
     return pairs // count, pairs % count, ups, downs
 
 
-def _write_edges(
-    out: Path, names: pa.Array[Any], summed: tuple[_Ints, _Ints, _Ints, _Ints], min_weight: int
-) -> int:
-    """The directed edges of at least ``min_weight`` to ``edges.parquet``; their count."""
+#: Codes summed per piece of :func:`_write_edges`: each piece is one or more row groups.
+_PIECE = 2**20
+
+
+def _edge_table(
+    names: pa.Array[Any], summed: tuple[_Ints, _Ints, _Ints, _Ints], min_weight: int
+) -> pa.Table:
+    """The directed edges of at least ``min_weight``: ``user_1``, ``user_2``, ``weight``,
+    the names as a dictionary (no string is copied per edge)."""
     low, high, ups, downs = summed
     keep_up, keep_down = ups >= min_weight, downs >= min_weight
 
     def users(*parts: _Ints) -> pa.DictionaryArray[Any, Any]:
-        # The names are the Parquet dictionary: no string is copied per edge.
         indices = np.concatenate(parts).astype(np.int32)
         return pa.DictionaryArray.from_arrays(_arrow(indices), names)
 
-    table = pa.table(
+    return pa.table(
         {
             "user_1": users(low[keep_up], high[keep_down]),
             "user_2": users(high[keep_up], low[keep_down]),
             "weight": _arrow(np.concatenate([ups[keep_up], downs[keep_down]])),
         }
     )
-    pq.write_table(
-        table,
-        out / "edges.parquet",
-        compression="snappy",
-        store_schema=False,
-        # Statistics of the names would cost more than writing them.
-        write_statistics=["weight"],
-        # The names' dictionary whole, however many accounts (the default limit of
-        # 1 MiB falls back to writing every name in full past about 80,000 of them).
-        dictionary_pagesize_limit=max(2**20, 2 * names.nbytes),
-    )
-    return table.num_rows
+
+
+def _pieces(runs: Sequence[_Ints], pieces: int) -> list[list[_Ints]]:
+    """Sorted runs of codes cut into ``pieces`` ranges of pairs (a pair's codes all in
+    one range), each as its slice of every run, cut at quantiles of the longest run.
+
+    >>> runs = [np.array([4, 5, 9, 12]), np.array([1, 8, 13, 20])]
+    >>> [[r.tolist() for r in p] for p in _pieces(runs, 2)]
+    [[[4, 5], [1]], [[9, 12], [8, 13, 20]]]
+    """
+    longest = max(runs, key=len)
+    # Codes of a pair differ only in their two low bits: cut at a multiple of 4.
+    cuts = sorted({int(longest[len(longest) * k // pieces]) & ~3 for k in range(1, pieces)})
+    at = [[0, *np.searchsorted(run, cuts, side="left").tolist(), len(run)] for run in runs]
+    return [
+        [run[ends[k] : ends[k + 1]] for run, ends in zip(runs, at, strict=True)]
+        for k in range(len(cuts) + 1)
+    ]
+
+
+def _write_edges(
+    out: Path,
+    names: pa.Array[Any],
+    runs: Sequence[_Ints],
+    min_weight: int,
+    parts: int = min(4, os.cpu_count() or 1),
+) -> int:
+    """The directed edges of at least ``min_weight`` to ``edges.parquet``; their count.
+
+    ``runs`` are :func:`message_matches`'s sorted runs. They are cut into ranges of
+    pairs; each range is merged and summed in a thread (:func:`_summed`) while the
+    ranges before it are written, each as its own row groups."""
+    count = max(len(names), 1)
+    pieces = max(1, -(-sum(len(run) for run in runs) // _PIECE))
+
+    def summed(piece: list[_Ints]) -> pa.Table:
+        return _edge_table(names, _summed(np.concatenate(piece), count), min_weight)
+
+    users = pa.dictionary(pa.int32(), names.type)
+    schema = pa.schema([("user_1", users), ("user_2", users), ("weight", pa.int64())])
+    written = 0
+    with (
+        ThreadPoolExecutor(max_workers=max(parts, 1)) as pool,
+        pq.ParquetWriter(
+            out / "edges.parquet",
+            schema,
+            compression="snappy",
+            store_schema=False,
+            # Statistics of the names would cost more than writing them.
+            write_statistics=["weight"],
+            # The names' dictionary whole, however many accounts (the default limit of
+            # 1 MiB falls back to writing every name in full past about 80,000 of them).
+            dictionary_pagesize_limit=max(2**20, 2 * names.nbytes),
+        ) as writer,
+    ):
+        for table in pool.map(summed, _pieces(runs, pieces)):
+            if table.num_rows:
+                writer.write_table(table)
+                written += table.num_rows
+        if not written:
+            writer.write_table(schema.empty_table())
+    return written
 
 
 def _qut(found: _Actions, out: Path, window: float, min_weight: int) -> int:
@@ -657,8 +733,8 @@ def _qut(found: _Actions, out: Path, window: float, min_weight: int) -> int:
         raise ConfigError(f"a window of {window} s is too wide to pair {rows:,} actions")
     if len(names) >= 2**30:
         raise ConfigError(f"{len(names):,} accounts are more than the direct path counts")
-    code = message_matches(account, obj, found.t, width)
-    return _write_edges(out, names, _summed(code, max(len(names), 1)), min_weight)
+    runs = _matched_runs(account, obj, found.t, width, min(4, os.cpu_count() or 1))
+    return _write_edges(out, names, runs, min_weight)
 
 
 def _coortweet(
