@@ -10,9 +10,10 @@ marked slow (they run in CI).
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar, cast
 
 import duckdb
 import pyarrow.parquet as pq
@@ -23,6 +24,9 @@ from concerted.brigades import DETECTORS, Brigades, BrigadeSettings, find
 from concerted.brigades import detect as detect_stage
 from concerted.brigades import reporters as reporters_stage
 from concerted.brigades.workspace import Workspace
+from concerted.detectors.coaction import CoAction
+from concerted.engines.base import Paired
+from concerted.engines.duck import DuckDBEngine
 from concerted.errors import ConfigError
 from concerted.ingest import IngestOptions, open_case
 from concerted.schema import EVIDENCE_CONTRACTS, RESULT_CONTRACTS, arrow_schema
@@ -261,6 +265,101 @@ def test_list_order_on_co_reportings_pairing_changes_nothing(
     assert alone.events.sort_by([(c, "ascending") for c in alone.events.column_names]).equals(
         found.events.sort_by([(c, "ascending") for c in found.events.column_names])
     )
+
+
+class _Elsewhere(DuckDBEngine):
+    """An engine other than DuckDB to the brigade stage (its pairing is DuckDB's), that
+    records what it was asked to pair and what it released."""
+
+    name: ClassVar[str] = "elsewhere"
+
+    def __init__(self, con: duckdb.DuckDBPyConnection) -> None:
+        super().__init__(con)
+        self.layers: list[Sequence[CoAction]] = []
+        self.made: set[str] = set()
+        self.released: set[str] = set()
+
+    def pair(self, actions: str, layers: Sequence[CoAction]) -> Paired:
+        self.layers.append(layers)
+        paired = super().pair(actions, layers)
+        self.made |= set(paired.temporary)
+        return paired
+
+    def release(self, *relations: str) -> None:
+        self.released |= set(relations)
+        super().release(*relations)
+
+
+def _on_an_engine(
+    con: duckdb.DuckDBPyConnection, settings: BrigadeSettings, found: Brigades | None = None
+) -> tuple[Brigades, Brigades, _Elsewhere]:
+    """The brigade stage on ``con`` without an engine (``found``, if given) and with
+    :class:`_Elsewhere`: both results, checked alike, and the engine."""
+    found = found or find(con, settings)
+    engine = _Elsewhere(con)
+    paired = find(con, settings, engine=engine)
+    rounds = paired.notes["significance"]
+    assert len(engine.layers) == len(rounds) and all(r["paired_on"] == "elsewhere" for r in rounds)
+    (layer,) = engine.layers[0]
+    co_report = next(d for d in settings.detectors if d.name == "co_report")
+    assert layer.kinds == ("report",) and layer.window == getattr(co_report, "window", None)
+    assert layer.max_object_pairs == getattr(co_report, "max_object_pairs", None)
+    assert engine.made and engine.made <= engine.released
+    for name in (*RESULTS, "edges", "signals"):
+        assert getattr(paired, name).equals(getattr(found, name)), name
+    assert paired.notes["detectors"]["co_report"] == found.notes["detectors"]["co_report"]
+    # Every round's figures; the sums of expectations up to the order they were added in
+    # (which differs between two runs of one engine too).
+    exact = ("round", "reporters_found", "candidates_left", "pairs_tested", "pairs_significant")
+    for got, want in zip(rounds, found.notes["significance"], strict=True):
+        assert [got[k] for k in exact] == [want[k] for k in exact]
+        assert got["min_significant_weight"] == want["min_significant_weight"]
+        assert got["observed_weight"] == want["observed_weight"]
+        assert got["expected_weight"] == pytest.approx(want["expected_weight"], rel=1e-12)
+    assert paired.events.sort_by([(c, "ascending") for c in paired.events.column_names]).equals(
+        found.events.sort_by([(c, "ascending") for c in found.events.column_names])
+    )
+    return found, paired, engine
+
+
+@pytest.mark.parametrize("cap", [None, 100])
+def test_co_reporting_paired_by_an_engine_gives_the_same_brigades(
+    planted: tuple[Brigades, Planted], cap: int | None
+) -> None:
+    """With an engine that is not DuckDB, co-reporting's reports are paired by it, and
+    the evidence, the tests and the brigades are those of the detector's own pairing;
+    also where a lower cap leaves a target out as viral. The DuckDB engine changes
+    nothing: the detector pairs as without one."""
+    chosen = BrigadeSettings().detectors
+    if cap is not None:
+        chosen = tuple(
+            replace(cast(Any, d), max_object_pairs=cap)
+            if d.name in ("co_report", "list_order")
+            else d
+            for d in chosen
+        )
+    settings = BrigadeSettings(detectors=chosen)
+    con = _connect()
+    planted_case(con, seed=4)
+    found, paired, _ = _on_an_engine(con, settings, planted[0] if cap is None else None)
+    assert found.campaigns.num_rows
+    viral = paired.notes["detectors"]["co_report"]["viral_objects"]
+    assert bool(viral) == (cap is not None)
+    plain = find(con, settings, engine=DuckDBEngine(con))
+    con.close()
+    for name in (*RESULTS, "edges", "signals"):
+        assert getattr(plain, name).equals(getattr(found, name)), name
+    assert "paired_on" not in str(plain.notes["significance"])
+
+
+def test_co_reporting_paired_by_an_engine_in_every_round(tmp_path: Path) -> None:
+    """The later rounds, which set the reporters found aside, are paired by the engine
+    too, with the same results (the simulator's brigades, where a second round runs)."""
+    simulate.simulate(simulate.scenario("brigade").scaled(0.5), seed=0, out=tmp_path / "data")
+    store, _ = open_case([tmp_path / "data"], None, IngestOptions(format="generic"))
+    with store:
+        found, _, engine = _on_an_engine(store.con, BrigadeSettings(min_reporters=2))
+    assert len(engine.layers) >= 2 and found.campaigns.num_rows
 
 
 def test_a_dense_block_joins_components_only_over_shared_targets() -> None:

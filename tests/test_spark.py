@@ -536,8 +536,11 @@ def test_a_simulated_dataset_on_spark_gives_the_duckdb_findings(
             # engine, which takes them (and finds what DuckDB finds, below).
             (files, rows) = spark_engine._LEFT[store.con]["actions"]
             assert rows == loaded.actions and all(f.exists() for f in files)
-            analyze(store, tmp_path / "spark", engine="spark")
+            record = analyze(store, tmp_path / "spark", engine="spark")
             assert store.con not in spark_engine._LEFT
+        # Co-reporting's reports were paired on Spark, in every round.
+        rounds = record["notes"]["brigades"]["significance"]
+        assert rounds and all(r["paired_on"] == "spark" for r in rounds)
     found = _alike(tmp_path / "duck", tmp_path / "spark")
     # Not an empty comparison: cib's network is significant co-action, the brigade a
     # campaign of reporters.

@@ -65,7 +65,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import duckdb
 import pyarrow as pa
@@ -77,6 +77,9 @@ from concerted.brigades.workspace import Workspace
 from concerted.clock import Clock
 from concerted.config import BrigadeSettings, SignificanceSettings
 from concerted.significance import Significance
+
+if TYPE_CHECKING:
+    from concerted.engines.base import Engine
 
 __all__ = [
     "DETECTORS",
@@ -126,8 +129,11 @@ def find(
     significance: SignificanceSettings | None = None,
     *,
     progress: Callable[[str], None] = lambda _: None,
+    engine: Engine | None = None,
 ) -> Brigades:
-    """Find the brigades in the case on ``con`` and score every report.
+    """Find the brigades in the case on ``con`` and score every report; ``engine``
+    (opened on ``con``) pairs the reports for co-reporting where it is not DuckDB
+    (:func:`concerted.brigades.test.on_engine`).
 
     ``con`` holds the case tables (``accounts``, ``posts``, ``reports``, ``roles``,
     ``actions``) under their contract names. Makes temporary tables and drops them
@@ -142,7 +148,7 @@ def find(
     with Workspace(con) as ws:
         rolled_up = detect.reports_on_authors(ws)
         n_reports = int(ws.scalar("SELECT count(*) FROM reports"))
-        notes["detectors"] = detect.detect(ws, settings, test, clock)
+        notes["detectors"] = detect.detect(ws, settings, test, clock, engine)
         notes["significance"] = notes["detectors"].pop("significance", None)
         with clock.stage("reporters"):
             _, notes["reporters"] = reporters.reporters(ws, settings)

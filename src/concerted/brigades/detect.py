@@ -9,7 +9,7 @@ tested, :mod:`concerted.brigades.test`).
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from concerted.brigades import test
 from concerted.brigades.workspace import CO_REPORT, Workspace, columns
@@ -19,6 +19,9 @@ from concerted.detectors.base import Detector
 from concerted.detectors.pairing import Pairs
 from concerted.schema import quote_ident
 from concerted.significance import Significance
+
+if TYPE_CHECKING:
+    from concerted.engines.base import Engine
 
 __all__ = ["detect", "reports_on_authors"]
 
@@ -79,10 +82,13 @@ def detect(
     settings: BrigadeSettings,
     significance: Significance,
     clock: Clock,
+    engine: Engine | None = None,
 ) -> dict[str, Any]:
     """Run the detectors; leave their evidence in ``_bg_edges``, ``_bg_events`` and
-    ``_bg_signals`` (co_report's edges tested). Returns the notes, by detector, and
-    co-reporting's test rounds under ``significance``."""
+    ``_bg_signals`` (co_report's edges tested). Co-reporting's pairing runs on
+    ``engine`` where :func:`~concerted.brigades.test.on_engine` says so (the detector
+    that could read it then pairs the reports itself). Returns the notes, by detector,
+    and co-reporting's test rounds under ``significance``."""
     con = ws.con
     for part in ("edges", "events", "signals"):
         ws.empty(f"_bg_{part}", part)
@@ -105,7 +111,13 @@ def detect(
     for detector in chosen:
         if detector is co_report:
             notes[detector.name], notes["significance"], shared = test.rounds(
-                ws, detector, settings, significance, clock, keep=sharing is not None
+                ws,
+                detector,
+                settings,
+                significance,
+                clock,
+                keep=sharing is not None and not test.on_engine(engine, detector, settings),
+                engine=engine,
             )
             continue
         with clock.stage(f"detect {detector.name}"):

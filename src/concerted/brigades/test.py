@@ -35,6 +35,17 @@ they raise every heavy pair's expectation, as they did in the copies.
 (:meth:`~concerted.significance.Significance.null_weights_of_pairing`, ``copies`` and
 ``replicates`` of the significance settings): one full pairing per copy.
 
+**The engine.** Under the analytic null, with an engine other than DuckDB
+(:mod:`concerted.engines`, ``analyze --engine spark``), each round's reports are paired
+by the engine (:meth:`~concerted.engines.base.Engine.pair`, co-action on kind
+``report`` with co-reporting's settings; the round's reports cross to it as any
+relation does), and the score and the test read the engine's edges and the reports'
+per-target and per-reporter counts on DuckDB
+(:meth:`~concerted.detectors.co_report.CoReport.from_paired`): the same evidence and
+the same test as the detector's own pairing gives. Each round's notes then name the
+engine (``paired_on``). Randomised copies pair the reports again on DuckDB, so under
+``null = "copies"`` the observed pairing stays there too.
+
 **Rounds.** After a round that finds significant reporters, their reports are set
 aside and the rest is tested again, as long as the accounts left still hold a candidate
 (``min_reporters`` accounts in exclusive pairs of ``attach_weight`` or more that were
@@ -46,7 +57,7 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import duckdb
 import numpy as np
@@ -58,10 +69,14 @@ from concerted.brigades.workspace import CO_REPORT, Workspace, columns
 from concerted.clock import Clock
 from concerted.config import BrigadeSettings
 from concerted.detectors.base import Detector
+from concerted.detectors.coaction import CoAction
 from concerted.detectors.pairing import Pairs
 from concerted.significance import Significance, benjamini_hochberg, edges_with_tails
 
-__all__ = ["PAIR_KEY", "analytic", "exclusive", "poisson_tail", "rounds"]
+if TYPE_CHECKING:
+    from concerted.engines.base import Engine
+
+__all__ = ["PAIR_KEY", "analytic", "exclusive", "on_engine", "poisson_tail", "rounds"]
 
 _ids = itertools.count()
 
@@ -275,6 +290,37 @@ def analytic(
     return tested, notes, table
 
 
+def on_engine(engine: Engine | None, detector: Detector, settings: BrigadeSettings) -> bool:
+    """Whether :func:`rounds` pairs ``detector``'s reports on ``engine``: an engine
+    other than DuckDB (whose pairing is the detector's own, on the same connection), a
+    detector that reads a pairing made elsewhere (co-reporting's
+    :meth:`~concerted.detectors.co_report.CoReport.from_paired`), and the analytic
+    null (randomised copies pair on DuckDB).
+
+    >>> from concerted.detectors.co_report import CoReport
+    >>> on_engine(None, CoReport(), BrigadeSettings())
+    False
+    """
+    return (
+        engine is not None
+        and engine.name != "duckdb"
+        and settings.null == "analytic"
+        and callable(getattr(detector, "unpaired", None))
+        and callable(getattr(detector, "from_paired", None))
+    )
+
+
+def _layer(detector: Any) -> CoAction:
+    """Co-action on the reports with co-reporting's settings: the pairing an engine
+    makes for it."""
+    return CoAction(
+        window=detector.window,
+        kinds=("report",),
+        min_weight=detector.min_weight,
+        max_object_pairs=detector.max_object_pairs,
+    )
+
+
 def rounds(
     ws: Workspace,
     detector: Detector,
@@ -283,11 +329,13 @@ def rounds(
     clock: Clock,
     *,
     keep: bool = False,
+    engine: Engine | None = None,
 ) -> tuple[dict[str, Any], list[dict[str, Any]], Pairs | None]:
     """Co-reporting with its significance test, in rounds; its tested edges and its
     events go to ``_bg_edges`` and ``_bg_events``. A pair tested again keeps its
     latest test. With ``keep``, the first round's pairing (of every report) is kept
-    and returned for another detector to read. Returns the first round's notes, the
+    and returned for another detector to read; where ``engine`` pairs the reports
+    (:func:`on_engine`) there is none to keep. Returns the first round's notes, the
     notes of every round's test, and the pairing kept."""
     con = ws.con
     kept: Pairs | None = None
@@ -296,93 +344,117 @@ def rounds(
     first_notes: dict[str, Any] = {}
     pairing = getattr(detector, "pairing", None)
     from_pairs = getattr(detector, "from_pairs", None)
+    unpaired = getattr(detector, "unpaired", None)
+    from_paired = getattr(detector, "from_paired", None)
     min_weight = int(getattr(detector, "min_weight", 1))
     # The reports' actions, once: the detector and every randomised copy read them.
     actions = "_bg_report_actions"
-    for number in range(settings.rounds):
-        stage = f"detect {CO_REPORT}" if number == 0 else f"{CO_REPORT} round {number + 1}"
-        with clock.stage(stage):
-            ws.table(
-                actions,
-                """SELECT a.* FROM actions a ANTI JOIN _bg_set_aside s
-                   USING (platform, actor_id) WHERE a.kind = 'report'""",
-            )
-            keys: Pairs | None = None
-            if callable(pairing) and callable(from_pairs):
-                # The pairing is kept for the test, whose copies are made of its rows.
-                keys = pairing(con, actions)
-                evidence = from_pairs(con, keys)
-                if keep and number == 0:
-                    kept = keys
-                else:
-                    evidence = replace(evidence, temporary=(*keys.tables, *evidence.temporary))
-            else:
-                evidence = detector.detect(con, actions)
-            ws.own(*evidence.temporary)
-            ws.table("_bg_found", evidence.edges.sql_query())
-        with clock.stage(f"test {CO_REPORT}" if number == 0 else f"test round {number + 1}"):
-            expected: str | None = None
-            if keys is not None and settings.null == "analytic":
-                tested, tested_notes, expected = analytic(
-                    con, keys, "_bg_found", significance, min_weight=min_weight
+    remote = engine if on_engine(engine, detector, settings) else None
+    # The engine's relations of the round under way, released when it ends, however.
+    held: tuple[str, ...] = ()
+    try:
+        for number in range(settings.rounds):
+            stage = f"detect {CO_REPORT}" if number == 0 else f"{CO_REPORT} round {number + 1}"
+            with clock.stage(stage):
+                ws.table(
+                    actions,
+                    """SELECT a.* FROM actions a ANTI JOIN _bg_set_aside s
+                       USING (platform, actor_id) WHERE a.kind = 'report'""",
                 )
-            else:
-                # Copies, or a detector that gives no pairing to count chance pairs on.
-                copies = significance.monte_carlo()
-                if keys is not None:
-                    counts = copies.null_weights_of_pairing(con, keys, min_weight=min_weight)
-                else:
-                    counts = copies.null_weights(con, actions, detector, ("report",))
-                tested, tested_notes = copies.test(con, "_bg_found", counts)
-            ws.table("_bg_tested", tested.sql_query())
-            if expected is not None:
-                ws.drop(expected)
-            if number:
-                for part in ("edges", "events"):
-                    con.execute(
-                        f"DELETE FROM _bg_{part} WHERE {PAIR_KEY} IN "
-                        f"(SELECT {PAIR_KEY} FROM _bg_tested)"
+                keys: Pairs | None = None
+                if remote is not None and callable(unpaired) and callable(from_paired):
+                    # The engine pairs; the counts the score and the test read are
+                    # linear in the reports and made here.
+                    keys = unpaired(con, actions)
+                    paired = remote.pair(actions, [_layer(detector)])
+                    held = paired.temporary
+                    evidence = from_paired(
+                        con, keys, paired.edges, paired.events, paired.notes.get("viral_objects")
                     )
-            con.execute(f"INSERT INTO _bg_edges SELECT {columns('edges')} FROM _bg_tested")
-            con.execute(
-                f"INSERT INTO _bg_events SELECT {columns('events')} "
-                f"FROM ({evidence.events.sql_query()})"
-            )
-            ws.table(
-                "_bg_new",
-                f"""WITH t AS ({exclusive("_bg_tested", settings)} AND e.significant)
-                    SELECT platform_1 AS platform, account_1 AS actor_id FROM t
-                    UNION SELECT platform_2, account_2 FROM t""",
-            )
-            found = int(ws.scalar("SELECT count(*) FROM _bg_new"))
-            # Another round only pays when the accounts left still hold a candidate
-            # brigade: min_reporters accounts in exclusive pairs of attach_weight or
-            # more that this round did not find significant.
-            candidates = int(
-                ws.scalar(
-                    f"""WITH t AS ({exclusive("_bg_tested", settings)}
-                                  AND NOT coalesce(e.significant, false)
-                                  AND e.weight >= {settings.attach_weight}),
-                        a AS (SELECT platform_1 AS platform, account_1 AS actor_id FROM t
-                              UNION SELECT platform_2, account_2 FROM t)
-                        SELECT count(*) FROM a ANTI JOIN _bg_new USING (platform, actor_id)"""
+                    evidence = replace(evidence, temporary=(*keys.tables, *evidence.temporary))
+                elif callable(pairing) and callable(from_pairs):
+                    # The pairing is kept for the test, whose copies are made of its rows.
+                    keys = pairing(con, actions)
+                    evidence = from_pairs(con, keys)
+                    if keep and number == 0:
+                        kept = keys
+                    else:
+                        evidence = replace(evidence, temporary=(*keys.tables, *evidence.temporary))
+                else:
+                    evidence = detector.detect(con, actions)
+                ws.own(*evidence.temporary)
+                ws.table("_bg_found", evidence.edges.sql_query())
+            with clock.stage(f"test {CO_REPORT}" if number == 0 else f"test round {number + 1}"):
+                expected: str | None = None
+                if keys is not None and settings.null == "analytic":
+                    tested, tested_notes, expected = analytic(
+                        con, keys, "_bg_found", significance, min_weight=min_weight
+                    )
+                else:
+                    # Copies, or a detector that gives no pairing to count chance pairs on.
+                    copies = significance.monte_carlo()
+                    if keys is not None:
+                        counts = copies.null_weights_of_pairing(con, keys, min_weight=min_weight)
+                    else:
+                        counts = copies.null_weights(con, actions, detector, ("report",))
+                    tested, tested_notes = copies.test(con, "_bg_found", counts)
+                ws.table("_bg_tested", tested.sql_query())
+                if expected is not None:
+                    ws.drop(expected)
+                if number:
+                    for part in ("edges", "events"):
+                        con.execute(
+                            f"DELETE FROM _bg_{part} WHERE {PAIR_KEY} IN "
+                            f"(SELECT {PAIR_KEY} FROM _bg_tested)"
+                        )
+                con.execute(f"INSERT INTO _bg_edges SELECT {columns('edges')} FROM _bg_tested")
+                con.execute(
+                    f"INSERT INTO _bg_events SELECT {columns('events')} "
+                    f"FROM ({evidence.events.sql_query()})"
                 )
+                ws.table(
+                    "_bg_new",
+                    f"""WITH t AS ({exclusive("_bg_tested", settings)} AND e.significant)
+                        SELECT platform_1 AS platform, account_1 AS actor_id FROM t
+                        UNION SELECT platform_2, account_2 FROM t""",
+                )
+                found = int(ws.scalar("SELECT count(*) FROM _bg_new"))
+                # Another round only pays when the accounts left still hold a candidate
+                # brigade: min_reporters accounts in exclusive pairs of attach_weight or
+                # more that this round did not find significant.
+                candidates = int(
+                    ws.scalar(
+                        f"""WITH t AS ({exclusive("_bg_tested", settings)}
+                                      AND NOT coalesce(e.significant, false)
+                                      AND e.weight >= {settings.attach_weight}),
+                            a AS (SELECT platform_1 AS platform, account_1 AS actor_id FROM t
+                                  UNION SELECT platform_2, account_2 FROM t)
+                            SELECT count(*) FROM a ANTI JOIN _bg_new USING (platform, actor_id)"""
+                    )
+                )
+                if number == 0:
+                    first_notes = evidence.notes
+                evidence.release(con)
+                if remote is not None:
+                    remote.release(*held)
+                    held = ()
+                ws.drop("_bg_found", "_bg_tested")
+            engine_note = {"paired_on": remote.name} if remote is not None else {}
+            done.append(
+                {
+                    **tested_notes,
+                    **engine_note,
+                    "round": number + 1,
+                    "reporters_found": found,
+                    "candidates_left": candidates,
+                }
             )
-            if number == 0:
-                first_notes = evidence.notes
-            evidence.release(con)
-            ws.drop("_bg_found", "_bg_tested")
-        done.append(
-            {
-                **tested_notes,
-                "round": number + 1,
-                "reporters_found": found,
-                "candidates_left": candidates,
-            }
-        )
-        if not found or candidates < settings.min_reporters:
-            break
-        con.execute("INSERT INTO _bg_set_aside SELECT * FROM _bg_new")
+            if not found or candidates < settings.min_reporters:
+                break
+            con.execute("INSERT INTO _bg_set_aside SELECT * FROM _bg_new")
+    finally:
+        if remote is not None and held:
+            remote.release(*held)
     ws.drop("_bg_new", "_bg_set_aside", actions)
     if kept is not None:
         ws.own(*kept.tables)

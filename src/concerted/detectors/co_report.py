@@ -92,7 +92,7 @@ from typing import Any, ClassVar
 
 import duckdb
 
-from concerted.detectors.base import EDGE_COLUMNS, Evidence, empty
+from concerted.detectors.base import EDGE_COLUMNS, EVENT_COLUMNS, Evidence, empty
 from concerted.detectors.pairing import (
     Pairs,
     check_pairs,
@@ -107,6 +107,22 @@ from concerted.schema import sql_literal
 __all__ = ["CoReport", "npmi"]
 
 _ids = itertools.count()
+
+#: A number of distinct targets no reporter reaches: :meth:`CoReport.unpaired` asks
+#: :func:`~concerted.detectors.pairing.pair_keys` to pair only accounts that reach it,
+#: so that it makes the pairing's tables but joins no two reports.
+_UNPAIRED = 2**62
+
+
+def _npmi_sql(m: str, k: str) -> str:
+    """SQL: the smoothed NPMI of edge ``e`` (its ``weight``) between reporters ``m1`` and
+    ``m2`` (their distinct targets ``n``), among ``m`` targets with smoothing ``k``.
+    ``p_ab`` = 1 only when ``k`` = 0 and the pair shares every target, where NPMI is 1
+    by continuity."""
+    return f"""CASE WHEN e.weight::DOUBLE >= {m} + {k} THEN 1.0
+                    ELSE greatest(0.0,
+                        ln(e.weight::DOUBLE * ({m} + {k}) / ((m1.n + {k}) * (m2.n + {k})))
+                        / ln(({m} + {k}) / e.weight::DOUBLE)) END::DOUBLE"""
 
 
 def npmi(n_ab: float, n_a: float, n_b: float, n: float, smoothing: float) -> float:
@@ -173,6 +189,130 @@ class CoReport:
             min_objects=self.min_weight,
         )
 
+    def unpaired(self, con: duckdb.DuckDBPyConnection, actions: str) -> Pairs:
+        """The tables of :meth:`pairing` but its pairs (``rows``, ``objects``,
+        ``accounts``, ``viral``; ``pairs`` is empty), for a caller whose pairing is made
+        elsewhere (an engine's, :mod:`concerted.engines`): :meth:`from_paired` reads
+        them for the score's counts, the brigade stage's analytic test for the targets'
+        reports. No two reports are joined, so they cost a few scans of the reports.
+        Their tables are the caller's to drop.
+
+        >>> import duckdb
+        >>> con = duckdb.connect()
+        >>> keys = CoReport().unpaired(con, "(SELECT 'u' || i AS actor_id, 'x' AS platform,"
+        ...     " 'report' AS kind, 't' AS object_id, now() AS ts, 'r' || i AS source_id"
+        ...     " FROM range(3) t(i))")
+        >>> counts = f"SELECT (SELECT count(*) FROM {keys.rows}), count(*) FROM {keys.pairs}"
+        >>> con.sql(counts).fetchone()
+        (3, 0)
+        """
+        return pair_keys(
+            con,
+            actions,
+            window=self.window,
+            kinds=("report",),
+            max_object_pairs=self.max_object_pairs,
+            min_objects=_UNPAIRED,
+        )
+
+    def from_paired(
+        self,
+        con: duckdb.DuckDBPyConnection,
+        keys: Pairs,
+        edges: str,
+        events: str,
+        viral: list[dict[str, Any]] | None = None,
+    ) -> Evidence:
+        """The evidence :meth:`from_pairs` gives, from a pairing of the reports made
+        elsewhere: ``edges`` and ``events`` are relations in the evidence contracts
+        (any detector's name) of co-action on kind ``report`` with this detector's
+        ``window``, ``min_weight`` and ``max_object_pairs``, as an engine's
+        :meth:`~concerted.engines.base.Engine.pair` gives them; ``keys`` are
+        :meth:`unpaired`'s tables of the same reports, for the score's counts and the
+        viral objects. ``viral``, the objects that pairing left out (its notes'
+        ``viral_objects``), is checked against those of ``keys``. The caller keeps
+        ``keys``, ``edges`` and ``events`` until the evidence is read.
+
+        >>> import duckdb
+        >>> from concerted.detectors.coaction import CoAction
+        >>> from concerted.engines.duck import DuckDBEngine
+        >>> con = duckdb.connect()
+        >>> _ = con.execute("CREATE TABLE a AS SELECT 'u' || (i % 2) AS actor_id,"
+        ...     " 'x' AS platform, 'report' AS kind, 't' || (i // 2) AS object_id,"
+        ...     " TIMESTAMPTZ '2020-01-01 00:00:00+00' + INTERVAL (i) MINUTE AS ts,"
+        ...     " 'r' || i AS source_id FROM range(6) t(i)")
+        >>> d = CoReport(smoothing=0)
+        >>> paired = DuckDBEngine(con).pair("a", [CoAction(window=d.window,
+        ...     kinds=("report",), min_weight=d.min_weight, max_object_pairs=d.max_object_pairs)])
+        >>> ev = d.from_paired(con, d.unpaired(con, "a"), paired.edges, paired.events)
+        >>> ev.edges.project("detector, account_1, account_2, weight, score").fetchall()
+        [('co_report', 'u0', 'u1', 3.0, 1.0)]
+        """
+        check_pairs(keys, "co_report", self.window, ("report",), self.max_object_pairs, _UNPAIRED)
+        left_out = viral_objects(con, keys)
+        if viral is not None:
+            theirs = sorted((str(v["kind"]), str(v["object_id"])) for v in viral)
+            ours = sorted((str(v["kind"]), str(v["object_id"])) for v in left_out)
+            if theirs != ours:
+                raise ConfigError(
+                    f"co_report: the pairing left out {len(theirs)} viral targets where "
+                    f"these settings leave out {len(ours)}: it was made with other settings"
+                )
+        marginals = f"_co_report_marginals_{next(_ids)}"
+        counted = con.sql(f"SELECT count(*) FROM {keys.objects}").fetchone()
+        total = int(counted[0]) if counted else 0
+        # Each reporter's distinct targets (every report, viral targets too), as
+        # from_pairs counts them, for the accounts that have an edge.
+        con.execute(
+            f"""CREATE OR REPLACE TEMP TABLE {marginals} AS
+                SELECT platform, actor_id, count(DISTINCT oid)::DOUBLE AS n FROM {keys.rows}
+                SEMI JOIN (SELECT platform_1 AS platform, account_1 AS actor_id FROM {edges}
+                           UNION SELECT platform_2, account_2 FROM {edges}) t
+                USING (platform, actor_id)
+                GROUP BY platform, actor_id"""
+        )
+        k = repr(self.smoothing)
+        m = f"{float(total)!r}"
+        name = sql_literal(self.name)
+        columns = ", ".join(
+            {
+                "detector": f"{name} AS detector",
+                "weight": "e.weight::DOUBLE AS weight",
+                "score": f"{_npmi_sql(m, k)} AS score",
+                "expected": "NULL::DOUBLE AS expected",
+                "p_value": "NULL::DOUBLE AS p_value",
+                "q_value": "NULL::DOUBLE AS q_value",
+                "significant": "NULL::BOOLEAN AS significant",
+            }.get(c, f"e.{c}")
+            for c in EDGE_COLUMNS
+        )
+        found = con.sql(
+            f"""SELECT {columns}
+                FROM {edges} e
+                JOIN {marginals} m1 ON m1.platform = e.platform_1 AND m1.actor_id = e.account_1
+                JOIN {marginals} m2 ON m2.platform = e.platform_2 AND m2.actor_id = e.account_2"""
+        )
+        matched = con.sql(
+            "SELECT "
+            + ", ".join(f"{name} AS detector" if c == "detector" else c for c in EVENT_COLUMNS)
+            + f" FROM {events}"
+        )
+        notes: dict[str, Any] = {
+            "window_seconds": self.window,
+            "min_weight": self.min_weight,
+            "smoothing": self.smoothing,
+            "targets": total,
+            "max_object_pairs": self.max_object_pairs,
+            "viral_objects": left_out,
+        }
+        return Evidence(
+            edges=found,
+            events=matched,
+            signals=empty(con, "signals"),
+            notes=notes,
+            temporary=(marginals,),
+        )
+
     def from_pairs(self, con: duckdb.DuckDBPyConnection, keys: Pairs) -> Evidence:
         """The evidence from a pairing of the reports already made (with this detector's
         ``window`` and ``max_object_pairs``, kind ``report``), for a caller that shares
@@ -206,8 +346,6 @@ class CoReport:
         k = repr(self.smoothing)
         m = f"{float(total)!r}"
         name = sql_literal(self.name)
-        # NPMI with the smoothing of the module's notes; p_ab = 1 only when k = 0 and
-        # the pair shares every target, where NPMI is 1 by continuity.
         columns = ", ".join(
             {
                 "detector": f"{name} AS detector",
@@ -217,10 +355,7 @@ class CoReport:
                 "platform_2": "u2.platform AS platform_2",
                 "account_2": "u2.actor_id AS account_2",
                 "weight": "e.weight::DOUBLE AS weight",
-                "score": f"""CASE WHEN e.weight::DOUBLE >= {m} + {k} THEN 1.0
-                    ELSE greatest(0.0,
-                        ln(e.weight::DOUBLE * ({m} + {k}) / ((m1.n + {k}) * (m2.n + {k})))
-                        / ln(({m} + {k}) / e.weight::DOUBLE)) END::DOUBLE AS score""",
+                "score": f"{_npmi_sql(m, k)} AS score",
                 "first_ts": "make_timestamptz(e.first_t) AS first_ts",
                 "last_ts": "make_timestamptz(e.last_t) AS last_ts",
                 "expected": "NULL::DOUBLE AS expected",

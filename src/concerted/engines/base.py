@@ -34,10 +34,12 @@ The operations, and the contract of what each gets and gives:
 :meth:`Engine.release`
     drops the temporary relations it made.
 
-Everything after the test (the p- and q-values, the network, clusters, campaigns,
-brigades and outputs) works on the small set of tested pairs and stays on DuckDB and
-numpy; so do the detectors other than co-action and the nulls made of randomised
-copies.
+Co-reporting's pairing of reports (each round of the brigade stage's test, under its
+analytic null) goes through :meth:`Engine.pair` too, with one co-action layer of kind
+``report``. Everything after the test (the p- and q-values, the network, clusters,
+campaigns, the rest of the brigade stage and outputs) works on the small set of tested
+pairs and stays on DuckDB and numpy; so do the other detectors and the nulls made of
+randomised copies.
 """
 
 from __future__ import annotations

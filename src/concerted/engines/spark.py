@@ -56,8 +56,13 @@ once written. The expectations' shared term crosses each account's strata as one
 array and one map rather than one row per pair and stratum (see
 :func:`_expectations`).
 
+**Co-reporting.** Under the brigade stage's analytic null each round's reports are
+paired here as one co-action layer of kind ``report`` (``run.json``: each round of
+``notes.brigades.significance`` says ``paired_on``); the per-target and per-reporter
+counts of its test stay on DuckDB, linear in the reports.
+
 **Not on Spark yet.** The nulls made of randomised copies run the co-action detector on
-DuckDB whatever the engine.
+DuckDB whatever the engine, and so does list_order's own pairing of reports.
 
 **Where Spark runs.** The engine uses the active ``SparkSession`` (or one it is given),
 else starts one on ``master`` (``CONCERTED_SPARK_MASTER``, else ``local[*]``). The
