@@ -215,15 +215,19 @@ def _expectations(
     rows: list[tuple[str, str, float, str, str]],
     events: list[tuple[object, ...]],
     stratum: float,
+    kinds: tuple[str, ...] | None = None,
 ) -> dict[tuple[str, str, str, str], tuple[float, float]]:
-    """Significance.test_stratified's meetings and expectations, computed directly."""
+    """Significance.test_stratified's meetings and expectations, computed directly (the
+    posts counted from the actions of ``kinds``, all if None)."""
 
     def s_of(at: datetime) -> int:
         micros = (at - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(microseconds=1)
         return int(micros // round(stratum * 1_000_000))
 
     posts: dict[tuple[str, str, int], set[str]] = defaultdict(set)
-    for i, (actor, _, at, _, platform) in enumerate(rows):
+    for i, (actor, _, at, kind, platform) in enumerate(rows):
+        if kinds is not None and kind not in kinds:
+            continue
         posts[(platform, actor, s_of(T0 + timedelta(seconds=at)))].add(str(i))
     n = {k: float(len(v)) for k, v in posts.items()}
     met: dict[tuple[tuple[str, str, str, str], int], list[tuple[object, ...]]] = defaultdict(list)
@@ -248,9 +252,15 @@ def _expectations(
     total: dict[int, float] = defaultdict(float)
     for (_, s), (w, _) in meetings.items():
         total[s] += w
-    rate = {s: total[s] / max((possible[s] ** 2 - squares[s]) / 2, 1) for s in total}
+    # A stratum without posts has no rate, and its meetings count for nothing (only
+    # events beyond the actions of the kinds counted meet there).
+    rate = {
+        s: total[s] / max((possible[s] ** 2 - squares[s]) / 2, 1) for s in total if s in possible
+    }
     out: dict[tuple[str, str, str, str], tuple[float, float]] = {}
     for (pair, s), (w, straddles) in meetings.items():
+        if s not in rate:
+            continue
         got_w, got_lam = out.get(pair, (0.0, 0.0))
         out[pair] = (got_w + w, got_lam + (rate[s] * w if straddles else 0.0))
     for pair, (w, lam) in out.items():
@@ -284,6 +294,39 @@ def test_the_expectations_follow_their_formula(
         f"FROM {paired.events}"
     ).fetchall()
     expected = _expectations(rows, events, stratum)
+    assert got.keys() == expected.keys()
+    for pair, (w, lam) in expected.items():
+        assert got[pair][0] == w
+        assert got[pair][1] == pytest.approx(lam, rel=1e-9, abs=1e-12)
+    con.close()
+
+
+@settings(max_examples=examples(50), deadline=None)
+@given(
+    rows=ACTIONS,
+    stratum=st.sampled_from([30.0, 60.0, 86_400.0]),
+    kinds=st.sampled_from([("repost",), ("repost", "reply"), ("hashtag",)]),
+)
+def test_events_beyond_the_actions_of_the_kinds_follow_the_formula(
+    rows: list[tuple[str, str, float, str, str]], stratum: float, kinds: tuple[str, ...]
+) -> None:
+    """Events of every kind against the posts of some: sources and accounts that no
+    action of those kinds numbered are numbered too, and meet as the formula says."""
+    con = duckdb.connect()
+    con.execute("SET TimeZone = 'UTC'")
+    table = _load(con, rows)
+    engine = DuckDBEngine(con)
+    paired = engine.pair(table, [CoAction(window=45)])
+    sums = engine.expectations(paired.events, table, stratum=stratum, kinds=kinds)
+    got = {
+        (p1, a1, p2, a2): (w, lam)
+        for p1, a1, p2, a2, w, lam in con.sql(f"SELECT * FROM {sums}").fetchall()
+    }
+    events = con.sql(
+        "SELECT platform_1, account_1, platform_2, account_2, ts_1, ts_2, source_1, source_2 "
+        f"FROM {paired.events}"
+    ).fetchall()
+    expected = _expectations(rows, events, stratum, kinds)
     assert got.keys() == expected.keys()
     for pair, (w, lam) in expected.items():
         assert got[pair][0] == w

@@ -340,7 +340,9 @@ def _brigades(run: _Run, progress: Callable[[str], None]) -> brigades.Brigades |
     con = run.con
     if not _scalar(con, "SELECT count(*) FROM reports"):
         return None
-    brigade = brigades.find(con, run.config.brigades, run.config.significance, progress=progress)
+    brigade = brigades.find(
+        con, run.config.brigades, run.config.significance, progress=progress, engine=run.heavy
+    )
     run.clock.seconds.update(
         {f"brigades.{k}": v for k, v in brigade.notes.get("seconds", {}).items()}
     )

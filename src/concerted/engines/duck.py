@@ -37,11 +37,13 @@ _EXACT = "DECIMAL(38, 22)"
 # Per stratum ``s``: each account's posts ``n`` (act), each pair's meetings ``w`` and
 # whether all of them straddle two strata (met), the stratum's rate of meetings per
 # possible pair (rate); then per pair its meetings and its expectation ``lam``. The
-# accounts are numbered (ids) so that the largest join, every pair against both its
-# accounts' strata, runs on integers; the names come back in the last step. (A pair
-# whose account made no action of these kinds keeps no id and expects only its
-# straddling meetings, as the join on names gave.)
-_EXPECTATIONS = """
+# accounts (ids) and each account's sources (src) are numbered once, so that the
+# events are grouped into meetings on integers (ev, met) and the largest join, every
+# pair against both its accounts' strata, runs on integers; the names come back in
+# the last step. An account or source of the events that no action of these kinds
+# has is numbered too (_EXTEND): such an account has no posts, so its pairs expect
+# only their straddling meetings.
+_NUMBERS = """
     CREATE OR REPLACE TEMP TABLE {act} AS
     SELECT platform, actor_id, epoch_us(ts) // {micros} AS s,
            count(DISTINCT source_id)::DOUBLE AS n
@@ -53,13 +55,52 @@ _EXPECTATIONS = """
     FROM (SELECT DISTINCT platform, actor_id FROM {act});
     CREATE OR REPLACE TEMP TABLE {act_ids} AS
     SELECT i.aid, a.s, a.n FROM {act} a JOIN {ids} i USING (platform, actor_id);
+    CREATE OR REPLACE TEMP TABLE {src} AS
+    SELECT platform, actor_id, source_id, i.aid, (row_number() OVER ())::INTEGER AS sid
+    FROM (SELECT DISTINCT platform, actor_id, source_id FROM {actions}
+          WHERE object_id IS NOT NULL AND actor_id IS NOT NULL {where}) a
+    JOIN {ids} i USING (platform, actor_id);
+"""
+
+# Each event as integers: its accounts' numbers, their sources' numbers, its stratum
+# and whether it straddles two strata. A source no action numbered is NULL here, and
+# the events are read again once _EXTEND has numbered it. (Grouped in the same query,
+# the meetings of the demo's 4M co-action events took 7.8 CPU s, against 5.5 for this
+# table and the grouping of it.)
+_EVENTS = """
+    CREATE OR REPLACE TEMP TABLE {ev} AS
+    SELECT x.aid AS aid_1, x.sid AS sid_1, y.aid AS aid_2, y.sid AS sid_2,
+           epoch_us(least(e.ts_1, e.ts_2)) // {micros} AS s,
+           epoch_us(e.ts_1) // {micros} <> epoch_us(e.ts_2) // {micros} AS straddles
+    FROM {events} e
+    LEFT JOIN {src} x
+      ON x.platform = e.platform_1 AND x.actor_id = e.account_1 AND x.source_id = e.source_1
+    LEFT JOIN {src} y
+      ON y.platform = e.platform_2 AND y.actor_id = e.account_2 AND y.source_id = e.source_2
+"""
+
+_EXTEND = """
+    INSERT INTO {ids}
+    SELECT platform, actor_id,
+           ((SELECT coalesce(max(aid), 0) FROM {ids}) + row_number() OVER ())::INTEGER
+    FROM (SELECT platform_1 AS platform, account_1 AS actor_id FROM {events}
+          UNION SELECT platform_2, account_2 FROM {events}) e
+    ANTI JOIN {ids} i USING (platform, actor_id);
+    INSERT INTO {src}
+    SELECT e.platform, e.actor_id, e.source_id, i.aid,
+           ((SELECT coalesce(max(sid), 0) FROM {src}) + row_number() OVER ())::INTEGER
+    FROM (SELECT platform_1 AS platform, account_1 AS actor_id, source_1 AS source_id
+          FROM {events}
+          UNION SELECT platform_2, account_2, source_2 FROM {events}) e
+    JOIN {ids} i USING (platform, actor_id)
+    ANTI JOIN {src} k USING (platform, actor_id, source_id);
+"""
+
+_EXPECTATIONS = """
     CREATE OR REPLACE TEMP TABLE {met} AS
-    SELECT platform_1, account_1, platform_2, account_2,
-           epoch_us(least(ts_1, ts_2)) // {micros} AS s,
-           least(count(DISTINCT source_1), count(DISTINCT source_2)) AS w,
-           bool_and(epoch_us(ts_1) // {micros} <> epoch_us(ts_2) // {micros})
-               AS straddles
-    FROM {events} GROUP BY ALL;
+    SELECT aid_1, aid_2, s, least(count(DISTINCT sid_1), count(DISTINCT sid_2)) AS w,
+           bool_and(straddles) AS straddles
+    FROM {ev} GROUP BY ALL;
     CREATE OR REPLACE TEMP TABLE {rate} AS
     WITH strata AS (
         SELECT s, (sum(n) * sum(n) - sum(n * n)) / 2 AS possible
@@ -67,15 +108,9 @@ _EXPECTATIONS = """
     SELECT s, sum(w) / greatest(any_value(possible), 1) AS r
     FROM {met} JOIN strata USING (s) GROUP BY ALL;
     CREATE OR REPLACE TEMP TABLE {pairs} AS
-    WITH pairs AS (
-        SELECT platform_1, account_1, platform_2, account_2, sum(w) AS w,
-               sum(CASE WHEN straddles THEN (r.r * w)::{exact} ELSE 0 END)
-                   AS straddling
-        FROM {met} m JOIN {rate} r USING (s) GROUP BY ALL)
-    SELECT i1.aid AS aid_1, i2.aid AS aid_2, p.*
-    FROM pairs p
-    LEFT JOIN {ids} i1 ON i1.platform = p.platform_1 AND i1.actor_id = p.account_1
-    LEFT JOIN {ids} i2 ON i2.platform = p.platform_2 AND i2.actor_id = p.account_2;
+    SELECT aid_1, aid_2, sum(w) AS w,
+           sum(CASE WHEN straddles THEN (r.r * w)::{exact} ELSE 0 END) AS straddling
+    FROM {met} m JOIN {rate} r USING (s) GROUP BY ALL;
     CREATE OR REPLACE TEMP TABLE {shared} AS
     SELECT p.aid_1, p.aid_2, sum((a.n * b.n * r.r)::{exact}) AS lam
     FROM (SELECT aid_1, aid_2 FROM {pairs}) p
@@ -84,13 +119,16 @@ _EXPECTATIONS = """
     JOIN {rate} r ON r.s = a.s
     GROUP BY ALL;
     CREATE OR REPLACE TEMP TABLE {table} AS
-    SELECT p.platform_1, p.account_1, p.platform_2, p.account_2, p.w::DOUBLE AS w,
+    SELECT i1.platform AS platform_1, i1.actor_id AS account_1,
+           i2.platform AS platform_2, i2.actor_id AS account_2, p.w::DOUBLE AS w,
            (coalesce(s.lam, 0) + p.straddling)::DOUBLE AS lam
     FROM {pairs} p
+    JOIN {ids} i1 ON i1.aid = p.aid_1
+    JOIN {ids} i2 ON i2.aid = p.aid_2
     LEFT JOIN {shared} s USING (aid_1, aid_2);
-    DROP TABLE {act}; DROP TABLE {ids}; DROP TABLE {act_ids}; DROP TABLE {met};
-    DROP TABLE {rate}; DROP TABLE {pairs}; DROP TABLE {shared};
 """
+
+_SCRATCH = ("act", "ids", "act_ids", "src", "ev", "met", "rate", "pairs", "shared")
 
 
 class DuckDBEngine:
@@ -136,23 +174,27 @@ class DuckDBEngine:
     ) -> str:
         where = stratum_filter(stratum, kinds)
         table = f"_engine_expectations_{next(_ids)}"
-        self.con.execute(
-            _EXPECTATIONS.format(
-                micros=round(stratum * 1_000_000),
-                where=where,
-                actions=actions,
-                events=events,
-                exact=_EXACT,
-                table=table,
-                act=f"{table}_act",
-                ids=f"{table}_ids",
-                act_ids=f"{table}_act_ids",
-                met=f"{table}_met",
-                rate=f"{table}_rate",
-                pairs=f"{table}_pairs",
-                shared=f"{table}_shared",
-            )
-        )
+        names = {k: f"{table}_{k}" for k in _SCRATCH}
+        given = {
+            "micros": round(stratum * 1_000_000),
+            "where": where,
+            "actions": actions,
+            "events": events,
+            "exact": _EXACT,
+            "table": table,
+            **names,
+        }
+        self.con.execute(_NUMBERS.format(**given))
+        self.con.execute(_EVENTS.format(**given))
+        missing = self.con.sql(
+            f"SELECT count(*) FROM {names['ev']} WHERE sid_1 IS NULL OR sid_2 IS NULL"
+        ).fetchone()
+        if missing and missing[0]:
+            self.con.execute(_EXTEND.format(**given))
+            self.con.execute(_EVENTS.format(**given))
+        self.con.execute(_EXPECTATIONS.format(**given))
+        for name in names.values():
+            self.con.execute(f"DROP TABLE {name}")
         return table
 
     def release(self, *relations: str) -> None:
