@@ -113,6 +113,14 @@ _ids = itertools.count()
 #: so that it makes the pairing's tables but joins no two reports.
 _UNPAIRED = 2**62
 
+#: The test's columns of an edge, empty until the brigade stage tests it.
+_UNTESTED = {
+    "expected": "NULL::DOUBLE AS expected",
+    "p_value": "NULL::DOUBLE AS p_value",
+    "q_value": "NULL::DOUBLE AS q_value",
+    "significant": "NULL::BOOLEAN AS significant",
+}
+
 
 def _npmi_sql(m: str, k: str) -> str:
     """SQL: the smoothed NPMI of edge ``e`` (its ``weight``) between reporters ``m1`` and
@@ -279,10 +287,7 @@ class CoReport:
                 "detector": f"{name} AS detector",
                 "weight": "e.weight::DOUBLE AS weight",
                 "score": f"{_npmi_sql(m, k)} AS score",
-                "expected": "NULL::DOUBLE AS expected",
-                "p_value": "NULL::DOUBLE AS p_value",
-                "q_value": "NULL::DOUBLE AS q_value",
-                "significant": "NULL::BOOLEAN AS significant",
+                **_UNTESTED,
             }.get(c, f"e.{c}")
             for c in EDGE_COLUMNS
         )
@@ -358,10 +363,7 @@ class CoReport:
                 "score": f"{_npmi_sql(m, k)} AS score",
                 "first_ts": "make_timestamptz(e.first_t) AS first_ts",
                 "last_ts": "make_timestamptz(e.last_t) AS last_ts",
-                "expected": "NULL::DOUBLE AS expected",
-                "p_value": "NULL::DOUBLE AS p_value",
-                "q_value": "NULL::DOUBLE AS q_value",
-                "significant": "NULL::BOOLEAN AS significant",
+                **_UNTESTED,
             }.get(c, f"e.{c}")
             for c in EDGE_COLUMNS
         )
