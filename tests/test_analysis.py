@@ -166,3 +166,27 @@ def test_cib_recovered_over_seeds(tmp_path: Path, seed: int) -> None:
 @pytest.mark.parametrize("seed", [1, 2])
 def test_organic_flags_nothing_over_seeds(tmp_path: Path, seed: int) -> None:
     assert _run(tmp_path, "organic", seed)["score"]["campaigns_flagged_on_organic"] == 0
+
+
+def test_evidence_files_read_as_zstd_at_its_default_level(
+    cib: dict[str, Any], tmp_path: Path
+) -> None:
+    """The evidence is written with zstd at level 1: written again at DuckDB's default
+    level, each file reads back the same (rows, order, schema) through pyarrow, and
+    DuckDB reads it too."""
+    for name in ("edges", "events", "signals"):
+        path = cib["out"] / f"{name}.parquet"
+        plain = tmp_path / f"{name}.parquet"
+        duckdb.execute(
+            f"COPY (SELECT * FROM read_parquet('{path}')) TO '{plain}' "
+            "(FORMAT parquet, COMPRESSION zstd)"
+        )
+        written = pq.read_table(path)
+        assert written.num_rows > 0
+        assert written.equals(pq.read_table(plain)), name
+        wanted = arrow_schema(EVIDENCE_CONTRACTS[name])
+        assert (written.schema.names, written.schema.types) == (wanted.names, wanted.types)
+        meta = pq.read_metadata(path)
+        assert meta.row_group(0).column(0).compression == "ZSTD"
+        count = duckdb.sql(f"SELECT count(*) FROM read_parquet('{path}')").fetchone()
+        assert count == (written.num_rows,)

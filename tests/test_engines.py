@@ -8,6 +8,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import duckdb
+import numpy as np
+import numpy.typing as npt
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -16,7 +18,7 @@ from concerted import engines
 from concerted.adapters.base import AdapterOptions
 from concerted.analysis import analyze
 from concerted.detectors.coaction import CoAction
-from concerted.engines import DERIVED_FROM, EXPECTATION_COLUMNS, Engine
+from concerted.engines import DERIVED_FROM, EXPECTATION_COLUMNS, Engine, duck
 from concerted.engines.duck import DuckDBEngine
 from concerted.errors import ConfigError
 from concerted.ingest import IngestOptions, ingest
@@ -331,4 +333,73 @@ def test_events_beyond_the_actions_of_the_kinds_follow_the_formula(
     for pair, (w, lam) in expected.items():
         assert got[pair][0] == w
         assert got[pair][1] == pytest.approx(lam, rel=1e-9, abs=1e-12)
+    con.close()
+
+
+# -- the meetings grouped from sorted keys against DuckDB's grouping -----------------------
+
+#: Numbered events: two accounts, a source of each, a stratum (days since 1970, some
+#: before it) and whether the event straddles two strata.
+NUMBERED = st.lists(
+    st.tuples(
+        st.integers(1, 5),
+        st.integers(1, 9),
+        st.integers(1, 5),
+        st.integers(1, 9),
+        st.sampled_from([-40_000, -1, 0, 3, 4, 18_414, 40_000]),
+        st.booleans(),
+    ),
+    max_size=60,
+)
+
+
+def _numbered(
+    con: duckdb.DuckDBPyConnection, rows: list[tuple[int, int, int, int, int, bool]]
+) -> None:
+    con.execute(
+        "CREATE OR REPLACE TABLE ev (aid_1 INTEGER, sid_1 INTEGER, aid_2 INTEGER, "
+        "sid_2 INTEGER, s BIGINT, straddles BOOLEAN)"
+    )
+    if rows:
+        con.executemany("INSERT INTO ev VALUES (?, ?, ?, ?, ?, ?)", rows)
+
+
+@settings(max_examples=examples(100), deadline=None)
+@given(rows=NUMBERED, wide=st.booleans())
+def test_the_sorted_meetings_are_duckdbs_grouping(
+    rows: list[tuple[int, int, int, int, int, bool]], wide: bool
+) -> None:
+    """The expectations' meetings from packed keys sorted in numpy: the rows of the
+    plain grouping, and the plain grouping itself where the keys would need more than
+    63 bits (``wide``: numbers of accounts and sources near 2^31)."""
+    if wide:
+        rows = [(a << 26, x << 26, b << 26, y << 26, s, t) for a, x, b, y, s, t in rows]
+    con = duckdb.connect()
+    _numbered(con, rows)
+    sorted_keys: list[str] = []
+    real = duck._keys
+
+    def keys(c: duckdb.DuckDBPyConnection, query: str) -> npt.NDArray[np.int64]:
+        sorted_keys.append(query)
+        return real(c, query)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(duck, "_keys", keys)
+        duck._meetings(con, "ev", "packed")
+    con.execute(duck._MEETINGS.format(ev="ev", met="plain"))
+    assert bool(sorted_keys) == (bool(rows) and not wide)
+    assert _types(con, "packed") == _types(con, "plain")
+    got = sorted(con.sql("SELECT * FROM packed").fetchall())
+    assert got == sorted(con.sql("SELECT * FROM plain").fetchall())
+    con.close()
+
+
+def test_more_events_than_the_limit_are_grouped_by_duckdb() -> None:
+    con = duckdb.connect()
+    _numbered(con, [(1, 1, 2, 3, 0, False), (1, 2, 2, 3, 0, True), (1, 1, 2, 4, 1, True)])
+    duck._meetings(con, "ev", "capped", limit=2)
+    duck._meetings(con, "ev", "packed")
+    want = [(1, 2, 0, 1, False), (1, 2, 1, 1, True)]
+    assert sorted(con.sql("SELECT * FROM capped").fetchall()) == want
+    assert sorted(con.sql("SELECT * FROM packed").fetchall()) == want
     con.close()

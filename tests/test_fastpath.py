@@ -12,11 +12,12 @@ from typing import Any
 import duckdb
 import numpy as np
 import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from concerted import analysis, fastpath
+from concerted import analysis, fastpath, heap
 from concerted.adapters.base import AdapterOptions
 from concerted.adapters.qut import COLUMNS
 from concerted.cli import main
@@ -178,6 +179,8 @@ def test_message_matches_sum_to_the_weights(
     st.integers(1, 4),
     st.integers(1, 9),
     st.integers(1, 3),
+    st.integers(1, 12),
+    st.integers(1, 20),
 )
 def test_edges_summed_and_written_in_pieces_are_the_weights(
     tmp_path_factory: pytest.TempPathFactory,
@@ -186,21 +189,28 @@ def test_edges_summed_and_written_in_pieces_are_the_weights(
     parts: int,
     piece: int,
     min_weight: int,
+    row_group: int,
+    chunk: int,
 ) -> None:
-    # Pieces of a few codes each: the runs are cut into many ranges of pairs, each summed
-    # in a thread and written as its own row groups, as a large file's are.
+    # Chunks and pieces of a few pairs each: the rows are counted in many ranges, the
+    # runs cut into many ranges of pairs, each summed in a thread, and written in row
+    # groups of a few edges, as a large file's are.
     account, obj, t = ([r[i] for r in rows] for i in range(3))
-    runs = fastpath._matched_runs(
-        np.array(account, dtype=np.int64),
-        np.array(obj, dtype=np.int64),
-        np.array(t, dtype=np.int64),
-        window,
-        parts,
-    )
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(fastpath, "_CHUNK", chunk)
+        runs = fastpath._matched_runs(
+            np.array(account, dtype=np.int64),
+            np.array(obj, dtype=np.int64),
+            np.array(t, dtype=np.int64),
+            window,
+            parts,
+        )
+    assert all(np.all(run[1:] >= run[:-1]) for run in runs)
     names = pa.array([f"u{i}" for i in range(max(account, default=0) + 1)])
     out = tmp_path_factory.mktemp("pieces")
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(fastpath, "_PIECE", piece)
+        patch.setattr(fastpath, "_ROW_GROUP", row_group)
         written = fastpath._write_edges(out, names, runs, min_weight, parts)
     expected = sorted(
         (f"u{u}", f"u{v}", w)
@@ -209,6 +219,8 @@ def test_edges_summed_and_written_in_pieces_are_the_weights(
     )
     assert rows_of(out / "edges.parquet") == expected
     assert written == len(expected)
+    groups = pq.read_metadata(out / "edges.parquet").num_row_groups
+    assert groups <= max(1, -(-written // row_group))
 
 
 @pytest.mark.parametrize(
@@ -460,6 +472,64 @@ def test_order_by_is_lexsort(rows: list[tuple[int, int]]) -> None:
     major = np.array([r[0] for r in rows], dtype=np.int64)
     minor = np.array([r[1] for r in rows], dtype=np.int64)
     assert fastpath._order_by(major, minor).tolist() == np.lexsort((minor, major)).tolist()
+
+
+@settings(max_examples=examples(100), deadline=None)
+@given(
+    st.integers(0, 3000),
+    st.integers(0, 2**16),
+    st.sampled_from([1, 3, 1_000_000, 2**40]),
+    st.integers(-(2**50), 2**50),
+    st.integers(0, 2**31),
+    st.booleans(),
+)
+def test_order_by_packed_with_the_row_is_lexsort(
+    rows: int, majors: int, step: int, base: int, seed: int, jitter: bool
+) -> None:
+    # Many rows with ties, and times on a common step (whole seconds in microseconds):
+    # the order sorted with the row number in the key, or by the stable argsort, is
+    # lexsort's.
+    rng = np.random.default_rng(seed)
+    major = rng.integers(0, majors + 1, rows)
+    spread = int(rng.integers(1, 2**20))
+    minor = base + step * rng.integers(0, spread, rows) + jitter * rng.integers(0, 2, rows)
+    assert fastpath._order_by(major, minor).tolist() == np.lexsort((minor, major)).tolist()
+
+
+class _Mallopt:
+    """A stand-in for glibc's ``mallopt``: records each call."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[int, int]] = []
+        self.argtypes: object = None
+        self.restype: object = None
+
+    def __call__(self, parameter: int, value: int) -> int:
+        self.calls.append((parameter, value))
+        return 1
+
+
+def test_the_heap_thresholds_are_raised_while_the_path_runs_and_put_back(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import ctypes
+    import os
+
+    mallopt = _Mallopt()
+    monkeypatch.setattr(ctypes, "CDLL", lambda name: type("Libc", (), {"mallopt": mallopt}))
+    with heap.kept():
+        inside = list(mallopt.calls)
+    try:
+        on_glibc = (os.confstr("CS_GNU_LIBC_VERSION") or "").startswith("glibc")
+    except (ValueError, OSError):
+        on_glibc = False
+    raised = {heap.M_MMAP_THRESHOLD, heap.M_TRIM_THRESHOLD}
+    if not on_glibc:
+        assert mallopt.calls == []
+        return
+    assert {p for p, v in inside if v == heap.KEPT} == raised
+    assert {p for p, v in mallopt.calls[len(inside) :]} == raised
+    assert all(v == heap.GLIBC_THRESHOLD for _, v in mallopt.calls[len(inside) :])
 
 
 def test_the_arrow_reader_leaves_pandas_unimported(tmp_path: Path) -> None:

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import tempfile
 from pathlib import Path
 from typing import Any
 
 import networkx as nx
 import pyarrow as pa
+import pyarrow.compute as pc
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from concerted import graph
 from concerted.errors import ConfigError
 from concerted.graph import Network, build, write_gexf, write_graphml
 from tests.budget import examples
@@ -355,3 +358,55 @@ def test_build_is_invariant_to_row_order_and_orientation(
     target = net.edges.column("target").to_numpy()
     pairs = list(zip(source.tolist(), target.tolist(), strict=True))
     assert pairs == sorted(set(pairs)) and bool((source < target).all())
+
+
+def _joined_lines(out: Any, parts: Any, length: int) -> None:
+    """The plain way to write the lines: each batch joined as Python strings."""
+    for start in range(0, length, graph._BATCH_ROWS):
+        pieces: list[Any] = []
+        for part in parts:
+            if isinstance(part, str):
+                pieces.append(part)
+            elif isinstance(part, graph._Attribute):
+                pieces.append(part.text(start, graph._BATCH_ROWS))
+            else:
+                before, attribute, after = part
+                text = attribute.text(start, graph._BATCH_ROWS)
+                pieces.append(pc.binary_join_element_wise(before, text, after, ""))
+        lines = pc.binary_join_element_wise(
+            *pieces, "", null_handling="replace", null_replacement=""
+        )
+        out.write("\n".join(lines.to_pylist()))
+        out.write("\n")
+
+
+_names = st.one_of(st.none(), st.text(max_size=6))
+
+
+@settings(max_examples=examples(30), deadline=None)
+@given(rows=edge_rows(), names=st.lists(_names, min_size=12, max_size=12), batch=st.integers(1, 4))
+def test_lines_from_arrow_buffers_are_the_joined_lines(
+    rows: list[Edge], names: list[str | None], batch: int
+) -> None:
+    """GraphML and GEXF written from Arrow's buffers, batch after batch (sliced,
+    several chunks), are byte for byte the files the plain string join writes."""
+    net = build(edge_table(rows))
+    n = net.num_nodes
+    # Two chunks per column, so that lines cross chunk and batch boundaries.
+    name = pa.chunked_array(
+        [pa.array(names[: n // 2], pa.string()), pa.array(names[n // 2 : n], pa.string())]
+    )
+    nodes = net.nodes.set_column(net.nodes.column_names.index("name"), "name", name)
+    net = Network(nodes=nodes, edges=pa.concat_tables([net.edges.slice(0, 1), net.edges.slice(1)]))
+    attributes = pa.table(
+        {"node": pa.array(range(n), pa.int64()), "campaign": pa.array(names[:n], pa.string())}
+    )
+    with tempfile.TemporaryDirectory() as d, pytest.MonkeyPatch.context() as mp:
+        mp.setattr(graph, "_BATCH_ROWS", batch)
+        for writer in (write_graphml, write_gexf):
+            writer(net, Path(d) / "arrow.xml", attributes)
+            with mp.context() as plain:
+                plain.setattr(graph, "_write_lines", _joined_lines)
+                writer(net, Path(d) / "plain.xml", attributes)
+            arrow = (Path(d) / "arrow.xml").read_bytes()
+            assert arrow == (Path(d) / "plain.xml").read_bytes()

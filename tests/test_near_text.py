@@ -4,20 +4,26 @@ from __future__ import annotations
 
 import random
 from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from unittest.mock import patch
 
 import duckdb
 import numpy as np
 import pytest
+import rensa
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from concerted.actions import SQL_MACROS, from_posts
+from concerted.detectors import near_text
 from concerted.detectors.base import EDGE_COLUMNS, EVENT_COLUMNS, SIGNAL_COLUMNS
 from concerted.detectors.near_text import (
     ALL_PAIRS_BUCKET,
+    SEED,
     NearText,
+    _band_keys,
     _bucket_pairs,
     _Sets,
     near_text_actions,
@@ -294,6 +300,7 @@ def test_detect_gives_near_text_evidence(con: duckdb.DuckDBPyConnection) -> None
         {"window": -1},
         {"min_weight": 0},
         {"batch_rows": 0},
+        {"workers": 0},
     ],
 )
 def test_settings_are_checked(settings: dict[str, Any]) -> None:
@@ -383,9 +390,130 @@ def test_verification_is_the_exact_jaccard_of_shingles(texts: list[str]) -> None
         for i, j in zip(a, b, strict=True)
     ]
     assert np.allclose(got, expected)
+    # On threads, in steps of any size, the same values exactly.
+    with ThreadPoolExecutor(3) as pool:
+        assert np.array_equal(sets.jaccard(a, b, pool, step=3), got)
 
 
 def test_shingles_need_the_length() -> None:
     cps, offsets = normalized_codepoints(["abcdef", "ab"])
     with pytest.raises(ValueError):
         shingle_hashes(cps, offsets, 3)
+
+
+# Words of the four scripts, for copies that the threads must cluster as one thread does.
+WORDS = [
+    "pakistan",
+    "zindabad",
+    "فوج",
+    "ہمارا",
+    "फौज",
+    "देश",
+    "humari",
+    "سلام",
+    "🇵🇰",
+    "JAI",
+    "1,000",
+    "@user",
+    "https://t.co/x",
+    "#tag",
+    "Straße",
+    "گ\u200cل",
+    "baaad",
+]
+
+
+@st.composite
+def _copied_posts(draw: st.DrawFn) -> list[dict[str, Any]]:
+    """Random messages, each pasted a few times with letters dropped, plus noise."""
+    posts: list[dict[str, Any]] = []
+    for m in range(draw(st.integers(1, 4))):
+        words = draw(st.lists(st.sampled_from(WORDS), min_size=3, max_size=12))
+        message = " ".join(words)
+        for c in range(draw(st.integers(1, 5))):
+            drop = draw(st.sets(st.integers(0, max(0, len(message) - 1)), max_size=3))
+            text = "".join(ch for i, ch in enumerate(message) if i not in drop)
+            posts.append({"post_id": f"m{m}-{c}", "text": text})
+    for i, text in enumerate(draw(st.lists(st.text(max_size=40), max_size=6))):
+        posts.append({"post_id": f"n{i}", "text": text})
+    order = draw(st.permutations(range(len(posts))))
+    return [
+        {
+            **posts[i],
+            "account_id": f"acct{k % 5}",
+            "platform": "facebook" if k % 3 else "instagram",
+            "ts": START + timedelta(minutes=k),
+        }
+        for k, i in enumerate(order)
+    ]
+
+
+def _everything(con: duckdb.DuckDBPyConnection, near: NearText) -> tuple[Any, ...]:
+    found = near.clusters(con, "actions")
+    rows = con.sql(f"SELECT * FROM {found.table} ORDER BY ALL").fetchall()
+    return rows, {k: v for k, v in found.notes.items() if k != "seconds"}
+
+
+@settings(max_examples=examples(40), deadline=None)
+@given(
+    posts=_copied_posts(),
+    batch_rows=st.integers(1, 9),
+    pieces=st.integers(1, 4),
+    sketch_rows=st.integers(1, 3),
+    workers=st.integers(2, 4),
+)
+def test_threads_give_exactly_the_plain_result(
+    posts: list[dict[str, Any]], batch_rows: int, pieces: int, sketch_rows: int, workers: int
+) -> None:
+    """Batches cut into pieces and prepared on threads, bands paired and candidates
+    verified on threads: the same clusters, similarities and counts as one thread
+    with whole batches."""
+    con = _connect()
+    try:
+        _case(con, posts)
+        results = []
+        plain = NearText(min_length=8, shingle=3, workers=1)
+        results.append(_everything(con, plain))
+        threaded = NearText(min_length=8, shingle=3, workers=workers, batch_rows=batch_rows)
+        with (
+            patch.object(near_text, "_PREPARE_ROWS", pieces),
+            patch.object(near_text, "_SKETCH_ROWS", sketch_rows),
+        ):
+            results.append(_everything(con, threaded))
+        assert results[0] == results[1]
+    finally:
+        con.close()
+
+
+@settings(max_examples=examples(60), deadline=None)
+@given(
+    keys=st.lists(st.lists(st.integers(0, 3), min_size=10, max_size=10), max_size=80),
+    workers=st.integers(1, 3),
+)
+def test_bands_paired_on_threads_as_in_one(keys: list[list[int]], workers: int) -> None:
+    band_keys = np.array(keys, dtype=np.uint64).reshape(len(keys), 10)
+    near = NearText(num_perm=10, bands=10)
+    plain = near._candidates(band_keys)
+    with ThreadPoolExecutor(workers) as pool:
+        threaded = near._candidates(band_keys, pool)
+    assert all(np.array_equal(p, t) for p, t in zip(plain, threaded, strict=True))
+
+
+@settings(max_examples=examples(60), deadline=None)
+@given(
+    sizes=st.lists(st.integers(1, 40), min_size=1, max_size=30),
+    sketch_rows=st.integers(1, 8),
+    seed=st.integers(0, 2**32 - 1),
+)
+def test_band_keys_in_small_steps_as_in_one(sizes: list[int], sketch_rows: int, seed: int) -> None:
+    """Digests read a few rows at a time into an unsigned-int array give the keys of
+    one call to the library for all rows, converted as plain nested lists."""
+    hashes = np.random.default_rng(seed).integers(0, 2**64 - 1, sum(sizes), dtype=np.uint64)
+    offsets = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
+    matrix = rensa.RMinHash.digest_matrix_from_flat_token_hashes(
+        hashes, offsets.astype(np.uint64), 12, SEED
+    )
+    digests = np.array(matrix.to_rows(), dtype=np.uint64).reshape(len(sizes), 3, 4)
+    expected = (digests * near_text._POSITION[:4]).sum(axis=2, dtype=np.uint64)
+    with patch.object(near_text, "_SKETCH_ROWS", sketch_rows):
+        assert np.array_equal(_band_keys(hashes, offsets, num_perm=12, bands=3), expected)

@@ -1155,3 +1155,40 @@ def test_the_report_of_a_real_analysis(browser: Browser, simulated: dict[str, An
         assert o.page.locator("[data-chart][data-rendered='1']").count() >= 1
     finally:
         o.close()
+
+
+def test_a_signals_example_is_the_same_whatever_the_row_order() -> None:
+    """Signals tied on the top score give one example, the same for any row order
+    (the page of one result is the same page every time)."""
+    import duckdb
+
+    from concerted.outputs.sections import signal_rows
+
+    class _Res:
+        def __init__(self, con: duckdb.DuckDBPyConnection) -> None:
+            self.con = con
+
+        def rows(self, query: str) -> list[dict[str, Any]]:
+            cursor = self.con.execute(query)
+            names = [d[0] for d in cursor.description or []]
+            return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+
+    details = ["c tied", "a tied", "b tied", "weaker"]
+    scores = [0.9, 0.9, 0.9, 0.5]
+    examples = set()
+    for shift in range(len(details)):
+        order = details[shift:] + details[:shift]
+        con = duckdb.connect()
+        con.execute(
+            "CREATE TABLE signals AS SELECT 'd' AS detector, 'l' AS layer, 'account' AS entity,"
+            " unnest(?) AS id, unnest(?) AS score, unnest(?) AS detail",
+            [
+                [str(i) for i in range(len(order))],
+                [scores[details.index(d)] for d in order],
+                order,
+            ],
+        )
+        (row,) = signal_rows(_Res(con), "true")  # type: ignore[arg-type]
+        examples.add(row["example"])
+        con.close()
+    assert examples == {"a tied"}

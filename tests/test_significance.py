@@ -340,6 +340,32 @@ def test_the_truncated_poisson_tail_matches_scipy() -> None:
         assert np.allclose(truncated_poisson_sf(np.full(4, w), lam), want, rtol=1e-9)
 
 
+@given(
+    st.lists(st.one_of(st.integers(1, 60), st.integers(61, 3000)), min_size=1, max_size=40),
+    st.lists(
+        st.one_of(st.just(0.0), st.floats(1e-15, 1e-3), st.floats(1e-3, 800)),
+        min_size=1,
+        max_size=40,
+    ),
+)
+def test_the_notes_expect_per_weight_what_each_pairs_tail_sums_to(
+    weights: list[int], means: list[float]
+) -> None:
+    """The notes' expected pairs per weight, from one tail and the Poisson terms below
+    it, are the sums of every pair's own tail at that weight."""
+    n = min(len(weights), len(means))
+    w, lam = np.asarray(weights[:n], dtype=float), np.asarray(means[:n])
+    p = truncated_poisson_sf(w, lam)
+    notes = Significance()._stratified_notes(w, lam, p, benjamini_hochberg(p))
+    by_weight = notes["by_weight"]
+    assert isinstance(by_weight, list) and [r["weight"] for r in by_weight] == sorted(
+        set(weights[:n])
+    )
+    for row in by_weight:
+        plain = truncated_poisson_sf(np.full(n, float(row["weight"])), lam).sum()
+        assert row["expected_at_least"] == pytest.approx(plain, rel=1e-12, abs=1e-300)
+
+
 def test_the_monte_carlo_copies_of_the_analytic_default_are_relabelled() -> None:
     assert Significance().monte_carlo().null == "relabel"
     assert Significance(copies="shift").monte_carlo().null == "shift"

@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 from scipy.stats import hypergeom
 
 from concerted.detectors.coaction import CoAction
+from concerted.detectors.pairing import viral_of_arrays, viral_of_rows
 from concerted.detectors.synchrony import (
     Rhythm,
     Synchrony,
@@ -375,3 +376,168 @@ def test_the_test_reads_synchronys_draws_and_gives_what_the_copies_give(
     plain = test.null_statistics(con, "actions", Plain())  # type: ignore[arg-type]
     assert fast.size > 0
     assert np.array_equal(fast, plain)
+
+
+def _messy_rows(rnd: random.Random, n: int) -> list[tuple[object, ...]]:
+    """Actions of a few accounts on two platforms over a few objects within minutes:
+    ties in time, an account on both platforms, repeated sources, and a missing
+    platform, source, account, object or time now and then."""
+
+    def some(value: str) -> str | None:
+        return None if rnd.random() < 0.03 else value
+
+    return [
+        (
+            some(f"u{rnd.randrange(9)}"),
+            some(rnd.choice(("x", "x", "y"))),
+            rnd.choice(("repost", "hashtag", "reply")),
+            some(f"o{rnd.randrange(6)}"),
+            None if rnd.random() < 0.02 else _at(rnd.randrange(0, 400, 5)),
+            some(f"s{rnd.randrange(n)}"),
+        )
+        for _ in range(n)
+    ]
+
+
+@settings(max_examples=examples(30), deadline=None)
+@given(
+    seed=st.integers(0, 10_000),
+    acts=st.integers(5, 120),
+    window=st.sampled_from([0, 7, 30, 60]),
+    min_actions=st.integers(1, 6),
+    min_weight=st.integers(2, 5),
+    cap=st.sampled_from([None, 1, 4, 40]),
+    kinds=st.sampled_from([None, ("repost", "hashtag")]),
+)
+def test_synchronys_copies_from_seeds_and_draws_are_the_copies_of_the_actions(
+    seed: int,
+    acts: int,
+    window: int,
+    min_actions: int,
+    min_weight: int,
+    cap: int | None,
+    kinds: tuple[str, ...] | None,
+) -> None:
+    """The copies made in numpy (the draws made from their seeds, or given as SQL)
+    give exactly the weights that the detector's SQL gives on the relabelled actions
+    themselves, on actions with missing values, ties, viral objects and settings
+    drawn at random."""
+    rnd = random.Random(seed)
+    con = duckdb.connect()
+    con.execute("SET TimeZone = 'UTC'")
+    _table(con, _messy_rows(rnd, acts))  # type: ignore[arg-type]
+    detector = Synchrony(
+        window=window,
+        min_actions=min_actions,
+        min_weight=min_weight,
+        max_object_pairs=cap,
+        kinds=kinds,
+    )
+    seeds = [seed, seed + 1]
+    plain = [detector.null_statistic(con, null_actions("a", null="relabel", seed=s)) for s in seeds]
+    drawn = detector.null_statistics_of_draws(
+        con, "a", [relabelled_accounts("a", seed=s) for s in seeds]
+    )
+    seeded = detector.null_statistics_of_seeds(con, "a", seeds)
+    for copy, one, two in zip(plain, drawn, seeded, strict=True):
+        assert np.array_equal(np.sort(copy), np.sort(one))
+        assert np.array_equal(np.sort(copy), np.sort(two))
+    assert con.sql("SELECT count(*) FROM duckdb_tables() WHERE temporary").fetchone() == (0,)
+    con.close()
+
+
+def _sql_figures(
+    con: duckdb.DuckDBPyConnection, actions: str, detector: Synchrony
+) -> list[tuple[object, ...]]:
+    """The detector's edges as its SQL counted them before the matched actions were
+    counted in numpy: distinct rows of each side per pair, from the pairing."""
+    active, keys = detector._pair(con, actions, 10**9)  # apart from the detector's own
+    try:
+        return con.sql(
+            f"""WITH m AS (
+                    SELECT a_1, a_2, count(DISTINCT r_1) AS m_1, count(DISTINCT r_2) AS m_2,
+                           count(*) AS events,
+                           count(*) FILTER (WHERE t_1 < t_2) AS lead_1,
+                           count(*) FILTER (WHERE t_2 < t_1) AS lead_2,
+                           median(abs(t_1 - t_2)) / 1e6 AS median_dt,
+                           min(least(t_1, t_2)) AS first_t, max(greatest(t_1, t_2)) AS last_t
+                    FROM {keys.pairs} GROUP BY a_1, a_2
+                    HAVING count(DISTINCT r_1) + count(DISTINCT r_2)
+                           >= {detector.min_weight}),
+                t AS (SELECT aid, count(*) AS n FROM {keys.rows} GROUP BY aid)
+                SELECT u1.platform, u1.actor_id, u2.platform, u2.actor_id,
+                       (m.m_1 + m.m_2)::DOUBLE, ((m.m_1 + m.m_2) / (t1.n + t2.n))::DOUBLE,
+                       m.events, m.lead_1, m.lead_2, m.median_dt::DOUBLE,
+                       make_timestamptz(m.first_t), make_timestamptz(m.last_t)
+                FROM m JOIN t t1 ON t1.aid = m.a_1 JOIN t t2 ON t2.aid = m.a_2
+                JOIN {keys.accounts} u1 ON u1.aid = m.a_1
+                JOIN {keys.accounts} u2 ON u2.aid = m.a_2 ORDER BY ALL"""
+        ).fetchall()
+    finally:
+        for table in (*keys.tables, active):
+            con.execute(f"DROP TABLE IF EXISTS {table}")
+
+
+_EDGE = (
+    "platform_1, account_1, platform_2, account_2, weight, score, events, lead_1, lead_2, "
+    "median_dt, first_ts, last_ts"
+)
+
+
+@settings(max_examples=examples(30), deadline=None)
+@given(
+    seed=st.integers(0, 10_000),
+    acts=st.integers(5, 150),
+    window=st.sampled_from([0, 7, 30, 60]),
+    min_weight=st.integers(2, 5),
+    cap=st.sampled_from([None, 2, 40]),
+)
+def test_synchronys_weights_in_numpy_are_its_sql_counts(
+    seed: int, acts: int, window: int, min_weight: int, cap: int | None
+) -> None:
+    """`detect` counts each pair's matched actions on integers in numpy: the same
+    edges, to the bit, as counting each side's distinct matched rows in SQL, and the
+    same events."""
+    rnd = random.Random(seed)
+    con = duckdb.connect()
+    con.execute("SET TimeZone = 'UTC'")
+    _table(con, _messy_rows(rnd, acts))  # type: ignore[arg-type]
+    detector = Synchrony(window=window, min_actions=2, min_weight=min_weight, max_object_pairs=cap)
+    evidence = detector.detect(con, "a")
+    assert evidence.edges.project(_EDGE).order(_EDGE).fetchall() == _sql_figures(con, "a", detector)
+    pairs = set(evidence.edges.project("account_1, account_2").fetchall())
+    events = evidence.events.project("account_1, account_2").fetchall()
+    assert set(events) == pairs
+    evidence.release(con)
+    con.close()
+
+
+def test_synchronys_edges_on_the_planted_case_are_its_sql_counts(
+    con: duckdb.DuckDBPyConnection,
+) -> None:
+    planted_case(con, seed=12)
+    detector = Synchrony(min_actions=3)
+    evidence = detector.detect(con, "actions")
+    edges = evidence.edges.project(_EDGE).order(_EDGE).fetchall()
+    assert len(edges) > 100
+    assert edges == _sql_figures(con, "actions", detector)
+    evidence.release(con)
+
+
+@settings(max_examples=examples(50), deadline=None)
+@given(
+    rows=st.lists(st.tuples(st.integers(1, 6), st.integers(-3, 3)), min_size=0, max_size=60),
+    cap=st.integers(0, 30),
+)
+def test_the_copies_viral_objects_are_pairings(rows: list[tuple[int, int]], cap: int) -> None:
+    """The copies find the objects over the cap as the pairing does
+    (`viral_of_rows`), buckets before the epoch included."""
+    obj = np.array([o for o, _ in rows], dtype=np.int64)
+    bucket = np.array([b for _, b in rows], dtype=np.int64)
+    con = duckdb.connect()
+    con.execute("CREATE TABLE r (oid BIGINT, b BIGINT)")
+    insert_rows(con, "r", ["oid", "b"], rows)
+    viral = viral_of_rows(con, "r", cap=cap)
+    expected = sorted(o for (o,) in con.sql(f"SELECT oid FROM {viral}").fetchall())
+    assert viral_of_arrays(obj, bucket, cap).tolist() == expected
+    con.close()

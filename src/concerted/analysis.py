@@ -57,6 +57,7 @@ from concerted import (
     compat,
     engines,
     graph,
+    heap,
     paths,
 )
 from concerted.clock import Clock
@@ -94,8 +95,13 @@ OUTPUT_FILES: tuple[str, ...] = (
 _ISO = "%Y-%m-%dT%H:%M:%SZ"
 
 
+#: Zstandard at level 1, not DuckDB's default 3: the demo's 3.4 million sorted edges
+#: take about a tenth less CPU to write, for a file 6% larger (BENCHMARKS.md, "Demo").
+_PARQUET = "FORMAT parquet, COMPRESSION zstd, COMPRESSION_LEVEL 1"
+
+
 def _write(con: Any, query: str, path: Path) -> None:
-    con.execute(f"COPY ({query}) TO {sql_literal(str(path))} (FORMAT parquet, COMPRESSION zstd)")
+    con.execute(f"COPY ({query}) TO {sql_literal(str(path))} ({_PARQUET})")
 
 
 @dataclass
@@ -133,49 +139,52 @@ def analyze(
     Returns the run record that ``run.json`` holds. ``report.html`` is written last
     (message texts left out with ``hide_text``; ``title`` replaces the page's title).
     """
-    config = config or Config()
-    heavy = engines.get(engine)(store.con)
-    out = paths.output_directory(out, OUTPUT_FILES, overwrite)
-    run = _Run(con=store.con, config=config, heavy=heavy, clock=Clock(progress))
-    started = datetime.now(UTC)
-    run.con.execute(f"CREATE OR REPLACE TEMP TABLE _signals AS {_empty('signals')}")
+    # Large arrays come and go in every stage: their pages are kept for the next
+    # one instead of being zeroed afresh (heap.py).
+    with heap.kept():
+        config = config or Config()
+        heavy = engines.get(engine)(store.con)
+        out = paths.output_directory(out, OUTPUT_FILES, overwrite)
+        run = _Run(con=store.con, config=config, heavy=heavy, clock=Clock(progress))
+        started = datetime.now(UTC)
+        run.con.execute(f"CREATE OR REPLACE TEMP TABLE _signals AS {_empty('signals')}")
 
-    pairing = [config.coaction, *_near_text(run)]
-    co_notes, significance_notes = _pairs(run, pairing)
-    kinds = _paired_kinds(config, pairing)
-    for name in config.layers.tested:
-        with run.clock.stage(name):
-            run.notes[name] = _tested_layer(
-                run.con, config, _with_kinds(config, name, kinds), run.actions
-            )
-    network, in_core, core_network = _network(run)
-    labels, communities = _clusters(run, core_network, in_core)
-    found, labels = _campaigns(run, network, core_network, labels, in_core)
-    brigade = _brigades(run, progress)
-    with run.clock.stage("write"):
-        results = _results(found, brigade)
-        _write_outputs(run, out, results, network, labels, communities)
-    counts = _counts(run, significance_notes, network, in_core, found, brigade)
-    for table in (*run.temporary, "_edges", "_events", "_signals"):
-        run.con.execute(f"DROP TABLE IF EXISTS {table}")
-    run.con.execute("DROP VIEW IF EXISTS _actions")
-    record = {
-        "concerted": __version__,
-        "result_format": RESULT_FORMAT,
-        "command": "analyze",
-        "started": started.strftime(_ISO),
-        "case": store.path,
-        "pseudonymised": store.meta("pseudonymisation_key") is not None,
-        "inputs": _inputs(store),
-        "settings": config.as_dict(),
-        "seconds": run.clock.seconds,
-        "counts": counts,
-        "notes": {"co_action": co_notes, "significance": significance_notes, **run.notes},
-        "outputs": list(OUTPUT_FILES),
-    }
-    (out / "run.json").write_text(json.dumps(record, indent=2, default=str) + "\n")
-    page.write(out, hide_text=hide_text, title=title)
-    return record
+        pairing = [config.coaction, *_near_text(run)]
+        co_notes, significance_notes = _pairs(run, pairing)
+        kinds = _paired_kinds(config, pairing)
+        for name in config.layers.tested:
+            with run.clock.stage(name):
+                run.notes[name] = _tested_layer(
+                    run.con, config, _with_kinds(config, name, kinds), run.actions
+                )
+        network, in_core, core_network = _network(run)
+        labels, communities = _clusters(run, core_network, in_core)
+        found, labels = _campaigns(run, network, core_network, labels, in_core)
+        brigade = _brigades(run, progress)
+        with run.clock.stage("write"):
+            results = _results(found, brigade)
+            _write_outputs(run, out, results, network, labels, communities)
+        counts = _counts(run, significance_notes, network, in_core, found, brigade)
+        for table in (*run.temporary, "_edges", "_events", "_signals"):
+            run.con.execute(f"DROP TABLE IF EXISTS {table}")
+        run.con.execute("DROP VIEW IF EXISTS _actions")
+        record = {
+            "concerted": __version__,
+            "result_format": RESULT_FORMAT,
+            "command": "analyze",
+            "started": started.strftime(_ISO),
+            "case": store.path,
+            "pseudonymised": store.meta("pseudonymisation_key") is not None,
+            "inputs": _inputs(store),
+            "settings": config.as_dict(),
+            "seconds": run.clock.seconds,
+            "counts": counts,
+            "notes": {"co_action": co_notes, "significance": significance_notes, **run.notes},
+            "outputs": list(OUTPUT_FILES),
+        }
+        (out / "run.json").write_text(json.dumps(record, indent=2, default=str) + "\n")
+        page.write(out, hide_text=hide_text, title=title)
+        return record
 
 
 def _near_text(run: _Run) -> list[CoAction]:

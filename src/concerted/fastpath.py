@@ -26,9 +26,9 @@ pairing needs, straight into actions. Two readers do this:
      a file that passes has no row ingest would refuse, so none is dropped here.
 
 Then ``--compat qut``: the pairs are counted on integers in numpy
-(:func:`message_matches`, in sorted runs, one per thread), the runs cut into ranges of
-pairs, and each range summed in a thread while the ones before it are written: the
-edges in no particular order; ``--compat coortweet``: the actions go through
+(:func:`message_matches`, in sorted runs, counted in threads), the runs cut into
+ranges of pairs, each range summed in a thread, and the edges written in few row
+groups, in no particular order; ``--compat coortweet``: the actions go through
 :func:`concerted.compat.coortweet_pairs` and :func:`~concerted.compat.coortweet_network`
 as on the full path. ``run.json`` names the reader (``notes.reader``) and, for DuckDB,
 why pyarrow did not read the file.
@@ -50,7 +50,6 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -63,7 +62,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pcsv
 import pyarrow.parquet as pq
 
-from concerted import __version__, paths
+from concerted import __version__, heap, paths
 from concerted.adapters.qut import COLUMNS
 from concerted.errors import ConfigError
 from concerted.schema import _EPOCH, _EPOCH_LIMIT, TIME_BOUNDS, sql_literal
@@ -149,22 +148,49 @@ def applies(
 def _order_by(
     major: np.ndarray[Any, np.dtype[Any]], minor: np.ndarray[Any, np.dtype[Any]]
 ) -> np.ndarray[Any, np.dtype[np.intp]]:
-    """The stable order of rows by (major, minor), both non-negative or ``minor`` any:
-    one sort of a packed key where it fits in 64 bits (twice as fast as ``lexsort``).
+    """The stable order of rows by (major, minor), both non-negative or ``minor`` any.
+
+    Where the key packed with the row number fits in 64 bits, one sort of those packed
+    keys (half the time of a stable ``argsort``; the row number breaks ties, so the
+    order is stable); a common step of ``minor`` (times in whole seconds, counted in
+    microseconds) is divided out first. Where only the key fits, a stable ``argsort``
+    of it (twice as fast as ``lexsort``); otherwise ``lexsort``.
 
     >>> _order_by(np.array([1, 0, 1, 0]), np.array([5, 7, 5, -2])).tolist()
     [3, 1, 0, 2]
+    >>> _order_by(np.array([1, 0, 1, 0]), np.array([5, 7, 5, -2]) * 10**15).tolist()
+    [3, 1, 0, 2]
     """
-    if len(major) == 0:
+    rows = len(major)
+    if rows == 0:
         return np.zeros(0, np.intp)
     base = int(minor.min())
     span = int(minor.max()) - base + 1
-    if int(major.min()) >= 0 and (int(major.max()) + 1) * span < 2**63:
-        packed = major.astype(np.int64) * span
-        packed += minor
-        packed -= base
+    majors = int(major.max()) + 1
+    if int(major.min()) < 0 or majors * span >= 2**63:
+        return np.lexsort((minor, major))
+    offset = minor.astype(np.int64)
+    offset -= base
+    bits = (rows - 1).bit_length()
+    if majors * span > 2 ** (63 - bits):
+        step = int(np.gcd.reduce(offset))
+        if step > 1:
+            offset //= step
+            span = (span - 1) // step + 1
+    packed = major.astype(np.int64)
+    packed *= span
+    packed += offset
+    if majors * span > 2 ** (63 - bits):
         return np.argsort(packed, kind="stable")
-    return np.lexsort((minor, major))
+    packed <<= bits
+    packed |= np.arange(rows, dtype=np.int64)
+    packed.sort()
+    packed &= (1 << bits) - 1
+    return packed.astype(np.intp, copy=False)
+
+
+#: Pairs of rows counted at once by a thread of :func:`message_matches`, about.
+_CHUNK = 2**20
 
 
 def message_matches(
@@ -180,8 +206,9 @@ def message_matches(
     such a count: ``(low * n + high) << 2 | up << 1 | down``, with ``n`` accounts
     numbered from 0, ``up`` 1 when the row of ``low`` counts for low → high, ``down``
     when the row of ``high`` counts for high → low. Summed by pair, ``up`` and ``down``
-    are the weights of the two directed edges. The codes come in ``parts`` runs, each
-    sorted (counted in that many threads).
+    are the weights of the two directed edges. The codes come in sorted runs, each of
+    about :data:`_CHUNK` pairs of rows or fewer, at least one per part (counted in
+    ``parts`` threads).
 
     Rows are sorted by object and time once; each row's window is then a range of
     positions, found by binary search on a key that grows with time within an object
@@ -203,7 +230,12 @@ def _matched_runs(
     window: int,
     parts: int,
 ) -> list[np.ndarray[Any, np.dtype[np.int64]]]:
-    """:func:`message_matches`'s codes as its sorted runs, one per part."""
+    """:func:`message_matches`'s codes as its sorted runs: the rows cut where the pairs
+    split evenly, into at least ``parts`` ranges and as many more as keep each under
+    about :data:`_CHUNK` pairs. Each thread counts its ranges one after the other, so
+    the memory of one range's arrays serves the next (at 10^6 rows the counting touched
+    190 MiB of fresh pages so, 313 MiB with the parts counted at once, and those
+    arrays grow with the pairs)."""
     if parts < 1:
         raise ConfigError(f"message_matches: parts must be at least 1, got {parts}")
     n = len(t)
@@ -268,7 +300,8 @@ def _matched_runs(
         # numpy lets go of the interpreter in these steps: the rows, cut where the pairs
         # are split evenly, run in threads, one per core.
         reach = np.cumsum(ahead, dtype=np.int64)
-        cuts = [0, *np.searchsorted(reach, reach[-1] * np.arange(1, parts) / parts).tolist(), n]
+        ranges = parts * max(1, -(-int(reach[-1]) // (parts * _CHUNK)))
+        cuts = [0, *np.searchsorted(reach, reach[-1] * np.arange(1, ranges) / ranges).tolist(), n]
         prev = earlier.result()
         return list(pool.map(pairs_of, cuts[:-1], cuts[1:]))
 
@@ -550,12 +583,15 @@ def _read_arrow(path: Path, kinds: tuple[str, ...], skip_reposts: bool) -> _Acti
     for code, name in enumerate(DIRECT_KINDS):
         if name not in kinds:
             continue
-        keep = pc.is_valid(table.column(f"{name}_id"))
+        objs = table.column(f"{name}_id")
+        keep = pc.is_valid(objs)
         if name == "reply" and skip_reposts:
             keep = pc.and_(keep, pc.is_null(repost))
-        accounts.append(pc.filter(u, keep))
-        objects.append(pc.filter(table.column(f"{name}_id"), keep))
-        picked = _numpy(pc.filter(seconds, keep)) * 1_000_000
+        # Every row kept (a file of reposts only): the columns as they are, not copied.
+        every = keep.null_count == 0 and pc.all(keep).as_py()
+        accounts.append(u if every else pc.filter(u, keep))
+        objects.append(objs if every else pc.filter(objs, keep))
+        picked = _numpy(seconds if every else pc.filter(seconds, keep)) * 1_000_000
         times.append(picked)
         kind.append(np.full(len(picked), code, np.int64))
     return _Actions(
@@ -637,8 +673,11 @@ def _summed(code: _Ints, count: int) -> tuple[_Ints, _Ints, _Ints, _Ints]:
     return pairs // count, pairs % count, ups, downs
 
 
-#: Codes summed per piece of :func:`_write_edges`: each piece is one or more row groups.
+#: Codes summed per piece of :func:`_write_edges`.
 _PIECE = 2**20
+#: Edges held before :func:`_write_edges` writes them as one row group: each row group
+#: holds the account names again, as the dictionary of both columns.
+_ROW_GROUP = 2**23
 
 
 def _edge_table(
@@ -690,8 +729,10 @@ def _write_edges(
     """The directed edges of at least ``min_weight`` to ``edges.parquet``; their count.
 
     ``runs`` are :func:`message_matches`'s sorted runs. They are cut into ranges of
-    pairs; each range is merged and summed in a thread (:func:`_summed`) while the
-    ranges before it are written, each as its own row groups."""
+    pairs; each range is merged and summed in a thread (:func:`_summed`), and the
+    ranges are written together, one row group each time :data:`_ROW_GROUP` edges are
+    held (each range its own row group cost 0.06 s of CPU at 10^6 rows, most of it
+    writing the names again)."""
     count = max(len(names), 1)
     pieces = max(1, -(-sum(len(run) for run in runs) // _PIECE))
 
@@ -701,6 +742,7 @@ def _write_edges(
     users = pa.dictionary(pa.int32(), names.type)
     schema = pa.schema([("user_1", users), ("user_2", users), ("weight", pa.int64())])
     written = 0
+    held: list[pa.Table] = []
     with (
         ThreadPoolExecutor(max_workers=max(parts, 1)) as pool,
         pq.ParquetWriter(
@@ -715,10 +757,20 @@ def _write_edges(
             dictionary_pagesize_limit=max(2**20, 2 * names.nbytes),
         ) as writer,
     ):
+
+        def write_held() -> None:
+            table = pa.concat_tables(held)
+            held.clear()
+            writer.write_table(table, row_group_size=table.num_rows)
+
         for table in pool.map(summed, _pieces(runs, pieces)):
             if table.num_rows:
-                writer.write_table(table)
+                held.append(table)
                 written += table.num_rows
+                if sum(t.num_rows for t in held) >= _ROW_GROUP:
+                    write_held()
+        if held:
+            write_held()
         if not written:
             writer.write_table(schema.empty_table())
     return written
@@ -771,24 +823,6 @@ def _coortweet(
         )
         written[name] = pq.read_metadata(path).num_rows
     return written
-
-
-@contextmanager
-def _small_pages() -> Iterator[None]:
-    """numpy's arrays without ``MADV_HUGEPAGE`` for a while: every array of the direct
-    path is written once, right after it is made, and faulting in huge pages (with
-    the kernel compacting memory to find them) cost a third of the counting's time."""
-    # numpy.core before numpy 2; the switch is the one NUMPY_MADVISE_HUGEPAGE sets.
-    core = getattr(np, "_core", None) or getattr(np, "core", None)
-    toggle = getattr(getattr(core, "multiarray", None), "_set_madvise_hugepage", None)
-    if toggle is None:
-        yield
-        return
-    previous = toggle(False)
-    try:
-        yield
-    finally:
-        toggle(previous)
 
 
 def _read_duck(
@@ -880,8 +914,9 @@ def coaction(
     hashed: dict[str, str] = {}
     hasher = threading.Thread(target=_hash_file, args=(path, hashed), daemon=True)
     hasher.start()
-    # numpy's huge pages cost more than they save here (BENCHMARKS.md, "Co-action").
-    with _small_pages():
+    # numpy's huge pages cost more than they save here, and so do fresh pages for
+    # every large array (BENCHMARKS.md, "Co-action").
+    with heap.kept():
         try:
             say(f"reading {path.name}")
             read: _Actions | str = "the CooRTweet mode reads through DuckDB"

@@ -380,10 +380,19 @@ def _write_lines(out: TextIO, parts: Sequence[_Part], length: int) -> None:
                 fragment: list[Any] = [before, attribute.text(start, _BATCH_ROWS), after, ""]
                 pieces.append(pc.binary_join_element_wise(*fragment))
         lines = pc.binary_join_element_wise(
-            *pieces, "", null_handling="replace", null_replacement=""
+            *pieces, "\n", "", null_handling="replace", null_replacement=""
         )
-        out.write("\n".join(lines.to_pylist()))
-        out.write("\n")
+        # The lines lie end to end in each chunk's data buffer: written from there as
+        # they are, no Python string is made of them.
+        out.flush()
+        for chunk in lines.chunks:
+            if len(chunk):
+                _, offsets, data = chunk.buffers()
+                width = np.int64 if pa.types.is_large_string(chunk.type) else np.int32
+                ends = np.frombuffer(offsets, dtype=width)[
+                    [chunk.offset, chunk.offset + len(chunk)]
+                ]
+                out.buffer.write(memoryview(data)[int(ends[0]) : int(ends[1])])
 
 
 def _index(name: str, length: int) -> _Attribute:

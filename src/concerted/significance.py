@@ -69,10 +69,11 @@ makes them of the pairing's rows instead: ``relabel`` on their integer keys
 (:func:`relabelled_rows`), and the pairs of a copy counted as they stream, never
 stored. On 10 million synthetic reports a copy then takes about 20 s instead of 40.
 Synchrony's ``relabel`` copies (:meth:`Significance.null_statistics`) are made the same
-way: the detector is given each copy's draw (:func:`relabelled_accounts`: which account
-every (source, account) slot goes to) and moves the slots of actions it numbered once,
-so a copy neither rewrites the actions nor numbers them again; the values are those of
-the detector run on :func:`null_actions`' copy.
+way: the detector is given each copy's seed (or its draw, :func:`relabelled_accounts`:
+which account every (source, account) slot goes to), makes the draw on the slots of
+actions it numbered once and moves them, so a copy neither rewrites the actions nor
+numbers them again; the values are those of the detector run on :func:`null_actions`'
+copy.
 """
 
 from __future__ import annotations
@@ -284,6 +285,51 @@ def truncated_poisson_sf(w: npt.ArrayLike, lam: npt.ArrayLike) -> npt.NDArray[np
         p = np.where(met > 0, upper / met, 0.0)
     p = np.where(whole <= 1, 1.0, p)
     return np.clip(p, 0.0, 1.0)
+
+
+#: How many Poisson terms :func:`_expected_at_least` adds before it calls ``pdtrc``
+#: instead (each term costs about a tenth of a ``pdtrc``).
+_TERMS = 6
+
+
+def _expected_at_least(
+    weights: npt.NDArray[np.float64], lam: npt.NDArray[np.float64]
+) -> list[float]:
+    """For each weight, how many of the pairs chance makes that strong: the sum over
+    the pairs of :func:`truncated_poisson_sf` at that weight, for the means ``lam``.
+
+    The largest weight's upper tail is ``pdtrc``'s; a smaller weight's adds the
+    Poisson terms between it and the next larger one (positive terms only, so each
+    tail stays within a few ulps of its own ``pdtrc``), unless more than
+    :data:`_TERMS` lie between. On the demo's 1.5M pairs and 60 weights, a ``pdtrc``
+    per weight took 5.9 to 7.3 CPU s, this 0.8.
+
+    >>> lam = np.array([0.5, 1e-6, 0.0, 3.0])
+    >>> weights = np.array([1.0, 2.0, 4.0, 30.0])
+    >>> plain = [truncated_poisson_sf([w] * 4, lam).sum() for w in weights]
+    >>> np.allclose(_expected_at_least(weights, lam), plain, rtol=1e-13, atol=0)
+    True
+    """
+    wholes = np.ceil(weights)
+    sums: dict[float, float] = {1.0: float(lam.size)}
+    met = -np.expm1(-lam)
+    with np.errstate(divide="ignore"):
+        log_lam = np.log(lam)
+    tail, above = np.zeros(lam.size), np.inf
+    for k in sorted({float(k) for k in wholes if k > 1}, reverse=True):
+        if above - k > _TERMS:
+            tail = special.pdtrc(k - 1, lam)
+        else:
+            # P(X >= j) = P(X >= j + 1) + pmf(j), down to j = k.
+            for j in np.arange(above - 1, k - 1, -1):
+                with np.errstate(invalid="ignore"):
+                    term = j * log_lam - lam - special.gammaln(j + 1)
+                tail += np.exp(np.where(lam > 0, term, -np.inf))
+        with np.errstate(divide="ignore", invalid="ignore"):
+            p = np.where(met > 0, tail / met, 0.0)
+        sums[k] = float(np.clip(p, 0.0, 1.0, out=p).sum())
+        above = k
+    return [sums[max(float(k), 1.0)] for k in wholes]
 
 
 def benjamini_hochberg(p: npt.ArrayLike) -> npt.NDArray[np.float64]:
@@ -591,15 +637,14 @@ class Significance(SignificanceSettings):
         sum of their probabilities), and the best q-value there."""
         significant = q <= self.fdr
         by_weight = []
-        for weight in np.unique(w)[:60]:
+        weights = np.unique(w)[:60]
+        for weight, expected in zip(weights, _expected_at_least(weights, lam), strict=True):
             at_least = w >= weight
             by_weight.append(
                 {
                     "weight": int(weight) if float(weight).is_integer() else float(weight),
                     "observed_at_least": int(at_least.sum()),
-                    "expected_at_least": float(
-                        truncated_poisson_sf(np.full(w.size, weight), lam).sum()
-                    ),
+                    "expected_at_least": expected,
                     "q_value": float(q[at_least].min()),
                 }
             )
@@ -641,13 +686,20 @@ class Significance(SignificanceSettings):
         # A detector that keeps the actions' keys (synchrony) relabels them itself
         # under the same draws: the same values, without copying the actions or
         # numbering them again for each copy.
+        # One that makes relabel's draws itself from their seeds (synchrony, on the
+        # slots it numbered) skips even the draws' SQL.
         of_draws = getattr(detector, "null_statistics_of_draws", None)
+        of_seeds = getattr(detector, "null_statistics_of_seeds", None)
         if null == "relabel" and statistic == "sum(weight)" and callable(of_draws):
             where = ""
             if kinds is not None:
                 where = f"WHERE kind IN ({', '.join(sql_literal(k) for k in kinds)})"
-            draws = [relabelled_accounts(actions, seed=seed, kinds=kinds) for seed in seeds]
-            values = of_draws(con, f"(SELECT * FROM {actions} {where})", draws)
+            chosen = f"(SELECT * FROM {actions} {where})"
+            if callable(of_seeds):
+                values = of_seeds(con, chosen, seeds)
+            else:
+                draws = [relabelled_accounts(actions, seed=seed, kinds=kinds) for seed in seeds]
+                values = of_draws(con, chosen, draws)
             parts += [np.asarray(v, dtype=np.float64) for v in values]
             return np.sort(np.concatenate(parts))
         for r in range(self.replicates):

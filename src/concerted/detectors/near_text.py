@@ -33,14 +33,24 @@ representative.
 that relabels actors relabels these too); :meth:`NearText.detect` runs co-action on
 them. Clusters of more than ``max_cluster_posts`` posts are left out of the actions
 and the signals (a viral text, not an operation) and listed in the notes.
+
+Steps 1 and 2 run on pieces of a few thousand texts, and with ``workers`` above 1 the
+pieces, the bands of step 3 and the pairs of step 4 are shared among threads; the
+result is the same for any number of them (see ``docs/near_text.md``).
 """
 
 from __future__ import annotations
 
+import array
+import functools
 import itertools
-from collections.abc import Iterator
+import os
+import time
+from collections import deque
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 import duckdb
 import numpy as np
@@ -53,6 +63,7 @@ from scipy.sparse.csgraph import connected_components
 from concerted.clock import Clock
 from concerted.detectors.base import EDGE_COLUMNS, EVENT_COLUMNS, Evidence
 from concerted.detectors.coaction import CoAction
+from concerted.detectors.columnar import arrow_table
 from concerted.errors import ConfigError
 from concerted.schema import sql_literal
 from concerted.textnorm import normalized_codepoints
@@ -71,14 +82,34 @@ _POSITION = np.random.default_rng(SEED).integers(1 << 62, 1 << 63, 64, dtype=np.
 _MIX = np.uint64(0x9E3779B97F4A7C15)
 #: A band bucket larger than this pairs each text with the first and the next only.
 ALL_PAIRS_BUCKET = 64
-# Texts sketched per call to the MinHash library (its digests come back as lists).
-_SKETCH_ROWS = 16_384
+# Texts sketched per call to the MinHash library. Its digests come back as lists of
+# Python ints; a few hundred rows at a time stay in the CPU's cache, half the time of
+# 16,384 at a time on the demo's texts.
+_SKETCH_ROWS = 512
+# Texts normalised and shingled per task: the flat arrays of a few thousand texts stay
+# in cache (shingling 100,000 texts at once took several times as long), and the tasks
+# spread evenly over the threads.
+_PREPARE_ROWS = 8_192
 # Candidate pairs verified per step.
 _VERIFY_PAIRS = 100_000
 # Bits of the shingle fingerprints compared exactly: two distinct shingles of a pair of
 # texts share one with probability 2**-30, so a pair of 100-shingle texts is off by one
 # shingle about once in 100,000 pairs.
 _FINGERPRINT = 30
+
+_T = TypeVar("_T")
+
+
+def _now(fn: Callable[..., _T], *args: Any) -> Future[_T]:
+    """``fn(*args)`` run at once, as a finished future (the path with one worker)."""
+    future: Future[_T] = Future()
+    future.set_result(fn(*args))
+    return future
+
+
+def _map(pool: Executor | None, fn: Callable[[Any], _T], items: Sequence[Any]) -> list[_T]:
+    """``fn`` over ``items`` on ``pool`` (in this thread when none), results in order."""
+    return [fn(item) for item in items] if pool is None else list(pool.map(fn, items))
 
 
 def _mix(h: U64) -> U64:
@@ -131,11 +162,10 @@ def _band_keys(hashes: U64, offsets: I64, *, num_perm: int, bands: int) -> npt.N
         matrix = rensa.RMinHash.digest_matrix_from_flat_token_hashes(
             hashes[part[0] : part[-1]], (part - part[0]).astype(np.uint64), num_perm, SEED
         )
-        # The library gives its digests as lists only; a flat iterator fills the array
-        # faster than nested lists are converted.
-        flat = itertools.chain.from_iterable(matrix.to_rows())
-        digests = np.fromiter(flat, dtype=np.uint64, count=(stop - start) * num_perm)
-        digests = digests.reshape(stop - start, bands, rows)
+        # The library gives its digests (32-bit values) as lists only; a flat list into
+        # an unsigned-int array is the fastest way we found from them to numpy.
+        flat = array.array("I", list(itertools.chain.from_iterable(matrix.to_rows())))
+        digests = np.frombuffer(flat, dtype=np.uintc).reshape(stop - start, bands, rows)
         keys[start:stop] = (digests * weights).sum(axis=2, dtype=np.uint64)
     return keys
 
@@ -215,15 +245,78 @@ class _Sets:
         matrix.data[:] = 1.0
         return cls(matrix, np.diff(matrix.indptr).astype(np.int64))
 
-    def jaccard(self, a: I64, b: I64) -> npt.NDArray[np.float64]:
-        """Exact Jaccard similarity of rows ``a[i]`` and ``b[i]``."""
+    def jaccard(
+        self, a: I64, b: I64, pool: Executor | None = None, step: int = _VERIFY_PAIRS
+    ) -> npt.NDArray[np.float64]:
+        """Exact Jaccard similarity of rows ``a[i]`` and ``b[i]``, ``step`` pairs at a
+        time, on ``pool``'s threads when given (scipy's sparse products release the GIL;
+        each step writes its own slice, so the result does not depend on their order)."""
         out = np.empty(len(a), dtype=np.float64)
-        for start in range(0, len(a), _VERIFY_PAIRS):
-            x, y = a[start : start + _VERIFY_PAIRS], b[start : start + _VERIFY_PAIRS]
+
+        def pairs(start: int) -> None:
+            x, y = a[start : start + step], b[start : start + step]
             common = np.asarray(self.matrix[x].multiply(self.matrix[y]).sum(axis=1)).ravel()
             union = self.sizes[x] + self.sizes[y] - common
             out[start : start + len(x)] = np.where(union > 0, common / np.maximum(union, 1), 1.0)
+
+        _map(pool, pairs, range(0, len(a), step))
         return out
+
+
+@dataclass(frozen=True)
+class _Piece:
+    """A piece of a batch of texts, prepared: which were long enough to compare
+    (``keep``), their shingle hashes and the offsets of each text's, their band keys
+    when asked, and the seconds each step took."""
+
+    keep: npt.NDArray[np.bool_]
+    hashes: U64
+    offsets: I64
+    keys: U64
+    seconds: dict[str, float]
+
+
+def _prepare(
+    texts: pa.Array[Any],
+    *,
+    strip_hashtags: bool,
+    min_length: int,
+    shingle: int,
+    sketch: tuple[int, int] | None,
+) -> _Piece:
+    """Normalise, filter and shingle ``texts`` and, with ``sketch`` (``num_perm,
+    bands``), compute their band keys; the hashes are dropped once the keys are made.
+    A pure function of its arguments (each text's result depends on that text alone),
+    so pieces can be prepared in any order, on any thread."""
+    seconds: dict[str, float] = {}
+    none = np.zeros((0, 0), dtype=np.uint64)
+    empty = none.ravel()
+    start = time.perf_counter()
+
+    def lap(name: str) -> None:
+        nonlocal start
+        now = time.perf_counter()
+        seconds[name] = now - start
+        start = now
+
+    cps, offsets = normalized_codepoints(texts, strip_hashtags=strip_hashtags)
+    lengths = np.diff(offsets)
+    keep = lengths >= min_length
+    if not keep.any():
+        lap("normalise")
+        return _Piece(keep, empty, np.zeros(1, np.int64), none, seconds)
+    if not keep.all():
+        cps = cps[np.repeat(keep, lengths)]
+        offsets = np.concatenate([[0], np.cumsum(lengths[keep])]).astype(np.int64)
+    lap("normalise")
+    hashes, hash_offsets = shingle_hashes(cps, offsets, shingle)
+    lap("shingle")
+    if sketch is None:
+        return _Piece(keep, hashes, hash_offsets, none, seconds)
+    num_perm, bands = sketch
+    keys = _band_keys(hashes, hash_offsets, num_perm=num_perm, bands=bands)
+    lap("minhash")
+    return _Piece(keep, empty, np.zeros(1, np.int64), keys, seconds)
 
 
 @dataclass(frozen=True)
@@ -277,7 +370,10 @@ class NearText:
     not compared; ``strip_hashtags``: remove hashtags with their words (else only the
     ``#``); ``max_cluster_posts``: clusters larger than this are left out of actions
     and signals (``None``: no cap); ``window``, ``min_weight`` and ``max_object_pairs``
-    are the co-action settings (see :class:`~concerted.detectors.coaction.CoAction`).
+    are the co-action settings (see :class:`~concerted.detectors.coaction.CoAction`);
+    ``batch_rows``: texts per batch read from DuckDB; ``workers``: threads that prepare
+    texts, pair bands and verify candidates (``None``: the machine's cores, at most
+    4; 1: all in the calling thread). The result does not depend on ``workers``.
 
     >>> NearText().name, NearText(threshold=0.7).threshold
     ('near_text', 0.7)
@@ -297,6 +393,7 @@ class NearText:
     min_weight: int = 1
     max_object_pairs: int | None = 2_000_000
     batch_rows: int = 100_000
+    workers: int | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "window", float(self.window))
@@ -324,39 +421,63 @@ class NearText:
             raise ConfigError("near_text: max_object_pairs must be at least 1 (or None)")
         if self.batch_rows < 1:
             raise ConfigError("near_text: batch_rows must be at least 1")
+        if self.workers is not None and self.workers < 1:
+            raise ConfigError("near_text: workers must be at least 1 (or None)")
 
     # -- the clusters -----------------------------------------------------------------
 
+    def _threads(self) -> int:
+        return self.workers if self.workers is not None else min(4, os.cpu_count() or 1)
+
     def _texts(
-        self, con: duckdb.DuckDBPyConnection, query: str, clock: Clock
-    ) -> Iterator[tuple[I64, U64, I64]]:
-        """Per batch of ``query`` (``doc, text`` in doc order): the docs long enough to
-        compare, their shingle hashes and the offsets of each doc's hashes."""
+        self,
+        con: duckdb.DuckDBPyConnection,
+        query: str,
+        clock: Clock,
+        pool: Executor | None,
+        sketch: bool,
+    ) -> Iterator[tuple[I64, _Piece]]:
+        """Per piece of :data:`_PREPARE_ROWS` texts of ``query`` (``doc, text`` in doc
+        order), in order: the docs long enough to compare and their :class:`_Piece`
+        (band keys with ``sketch``, else shingle hashes). The pieces are prepared on
+        ``pool`` while the main thread reads on; a few per thread are in flight at most,
+        so memory stays bounded."""
         with clock.stage("read"):
             result = con.execute(query)
             # duckdb 1.5 renamed fetch_record_batch.
             read = getattr(result, "to_arrow_reader", None) or result.fetch_record_batch
             reader = iter(read(self.batch_rows))
-        while True:
-            with clock.stage("read"):
-                batch = next(reader, None)
-            if batch is None:
-                return
-            with clock.stage("normalise"):
-                docs = batch.column(0).to_numpy(zero_copy_only=False).astype(np.int64)
-                cps, offsets = normalized_codepoints(
-                    batch.column(1), strip_hashtags=self.strip_hashtags
-                )
-                lengths = np.diff(offsets)
-                keep = lengths >= self.min_length
-                if not keep.any():
-                    continue
-                if not keep.all():
-                    cps = cps[np.repeat(keep, lengths)]
-                    offsets = np.concatenate([[0], np.cumsum(lengths[keep])]).astype(np.int64)
-            with clock.stage("shingle"):
-                hashes, hash_offsets = shingle_hashes(cps, offsets, self.shingle)
-            yield docs[keep], hashes, hash_offsets
+        submit = pool.submit if pool is not None else _now
+        depth = 2 * self._threads() if pool is not None else 1
+        pending: deque[tuple[I64, Future[_Piece]]] = deque()
+        prepare = functools.partial(
+            _prepare,
+            strip_hashtags=self.strip_hashtags,
+            min_length=self.min_length,
+            shingle=self.shingle,
+            sketch=(self.num_perm, self.bands) if sketch else None,
+        )
+        more = True
+        while more or pending:
+            if more:
+                with clock.stage("read"):
+                    batch = next(reader, None)
+                more = batch is not None
+                if batch is not None:
+                    docs = batch.column(0).to_numpy(zero_copy_only=False).astype(np.int64)
+                    for start in range(0, len(docs), _PREPARE_ROWS):
+                        texts = batch.column(1).slice(start, _PREPARE_ROWS)
+                        piece = docs[start : start + _PREPARE_ROWS]
+                        pending.append((piece, submit(prepare, texts)))
+            while pending and (not more or len(pending) >= depth or pending[0][1].done()):
+                docs, future = pending.popleft()
+                with clock.stage("wait"):
+                    prepared = future.result()
+                for name, spent in prepared.seconds.items():
+                    key = clock.prefix + name
+                    clock.seconds[key] = round(clock.seconds.get(key, 0.0) + spent, 3)
+                if prepared.keep.any():
+                    yield docs[prepared.keep], prepared
 
     def clusters(self, con: duckdb.DuckDBPyConnection, actions: str) -> NearTextClusters:
         """The near-duplicate clusters of the posts behind the ``text`` actions in
@@ -383,38 +504,45 @@ class NearText:
         row = con.execute(f"SELECT count(*) FROM {docs}").fetchone()
         total = int(row[0]) if row else 0
 
-        # Pass 1: band keys of every text long enough.
-        kept: list[I64] = []
-        keys: list[npt.NDArray[np.uint64]] = []
-        for batch_docs, hashes, offsets in self._texts(con, source.format(where=""), clock):
-            kept.append(batch_docs)
-            with clock.stage("minhash"):
-                keys.append(_band_keys(hashes, offsets, num_perm=self.num_perm, bands=self.bands))
-        compared = np.concatenate(kept) if kept else np.zeros(0, dtype=np.int64)
-        band_keys = np.concatenate(keys) if keys else np.zeros((0, self.bands), dtype=np.uint64)
-        del kept, keys
-        with clock.stage("candidates"):
-            left, right = self._candidates(band_keys)
-        del band_keys
-        left, right = compared[left], compared[right]
-        del compared
-        notes: dict[str, Any] = {
-            "threshold": self.threshold,
-            "shingle": self.shingle,
-            "num_perm": self.num_perm,
-            "bands": self.bands,
-            "min_length": self.min_length,
-            "strip_hashtags": self.strip_hashtags,
-            "max_cluster_posts": self.max_cluster_posts,
-            "texts": total,
-            "candidate_pairs": len(left),
-            "seconds": clock.seconds,
-        }
+        threads = self._threads()
+        pool = ThreadPoolExecutor(threads, "near_text") if threads > 1 else None
+        try:
+            # Pass 1: band keys of every text long enough.
+            kept: list[I64] = []
+            keys: list[npt.NDArray[np.uint64]] = []
+            for batch_docs, batch in self._texts(
+                con, source.format(where=""), clock, pool, sketch=True
+            ):
+                kept.append(batch_docs)
+                keys.append(batch.keys)
+            compared = np.concatenate(kept) if kept else np.zeros(0, dtype=np.int64)
+            band_keys = np.concatenate(keys) if keys else np.zeros((0, self.bands), dtype=np.uint64)
+            del kept, keys
+            with clock.stage("candidates"):
+                left, right = self._candidates(band_keys, pool)
+            del band_keys
+            left, right = compared[left], compared[right]
+            del compared
+            notes: dict[str, Any] = {
+                "threshold": self.threshold,
+                "shingle": self.shingle,
+                "num_perm": self.num_perm,
+                "bands": self.bands,
+                "min_length": self.min_length,
+                "strip_hashtags": self.strip_hashtags,
+                "max_cluster_posts": self.max_cluster_posts,
+                "texts": total,
+                "candidate_pairs": len(left),
+                "seconds": clock.seconds,
+            }
 
-        # Pass 2: exact Jaccard of the candidates, then connected components.
-        clock.prefix = "verify: "
-        table = self._verify(con, source, text, left, right, notes, clock)
-        clock.prefix = ""
+            # Pass 2: exact Jaccard of the candidates, then connected components.
+            clock.prefix = "verify: "
+            table = self._verify(con, source, text, left, right, notes, clock, pool)
+            clock.prefix = ""
+        finally:
+            if pool is not None:
+                pool.shutdown(cancel_futures=True)
         con.execute(
             f"""CREATE OR REPLACE TEMP TABLE {out} AS
                 SELECT d.platform, d.post_id,
@@ -439,8 +567,11 @@ class NearText:
             return "false"
         return f"({column} > {int(self.max_cluster_posts)})"
 
-    def _candidates(self, band_keys: npt.NDArray[np.uint64]) -> tuple[I64, I64]:
-        """Candidate pairs of rows of ``band_keys`` (i < j), each once."""
+    def _candidates(
+        self, band_keys: npt.NDArray[np.uint64], pool: Executor | None = None
+    ) -> tuple[I64, I64]:
+        """Candidate pairs of rows of ``band_keys`` (i < j), each once; the bands are
+        bucketed four at a time on ``pool``'s threads when given."""
         count = len(band_keys)
         if count < 2:
             return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
@@ -454,18 +585,22 @@ class NearText:
         head = np.empty(count, dtype=np.int64)
         head[order] = order[new][np.cumsum(new) - 1]
         repeats = np.flatnonzero(head != np.arange(count))
-        found: list[U64] = [
-            (head[repeats].astype(np.uint64) << np.uint64(32)) | repeats.astype(np.uint64)
-        ]
         unique = np.flatnonzero(head == np.arange(count))
-        for j in range(self.bands):
-            a, b = _bucket_pairs(band_keys[unique, j])
-            found.append(
-                (unique[a].astype(np.uint64) << np.uint64(32)) | unique[b].astype(np.uint64)
-            )
-            if j % 4 == 3:
-                found = [_distinct(np.concatenate(found))]
-        pairs = _distinct(np.concatenate(found))
+
+        def banded(bands: range) -> U64:
+            """The pairs (packed in 64 bits) of some bands, sorted and distinct."""
+            found: list[U64] = []
+            for j in bands:
+                a, b = _bucket_pairs(band_keys[unique, j])
+                found.append(
+                    (unique[a].astype(np.uint64) << np.uint64(32)) | unique[b].astype(np.uint64)
+                )
+            return _distinct(np.concatenate(found))
+
+        # The union of sorted distinct sets does not depend on the order they finish in.
+        groups = [range(j, min(j + 4, self.bands)) for j in range(0, self.bands, 4)]
+        found = [(head[repeats].astype(np.uint64) << np.uint64(32)) | repeats.astype(np.uint64)]
+        pairs = _distinct(np.concatenate(found + _map(pool, banded, groups)))
         return (pairs >> np.uint64(32)).astype(np.int64), (pairs & np.uint64(0xFFFFFFFF)).astype(
             np.int64
         )
@@ -479,6 +614,7 @@ class NearText:
         right: I64,
         notes: dict[str, Any],
         clock: Clock,
+        pool: Executor | None = None,
     ) -> str:
         """Verify candidate pairs of docs, cluster them; a table of (doc, cluster_doc,
         similarity, representative, cluster_posts) named ``name``."""
@@ -489,33 +625,40 @@ class NearText:
         if count:
             con.register(f"{name}_members", pa.table({"doc": members}))
             where = f"SEMI JOIN {name}_members m ON m.doc = d.doc"
-            found = list(self._texts(con, source.format(where=where), clock))
+            query = source.format(where=where)
+            found = list(self._texts(con, query, clock, pool, sketch=False))
             con.unregister(f"{name}_members")
             with clock.stage("jaccard"):
                 docs = np.concatenate([f[0] for f in found])
                 if not np.array_equal(docs, members):
                     raise AssertionError("near_text: the candidates' texts changed")
-                shifts = np.cumsum([0] + [len(f[1]) for f in found])
+                shifts = np.cumsum([0] + [len(f[1].hashes) for f in found])
                 sets = _Sets.build(
-                    np.concatenate([f[1] for f in found]),
+                    np.concatenate([f[1].hashes for f in found]),
                     np.concatenate(
                         [np.zeros(1, dtype=np.int64)]
-                        + [f[2][1:] + shifts[i] for i, f in enumerate(found)]
+                        + [f[1].offsets[1:] + shifts[i] for i, f in enumerate(found)]
                     ),
                 )
                 del found
                 a, b = np.searchsorted(members, left), np.searchsorted(members, right)
-                ok = sets.jaccard(a, b) >= self.threshold
+                # Threads share the memory of one serial step.
+                step = max(1, _VERIFY_PAIRS // self._threads())
+                ok = sets.jaccard(a, b, pool, step) >= self.threshold
                 a, b = a[ok], b[ok]
             with clock.stage("cluster"):
-                result = self._cluster(members, a, b, sets, notes)
-        con.register(f"{name}_arrow", result)
-        con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS SELECT * FROM {name}_arrow")
-        con.unregister(f"{name}_arrow")
+                result = self._cluster(members, a, b, sets, notes, pool)
+        arrow_table(con, result, name)
         return name
 
     def _cluster(
-        self, members: I64, a: I64, b: I64, sets: _Sets, notes: dict[str, Any]
+        self,
+        members: I64,
+        a: I64,
+        b: I64,
+        sets: _Sets,
+        notes: dict[str, Any],
+        pool: Executor | None = None,
     ) -> pa.Table:
         """Connected components of the verified pairs (a, b) of rows of ``members``."""
         count = len(members)
@@ -535,7 +678,7 @@ class NearText:
         smallest = np.full(len(sizes), count, dtype=np.int64)
         np.minimum.at(smallest, label[rows], rows)
         rep = representative[label[rows]]
-        similarity = sets.jaccard(rows, rep)
+        similarity = sets.jaccard(rows, rep, pool, max(1, _VERIFY_PAIRS // self._threads()))
         similarity[rows == rep] = 1.0
         notes["clustered_texts"] = len(rows)
         notes["clusters"] = int(head.sum())

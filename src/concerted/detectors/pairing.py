@@ -14,27 +14,39 @@ millions of pairs and says little about any one of them. Before the join, each
 object's candidate pairs are counted from its bucket sizes; objects with more than
 ``max_object_pairs`` are left out, and :func:`viral_objects` lists them. ``None`` gives
 the exact answer whatever it costs.
+
+**Copies on integers.** :func:`numbered_slots` numbers the (source, account) slots of
+some actions and reads them as integers once; each relabelled copy then moves them to
+their drawn accounts (:meth:`Slots.relabelled`, the ``relabel`` null's draw) and keeps
+the actions to pair (:meth:`Slots.moved`, viral objects left out) in numpy.
 """
 
 from __future__ import annotations
 
 import itertools
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
 import duckdb
+import numpy as np
+import numpy.typing as npt
 
 from concerted.errors import ConfigError
 from concerted.schema import sql_hash, sql_literal
 
 __all__ = [
     "Pairs",
+    "Slots",
     "check_pairs",
+    "numbered_slots",
     "pair_edges",
     "pair_events",
     "pair_keys",
     "pair_weight_counts",
     "pairs_of_rows",
+    "viral_of_arrays",
     "viral_of_rows",
     "viral_objects",
     "window_pairs",
@@ -435,3 +447,170 @@ def pair_events(keys: Pairs, edges: str | None, detector: str) -> str:
         JOIN {keys.rows} x ON x.rid = p.r_1
         JOIN {keys.rows} y ON y.rid = p.r_2
     """
+
+
+def viral_of_arrays(
+    obj: npt.NDArray[np.int64], bucket: npt.NDArray[np.int64], cap: int
+) -> npt.NDArray[np.int64]:
+    """:func:`viral_of_rows` on arrays: the objects whose candidate pairs exceed
+    ``cap``, counted over each object's buckets of ``c`` rows, ``c(c-1)/2`` within a
+    bucket and ``c * c'`` with the next bucket's ``c'``.
+
+    >>> viral_of_arrays(np.array([1, 1, 1, 2, 2]), np.array([0, 0, 1, 5, 9]), 2).tolist()
+    [1]
+    """
+    sizes = np.bincount(obj) if obj.size else obj
+    big = np.flatnonzero(sizes * (sizes - 1) // 2 > cap)
+    if big.size == 0:
+        return big.astype(np.int64)
+    inside = np.isin(obj, big)
+    order = np.lexsort((bucket[inside], obj[inside]))
+    o, b = obj[inside][order], bucket[inside][order]
+    first = np.flatnonzero(np.r_[True, (o[1:] != o[:-1]) | (b[1:] != b[:-1])])
+    cell_o, cell_b = o[first], b[first]
+    c = np.diff(np.r_[first, o.size])
+    following = np.zeros_like(c)
+    adjacent = (cell_o[1:] == cell_o[:-1]) & (cell_b[1:] == cell_b[:-1] + 1)
+    following[:-1][adjacent] = c[1:][adjacent]
+    owners, at = np.unique(cell_o, return_index=True)
+    per_object = np.add.reduceat(c * (c - 1) // 2 + c * following, at)
+    return owners[per_object > cap].astype(np.int64)
+
+
+@dataclass(frozen=True)
+class Slots:
+    """Actions numbered once for relabelled copies (:func:`numbered_slots`). By slot
+    number (0 unused; a slot is a distinct ``platform, source_id, actor_id``):
+    ``platform`` its platform's rank, ``by_actor`` its rank in (platform, account,
+    source) order, ``own`` its account's number (-1: none), ``whole`` whether it has
+    no missing value, ``count`` its actions of the kinds. By action with an object:
+    ``slot``, ``obj``, ``t`` (microseconds), ``bucket`` (one window wide, as
+    :func:`pair_keys` numbers it) and ``timed`` (whether it has a time). ``slots``
+    and ``accounts`` (``platform, actor_id, aid``) are the tables on the connection.
+    """
+
+    slots: str
+    accounts: str
+    platform: npt.NDArray[np.int64]
+    by_actor: npt.NDArray[np.int64]
+    own: npt.NDArray[np.int64]
+    whole: npt.NDArray[np.bool_]
+    count: npt.NDArray[np.int64]
+    slot: npt.NDArray[np.int64]
+    obj: npt.NDArray[np.int64]
+    t: npt.NDArray[np.int64]
+    bucket: npt.NDArray[np.int64]
+    timed: npt.NDArray[np.bool_]
+
+    def relabelled(
+        self, slot_hash: npt.ArrayLike, actor_hash: npt.ArrayLike
+    ) -> npt.NDArray[np.int64]:
+        """The account of each slot under the relabel null's draw, given per slot (by
+        number, from 1) the hashes it orders slots and accounts by: within each
+        platform, the slots in order of ``slot_hash`` (then source and account) go to
+        the accounts of the slots in order of ``actor_hash`` (then account and
+        source), the i-th to the i-th. -1 where the slot loses its actions."""
+        by_slot = np.arange(self.own.size, dtype=np.int64)
+        slots = np.lexsort((by_slot, _after_zero(slot_hash), self.platform))
+        actors = np.lexsort((self.by_actor, _after_zero(actor_hash), self.platform))
+        # Both orders run platform by platform, each platform as many slots.
+        account = np.empty_like(self.own)
+        account[slots] = self.own[actors]
+        return np.where(self.whole, account, -1)
+
+    def moved(
+        self, account_of: npt.NDArray[np.int64], *, min_actions: int, cap: int | None
+    ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+        """The actions to pair in a copy where each slot goes to account
+        ``account_of[slot]`` (-1: its actions dropped): those of accounts with
+        ``min_actions`` actions (objectless ones count), with a time, and on objects
+        not over ``cap`` (:func:`viral_of_arrays`); as (account, object, time)."""
+        moved = account_of >= 0
+        active = np.bincount(account_of[moved], weights=self.count[moved]) >= min_actions
+        account = account_of[self.slot]
+        keep = account >= 0
+        keep[keep] = active[account[keep]]
+        obj, timed = self.obj[keep], self.timed[keep]
+        if cap is not None:
+            timed &= ~np.isin(obj, viral_of_arrays(obj, self.bucket[keep], cap))
+        return account[keep][timed], obj[timed], self.t[keep][timed]
+
+
+def _after_zero(values: npt.ArrayLike) -> npt.NDArray[np.uint64]:
+    return np.concatenate((np.zeros(1, dtype=np.uint64), np.asarray(values, dtype=np.uint64)))
+
+
+@contextmanager
+def numbered_slots(
+    con: duckdb.DuckDBPyConnection, actions: str, kinds: tuple[str, ...] | None, window: float
+) -> Iterator[Slots]:
+    """Number the slots of ``actions`` (every distinct ``platform, source_id,
+    actor_id``, missing values included, as the relabel null's draw counts them;
+    ``sid`` their rank in that order) and their accounts, and read the actions of
+    ``kinds`` in whole slots as integers (:class:`Slots`); the tables are dropped on
+    exit."""
+    n = next(_ids)
+    slots, accounts = f"_slots_{n}", f"_slots_accounts_{n}"
+    objects = f"_slots_objects_{n}"
+    kept = (
+        f"(SELECT * FROM {actions} WHERE platform IS NOT NULL AND source_id IS NOT NULL "
+        f"AND actor_id IS NOT NULL {_kinds_filter(kinds)})"
+    )
+    try:
+        con.execute(
+            f"""CREATE OR REPLACE TEMP TABLE {accounts} AS
+                SELECT platform, actor_id, (row_number() OVER ())::BIGINT AS aid
+                FROM (SELECT DISTINCT platform, actor_id FROM {actions}
+                      WHERE platform IS NOT NULL AND actor_id IS NOT NULL);
+                CREATE OR REPLACE TEMP TABLE {slots} AS
+                SELECT s.*, coalesce(u.aid, -1) AS own FROM (
+                    SELECT platform, source_id, actor_id,
+                           (row_number() OVER (ORDER BY platform, source_id, actor_id))::BIGINT
+                               AS sid,
+                           (row_number() OVER (ORDER BY platform, actor_id, source_id))::BIGINT
+                               AS by_actor,
+                           (dense_rank() OVER (ORDER BY platform))::BIGINT AS platform_rank
+                    FROM (SELECT DISTINCT platform, source_id, actor_id FROM {actions})) s
+                LEFT JOIN {accounts} u USING (platform, actor_id);
+                CREATE OR REPLACE TEMP TABLE {objects} AS
+                SELECT kind, object_id, (row_number() OVER ())::BIGINT AS oid
+                FROM (SELECT DISTINCT kind, object_id FROM {kept}
+                      WHERE kind IS NOT NULL AND object_id IS NOT NULL);"""
+        )
+        got = con.sql(
+            f"""SELECT platform_rank, by_actor, own, platform IS NOT NULL
+                       AND source_id IS NOT NULL AND actor_id IS NOT NULL AS whole
+                FROM {slots} ORDER BY sid"""
+        ).fetchnumpy()
+        # An action without an object counts towards min_actions; one without a time
+        # never pairs, but counts in its object's bucket of its own.
+        base = con.sql(
+            f"""SELECT s.sid, coalesce(o.oid, -1) AS oid, epoch_us(x.ts) AS t,
+                       epoch_us(x.ts) // {max(1, _micros(window))} AS b
+                FROM {kept} x JOIN {slots} s USING (platform, source_id, actor_id)
+                LEFT JOIN {objects} o USING (kind, object_id)"""
+        ).fetchnumpy()
+        sid = np.asarray(base["sid"], dtype=np.int64)
+        oid = np.asarray(base["oid"], dtype=np.int64)
+        paired = oid >= 0
+
+        def first(values: Any, fill: int | bool, dtype: Any) -> Any:
+            return np.r_[np.array([fill], dtype=dtype), np.asarray(values, dtype=dtype)]
+
+        yield Slots(
+            slots=slots,
+            accounts=accounts,
+            platform=first(got["platform_rank"], 0, np.int64),
+            by_actor=first(got["by_actor"], 0, np.int64),
+            own=first(got["own"], -1, np.int64),
+            whole=first(got["whole"], False, np.bool_),
+            count=np.bincount(sid, minlength=len(got["own"]) + 1),
+            slot=sid[paired],
+            obj=oid[paired],
+            t=np.ma.filled(base["t"], 0).astype(np.int64)[paired],
+            bucket=np.ma.filled(base["b"], np.iinfo(np.int64).min).astype(np.int64)[paired],
+            timed=~np.ma.getmaskarray(base["t"])[paired],
+        )
+    finally:
+        for table in (slots, accounts, objects):
+            con.execute(f"DROP TABLE IF EXISTS {table}")

@@ -58,14 +58,16 @@ import pyarrow as pa
 from scipy.special import gammaln
 
 from concerted.detectors.base import Evidence, empty
+from concerted.detectors.columnar import arrow_table
 from concerted.detectors.pairing import (
     Pairs,
+    Slots,
+    numbered_slots,
     pair_keys,
-    pairs_of_rows,
     viral_objects,
-    viral_of_rows,
 )
 from concerted.errors import ConfigError
+from concerted.fastpath import message_matches
 from concerted.schema import sql_literal
 
 __all__ = ["Rhythm", "Synchrony", "candidate_probability", "minhash", "surprise"]
@@ -162,101 +164,98 @@ class Synchrony:
     ) -> list[npt.NDArray[np.float64]]:
         """:meth:`null_statistic` of each relabelled copy of ``actions``, the copies
         given as draws: relations of (``platform, source_id, actor_id``) slots and the
-        account each goes to (``new_actor_id``), as
+        account each goes to (``new_actor_id``), one row per slot, as
         :func:`~concerted.significance.relabelled_accounts` gives them; a slot of
         ``actions`` missing from a draw loses its actions, as the copy's join drops
         them. The same values as :meth:`null_statistic` on each copy: the actions are
-        read and numbered once (slots, accounts, objects, times and buckets as
-        integers), and each copy only moves the slots to their new accounts, finds the
-        accounts with ``min_actions`` actions and pairs their rows, which stream into
-        the weights and are never stored."""
-        n = next(_ids)
-        slots, accounts = f"_synchrony_slots_{n}", f"_synchrony_accounts_{n}"
-        objects, base = f"_synchrony_objects_{n}", f"_synchrony_base_{n}"
-        moved, rows = f"_synchrony_moved_{n}", f"_synchrony_rows_{n}"
-        width = max(1, round(self.window * 1_000_000))  # pairing.py's buckets
-        # Only the actions a copy keeps: those of a whole slot.
-        kept = (
-            f"(SELECT * FROM (SELECT * FROM {actions} {_where_kinds(self.kinds)}) k "
-            "WHERE platform IS NOT NULL AND source_id IS NOT NULL AND actor_id IS NOT NULL)"
-        )
-        out: list[npt.NDArray[np.float64]] = []
-        try:
-            con.execute(
-                f"""CREATE OR REPLACE TEMP TABLE {slots} AS
-                    SELECT platform, source_id, actor_id, (row_number() OVER ())::BIGINT AS sid
-                    FROM (SELECT DISTINCT platform, source_id, actor_id FROM {kept});
-                    CREATE OR REPLACE TEMP TABLE {accounts} AS
-                    SELECT platform, actor_id, (row_number() OVER ())::BIGINT AS aid
-                    FROM (SELECT DISTINCT platform, actor_id FROM {actions}
-                          WHERE platform IS NOT NULL AND actor_id IS NOT NULL);
-                    CREATE OR REPLACE TEMP TABLE {objects} AS
-                    SELECT kind, object_id, (row_number() OVER ())::BIGINT AS oid,
-                           (dense_rank() OVER (ORDER BY kind))::BIGINT AS kid
-                    FROM (SELECT DISTINCT kind, object_id FROM {kept}
-                          WHERE kind IS NOT NULL AND object_id IS NOT NULL);
-                    CREATE OR REPLACE TEMP TABLE {base} AS
-                    SELECT (row_number() OVER ())::BIGINT AS rid, s.sid, o.kid, o.oid,
-                           epoch_us(x.ts) AS t, epoch_us(x.ts) // {width} AS b
-                    FROM {kept} x
-                    JOIN {slots} s USING (platform, source_id, actor_id)
-                    LEFT JOIN {objects} o USING (kind, object_id);"""
-            )
+        numbered once (:func:`~concerted.detectors.pairing.numbered_slots`), and each
+        copy moves the slots and counts the pairs' matched actions on integers."""
+        with numbered_slots(con, actions, self.kinds, self.window) as slots:
+            out = []
             for draw in draws:
-                con.execute(
-                    f"""CREATE OR REPLACE TEMP TABLE {moved} AS
-                        SELECT s.sid, u.aid FROM {draw} d
-                        JOIN {slots} s ON s.platform = d.platform
+                moved = con.sql(
+                    f"""SELECT s.sid, u.aid FROM {draw} d
+                        JOIN {slots.slots} s ON s.platform = d.platform
                          AND s.source_id = d.source_id AND s.actor_id = d.actor_id
-                        JOIN {accounts} u ON u.platform = d.platform
-                         AND u.actor_id = d.new_actor_id;
-                        CREATE OR REPLACE TEMP TABLE {rows} AS
-                        WITH c AS (SELECT b.rid, b.kid, b.oid, m.aid, b.t, b.b
-                                   FROM {base} b JOIN {moved} m USING (sid))
-                        SELECT * FROM c
-                        SEMI JOIN (SELECT aid FROM c GROUP BY aid
-                                   HAVING count(*) >= {int(self.min_actions)}) a USING (aid)
-                        WHERE oid IS NOT NULL;"""
-                )
-                viral = None
-                if self.max_object_pairs is not None:
-                    viral = viral_of_rows(con, rows, cap=self.max_object_pairs)
-                try:
-                    values = con.sql(
-                        f"""WITH p AS ({pairs_of_rows(rows, window=self.window, viral=viral)})
-                            SELECT (count(DISTINCT r_1) + count(DISTINCT r_2))::DOUBLE AS s
-                            FROM p GROUP BY a_1, a_2
-                            HAVING count(DISTINCT r_1) + count(DISTINCT r_2)
-                                   >= {int(self.min_weight)}"""
-                    ).fetchnumpy()["s"]
-                finally:
-                    if viral:
-                        con.execute(f"DROP TABLE IF EXISTS {viral}")
-                out.append(np.asarray(values, dtype=np.float64))
-        finally:
-            for table in (slots, accounts, objects, base, moved, rows):
-                con.execute(f"DROP TABLE IF EXISTS {table}")
+                        JOIN {slots.accounts} u ON u.platform = d.platform
+                         AND u.actor_id = d.new_actor_id"""
+                ).fetchnumpy()
+                sid = np.asarray(moved["sid"], dtype=np.int64)
+                if sid.size and np.bincount(sid).max() > 1:
+                    raise ConfigError("synchrony: a draw gives one slot more than one account")
+                account_of = np.full(slots.own.size, -1, dtype=np.int64)
+                account_of[sid] = moved["aid"]
+                out.append(self._copy_weights(slots, account_of))
         return out
+
+    def null_statistics_of_seeds(
+        self, con: duckdb.DuckDBPyConnection, actions: str, seeds: Sequence[int]
+    ) -> list[npt.NDArray[np.float64]]:
+        """:meth:`null_statistics_of_draws` of the ``relabel`` null's draws with these
+        seeds (:func:`~concerted.significance.relabelled_accounts` on ``actions``), each
+        made on the numbered slots (:meth:`~concerted.detectors.pairing.Slots.relabelled`)
+        from hashes DuckDB computes as the draw's SQL does, instead of in SQL."""
+        with numbered_slots(con, actions, self.kinds, self.window) as slots:
+            out = []
+            for seed in seeds:
+                hashes = con.sql(
+                    f"""SELECT hash(source_id, actor_id, {int(seed)}) AS h_slot,
+                               hash(actor_id, source_id, {int(seed) + 7919}) AS h_actor
+                        FROM {slots.slots} ORDER BY sid"""
+                ).fetchnumpy()
+                account_of = slots.relabelled(hashes["h_slot"], hashes["h_actor"])
+                out.append(self._copy_weights(slots, account_of))
+        return out
+
+    def _copy_weights(
+        self, slots: Slots, account_of: npt.NDArray[np.int64]
+    ) -> npt.NDArray[np.float64]:
+        """The weights of the copy where each slot goes to ``account_of[slot]``."""
+        moved = slots.moved(account_of, min_actions=self.min_actions, cap=self.max_object_pairs)
+        _, weights = _matched_actions(*moved, self.window)
+        return weights[weights >= self.min_weight].astype(np.float64)
+
+    def _matched(self, con: duckdb.DuckDBPyConnection, keys: Pairs, found: str) -> bool:
+        """Table ``{found}_w``: each account pair of the pairing with its matched
+        actions (``a_1, a_2, matched``), those with ``min_weight`` or more; whether
+        that is every pair."""
+        calm = f"ANTI JOIN {keys.viral} v USING (oid)" if keys.viral else ""
+        rows = con.sql(
+            f"SELECT aid, oid, t FROM {keys.rows} {calm} WHERE t IS NOT NULL"
+        ).fetchnumpy()
+        account, obj, t = (np.asarray(rows[c], dtype=np.int64) for c in ("aid", "oid", "t"))
+        del rows
+        pair, weights = _matched_actions(account, obj, t, self.window)
+        kept = weights >= self.min_weight
+        low, high = (pair >> 32)[kept], (pair & 0xFFFFFFFF)[kept]
+        arrow_table(con, {"a_1": low, "a_2": high, "matched": weights[kept]}, f"{found}_w")
+        return bool(kept.all())
 
     def detect(self, con: duckdb.DuckDBPyConnection, actions: str) -> Evidence:
         n = next(_ids)
         found = f"_synchrony_edges_{n}"
         active, keys = self._pair(con, actions, n)
-        # Per pair: the distinct rows of each account that found a match.
+        # Each pair's matched actions counted on integers as the copies count them,
+        # the rest in SQL; with every pair kept (min_weight 2), no semi-join.
+        every_pair = self._matched(con, keys, found)
+        kept = in_found = keys.pairs
+        if not every_pair:
+            kept = f"(SELECT * FROM {keys.pairs} SEMI JOIN {found}_w USING (a_1, a_2))"
+            in_found = f"(SELECT * FROM {keys.pairs} SEMI JOIN {found} USING (a_1, a_2))"
         con.execute(
             f"""CREATE OR REPLACE TEMP TABLE {found} AS
                 WITH m AS (
-                    SELECT a_1, a_2, count(DISTINCT r_1) AS m_1, count(DISTINCT r_2) AS m_2,
-                           count(*) AS events,
+                    SELECT a_1, a_2, count(*) AS events,
                            count(*) FILTER (WHERE t_1 < t_2) AS lead_1,
                            count(*) FILTER (WHERE t_2 < t_1) AS lead_2,
                            median(abs(t_1 - t_2)) / 1e6 AS median_dt,
                            min(least(t_1, t_2)) AS first_t, max(greatest(t_1, t_2)) AS last_t
-                    FROM {keys.pairs} GROUP BY a_1, a_2
-                    HAVING count(DISTINCT r_1) + count(DISTINCT r_2) >= {int(self.min_weight)}),
+                    FROM {kept} GROUP BY a_1, a_2),
                 t AS (SELECT aid, count(*) AS n FROM {keys.rows} GROUP BY aid)
-                SELECT m.*, t1.n AS n_1, t2.n AS n_2
-                FROM m JOIN t t1 ON t1.aid = m.a_1 JOIN t t2 ON t2.aid = m.a_2"""
+                SELECT m.*, w.matched, t1.n AS n_1, t2.n AS n_2
+                FROM m JOIN {found}_w w USING (a_1, a_2)
+                JOIN t t1 ON t1.aid = m.a_1 JOIN t t2 ON t2.aid = m.a_2;
+                DROP TABLE {found}_w"""
         )
         name = sql_literal(self.name)
         edges = con.sql(
@@ -264,8 +263,8 @@ class Synchrony:
             SELECT {name} AS detector, {name} AS layer,
                    u1.platform AS platform_1, u1.actor_id AS account_1,
                    u2.platform AS platform_2, u2.actor_id AS account_2,
-                   (e.m_1 + e.m_2)::DOUBLE AS weight,
-                   ((e.m_1 + e.m_2) / (e.n_1 + e.n_2))::DOUBLE AS score,
+                   e.matched::DOUBLE AS weight,
+                   (e.matched / (e.n_1 + e.n_2))::DOUBLE AS score,
                    e.events, e.lead_1, e.lead_2, e.median_dt::DOUBLE AS median_dt,
                    make_timestamptz(e.first_t) AS first_ts, make_timestamptz(e.last_t) AS last_ts,
                    NULL::DOUBLE AS expected, NULL::DOUBLE AS p_value,
@@ -282,7 +281,7 @@ class Synchrony:
                    y.platform AS platform_2, y.actor_id AS account_2,
                    x.object_id, x.ts AS ts_1, y.ts AS ts_2,
                    x.source_id AS source_1, y.source_id AS source_2
-            FROM (SELECT * FROM {keys.pairs} SEMI JOIN {found} USING (a_1, a_2)) p
+            FROM {in_found} p
             JOIN {keys.rows} x ON x.rid = p.r_1
             JOIN {keys.rows} y ON y.rid = p.r_2
             """
@@ -303,6 +302,27 @@ class Synchrony:
             notes=notes,
             temporary=(*keys.tables, found, active),
         )
+
+
+def _matched_actions(
+    account: npt.NDArray[np.int64],
+    obj: npt.NDArray[np.int64],
+    t: npt.NDArray[np.int64],
+    window: float,
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+    """Each pair's matched actions (the distinct rows of each side of a pairing), from
+    the actions' accounts (0 to 2**31), objects and times (microseconds), summed from
+    the codes of :func:`~concerted.fastpath.message_matches`: the pairs as ``low *
+    2**32 + high``, sorted, and their counts."""
+    codes = message_matches(account, obj, t, round(window * 1_000_000))
+    if codes.size == 0:
+        return codes, codes
+    codes.sort(kind="stable")  # sorted runs: merged
+    pair = codes >> 2
+    starts = np.flatnonzero(np.r_[True, pair[1:] != pair[:-1]])
+    weights = np.add.reduceat(((codes >> 1) & 1) + (codes & 1), starts)
+    low, high = np.divmod(pair[starts], int(account.max()) + 1)
+    return (low << 32) + high, weights
 
 
 def _count(con: duckdb.DuckDBPyConnection, table: str) -> int:

@@ -14,9 +14,13 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import ClassVar
 
 import duckdb
+import numpy as np
+import numpy.typing as npt
+import pyarrow as pa
 
 from concerted.actions import SQL_MACROS, from_posts, from_reports, from_roles
 from concerted.detectors.coaction import CoAction, CoActionLayers
+from concerted.detectors.columnar import arrow_table
 from concerted.engines.base import Paired, stratum_filter
 from concerted.errors import ConfigError
 
@@ -96,11 +100,34 @@ _EXTEND = """
     ANTI JOIN {src} k USING (platform, actor_id, source_id);
 """
 
-_EXPECTATIONS = """
+# Each pair's meetings in each stratum: the fewer of its two accounts' sources that
+# met, and whether every meeting straddles two strata. This grouping, with its two
+# distinct counts, is the plain form; _meetings gives the same rows from sorted keys.
+_MEETINGS = """
     CREATE OR REPLACE TEMP TABLE {met} AS
     SELECT aid_1, aid_2, s, least(count(DISTINCT sid_1), count(DISTINCT sid_2)) AS w,
            bool_and(straddles) AS straddles
-    FROM {ev} GROUP BY ALL;
+    FROM {ev} GROUP BY ALL
+"""
+
+# Each event's pair and stratum packed into one integer ``g``, with the number of one of
+# its two sources below; the first source's key has whether the event does not
+# straddle as its lowest bit. Sorted, a key's runs are its pair's meetings in a stratum.
+_KEY = """
+    SELECT {key} FROM (
+        SELECT (((aid_1::BIGINT << {aid_bits}) | aid_2) << {s_bits} | (s - {s_min}))
+               << {sid_bits} AS g, sid_1, sid_2, straddles
+        FROM {ev})
+"""
+_FIRST_KEY = "(g | sid_1) << 1 | (NOT straddles)::BIGINT"
+_SECOND_KEY = "g | sid_2"
+
+# The packed keys are read into numpy only while they fit in 63 bits and there are at
+# most this many events (numpy holds about 33 bytes an event at once: 0.5 GiB here);
+# beyond, DuckDB groups them, within its memory limit.
+_SORTED_EVENTS = 1 << 24
+
+_EXPECTATIONS = """
     CREATE OR REPLACE TEMP TABLE {rate} AS
     WITH strata AS (
         SELECT s, (sum(n) * sum(n) - sum(n * n)) / 2 AS possible
@@ -129,6 +156,92 @@ _EXPECTATIONS = """
 """
 
 _SCRATCH = ("act", "ids", "act_ids", "src", "ev", "met", "rate", "pairs", "shared")
+
+
+def _meetings(
+    con: duckdb.DuckDBPyConnection, ev: str, met: str, *, limit: int = _SORTED_EVENTS
+) -> None:
+    """Table ``met`` of :data:`_MEETINGS` from the numbered events ``ev``: the same rows,
+    grouped by sorting packed keys in numpy rather than by DuckDB's two distinct counts
+    (on the demo's 7M events, 4.6 to 6.6 CPU s for DuckDB's grouping, 2.7 for this,
+    reading the keys included). Events whose keys need more than 63 bits, or more than
+    ``limit`` events, are grouped by DuckDB.
+    """
+    got = con.sql(
+        f"""SELECT count(*), max(greatest(aid_1, aid_2)), max(greatest(sid_1, sid_2)),
+                   min(s), max(s) FROM {ev}"""
+    ).fetchone()
+    count, aid, sid, s_min, s_max = got if got else (0, None, None, None, None)
+    if not count or aid is None or sid is None or s_min is None or s_max is None:
+        con.execute(_MEETINGS.format(ev=ev, met=met))
+        return
+    bits = {
+        "aid_bits": int(aid).bit_length(),
+        "sid_bits": int(sid).bit_length(),
+        "s_bits": int(s_max - s_min).bit_length(),
+    }
+    if count > limit or 2 * bits["aid_bits"] + bits["s_bits"] + bits["sid_bits"] + 1 > 63:
+        con.execute(_MEETINGS.format(ev=ev, met=met))
+        return
+    packed = {"ev": ev, "s_min": int(s_min), **bits}
+    first = _keys(con, _KEY.format(key=_FIRST_KEY, **packed))
+    # The lowest bit is set where an event does not straddle: a group straddles when
+    # none of its events sets it.
+    flat = (first & 1).astype(bool)
+    first >>= 1
+    groups, sources_1, starts = _distinct(first, bits["sid_bits"])
+    del first
+    straddles = ~np.logical_or.reduceat(flat, starts)
+    del flat, starts
+    second = _keys(con, _KEY.format(key=_SECOND_KEY, **packed))
+    sources_2 = _distinct(second, bits["sid_bits"])[1]
+    del second
+    s_mask = (1 << bits["s_bits"]) - 1
+    aid_mask = (1 << bits["aid_bits"]) - 1
+    rows = pa.table(
+        {
+            "aid_1": pa.array((groups >> (bits["s_bits"] + bits["aid_bits"])).astype(np.int32)),
+            "aid_2": pa.array(((groups >> bits["s_bits"]) & aid_mask).astype(np.int32)),
+            "s": pa.array((groups & s_mask) + int(s_min)),
+            "w": pa.array(np.minimum(sources_1, sources_2)),
+            "straddles": pa.array(straddles),
+        }
+    )
+    arrow_table(con, rows, met)
+
+
+def _keys(con: duckdb.DuckDBPyConnection, query: str) -> npt.NDArray[np.int64]:
+    """The one BIGINT column of ``query``, sorted."""
+    column = con.sql(query).fetchnumpy()
+    keys = np.asarray(column[next(iter(column))], dtype=np.int64)
+    keys.sort()
+    return keys
+
+
+def _starts(groups: npt.NDArray[np.int64]) -> npt.NDArray[np.intp]:
+    """Where each run of equal values in sorted ``groups`` starts."""
+    first = np.empty(groups.size, dtype=bool)
+    first[:1] = True
+    np.not_equal(groups[1:], groups[:-1], out=first[1:])
+    return np.flatnonzero(first)
+
+
+def _distinct(
+    keys: npt.NDArray[np.int64], low: int
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.intp]]:
+    """Sorted ``keys``' groups (``keys >> low``), how many distinct keys each holds, and
+    where each starts.
+
+    >>> groups, counts, starts = _distinct(np.array([4, 4, 5, 9, 12, 12, 13]), 2)
+    >>> groups.tolist(), counts.tolist(), starts.tolist()
+    ([1, 2, 3], [2, 1, 2], [0, 3, 4])
+    """
+    groups = keys >> low
+    starts = _starts(groups)
+    fresh = np.empty(keys.size, dtype=bool)
+    fresh[:1] = True
+    np.not_equal(keys[1:], keys[:-1], out=fresh[1:])
+    return groups[starts], np.add.reduceat(fresh, starts, dtype=np.int64), starts
 
 
 class DuckDBEngine:
@@ -192,6 +305,7 @@ class DuckDBEngine:
         if missing and missing[0]:
             self.con.execute(_EXTEND.format(**given))
             self.con.execute(_EVENTS.format(**given))
+        _meetings(self.con, names["ev"], names["met"])
         self.con.execute(_EXPECTATIONS.format(**given))
         for name in names.values():
             self.con.execute(f"DROP TABLE {name}")

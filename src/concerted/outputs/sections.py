@@ -34,7 +34,10 @@ def signal_rows(res: Result, where: str) -> list[dict[str, Any]]:
         f"""SELECT s.detector, s.layer, s.entity,
                    count(DISTINCT s.id) AS entities, avg(s.score) AS mean_score,
                    max(s.score) AS max_score,
-                   arg_max(s.detail, s.score) AS example
+                   -- The strongest signal's detail; ties broken by the detail itself,
+                   -- so that the same result always gives the same page.
+                   first(s.detail ORDER BY s.score DESC NULLS LAST, s.detail NULLS LAST)
+                       AS example
             FROM signals s WHERE {where} GROUP BY ALL
             ORDER BY mean_score DESC, entities DESC, s.detector, layer"""
     )
