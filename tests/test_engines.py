@@ -281,26 +281,7 @@ def _expectations(
 def test_the_expectations_follow_their_formula(
     rows: list[tuple[str, str, float, str, str]], stratum: float
 ) -> None:
-    con = duckdb.connect()
-    con.execute("SET TimeZone = 'UTC'")
-    table = _load(con, rows)
-    engine = DuckDBEngine(con)
-    paired = engine.pair(table, [CoAction(window=45)])
-    sums = engine.expectations(paired.events, table, stratum=stratum)
-    got = {
-        (p1, a1, p2, a2): (w, lam)
-        for p1, a1, p2, a2, w, lam in con.sql(f"SELECT * FROM {sums}").fetchall()
-    }
-    events = con.sql(
-        "SELECT platform_1, account_1, platform_2, account_2, ts_1, ts_2, source_1, source_2 "
-        f"FROM {paired.events}"
-    ).fetchall()
-    expected = _expectations(rows, events, stratum)
-    assert got.keys() == expected.keys()
-    for pair, (w, lam) in expected.items():
-        assert got[pair][0] == w
-        assert got[pair][1] == pytest.approx(lam, rel=1e-9, abs=1e-12)
-    con.close()
+    _assert_the_formula(rows, stratum, None)
 
 
 @settings(max_examples=examples(50), deadline=None)
@@ -314,26 +295,7 @@ def test_events_beyond_the_actions_of_the_kinds_follow_the_formula(
 ) -> None:
     """Events of every kind against the posts of some: sources and accounts that no
     action of those kinds numbered are numbered too, and meet as the formula says."""
-    con = duckdb.connect()
-    con.execute("SET TimeZone = 'UTC'")
-    table = _load(con, rows)
-    engine = DuckDBEngine(con)
-    paired = engine.pair(table, [CoAction(window=45)])
-    sums = engine.expectations(paired.events, table, stratum=stratum, kinds=kinds)
-    got = {
-        (p1, a1, p2, a2): (w, lam)
-        for p1, a1, p2, a2, w, lam in con.sql(f"SELECT * FROM {sums}").fetchall()
-    }
-    events = con.sql(
-        "SELECT platform_1, account_1, platform_2, account_2, ts_1, ts_2, source_1, source_2 "
-        f"FROM {paired.events}"
-    ).fetchall()
-    expected = _expectations(rows, events, stratum, kinds)
-    assert got.keys() == expected.keys()
-    for pair, (w, lam) in expected.items():
-        assert got[pair][0] == w
-        assert got[pair][1] == pytest.approx(lam, rel=1e-9, abs=1e-12)
-    con.close()
+    _assert_the_formula(rows, stratum, kinds)
 
 
 # -- the meetings grouped from sorted keys against DuckDB's grouping -----------------------
@@ -402,4 +364,33 @@ def test_more_events_than_the_limit_are_grouped_by_duckdb() -> None:
     want = [(1, 2, 0, 1, False), (1, 2, 1, 1, True)]
     assert sorted(con.sql("SELECT * FROM capped").fetchall()) == want
     assert sorted(con.sql("SELECT * FROM packed").fetchall()) == want
+    con.close()
+
+
+def _assert_the_formula(
+    rows: list[tuple[str, str, float, str, str]],
+    stratum: float,
+    kinds: tuple[str, ...] | None,
+) -> None:
+    """The engine's sums over ``rows`` paired in a 45 s window are those of
+    :func:`_expectations`, pair by pair."""
+    con = duckdb.connect()
+    con.execute("SET TimeZone = 'UTC'")
+    table = _load(con, rows)
+    engine = DuckDBEngine(con)
+    paired = engine.pair(table, [CoAction(window=45)])
+    sums = engine.expectations(paired.events, table, stratum=stratum, kinds=kinds)
+    got = {
+        (p1, a1, p2, a2): (w, lam)
+        for p1, a1, p2, a2, w, lam in con.sql(f"SELECT * FROM {sums}").fetchall()
+    }
+    events = con.sql(
+        "SELECT platform_1, account_1, platform_2, account_2, ts_1, ts_2, source_1, source_2 "
+        f"FROM {paired.events}"
+    ).fetchall()
+    expected = _expectations(rows, events, stratum, kinds)
+    assert got.keys() == expected.keys()
+    for pair, (w, lam) in expected.items():
+        assert got[pair][0] == w
+        assert got[pair][1] == pytest.approx(lam, rel=1e-9, abs=1e-12)
     con.close()
