@@ -223,6 +223,20 @@ class CoReport:
             min_objects=_UNPAIRED,
         )
 
+    def _edge_columns(self, total: float, **given: str) -> str:
+        """The select list of the edges: the detector's name, the weight as a double,
+        the NPMI score over ``total`` reports, the untested columns, ``given`` (column:
+        expression), and every other column as the edge row ``e`` has it."""
+        m, k = f"{float(total)!r}", repr(self.smoothing)
+        own = {
+            "detector": f"{sql_literal(self.name)} AS detector",
+            "weight": "e.weight::DOUBLE AS weight",
+            "score": f"{_npmi_sql(m, k)} AS score",
+            **_UNTESTED,
+            **given,
+        }
+        return ", ".join(own.get(c, f"e.{c}") for c in EDGE_COLUMNS)
+
     def from_paired(
         self,
         con: duckdb.DuckDBPyConnection,
@@ -279,18 +293,7 @@ class CoReport:
                 USING (platform, actor_id)
                 GROUP BY platform, actor_id"""
         )
-        k = repr(self.smoothing)
-        m = f"{float(total)!r}"
-        name = sql_literal(self.name)
-        columns = ", ".join(
-            {
-                "detector": f"{name} AS detector",
-                "weight": "e.weight::DOUBLE AS weight",
-                "score": f"{_npmi_sql(m, k)} AS score",
-                **_UNTESTED,
-            }.get(c, f"e.{c}")
-            for c in EDGE_COLUMNS
-        )
+        columns = self._edge_columns(total)
         found = con.sql(
             f"""SELECT {columns}
                 FROM {edges} e
@@ -299,7 +302,10 @@ class CoReport:
         )
         matched = con.sql(
             "SELECT "
-            + ", ".join(f"{name} AS detector" if c == "detector" else c for c in EVENT_COLUMNS)
+            + ", ".join(
+                f"{sql_literal(self.name)} AS detector" if c == "detector" else c
+                for c in EVENT_COLUMNS
+            )
             + f" FROM {events}"
         )
         notes: dict[str, Any] = {
@@ -348,24 +354,15 @@ class CoReport:
                 USING (aid)
                 GROUP BY aid"""
         )
-        k = repr(self.smoothing)
-        m = f"{float(total)!r}"
-        name = sql_literal(self.name)
-        columns = ", ".join(
-            {
-                "detector": f"{name} AS detector",
-                "layer": "'report' AS layer",
-                "platform_1": "u1.platform AS platform_1",
-                "account_1": "u1.actor_id AS account_1",
-                "platform_2": "u2.platform AS platform_2",
-                "account_2": "u2.actor_id AS account_2",
-                "weight": "e.weight::DOUBLE AS weight",
-                "score": f"{_npmi_sql(m, k)} AS score",
-                "first_ts": "make_timestamptz(e.first_t) AS first_ts",
-                "last_ts": "make_timestamptz(e.last_t) AS last_ts",
-                **_UNTESTED,
-            }.get(c, f"e.{c}")
-            for c in EDGE_COLUMNS
+        columns = self._edge_columns(
+            total,
+            layer="'report' AS layer",
+            platform_1="u1.platform AS platform_1",
+            account_1="u1.actor_id AS account_1",
+            platform_2="u2.platform AS platform_2",
+            account_2="u2.actor_id AS account_2",
+            first_ts="make_timestamptz(e.first_t) AS first_ts",
+            last_ts="make_timestamptz(e.last_t) AS last_ts",
         )
         edges = con.sql(
             f"""SELECT {columns}
