@@ -25,10 +25,17 @@ to answer 429) and stops it after:
     NDJSON batches of ``--batch`` new reports from four client threads: acknowledged
     reports/s.
 ``guard``
-    The guard without HTTP, in this process: ``Guard.submit_reports`` on ``--batch``
-    NDJSON batches (``--guard-reports`` in all, the SQLite log, the state frozen out of
-    the collector as the server does) and each answer encoded as the batch endpoint
-    encodes it; then a fresh guard replaying that log. CPU µs a report for each.
+    The guard without HTTP, in this process: ``--batch`` NDJSON batches
+    (``--guard-reports`` in all, the SQLite log, the state frozen out of the collector
+    as the server does) read, submitted and answered as the batch endpoint does it
+    (``read_batch``, ``Guard.submit``, ``encode_batch``); then a fresh guard replaying
+    that log. CPU µs a report for each.
+``scorer``
+    The scorer alone, in this process: 30,000 reports of the ``batch`` stream learnt
+    by ``FastScorer`` (one by one) and ``ArrayScorer`` (batches of ``--batch``, and one
+    report a call), twice each, alternating; CPU µs a report. Also the compiled loops'
+    first call in a fresh process with an empty numba cache (compiling) and again with
+    that cache filled.
 ``restart``
     Fill a log with ``--reports`` reports through the batch endpoint, SIGKILL the
     server, start it again and time it until ``/readyz`` is 200 (the last snapshot plus
@@ -360,10 +367,9 @@ def guard_inprocess(out: Path, total: int, size: int) -> dict[str, Any]:
     import asyncio
     import resource
 
-    import msgspec
-
     from concerted.scoring import ScoreSettings
-    from concerted.service.intake import Guard, ItemError, parse_batch
+    from concerted.service.app import encode_batch
+    from concerted.service.intake import Guard, read_batch
     from concerted.service.sqlite import SqliteLog
     from concerted.service.state import GuardState
 
@@ -371,7 +377,6 @@ def guard_inprocess(out: Path, total: int, size: int) -> dict[str, Any]:
     shutil.rmtree(state, ignore_errors=True)
     state.mkdir(parents=True)
     bodies = [ndjson(start, min(size, total - start), "guard") for start in range(0, total, size)]
-    encode = msgspec.json.Encoder().encode
     figures: dict[str, Any] = {"reports": total, "batch": size}
 
     async def intake() -> None:
@@ -379,14 +384,8 @@ def guard_inprocess(out: Path, total: int, size: int) -> dict[str, Any]:
         await guard.start()
         before, cpu, wall = load(), time.process_time(), time.perf_counter()
         for body in bodies:
-            answers = await guard.submit_reports(parse_batch(body))
-            results = [
-                {"ok": False, "index": i, "error": a.as_dict()}
-                if isinstance(a, ItemError)
-                else {"ok": True, "index": i, **a}
-                for i, a in enumerate(answers)
-            ]
-            encode({"accepted": len(results), "refused": 0, "results": results})
+            # What the batch endpoint does with a body, but for HTTP.
+            encode_batch(await guard.submit(read_batch(body)))
         cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
         figures["intake"] = {
             "cpu_us_per_report": cpu / total * 1e6,
@@ -413,10 +412,95 @@ def guard_inprocess(out: Path, total: int, size: int) -> dict[str, Any]:
         guard.log.close()
 
     asyncio.run(intake())
-    (state / "snapshot.pickle").unlink(missing_ok=True)
+    (state / "snapshot.bin").unlink(missing_ok=True)
     asyncio.run(replay())
     figures["peak_rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     return figures
+
+
+_FIRST_CALL = """
+import time
+began = time.perf_counter()
+from concerted.config import ScoreSettings
+from concerted.service.arrayscore import ArrayScorer
+imported = time.perf_counter()
+s = ArrayScorer(ScoreSettings())
+s.learn_many(s.encode([{"platform": "x", "reporter_id": "a", "target_id": "t", "ts": 0}]))
+print(imported - began, time.perf_counter() - imported)
+"""
+
+
+def scorer_alone(total: int, size: int) -> dict[str, Any]:
+    """CPU a report of each scorer on the ``batch`` stream (the ``scorer`` part)."""
+    from concerted.scoring import ScoreSettings
+    from concerted.service.arrayscore import ArrayScorer
+    from concerted.service.fastscore import FastScorer
+
+    rows = [
+        {**r, "ts": r["ts"] * 1_000_000, "reporter_created_at": None}
+        for r in map(json.loads, ndjson(0, total, "scorer").splitlines())
+    ]
+    warm = ArrayScorer(ScoreSettings())  # the compiled loops loaded before timing
+    warm.learn_many(warm.encode(rows[:2]))
+    figures: dict[str, Any] = {"reports": total, "batch": size}
+    for attempt in range(2):
+        for kind in ("fast", "array", "array_one"):
+            before, cpu, wall = load(), time.process_time(), time.perf_counter()
+            if kind == "fast":
+                fast = FastScorer(ScoreSettings())
+                for x in rows:
+                    fast.evaluate(x)
+                    fast.learn_one(x)
+                pairs = fast.pairs
+            else:
+                array = ArrayScorer(ScoreSettings())
+                step = size if kind == "array" else 1
+                for i in range(0, total, step):
+                    array.learn_many(array.encode(rows[i : i + step]))
+                pairs = array.pairs
+            cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
+            figures[f"{kind}_{attempt}"] = {
+                "cpu_us_per_report": cpu / total * 1e6,
+                "wall_s": wall,
+                "pairs": pairs,
+                "load": (before, load()),
+            }
+    with tempfile.TemporaryDirectory() as cache:
+        env = {**os.environ, "NUMBA_CACHE_DIR": cache}
+        for name in ("compile", "cached"):
+            before = load()
+            out = subprocess.run(
+                [sys.executable, "-c", _FIRST_CALL],
+                env=env,
+                capture_output=True,
+                text=True,
+                check=True,
+                cwd=ROOT,
+            ).stdout.split()
+            figures[f"first_call_{name}"] = {
+                "import_s": float(out[0]),
+                "first_call_s": float(out[1]),
+                "load": (before, load()),
+            }
+    return figures
+
+
+def _load_snapshot(path: Path, pair_memory: str) -> dict[str, Any]:
+    """``GuardState.load`` of a snapshot in this process: CPU and wall seconds."""
+    from concerted.scoring import ScoreSettings
+    from concerted.service.settings import duration
+    from concerted.service.state import GuardState
+
+    memory = duration(pair_memory) if pair_memory else None
+    before, cpu, wall = load(), time.process_time(), time.perf_counter()
+    state = GuardState.load(path, ScoreSettings(), memory)
+    cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
+    return {
+        "offset": state.offset,
+        "cpu_s": cpu,
+        "wall_s": wall,
+        "load": (before, load()),
+    }
 
 
 def _metric(s: Server, name: str) -> float:
@@ -438,6 +522,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--pair-memory", default="", help="[service] pair_memory, e.g. 2h")
     parser.add_argument("--reports", type=int, default=1_000_000)
     parser.add_argument("--guard-reports", type=int, default=60_000)
+    parser.add_argument("--scorer-reports", type=int, default=30_000)
     args = parser.parse_args(argv)
     for tool in ("wrk", "hey"):
         if shutil.which(tool) is None:
@@ -484,6 +569,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if "guard" in args.parts:
         results["guard"] = guard_inprocess(args.out, args.guard_reports, args.batch)
         print("guard:", json.dumps(results["guard"]))
+    if "scorer" in args.parts:
+        results["scorer"] = scorer_alone(args.scorer_reports, args.batch)
+        print("scorer:", json.dumps(results["scorer"]))
     if "restart" in args.parts:
         with server(args.out, "restart", pair_memory=args.pair_memory) as s:
             empty = s.rss_mib()
@@ -503,13 +591,16 @@ def main(argv: Sequence[str] | None = None) -> int:
             }
             s.kill()
             log_mib = (s.state / "log.sqlite").stat().st_size / 2**20
-            snapshot_mib = (s.state / "snapshot.pickle").stat().st_size / 2**20
+            snapshot_mib = (s.state / "snapshot.bin").stat().st_size / 2**20
+            loading = _load_snapshot(s.state / "snapshot.bin", args.pair_memory)
             with_snapshot = s.start(timeout=3600)
+            cpu_snapshot = s.cpu_s()  # the new server's CPU until ready
             replayed = _metric(s, "concerted_replayed")
             s.kill()
-            (s.state / "snapshot.pickle").unlink()
+            (s.state / "snapshot.bin").unlink()
             before = load()
             whole_log = s.start(timeout=3600)
+            cpu_whole_log = s.cpu_s()
             results["restart"] = {
                 "reports": args.reports + tail,
                 "replayed_after_snapshot": replayed,
@@ -522,8 +613,11 @@ def main(argv: Sequence[str] | None = None) -> int:
                 "state": size,
                 "log_mib": log_mib,
                 "snapshot_mib": snapshot_mib,
+                "snapshot_load": loading,
                 "ready_s_snapshot": with_snapshot,
                 "ready_s_whole_log": whole_log,
+                "ready_cpu_s_snapshot": cpu_snapshot,
+                "ready_cpu_s_whole_log": cpu_whole_log,
                 "load": (before, load()),
             }
             print("restart:", json.dumps(results["restart"]))

@@ -9,8 +9,13 @@ import logging
 from pathlib import Path
 
 import httpx
+import msgspec
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from concerted.service.app import encode_batch
+from concerted.service.intake import Accepted, ItemError
 from concerted.service.openapi import ROUTES
 from tests.conftest import FIXTURES
 from tests.service.conftest import Start, brigade_stream, report
@@ -87,6 +92,43 @@ def test_ndjson_batches_keep_lines_that_parse(serve: Start) -> None:
     body = r.json()
     assert [x["ok"] for x in body["results"]] == [True, False, True]
     assert "line 2" in body["results"][1]["error"]["reason"]
+
+
+_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=5),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=3), inner),
+    max_leaves=6,
+)
+_KEYS = ["score", "recommendation", "signals", "target", "features", "ok", "index", "repeat"]
+_ANSWERS = st.one_of(
+    st.builds(ItemError, st.none() | st.sampled_from(["ts", "colour"]), st.text(max_size=8)),
+    st.builds(
+        lambda result, offset, repeat: Accepted(
+            result, msgspec.json.encode(result), offset, repeat
+        ),
+        st.dictionaries(st.sampled_from([*_KEYS, "offset", 'é"x']), _JSON, max_size=5),
+        st.integers(1, 2**40),
+        st.booleans(),
+    ),
+)
+
+
+@given(answers=st.lists(_ANSWERS, max_size=8))
+@settings(max_examples=60, deadline=None)
+def test_a_batch_answer_spliced_from_encoded_results_is_the_plain_encoding(
+    answers: list[Accepted | ItemError],
+) -> None:
+    results = [
+        {"ok": False, "index": i, "error": a.as_dict()}
+        if isinstance(a, ItemError)
+        else {"ok": True, "index": i, **a.as_dict()}
+        for i, a in enumerate(answers)
+    ]
+    refused = sum(isinstance(a, ItemError) for a in answers)
+    plain = msgspec.json.encode(
+        {"accepted": len(answers) - refused, "refused": refused, "results": results}
+    )
+    assert msgspec.json.decode(encode_batch(answers)) == msgspec.json.decode(plain)
 
 
 def test_bad_json_is_400_and_a_contract_break_422_with_the_field(serve: Start) -> None:

@@ -4,14 +4,27 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta, timezone
+from typing import Any
 
 import duckdb
+import msgspec
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from concerted.service import fastcheck
-from concerted.service.intake import FIELDS, ItemError, _validate, check_all, prepare
+from concerted.service.intake import (
+    FIELDS,
+    Candidate,
+    ItemError,
+    Unchecked,
+    _validate,
+    candidates,
+    check_all,
+    parse_batch,
+    prepare,
+    read_batch,
+)
 from tests.budget import examples
 
 
@@ -130,3 +143,110 @@ def test_the_common_reports_take_the_fast_path() -> None:
         row = prepare(value)
         assert not isinstance(row, ItemError)
         assert fastcheck.check(row) is not None, value
+
+
+# Bodies for the batch decoder: reports as clients send them (numbers as numbers), with
+# every way an item can be wrong, as a JSON array or NDJSON with broken lines.
+
+
+def _as_sent(text: str | None, draw: st.DrawFn) -> Any:
+    """A field's text as a client may send it: a number where it reads as one."""
+    if text is None or not draw(st.booleans()):
+        return text
+    try:
+        return int(text)
+    except ValueError:
+        pass
+    try:
+        return float(text)
+    except ValueError:
+        return text
+
+
+_ODD_VALUES: list[Any] = [True, False, [1], {"a": 1}, 1.5, -0.0, 10**20, 2**64, "", " x"]
+
+
+@st.composite
+def _items(draw: st.DrawFn) -> Any:
+    kind = draw(st.integers(0, 15))
+    if kind == 0:
+        return draw(st.sampled_from(["a report", 1, None, [], [{"report_id": "1"}], 2.5]))
+    item: dict[str, Any] = {k: _as_sent(v, draw) for k, v in draw(_rows()).items()}
+    if "extra" in item:
+        item["extra"] = draw(st.sampled_from([{"a": 1}, {}, None, "text", [1], 3]))
+    if kind == 1:
+        item[draw(st.sampled_from(["colour", "Report_id", "ts "]))] = "x"
+    elif kind == 2:
+        item[draw(st.sampled_from(FIELDS))] = draw(st.sampled_from(_ODD_VALUES))
+    return item
+
+
+_BROKEN_LINES = [
+    b"{",
+    b"1 2",
+    b'{"report_id": "1"} {"report_id": "2"}',
+    b'{"report_id": "1"},{"report_id": "2"}',
+    b"not json",
+    b"   ",
+    b"",
+    b"\xff",
+    b'{"reason": "a',
+    b'b", "ts": 1}',
+]
+
+
+@st.composite
+def _bodies(draw: st.DrawFn) -> bytes:
+    items = draw(st.lists(_items(), max_size=12))
+    if draw(st.booleans()):
+        body = msgspec.json.encode(items)
+        return draw(st.sampled_from([body, b"  " + body, body + b"\n", body[:-1]]))
+    lines = [msgspec.json.encode(i) for i in items]
+    for _ in range(draw(st.integers(0, 3))):
+        lines.insert(draw(st.integers(0, len(lines))), draw(st.sampled_from(_BROKEN_LINES)))
+    end = draw(st.sampled_from([b"\n", b"\r\n"]))
+    return end.join(lines) + draw(st.sampled_from([b"", end]))
+
+
+def _same(c: Candidate) -> Any:
+    """A candidate as compared: a row waiting for validate by its values only."""
+    if isinstance(c, Unchecked):
+        return ("unchecked", {f: c.row.get(f) for f in FIELDS})
+    return c
+
+
+@given(body=_bodies())
+@settings(max_examples=examples(100), deadline=None)
+def test_a_batch_body_decoded_into_structs_gives_what_the_general_way_gives(body: bytes) -> None:
+    """``read_batch`` (msgspec structs, ``check_wire``) equals ``parse_batch``,
+    ``prepare`` and ``check``: the same typed reports, the same rows left for
+    ``validate``, the same errors in the same places."""
+    try:
+        expected = [_same(c) for c in candidates(parse_batch(body))]
+    except Exception as exc:  # a body refused whole is refused whole by both
+        with pytest.raises(type(exc)):
+            read_batch(body)
+        return
+    assert [_same(c) for c in read_batch(body)] == expected
+
+
+def test_the_struct_decoder_agrees_on_repeated_keys_and_odd_numbers() -> None:
+    bodies = [
+        b'[{"report_id": "1", "report_id": 2, "platform": "x", "reporter_id": "a",'
+        b' "target_id": "t", "ts": 1}]',
+        b'{"report_id": "1", "platform": "x", "reporter_id": "a", "target_id": "t",'
+        b' "ts": true, "ts": 5}',
+        b'{"report_id": 1e3, "platform": "x", "reporter_id": -0.0, "target_id": 7,'
+        b' "ts": 1767268800, "reporter_created_at": 100000000000}',
+        b'[{"report_id": "1", "extra": {"b": [1, {"c": null}]}, "platform": "x",'
+        b' "reporter_id": "a", "target_id": "t", "ts": "2026-03-01T12:00:00Z"}]',
+        b'{"report_id": 123456789012345678901234567890, "platform": "x",'
+        b' "reporter_id": "a", "target_id": "t", "ts": 1}',
+    ]
+    for body in bodies:
+        fast = [_same(c) for c in read_batch(body)]
+        assert fast == [_same(c) for c in candidates(parse_batch(body))], body
+    (typed,) = read_batch(bodies[0])
+    assert isinstance(typed, dict) and typed["report_id"] == "2"
+    (typed,) = read_batch(bodies[2])
+    assert isinstance(typed, Unchecked)  # the created time is past 2100: validate says

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -165,6 +166,84 @@ def test_a_group_answers_each_request_in_order(open_intake_log: Opener) -> None:
         assert sorted(offsets) == list(range(1, 21))
 
     asyncio.run(run())
+
+
+class _Many(GuardState):
+    """A state whose calls of ``score_and_learn_many`` are recorded."""
+
+    calls: list[list[str]]
+
+    def score_and_learn_many(self, reports: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+        self.calls.append([r["report_id"] for r in reports])
+        return super().score_and_learn_many(reports)
+
+
+def test_a_group_s_new_reports_are_scored_in_one_call_with_the_same_answers(
+    tmp_path: Path,
+) -> None:
+    rows = brigade_stream(60)
+    batches = [rows[i : i + 9] for i in range(0, len(rows), 9)]
+    batches[2] = [*batches[2], rows[0], {"report_id": "bad"}, batches[2][0]]
+
+    async def run(state: GuardState, name: str, one_by_one: bool) -> list[list[Any]]:
+        log = SqliteLog(tmp_path / f"{name}.sqlite")
+        guard = Guard(log, state)
+        await guard.start()
+        if one_by_one:  # each report a group of its own
+            answers = [[(await guard.submit_reports([r]))[0] for r in b] for b in batches]
+        else:
+            answers = [await guard.submit_reports(b) for b in batches]
+        await guard.stop()
+        log.close()
+        return answers
+
+    many = _Many(SMALL)
+    many.calls = []
+    plain = asyncio.run(run(GuardState(SMALL), "plain", True))
+    assert asyncio.run(run(many, "many", False)) == plain
+    # One call a group, with its new reports only: the repeats and the refused left out.
+    assert len(many.calls) == len(batches)
+    assert [i for call in many.calls for i in call] == [r["report_id"] for r in rows]
+    third = plain[2]
+    assert third[9]["repeat"] and third[9]["offset"] == 1  # stored before
+    assert isinstance(third[10], ItemError)
+    assert third[11]["repeat"] and not third[0]["repeat"]  # twice in one group
+    assert third[11]["offset"] == third[0]["offset"]
+
+
+class _Broken(GuardState):
+    def score_and_learn_many(self, reports: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+        raise ZeroDivisionError
+
+
+def test_a_failure_to_score_refuses_intake_instead_of_hanging(tmp_path: Path) -> None:
+    async def run() -> None:
+        log = SqliteLog(tmp_path / "log.sqlite")
+        guard = Guard(log, _Broken(SMALL))
+        await guard.start()
+        with pytest.raises(NotReady):
+            await asyncio.wait_for(guard.submit_reports([report(1, "a", "t", 0)]), 60)
+        assert not guard.ready and isinstance(guard.failed, ZeroDivisionError)
+        assert log.last_offset == 0
+        await guard.stop()
+        log.close()
+
+    asyncio.run(run())
+
+
+def test_a_new_log_has_large_pages_and_an_old_one_keeps_its_own(tmp_path: Path) -> None:
+    old = sqlite3.connect(tmp_path / "old.sqlite")
+    old.execute("PRAGMA page_size=4096")
+    old.execute("CREATE TABLE t (x)")
+    old.close()
+    for name, size in (("new.sqlite", 16_384), ("old.sqlite", 4096)):
+        log = SqliteLog(tmp_path / name)
+        try:
+            assert log._writer.execute("PRAGMA page_size").fetchone() == (size,)
+            assert [e.offset for e in log.append([_record(1), _record(2)])] == [1, 2]
+            assert log.lookup([("x", "r2")])[("x", "r2")].record.result == {"score": 0.2}
+        finally:
+            log.close()
 
 
 def test_the_lean_replay_learns_what_the_full_replay_learns(tmp_path: Path) -> None:

@@ -99,7 +99,7 @@ def test_posted_outcomes_change_the_reporters_next_score_as_in_batch(
     if restart is not None:
         s.stop()
         if restart == "replay":
-            (state / "snapshot.pickle").unlink()
+            (state / "snapshot.bin").unlink()
         s = serve(state=state)
         write = s.client("reports:write")
     after = report(99, "a", "t9", 400.0)
@@ -138,13 +138,13 @@ def test_decisions_replay_in_their_place_among_the_reports(serve: Start, tmp_pat
     for snapshot in ("older", "none"):
         state = tmp_path / snapshot
         s = run(state, 5)
-        older = tmp_path / f"{snapshot}.pickle"
-        shutil.copy(state / "snapshot.pickle", older)
+        older = tmp_path / f"{snapshot}.bin"
+        shutil.copy(state / "snapshot.bin", older)
         s.stop()
         if snapshot == "older":
-            shutil.copy(older, state / "snapshot.pickle")
+            shutil.copy(older, state / "snapshot.bin")
         else:
-            (state / "snapshot.pickle").unlink()
+            (state / "snapshot.bin").unlink()
         again = serve(state=state)
         got = [again.client("reports:write").post("/v1/reports", json=m).json() for m in more]
         keep = ("score", "recommendation", "signals", "features", "target")

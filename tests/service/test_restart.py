@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pickle
 import shutil
 from pathlib import Path
 from typing import Any
@@ -28,7 +29,7 @@ def _named(log: str, name: str) -> str:
     return log if log == "sqlite" else f"{log}/{name}"
 
 
-@pytest.mark.parametrize("snapshot", ["older", "none"])
+@pytest.mark.parametrize("snapshot", ["older", "none", "old-format"])
 def test_a_restart_replays_the_log_and_scores_on_unchanged(
     serve: Start, tmp_path: Path, snapshot: str, log_kind: str
 ) -> None:
@@ -41,14 +42,17 @@ def test_a_restart_replays_the_log_and_scores_on_unchanged(
     where = _named(log_kind, "restarted")
     s = serve(state=state, snapshot_every=10, log=where)
     _post(s.client("reports:write"), first[:25])
-    older = tmp_path / "older.pickle"
-    shutil.copy(state / "snapshot.pickle", older)
+    older = tmp_path / "older.bin"
+    shutil.copy(state / "snapshot.bin", older)
     acknowledged = _post(s.client("reports:write"), first[25:])
     s.stop()
     if snapshot == "older":
-        shutil.copy(older, state / "snapshot.pickle")
+        shutil.copy(older, state / "snapshot.bin")
     elif snapshot == "none":
-        (state / "snapshot.pickle").unlink()
+        (state / "snapshot.bin").unlink()
+    elif snapshot == "old-format":
+        # A pickled state, as earlier releases wrote: refused, the whole log replayed.
+        (state / "snapshot.bin").write_bytes(pickle.dumps({"version": 5, "offset": 60}))
 
     again = serve(state=state, log=where)
     assert again.client().get("/readyz").json() == {"ready": True, "offset": 60}

@@ -4,14 +4,19 @@ window; snapshots taken under other settings are not trusted."""
 from __future__ import annotations
 
 import asyncio
+import pickle
+import random
 import threading
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
+import msgspec
 import pytest
 
-from concerted.service.base import Entry, Learnt
+from concerted.service import state as state_module
+from concerted.service.base import Answered, Entry, Learnt, StoredReport
 from concerted.service.intake import Guard, NotReady
 from concerted.service.sqlite import SqliteLog
 from concerted.service.state import GuardState
@@ -69,14 +74,14 @@ def test_a_snapshot_under_other_settings_is_set_aside(tmp_path: Path) -> None:
     for r in brigade_stream(10):
         state.score_and_learn(r)
     state.offset = 10
-    path = tmp_path / "snapshot.pickle"
+    path = tmp_path / "snapshot.bin"
     GuardState.write_snapshot(path, state.dump())
     assert GuardState.load(path, SMALL).offset == 10
     assert GuardState.load(path, replace(SMALL, window=60.0)).offset == 0
 
 
 def test_an_unreadable_snapshot_means_a_full_replay(tmp_path: Path) -> None:
-    path = tmp_path / "snapshot.pickle"
+    path = tmp_path / "snapshot.bin"
     path.write_bytes(b"not a pickle")
     assert GuardState.load(path, SMALL).offset == 0
 
@@ -87,7 +92,7 @@ def test_hindsight_marks_survive_a_restart_from_the_snapshot(tmp_path: Path) -> 
         state.score_and_learn(r)
     mark = {"source": "hindsight", "campaign_id": "b1", "protected": True, "score": 0.9}
     state.hindsight = {("mastodon", "t0"): mark, ("mastodon", "gone"): mark}
-    path = tmp_path / "snapshot.pickle"
+    path = tmp_path / "snapshot.bin"
     GuardState.write_snapshot(path, state.dump())
     loaded = GuardState.load(path, SMALL)
     assert loaded.hindsight == state.hindsight
@@ -98,3 +103,107 @@ def test_hindsight_marks_survive_a_restart_from_the_snapshot(tmp_path: Path) -> 
     listed = {t["target_id"]: t for t in loaded.under_review(10)}
     assert {"t0", "gone"} <= set(listed) and listed["gone"]["reports"] == 0
     assert listed["gone"]["sources"] == ["hindsight"]
+
+
+def _stored(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Reports as the log stores them (``ts`` as ISO text), some decided."""
+    outcomes = [None, None, "upheld", None, "rejected"]
+    return [{**r, "outcome": outcomes[i % 5]} for i, r in enumerate(rows)]
+
+
+def _mixed(n: int, seed: int) -> list[dict[str, Any]]:
+    rng = random.Random(seed)
+    rows = brigade_stream(n)
+    rng.shuffle(rows)  # out of time order too
+    return _stored(rows)
+
+
+@pytest.mark.parametrize("memory", [None, 30.0])
+def test_a_batch_is_answered_as_reports_one_by_one(memory: float | None) -> None:
+    rows = _mixed(400, 1)
+    one, many = GuardState(SMALL, memory), GuardState(SMALL, memory)
+    expected = [one.score_and_learn(r) for r in rows]
+    got: list[dict[str, Any]] = []
+    rng = random.Random(2)
+    at = 0
+    while at < len(rows):
+        size = rng.choice([1, 2, 7, 50, 200])
+        got += many.score_and_learn_many(rows[at : at + size])
+        at += size
+    assert got == expected
+    assert any(r["recommendation"] != "count" for r in got)
+    assert many.targets.keys() == one.targets.keys()
+    assert many.scorer.seen == one.scorer.seen == len(rows)
+
+
+def _learnt(rows: list[dict[str, Any]], answers: list[dict[str, Any]]) -> list[Learnt]:
+    return [
+        (
+            i + 1,
+            msgspec.convert({k: r.get(k) for k in StoredReport.__struct_fields__}, StoredReport),
+            Answered(a["recommendation"], a["signals"]),
+        )
+        for i, (r, a) in enumerate(zip(rows, answers, strict=True))
+    ]
+
+
+def test_replay_in_batches_learns_what_was_answered(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Replay queues reports and learns them a batch at a time: a state replayed so
+    answers the next reports exactly as the state that answered the first ones."""
+    monkeypatch.setattr(state_module, "REPLAY_BATCH", 64)
+    rows = _mixed(500, 3)
+    first, later = rows[:420], rows[420:]
+    live = GuardState(SMALL)
+    answers = live.score_and_learn_many(first)
+    replayed, one_by_one = GuardState(SMALL), GuardState(SMALL)
+    assert replayed.replay_many(_learnt(first, answers)) == len(first)
+    for offset, report_, answered in _learnt(first, answers):
+        one_by_one.replay_stored(report_, answered, offset)
+    assert replayed.offset == one_by_one.offset == len(first)
+    # The queue's tail is learnt before the scorer is read.
+    assert one_by_one._queued and one_by_one.scorer.seen == len(first)
+    expected = live.score_and_learn_many(later)
+    for state in (replayed, one_by_one):
+        assert state.score_and_learn_many(later) == expected
+        assert state.under_review(50) == live.under_review(50)
+
+
+@pytest.mark.parametrize("mapped", [True, False])
+def test_a_snapshot_restores_the_state_exactly(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, mapped: bool
+) -> None:
+    monkeypatch.setattr(state_module, "MAP_SNAPSHOT", mapped)
+    rows = _mixed(600, 4)
+    live = GuardState(SMALL, 60.0)
+    live.score_and_learn_many(rows[:450])
+    live.decide(rows[3], "rejected")
+    live.offset = 450
+    path = tmp_path / "snapshot.pickle"
+    GuardState.write_snapshot(path, live.dump())
+    assert not path.with_suffix(".tmp").exists()
+    loaded = GuardState.load(path, SMALL, 60.0)
+    assert loaded.offset == 450 and loaded.decided == live.decided
+    assert loaded.scorer.seen == 450 and loaded.scorer.pairs == live.scorer.pairs
+    assert loaded.score_and_learn_many(rows[450:]) == live.score_and_learn_many(rows[450:])
+    # Written again over the file it was loaded from (mapped or not), it loads the same.
+    GuardState.write_snapshot(path, loaded.dump())
+    again = GuardState.load(path, SMALL, 60.0)
+    assert again.scorer.seen == 600 and again.scorer.pairs == live.scorer.pairs
+    assert again.score_and_learn_many(rows[:50]) == live.score_and_learn_many(rows[:50])
+    # Another pair memory is another state: refused.
+    assert GuardState.load(path, SMALL).offset == 0
+
+
+def test_a_snapshot_of_the_old_format_or_cut_short_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "snapshot.pickle"
+    path.write_bytes(pickle.dumps({"version": 5, "offset": 10}))
+    assert GuardState.load(path, SMALL).offset == 0
+    state = GuardState(SMALL)
+    state.score_and_learn_many(_mixed(50, 5))
+    state.offset = 50
+    GuardState.write_snapshot(path, state.dump())
+    data = path.read_bytes()
+    path.write_bytes(data[:-100])
+    assert GuardState.load(path, SMALL).offset == 0
+    path.write_bytes(data)
+    assert GuardState.load(path, SMALL).offset == 50

@@ -9,7 +9,9 @@ module              what it holds
 ``jetstream``       the log on a NATS JetStream server, keyed by target
 ``intake``          parsing, contract checks and the group-committing writer
 ``state``           the online scorer and the targets' views; snapshots
-``fastscore``       the online scorer's scores on Python scalars, compact pairs
+``arrayscore``      the online scorer over arrays: ids numbered, batches scored
+``kernels``         its compiled per-report loop (numba)
+``fastscore``       the same scores on Python scalars: the reference it is held to
 ``hindsight``       the batch brigade stage over the recent reports, scheduled
 ``auth``            hashed bearer tokens with scopes; the rate limit
 ``app``             the Starlette routes; ``openapi`` their document

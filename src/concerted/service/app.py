@@ -15,7 +15,7 @@ import hmac
 import logging
 import re
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -34,14 +34,25 @@ from concerted.service import ozone, page
 from concerted.service.auth import RateLimiter, Token, TokenStore
 from concerted.service.base import IntakeLog, Outcome
 from concerted.service.hindsight import Hindsight
-from concerted.service.intake import BadRequest, Guard, ItemError, NotReady, parse_batch, parse_one
+from concerted.service.intake import (
+    Accepted,
+    BadRequest,
+    Candidate,
+    Guard,
+    ItemError,
+    NotReady,
+    candidates,
+    parse_batch,
+    parse_one,
+    read_batch,
+)
 from concerted.service.logs import open_log
 from concerted.service.metrics import Metrics
 from concerted.service.openapi import ROUTES, document
 from concerted.service.settings import ServiceSettings
 from concerted.service.state import GuardState
 
-__all__ = ["HTTPError", "create_app"]
+__all__ = ["HTTPError", "create_app", "encode_batch"]
 
 access = logging.getLogger("concerted.service.access")
 log = logging.getLogger("concerted.service")
@@ -176,22 +187,52 @@ async def post_report(request: Request, s: _Service, _: Token | None) -> Respons
 
 @_endpoint("POST", "/v1/reports/batch", "reports:write")
 async def post_batch(request: Request, s: _Service, _: Token | None) -> Response:
-    items = parse_batch(await _body(request, s.settings.max_batch_body))
+    items = read_batch(await _body(request, s.settings.max_batch_body))
     if len(items) > s.settings.max_batch:
         raise HTTPError(413, f"a batch holds at most {s.settings.max_batch} reports")
     return await _answer_batch(s, items)
 
 
-async def _answer_batch(s: _Service, items: list[Any]) -> Response:
-    answers = await s.guard.submit_reports(items)
-    results: list[dict[str, Any]] = []
+async def _answer_batch(s: _Service, items: list[Candidate]) -> Response:
+    answers = await s.guard.submit(items)
+    return Response(encode_batch(answers), media_type="application/json")
+
+
+#: Keys of a batch answer's own: a result holding one is encoded the plain way.
+_OWN = frozenset(("ok", "index", "repeat", "offset"))
+
+
+def encode_batch(answers: Sequence[Accepted | ItemError]) -> bytes:
+    """A batch's answer as JSON: ``{"accepted", "refused", "results"}``, each result
+    ``{"ok": true, "index", ...the result..., "repeat", "offset"}`` or ``{"ok": false,
+    "index", "error"}``. Each result's JSON (made once, for the log too) is spliced in
+    as it is rather than encoded again (a test holds this to encoding the dicts).
+
+    >>> a = Accepted({"score": 0.5}, b'{"score":0.5}', 7, False)
+    >>> encode_batch([a, ItemError("ts", "bad")]).decode()
+    '{"accepted":1,"refused":1,"results":[{"ok":true,"index":0,"score":0.5,\
+"repeat":false,"offset":7},{"ok":false,"index":1,"error":{"field":"ts","reason":"bad"}}]}'
+    """
+    parts: list[bytes] = []
+    refused = 0
     for index, answer in enumerate(answers):
         if isinstance(answer, ItemError):
-            results.append({"ok": False, "index": index, "error": answer.as_dict()})
-        else:
-            results.append({"ok": True, "index": index, **answer})
-    refused = sum(not r["ok"] for r in results)
-    return _json({"accepted": len(results) - refused, "refused": refused, "results": results})
+            refused += 1
+            parts.append(_encode({"ok": False, "index": index, "error": answer.as_dict()}))
+            continue
+        inner = answer.encoded[1:-1]
+        if not inner or not _OWN.isdisjoint(answer.result):
+            parts.append(_encode({"ok": True, "index": index, **answer.as_dict()}))
+            continue
+        parts.append(
+            b'{"ok":true,"index":%d,%b,"repeat":%b,"offset":%d}'
+            % (index, inner, b"true" if answer.repeat else b"false", answer.offset)
+        )
+    return b'{"accepted":%d,"refused":%d,"results":[%b]}' % (
+        len(answers) - refused,
+        refused,
+        b",".join(parts),
+    )
 
 
 @_endpoint("GET", "/v1/reports/{platform}/{report_id}", "reports:read")
@@ -287,7 +328,7 @@ async def _intake(s: _Service, format_: str, records: list[Any]) -> Response:
             continue
         one = next(mapped)
         items.append(ItemError(None, one.reason) if isinstance(one, Reject) else one)
-    return await _answer_batch(s, items)
+    return await _answer_batch(s, candidates(items))
 
 
 def _map(format_: str, records: list[Any]) -> list[dict[str, Any] | Reject | ItemError]:

@@ -20,7 +20,7 @@ Calls are blocking: the service makes them from one writer (see
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import msgspec
@@ -28,23 +28,29 @@ import msgspec
 __all__ = ["Answered", "Entry", "IntakeLog", "Learnt", "Outcome", "Record", "StoredReport"]
 
 
-@dataclass(frozen=True, slots=True)
+# Record and Entry are made once a report on the intake path: not frozen, since a
+# frozen dataclass takes five times as long to make (object.__setattr__ a field).
+@dataclass(slots=True)
 class Record:
     """A report to append: its key, the typed report and the result it was answered
-    with (both JSON-ready mappings)."""
+    with (both JSON-ready mappings). ``report_json`` and ``result_json``, when given,
+    are the same two encoded as JSON already (the guard encodes each result once, for
+    its answer and for the log); a log stores them as they are."""
 
     platform: str
     report_id: str
     target_id: str
     report: Mapping[str, Any]
     result: Mapping[str, Any]
+    report_json: bytes | None = field(default=None, compare=False, repr=False)
+    result_json: bytes | None = field(default=None, compare=False, repr=False)
 
     @property
     def key(self) -> tuple[str, str]:
         return (self.platform, self.report_id)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Entry:
     """A report in the log, at ``offset``."""
 

@@ -1,13 +1,18 @@
 """Intake: from request bodies to acknowledged, scored reports.
 
 A body is parsed into candidate reports (:func:`parse_one`, :func:`parse_batch`) and
-shaped into one text value per column (:func:`prepare`). The rest happens in the
-:class:`Guard`'s one writer, a group at a time: every report pending from every
-request is typed by :func:`concerted.schema.validate` (the one place a row is
-checked, in one DuckDB pass per group), looked up in the log, scored and learnt by the
-live state in arrival order, appended to the log in one durable commit, and only then
+shaped into one text value per column (:func:`prepare`); a report of the common shape
+is typed at once by :func:`concerted.service.fastcheck.check`, the others wait for
+:func:`concerted.schema.validate` (:func:`candidates`). A batch body takes a shorter
+way to the same candidates: :func:`read_batch` decodes it straight into structs and
+types them there. The rest happens in the :class:`Guard`'s one writer, a group at a
+time: the reports the fast check left (from every request pending) are typed by
+:func:`concerted.schema.validate` (the one place a row is checked, in one DuckDB pass
+per group), all are looked up in the log, the new ones scored and learnt by the live
+state in arrival order, appended to the log in one durable commit, and only then
 answered. A report that breaks the contract gets its own error naming the column;
-nothing of it is stored or learnt.
+nothing of it is stored or learnt. Each result is encoded as JSON once, for the log
+and for the answer (:class:`Accepted`).
 """
 
 from __future__ import annotations
@@ -31,14 +36,19 @@ from concerted.service.base import Entry, IntakeLog, Outcome, Record
 from concerted.service.state import GuardState
 
 __all__ = [
+    "Accepted",
     "BadRequest",
+    "Candidate",
     "FIELDS",
     "Guard",
     "ItemError",
     "NotReady",
+    "Unchecked",
+    "candidates",
     "parse_batch",
     "parse_one",
     "prepare",
+    "read_batch",
 ]
 
 log = logging.getLogger(__name__)
@@ -62,6 +72,10 @@ FIELDS: tuple[str, ...] = CONTRACT.names
 _TIMES = frozenset(c.name for c in CONTRACT.columns if c.type == TIMESTAMP)
 _RAW_SCHEMA = pa.schema([pa.field("_row", pa.int64())] + [pa.field(f, pa.string()) for f in FIELDS])
 _decode_object = msgspec.json.Decoder(dict[str, Any]).decode
+_encode = msgspec.json.Encoder().encode
+_decode_wires = msgspec.json.Decoder(list[fastcheck.Wire]).decode
+_decode_wire = msgspec.json.Decoder(fastcheck.Wire).decode
+assert fastcheck.Wire.__struct_fields__ == FIELDS
 
 
 class BadRequest(ValueError):
@@ -81,6 +95,33 @@ class ItemError:
 
     def as_dict(self) -> dict[str, Any]:
         return {"field": self.field, "reason": self.reason}
+
+
+@dataclass(frozen=True, slots=True)
+class Unchecked:
+    """A report the fast check could not type: its row, for :func:`validate`."""
+
+    row: Mapping[str, str | None]
+
+
+#: A report on its way to the writer: typed already (the fast check's dict), waiting
+#: for :func:`validate`, or refused.
+Candidate = dict[str, Any] | Unchecked | ItemError
+
+
+@dataclass(slots=True)
+class Accepted:
+    """A report's answer: the result it was first answered with (``encoded``: the
+    same as JSON, as the log stores it), its offset in the log, and whether this was a
+    repeat."""
+
+    result: Mapping[str, Any]
+    encoded: bytes
+    offset: int
+    repeat: bool
+
+    def as_dict(self) -> dict[str, Any]:
+        return {**self.result, "repeat": self.repeat, "offset": self.offset}
 
 
 def parse_one(body: bytes) -> Any:
@@ -137,6 +178,68 @@ def prepare(value: Any) -> dict[str, str | None] | ItemError:
     return row
 
 
+def candidates(values: Sequence[Any]) -> list[Candidate]:
+    """Each parsed value shaped by :func:`prepare` and, where the fast check can, typed."""
+    out: list[Candidate] = []
+    for value in values:
+        row = prepare(value)
+        if isinstance(row, ItemError):
+            out.append(row)
+        else:
+            typed = fastcheck.check(row)
+            out.append(Unchecked(row) if typed is None else typed)
+    return out
+
+
+def read_batch(body: bytes) -> list[Candidate]:
+    """``candidates(parse_batch(body))``, without the intermediate objects: a JSON
+    array is decoded into :class:`~concerted.service.fastcheck.Wire` structs in one
+    call (NDJSON one call a line) and typed by
+    :func:`~concerted.service.fastcheck.check_wire`. What that decoding refuses (an
+    item not a report object, an unknown field, a value of another JSON type: all of
+    them errors) is read the general way, the whole array or that line, so every
+    answer and error is the one :func:`candidates` gives (a test holds the two
+    equal).
+
+    >>> [type(c).__name__ for c in read_batch(b'{"report_id": 1}\\n[]\\n')]
+    ['Unchecked', 'ItemError']
+    """
+    if body.lstrip().startswith(b"["):
+        try:
+            wires = _decode_wires(body)
+        except msgspec.DecodeError:
+            return candidates(parse_batch(body))
+        return [_typed_wire(w) for w in wires]
+    out: list[Candidate] = []
+    for number, line in enumerate(body.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            wire = _decode_wire(line)
+        except msgspec.DecodeError:
+            try:
+                value = msgspec.json.decode(line)
+            except msgspec.DecodeError as exc:
+                out.append(ItemError(None, f"line {number} is not JSON: {exc}"))
+                continue
+            out.extend(candidates([value]))
+            continue
+        out.append(_typed_wire(wire))
+    return out
+
+
+def _typed_wire(wire: fastcheck.Wire) -> Candidate:
+    typed = fastcheck.check_wire(wire)
+    if typed is not None:
+        return typed
+    row: dict[str, str | None] = {}
+    for name in FIELDS:
+        value = getattr(wire, name)
+        if value is not None:
+            row[name] = _encode(value).decode() if name == "extra" else fastcheck.as_text(value)
+    return Unchecked(row)
+
+
 def _iso(value: datetime) -> str:
     return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
@@ -184,17 +287,15 @@ def check_all(
 ) -> list[dict[str, Any] | ItemError]:
     """Type ``rows``: those of the common shape by :func:`fastcheck.check`, the others
     (errors included) by :func:`_validate` in one DuckDB pass; the same answers."""
-    typed: list[dict[str, Any] | ItemError | None] = []
-    rest: list[Mapping[str, str | None]] = []
-    for row in rows:
-        fast = fastcheck.check(row)
-        if fast is None:
-            rest.append(row)
-            typed.append(None)
-        else:
-            typed.append(fast)
-    slow = iter(_validate(con, rest))
-    return [next(slow) if t is None else t for t in typed]
+    return _typed(con, [Unchecked(r) if (t := fastcheck.check(r)) is None else t for r in rows])
+
+
+def _typed(
+    con: duckdb.DuckDBPyConnection, items: Sequence[Candidate]
+) -> list[dict[str, Any] | ItemError]:
+    """Every candidate typed: those waiting for :func:`_validate` in one DuckDB pass."""
+    slow = iter(_validate(con, [c.row for c in items if isinstance(c, Unchecked)]))
+    return [next(slow) if isinstance(c, Unchecked) else c for c in items]
 
 
 @dataclass(slots=True)
@@ -312,6 +413,7 @@ class Guard:
                 self.stats.replayed += 1
         for decision in decisions[at:]:
             self._decide(*decision)
+        self.state.learn_replayed()
         log.info("replayed %d reports; at offset %d", self.stats.replayed, self.state.offset)
 
     def _decide(self, number: int, _: int, outcome: Outcome) -> None:
@@ -335,7 +437,12 @@ class Guard:
 
     async def submit_reports(self, items: list[Any]) -> list[dict[str, Any] | ItemError]:
         """Each item's answer, in order: its result, or its error."""
-        return await self._submit("reports", [prepare(i) for i in items])
+        answers = await self.submit(candidates(items))
+        return [a if isinstance(a, ItemError) else a.as_dict() for a in answers]
+
+    async def submit(self, items: list[Candidate]) -> list[Accepted | ItemError]:
+        """Each candidate's answer, in order (:func:`candidates`, :func:`read_batch`)."""
+        return await self._submit("reports", items)
 
     async def submit_outcome(self, outcome: Outcome) -> bool:
         """Store a decision on a report; False when the log has no such report."""
@@ -374,68 +481,86 @@ class Guard:
             for job in group:
                 _fail(job.future, NotReady("the intake log failed; restart the service"))
             return
-        rows = [i for job in group if job.kind == "reports" for i in job.items]
-        shaped = [r for r in rows if not isinstance(r, ItemError)]
+        items = [i for job in group if job.kind == "reports" for i in job.items]
         outcomes: list[Outcome] = [i for job in group if job.kind == "outcome" for i in job.items]
         try:
-            typed, existing = await asyncio.to_thread(self._check, shaped, outcomes)
+            typed, existing = await asyncio.to_thread(self._check, items, outcomes)
         except Exception as exc:  # the state is untouched: refuse this group only
             log.exception("validating a group failed")
             for job in group:
                 _fail(job.future, exc)
             return
-        it = iter(typed)
-        counts = self.stats.reports
-        answers: list[list[Any]] = []
-        records: list[Record] = []
-        fresh: dict[tuple[str, str], dict[str, Any]] = {}
-        # The answers that take their offset from this group's commit, with their key.
-        waiting: list[tuple[dict[str, Any], tuple[str, str]]] = []
-        learnt: dict[tuple[str, str], Mapping[str, Any]] = {}
-        for job in group:
-            if job.kind == "outcome":
-                answers.append([])  # answered once the group's reports are learnt
+        stats = self.stats
+        # Each report's answer for now: its error, the entry stored before, or
+        # (number among the new reports, repeat?) until the group is committed.
+        slots: list[ItemError | Entry | tuple[int, bool]] = []
+        new: list[dict[str, Any]] = []
+        keys: list[tuple[str, str]] = []
+        fresh: dict[tuple[str, str], int] = {}
+        for report in typed:
+            if isinstance(report, ItemError):
+                stats.refused += 1
+                slots.append(report)
                 continue
-            answer: list[Any] = []
-            for item in job.items:
-                report = item if isinstance(item, ItemError) else next(it)
-                if isinstance(report, ItemError):
-                    self.stats.refused += 1
-                    answer.append(report)
-                    continue
-                key = (str(report["platform"]), str(report["report_id"]))
-                if key in existing:
-                    answer.append(_repeat(existing[key]))
-                    self.stats.repeats += 1
-                elif key in fresh:
-                    again = {**fresh[key], "repeat": True}
-                    waiting.append((again, key))
-                    answer.append(again)
-                    self.stats.repeats += 1
-                else:
-                    result = self.state.score_and_learn(report)
-                    records.append(Record(key[0], key[1], report["target_id"], report, result))
-                    fresh[key] = result
-                    learnt[key] = report
-                    counts[result["recommendation"]] += 1
-                    first = {**result, "repeat": False}
-                    waiting.append((first, key))
-                    answer.append(first)
-            answers.append(answer)
+            key = (str(report["platform"]), str(report["report_id"]))
+            if key in existing:
+                slots.append(existing[key])
+                stats.repeats += 1
+            elif key in fresh:
+                slots.append((fresh[key], True))
+                stats.repeats += 1
+            else:
+                slots.append((len(new), False))
+                fresh[key] = len(new)
+                new.append(report)
+                keys.append(key)
+        # Repeats are never learnt, so the new reports are scored and learnt as one
+        # sequence, in arrival order: what scoring them one by one gives.
+        many = getattr(self.state, "score_and_learn_many", None)
+        try:
+            if many is not None:
+                results: list[dict[str, Any]] = many(new)
+            else:
+                results = [self.state.score_and_learn(r) for r in new]
+        except Exception as exc:
+            # The state may have learnt part of the group: refuse intake from now on
+            # (a restart replays the log), as when the log fails, and answer every
+            # waiter rather than leave it waiting on a writer that stopped.
+            self.failed = exc
+            self.ready = False
+            log.exception("scoring a group failed; refusing intake")
+            for job in group:
+                _fail(job.future, NotReady("scoring failed; restart the service"))
+            return
+        counts = stats.reports
+        encoded: list[bytes] = []
+        records: list[Record] = []
+        for key, report, result in zip(keys, new, results, strict=True):
+            counts[result["recommendation"]] += 1
+            data = _encode(result)
+            encoded.append(data)
+            records.append(
+                Record(
+                    key[0],
+                    key[1],
+                    report["target_id"],
+                    report,
+                    result,
+                    report_json=_encode(report),
+                    result_json=data,
+                )
+            )
         known: list[Outcome] = []
         # Decisions after the group's reports (the log gives them that place too).
         for o in outcomes:
             key = (o.platform, o.report_id)
-            decided = existing[key].record.report if key in existing else learnt.get(key)
+            if key in existing:
+                decided: Mapping[str, Any] | None = existing[key].record.report
+            else:
+                decided = new[fresh[key]] if key in fresh else None
             if decided is not None:
                 self.state.decide(decided, o.outcome)
                 known.append(o)
-        for job, answer in zip(group, answers, strict=True):
-            if job.kind == "outcome":
-                answer += [
-                    (o.platform, o.report_id) in existing or (o.platform, o.report_id) in learnt
-                    for o in job.items
-                ]
         try:
             entries = await asyncio.to_thread(self.log.append, records, known)
         except BaseException as exc:
@@ -449,40 +574,63 @@ class Guard:
         if known:
             self.state.decision = await asyncio.to_thread(lambda: self.log.last_decision)
         # The log answers each record in order with its entry.
-        offsets = dict(zip(fresh, [e.offset for e in entries], strict=True))
-        if entries:
-            self.state.offset = max(self.state.offset, max(offsets.values()))
-        self.stats.groups += 1
-        for a, key in waiting:
-            a["offset"] = offsets[key]
-        for job, answer in zip(group, answers, strict=True):
-            if not job.future.done():
-                job.future.set_result(answer)
+        offsets = [e.offset for e in entries]
+        if offsets:
+            self.state.offset = max(self.state.offset, max(offsets))
+        stats.groups += 1
+        at = 0
+        for job in group:
+            if job.future.done():
+                at += len(job.items) if job.kind == "reports" else 0
+                continue
+            if job.kind == "outcome":
+                job.future.set_result(
+                    [
+                        (o.platform, o.report_id) in existing or (o.platform, o.report_id) in fresh
+                        for o in job.items
+                    ]
+                )
+                continue
+            answer: list[Accepted | ItemError] = []
+            for slot in slots[at : at + len(job.items)]:
+                if isinstance(slot, ItemError):
+                    answer.append(slot)
+                elif isinstance(slot, Entry):
+                    answer.append(_repeat(slot))
+                else:
+                    number, repeat = slot
+                    answer.append(
+                        Accepted(results[number], encoded[number], offsets[number], repeat)
+                    )
+            at += len(job.items)
+            job.future.set_result(answer)
         if self.snapshot is not None and self.state.offset - self._snapshot_offset >= (
             self.snapshot_every
         ):
             await self._write_snapshot()
 
     def _check(
-        self, rows: list[Mapping[str, str | None]], outcomes: list[Outcome]
+        self, items: list[Candidate], outcomes: list[Outcome]
     ) -> tuple[list[dict[str, Any] | ItemError], dict[tuple[str, str], Entry]]:
-        typed = check_all(self._con, rows)
+        typed = _typed(self._con, items)
         keys = [(str(r["platform"]), str(r["report_id"])) for r in typed if isinstance(r, dict)]
         keys += [(o.platform, o.report_id) for o in outcomes]
         return typed, self.log.lookup(keys)
 
     async def _write_snapshot(self) -> None:
         assert self.snapshot is not None
-        # Pickled off the event loop (reads go on answering between the pickler's
-        # GIL switches); only the writer changes the state, and it waits here.
+        # Taken and written off the event loop (reads go on answering meanwhile); the
+        # arrays are written as they stand, so the writer, the only one that changes
+        # the state, waits here until the file is durable.
         data = await asyncio.to_thread(self.state.dump)
         self._snapshot_offset = self.state.offset
         await asyncio.to_thread(GuardState.write_snapshot, self.snapshot, data)
         self._settle()
 
 
-def _repeat(entry: Entry) -> dict[str, Any]:
-    return {**entry.record.result, "offset": entry.offset, "repeat": True}
+def _repeat(entry: Entry) -> Accepted:
+    result = entry.record.result
+    return Accepted(result, _encode(result), entry.offset, True)
 
 
 def _fail(future: asyncio.Future[list[Any]], exc: BaseException) -> None:

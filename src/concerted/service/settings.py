@@ -121,7 +121,7 @@ class ServiceSettings:
 
     @property
     def snapshot_file(self) -> Path:
-        return self.state / "snapshot.pickle"
+        return self.state / "snapshot.bin"
 
     def ozone_token(self) -> str | None:
         """The bearer token for ``ozone_url``, when one is set up."""

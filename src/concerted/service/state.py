@@ -1,12 +1,14 @@
 """The live state: the online scorer and what each target looks like now.
 
 Every acknowledged report is learnt once, in log order, by one
-:class:`~concerted.service.fastscore.FastScorer` (the scores of
-:class:`~concerted.scoring.OnlineScorer`, on Python scalars); its result (score,
-recommendation, signals) also updates the target's :class:`TargetView`. On restart the
-state is the last snapshot plus a replay of the log after the snapshot's offset, which
-learns the same reports in the same order and so scores the next report exactly as a
-server that never stopped would.
+:class:`~concerted.service.arrayscore.ArrayScorer` (the scores of
+:class:`~concerted.scoring.OnlineScorer`, its state in arrays, a batch at a time);
+its result (score, recommendation, signals) also updates the target's
+:class:`TargetView`. On restart the state is the last snapshot plus a replay of the
+log after the snapshot's offset, which learns the same reports in the same order and
+so scores the next report exactly as a server that never stopped would. Replay queues
+the reports and the scorer learns them in batches (:data:`REPLAY_BATCH`), before
+anything reads it.
 
 **What bounds it.** The target views are evicted once their latest report is older
 than the longest window of the scoring settings (the report stream's own clock, the
@@ -19,8 +21,13 @@ after one to two of it (see :mod:`concerted.service.fastscore`). The client coun
 the reporters' outcome counts are kept for ever; they grow with distinct clients and
 reporters, not with reports.
 
-Snapshots are pickles written by this process into its own state directory; a
-snapshot is trusted exactly as far as that directory is.
+**Snapshots** are one file: a magic line, a pickled header (version, settings, offset,
+the target views, the decisions, the hindsight marks, the scorer's interned ids and a
+directory of its arrays), then the scorer's arrays as raw bytes, mapped copy-on-write
+when loaded (:data:`MAP_SNAPSHOT`) or each read into a fresh array. A snapshot is
+written by this process into its own state directory and trusted exactly as far as
+that directory is; one of another format or version (the pickles of earlier releases)
+is refused, and the whole log replayed.
 """
 
 from __future__ import annotations
@@ -30,18 +37,21 @@ import gc
 import logging
 import os
 import pickle
+import threading
 from collections import Counter, deque
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from concerted.scoring import FEATURES, ScoreSettings
-from concerted.service.base import Answered, StoredReport
-from concerted.service.fastscore import FastScorer
+import numpy as np
 
-__all__ = ["GuardState", "TargetView", "scorer_report"]
+from concerted.scoring import FEATURES, ScoreSettings
+from concerted.service.arrayscore import ArrayScorer
+from concerted.service.base import Answered, Learnt, StoredReport
+
+__all__ = ["GuardState", "Snapshot", "TargetView", "scorer_report"]
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +62,20 @@ SHOWN = 0.5
 MAX_CO_REPORTERS = 100
 #: At most this many of a target's latest reports are kept for its timeline.
 TIMELINE = 200
-_SNAPSHOT_VERSION = 5
+_SNAPSHOT_VERSION = 6
+#: The first bytes of a snapshot file.
+_MAGIC = b"concerted-state\n"
+#: Arrays start at multiples of this in a snapshot file.
+_ALIGN = 64
+#: Whether a snapshot's arrays are mapped copy-on-write (read as the scorer touches
+#: them) rather than read in full when it is loaded: at 1.09 million reports (1.2 GB
+#: of arrays) loading took 0.5 s of CPU mapped, 3.5 s read (BENCHMARKS.md, "Service").
+#: The file a process mapped stays on disk, unlinked, until the process ends or has
+#: replaced every array it mapped (a later snapshot replaces the file, never changes
+#: it in place).
+MAP_SNAPSHOT = True
+#: Replay queues this many reports before the scorer learns them in one batch.
+REPLAY_BATCH = 8192
 
 
 @functools.lru_cache(maxsize=1 << 16)
@@ -200,13 +223,32 @@ def _marked_only(key: tuple[str, str], mark: Mapping[str, Any]) -> dict[str, Any
     }
 
 
+@dataclass(frozen=True)
+class Snapshot:
+    """The state as :meth:`GuardState.write_snapshot` writes it: the pickled header
+    and the scorer's arrays (views of the live arrays: the state must not change until
+    it is written)."""
+
+    header: bytes
+    arrays: dict[str, np.ndarray[Any, Any]]
+
+    @property
+    def nbytes(self) -> int:
+        return len(self.header) + sum(a.nbytes for a in self.arrays.values())
+
+
 class GuardState:
     """The online scorer, the target views and the log offset they reflect."""
 
     def __init__(self, settings: ScoreSettings, pair_memory: float | None = None) -> None:
         self.settings = settings
         self.pair_memory = pair_memory
-        self.scorer = FastScorer(settings, pair_memory)
+        self._scorer = ArrayScorer(settings, pair_memory)
+        # Reports replayed but not learnt yet (scorer form), and what guards them: the
+        # metrics may read the scorer from another thread while replay runs.
+        self._queued: list[dict[str, Any]] = []
+        self._lock = threading.Lock()
+        self._warm = False
         self.targets: dict[tuple[str, str], TargetView] = {}
         self.offset = 0
         self.clock_us = 0
@@ -224,37 +266,80 @@ class GuardState:
         #: (:meth:`concerted.service.hindsight.Mark.as_dict`); replaced by every run.
         self.hindsight: dict[tuple[str, str], dict[str, Any]] = {}
 
+    @property
+    def scorer(self) -> ArrayScorer:
+        """The scorer, every report replayed so far learnt."""
+        self.learn_replayed()
+        return self._scorer
+
+    def learn_replayed(self) -> None:
+        """Learn the reports replay queued (it does so itself before the scorer is
+        read; call it when replay ends, so that no batch is left for the first request)."""
+        with self._lock:
+            queued, self._queued = self._queued, []
+            if queued or not self._warm:
+                # An empty batch still loads (or compiles) the scorer's kernels: done
+                # once when replay ends, the first request does not wait for them.
+                self._scorer.learn_many(self._scorer.encode(queued))
+                self._warm = True
+
     def score_and_learn(self, report: Mapping[str, Any]) -> dict[str, Any]:
         """Score ``report`` (stored form) against what came before, then learn it."""
-        x = scorer_report(report)
-        values, score, held = self.scorer.evaluate(x)
-        # As scoring.recommend decides.
+        return self.score_and_learn_many([report])[0]
+
+    def score_and_learn_many(self, reports: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+        """:meth:`score_and_learn` on each report in order (the same answers), the
+        scoring done in one call of the scorer."""
+        xs = [scorer_report(r) for r in reports]
+        scorer = self.scorer
+        scored = scorer.learn_many(scorer.encode(xs))
         s = self.settings
-        if score >= s.discount:
-            recommendation = "discount"
-        elif score >= s.review or held:
-            recommendation = "review"
-        else:
-            recommendation = "count"
-        self.scorer.learn_one(x)
-        signals = [f for f in FEATURES if values[f] >= SHOWN]
-        view = self._update(x, recommendation, signals)
-        return {
-            "report_id": x["report_id"],
-            "platform": x["platform"],
-            "target_id": x["target_id"],
-            "score": score,
-            "recommendation": recommendation,
-            "signals": signals,
-            "features": values,
-            "target": view,
-        }
+        discount, review = s.discount, s.review
+        out: list[dict[str, Any]] = []
+        for x, row, score, held in zip(
+            xs,
+            scored.features.tolist(),
+            scored.scores.tolist(),
+            scored.held.tolist(),
+            strict=True,
+        ):
+            # As scoring.recommend decides.
+            if score >= discount:
+                recommendation = "discount"
+            elif score >= review or held:
+                recommendation = "review"
+            else:
+                recommendation = "count"
+            values = dict(zip(FEATURES, row, strict=True))
+            signals = [f for f, v in zip(FEATURES, row, strict=True) if v >= SHOWN]
+            view = self._update(x, recommendation, signals)
+            out.append(
+                {
+                    "report_id": x["report_id"],
+                    "platform": x["platform"],
+                    "target_id": x["target_id"],
+                    "score": score,
+                    "recommendation": recommendation,
+                    "signals": signals,
+                    "features": values,
+                    "target": view,
+                }
+            )
+        return out
+
+    def _replay_one(self, x: dict[str, Any], recommendation: str, signals: Iterable[str]) -> None:
+        with self._lock:
+            self._queued.append(x)
+            full = len(self._queued) >= REPLAY_BATCH
+        self._update(x, recommendation, signals, view=False)
+        if full:
+            self.learn_replayed()
 
     def replay(self, report: Mapping[str, Any], result: Mapping[str, Any], offset: int) -> None:
         """Learn a report from the log again, with the result it was answered with."""
-        x = scorer_report(report)
-        self.scorer.learn_one(x)
-        self._update(x, str(result["recommendation"]), result.get("signals", ()), view=False)
+        self._replay_one(
+            scorer_report(report), str(result["recommendation"]), result.get("signals", ())
+        )
         self.offset = offset
 
     def replay_stored(self, report: StoredReport, answered: Answered, offset: int) -> None:
@@ -272,9 +357,18 @@ class GuardState:
             "outcome": report.outcome,
             "reporter_created_at": _micros(created) if created else None,
         }
-        self.scorer.learn_one(x)
-        self._update(x, answered.recommendation, answered.signals, view=False)
+        self._replay_one(x, answered.recommendation, answered.signals)
         self.offset = offset
+
+    def replay_many(self, entries: Iterable[Learnt]) -> int:
+        """:meth:`replay_stored` on each of ``entries`` (offset, report, answer) in
+        order, all of them learnt on return; how many there were."""
+        n = 0
+        for offset, report, answered in entries:
+            self.replay_stored(report, answered, offset)
+            n += 1
+        self.learn_replayed()
+        return n
 
     def decide(self, report: Mapping[str, Any], outcome: str) -> None:
         """A moderator's decision on ``report`` (stored form, learnt earlier): the
@@ -341,16 +435,19 @@ class GuardState:
 
     # Snapshots ---------------------------------------------------------------------
 
-    def dump(self) -> bytes:
-        """The state as bytes for :meth:`write_snapshot` (taken between two groups)."""
-        return pickle.dumps(
+    def dump(self) -> Snapshot:
+        """The state for :meth:`write_snapshot` (taken between two groups)."""
+        scorer = self.scorer
+        arrays = scorer.arrays()
+        header = pickle.dumps(
             {
                 "version": _SNAPSHOT_VERSION,
                 "settings": asdict(self.settings),
                 "pair_memory": self.pair_memory,
                 "offset": self.offset,
                 "clock_us": self.clock_us,
-                "scorer": self.scorer,
+                "scorer": scorer.header(),
+                "arrays": [(k, a.dtype.str, a.shape) for k, a in arrays.items()],
                 "targets": self.targets,
                 "decided": self.decided,
                 "decision": self.decision,
@@ -358,13 +455,24 @@ class GuardState:
             },
             protocol=pickle.HIGHEST_PROTOCOL,
         )
+        return Snapshot(header, arrays)
 
     @staticmethod
-    def write_snapshot(path: Path, data: bytes) -> None:
-        """Write ``data`` to ``path`` atomically and durably (temp file, fsync, rename)."""
+    def write_snapshot(path: Path, data: Snapshot) -> None:
+        """Write ``data`` to ``path`` atomically and durably (temp file, fsync, rename):
+        the magic line, the header's length and the header, then each array's bytes
+        from a multiple of :data:`_ALIGN`."""
         tmp = path.with_suffix(".tmp")
         with open(tmp, "wb") as f:
-            f.write(data)
+            f.write(_MAGIC)
+            f.write(len(data.header).to_bytes(8, "little"))
+            f.write(data.header)
+            at = len(_MAGIC) + 8 + len(data.header)
+            for a in data.arrays.values():
+                pad = -at % _ALIGN
+                f.write(b"\0" * pad)
+                f.write(np.ascontiguousarray(a).reshape(-1).view(np.uint8).data)
+                at += pad + a.nbytes
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
@@ -378,32 +486,45 @@ class GuardState:
     def load(
         cls, path: Path, settings: ScoreSettings, pair_memory: float | None = None
     ) -> GuardState:
-        """The state in snapshot ``path``, or an empty one when there is none or it was
-        taken under other scoring settings (then the whole log is replayed)."""
+        """The state in snapshot ``path``, or an empty one when there is none, it is of
+        another format, or it was taken under other scoring settings (then the whole
+        log is replayed)."""
         state = cls(settings, pair_memory)
         if not path.exists():
             return state
-        # Unpickling builds millions of objects and no cycles: the cyclic collector
-        # is off meanwhile, as during replay (a 347 MB snapshot: 20.6 s of CPU with it
-        # off, 24.8 s with it on).
+        # Unpickling the target views builds many small objects and no cycles: the
+        # cyclic collector is off meanwhile, as during replay.
         enabled = gc.isenabled()
         gc.disable()
         try:
-            data = pickle.loads(path.read_bytes())
-        except (OSError, pickle.UnpicklingError, EOFError, AttributeError, ImportError):
+            with open(path, "rb") as f:
+                if f.read(len(_MAGIC)) != _MAGIC:
+                    log.warning("the snapshot is of another format; replaying the whole log")
+                    return state
+                size = int.from_bytes(f.read(8), "little")
+                data = pickle.loads(f.read(size))
+                if (
+                    not isinstance(data, dict)
+                    or data.get("version") != _SNAPSHOT_VERSION
+                    or data.get("settings") != asdict(settings)
+                    or data.get("pair_memory") != pair_memory
+                ):
+                    return state
+                arrays = _read_arrays(f, len(_MAGIC) + 8 + size, data["arrays"], MAP_SNAPSHOT)
+        except (
+            OSError,
+            ValueError,
+            pickle.UnpicklingError,
+            EOFError,
+            AttributeError,
+            ImportError,
+        ):
             log.warning("the snapshot cannot be read; replaying the whole log")
             return state
         finally:
             if enabled:
                 gc.enable()
-        if (
-            not isinstance(data, dict)
-            or data.get("version") != _SNAPSHOT_VERSION
-            or data.get("settings") != asdict(settings)
-            or data.get("pair_memory") != pair_memory
-        ):
-            return state
-        state.scorer = data["scorer"]
+        state._scorer = ArrayScorer.restore(settings, pair_memory, data["scorer"], arrays)
         state.targets = data["targets"]
         state.decided = data["decided"]
         state.decision = int(data["decision"])
@@ -412,3 +533,30 @@ class GuardState:
         state.offset = int(data["offset"])
         state.clock_us = int(data["clock_us"])
         return state
+
+
+def _read_arrays(
+    f: Any, at: int, directory: Sequence[tuple[str, str, tuple[int, ...]]], mapped: bool
+) -> dict[str, np.ndarray[Any, Any]]:
+    """The arrays of a snapshot file from offset ``at``: read in full, or mapped
+    copy-on-write (pages read when first touched, written pages private to this
+    process; the file is only ever replaced, never changed in place)."""
+    end = os.fstat(f.fileno()).st_size
+    arrays: dict[str, np.ndarray[Any, Any]] = {}
+    for name, dtype, shape in directory:
+        kind = np.dtype(dtype)
+        at += -at % _ALIGN
+        nbytes = int(np.prod(shape, dtype=np.int64)) * kind.itemsize
+        if at + nbytes > end:
+            raise EOFError(f"the snapshot ends inside {name}")
+        a: np.ndarray[Any, Any]
+        if mapped and nbytes:
+            a = np.memmap(f, dtype=kind, mode="c", offset=at, shape=shape)
+        else:
+            a = np.empty(shape, kind)
+            f.seek(at)
+            if f.readinto(a.reshape(-1).view(np.uint8).data) != nbytes:
+                raise EOFError(f"the snapshot ends inside {name}")
+        arrays[name] = a
+        at += nbytes
+    return arrays
