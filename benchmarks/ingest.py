@@ -20,8 +20,11 @@ Usage (from the repository root)::
    so that the peak resident memory reported (the child's own ``ru_maxrss``, from
    ``wait4``) is that run's alone. The clock covers ``ingest()`` and closing the store
    (the checkpoint); the ingest's progress messages split it into stages.
-3. **Report** per format: rows, actions derived, seconds, rows/s, peak RSS, peak spill
-   and the DuckDB memory limit, with the machine, Python and DuckDB versions.
+3. **Report** per format: rows, actions derived, seconds, CPU seconds (the child's
+   user + system time, all threads), rows/s, peak RSS, peak spill, the DuckDB memory
+   limit and the 1-minute load average before and after the run (the machine may be
+   shared: compare CPU seconds, not wall, between runs), with the machine, Python and
+   DuckDB versions.
 """
 
 from __future__ import annotations
@@ -191,12 +194,15 @@ class RunResult:
     rows_added: int
     actions: int
     seconds: float
+    cpu_seconds: float
     rows_per_second: float
     peak_rss_mib: float
     peak_spill_mib: float
     case_mib: float
     memory_limit: str
     threads: int
+    load_before: float = 0.0
+    load_after: float = 0.0
     stages: dict[str, float] = field(default_factory=dict)
     error: str | None = None
 
@@ -282,6 +288,12 @@ def _child(spec: dict[str, Any]) -> dict[str, Any]:
 def run_child(module: str, spec: dict[str, Any]) -> tuple[int, str, str, float]:
     """Run ``python -m MODULE --child SPEC``; return its exit status, what it printed
     on stdout and on stderr, and its own peak resident memory in MiB."""
+    code, out, stderr, peak_rss_mib, _ = run_child_timed(module, spec)
+    return code, out, stderr, peak_rss_mib
+
+
+def run_child_timed(module: str, spec: dict[str, Any]) -> tuple[int, str, str, float, float]:
+    """:func:`run_child`, and the child's CPU seconds (user + system, all its threads)."""
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH", "")]))
     with tempfile.TemporaryFile("w+") as errors:
@@ -301,14 +313,17 @@ def run_child(module: str, spec: dict[str, Any]) -> tuple[int, str, str, float]:
         errors.seek(0)
         stderr = errors.read()
     # ru_maxrss is in kilobytes on Linux.
-    return os.waitstatus_to_exitcode(status), out, stderr, usage.ru_maxrss / 1024
+    cpu = usage.ru_utime + usage.ru_stime
+    return os.waitstatus_to_exitcode(status), out, stderr, usage.ru_maxrss / 1024, cpu
 
 
 def run_one(fmt: str, path: Path, out_dir: Path, memory_limit: str, keep: bool) -> RunResult:
     """Ingest ``path`` in a child process and measure it."""
     case = out_dir / f"bench-{fmt}.duckdb"
     spec = {"file": str(path), "case": str(case), "memory_limit": memory_limit}
-    code, out, stderr, peak_rss_mib = run_child("benchmarks.ingest", spec)
+    load_before = os.getloadavg()[0]
+    code, out, stderr, peak_rss_mib, cpu = run_child_timed("benchmarks.ingest", spec)
+    load_after = os.getloadavg()[0]
     sys.stderr.write(stderr)
     result = RunResult(
         format=fmt,
@@ -318,12 +333,15 @@ def run_one(fmt: str, path: Path, out_dir: Path, memory_limit: str, keep: bool) 
         rows_added=0,
         actions=0,
         seconds=0.0,
+        cpu_seconds=cpu,
         rows_per_second=0.0,
         peak_rss_mib=peak_rss_mib,
         peak_spill_mib=0.0,
         case_mib=0.0,
         memory_limit=memory_limit,
         threads=0,
+        load_before=load_before,
+        load_after=load_after,
     )
     lines = out.strip().splitlines()
     if code != 0 or not lines:
@@ -401,12 +419,14 @@ def _table(results: Sequence[RunResult]) -> str:
         "rows",
         "actions",
         "seconds",
+        "CPU s",
         "rows/s",
         "peak RSS MiB",
         "peak spill MiB",
         "memory limit",
         "file MiB",
         "case MiB",
+        "load before/after",
     )
     body = [
         (
@@ -414,12 +434,14 @@ def _table(results: Sequence[RunResult]) -> str:
             f"{r.rows:,}",
             f"{r.actions:,}",
             f"{r.seconds:.1f}",
+            f"{r.cpu_seconds:.1f}",
             f"{r.rows_per_second:,.0f}",
             f"{r.peak_rss_mib:,.0f}",
             f"{r.peak_spill_mib:,.0f}",
             r.memory_limit,
             f"{r.file_mib:,.0f}",
             f"{r.case_mib:,.0f}",
+            f"{r.load_before:.2f} / {r.load_after:.2f}",
         )
         for r in results
     ]

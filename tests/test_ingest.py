@@ -431,3 +431,159 @@ def test_a_file_set_aside_whole_adds_no_account(store: Store, tmp_path: Path) ->
     assert report.rows_set_aside == report.rows_read == 2
     assert report.rows_added == {"posts": 0, "accounts": 0}
     assert rows(store, "SELECT count(*) FROM accounts") == [(0,)]
+
+
+# from_posts as it was before links were split by count and the text's normal form was
+# taken through a one-item list: the plain statement the faster one must equal.
+def _from_posts_plain(posts: str) -> str:
+    one = (
+        "SELECT account_id AS actor_id, platform, '{kind}' AS kind, {obj} AS object_id, ts, "
+        "post_id AS source_id FROM {src}"
+    )
+
+    def each(kind: str, items: str) -> str:
+        unique = f"list_filter(list_distinct({items}), x -> x IS NOT NULL AND x <> '')"
+        return one.format(kind=kind, obj=f"unnest({unique})", src=posts)
+
+    links = f"""
+        SELECT DISTINCT actor_id, platform, kind, object_id, ts, source_id FROM (
+            SELECT x.account_id AS actor_id, x.platform, x.ts, x.post_id AS source_id,
+                   n.share_url, n.share_domain
+            FROM (SELECT account_id, platform, ts, post_id, unnest(urls) AS u FROM {posts}) x
+            JOIN (SELECT u, concerted_url(u) AS share_url, concerted_domain(u) AS share_domain
+                  FROM (SELECT DISTINCT unnest(urls) AS u FROM {posts})) n USING (u)
+        ) UNPIVOT (object_id FOR kind IN (share_url, share_domain))
+        WHERE object_id <> ''
+    """
+    texts = (
+        f"(SELECT account_id, platform, ts, post_id, concerted_text(text) AS t "
+        f"FROM {posts} WHERE repost_of IS NULL AND text IS NOT NULL)"
+    )
+    parts = [
+        one.format(kind="repost", obj="repost_of", src=f"{posts} WHERE repost_of IS NOT NULL"),
+        one.format(kind="reply", obj="reply_to", src=f"{posts} WHERE reply_to IS NOT NULL"),
+        links,
+        each("hashtag", "list_transform(hashtags, h -> lower(ltrim(h, '#')))"),
+        each("image", "image_hashes"),
+        one.format(kind="text", obj="md5(t)", src=f"{texts} WHERE t <> ''"),
+    ]
+    return " UNION ALL ".join(parts)
+
+
+# Links chosen to collide: one page under several spellings, one host under several
+# pages, tracking-only queries, no host, blanks and NULLs.
+_LINKS = [
+    "https://www.News.example/Story/?utm_source=fb&id=7",
+    "http://news.example/Story?id=7#top",
+    "HTTPS://NEWS.EXAMPLE:443/Story/?id=7&fbclid=x",
+    "https://news.example/other",
+    "news.example",
+    "https://blog.example/a/",
+    "http://blog.example/a",
+    "//0",
+    "?utm_source=x",
+    "   ",
+    "",
+    None,
+    "https://user@m.example.co.uk:80/x?y=1",
+]
+_TEXTS = ["Vote today", "vote   TODAY", "@someone", "https://t.co/x", "  ", "", None, "Café"]
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_actions_from_posts_equal_the_plain_statement(seed: int) -> None:
+    """The derivation ingest runs gives exactly the rows of the plain statement, on
+    random posts with colliding links and texts that normalise to nothing."""
+    import random
+
+    import duckdb
+
+    from concerted.actions import SQL_MACROS, from_posts
+    from concerted.schema import CONTRACTS
+
+    draw = random.Random(seed)
+    con = duckdb.connect()
+    con.execute("SET TimeZone = 'UTC'")
+    con.execute(SQL_MACROS)
+    con.execute(CONTRACTS["posts"].ddl())
+
+    def some(pool: list[str | None], most: int) -> list[str | None] | None:
+        if draw.random() < 0.2:
+            return None
+        return [draw.choice(pool) for _ in range(draw.randint(0, most))]
+
+    posts = [
+        (
+            f"p{i}",
+            f"a{draw.randint(1, 30)}",
+            draw.choice(["twitter", "facebook"]),
+            datetime(2024, 3, 1, tzinfo=UTC).replace(minute=draw.randint(0, 59)),
+            draw.choice(_TEXTS),
+            some(_LINKS, 4),
+            some(["#Vote", "vote", "#", "", None, "#VOTE", "rally"], 3),
+            draw.choice([None, f"p{draw.randint(0, 99)}"]),
+            draw.choice([None, None, f"p{draw.randint(0, 99)}"]),
+            some(["img1", "img2", "", None], 2),
+        )
+        for i in range(400)
+    ]
+    con.executemany(
+        "INSERT INTO posts (post_id, account_id, platform, ts, text, urls, hashtags, "
+        "repost_of, reply_to, image_hashes) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        posts,
+    )
+    order = "ORDER BY ALL"
+    new = con.sql(f"SELECT * FROM ({from_posts('posts')}) {order}").fetchall()
+    plain = con.sql(f"SELECT * FROM ({_from_posts_plain('posts')}) {order}").fetchall()
+    assert new == plain
+    kinds = {row[2] for row in new}
+    assert {"share_url", "share_domain", "hashtag", "text", "repost"} <= kinds
+    # Several links of one post with one normal form: the case the DISTINCT is for.
+    several = con.sql(
+        "SELECT count(*) FROM posts WHERE len(list_distinct(list_transform(urls, "
+        "u -> concerted_url(u)))) < len(list_filter(urls, u -> u IS NOT NULL))"
+    ).fetchone()
+    assert several is not None and several[0] > 0
+
+
+def test_a_parquet_file_with_a_broken_page_is_a_schema_error(store: Store, tmp_path: Path) -> None:
+    """A Parquet file is read through a view: a page that breaks while typing is
+    named as the file's fault, and nothing is stored."""
+    import duckdb
+
+    good = tmp_path / "good.parquet"
+    con = duckdb.connect()
+    con.execute(
+        f"COPY (SELECT 'p' || range AS post_id, 'a' || (range % 7) AS account_id, "
+        "'twitter' AS platform, '2024-03-01T00:00:00Z' AS ts, md5(range::VARCHAR) AS text "
+        f"FROM range(20000)) TO '{good}' (FORMAT parquet, COMPRESSION uncompressed)"
+    )
+    con.close()
+    data = bytearray(good.read_bytes())
+    # Overwrite the middle of the data pages (the footer, at the end, stays readable).
+    middle = len(data) // 3
+    data[middle : middle + 4096] = b"\xff" * 4096
+    bad = tmp_path / "bad.parquet"
+    bad.write_bytes(bytes(data))
+    with pytest.raises(SchemaError, match="cannot be read"):
+        load(store, bad, table="posts")
+    assert store.counts()["posts"] == 0
+    assert load(store, good, table="posts").rows_added == {"posts": 20000}
+
+
+def test_a_parquet_file_named_with_pattern_characters_is_read(store: Store, tmp_path: Path) -> None:
+    """Such a file is read through a link removed after the scan, into a table."""
+    import duckdb
+
+    odd = tmp_path / "posts[1]*.parquet"
+    plain = tmp_path / "plain.parquet"
+    con = duckdb.connect()
+    con.execute(
+        "COPY (SELECT 'p1' AS post_id, 'a1' AS account_id, 'twitter' AS platform, "
+        f"'2024-03-01T00:00:00Z' AS ts, ['#x'] AS hashtags) TO '{plain}' (FORMAT parquet)"
+    )
+    con.close()
+    plain.rename(odd)
+    report = load(store, odd, table="posts")
+    assert report.rows_added == {"posts": 1}
+    assert report.actions_added == 1

@@ -41,7 +41,12 @@ CREATE OR REPLACE TEMP MACRO concerted_text(t) AS
 
 
 def from_posts(posts: str) -> str:
-    """SELECT the actions of the posts in relation ``posts``."""
+    """SELECT the actions of the posts in relation ``posts``.
+
+    ``posts`` holds each post once (its key is unique), as ingest and the simulator
+    give them: then a post's actions are derived from that post's row alone, except
+    that two links of one post with the same normal form (or host) act once.
+    """
     one = (
         "SELECT account_id AS actor_id, platform, '{kind}' AS kind, {obj} AS object_id, ts, "
         "post_id AS source_id FROM {src}"
@@ -52,31 +57,45 @@ def from_posts(posts: str) -> str:
         unique = f"list_filter(list_distinct({items}), x -> x IS NOT NULL AND x <> '')"
         return one.format(kind=kind, obj=f"unnest({unique})", src=posts)
 
-    # Each distinct link is normalised once and joined back: links repeat across posts,
-    # and the normal form is the costly part of deriving actions.
-    links = f"""
-        SELECT DISTINCT actor_id, platform, kind, object_id, ts, source_id FROM (
+    def links(which: str, distinct: str) -> str:
+        # A post's links, each joined to its normal forms. Only a post of several links
+        # can give one normal form twice: the DISTINCT (a costly hash of every column)
+        # runs over those posts alone.
+        return f"""
+        SELECT {distinct} actor_id, platform, kind, object_id, ts, source_id FROM (
             SELECT x.account_id AS actor_id, x.platform, x.ts, x.post_id AS source_id,
                    n.share_url, n.share_domain
-            FROM (SELECT account_id, platform, ts, post_id, unnest(urls) AS u FROM {posts}) x
-            JOIN (SELECT u, concerted_url(u) AS share_url, concerted_domain(u) AS share_domain
-                  FROM (SELECT DISTINCT unnest(urls) AS u FROM {posts})) n USING (u)
+            FROM (SELECT account_id, platform, ts, post_id, unnest(urls) AS u FROM {posts}
+                  WHERE len(urls) {which}) x
+            JOIN _concerted_links n USING (u)
         ) UNPIVOT (object_id FOR kind IN (share_url, share_domain))
-        WHERE object_id <> ''
-    """
+        WHERE object_id <> ''"""
+
+    # The text's normal form is computed in a one-item list: as a column filtered on
+    # (WHERE t <> ''), the optimizer would compute it twice, once in the scan's filter.
     texts = (
-        f"(SELECT account_id, platform, ts, post_id, concerted_text(text) AS t "
+        f"(SELECT account_id, platform, ts, post_id, "
+        f"unnest(list_filter([concerted_text(text)], x -> x <> '')) AS t "
         f"FROM {posts} WHERE repost_of IS NULL AND text IS NOT NULL)"
     )
     parts = [
         one.format(kind="repost", obj="repost_of", src=f"{posts} WHERE repost_of IS NOT NULL"),
         one.format(kind="reply", obj="reply_to", src=f"{posts} WHERE reply_to IS NOT NULL"),
-        links,
+        links("= 1", ""),
+        links("> 1", "DISTINCT"),
         each("hashtag", "list_transform(hashtags, h -> lower(ltrim(h, '#')))"),
         each("image", "image_hashes"),
-        one.format(kind="text", obj="md5(t)", src=f"{texts} WHERE t <> ''"),
+        one.format(kind="text", obj="md5(t)", src=texts),
     ]
-    return " UNION ALL ".join(parts)
+    # Each distinct link is normalised once, and joined back to every post that gives
+    # it: links repeat across posts, and the normal form is the costly part.
+    normal = f"""
+        SELECT u, concerted_url(u) AS share_url, concerted_domain(u) AS share_domain
+        FROM (SELECT DISTINCT unnest(urls) AS u FROM {posts})"""
+    return (
+        f"SELECT * FROM (WITH _concerted_links AS MATERIALIZED ({normal}) "
+        f"SELECT * FROM ({' UNION ALL '.join(parts)}))"
+    )
 
 
 def from_reports(reports: str) -> str:

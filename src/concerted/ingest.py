@@ -34,7 +34,14 @@ from typing import Literal
 import duckdb
 
 from concerted import __version__, adapters, engines, paths
-from concerted.adapters.base import Adapter, AdapterOptions, RawTable, Reject
+from concerted.adapters.base import (
+    Adapter,
+    AdapterOptions,
+    RawTable,
+    Reject,
+    drop_scan,
+    read_failure,
+)
 from concerted.adapters.generic import stem
 from concerted.engines.base import Engine
 from concerted.errors import ConfigError, SchemaError, StoreError
@@ -255,11 +262,17 @@ def _ingest_new(
         rows_read = (int(scanned[0]) if scanned else 0) + len(rejects)
 
         say(f"checking {path.name}")
-        checked = [_validate(store, raw, path, options) for raw in raws]
+        try:
+            checked = [_validate(store, raw, path, options) for raw in raws]
+        except duckdb.Error as exc:
+            if not getattr(scan, "lazy", False):
+                raise
+            # The scan is a view: the file is read here, and a broken page fails here.
+            raise read_failure(path, exc) from exc
         if options.on_error == "raise":
             _raise_first(path, rejects, checked, store)
 
-        con.execute("DROP TABLE scan")  # typed copies hold all that is needed now
+        drop_scan(con, "scan")  # typed copies hold all that is needed now
         source_id = _next_source_id(store)
         set_aside = _quarantine(store, source_id, rejects, checked, pseudonymiser)
         say(f"storing {path.name}")
@@ -269,7 +282,6 @@ def _ingest_new(
         notes = [note for raw in raws for note in raw.notes]
         for v in checked:
             n_added, n_dup = _store_rows(store, v, pseudonymiser, own=v is checked[0])
-            con.execute(f"DROP TABLE {v.relation}")
             added[v.contract.name] = n_added
             if v is checked[0]:
                 # The file's rows are its own table's; the others it makes (an account
@@ -484,7 +496,13 @@ def _store_rows(
     store: Store, v: Validated, pseudonymiser: Pseudonymiser | None, *, own: bool = True
 ) -> tuple[int, int]:
     """Insert the good rows not yet in the case; return the rows added, and the file's
-    rows (not set aside) of which the case already held every row they make."""
+    rows (not set aside) of which the case already held every row they make.
+
+    The rows to store are left in ``accepted_{table}`` (with ``_row`` dropped), where
+    the actions are derived from. The typed table ``v.relation`` is consumed: it
+    becomes that table where it holds nothing else (every row good, none set aside,
+    no key repeated, no identifier to pseudonymise), and is copied from otherwise.
+    """
     contract = v.contract
     table = quote_ident(contract.name)
     key = ", ".join(quote_ident(k) for k in contract.key)
@@ -500,19 +518,34 @@ def _store_rows(
         ).fetchone()
         if repeated and repeated[0]:
             first = f"QUALIFY row_number() OVER (PARTITION BY {key} ORDER BY _row) = 1"
-    if pseudonymiser is not None:
-        pseudonymiser.register(store.con)
-    store.con.execute(
-        f"""
-        CREATE OR REPLACE TEMP TABLE {accepted} AS
-        SELECT _row, {_pseudonymised(contract, pseudonymiser)} FROM {v.relation}
-        WHERE _error IS NULL AND {_kept(contract.name, own)} {first}
-        """
-    )
-    good = store.sql(
-        f"SELECT count(DISTINCT _row) FROM {v.relation} "
-        f"WHERE _row NOT IN (SELECT _row FROM {_SET_ASIDE})"
-    ).fetchone()
+    aside = store.sql(f"SELECT count(*) FROM {_SET_ASIDE}").fetchone()
+    whole = not v.bad_rows and not first and pseudonymiser is None and aside == (0,)
+    store.con.execute(f"DROP TABLE IF EXISTS {accepted}")
+    if whole:
+        # Every typed row is kept as it is: the typed table becomes the accepted one,
+        # with no copy of the file's rows.
+        store.con.execute(f"ALTER TABLE {v.relation} RENAME TO {accepted}")
+        store.con.execute(f"ALTER TABLE {accepted} DROP COLUMN _error_column")
+        store.con.execute(f"ALTER TABLE {accepted} DROP COLUMN _error")
+        row = store.sql(f"SELECT count(*), count(DISTINCT _row) FROM {accepted}").fetchone()
+        rows, good = (int(row[0]), int(row[1])) if row else (0, 0)
+    else:
+        if pseudonymiser is not None:
+            pseudonymiser.register(store.con)
+        store.con.execute(
+            f"""
+            CREATE TEMP TABLE {accepted} AS
+            SELECT _row, {_pseudonymised(contract, pseudonymiser)} FROM {v.relation}
+            WHERE _error IS NULL AND {_kept(contract.name, own)} {first}
+            """
+        )
+        found = store.sql(
+            f"SELECT count(DISTINCT _row) FROM {v.relation} "
+            f"WHERE _row NOT IN (SELECT _row FROM {_SET_ASIDE})"
+        ).fetchone()
+        good = int(found[0]) if found else 0
+        rows = -1
+        store.con.execute(f"DROP TABLE {v.relation}")
     if contract.name == "accounts" and not own:
         store.con.execute(_unvouched(accepted))
     if contract.name == "accounts":
@@ -536,11 +569,17 @@ def _store_rows(
         store.con.execute(
             f"DELETE FROM {accepted} AS n WHERE EXISTS (SELECT 1 FROM {table} AS t WHERE {same})"
         )
-    row = store.sql(f"SELECT count(*), count(DISTINCT _row) FROM {accepted}").fetchone()
-    added, new_rows = (int(row[0]), int(row[1])) if row else (0, 0)
+    kept = store.sql(f"SELECT count(*) FROM {accepted}").fetchone()
+    added = int(kept[0]) if kept else 0
+    if rows == good and added == rows:
+        # One row per file row, and none deleted: each is a new file row.
+        new_rows = added
+    else:
+        row = store.sql(f"SELECT count(DISTINCT _row) FROM {accepted}").fetchone()
+        new_rows = int(row[0]) if row else 0
     store.con.execute(f"ALTER TABLE {accepted} DROP COLUMN _row")
     store.con.execute(f"INSERT INTO {table} SELECT * FROM {accepted}")
-    return added, (int(good[0]) if good else 0) - new_rows
+    return added, good - new_rows
 
 
 _CASE_SUFFIXES = (".duckdb", ".db")

@@ -38,6 +38,8 @@ __all__ = [
     "Scan",
     "scan_by_extension",
     "check_table",
+    "drop_scan",
+    "read_failure",
     "contract_layout",
     "select_columns",
     "unmapped_columns",
@@ -94,7 +96,9 @@ class Scan(Protocol):
 
     path: Path
 
-    def materialize(self, con: duckdb.DuckDBPyConnection, into: str) -> None: ...
+    def materialize(self, con: duckdb.DuckDBPyConnection, into: str) -> None:
+        """Make ``into``: a temporary table, or a temporary view where the file can be
+        read again until ``into`` is dropped (:func:`drop_scan`)."""
 
     def rejects(self, con: duckdb.DuckDBPyConnection) -> list[Reject]: ...
 
@@ -117,6 +121,12 @@ class Adapter(Protocol):
     def tables(
         self, columns: Mapping[str, str], path: Path, options: AdapterOptions
     ) -> list[RawTable]: ...
+
+
+def read_failure(path: Path, exc: duckdb.Error) -> Exception:
+    """The error to raise for ``exc``, raised while reading ``path``: a
+    :class:`SchemaError` naming the file, or ``exc`` itself when memory ran out."""
+    return _duckdb_failure(path, exc)
 
 
 def _duckdb_failure(path: Path, exc: duckdb.Error) -> Exception:
@@ -358,19 +368,34 @@ def _json_path(keys: Sequence[str]) -> str:
 
 @dataclass
 class ParquetScan:
-    """A Parquet file; its columns keep their types."""
+    """A Parquet file; its columns keep their types.
+
+    A file whose name reads as itself is scanned through a view: Parquet is typed and
+    columnar already, and the rows that typing reads once need no copy beside the file
+    (a copy cost a tenth of an ingest's memory and time). A name holding pattern
+    characters is read through a link that :meth:`release` removes, so its rows are
+    copied into a table first.
+    """
 
     path: Path
+    #: Whether the scan is a view, read again by every query over it (a broken page
+    #: then fails those queries: :func:`read_failure` names the file).
+    lazy: bool = field(default=False, init=False)
     _made: str = field(default="", init=False)
 
     def materialize(self, con: duckdb.DuckDBPyConnection, into: str) -> None:
         name, self._made = literal_path(self.path)
+        self.lazy = not self._made
+        kind = "VIEW" if self.lazy else "TABLE"
         try:
             con.execute(
-                f"CREATE OR REPLACE TEMP TABLE {into} AS "
+                f"CREATE OR REPLACE TEMP {kind} {into} AS "
                 f"SELECT file_row_number + 1 AS _row, * EXCLUDE (file_row_number) "
                 f"FROM read_parquet({sql_literal(name)}, file_row_number = true)"
             )
+            if kind == "VIEW":
+                # A view binds lazily: a file that cannot be read fails here, as a table did.
+                con.execute(f"SELECT count(*) FROM {into}").fetchone()
         except duckdb.Error as exc:
             raise _duckdb_failure(self.path, exc) from exc
 
@@ -379,6 +404,18 @@ class ParquetScan:
 
     def release(self, con: duckdb.DuckDBPyConnection) -> None:
         remove(self._made)
+
+
+def drop_scan(con: duckdb.DuckDBPyConnection, name: str) -> None:
+    """Drop what :meth:`Scan.materialize` made as ``name``, a table or a view."""
+    found = con.execute(
+        "SELECT table_type FROM information_schema.tables "
+        "WHERE table_name = ? AND table_schema = 'main' AND table_catalog = 'temp'",
+        [name],
+    ).fetchone()
+    if found is not None:
+        kind = "VIEW" if found[0] == "VIEW" else "TABLE"
+        con.execute(f"DROP {kind} {quote_ident(name)}")
 
 
 def scan_by_extension(path: Path, options: AdapterOptions) -> Scan:
