@@ -43,6 +43,7 @@ and the brigades flagged.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import resource
@@ -66,7 +67,7 @@ from concerted.ingest import IngestOptions, open_case
 from concerted.schema import CONTRACTS
 from concerted.significance import Significance
 
-__all__ = ["ABLATIONS", "ablation", "generate", "load", "main", "run"]
+__all__ = ["ABLATIONS", "ablation", "digest", "generate", "load", "main", "run"]
 
 DAY = 86_400
 US = 1_000_000
@@ -343,6 +344,21 @@ def load(con: duckdb.DuckDBPyConnection, data: Path) -> None:
     con.execute(f"INSERT INTO actions {from_posts('posts')}")
 
 
+def digest(table: pa.Table, columns: Sequence[str]) -> str:
+    """The SHA-256 of ``columns`` of ``table``, its rows sorted by them (first 16 hex
+    digits): two runs found the same rows exactly when their digests are equal.
+
+    >>> t = pa.table({"a": [2, 1], "b": ["y", "x"]})
+    >>> digest(t, ["a", "b"]) == digest(t.take([1, 0]), ["a", "b"])
+    True
+    """
+    kept = table.select(list(columns)).sort_by([(c, "ascending") for c in columns])
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_stream(sink, kept.schema) as writer:
+        writer.write_table(kept.combine_chunks())
+    return hashlib.sha256(sink.getvalue().to_pybytes()).hexdigest()[:16]
+
+
 def _peak_mib() -> float:
     return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
 
@@ -379,6 +395,49 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         ends = [t for _, t in marks[1:]] + [time.process_time()]
         stage_cpu = {name: round(end - t, 3) for (name, t), end in zip(marks, ends, strict=True)}
         con.close()
+    # What was found, exactly: two runs (two versions of the code) found the same when
+    # these are equal.
+    digests = {
+        "campaigns": digest(found.campaigns, ["campaign_id", "score", "flagged", "accounts"]),
+        "members": digest(found.members, ["campaign_id", "platform", "account_id", "role"]),
+        "targets": digest(found.targets, ["campaign_id", "platform", "target_id", "reports"]),
+        "report_scores": digest(
+            found.report_scores,
+            ["report_id", "platform", "score", "flagged", "recommendation", "campaign_id"],
+        ),
+        "edges": digest(
+            found.edges,
+            [
+                "detector",
+                "platform_1",
+                "account_1",
+                "platform_2",
+                "account_2",
+                "weight",
+                "score",
+                "expected",
+                "p_value",
+                "q_value",
+                "significant",
+            ],
+        ),
+        # The ties and their test's verdict without the test's figures, whose last bits
+        # follow the order in which the test sums over targets.
+        "edges_verdicts": digest(
+            found.edges,
+            [
+                "detector",
+                "platform_1",
+                "account_1",
+                "platform_2",
+                "account_2",
+                "weight",
+                "score",
+                "significant",
+            ],
+        ),
+        "signals": digest(found.signals, ["detector", "entity", "platform", "id", "score"]),
+    }
     truth = made
     flagged = found.campaigns.filter(found.campaigns.column("flagged"))
     record = {
@@ -389,6 +448,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "find_cpu_seconds": cpu,
         "cpu_seconds": stage_cpu,
         "peak_rss_mib": _peak_mib(),
+        "digests": digests,
         "memory_limit": args.memory_limit,
         "load_average_1min": {"before": load_before, "after": round(os.getloadavg()[0], 2)},
         "found": {

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import math
+from datetime import timedelta
+from typing import Any
 
 import duckdb
 import numpy as np
@@ -11,12 +13,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import stats
 
+from concerted.brigades import counting
+from concerted.brigades import test as brigade_test
 from concerted.brigades.test import analytic, poisson_tail
 from concerted.detectors.co_report import CoReport, npmi
 from concerted.detectors.pairing import pair_keys
 from concerted.errors import ConfigError
 from concerted.significance import Significance
-from concerted.testing.planted import planted_case
+from concerted.testing.planted import START, actions_table, planted_case
 from concerted.testing.planted import report_actions as _actions
 from tests.budget import examples
 
@@ -262,5 +266,135 @@ def test_a_shared_pairing_gives_the_same_evidence(reports: list[Report], min_wei
         assert not set(shared.temporary) & set(keys.tables)
         with pytest.raises(ConfigError):
             CoReport(min_weight=min_weight).from_pairs(con, keys)  # another window
+    finally:
+        con.close()
+
+
+@settings(max_examples=examples(40), deadline=None)
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    n=st.integers(0, 300),
+    targets=st.integers(1, 15),
+    cap=st.sampled_from([None, 5, 40]),
+    spread=st.sampled_from([60.0, 3600.0, 86_400.0]),
+)
+def test_the_targets_counts_equal_the_sql_windows(
+    seed: int, n: int, targets: int, cap: int | None, spread: float
+) -> None:
+    """The analytic test's per-target counts (reports, share of pairs within the window)
+    from the sorted scan and the compiled pair count equal the SQL window functions'
+    exactly, on random reports over two platforms with ties in time and viral targets
+    left out."""
+    rng = np.random.default_rng(seed)
+    rows = [
+        (
+            f"u{rng.integers(0, 20)}",
+            str(rng.choice(["facebook", "instagram"])),
+            "report",
+            f"t{rng.integers(0, targets)}",
+            START + timedelta(seconds=float(rng.integers(0, 20)) * spread / 10),
+            f"r{i}",
+        )
+        for i in range(n)
+    ]
+    con = duckdb.connect()
+    try:
+        con.execute("SET TimeZone = 'UTC'")
+        keys = CoReport(max_object_pairs=cap).pairing(con, actions_table(con, "a", rows))
+        window = round(10_800 * 1_000_000)
+        fast = brigade_test._targets(con, keys, window)
+        plain = brigade_test._targets(con, keys, window, plain=True)
+        assert fast[0].tolist() == plain[0].tolist()
+        assert fast[1].tolist() == plain[1].tolist()
+        assert fast[2].tolist() == plain[2].tolist()
+    finally:
+        con.close()
+
+
+@settings(max_examples=examples(60), deadline=None)
+@given(
+    sizes=st.lists(st.integers(1, 30), min_size=0, max_size=12),
+    seed=st.integers(0, 2**32 - 1),
+    width=st.integers(0, 50),
+)
+def test_the_compiled_pair_count_equals_the_binary_searches(
+    sizes: list[int], seed: int, width: int
+) -> None:
+    rng = np.random.default_rng(seed)
+    parts = [np.sort(rng.integers(0, 100, s)).astype(np.int64) for s in sizes]
+    t = np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
+    starts = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int64) if sizes else t
+    got = counting.pairs_within(starts, t, width)
+    assert got.tolist() == counting.pairs_within_plain(starts, t, width).tolist()
+    # And by brute force, pair by pair.
+    for number, size in enumerate(sizes):
+        times = t[starts[number] : starts[number] + size]
+        close = np.abs(times[:, None] - times[None, :]) <= width
+        assert got[number] == (int(close.sum()) - size) // 2
+
+
+def _pairing_rows(
+    con: duckdb.DuckDBPyConnection, detector: CoReport, keys: Any
+) -> tuple[list[Any], list[Any], list[Any], int]:
+    """What a pairing gives the brigade stage, in ids: its evidence's edges and events,
+    the viral targets and the targets counted."""
+    evidence = detector.from_pairs(con, keys)
+    edges = sorted(evidence.edges.fetchall(), key=repr)
+    events = sorted(evidence.events.fetchall(), key=repr)
+    notes = evidence.notes
+    evidence.release(con)
+    return edges, events, notes["viral_objects"], notes["targets"]
+
+
+@settings(max_examples=examples(40), deadline=None)
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    n=st.integers(0, 250),
+    reporters=st.integers(2, 25),
+    targets=st.integers(1, 20),
+    cap=st.sampled_from([None, 3, 10, 30]),
+    min_weight=st.integers(1, 4),
+    aside=st.floats(0.0, 0.7),
+)
+def test_a_pairing_without_some_accounts_is_the_pairing_of_the_rest(
+    seed: int,
+    n: int,
+    reporters: int,
+    targets: int,
+    cap: int | None,
+    min_weight: int,
+    aside: float,
+) -> None:
+    """Deriving a later round's pairing from the first (accounts set aside) gives what
+    pairing the remaining reports afresh gives: the same edges, events, viral targets
+    and target count, with viral targets that stop being viral and accounts that reach
+    ``min_weight`` targets only then (small caps make both happen)."""
+    rng = np.random.default_rng(seed)
+    rows = [
+        (
+            f"u{rng.integers(0, reporters)}",
+            str(rng.choice(["facebook", "instagram"], p=[0.8, 0.2])),
+            "report",
+            f"t{rng.integers(0, targets)}",
+            START + timedelta(seconds=float(rng.integers(0, 40)) * 600),
+            f"r{i}",
+        )
+        for i in range(n)
+    ]
+    left_out = sorted({(p, a) for a, p, *_ in rows if rng.random() < aside})
+    detector = CoReport(max_object_pairs=cap, min_weight=min_weight)
+    con = duckdb.connect()
+    try:
+        con.execute("SET TimeZone = 'UTC'")
+        actions = actions_table(con, "a", rows)
+        con.execute("CREATE TABLE aside (platform VARCHAR, actor_id VARCHAR)")
+        if left_out:
+            con.executemany("INSERT INTO aside VALUES (?, ?)", left_out)
+        first = detector.pairing(con, actions)
+        derived = detector.pairing_without(con, first, "aside")
+        fresh = detector.pairing(
+            con, f"(SELECT * FROM {actions} ANTI JOIN aside USING (platform, actor_id))"
+        )
+        assert _pairing_rows(con, detector, derived) == _pairing_rows(con, detector, fresh)
     finally:
         con.close()

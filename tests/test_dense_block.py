@@ -13,7 +13,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from concerted.detectors import dense_block
+from concerted.detectors import dense_block, peeling
 from concerted.detectors.dense_block import (
     DenseBlock,
     column_weights,
@@ -354,3 +354,43 @@ def test_peeling_within_a_core_with_a_vanishing_tau_ends_quickly() -> None:
         within = peel_within(rows, cols, w, 15, 10, tau)
         assert (within.rows == whole.rows).all() and (within.cols == whole.cols).all()
         assert within.density == whole.density
+
+
+@settings(max_examples=examples(60), deadline=None)
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    reporters=st.integers(1, 60),
+    targets=st.integers(1, 40),
+    edges=st.integers(1, 400),
+    unit=st.booleans(),
+)
+def test_the_compiled_peel_peels_as_the_python_loop(
+    seed: int, reporters: int, targets: int, edges: int, unit: bool
+) -> None:
+    """On random graphs, the compiled loop removes the nodes in the Python loop's
+    order and stops at the same densest set (unit weights give many ties)."""
+    rng = np.random.default_rng(seed)
+    pairs = np.unique(
+        np.stack([rng.integers(0, reporters, edges), rng.integers(0, targets, edges)], 1), axis=0
+    )
+    rows, cols = pairs[:, 0].astype(np.int64), pairs[:, 1].astype(np.int64)
+    w = np.ones(rows.size) if unit else column_weights(cols, targets, 5.0)
+    compiled = peel(rows, cols, w, reporters, targets)
+    plain = peel(rows, cols, w, reporters, targets, plain=True)
+    assert (compiled.rows == plain.rows).all() and (compiled.cols == plain.cols).all()
+    assert compiled.density == plain.density
+    n = reporters + targets
+    src = np.concatenate([rows, cols + reporters])
+    dst = np.concatenate([cols + reporters, rows])
+    scaled = np.round(w * 2**24).astype(np.int64)
+    both = np.concatenate([scaled, scaled])
+    order = np.argsort(src, kind="stable")
+    counts = np.bincount(src, minlength=n)
+    indptr = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+    keys = np.bincount(src, weights=both, minlength=n).astype(np.int64) * n + np.arange(n)
+    args = (indptr, dst[order], both[order] * n, keys, counts > 0, int(scaled.sum()), 2.0**24)
+    fast_order, fast_best = peeling.peel_order(*args)
+    slow_order, slow_best = peeling.peel_order_plain(*args)
+    assert fast_order.tolist() == slow_order.tolist()
+    assert fast_best == slow_best
+    assert sorted(fast_order.tolist()) == np.flatnonzero(counts).tolist()

@@ -228,3 +228,43 @@ def test_a_shared_pairing_gives_the_same_evidence(
             detector.from_pairs(con, narrow)
     finally:
         con.close()
+
+
+@settings(max_examples=examples(40), deadline=None)
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    n=st.integers(0, 300),
+    reporters=st.integers(2, 20),
+    targets=st.integers(1, 15),
+    min_common=st.integers(2, 5),
+)
+def test_candidates_are_the_pairs_sharing_enough_targets(
+    seed: int, n: int, reporters: int, targets: int, min_common: int
+) -> None:
+    """The candidates, counted after thinning the pairs by their matched reports, are
+    the pairs of the plain count of distinct common targets, on random reports that
+    meet on the same targets again and again (so that many pairs have several matched
+    reports on one target)."""
+    rng = random.Random(seed)
+    reports = [
+        (f"u{rng.randrange(reporters)}", f"t{rng.randrange(targets)}", 60.0 * rng.randrange(30))
+        for _ in range(n)
+    ]
+    con = duckdb.connect()
+    con.execute("SET TimeZone = 'UTC'")
+    try:
+        table = _actions(con, reports)
+        detector = ListOrder(min_common=min_common, max_partners=10**6, max_pairs=10**6)
+        keys = pair_keys(
+            con, table, window=10_800, kinds=("report",), max_object_pairs=detector.max_object_pairs
+        )
+        evidence = detector.from_pairs(con, keys)
+        got = con.sql(
+            f"""SELECT count(*) FROM (SELECT a_1, a_2 FROM {keys.pairs} GROUP BY a_1, a_2
+                HAVING count(DISTINCT oid) >= {min_common})"""
+        ).fetchone()
+        assert got is not None
+        assert evidence.notes["candidate_pairs"] == got[0] == evidence.notes["pairs_kept"]
+        evidence.release(con)
+    finally:
+        con.close()

@@ -26,9 +26,11 @@ p-value, it is a test of the pairs that became edges; a sum of per-target chance
 varies less than a Poisson count of that mean, so the tail errs on the safe side.
 ``q_value`` is Benjamini-Hochberg over the pairs tested and ``significant`` means
 ``q_value`` ≤ ``fdr`` (:class:`~concerted.config.SignificanceSettings`). No copy of the
-reports is made: the whole test is one windowed count over the pairing's rows, one
-join of the edges to their reporters' volumes, and numpy over the distinct pairs of
-volumes and groups of targets. A big brigade's reports are chance meetings too, so
+reports is made: the whole test is one sorted scan of the pairing's rows (each
+target's pairs of reports within the window counted by
+:func:`~concerted.brigades.counting.pairs_within`, compiled), one join of the edges to
+their reporters' volumes, and numpy over the distinct pairs of volumes and groups of
+targets. A big brigade's reports are chance meetings too, so
 they raise every heavy pair's expectation, as they did in the copies.
 
 ``null = "copies"`` tests against randomised copies of the pairing instead
@@ -50,7 +52,11 @@ engine (``paired_on``). Randomised copies pair the reports again on DuckDB, so u
 aside and the rest is tested again, as long as the accounts left still hold a candidate
 (``min_reporters`` accounts in exclusive pairs of ``attach_weight`` or more that were
 not significant): a smaller brigade beside a big one is then tested against a null
-that the big one does not fill.
+that the big one does not fill. Under the analytic null a later round's pairing is
+derived from the first (:meth:`~concerted.detectors.co_report.CoReport.pairing_without`:
+the first round's pairs of the accounts left, and the pairs that only setting accounts
+aside makes, on targets no longer viral or of accounts that only now share enough
+targets), not made again.
 """
 
 from __future__ import annotations
@@ -65,12 +71,14 @@ import numpy.typing as npt
 import pyarrow as pa
 from scipy import special
 
+from concerted.brigades import counting
 from concerted.brigades.workspace import CO_REPORT, Workspace, columns
 from concerted.clock import Clock
 from concerted.config import BrigadeSettings
 from concerted.detectors.base import Detector
 from concerted.detectors.coaction import CoAction
 from concerted.detectors.pairing import Pairs
+from concerted.schema import sql_literal
 from concerted.significance import Significance, benjamini_hochberg, edges_with_tails
 
 if TYPE_CHECKING:
@@ -170,6 +178,73 @@ def _meeting_rates(
     return out
 
 
+def _targets(
+    con: duckdb.DuckDBPyConnection, keys: Pairs, window: int, *, plain: bool = False
+) -> tuple[npt.NDArray[np.object_], npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+    """Each target of the pairing (viral ones left out) with two reports or more and a
+    pair of them within ``window`` microseconds: its platform, its reports ``m`` and
+    the share ``phi`` of its pairs of reports that fall within the window; in
+    (platform, target) order. The reports come sorted by platform, target and time
+    and the pairs are counted by :func:`~concerted.brigades.counting.pairs_within`;
+    ``plain`` counts them with SQL window functions instead, the reference."""
+    viral = f"ANTI JOIN {keys.viral} v USING (oid)" if keys.viral else ""
+    if plain:
+        # For each report, the earlier ones of its target within the window (a range
+        # frame counts every report at the same instant too, so those ties, counted
+        # from both ends, are taken off once).
+        got = con.sql(
+            f"""WITH r AS (SELECT platform, oid, t FROM {keys.rows} {viral}),
+                near AS (
+                    SELECT platform, oid, count(*) AS m, sum(k) AS c FROM (
+                        SELECT platform, oid, count(*) OVER (
+                            PARTITION BY platform, oid ORDER BY t
+                            RANGE BETWEEN {window} PRECEDING AND CURRENT ROW) - 1 AS k
+                        FROM r) GROUP BY platform, oid HAVING count(*) > 1),
+                ties AS (
+                    SELECT platform, oid, sum(n * (n - 1) // 2) AS c FROM (
+                        SELECT platform, oid, count(*) AS n FROM r GROUP BY platform, oid, t
+                        HAVING count(*) > 1) GROUP BY platform, oid)
+                SELECT platform, m::DOUBLE AS m,
+                       ((near.c - coalesce(ties.c, 0)) / (m * (m - 1) / 2))::DOUBLE AS phi
+                FROM near LEFT JOIN ties USING (platform, oid)
+                WHERE near.c - coalesce(ties.c, 0) > 0
+                ORDER BY platform, oid"""
+        ).fetchnumpy()
+        return (
+            np.asarray(got["platform"], dtype=object),
+            np.asarray(got["m"], dtype=np.float64),
+            np.asarray(got["phi"], dtype=np.float64),
+        )
+    names = [
+        str(row[0])
+        for row in con.sql(
+            f"SELECT DISTINCT platform FROM {keys.rows} ORDER BY platform"
+        ).fetchall()
+    ]
+    codes = ", ".join(f"({sql_literal(name)}, {k})" for k, name in enumerate(names))
+    got = con.sql(
+        f"""SELECT c.code, r.oid, r.t FROM {keys.rows} r {viral}
+            JOIN (VALUES {codes or "(NULL, 0)"}) c(platform, code) USING (platform)
+            ORDER BY c.code, r.oid, r.t"""
+    ).fetchnumpy()
+    code = np.asarray(got["code"], dtype=np.int64)
+    oid = np.asarray(got["oid"], dtype=np.int64)
+    t = np.asarray(got["t"], dtype=np.int64)
+    begins = np.ones(t.size, dtype=bool)
+    begins[1:] = (code[1:] != code[:-1]) | (oid[1:] != oid[:-1])
+    starts = np.flatnonzero(begins)
+    m = np.diff(np.append(starts, t.size))
+    pairs = counting.pairs_within(starts, t, window)
+    kept = (m > 1) & (pairs > 0)
+    m, pairs, starts = m[kept], pairs[kept], starts[kept]
+    platform = np.asarray(names, dtype=object)[code[starts]] if starts.size else np.zeros(0, object)
+    return (
+        np.asarray(platform, dtype=object),
+        m.astype(np.float64),
+        pairs / (m * (m - 1) / 2),
+    )
+
+
 def _expected(con: duckdb.DuckDBPyConnection, keys: Pairs, edges: str) -> str:
     """A temporary table: each pair of ``edges`` (strings, one or more rows a pair) with
     its weight ``w`` (summed over its rows) and its expected distinct co-reported
@@ -177,28 +252,7 @@ def _expected(con: duckdb.DuckDBPyConnection, keys: Pairs, edges: str) -> str:
     name."""
     table = f"_bg_expected_{next(_ids)}"
     window = round(float(keys.window or 0.0) * 1_000_000)
-    viral = f"ANTI JOIN {keys.viral} v USING (oid)" if keys.viral else ""
-    # Each target's reports and its pairs of reports within the window: for each report,
-    # the earlier ones of its target within the window (a range frame counts every
-    # report at the same instant too, so those ties, counted from both ends, are taken
-    # off once).
-    targets = con.sql(
-        f"""WITH r AS (SELECT platform, oid, t FROM {keys.rows} {viral}),
-            near AS (
-                SELECT platform, oid, count(*) AS m, sum(k) AS c FROM (
-                    SELECT platform, oid, count(*) OVER (
-                        PARTITION BY platform, oid ORDER BY t
-                        RANGE BETWEEN {window} PRECEDING AND CURRENT ROW) - 1 AS k
-                    FROM r) GROUP BY platform, oid HAVING count(*) > 1),
-            ties AS (
-                SELECT platform, oid, sum(n * (n - 1) // 2) AS c FROM (
-                    SELECT platform, oid, count(*) AS n FROM r GROUP BY platform, oid, t
-                    HAVING count(*) > 1) GROUP BY platform, oid)
-            SELECT platform, m::DOUBLE AS m,
-                   ((near.c - coalesce(ties.c, 0)) / (m * (m - 1) / 2))::DOUBLE AS phi
-            FROM near LEFT JOIN ties USING (platform, oid)
-            WHERE near.c - coalesce(ties.c, 0) > 0"""
-    ).fetchnumpy()
+    targets = _targets(con, keys, window)
     con.execute(
         f"""CREATE OR REPLACE TEMP TABLE {table} AS
             WITH volume AS (SELECT platform, actor_id, count(*)::DOUBLE AS n FROM {keys.rows}
@@ -220,9 +274,7 @@ def _expected(con: duckdb.DuckDBPyConnection, keys: Pairs, edges: str) -> str:
     u_1 = np.asarray(pairs["u_1"], dtype=np.float64)
     u_2 = np.asarray(pairs["u_2"], dtype=np.float64)
     lam = np.zeros(u_1.size)
-    where = np.asarray(targets["platform"], dtype=object)
-    m = np.asarray(targets["m"], dtype=np.float64)
-    phi = np.asarray(targets["phi"], dtype=np.float64)
+    where, m, phi = targets
     # Two platforms' reporters meet only on ids both platforms use: the first one's
     # targets stand for them.
     for name in np.unique(platform) if platform.size else []:
@@ -345,6 +397,8 @@ def rounds(
     pairing = getattr(detector, "pairing", None)
     from_pairs = getattr(detector, "from_pairs", None)
     unpaired = getattr(detector, "unpaired", None)
+    without = getattr(detector, "pairing_without", None) if settings.null == "analytic" else None
+    first: Pairs | None = None
     from_paired = getattr(detector, "from_paired", None)
     min_weight = int(getattr(detector, "min_weight", 1))
     # The reports' actions, once: the detector and every randomised copy read them.
@@ -374,11 +428,19 @@ def rounds(
                     evidence = replace(evidence, temporary=(*keys.tables, *evidence.temporary))
                 elif callable(pairing) and callable(from_pairs):
                     # The pairing is kept for the test, whose copies are made of its rows.
-                    keys = pairing(con, actions)
-                    evidence = from_pairs(con, keys)
-                    if keep and number == 0:
-                        kept = keys
+                    # Under the analytic null a later round's pairing is derived from
+                    # the first (kept until the rounds end) rather than made again.
+                    if number and first is not None and callable(without):
+                        keys = without(con, first, "_bg_set_aside")
                     else:
+                        keys = pairing(con, actions)
+                    evidence = from_pairs(con, keys)
+                    if number == 0:
+                        kept = keys if keep else None
+                        first = keys if callable(without) else None
+                        if first is not None:
+                            ws.own(*first.tables)
+                    if keys is not kept and keys is not first:
                         evidence = replace(evidence, temporary=(*keys.tables, *evidence.temporary))
                 else:
                     evidence = detector.detect(con, actions)
@@ -456,6 +518,8 @@ def rounds(
         if remote is not None and held:
             remote.release(*held)
     ws.drop("_bg_new", "_bg_set_aside", actions)
+    if first is not None and first is not kept:
+        ws.drop(*first.tables)
     if kept is not None:
         ws.own(*kept.tables)
     return first_notes, done, kept

@@ -99,7 +99,9 @@ from concerted.detectors.pairing import (
     pair_edges,
     pair_events,
     pair_keys,
+    pairs_of_rows,
     viral_objects,
+    viral_of_rows,
 )
 from concerted.errors import ConfigError
 from concerted.schema import sql_literal
@@ -195,6 +197,116 @@ class CoReport:
             kinds=("report",),
             max_object_pairs=self.max_object_pairs,
             min_objects=self.min_weight,
+        )
+
+    def pairing_without(self, con: duckdb.DuckDBPyConnection, keys: Pairs, left_out: str) -> Pairs:
+        """The pairing :meth:`pairing` makes of the reports of ``keys`` less those of the
+        accounts in ``left_out`` (a relation of ``platform, actor_id``), derived from
+        ``keys`` (made by :meth:`pairing`) instead of pairing the reports again: the
+        brigade stage's later rounds set accounts aside and test the rest.
+
+        Setting reports aside only lowers each target's candidate pairs, so the targets
+        left out as viral are some of those ``keys`` left out, and every account that
+        reached ``min_weight`` targets still does. The pairs of ``keys`` between two
+        accounts kept are all kept; the new ones are those on a target no longer viral
+        or of an account that now reaches ``min_weight`` targets (through such
+        targets), paired here on the reports of the targets they touch. Rows, objects
+        and accounts keep their numbers. The tables are the caller's to drop.
+
+        >>> import duckdb
+        >>> con = duckdb.connect()
+        >>> reports = ("(SELECT 'u' || (i % 3) AS actor_id, 'x' AS platform, 'report' AS kind,"
+        ...     " 't' || (i // 3) AS object_id, now() AS ts, 'r' || i AS source_id"
+        ...     " FROM range(9) t(i))")
+        >>> d = CoReport()
+        >>> keys = d.pairing(con, reports)
+        >>> aside = "(SELECT 'x' AS platform, 'u2' AS actor_id)"
+        >>> fewer = d.pairing_without(con, keys, aside)
+        >>> con.sql(f"SELECT count(*) FROM {keys.pairs}").fetchone()
+        (9,)
+        >>> con.sql(f"SELECT count(*) FROM {fewer.pairs}").fetchone()
+        (3,)
+        """
+        check_pairs(
+            keys, "co_report", self.window, ("report",), self.max_object_pairs, self.min_weight
+        )
+        if keys.min_objects != self.min_weight:
+            raise ConfigError("co_report: the pairing to derive from was not made by pairing()")
+        n = next(_ids)
+        names = {k: f"_co_report_{k}_{n}" for k in ("rows", "objects", "accounts", "pairs")}
+        work = {k: f"_co_report_{k}_{n}" for k in ("few", "fresh", "near", "delta")}
+        try:
+            return self._without(con, keys, left_out, names, work)
+        except BaseException:
+            for table in (*names.values(), *work.values()):
+                con.execute(f"DROP TABLE IF EXISTS {table}")
+            raise
+
+    def _without(
+        self,
+        con: duckdb.DuckDBPyConnection,
+        keys: Pairs,
+        left_out: str,
+        names: dict[str, str],
+        work: dict[str, str],
+    ) -> Pairs:
+        """:meth:`pairing_without` into the tables ``names``, through the tables
+        ``work`` (dropped before it returns)."""
+        rows, objects, accounts, pairs = names.values()
+        con.execute(
+            f"""CREATE OR REPLACE TEMP TABLE {accounts} AS
+                SELECT * FROM {keys.accounts} ANTI JOIN {left_out} USING (platform, actor_id);
+                CREATE OR REPLACE TEMP TABLE {rows} AS
+                SELECT * FROM {keys.rows} SEMI JOIN {accounts} USING (aid);
+                CREATE OR REPLACE TEMP TABLE {objects} AS
+                SELECT kind, object_id, oid, kid, count(*) AS n FROM {rows} GROUP BY ALL"""
+        )
+        viral = None
+        if self.max_object_pairs is not None:
+            viral = viral_of_rows(con, rows, cap=int(self.max_object_pairs))
+        was_viral = f"ANTI JOIN {keys.viral} v USING (oid)" if keys.viral else ""
+        is_viral = f"ANTI JOIN {viral} v USING (oid)" if viral else ""
+        # Targets no longer viral; accounts that reach min_weight targets now and did
+        # not before (the others are paired already, or were not and still are not).
+        fresh = (
+            f"SELECT oid FROM {keys.viral} {is_viral}"
+            if keys.viral
+            else "SELECT NULL::BIGINT AS oid LIMIT 0"
+        )
+        few = int(self.min_weight)
+        try:
+            con.execute(
+                f"""CREATE OR REPLACE TEMP TABLE {work["fresh"]} AS {fresh};
+                    CREATE OR REPLACE TEMP TABLE {work["few"]} AS
+                    SELECT kid, aid FROM {rows} {is_viral}
+                    GROUP BY kid, aid HAVING count(DISTINCT oid) >= {few};
+                    CREATE OR REPLACE TEMP TABLE {work["delta"]} AS
+                    SELECT kid, aid FROM {work["few"]} ANTI JOIN (
+                        SELECT kid, aid FROM {rows} {was_viral}
+                        GROUP BY kid, aid HAVING count(DISTINCT oid) >= {few}) o
+                    USING (kid, aid);
+                    CREATE OR REPLACE TEMP TABLE {work["near"]} AS
+                    SELECT r.rid, r.kid, r.oid, r.aid, r.t, r.b FROM {rows} r {is_viral}
+                    SEMI JOIN {work["few"]} f USING (kid, aid)
+                    WHERE r.oid IN (SELECT oid FROM {work["fresh"]})
+                       OR r.oid IN (SELECT x.oid FROM {rows} x
+                                    SEMI JOIN {work["delta"]} w USING (kid, aid));
+                    CREATE OR REPLACE TEMP TABLE {pairs} AS
+                    SELECT p.* FROM {keys.pairs} p
+                    SEMI JOIN {accounts} u1 ON u1.aid = p.a_1
+                    SEMI JOIN {accounts} u2 ON u2.aid = p.a_2;
+                    INSERT INTO {pairs} BY NAME
+                    SELECT p.* FROM ({pairs_of_rows(work["near"], window=self.window)}) p
+                    LEFT JOIN {work["delta"]} w1 ON w1.kid = p.kid AND w1.aid = p.a_1
+                    LEFT JOIN {work["delta"]} w2 ON w2.kid = p.kid AND w2.aid = p.a_2
+                    WHERE p.oid IN (SELECT oid FROM {work["fresh"]})
+                       OR w1.aid IS NOT NULL OR w2.aid IS NOT NULL"""
+            )
+        finally:
+            for table in work.values():
+                con.execute(f"DROP TABLE IF EXISTS {table}")
+        return replace(
+            keys, viral=viral, pairs=pairs, rows=rows, objects=objects, accounts=accounts
         )
 
     def unpaired(self, con: duckdb.DuckDBPyConnection, actions: str) -> Pairs:
