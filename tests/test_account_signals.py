@@ -11,7 +11,9 @@ import duckdb
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from scipy.special import pdtrc
 
+from concerted.detectors import accounts as accounts_module
 from concerted.detectors.accounts import (
     CreationBurst,
     CrossPlatformName,
@@ -86,6 +88,60 @@ def test_creation_burst_flags_the_burst_and_pairs_those_who_act_together(
     edges = evidence.edges.project("account_1, account_2, weight").fetchall()
     assert sorted(edges) == [(f"f{i}", f"f{j}", 1.0) for i in range(4) for j in range(i + 1, 4)]
     assert {r[0] for r in evidence.events.project("object_id").fetchall()} == {"p1"}
+
+
+def _plain_bursts(
+    accounts: list[dict[str, Any]], detector: CreationBurst
+) -> dict[tuple[str, str], float]:
+    """The burst accounts and their scores, counted one account at a time in Python."""
+    w = round(detector.window_hours * 3600 * 1_000_000)
+    b = round(detector.baseline_days * 86400 * 1_000_000)
+    times: dict[str, list[tuple[str, int]]] = {}
+    for a in accounts:
+        if a["created_at"] is not None:
+            t = (a["created_at"] - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(microseconds=1)
+            times.setdefault(a["platform"], []).append((a["account_id"], t))
+    out: dict[tuple[str, str], float] = {}
+    for platform, held in times.items():
+        for account, t in held:
+            k = sum(abs(u - t) <= w for _, u in held)
+            base = sum(abs(u - t) <= b for _, u in held)
+            if k < detector.min_burst:
+                continue
+            expected = (base - k + 1) * (2 * w) / (2 * b - 2 * w)
+            if pdtrc(k - 1, expected) <= detector.burst_alpha / len(held):
+                out[(platform, account)] = max(0.0, 1.0 - expected / k)
+    return out
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+@pytest.mark.parametrize("batch", [3, 1 << 17])
+def test_creation_burst_read_in_batches_finds_what_each_account_counted_finds(
+    con: duckdb.DuckDBPyConnection, monkeypatch: pytest.MonkeyPatch, seed: int, batch: int
+) -> None:
+    """The accounts' windows are read in batches: at any batch size, the bursts and
+    their scores are those counted account by account."""
+    rnd = random.Random(seed)
+    accounts = []
+    for platform in ("facebook", "instagram"):
+        for i in range(rnd.randrange(150, 300)):
+            at = START - timedelta(days=400, minutes=rnd.randrange(400 * 24 * 60))
+            accounts.append(_account(f"o{i}", at, platform=platform))
+        for j in range(rnd.randrange(1, 4)):
+            made = START - timedelta(days=rnd.randrange(20, 380))
+            for i in range(rnd.randrange(5, 14)):
+                at = made + timedelta(minutes=rnd.randrange(300))
+                accounts.append(_account(f"b{j}-{i}", at, platform=platform))
+        accounts.append(_account("no-date", None, platform=platform))
+    _case(con, accounts=accounts)
+    monkeypatch.setattr(accounts_module, "_BURST_BATCH", batch)
+    detector = CreationBurst()
+    found = detector.detect(con, "actions").signals.project("platform, id, score").fetchall()
+    want = _plain_bursts(accounts, detector)
+    assert want, "some planted burst is found"
+    assert {(p, i) for p, i, _ in found} == set(want)
+    for platform, id_, score in found:
+        assert score == pytest.approx(want[(platform, id_)], rel=1e-12, abs=1e-12)
 
 
 def test_creation_burst_needs_a_baseline_to_beat(con: duckdb.DuckDBPyConnection) -> None:

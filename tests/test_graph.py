@@ -6,6 +6,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+import duckdb
 import networkx as nx
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -358,6 +359,36 @@ def test_build_is_invariant_to_row_order_and_orientation(
     target = net.edges.column("target").to_numpy()
     pairs = list(zip(source.tolist(), target.tolist(), strict=True))
     assert pairs == sorted(set(pairs)) and bool((source < target).all())
+
+
+@settings(max_examples=examples(30), deadline=None)
+@given(rows=edge_rows(), with_accounts=st.booleans())
+def test_build_on_a_cursor_of_a_bounded_database_is_the_same(
+    rows: list[Edge], with_accounts: bool
+) -> None:
+    """Folded on a cursor of another database (as the analysis does, inside the case's
+    memory limit), the network is the one a database of its own gives; that database's
+    own tables and registrations are untouched."""
+    accounts = ACCOUNTS if with_accounts else None
+    plain = build(edge_table(rows), accounts)
+    con = duckdb.connect(config={"memory_limit": "256MB"})
+    try:
+        con.execute("CREATE TABLE e AS SELECT 1 AS x")
+        shared = build(edge_table(rows), accounts, con=con)
+        assert con.execute("SELECT x FROM e").fetchall() == [(1,)]
+    finally:
+        con.close()
+    assert shared.nodes.equals(plain.nodes)
+    assert shared.edges.equals(plain.edges)
+
+
+def test_bad_edges_are_refused_on_a_cursor_too() -> None:
+    con = duckdb.connect()
+    try:
+        with pytest.raises(ConfigError, match="itself"):
+            build(edge_table([("facebook", "a", "facebook", "a", "repost", 1.0)]), con=con)
+    finally:
+        con.close()
 
 
 def _joined_lines(out: Any, parts: Any, length: int) -> None:

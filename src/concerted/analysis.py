@@ -47,6 +47,7 @@ from typing import Any
 import duckdb
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from concerted import (
@@ -183,7 +184,9 @@ def analyze(
             "outputs": list(OUTPUT_FILES),
         }
         (out / "run.json").write_text(json.dumps(record, indent=2, default=str) + "\n")
-        page.write(out, hide_text=hide_text, title=title)
+        # The page's own database gets the case's memory limit, not half the machine.
+        limit = _scalar_text(run.con, "SELECT current_setting('memory_limit')")
+        page.write(out, hide_text=hide_text, title=title, memory_limit=limit)
         return record
 
 
@@ -286,7 +289,7 @@ def _network(run: _Run) -> tuple[graph.Network, Any, graph.Network]:
                           UNION SELECT platform_2, account_2 FROM _edges WHERE significant) s
                USING (platform, account_id)"""
         ).to_arrow_table()
-        network = graph.build(significant, accounts)
+        network = graph.build(significant, accounts, con=con)
         in_core = cluster.core(network, run.config.clusters.min_degree)
         core_edges = network.edges.filter(
             pa.array(
@@ -428,7 +431,8 @@ def _counts(
     actions = _scalar(con, "SELECT count(*) FROM actions")
     flagged_reports = 0
     if brigade is not None:
-        flagged_reports = sum(bool(f) for f in brigade.report_scores.column("flagged").to_pylist())
+        # Counted in Arrow: a Python list of every report's flag would grow with the case.
+        flagged_reports = int(pc.sum(brigade.report_scores.column("flagged")).as_py() or 0)
     return {
         "actions": actions,
         "derived_actions": _scalar(con, f"SELECT count(*) FROM {run.actions}") - actions,
@@ -691,6 +695,11 @@ def _summaries(con: Any, found: campaigns.Campaigns, actions: str) -> list[dict[
 def _scalar(con: Any, query: str) -> int:
     row = con.execute(query).fetchone()
     return int(row[0]) if row else 0
+
+
+def _scalar_text(con: Any, query: str) -> str | None:
+    row = con.execute(query).fetchone()
+    return str(row[0]) if row and row[0] is not None else None
 
 
 def _campaign_names(labels: np.ndarray[Any, Any]) -> list[str | None]:

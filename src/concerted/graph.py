@@ -212,11 +212,18 @@ ORDER BY 1, 2
 """
 
 
-def build(edges: pa.Table, accounts: pa.Table | None = None) -> Network:
+def build(
+    edges: pa.Table,
+    accounts: pa.Table | None = None,
+    *,
+    con: duckdb.DuckDBPyConnection | None = None,
+) -> Network:
     """Fold per-layer pair evidence into one network.
 
     Pairs may come in either orientation and rows in any order; a pair repeated within
-    a layer adds up. Accounts without a row in ``accounts`` get kind ``unknown``.
+    a layer adds up. Accounts without a row in ``accounts`` get kind ``unknown``. With
+    ``con`` the folding runs on a cursor of its database, inside that database's memory
+    limit (the analysis passes the case's), not on a database of its own.
     """
     _missing(edges, INPUT_COLUMNS, "edges")
     typed = pa.table(
@@ -225,7 +232,9 @@ def build(edges: pa.Table, accounts: pa.Table | None = None) -> Network:
             for c in INPUT_COLUMNS
         }
     )
-    con = duckdb.connect()
+    # A cursor shares its database's buffer pool and limit; a fresh database would
+    # take DuckDB's default, 80% of the machine's memory.
+    con = duckdb.connect() if con is None else con.cursor()
     try:
         con.register("e", typed)
         con.register("a", _accounts_relation(accounts))

@@ -52,6 +52,17 @@ __all__ = [
 ]
 
 _ids = itertools.count()
+#: Rows of the accounts' burst windows read at a time.
+_BURST_BATCH = 1 << 17
+_BURST_FIELDS: list[pa.Field[Any]] = [
+    pa.field("platform", pa.string()),
+    pa.field("account_id", pa.string()),
+    pa.field("t", pa.int64()),
+    pa.field("k", pa.int64()),
+    pa.field("expected", pa.float64()),
+    pa.field("p", pa.float64()),
+]
+_BURST_SCHEMA = pa.schema(_BURST_FIELDS)
 
 #: Where a time is unknown (a role without ``since``, an account without
 #: ``created_at``) evidence rows, whose times the contract requires, show the epoch.
@@ -160,6 +171,28 @@ class CreationBurst:
         if self.max_object_pairs is not None and self.max_object_pairs < 1:
             raise ConfigError("creation_burst: max_object_pairs must be at least 1 (or None)")
 
+    def _bursts(self, batch: pa.RecordBatch, w: int, b: int) -> pa.RecordBatch:
+        """The accounts of ``batch`` created in a burst, with its expectation and
+        p-value."""
+        k = np.asarray(batch.column("k"), dtype=np.float64)
+        base = np.asarray(batch.column("base"), dtype=np.float64)
+        # The baseline's rate outside the window, smoothed by one account.
+        expected = (base - k + 1) * (2 * w) / (2 * b - 2 * w)
+        p = pdtrc(k - 1, expected)
+        inside = p <= self.burst_alpha / np.asarray(batch.column("accounts"), dtype=np.float64)
+        mask = pa.array(inside, pa.bool_())
+        return pa.RecordBatch.from_arrays(
+            [
+                batch.column("platform").filter(mask).cast(pa.string()),
+                batch.column("account_id").filter(mask).cast(pa.string()),
+                pa.array(np.asarray(batch.column("t"), dtype=np.int64)[inside], pa.int64()),
+                pa.array(k[inside].astype(np.int64), pa.int64()),
+                pa.array(expected[inside], pa.float64()),
+                pa.array(p[inside], pa.float64()),
+            ],
+            schema=_BURST_SCHEMA,
+        )
+
     def detect(self, con: duckdb.DuckDBPyConnection, actions: str) -> Evidence:
         n = next(_ids)
         windows, burst, found = f"_burst_windows_{n}", f"_burst_accounts_{n}", f"_burst_pairs_{n}"
@@ -178,30 +211,15 @@ class CreationBurst:
                            RANGE BETWEEN {b} PRECEDING AND {b} FOLLOWING) AS base
                 FROM c"""
         )
-        rows = con.sql(
+        # Read in batches, and only the burst accounts kept: every account of a large
+        # case at once would be a table that grows with the case, in Python memory.
+        reader = con.sql(
             f"SELECT * FROM (SELECT platform, account_id, t, k, base, "
             f"count(*) OVER (PARTITION BY platform) AS accounts FROM {windows}) "
             f"WHERE k >= {self.min_burst}"
-        ).fetchnumpy()
-        k = np.asarray(rows["k"], dtype=np.float64)
-        base = np.asarray(rows["base"], dtype=np.float64)
-        # The baseline's rate outside the window, smoothed by one account.
-        expected = (base - k + 1) * (2 * w) / (2 * b - 2 * w)
-        p = pdtrc(k - 1, expected)
-        inside = p <= self.burst_alpha / np.asarray(rows["accounts"], dtype=np.float64)
-        con.register(
-            f"_burst_arrow_{n}",
-            pa.table(
-                {
-                    "platform": pa.array(rows["platform"][inside], pa.string()),
-                    "account_id": pa.array(rows["account_id"][inside], pa.string()),
-                    "t": pa.array(np.asarray(rows["t"], dtype=np.int64)[inside], pa.int64()),
-                    "k": pa.array(k[inside].astype(np.int64), pa.int64()),
-                    "expected": pa.array(expected[inside], pa.float64()),
-                    "p": pa.array(p[inside], pa.float64()),
-                }
-            ),
-        )
+        ).fetch_record_batch(_BURST_BATCH)
+        kept = pa.Table.from_batches([self._bursts(batch, w, b) for batch in reader], _BURST_SCHEMA)
+        con.register(f"_burst_arrow_{n}", kept)
         # Runs of burst accounts no more than a window apart are one burst.
         con.execute(
             f"""CREATE OR REPLACE TEMP TABLE {burst} AS
@@ -293,7 +311,7 @@ class CreationBurst:
             "burst_alpha": self.burst_alpha,
             "coaction_window_seconds": self.coaction_window,
             "kinds": list(self.kinds) if self.kinds is not None else "all",
-            "accounts_in_bursts": int(inside.sum()),
+            "accounts_in_bursts": kept.num_rows,
             "bursts": _count(con, f"(SELECT DISTINCT platform, run_start FROM {burst})"),
             "viral_objects": viral_objects(con, keys),
         }

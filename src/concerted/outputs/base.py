@@ -123,10 +123,11 @@ class Result:
     """A finished result directory: its run record and its tables as DuckDB views.
 
     Opening it checks the format (:func:`read_run`) and that every table of
-    :data:`TABLES` is there.
+    :data:`TABLES` is there. Its DuckDB database holds ``memory_limit`` at most
+    (default: :func:`~concerted.store.default_memory_limit`).
     """
 
-    def __init__(self, directory: str | Path) -> None:
+    def __init__(self, directory: str | Path, *, memory_limit: str | None = None) -> None:
         self.directory = Path(directory)
         self.run = read_run(self.directory)
         missing = [t for t in TABLES if not (self.directory / f"{t}.parquet").is_file()]
@@ -135,7 +136,8 @@ class Result:
                 f"{self.directory} is an incomplete result: "
                 f"{', '.join(f'{t}.parquet' for t in missing)} missing"
             )
-        self.con = duckdb.connect(config={"memory_limit": default_memory_limit()})
+        limit = memory_limit or default_memory_limit()
+        self.con = duckdb.connect(config={"memory_limit": limit})
         self.con.execute("SET TimeZone = 'UTC'")
         try:
             for name in TABLES:

@@ -43,16 +43,18 @@ def collect(
     hide_text: bool = False,
     limits: Limits | None = None,
     title: str | None = None,
+    memory_limit: str | None = None,
 ) -> dict[str, Any]:
     """The page's model: everything the page shows, JSON-ready.
 
     ``result_dir`` is a finished result of :data:`~concerted.outputs.base.RESULT_FORMAT`;
     ``hide_text`` leaves every message text out; ``limits`` caps what big runs show;
-    ``title`` replaces the one named after the case.
+    ``title`` replaces the one named after the case; ``memory_limit`` bounds the
+    DuckDB database that reads the result.
     """
     directory = Path(result_dir)
     limits = limits or Limits()
-    res = Result(directory)
+    res = Result(directory, memory_limit=memory_limit)
     run = res.run
     try:
         b = Builder(res=res, limits=limits, hide_text=hide_text)

@@ -147,12 +147,16 @@ def write(
     hide_text: bool = False,
     limits: Limits | None = None,
     title: str | None = None,
+    memory_limit: str | None = None,
 ) -> Path:
     """Write ``report.html`` (to ``out``, default ``result_dir/report.html``) and
     ``summary.json`` beside it, from the result directory alone; returns the page's
     path. ``hide_text`` leaves every message text out of the page; ``title`` replaces
-    the one named after the case."""
-    model = collect(result_dir, hide_text=hide_text, limits=limits, title=title)
+    the one named after the case; ``memory_limit`` bounds the DuckDB database that
+    reads the result (``analyze`` passes the case's)."""
+    model = collect(
+        result_dir, hide_text=hide_text, limits=limits, title=title, memory_limit=memory_limit
+    )
     target = Path(out) if out is not None else Path(result_dir) / REPORT_FILE
     paths.directory(target.parent)
     partial = target.with_name(target.name + ".partial")
