@@ -11,7 +11,8 @@ goes with it). Everything after ``--`` goes to libFuzzer (``-runs``, ``-max_tota
 ``-jobs``, a corpus directory to grow). Each input is the fixture's bytes after
 libFuzzer's own byte mutations or, half the time, after the structured mutations of
 ``mutations.py`` (a header renamed, a cell made enormous, a line cut…), and is ingested
-with ``--on-error raise`` and ``quarantine`` through ``harness.run``. A crash (a
+with ``--on-error raise`` and ``quarantine`` in one kept case (``harness.Runner``,
+emptied after each run, as the campaigns run). A crash (a
 traceback that is not a ConcertedError) or counts that do not add up stop the run:
 libFuzzer writes the input to ``crash-<sha1>``; ``--keep DIR`` also copies it into
 ``tests/fuzz/corpus``-style JSON (the bytes in base64) so that the test suite replays it.
@@ -81,14 +82,14 @@ def main(argv: list[str] | None = None) -> None:
 
     args, libfuzzer = _arguments(list(sys.argv[1:] if argv is None else argv))
     with atheris.instrument_imports(include=["concerted"]):
-        from tests.fuzz.harness import run
+        from tests.fuzz.harness import MODES, Runner
     fmt = dict((fixture, f) for f, fixture in SOURCES)[args.fixture]
     seed_bytes = (FIXTURES / args.fixture).read_bytes()
+    runner = Runner()
 
     def one_input(data: bytes) -> None:
         data = data[:MAX_SIZE] or seed_bytes
-        for on_error in ("raise", "quarantine"):
-            outcome = run(fmt, args.fixture, data, on_error)
+        for on_error, outcome in zip(MODES, runner.run_both(fmt, args.fixture, data), strict=True):
             if outcome.kind in ("crash", "mismatch"):
                 if args.keep:
                     args.keep.mkdir(parents=True, exist_ok=True)
