@@ -43,9 +43,8 @@ CREATE OR REPLACE TEMP MACRO concerted_text(t) AS
 def from_posts(posts: str) -> str:
     """SELECT the actions of the posts in relation ``posts``.
 
-    ``posts`` holds each post once (its key is unique), as ingest and the simulator
-    give them: then a post's actions are derived from that post's row alone, except
-    that two links of one post with the same normal form (or host) act once.
+    Two links of one post with the same normal form (or host) act once, and so does a
+    post's link given twice by a repeated row (the Spark engine derives the same).
     """
     one = (
         "SELECT account_id AS actor_id, platform, '{kind}' AS kind, {obj} AS object_id, ts, "
@@ -57,16 +56,12 @@ def from_posts(posts: str) -> str:
         unique = f"list_filter(list_distinct({items}), x -> x IS NOT NULL AND x <> '')"
         return one.format(kind=kind, obj=f"unnest({unique})", src=posts)
 
-    def links(which: str, distinct: str) -> str:
-        # A post's links, each joined to its normal forms. Only a post of several links
-        # can give one normal form twice: the DISTINCT (a costly hash of every column)
-        # runs over those posts alone.
-        return f"""
-        SELECT {distinct} actor_id, platform, kind, object_id, ts, source_id FROM (
+    # A post's links, each joined to its normal forms, once each.
+    links = f"""
+        SELECT DISTINCT actor_id, platform, kind, object_id, ts, source_id FROM (
             SELECT x.account_id AS actor_id, x.platform, x.ts, x.post_id AS source_id,
                    n.share_url, n.share_domain
-            FROM (SELECT account_id, platform, ts, post_id, unnest(urls) AS u FROM {posts}
-                  WHERE len(urls) {which}) x
+            FROM (SELECT account_id, platform, ts, post_id, unnest(urls) AS u FROM {posts}) x
             JOIN _concerted_links n USING (u)
         ) UNPIVOT (object_id FOR kind IN (share_url, share_domain))
         WHERE object_id <> ''"""
@@ -81,8 +76,7 @@ def from_posts(posts: str) -> str:
     parts = [
         one.format(kind="repost", obj="repost_of", src=f"{posts} WHERE repost_of IS NOT NULL"),
         one.format(kind="reply", obj="reply_to", src=f"{posts} WHERE reply_to IS NOT NULL"),
-        links("= 1", ""),
-        links("> 1", "DISTINCT"),
+        links,
         each("hashtag", "list_transform(hashtags, h -> lower(ltrim(h, '#')))"),
         each("image", "image_hashes"),
         one.format(kind="text", obj="md5(t)", src=texts),
