@@ -221,6 +221,27 @@ def test_quarantine_sets_aside_exactly_the_bad_rows(store: Store) -> None:
     assert rows(store, "SELECT rows_set_aside FROM sources") == [(3,)]
 
 
+def test_a_csv_read_leaves_nothing_on_the_connection(store: Store, tmp_path: Path) -> None:
+    """The reader's rejects tables (both of DuckDB's) are dropped once a file is in,
+    with broken lines or without: a long-lived connection does not collect them."""
+
+    def temporary() -> set[str]:
+        return {
+            name
+            for (name,) in store.con.execute(
+                "SELECT table_name FROM information_schema.tables WHERE table_catalog = 'temp'"
+            ).fetchall()
+        }
+
+    before = temporary()
+    load(store, GENERIC / "posts_broken.csv", table="posts", on_error="quarantine")
+    f = tmp_path / "clean.csv"
+    f.write_text("post_id,account_id,platform,ts\nq1,a,x,2021-03-01T10:00:00Z\n")
+    load(store, f, table="posts")
+    assert temporary() == before
+    assert rows(store, "SELECT count(*) FROM posts") == [(4,)]
+
+
 def test_rows_after_a_broken_line_keep_their_numbers(store: Store, tmp_path: Path) -> None:
     f = tmp_path / "late.csv"
     lines = ["post_id,account_id,platform,ts"]

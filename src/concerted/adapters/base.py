@@ -169,6 +169,7 @@ class CsvScan:
     path: Path
     delimiter: str | None = None
     _rejects: str = field(default="", init=False)
+    _rejects_scan: str = field(default="", init=False)
     _made: str = field(default="", init=False)
 
     def materialize(self, con: duckdb.DuckDBPyConnection, into: str) -> None:
@@ -176,6 +177,7 @@ class CsvScan:
             raise SchemaError(self.path, "empty file: not even a header line")
         n = next(_SCAN_IDS)
         self._rejects = f"concerted_rejects_{n}"
+        self._rejects_scan = f"concerted_rejects_scan_{n}"
         options = [
             "header = true",
             "all_varchar = true",
@@ -183,7 +185,7 @@ class CsvScan:
             f"buffer_size = {_MAX_LINE_BYTES}",
             "store_rejects = true",
             f"rejects_table = '{self._rejects}'",
-            f"rejects_scan = 'concerted_rejects_scan_{n}'",
+            f"rejects_scan = '{self._rejects_scan}'",
         ]
         if self.delimiter is not None:
             options.append(f"delim = {sql_literal(self.delimiter)}")
@@ -196,6 +198,8 @@ class CsvScan:
             )
         except duckdb.Error as exc:
             raise _duckdb_failure(self.path, exc) from exc
+        if con.execute(f"SELECT 1 FROM {self._rejects} LIMIT 1").fetchone() is None:
+            return
         # Rows after a rejected line moved up; put them back at their record number.
         con.execute(
             f"""
@@ -204,7 +208,7 @@ class CsvScan:
                     SELECT line - 1 - row_number() OVER (ORDER BY line) AS before
                     FROM (SELECT DISTINCT line FROM {self._rejects})
                 ) WHERE before < {into}._row
-            ) WHERE EXISTS (SELECT 1 FROM {self._rejects})
+            )
             """
         )
 
@@ -229,8 +233,9 @@ class CsvScan:
 
     def release(self, con: duckdb.DuckDBPyConnection) -> None:
         remove(self._made)
-        if self._rejects:
-            con.execute(f"DROP TABLE IF EXISTS {self._rejects}")
+        for table in (self._rejects, self._rejects_scan):
+            if table:
+                con.execute(f"DROP TABLE IF EXISTS {table}")
 
 
 @dataclass
