@@ -242,6 +242,18 @@ def test_a_csv_read_leaves_nothing_on_the_connection(store: Store, tmp_path: Pat
     assert rows(store, "SELECT count(*) FROM posts") == [(4,)]
 
 
+@pytest.mark.parametrize("on_error", ["raise", "quarantine"])
+def test_a_nul_in_a_column_name_is_named(store: Store, tmp_path: Path, on_error: str) -> None:
+    """No SQL can hold a NUL in a name: the header's column is named, nothing stored."""
+    f = tmp_path / "nul.csv"
+    f.write_bytes(b"post_id,account_id,platform,ts,\x00ote\np1,a,x,2021-03-01T10:00:00Z,n\n")
+    with pytest.raises(SchemaError) as e:
+        load(store, f, table="posts", on_error=on_error)
+    assert e.value.column == "\\0ote"
+    assert "column 5's name" in e.value.reason and "NUL" in e.value.reason
+    assert store.counts()["posts"] == 0
+
+
 def test_rows_after_a_broken_line_keep_their_numbers(store: Store, tmp_path: Path) -> None:
     f = tmp_path / "late.csv"
     lines = ["post_id,account_id,platform,ts"]

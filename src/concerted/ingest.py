@@ -41,6 +41,7 @@ from concerted.adapters.base import (
     Reject,
     drop_scan,
     read_failure,
+    scanned_columns,
 )
 from concerted.adapters.generic import stem
 from concerted.engines.base import Engine
@@ -241,8 +242,7 @@ def _ingest_new(
         say(f"reading {path.name}")
         scan = adapter.scan(path, options.adapter)
         scan.materialize(con, "scan")
-        columns = {str(name): str(kind) for name, kind, *_ in con.sql("DESCRIBE scan").fetchall()}
-        raws = adapter.tables(columns, path, options.adapter)
+        raws = adapter.tables(scanned_columns(con, path), path, options.adapter)
         if len({r.table for r in raws}) != len(raws):
             raise StoreError(f"adapter {adapter.name} produced one table twice")
         borrowing = [raw for raw in raws if raw.platform_from is not None]

@@ -40,6 +40,7 @@ __all__ = [
     "check_table",
     "drop_scan",
     "read_failure",
+    "scanned_columns",
     "contract_layout",
     "select_columns",
     "unmapped_columns",
@@ -409,6 +410,32 @@ class ParquetScan:
 
     def release(self, con: duckdb.DuckDBPyConnection) -> None:
         remove(self._made)
+
+
+def scanned_columns(
+    con: duckdb.DuckDBPyConnection, path: Path, name: str = "scan"
+) -> dict[str, str]:
+    """The columns of what :meth:`Scan.materialize` made as ``name``, each with its
+    DuckDB type; a :class:`SchemaError` for a column name that no SQL can hold (a NUL
+    character), whatever the file's header says.
+
+    >>> con = duckdb.connect()
+    >>> _ = con.execute('CREATE TABLE scan ("a b" INTEGER, "c""d" VARCHAR)')
+    >>> scanned_columns(con, Path("f.csv"))
+    {'a b': 'INTEGER', 'c"d': 'VARCHAR'}
+    """
+    columns = {str(c): str(kind) for c, kind, *_ in con.sql(f"DESCRIBE {name}").fetchall()}
+    # The file's own columns, numbered as its header has them (``_row`` is the scan's).
+    for number, column in enumerate((c for c in columns if c != "_row"), start=1):
+        if "\x00" in column:
+            shown = column.replace("\x00", "\\0")
+            raise SchemaError(
+                path,
+                f"column {number}'s name '{shown}' holds a NUL character; rename it in the "
+                "file's header",
+                column=shown,
+            )
+    return columns
 
 
 def drop_scan(con: duckdb.DuckDBPyConnection, name: str) -> None:

@@ -18,7 +18,14 @@ from typing import Any
 
 import duckdb
 
-from concerted.adapters.base import Adapter, AdapterOptions, JsonScan, RawTable, Reject
+from concerted.adapters.base import (
+    Adapter,
+    AdapterOptions,
+    JsonScan,
+    RawTable,
+    Reject,
+    scanned_columns,
+)
 from concerted.schema import CONTRACTS, quote_ident, sql_literal
 
 __all__ = ["pick", "records_to_reports", "report_table"]
@@ -68,8 +75,7 @@ def records_to_reports(
             scan.materialize(con, "scan")
             rejects = {r.row: r for r in scan.rejects(con)}
             scan.release(con)
-            described = con.sql("DESCRIBE scan").fetchall()
-            columns = {str(name): str(kind) for name, kind, *_ in described}
+            columns = scanned_columns(con, path)
             (raw,) = [t for t in adapter.tables(columns, path, options) if t.table == "reports"]
             cur = con.execute(f"SELECT * FROM ({raw.sql}) ORDER BY _row")
             names = [d[0] for d in cur.description or ()]
