@@ -87,6 +87,10 @@ MARK = "BulkFlag/2.0"
 RHYTHM = np.array([2, 1, 1, 1, 1, 2, 3, 4, 5, 5, 5, 5, 6, 6, 5, 5, 6, 7, 8, 9, 9, 8, 6, 4], float)
 
 
+#: The columns that name a tie and its weight, for the digests of the edges.
+_TIE = ["detector", "platform_1", "account_1", "platform_2", "account_2", "weight", "score"]
+
+
 def _zipf(rng: np.random.Generator, n_ranks: int, offset: float, size: int) -> Any:
     """Ranks 0..n_ranks-1 drawn with p ∝ (rank + offset)^-1."""
     cdf = np.cumsum(1.0 / (np.arange(n_ranks) + offset))
@@ -405,37 +409,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             found.report_scores,
             ["report_id", "platform", "score", "flagged", "recommendation", "campaign_id"],
         ),
-        "edges": digest(
-            found.edges,
-            [
-                "detector",
-                "platform_1",
-                "account_1",
-                "platform_2",
-                "account_2",
-                "weight",
-                "score",
-                "expected",
-                "p_value",
-                "q_value",
-                "significant",
-            ],
-        ),
+        "edges": digest(found.edges, [*_TIE, "expected", "p_value", "q_value", "significant"]),
         # The ties and their test's verdict without the test's figures, whose last bits
         # follow the order in which the test sums over targets.
-        "edges_verdicts": digest(
-            found.edges,
-            [
-                "detector",
-                "platform_1",
-                "account_1",
-                "platform_2",
-                "account_2",
-                "weight",
-                "score",
-                "significant",
-            ],
-        ),
+        "edges_verdicts": digest(found.edges, [*_TIE, "significant"]),
         "signals": digest(found.signals, ["detector", "entity", "platform", "id", "score"]),
     }
     truth = made
