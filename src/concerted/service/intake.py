@@ -516,12 +516,8 @@ class Guard:
                 keys.append(key)
         # Repeats are never learnt, so the new reports are scored and learnt as one
         # sequence, in arrival order: what scoring them one by one gives.
-        many = getattr(self.state, "score_and_learn_many", None)
         try:
-            if many is not None:
-                results: list[dict[str, Any]] = many(new)
-            else:
-                results = [self.state.score_and_learn(r) for r in new]
+            results = self.state.score_and_learn_many(new)
         except Exception as exc:
             # The state may have learnt part of the group: refuse intake from now on
             # (a restart replays the log), as when the log fails, and answer every
