@@ -5,7 +5,7 @@ Usage (from the repository root; needs ``wrk`` and ``hey`` on PATH)::
 
     .venv/bin/python -m benchmarks.service                    # everything, 10^6 reports
     .venv/bin/python -m benchmarks.service single max         # some of it
-    .venv/bin/python -m benchmarks.service restart --reports 10000000
+    .venv/bin/python -m benchmarks.service restart --reports 10000000 --stream platform
 
 Each part starts its own server (``concerted serve`` in a child process, a fresh state
 directory under ``--out``, the default scoring settings, a rate limit high enough never
@@ -23,13 +23,15 @@ to answer 429) and stops it after:
     ``wrk`` without delay, ``--connections`` connections: the most single reports/s.
 ``batch``
     NDJSON batches of ``--batch`` new reports from four client threads: acknowledged
-    reports/s.
+    reports/s. The batches ask for the compact answer (``?targets=once``: each
+    target's view once, not in every result) unless ``--targets each``.
 ``guard``
     The guard without HTTP, in this process: ``--batch`` NDJSON batches
     (``--guard-reports`` in all, the SQLite log, the state frozen out of the collector
     as the server does) read, submitted and answered as the batch endpoint does it
-    (``read_batch``, ``Guard.submit``, ``encode_batch``); then a fresh guard replaying
-    that log. CPU µs a report for each.
+    (``read_batch``, ``Guard.submit``, ``encode_batch``, or with ``--targets once``
+    ``encode_batch_once``); then a fresh guard replaying that log. CPU µs a report for
+    each.
 ``scorer``
     The scorer alone, in this process: 30,000 reports of the ``batch`` stream learnt
     by ``FastScorer`` (one by one) and ``ArrayScorer`` (batches of ``--batch``, and one
@@ -37,11 +39,18 @@ to answer 429) and stops it after:
     first call in a fresh process with an empty numba cache (compiling) and again with
     that cache filled.
 ``restart``
-    Fill a log with ``--reports`` reports through the batch endpoint, SIGKILL the
-    server, start it again and time it until ``/readyz`` is 200 (the last snapshot plus
-    the log after it), then again with the snapshot deleted (the whole log replayed).
+    Fill a log with ``--reports`` reports (and 90% of a snapshot interval more, which
+    a restart replays) through the batch endpoint, SIGKILL the server, start it again
+    and time it until ``/readyz`` is 200 (the last snapshot plus the log after it),
+    then again with the snapshot set aside (``--whole-log``: the whole log replayed).
     Also the server's resident memory (``VmRSS``) before and after the fill: memory
-    per million live reports (every report is within the longest window here).
+    per million reports. ``--stream dense`` fills with the ``batch`` stream (every
+    report within the longest window, every reporter meeting every other: the state
+    grows with every report); ``--stream platform`` with :func:`platform_ndjson`, a
+    heavy-tailed stream over 30 days of its own clock for 10^7 reports, whose live
+    state is what the windows keep. ``--reuse`` times the restart of the state
+    directory a run before filled, without filling it again; ``--fill inprocess`` fills
+    it in this process (:func:`fill_inprocess`: the server's guard without HTTP).
 
 The load average (1 min) is printed beside each figure: on a shared machine it says
 how much else was running.
@@ -63,7 +72,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -193,11 +202,20 @@ class Server:
 
 @contextmanager
 def server(
-    out: Path, name: str, snapshot_every: int = 100_000, pair_memory: str = ""
+    out: Path,
+    name: str,
+    snapshot_every: int = 100_000,
+    pair_memory: str = "",
+    reuse: bool = False,
 ) -> Iterator[Server]:
+    """A server over a fresh state directory ``out/name`` (or, with ``reuse``, the one
+    left there before, with a new token)."""
     state = out / name
-    shutil.rmtree(state, ignore_errors=True)
-    state.mkdir(parents=True)
+    if not reuse:
+        shutil.rmtree(state, ignore_errors=True)
+    elif not (state / "log.sqlite").exists():
+        raise SystemExit(f"--reuse: no log in {state}")
+    state.mkdir(parents=True, exist_ok=True)
     token, _ = create_token(state / "tokens.json", ["admin"])
     (state / "serve.toml").write_text(
         "[service]\nrate = 1000000.0\nburst = 1000000\n"
@@ -315,19 +333,89 @@ def ndjson(start: int, n: int, run: str) -> bytes:
     return ("\n".join(lines) + "\n").encode()
 
 
-def send_batches(s: Server, total: int, size: int, run: str, threads: int = 4) -> dict[str, Any]:
-    """Send ``total`` new reports in batches of ``size`` from ``threads`` clients."""
+#: The ``platform`` stream (:func:`platform_ndjson`): reporters, targets, the stream's
+#: span for 10^7 reports (its rate: 3.9 reports a second of its own clock), and the
+#: brigade: a pool of accounts, and how many of them report together in each batch.
+PLATFORM_REPORTERS = 2_000_000
+PLATFORM_TARGETS = 3_000_000
+PLATFORM_SPAN_PER_REPORT = 30 * 86_400 / 10_000_000
+BRIGADE_POOL = 400
+BRIGADE_WAVE = 40
+
+
+def platform_ndjson(start: int, n: int, run: str) -> bytes:
+    """``n`` new reports of the ``platform`` stream, numbered from ``start``, as NDJSON.
+
+    What a platform's report queue looks like, rather than :func:`ndjson`'s dense
+    stream (20,000 reporters filing on 5,000 targets, 1,000 reports a second, where
+    every reporter meets every other within the window): reporters drawn from
+    :data:`PLATFORM_REPORTERS` and targets from :data:`PLATFORM_TARGETS`, both
+    heavy-tailed (the id is ``N * u**k`` for ``u`` uniform: most reporters report once
+    or twice and most targets are reported once, while the busiest targets get a few
+    reports a minute), 10^7 reports over 30 days of the stream's clock, and in every
+    10,000 reports one brigade wave: :data:`BRIGADE_WAVE` accounts of a pool of
+    :data:`BRIGADE_POOL` reporting the same three targets within about 4 minutes through
+    a direct link (about 1.2% of the reports). The same ``start`` gives the same reports.
+
+    >>> lines = platform_ndjson(0, 10_000, "x").splitlines()
+    >>> len(lines), sum(b'"channel":"direct_link"' in line for line in lines)
+    (10000, 120)
+    """
+    import numpy as np
+
+    rng = np.random.default_rng(start)
+    numbers = np.arange(start, start + n)
+    reporters = (PLATFORM_REPORTERS * rng.random(n) ** 2).astype(np.int64).astype(str)
+    targets = (PLATFORM_TARGETS * rng.random(n) ** 3).astype(np.int64).astype(str)
+    reporters = np.char.add("u", reporters).astype(object)
+    targets = np.char.add("t", targets).astype(object)
+    channels = np.full(n, "web", dtype=object)
+    if n >= 1_000:
+        # The wave: its accounts, its three targets, and its slots among 1,000
+        # consecutive reports of the batch (about 4 minutes of the stream's clock).
+        first = int(rng.integers(0, n - 1_000 + 1))
+        slots = first + np.sort(rng.choice(1_000, 3 * BRIGADE_WAVE, replace=False))
+        members = rng.choice(BRIGADE_POOL, BRIGADE_WAVE, replace=False)
+        wave = rng.integers(0, PLATFORM_TARGETS, 3)
+        reporters[slots] = [f"b{m}" for m in np.tile(members, 3)]
+        targets[slots] = [f"w{t}" for t in np.repeat(wave, BRIGADE_WAVE)]
+        channels[slots] = "direct_link"
+    ts = BASE_TS + (numbers * PLATFORM_SPAN_PER_REPORT).astype(np.int64)
+    lines = [
+        f'{{"report_id":"{run}-{i}","platform":"mastodon","reporter_id":"{r}",'
+        f'"target_id":"{t}","ts":{when},"channel":"{c}"}}'
+        for i, r, t, when, c in zip(
+            numbers.tolist(), reporters, targets, ts.tolist(), channels, strict=True
+        )
+    ]
+    return ("\n".join(lines) + "\n").encode()
+
+
+def send_batches(
+    s: Server,
+    total: int,
+    size: int,
+    run: str,
+    threads: int = 4,
+    make: Callable[[int, int, str], bytes] | None = None,
+    targets: str = "once",
+) -> dict[str, Any]:
+    """Send ``total`` new reports in batches of ``size`` from ``threads`` clients; the
+    bodies are ``make(start, n, run)`` (:func:`ndjson` by default), each batch asking
+    for its answer's ``targets`` shape (``once``: the compact answer; ``each``)."""
+    make = make or ndjson
     starts = list(range(0, total, size))
     bodies: dict[int, bytes] = {}
     lock = threading.Lock()
     refused = 0
+    path = f"/v1/reports/batch?targets={targets}"
 
     def worker(mine: Sequence[int]) -> None:
         nonlocal refused
         con = http.client.HTTPConnection("127.0.0.1", s.port, timeout=600)
         headers = {"Authorization": f"Bearer {s.token}", "Content-Type": "application/x-ndjson"}
         for start in mine:
-            con.request("POST", "/v1/reports/batch", body=bodies.pop(start), headers=headers)
+            con.request("POST", path, body=bodies.pop(start), headers=headers)
             response = con.getresponse()
             answer = json.loads(response.read())
             if response.status != 200 or answer["accepted"] != min(size, total - start):
@@ -342,7 +430,7 @@ def send_batches(s: Server, total: int, size: int, run: str, threads: int = 4) -
     for k in range(0, len(starts), chunk):
         part = starts[k : k + chunk]
         for start in part:
-            bodies[start] = ndjson(start, min(size, total - start), run)
+            bodies[start] = make(start, min(size, total - start), run)
         began = time.perf_counter()
         workers = [
             threading.Thread(target=worker, args=(part[i::threads],)) for i in range(threads)
@@ -355,6 +443,7 @@ def send_batches(s: Server, total: int, size: int, run: str, threads: int = 4) -
     return {
         "reports": total,
         "batch": size,
+        "targets": targets,
         "seconds": elapsed,
         "rate": total / elapsed,
         "failed_batches": refused,
@@ -362,13 +451,14 @@ def send_batches(s: Server, total: int, size: int, run: str, threads: int = 4) -
     }
 
 
-def guard_inprocess(out: Path, total: int, size: int) -> dict[str, Any]:
-    """Intake and replay CPU a report, in this process (the ``guard`` part)."""
+def guard_inprocess(out: Path, total: int, size: int, targets: str = "each") -> dict[str, Any]:
+    """Intake and replay CPU a report, in this process (the ``guard`` part), the
+    answers in the ``targets`` shape (``each`` or ``once``)."""
     import asyncio
     import resource
 
     from concerted.scoring import ScoreSettings
-    from concerted.service.app import encode_batch
+    from concerted.service.app import encode_batch, encode_batch_once
     from concerted.service.intake import Guard, read_batch
     from concerted.service.sqlite import SqliteLog
     from concerted.service.state import GuardState
@@ -377,7 +467,8 @@ def guard_inprocess(out: Path, total: int, size: int) -> dict[str, Any]:
     shutil.rmtree(state, ignore_errors=True)
     state.mkdir(parents=True)
     bodies = [ndjson(start, min(size, total - start), "guard") for start in range(0, total, size)]
-    figures: dict[str, Any] = {"reports": total, "batch": size}
+    figures: dict[str, Any] = {"reports": total, "batch": size, "targets": targets}
+    once = targets == "once"
 
     async def intake() -> None:
         guard = Guard(SqliteLog(state / "log.sqlite"), GuardState(ScoreSettings()), freeze_gc=True)
@@ -385,7 +476,8 @@ def guard_inprocess(out: Path, total: int, size: int) -> dict[str, Any]:
         before, cpu, wall = load(), time.process_time(), time.perf_counter()
         for body in bodies:
             # What the batch endpoint does with a body, but for HTTP.
-            encode_batch(await guard.submit(read_batch(body)))
+            answers = await guard.submit(read_batch(body), compact=once)
+            (encode_batch_once if once else encode_batch)(answers)
         cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
         figures["intake"] = {
             "cpu_us_per_report": cpu / total * 1e6,
@@ -509,6 +601,137 @@ def _metric(s: Server, name: str) -> float:
     return sum(float(m[1]) for m in re.finditer(rf"^{name}(?:{{[^}}]*}})? (\S+)$", text, re.M))
 
 
+def fill_inprocess(
+    state: Path,
+    total: int,
+    size: int,
+    make: Callable[[int, int, str], bytes],
+    snapshot_every: int,
+    pair_memory: str,
+) -> dict[str, Any]:
+    """Fill the log in ``state`` in this process, as the server would without HTTP:
+    the same :class:`~concerted.service.intake.Guard` over the SQLite log, taking
+    snapshots every ``snapshot_every`` reports, fed ``total`` reports in batches of
+    ``size``; then left as a SIGKILL leaves it (no last snapshot)."""
+    import asyncio
+    import resource
+
+    from concerted.scoring import ScoreSettings
+    from concerted.service.intake import Guard, read_batch
+    from concerted.service.settings import duration
+    from concerted.service.sqlite import SqliteLog
+    from concerted.service.state import GuardState
+
+    memory = duration(pair_memory) if pair_memory else None
+    figures: dict[str, Any] = {"reports": total, "batch": size, "how": "in process"}
+
+    async def fill() -> None:
+        guard = Guard(
+            SqliteLog(state / "log.sqlite"),
+            GuardState(ScoreSettings(), memory),
+            snapshot=state / "snapshot.bin",
+            snapshot_every=snapshot_every,
+            freeze_gc=True,
+        )
+        await guard.start()
+        before, cpu, wall = load(), time.process_time(), time.perf_counter()
+        for start in range(0, total, size):
+            answers = await guard.submit(read_batch(make(start, min(size, total - start), "fill")))
+            if len(answers) != min(size, total - start):
+                raise RuntimeError("a batch was not answered in full")
+        figures.update(
+            {
+                "cpu_s": time.process_time() - cpu,
+                "seconds": time.perf_counter() - wall,
+                "load": (before, load()),
+                "state": {
+                    "targets": len(guard.state.targets),
+                    "pairs": guard.state.scorer.pairs,
+                },
+            }
+        )
+        # No ``guard.stop()``: it would take a last snapshot, which a SIGKILL does not.
+        guard.log.close()
+
+    asyncio.run(fill())
+    figures["peak_rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return figures
+
+
+def restart(args: argparse.Namespace) -> dict[str, Any]:
+    """The ``restart`` part: fill a log (unless ``--reuse``), SIGKILL, time the restart
+    from the snapshot, then (``--whole-log``) from the log alone."""
+    make = platform_ndjson if args.stream == "platform" else ndjson
+    # 90% of a snapshot interval past the last snapshot: a restart replays that.
+    every = args.snapshot_every
+    tail = 9 * every // 10
+    figures: dict[str, Any] = {"stream": args.stream, "snapshot_every": every}
+    reuse = args.reuse
+    if args.fill == "inprocess" and not reuse:
+        state = args.out / "restart"
+        shutil.rmtree(state, ignore_errors=True)
+        state.mkdir(parents=True)
+        figures["fill"] = fill_inprocess(
+            state, args.reports + tail, args.batch, make, every, args.pair_memory
+        )
+        reuse = True
+    with server(
+        args.out,
+        "restart",
+        snapshot_every=every,
+        pair_memory=args.pair_memory,
+        reuse=reuse,
+    ) as s:
+        if not reuse:
+            empty = s.rss_mib()
+            fill = send_batches(s, args.reports + tail, args.batch, "fill", make=make)
+            full = s.rss_mib()
+            figures |= {
+                "fill": fill,
+                "rss_mib_empty": empty,
+                "rss_mib_full": full,
+                "peak_mib_fill": s.peak_mib(),
+                "server_cpu_s_fill": s.cpu_s(),
+                "rss_mib_per_million": (full - empty) / ((args.reports + tail) / 1e6),
+            }
+        figures["state"] = {
+            m: _metric(s, m)
+            for m in (
+                "concerted_state_targets",
+                "concerted_state_reports",
+                "concerted_state_pairs",
+            )
+        }
+        figures["reports"] = _metric(s, "concerted_log_offset")
+        s.kill()
+        snapshot = s.state / "snapshot.bin"
+        figures["log_mib"] = (s.state / "log.sqlite").stat().st_size / 2**20
+        figures["snapshot_mib"] = snapshot.stat().st_size / 2**20
+        figures["snapshot_load"] = _load_snapshot(snapshot, args.pair_memory)
+        before = load()
+        figures["ready_s_snapshot"] = s.start(timeout=3600)
+        figures["ready_cpu_s_snapshot"] = s.cpu_s()  # the new server's CPU until ready
+        figures["rss_mib_ready_snapshot"] = s.rss_mib()
+        figures["replayed_after_snapshot"] = _metric(s, "concerted_replayed")
+        figures["load_snapshot"] = (before, load())
+        s.kill()
+        if args.whole_log:
+            # The snapshot set aside (and put back), the whole log replayed.
+            aside = snapshot.with_suffix(".aside")
+            snapshot.rename(aside)
+            try:
+                before = load()
+                figures["ready_s_whole_log"] = s.start(timeout=3600)
+                figures["ready_cpu_s_whole_log"] = s.cpu_s()
+                figures["load_whole_log"] = (before, load())
+                s.kill()
+            finally:
+                snapshot.unlink(missing_ok=True)
+                aside.rename(snapshot)
+        s.process = None
+    return figures
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("parts", nargs="*", default=["single", "max", "batch", "restart"])
@@ -519,8 +742,35 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--delay", type=float, default=None, help="wrk's delay (ms); tuned")
     parser.add_argument("--batch", type=int, default=10_000)
     parser.add_argument("--batch-reports", type=int, default=200_000)
+    parser.add_argument(
+        "--targets", choices=("each", "once"), default=None, help="batch answers' shape"
+    )
     parser.add_argument("--pair-memory", default="", help="[service] pair_memory, e.g. 2h")
     parser.add_argument("--reports", type=int, default=1_000_000)
+    parser.add_argument(
+        "--stream",
+        choices=("dense", "platform"),
+        default="dense",
+        help="restart: the reports filled (ndjson or platform_ndjson)",
+    )
+    parser.add_argument(
+        "--snapshot-every", type=int, default=100_000, help="restart: [service] snapshot_every"
+    )
+    parser.add_argument(
+        "--reuse", action="store_true", help="restart: the state filled before, not refilled"
+    )
+    parser.add_argument(
+        "--fill",
+        choices=("http", "inprocess"),
+        default="http",
+        help="restart: fill through the batch endpoint or in this process (fill_inprocess)",
+    )
+    parser.add_argument(
+        "--whole-log",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="restart: also time a restart from the log alone",
+    )
     parser.add_argument("--guard-reports", type=int, default=60_000)
     parser.add_argument("--scorer-reports", type=int, default=30_000)
     args = parser.parse_args(argv)
@@ -563,64 +813,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     if "batch" in args.parts:
         with server(args.out, "batch", pair_memory=args.pair_memory) as s:
             cpu = s.cpu_s()
-            results["batch"] = send_batches(s, args.batch_reports, args.batch, "batch")
+            results["batch"] = send_batches(
+                s, args.batch_reports, args.batch, "batch", targets=args.targets or "once"
+            )
             results["batch"] |= {"server_cpu_s": s.cpu_s() - cpu, "peak_mib": s.peak_mib()}
             print("batch:", json.dumps(results["batch"]))
     if "guard" in args.parts:
-        results["guard"] = guard_inprocess(args.out, args.guard_reports, args.batch)
+        results["guard"] = guard_inprocess(
+            args.out, args.guard_reports, args.batch, args.targets or "each"
+        )
         print("guard:", json.dumps(results["guard"]))
     if "scorer" in args.parts:
         results["scorer"] = scorer_alone(args.scorer_reports, args.batch)
         print("scorer:", json.dumps(results["scorer"]))
     if "restart" in args.parts:
-        with server(args.out, "restart", pair_memory=args.pair_memory) as s:
-            empty = s.rss_mib()
-            # 90% of a snapshot interval past the last snapshot: a restart replays that.
-            tail = 9 * 100_000 // 10
-            fill = send_batches(s, args.reports + tail, args.batch, "fill")
-            full = s.rss_mib()
-            peak = s.peak_mib()
-            fill_cpu = s.cpu_s()
-            size = {
-                m: _metric(s, m)
-                for m in (
-                    "concerted_state_targets",
-                    "concerted_state_reports",
-                    "concerted_state_pairs",
-                )
-            }
-            s.kill()
-            log_mib = (s.state / "log.sqlite").stat().st_size / 2**20
-            snapshot_mib = (s.state / "snapshot.bin").stat().st_size / 2**20
-            loading = _load_snapshot(s.state / "snapshot.bin", args.pair_memory)
-            with_snapshot = s.start(timeout=3600)
-            cpu_snapshot = s.cpu_s()  # the new server's CPU until ready
-            replayed = _metric(s, "concerted_replayed")
-            s.kill()
-            (s.state / "snapshot.bin").unlink()
-            before = load()
-            whole_log = s.start(timeout=3600)
-            cpu_whole_log = s.cpu_s()
-            results["restart"] = {
-                "reports": args.reports + tail,
-                "replayed_after_snapshot": replayed,
-                "fill": fill,
-                "rss_mib_empty": empty,
-                "rss_mib_full": full,
-                "peak_mib_fill": peak,
-                "server_cpu_s_fill": fill_cpu,
-                "rss_mib_per_million": (full - empty) / ((args.reports + tail) / 1e6),
-                "state": size,
-                "log_mib": log_mib,
-                "snapshot_mib": snapshot_mib,
-                "snapshot_load": loading,
-                "ready_s_snapshot": with_snapshot,
-                "ready_s_whole_log": whole_log,
-                "ready_cpu_s_snapshot": cpu_snapshot,
-                "ready_cpu_s_whole_log": cpu_whole_log,
-                "load": (before, load()),
-            }
-            print("restart:", json.dumps(results["restart"]))
+        results["restart"] = restart(args)
+        print("restart:", json.dumps(results["restart"]))
     (args.out / "results.json").write_text(json.dumps(results, indent=2))
     return 0
 

@@ -46,9 +46,15 @@ def test_a_repeat_gets_its_first_result_and_is_stored_once(serve: Start) -> None
     # The same key with other content is still the same report: the first result.
     again = c.post("/v1/reports", json=report(1, "z", "other", 50)).json()
     assert again["repeat"] is True
-    assert {k: v for k, v in again.items() if k != "repeat"} == {
-        k: v for k, v in first.items() if k != "repeat"
+    assert {k: v for k, v in again.items() if k not in ("repeat", "target")} == {
+        k: v for k, v in first.items() if k not in ("repeat", "target")
     }
+    # The target's view is the target as it is now, two reports on, not as it was then.
+    now = s.client("reports:read").get("/v1/targets/mastodon/t").json()
+    assert again["target"] == {k: v for k, v in now.items() if k != "timeline"}
+    assert (first["target"]["reports"], again["target"]["reports"]) == (1, 2)
+    stored = s.client("reports:read").get("/v1/reports/mastodon/r0001").json()["result"]
+    assert stored == {k: v for k, v in again.items() if k != "repeat"}
     batch = c.post("/v1/reports/batch", json=[report(3, "c", "t", 2), report(3, "c", "t", 2)])
     one, two = batch.json()["results"]
     assert one["repeat"] is False and two["repeat"] is True and one["offset"] == two["offset"]
@@ -342,3 +348,19 @@ def test_a_path_no_route_matches_is_answered_as_json(serve: Start) -> None:
         assert r.json()["error"]["status"] == 404
     r = reader.delete("/v1/reports")
     assert r.status_code == 405 and r.json()["error"]["reason"] == "method not allowed"
+
+
+def test_a_batch_with_targets_once_shows_each_target_once(serve: Start) -> None:
+    s = serve()
+    c = s.client("reports:write")
+    rows = [report(1, "a", "t", 0), report(2, "b", "u", 1), report(3, "c", "t", 2)]
+    r = c.post("/v1/reports/batch?targets=once", json=[*rows, {"report_id": "bad"}])
+    assert r.status_code == 200
+    body = r.json()
+    assert (body["accepted"], body["refused"]) == (3, 1)
+    assert all("target" not in x for x in body["results"])
+    assert [(v["target_id"], v["reports"]) for v in body["targets"]] == [("t", 2), ("u", 1)]
+    now = s.client("reports:read").get("/v1/targets/mastodon/t").json()
+    assert body["targets"][0] == {k: v for k, v in now.items() if k != "timeline"}
+    bad = c.post("/v1/reports/batch?targets=some", json=rows)
+    assert bad.status_code == 422 and bad.json()["error"]["field"] == "targets"

@@ -169,13 +169,15 @@ def test_a_group_answers_each_request_in_order(open_intake_log: Opener) -> None:
 
 
 class _Many(GuardState):
-    """A state whose calls of ``score_and_learn_many`` are recorded."""
+    """A state whose calls of ``score_and_learn_group`` (the guard's) are recorded."""
 
     calls: list[list[str]]
 
-    def score_and_learn_many(self, reports: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    def score_and_learn_group(
+        self, reports: Sequence[Mapping[str, Any]], views: Sequence[bool] | None = None
+    ) -> tuple[list[dict[str, Any]], list[dict[str, Any] | None]]:
         self.calls.append([r["report_id"] for r in reports])
-        return super().score_and_learn_many(reports)
+        return super().score_and_learn_group(reports, views)
 
 
 def test_a_group_s_new_reports_are_scored_in_one_call_with_the_same_answers(
@@ -212,7 +214,9 @@ def test_a_group_s_new_reports_are_scored_in_one_call_with_the_same_answers(
 
 
 class _Broken(GuardState):
-    def score_and_learn_many(self, reports: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    def score_and_learn_group(
+        self, reports: Sequence[Mapping[str, Any]], views: Sequence[bool] | None = None
+    ) -> tuple[list[dict[str, Any]], list[dict[str, Any] | None]]:
         raise ZeroDivisionError
 
 

@@ -8,8 +8,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from concerted.service.logs import open_log
+from concerted.service.state import (
+    MAX_CO_REPORTERS,
+    TIMELINE,
+    TargetView,
+    pack_views,
+    unpack_views,
+)
 from tests.service.conftest import Start, brigade_stream
 
 _KEEP = ("score", "recommendation", "signals", "features", "target")
@@ -72,3 +81,74 @@ def test_a_restart_replays_the_log_and_scores_on_unchanged(
     assert any(r["recommendation"] != "count" for r in after)
     targets = again.client("reports:read").get("/v1/targets").json()
     assert targets == uninterrupted.client("reports:read").get("/v1/targets").json()
+
+
+# The target views a snapshot holds -------------------------------------------------
+
+_RECOMMENDATIONS = ("count", "review", "discount")
+_events = st.lists(
+    st.tuples(
+        st.integers(-(10**12), 10**15),
+        st.sampled_from([f"u{i}" for i in range(6)] + [f"v{i}" for i in range(120)]),
+        st.sampled_from(_RECOMMENDATIONS),
+        st.lists(st.sampled_from(["coreport", "pace", "burst", "automation"]), max_size=3),
+    ),
+    max_size=450,
+)
+
+
+def _model(events: list[tuple[int, str, str, list[str]]]) -> dict[str, Any]:
+    """What a target's view shows after ``events``, counted the plain way."""
+    flagged = [e for e in events if e[2] != "count"]
+    co: list[str] = []
+    for _, reporter, _, _ in flagged:
+        if reporter not in co and len(co) < MAX_CO_REPORTERS:
+            co.append(reporter)
+    signals: dict[str, int] = {}
+    for *_, names in flagged:
+        for name in names:
+            signals[name] = signals.get(name, 0) + 1
+    return {
+        "reports": len(events),
+        "first": min(e[0] for e in events),
+        "latest": max(e[0] for e in events),
+        "flagged": max((e[0] for e in flagged), default=None),
+        "recommendations": {r: sum(e[2] == r for e in events) for r in _RECOMMENDATIONS},
+        "co_reporters": sorted(co),
+        "signals": dict(sorted(signals.items())),
+        "timeline": [(t, r) for t, _, r, _ in events][-TIMELINE:],
+    }
+
+
+def _shown(view: TargetView) -> dict[str, Any]:
+    return {
+        "reports": view.reports,
+        "first": view.first_us,
+        "latest": view.latest_us,
+        "flagged": view.flagged_us,
+        "recommendations": view.recommendations,
+        "co_reporters": view._co(),
+        "signals": view._shown_signals(),
+        "timeline": list(view.timeline),
+    }
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(_events.filter(bool), min_size=1, max_size=4))
+def test_target_views_count_as_the_plain_way_and_survive_a_snapshot(
+    targets: list[list[tuple[int, str, str, list[str]]]],
+) -> None:
+    views: dict[tuple[str, str], TargetView] = {}
+    for n, events in enumerate(targets):
+        view = views[("x", f"t{n}")] = TargetView(events[0][0], events[0][0])
+        for t, reporter, recommendation, names in events:
+            view.add(t, reporter, recommendation, names)
+        assert _shown(view) == _model(events)
+    back = unpack_views(pickle.loads(pickle.dumps(pack_views(views))))
+    assert list(back) == list(views)
+    for key, view in views.items():
+        assert _shown(back[key]) == _shown(view)
+        # and they go on alike
+        back[key].add(7, "u1", "review", ["pace"])
+        view.add(7, "u1", "review", ["pace"])
+        assert _shown(back[key]) == _shown(view)

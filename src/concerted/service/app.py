@@ -52,7 +52,7 @@ from concerted.service.openapi import ROUTES, document
 from concerted.service.settings import ServiceSettings
 from concerted.service.state import GuardState
 
-__all__ = ["HTTPError", "create_app", "encode_batch"]
+__all__ = ["HTTPError", "create_app", "encode_batch", "encode_batch_once"]
 
 access = logging.getLogger("concerted.service.access")
 log = logging.getLogger("concerted.service")
@@ -187,15 +187,19 @@ async def post_report(request: Request, s: _Service, _: Token | None) -> Respons
 
 @_endpoint("POST", "/v1/reports/batch", "reports:write")
 async def post_batch(request: Request, s: _Service, _: Token | None) -> Response:
+    targets = request.query_params.get("targets", "each")
+    if targets not in ("each", "once"):
+        raise HTTPError(422, "targets is each (the default) or once", "targets")
     items = read_batch(await _body(request, s.settings.max_batch_body))
     if len(items) > s.settings.max_batch:
         raise HTTPError(413, f"a batch holds at most {s.settings.max_batch} reports")
-    return await _answer_batch(s, items)
+    return await _answer_batch(s, items, targets == "once")
 
 
-async def _answer_batch(s: _Service, items: list[Candidate]) -> Response:
-    answers = await s.guard.submit(items)
-    return Response(encode_batch(answers), media_type="application/json")
+async def _answer_batch(s: _Service, items: list[Candidate], once: bool = False) -> Response:
+    answers = await s.guard.submit(items, compact=once)
+    body = encode_batch_once(answers) if once else encode_batch(answers)
+    return Response(body, media_type="application/json")
 
 
 #: Keys of a batch answer's own: a result holding one is encoded the plain way.
@@ -235,6 +239,54 @@ def encode_batch(answers: Sequence[Accepted | ItemError]) -> bytes:
     )
 
 
+def encode_batch_once(answers: Sequence[Accepted | ItemError]) -> bytes:
+    """The batch's answer with ``targets=once``: :func:`encode_batch`'s, each result
+    without its ``target``, and ``"targets"``: each target's view once (the last any
+    result of the batch showed), in the order the results first name them.
+
+    >>> a = Accepted({"platform": "x", "target_id": "t", "score": 0.5,
+    ...               "target": {"reports": 1}}, b"", 7, False)
+    >>> encode_batch_once([a]).decode()
+    '{"accepted":1,"refused":0,"results":[{"ok":true,"index":0,"platform":"x",\
+"target_id":"t","score":0.5,"repeat":false,"offset":7}],"targets":[{"reports":1}]}'
+    """
+    parts: list[bytes] = []
+    targets: dict[tuple[Any, Any], bytes | None] = {}
+    refused = 0
+    for index, answer in enumerate(answers):
+        if isinstance(answer, ItemError):
+            refused += 1
+            parts.append(_encode({"ok": False, "index": index, "error": answer.as_dict()}))
+            continue
+        result = answer.result
+        bare, view = answer.bare, answer.view
+        if bare is None:
+            bare = _encode({k: v for k, v in result.items() if k != "target"})
+        if view is None and "target" in result:
+            view = _encode(result["target"])
+        key = (result.get("platform"), result.get("target_id"))
+        if view is not None:
+            targets[key] = view
+        elif key not in targets:  # its place: where the results first name it
+            targets[key] = None
+        inner = bare[1:-1]
+        if not inner or not _OWN.isdisjoint(result):
+            rest = {k: v for k, v in result.items() if k != "target"}
+            plain = {"ok": True, "index": index, **rest, "repeat": answer.repeat}
+            parts.append(_encode({**plain, "offset": answer.offset}))
+            continue
+        parts.append(
+            b'{"ok":true,"index":%d,%b,"repeat":%b,"offset":%d}'
+            % (index, inner, b"true" if answer.repeat else b"false", answer.offset)
+        )
+    return b'{"accepted":%d,"refused":%d,"results":[%b],"targets":[%b]}' % (
+        len(answers) - refused,
+        refused,
+        b",".join(parts),
+        b",".join(v for v in targets.values() if v is not None and v != b"null"),
+    )
+
+
 @_endpoint("GET", "/v1/reports/{platform}/{report_id}", "reports:read")
 async def get_report(request: Request, s: _Service, _: Token | None) -> Response:
     platform = str(request.path_params["platform"]).strip().lower()
@@ -244,11 +296,14 @@ async def get_report(request: Request, s: _Service, _: Token | None) -> Response
     if entry is None:
         raise HTTPError(404, "no such report in the log")
     outcome = await asyncio.to_thread(s.log.outcome, platform, report_id)
+    # The first result; its target's view as it is now (the log keeps none).
+    result = {k: v for k, v in entry.record.result.items() if k != "target"}
+    view = s.guard.state.view(entry.record.platform, entry.record.target_id)
     return _json(
         {
             "offset": entry.offset,
             "report": entry.record.report,
-            "result": {**entry.record.result, "offset": entry.offset},
+            "result": {**result, "target": view, "offset": entry.offset},
             "outcome": None if outcome is None else outcome.outcome,
         }
     )

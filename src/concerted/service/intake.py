@@ -10,9 +10,12 @@ time: the reports the fast check left (from every request pending) are typed by
 :func:`concerted.schema.validate` (the one place a row is checked, in one DuckDB pass
 per group), all are looked up in the log, the new ones scored and learnt by the live
 state in arrival order, appended to the log in one durable commit, and only then
-answered. A report that breaks the contract gets its own error naming the column;
-nothing of it is stored or learnt. Each result is encoded as JSON once, for the log
-and for the answer (:class:`Accepted`).
+answered. The commit runs in a thread of its own while the writer takes the next
+group (groups are appended in the order they were learnt). A report that breaks the
+contract gets its own error naming the column; nothing of it is stored or learnt.
+Each result is encoded as JSON once without its target's view, as the log stores it;
+the view, where the answer shows it, is encoded apart and spliced in
+(:class:`Accepted`).
 """
 
 from __future__ import annotations
@@ -20,7 +23,9 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
+from collections import deque
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -76,6 +81,10 @@ _encode = msgspec.json.Encoder().encode
 _decode_wires = msgspec.json.Decoder(list[fastcheck.Wire]).decode
 _decode_wire = msgspec.json.Decoder(fastcheck.Wire).decode
 assert fastcheck.Wire.__struct_fields__ == FIELDS
+#: Groups learnt that may wait for the log behind the one being committed: the writer
+#: scores one group while the one before it is committed, no more (a group is answered
+#: only once durable, so more would only hold more answers back).
+_PIPELINE = 1
 
 
 class BadRequest(ValueError):
@@ -111,14 +120,21 @@ Candidate = dict[str, Any] | Unchecked | ItemError
 
 @dataclass(slots=True)
 class Accepted:
-    """A report's answer: the result it was first answered with (``encoded``: the
-    same as JSON, as the log stores it), its offset in the log, and whether this was a
-    repeat."""
+    """A report's answer: its result (``encoded``: the same as JSON), its offset in the
+    log, and whether this was a repeat. ``bare`` is the result without its target view
+    as JSON (what the log stores), ``view`` the view alone (``null`` when nothing is
+    known of the target); either is None when not made yet. A new report's view is
+    its target's right after it was learnt; a repeat's, its target's once the repeat's
+    group was learnt, i.e. now (the score, recommendation, signals and features are
+    always the first result's). The result of a report whose batch asked for
+    ``targets=once`` may lack its view."""
 
     result: Mapping[str, Any]
     encoded: bytes
     offset: int
     repeat: bool
+    bare: bytes | None = None
+    view: bytes | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return {**self.result, "repeat": self.repeat, "offset": self.offset}
@@ -303,6 +319,27 @@ class _Job:
     kind: Literal["reports", "outcome"]
     items: list[Any]
     future: asyncio.Future[list[Any]]
+    #: A batch that asked for ``targets=once``: its new reports' results need no view
+    #: but the last one of each target.
+    compact: bool = False
+
+
+@dataclass(slots=True)
+class _Written:
+    """A group's new reports, scored and on their way to the log: the reports, their
+    keys, their results without the view (dicts and JSON), and their offsets once
+    durable."""
+
+    reports: list[dict[str, Any]]
+    keys: list[tuple[str, str]]
+    results: list[dict[str, Any]]
+    encoded: list[bytes]
+    offsets: list[int] = field(default_factory=list)
+
+
+#: A report's answer until its group is durable: its error, the entry stored before,
+#: or (the group that holds its result, its number there, repeat?).
+_Slot = ItemError | Entry | tuple[_Written, int, bool]
 
 
 @dataclass(slots=True)
@@ -348,7 +385,19 @@ class Guard:
         self._con.execute("SET TimeZone = 'UTC'")
         self._queue: asyncio.Queue[_Job | None] = asyncio.Queue()
         self._writer: asyncio.Task[None] | None = None
-        self._snapshot_offset = state.offset
+        #: Reports learnt since the last snapshot.
+        self._learnt = 0
+        # The pipeline: one thread appends the groups to the log, in the order they
+        # were learnt, while the writer checks and scores the next group; a group is
+        # answered once its append returned. ``_flight`` holds the keys of the groups
+        # learnt but not known durable to the last lookup (the log may not find them),
+        # ``_settled`` the groups durable since, ``_finishing`` the tasks that answer
+        # each group not answered yet.
+        self._appender = ThreadPoolExecutor(1, thread_name_prefix="concerted-append")
+        self._broken = False
+        self._flight: dict[tuple[str, str], tuple[_Written, int]] = {}
+        self._settled: list[_Written] = []
+        self._finishing: deque[asyncio.Task[None]] = deque()
 
     def pending(self) -> int:
         """Requests waiting for the writer."""
@@ -429,8 +478,10 @@ class Guard:
             await self._queue.put(None)
             await self._writer
             self._writer = None
+        await self._drain()
         if self.failed is None and self.snapshot is not None:
             await self._write_snapshot()
+        self._appender.shutdown()
         self._con.close()
 
     # Submitting ---------------------------------------------------------------------
@@ -440,20 +491,26 @@ class Guard:
         answers = await self.submit(candidates(items))
         return [a if isinstance(a, ItemError) else a.as_dict() for a in answers]
 
-    async def submit(self, items: list[Candidate]) -> list[Accepted | ItemError]:
-        """Each candidate's answer, in order (:func:`candidates`, :func:`read_batch`)."""
-        return await self._submit("reports", items)
+    async def submit(
+        self, items: list[Candidate], *, compact: bool = False
+    ) -> list[Accepted | ItemError]:
+        """Each candidate's answer, in order (:func:`candidates`, :func:`read_batch`).
+        With ``compact``, a new report's answer carries its target's view only when it
+        is the batch's last answer on that target (what ``targets=once`` shows)."""
+        return await self._submit("reports", items, compact)
 
     async def submit_outcome(self, outcome: Outcome) -> bool:
         """Store a decision on a report; False when the log has no such report."""
         answer = await self._submit("outcome", [outcome])
         return bool(answer[0])
 
-    async def _submit(self, kind: Literal["reports", "outcome"], items: list[Any]) -> list[Any]:
+    async def _submit(
+        self, kind: Literal["reports", "outcome"], items: list[Any], compact: bool = False
+    ) -> list[Any]:
         if not self.ready or self.failed is not None:
             raise NotReady("not ready: replaying the log, stopping, or the log failed")
         future: asyncio.Future[list[Any]] = asyncio.get_running_loop().create_future()
-        await self._queue.put(_Job(kind, items, future))
+        await self._queue.put(_Job(kind, items, future, compact))
         # A client that goes away does not cancel its reports: they are stored anyway.
         return await asyncio.shield(future)
 
@@ -483,6 +540,10 @@ class Guard:
             return
         items = [i for job in group if job.kind == "reports" for i in job.items]
         outcomes: list[Outcome] = [i for job in group if job.kind == "outcome" for i in job.items]
+        # The groups durable before this lookup starts are found by it: their keys
+        # leave ``_flight`` once it returned (not before: a key must never be in
+        # neither).
+        settled, self._settled = self._settled, []
         try:
             typed, existing = await asyncio.to_thread(self._check, items, outcomes)
         except Exception as exc:  # the state is untouched: refuse this group only
@@ -491,12 +552,16 @@ class Guard:
                 _fail(job.future, exc)
             return
         stats = self.stats
-        # Each report's answer for now: its error, the entry stored before, or
-        # (number among the new reports, repeat?) until the group is committed.
-        slots: list[ItemError | Entry | tuple[int, bool]] = []
+        flight = self._flight
+        for done in settled:
+            for key in done.keys:
+                if flight.get(key, (None,))[0] is done:
+                    del flight[key]
+        slots: list[_Slot] = []
         new: list[dict[str, Any]] = []
         keys: list[tuple[str, str]] = []
         fresh: dict[tuple[str, str], int] = {}
+        written = _Written(new, keys, [], [])
         for report in typed:
             if isinstance(report, ItemError):
                 stats.refused += 1
@@ -507,17 +572,22 @@ class Guard:
                 slots.append(existing[key])
                 stats.repeats += 1
             elif key in fresh:
-                slots.append((fresh[key], True))
+                slots.append((written, fresh[key], True))
+                stats.repeats += 1
+            elif key in flight:  # learnt in a group not durable yet
+                earlier, number = flight[key]
+                slots.append((earlier, number, True))
                 stats.repeats += 1
             else:
-                slots.append((len(new), False))
+                slots.append((written, len(new), False))
                 fresh[key] = len(new)
                 new.append(report)
                 keys.append(key)
+        views = self._wanted(group, slots, len(new))
         # Repeats are never learnt, so the new reports are scored and learnt as one
         # sequence, in arrival order: what scoring them one by one gives.
         try:
-            results = self.state.score_and_learn_many(new)
+            results, shown = self.state.score_and_learn_group(new, views) if new else ([], [])
         except Exception as exc:
             # The state may have learnt part of the group: refuse intake from now on
             # (a restart replays the log), as when the log fails, and answer every
@@ -528,8 +598,23 @@ class Guard:
             for job in group:
                 _fail(job.future, NotReady("scoring failed; restart the service"))
             return
+        written.results = results
+        # A repeat shows its target's view as it stands once this group is learnt.
+        views_now: dict[tuple[str, str], dict[str, Any] | None] = {}
+        now: dict[int, dict[str, Any] | None] = {}
+        for at, slot in enumerate(slots):
+            if isinstance(slot, Entry):
+                target = (slot.record.platform, slot.record.target_id)
+            elif isinstance(slot, tuple) and slot[2]:
+                held = slot[0].reports[slot[1]]
+                target = (str(held["platform"]), str(held["target_id"]))
+            else:
+                continue
+            if target not in views_now:
+                views_now[target] = self.state.view(*target)
+            now[at] = views_now[target]
         counts = stats.reports
-        encoded: list[bytes] = []
+        encoded = written.encoded
         records: list[Record] = []
         for key, report, result in zip(keys, new, results, strict=True):
             counts[result["recommendation"]] += 1
@@ -546,64 +631,163 @@ class Guard:
                     result_json=data,
                 )
             )
+        for number, key in enumerate(keys):
+            flight[key] = (written, number)
         known: list[Outcome] = []
         # Decisions after the group's reports (the log gives them that place too).
         for o in outcomes:
             key = (o.platform, o.report_id)
+            decided: Mapping[str, Any] | None = None
             if key in existing:
-                decided: Mapping[str, Any] | None = existing[key].record.report
-            else:
-                decided = new[fresh[key]] if key in fresh else None
+                decided = existing[key].record.report
+            elif key in fresh:
+                decided = new[fresh[key]]
+            elif key in flight:
+                earlier, number = flight[key]
+                decided = earlier.reports[number]
             if decided is not None:
                 self.state.decide(decided, o.outcome)
                 known.append(o)
+        await self._drain(keep=_PIPELINE)
+        appended = asyncio.get_running_loop().run_in_executor(
+            self._appender, self._append, records, known
+        )
+        task = asyncio.create_task(
+            self._finish(
+                group,
+                slots,
+                written,
+                shown,
+                now,
+                {(o.platform, o.report_id) for o in known},
+                appended,
+            )
+        )
+        self._finishing.append(task)
+        # Counted as learnt (the offset moves only once a group is durable): the
+        # snapshot follows the group that reaches the interval, once it is durable.
+        self._learnt += len(new)
+        if self.snapshot is not None and self._learnt >= self.snapshot_every:
+            await self._drain()
+            if self.failed is None:
+                await self._write_snapshot()
+
+    @staticmethod
+    def _wanted(group: list[_Job], slots: list[_Slot], count: int) -> list[bool]:
+        """Which new reports' results need their target's view: every one answered in
+        full, and in a compact batch the last answer on each target."""
+        wanted = [False] * count
+        at = 0
+        for job in group:
+            if job.kind != "reports":
+                continue
+            mine = slots[at : at + len(job.items)]
+            at += len(job.items)
+            if not job.compact:
+                for slot in mine:
+                    if isinstance(slot, tuple) and not slot[2]:
+                        wanted[slot[1]] = True
+                continue
+            seen: set[tuple[str, str]] = set()
+            for slot in reversed(mine):
+                if isinstance(slot, ItemError):
+                    continue
+                if isinstance(slot, Entry):
+                    target = (slot.record.platform, slot.record.target_id)
+                else:
+                    held, number, _ = slot
+                    report = held.reports[number]
+                    target = (str(report["platform"]), str(report["target_id"]))
+                if target not in seen:
+                    seen.add(target)
+                    if isinstance(slot, tuple) and not slot[2]:
+                        wanted[slot[1]] = True
+        return wanted
+
+    def _append(self, records: list[Record], outcomes: list[Outcome]) -> tuple[list[Entry], int]:
+        """In the append thread: a group into the log, after every group before it; none
+        once one failed (the state learnt reports that are not durable)."""
+        if self._broken:
+            raise NotReady("the intake log failed; restart the service")
+        if not records and not outcomes:
+            return [], 0  # only repeats and errors: nothing to store
         try:
-            entries = await asyncio.to_thread(self.log.append, records, known)
+            entries = self.log.append(records, outcomes)
+            return entries, (self.log.last_decision if outcomes else 0)
+        except BaseException:
+            self._broken = True
+            raise
+
+    async def _finish(
+        self,
+        group: list[_Job],
+        slots: list[_Slot],
+        written: _Written,
+        shown: list[dict[str, Any] | None],
+        now: dict[int, dict[str, Any] | None],
+        decided: set[tuple[str, str]],
+        appended: asyncio.Future[tuple[list[Entry], int]],
+    ) -> None:
+        """Once the group's append returned: answer each waiter (or fail them all)."""
+        try:
+            entries, decision = await appended
         except BaseException as exc:
             # The state learnt reports that are not durable: stop taking any more.
-            self.failed = exc
+            if self.failed is None:
+                self.failed = exc
+                log.error("the intake log failed (%s); refusing intake", type(exc).__name__)
             self.ready = False
-            log.error("the intake log failed (%s); refusing intake", type(exc).__name__)
             for job in group:
                 _fail(job.future, NotReady("the intake log failed; restart the service"))
             return
-        if known:
-            self.state.decision = await asyncio.to_thread(lambda: self.log.last_decision)
+        self._settled.append(written)
+        if decision:
+            self.state.decision = decision
         # The log answers each record in order with its entry.
-        offsets = [e.offset for e in entries]
+        offsets = written.offsets = [e.offset for e in entries]
         if offsets:
             self.state.offset = max(self.state.offset, max(offsets))
-        stats.groups += 1
+        self.stats.groups += 1
         at = 0
         for job in group:
             if job.future.done():
                 at += len(job.items) if job.kind == "reports" else 0
                 continue
             if job.kind == "outcome":
-                job.future.set_result(
-                    [
-                        (o.platform, o.report_id) in existing or (o.platform, o.report_id) in fresh
-                        for o in job.items
-                    ]
-                )
+                job.future.set_result([(o.platform, o.report_id) in decided for o in job.items])
                 continue
             answer: list[Accepted | ItemError] = []
-            for slot in slots[at : at + len(job.items)]:
+            for place, slot in enumerate(slots[at : at + len(job.items)], start=at):
                 if isinstance(slot, ItemError):
                     answer.append(slot)
                 elif isinstance(slot, Entry):
-                    answer.append(_repeat(slot))
+                    answer.append(_repeat(slot.record.result, slot.offset, now[place]))
                 else:
-                    number, repeat = slot
-                    answer.append(
-                        Accepted(results[number], encoded[number], offsets[number], repeat)
-                    )
+                    held, number, repeat = slot
+                    if repeat:
+                        answer.append(
+                            _repeat(held.results[number], held.offsets[number], now[place])
+                        )
+                    else:
+                        answer.append(
+                            _accepted(
+                                held.results[number],
+                                held.encoded[number],
+                                shown[number],
+                                held.offsets[number],
+                            )
+                        )
             at += len(job.items)
             job.future.set_result(answer)
-        if self.snapshot is not None and self.state.offset - self._snapshot_offset >= (
-            self.snapshot_every
-        ):
-            await self._write_snapshot()
+
+    async def _drain(self, keep: int = 0) -> None:
+        """Wait until at most ``keep`` groups learnt are not durable and answered yet."""
+        while len(self._finishing) > keep:
+            task = self._finishing.popleft()
+            try:
+                await asyncio.shield(task)
+            except Exception:  # _finish answers every failure itself
+                log.exception("answering a group failed")
 
     def _check(
         self, items: list[Candidate], outcomes: list[Outcome]
@@ -619,14 +803,34 @@ class Guard:
         # arrays are written as they stand, so the writer, the only one that changes
         # the state, waits here until the file is durable.
         data = await asyncio.to_thread(self.state.dump)
-        self._snapshot_offset = self.state.offset
+        self._learnt = 0
         await asyncio.to_thread(GuardState.write_snapshot, self.snapshot, data)
         self._settle()
 
 
-def _repeat(entry: Entry) -> Accepted:
-    result = entry.record.result
-    return Accepted(result, _encode(result), entry.offset, True)
+def _repeat(stored: Mapping[str, Any], offset: int, view: dict[str, Any] | None) -> Accepted:
+    """A repeat's answer: the first result (without the view the log may hold), with
+    its target's view once the repeat's group was learnt."""
+    result = {**{k: v for k, v in stored.items() if k != "target"}, "target": view}
+    return Accepted(result, _encode(result), offset, True)
+
+
+def _accepted(
+    bare: dict[str, Any], encoded: bytes, view: dict[str, Any] | None, offset: int
+) -> Accepted:
+    """A new report's answer: its result with the view spliced in after the rest (the
+    same bytes as encoding the whole), or without one where none was made."""
+    if view is None:
+        return Accepted(bare, encoded, offset, False, encoded)
+    shown = _encode(view)
+    return Accepted(
+        {**bare, "target": view},
+        b'%b,"target":%b}' % (encoded[:-1], shown),
+        offset,
+        False,
+        encoded,
+        shown,
+    )
 
 
 def _fail(future: asyncio.Future[list[Any]], exc: BaseException) -> None:

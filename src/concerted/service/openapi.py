@@ -143,7 +143,14 @@ _RESULT = {
         "recommendation": {"type": "string", "enum": ["count", "review", "discount"]},
         "signals": {"type": "array", "items": {"type": "string"}},
         "features": {"type": "object", "additionalProperties": {"type": "number"}},
-        "target": {"$ref": "#/components/schemas/Target"},
+        "target": {
+            "description": "The target's view: for a new report, as it stood right after "
+            "the report was learnt; for a repeat and a stored report, as it stands now "
+            "(null when nothing is known of the target any more). The score, "
+            "recommendation, signals and features are always the first result's. Left "
+            "out of a batch's results with targets=once.",
+            "oneOf": [{"$ref": "#/components/schemas/Target"}, {"type": "null"}],
+        },
         "offset": {"type": "integer"},
         "repeat": {"type": "boolean"},
     },
@@ -201,6 +208,18 @@ def document() -> dict[str, Any]:
             "post": {
                 "summary": ROUTES[1][3],
                 "security": auth,
+                "parameters": [
+                    {
+                        "name": "targets",
+                        "in": "query",
+                        "required": False,
+                        "description": "each (the default): every result holds its "
+                        "target's view; once: no result does, and the answer's targets "
+                        "list each target's view once, the last any result of the batch "
+                        "would have shown.",
+                        "schema": {"type": "string", "enum": ["each", "once"]},
+                    }
+                ],
                 "requestBody": {
                     "required": True,
                     "content": {
@@ -218,7 +237,7 @@ def document() -> dict[str, Any]:
                         "description": "One entry per report, in order.",
                         **_json("BatchResult"),
                     },
-                    **_errors(400, *common, 413, 503),
+                    **_errors(400, *common, 413, 422, 503),
                 },
             }
         },
@@ -229,7 +248,8 @@ def document() -> dict[str, Any]:
                 "parameters": [path_params["platform"], path_params["report_id"]],
                 "responses": {
                     "200": {
-                        "description": "The report and its first result.",
+                        "description": "The report and its first result (the target's "
+                        "view as it stands now).",
                         **_json("StoredReport"),
                     },
                     **_errors(*common, 404),
@@ -436,6 +456,11 @@ def document() -> dict[str, Any]:
                                     "index": {"type": "integer"},
                                 },
                             },
+                        },
+                        "targets": {
+                            "type": "array",
+                            "description": "With targets=once only: each target's view, once.",
+                            "items": {"$ref": "#/components/schemas/Target"},
                         },
                     },
                 },

@@ -38,8 +38,8 @@ import logging
 import os
 import pickle
 import threading
-from collections import Counter, deque
-from collections.abc import Iterable, Mapping, Sequence
+from array import array
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -62,7 +62,7 @@ SHOWN = 0.5
 MAX_CO_REPORTERS = 100
 #: At most this many of a target's latest reports are kept for its timeline.
 TIMELINE = 200
-_SNAPSHOT_VERSION = 6
+_SNAPSHOT_VERSION = 7
 #: The first bytes of a snapshot file.
 _MAGIC = b"concerted-state\n"
 #: Arrays start at multiples of this in a snapshot file.
@@ -107,19 +107,42 @@ def scorer_report(report: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
-@dataclass(slots=True)
+#: A recommendation's code in a target's timeline (``time * 4 + code``).
+_CODES = {"count": 0, "review": 1, "discount": 2}
+_NAMES = ("count", "review", "discount")
+
+
+@dataclass(slots=True, eq=False)
 class TargetView:
-    """What the reports so far say about one target."""
+    """What the reports so far say about one target.
+
+    Compact, because a live state holds one per target reported within the longest
+    window (hundreds of thousands): plain integers for the counts, the co-reporters and
+    signals only once the target is flagged, and the timeline as one array of
+    integers (``time * 4 + code``), which the cyclic garbage collector need not walk.
+    Snapshots hold the views as columns (:func:`pack_views`).
+
+    >>> view = TargetView(first_us=5, latest_us=5)
+    >>> view.add(5, "u1", "count", [])
+    >>> view.add(9, "u2", "review", ["coreport"])
+    >>> view.reports, view.recommendations, sorted(view.co_reporters or ())
+    (2, {'count': 1, 'review': 1, 'discount': 0}, ['u2'])
+    >>> list(view.timeline)
+    [(5, 'count'), (9, 'review')]
+    """
 
     first_us: int
     latest_us: int
     reports: int = 0
-    recommendations: Counter[str] = field(default_factory=Counter)
+    counted: int = 0
+    reviewed: int = 0
+    discounted: int = 0
     flagged_us: int | None = None
-    co_reporters: set[str] = field(default_factory=set)
-    signals: Counter[str] = field(default_factory=Counter)
-    #: The latest reports' times and recommendations (the page draws them).
-    timeline: deque[tuple[int, str]] = field(default_factory=lambda: deque(maxlen=TIMELINE))
+    co_reporters: set[str] | None = None
+    signals: dict[str, int] | None = None
+    #: The latest reports' times and recommendations (the page draws them), packed;
+    #: trimmed to the latest :data:`TIMELINE` when twice as long.
+    times: array[int] = field(default_factory=lambda: array("q"))
     # What every answer shows of ``co_reporters`` and ``signals``, built again only
     # when they change: a busy target is answered thousands of times a second, and
     # sorting its co-reporters for each answer cost more than scoring the report.
@@ -127,22 +150,48 @@ class TargetView:
     _co_shown: list[str] | None = None
     _signals_shown: dict[str, int] | None = None
 
+    @property
+    def recommendations(self) -> dict[str, int]:
+        """The reports by recommendation."""
+        return {"count": self.counted, "review": self.reviewed, "discount": self.discounted}
+
+    @property
+    def timeline(self) -> Iterator[tuple[int, str]]:
+        """The latest (at most :data:`TIMELINE`) reports' times and recommendations."""
+        for packed in self.times[-TIMELINE:]:
+            t, code = divmod(packed, 4)
+            yield t, _NAMES[code]
+
     def add(self, t: int, reporter: str, recommendation: str, signals: Iterable[str]) -> None:
-        self.timeline.append((t, recommendation))
+        times = self.times
+        times.append(t * 4 + _CODES[recommendation])
+        if len(times) >= 2 * TIMELINE:
+            del times[:-TIMELINE]
         if t < self.first_us:
             self.first_us = t
         if t > self.latest_us:
             self.latest_us = t
         self.reports += 1
-        self.recommendations[recommendation] += 1
-        if recommendation != "count":
-            self.flagged_us = t if self.flagged_us is None else max(self.flagged_us, t)
-            if len(self.co_reporters) < MAX_CO_REPORTERS and reporter not in self.co_reporters:
-                self.co_reporters.add(reporter)
-                self._co_shown = None
-            for name in signals:
-                self.signals[name] += 1
-                self._signals_shown = None
+        if recommendation == "count":
+            self.counted += 1
+            return
+        if recommendation == "review":
+            self.reviewed += 1
+        else:
+            self.discounted += 1
+        self.flagged_us = t if self.flagged_us is None else max(self.flagged_us, t)
+        co = self.co_reporters
+        if co is None:
+            co = self.co_reporters = set()
+        if len(co) < MAX_CO_REPORTERS and reporter not in co:
+            co.add(reporter)
+            self._co_shown = None
+        shown = self.signals
+        for name in signals:
+            if shown is None:
+                shown = self.signals = {}
+            shown[name] = shown.get(name, 0) + 1
+            self._signals_shown = None
 
     def as_dict(
         self,
@@ -169,7 +218,6 @@ class TargetView:
             sources = ["online"] if online else []
         else:
             sources = ["online", "hindsight"] if online else ["hindsight"]
-        counts = self.recommendations
         view: dict[str, Any] = {
             "platform": platform,
             "target_id": target_id,
@@ -181,9 +229,9 @@ class TargetView:
             "latest_report": _iso(self.latest_us),
             "last_flagged": None if flagged is None else _iso(flagged),
             "recommendations": {
-                "count": counts["count"],
-                "review": counts["review"],
-                "discount": counts["discount"],
+                "count": self.counted,
+                "review": self.reviewed,
+                "discount": self.discounted,
             },
             "co_reporters": self._co(),
             "signals": self._shown_signals(),
@@ -194,13 +242,80 @@ class TargetView:
 
     def _co(self) -> list[str]:
         if self._co_shown is None:
-            self._co_shown = sorted(self.co_reporters)
+            self._co_shown = sorted(self.co_reporters or ())
         return self._co_shown
 
     def _shown_signals(self) -> dict[str, int]:
         if self._signals_shown is None:
-            self._signals_shown = dict(sorted(self.signals.items()))
+            self._signals_shown = dict(sorted((self.signals or {}).items()))
         return self._signals_shown
+
+
+def pack_views(views: Mapping[tuple[str, str], TargetView]) -> tuple[Any, ...]:
+    """``views`` as a snapshot's header holds them: columns of plain values (a list
+    per field, the timelines as one array), which pickle and unpickle far faster than
+    hundreds of thousands of objects. :func:`unpack_views` gives them back.
+
+    >>> a = TargetView(first_us=1, latest_us=1)
+    >>> a.add(1, "u1", "discount", ["pace"])
+    >>> b = TargetView(first_us=2, latest_us=2)
+    >>> b.add(2, "u2", "count", [])
+    >>> back = unpack_views(pack_views({("x", "a"): a, ("x", "b"): b}))
+    >>> [(k, v.reports, v.recommendations["discount"], v.signals, list(v.timeline))
+    ...  for k, v in back.items()]  # doctest: +NORMALIZE_WHITESPACE
+    [(('x', 'a'), 1, 1, {'pace': 1}, [(1, 'discount')]),
+     (('x', 'b'), 1, 0, None, [(2, 'count')])]
+    """
+    vals = list(views.values())
+    columns = [
+        [v.first_us for v in vals],
+        [v.latest_us for v in vals],
+        [v.reports for v in vals],
+        [v.counted for v in vals],
+        [v.reviewed for v in vals],
+        [v.discounted for v in vals],
+        [v.flagged_us for v in vals],
+    ]
+    # Only flagged targets have co-reporters or signals.
+    flagged = [
+        (i, v.co_reporters, v.signals)
+        for i, v in enumerate(vals)
+        if v.co_reporters is not None or v.signals is not None
+    ]
+    lengths = array("q", [len(v.times) for v in vals])
+    times = b"".join([v.times.tobytes() for v in vals])
+    return (list(views), columns, flagged, lengths, times)
+
+
+def unpack_views(packed: tuple[Any, ...]) -> dict[tuple[str, str], TargetView]:
+    """The views :func:`pack_views` packed."""
+    keys, columns, flagged, lengths, blob = packed
+    times: array[int] = array("q")
+    times.frombytes(blob)
+    vals: list[TargetView] = []
+    at = 0
+    for first, latest, reports, counted, reviewed, discounted, flagged_us, n in zip(
+        *columns, lengths, strict=True
+    ):
+        vals.append(
+            TargetView(
+                first,
+                latest,
+                reports,
+                counted,
+                reviewed,
+                discounted,
+                flagged_us,
+                None,
+                None,
+                times[at : at + n],
+            )
+        )
+        at += n
+    for i, co, signals in flagged:
+        vals[i].co_reporters = co
+        vals[i].signals = signals
+    return dict(zip(keys, vals, strict=True))
 
 
 def _marked_only(key: tuple[str, str], mark: Mapping[str, Any]) -> dict[str, Any]:
@@ -290,17 +405,42 @@ class GuardState:
     def score_and_learn_many(self, reports: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
         """:meth:`score_and_learn` on each report in order (the same answers), the
         scoring done in one call of the scorer."""
+        results, views = self.score_and_learn_group(reports)
+        for result, view in zip(results, views, strict=True):
+            result["target"] = view
+        return results
+
+    def score_and_learn_group(
+        self, reports: Sequence[Mapping[str, Any]], views: Sequence[bool] | None = None
+    ) -> tuple[list[dict[str, Any]], list[dict[str, Any] | None]]:
+        """:meth:`score_and_learn_many` as the guard takes it: each result without its
+        ``target``, and beside it the target's view as it stood right after that report
+        was learnt, built only where ``views`` asks for it (all when None; None where
+        not asked). The views are what a full answer shows; the log stores the results
+        without them.
+
+        >>> state = GuardState(ScoreSettings())
+        >>> r = {"report_id": "r1", "platform": "x", "reporter_id": "a",
+        ...      "target_id": "t", "ts": "2026-05-28T00:00:00Z"}
+        >>> results, views = state.score_and_learn_group([r, {**r, "report_id": "r2"}],
+        ...                                              [False, True])
+        >>> "target" in results[0], views[0], views[1]["reports"]
+        (False, None, 2)
+        """
         xs = [scorer_report(r) for r in reports]
         scorer = self.scorer
         scored = scorer.learn_many(scorer.encode(xs))
         s = self.settings
         discount, review = s.discount, s.review
         out: list[dict[str, Any]] = []
-        for x, row, score, held in zip(
+        shown: list[dict[str, Any] | None] = []
+        wanted = [True] * len(xs) if views is None else views
+        for x, row, score, held, want in zip(
             xs,
             scored.features.tolist(),
             scored.scores.tolist(),
             scored.held.tolist(),
+            wanted,
             strict=True,
         ):
             # As scoring.recommend decides.
@@ -312,7 +452,11 @@ class GuardState:
                 recommendation = "count"
             values = dict(zip(FEATURES, row, strict=True))
             signals = [f for f, v in zip(FEATURES, row, strict=True) if v >= SHOWN]
-            view = self._update(x, recommendation, signals)
+            if want:
+                shown.append(self._update(x, recommendation, signals))
+            else:
+                self._update(x, recommendation, signals, view=False)
+                shown.append(None)
             out.append(
                 {
                     "report_id": x["report_id"],
@@ -322,10 +466,9 @@ class GuardState:
                     "recommendation": recommendation,
                     "signals": signals,
                     "features": values,
-                    "target": view,
                 }
             )
-        return out
+        return out, shown
 
     def _replay_one(self, x: dict[str, Any], recommendation: str, signals: Iterable[str]) -> None:
         with self._lock:
@@ -407,6 +550,21 @@ class GuardState:
             del self.targets[k]
         return len(old)
 
+    def view(self, platform: str, target_id: str) -> dict[str, Any] | None:
+        """The target as a result shows it now (:meth:`target` without the timeline),
+        or None when nothing is known of it: what a repeat's answer and a stored
+        report's result show (the log keeps results without the view)."""
+        key = (platform, target_id)
+        view = self.targets.get(key)
+        mark = self.hindsight.get(key)
+        if view is None:
+            if mark is None:
+                return None
+            shown = _marked_only(key, mark)
+            del shown["timeline"]
+            return shown
+        return view.as_dict(*key, self.clock_us, self.hold_us, hindsight=mark)
+
     def target(self, platform: str, target_id: str) -> dict[str, Any] | None:
         key = (platform, target_id)
         view = self.targets.get(key)
@@ -448,7 +606,7 @@ class GuardState:
                 "clock_us": self.clock_us,
                 "scorer": scorer.header(),
                 "arrays": [(k, a.dtype.str, a.shape) for k, a in arrays.items()],
-                "targets": self.targets,
+                "targets": pack_views(self.targets),
                 "decided": self.decided,
                 "decision": self.decision,
                 "hindsight": self.hindsight,
@@ -492,8 +650,8 @@ class GuardState:
         state = cls(settings, pair_memory)
         if not path.exists():
             return state
-        # Unpickling the target views builds many small objects and no cycles: the
-        # cyclic collector is off meanwhile, as during replay.
+        # Unpickling and unpacking the target views builds many small objects and no
+        # cycles: the cyclic collector is off meanwhile, as during replay.
         enabled = gc.isenabled()
         gc.disable()
         try:
@@ -511,6 +669,7 @@ class GuardState:
                 ):
                     return state
                 arrays = _read_arrays(f, len(_MAGIC) + 8 + size, data["arrays"], MAP_SNAPSHOT)
+                targets = unpack_views(data["targets"])
         except (
             OSError,
             ValueError,
@@ -525,7 +684,7 @@ class GuardState:
             if enabled:
                 gc.enable()
         state._scorer = ArrayScorer.restore(settings, pair_memory, data["scorer"], arrays)
-        state.targets = data["targets"]
+        state.targets = targets
         state.decided = data["decided"]
         state.decision = int(data["decision"])
         # The last hindsight run's marks stand until the next run replaces them.

@@ -1,0 +1,306 @@
+"""The writer's pipeline (a group scored while the one before it is committed), the
+compact batch answer (``targets=once``) and the log's results without target views."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import threading
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import msgspec
+import pytest
+
+from concerted.service.app import encode_batch, encode_batch_once
+from concerted.service.base import Entry, Outcome, Record
+from concerted.service.intake import Accepted, Guard, ItemError, NotReady, candidates
+from concerted.service.sqlite import SqliteLog
+from concerted.service.state import GuardState
+from tests.service.conftest import SMALL, brigade_stream, report
+
+
+def _batches(seed: int) -> list[list[Any]]:
+    """The brigade stream in batches of random sizes, with repeats (of reports in the
+    same batch, in an earlier batch, or in a batch sent at the same time) and refused
+    reports among them."""
+    rng = random.Random(seed)
+    rows = brigade_stream(150)
+    batches: list[list[Any]] = []
+    at = 0
+    while at < len(rows):
+        size = rng.randint(1, 12)
+        batch: list[Any] = list(rows[at : at + size])
+        at += size
+        for _ in range(rng.randint(0, 2)):
+            batch.insert(rng.randint(0, len(batch)), rng.choice(rows[: at + 3]))
+        if rng.random() < 0.3:
+            batch.insert(rng.randint(0, len(batch)), {"report_id": "bad"})
+        batches.append(batch)
+    return batches
+
+
+async def _send(guard: Guard, batches: list[list[Any]], compact: Sequence[bool]) -> list[Any]:
+    """Every batch submitted at once (the writer groups and pipelines them); each
+    answer as the batch endpoint encodes it, decoded."""
+
+    async def one(batch: list[Any], once: bool) -> Any:
+        answers = await guard.submit(candidates(batch), compact=once)
+        return msgspec.json.decode((encode_batch_once if once else encode_batch)(answers))
+
+    return list(await asyncio.gather(*(one(b, c) for b, c in zip(batches, compact, strict=True))))
+
+
+def _strip(result: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in result.items() if k != "target"}
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_a_compact_answer_is_the_full_one_without_repeated_views(tmp_path: Path, seed: int) -> None:
+    """The same batches sent at once to two guards, one asking for every answer in
+    full, the other for a random half of the batches with ``targets=once``: the same
+    results but for the views, and each target's view the last the full answer showed."""
+    batches = _batches(seed)
+    rng = random.Random(seed)
+    compact = [rng.random() < 0.5 for _ in batches]
+
+    async def run(name: str, once: Sequence[bool]) -> list[Any]:
+        guard = Guard(SqliteLog(tmp_path / f"{name}.sqlite"), GuardState(SMALL), max_group=15)
+        await guard.start()
+        try:
+            return await _send(guard, batches, once)
+        finally:
+            await guard.stop()
+            guard.log.close()
+
+    full = asyncio.run(run("full", [False] * len(batches)))
+    mixed = asyncio.run(run("mixed", compact))
+    shown = 0
+    for whole, answer, once in zip(full, mixed, compact, strict=True):
+        if not once:
+            assert answer == whole
+            continue
+        assert "targets" not in whole
+        assert [_strip(r) for r in whole["results"]] == answer["results"]
+        assert all("target" not in r for r in answer["results"])
+        assert (answer["accepted"], answer["refused"]) == (whole["accepted"], whole["refused"])
+        last: dict[tuple[str, str], Any] = {}
+        for r in whole["results"]:
+            if r["ok"]:
+                last[(r["platform"], r["target_id"])] = r["target"]
+        views = {(v["platform"], v["target_id"]): v for v in answer["targets"]}
+        assert len(views) == len(answer["targets"])  # each target once
+        assert views == {k: v for k, v in last.items() if v is not None}
+        shown += len(views)
+    assert shown and any(compact) and not all(compact)
+
+
+def test_pipelined_groups_answer_as_one_by_one_and_replay_to_the_same_state(
+    tmp_path: Path,
+) -> None:
+    """Batches sent at once, so that groups are learnt while the ones before them are
+    committed: each report stored once, in the order learnt, every repeat answered
+    with its first result and offset; a replay of the log learns the same state."""
+    batches = _batches(7)
+    rows = [r for b in batches for r in b]
+
+    async def at_once() -> tuple[list[Any], GuardState]:
+        state = GuardState(SMALL)
+        guard = Guard(SqliteLog(tmp_path / "once.sqlite"), state, max_group=15)
+        await guard.start()
+        answers = await _send(guard, batches, [False] * len(batches))
+        assert guard.stats.groups > 1
+        await guard.stop()
+        guard.log.close()
+        return answers, state
+
+    answers, live = asyncio.run(at_once())
+    results = [r for a in answers for r in a["results"]]
+    first: dict[str, dict[str, Any]] = {}
+    for row, result in zip(rows, results, strict=True):
+        if not result["ok"]:
+            assert row == {"report_id": "bad"}
+            continue
+        if result["repeat"]:
+            same = {"repeat": False, "index": first[row["report_id"]]["index"]}
+            assert _strip(result) | same == _strip(first[row["report_id"]])
+        else:
+            assert row["report_id"] not in first
+            first[row["report_id"]] = result
+    log = SqliteLog(tmp_path / "once.sqlite")
+    try:
+        stored = list(log.read())
+        assert [e.offset for e in stored] == list(range(1, len(first) + 1))
+        assert {e.record.report_id: e.offset for e in stored} == {
+            k: v["offset"] for k, v in first.items()
+        }
+        replayed = GuardState(SMALL)
+        for e in stored:
+            replayed.replay(e.record.report, e.record.result, e.offset)
+        # The same scores learnt live, and the same state after.
+        again = GuardState(SMALL)
+        ordered = sorted(first.values(), key=lambda r: r["offset"])
+        by_id = {r["report_id"]: r for r in rows if isinstance(r, dict) and "ts" in r}
+        expected = again.score_and_learn_many([_stored(by_id[r["report_id"]]) for r in ordered])
+        assert [_strip(x) for x in expected] == [
+            {k: v for k, v in r.items() if k not in ("ok", "index", "repeat", "offset", "target")}
+            for r in ordered
+        ]
+        probe = _stored(report(999, "b1", "t0", 4.0 * 151))
+        assert replayed.score_and_learn(probe) == live.score_and_learn(probe)
+    finally:
+        log.close()
+
+
+def _stored(row: dict[str, Any]) -> dict[str, Any]:
+    """A request's report in the stored form (what the guard learns)."""
+    typed = candidates([row])[0]
+    assert isinstance(typed, dict)
+    return typed
+
+
+class _SlowThenFailing(SqliteLog):
+    """A log whose first append is slow and whose second fails."""
+
+    calls = 0
+    gate = threading.Event()
+
+    def append(self, records: Sequence[Record], outcomes: Sequence[Outcome] = ()) -> list[Entry]:
+        type(self).calls += 1
+        if type(self).calls == 1:
+            type(self).gate.wait(30)
+            time.sleep(0.05)
+            return super().append(records, outcomes)
+        raise OSError("disk full")
+
+
+def test_a_failed_commit_fails_every_group_learnt_after_it(tmp_path: Path) -> None:
+    """Three groups in the pipeline: the first commits, the second's commit fails, and
+    the third (learnt meanwhile) is refused too; nothing after the first is stored."""
+
+    async def run() -> None:
+        log = _SlowThenFailing(tmp_path / "log.sqlite")
+        guard = Guard(log, GuardState(SMALL))
+        await guard.start()
+        first = asyncio.ensure_future(guard.submit_reports([report(1, "a", "t", 0)]))
+        await asyncio.sleep(0.2)  # the first group is in the append thread
+        second = asyncio.ensure_future(guard.submit_reports([report(2, "a", "t", 1)]))
+        await asyncio.sleep(0.2)
+        third = asyncio.ensure_future(guard.submit_reports([report(3, "a", "t", 2)]))
+        await asyncio.sleep(0.2)
+        assert guard.stats.groups == 0 and not first.done()
+        _SlowThenFailing.gate.set()
+        (answer,) = await first
+        assert isinstance(answer, dict) and answer["offset"] == 1
+        for later in (second, third):
+            with pytest.raises(NotReady):
+                await later
+        assert not guard.ready and isinstance(guard.failed, OSError)
+        with pytest.raises(NotReady):
+            await guard.submit_reports([report(4, "a", "t", 3)])
+        await guard.stop()
+        assert log.last_offset == 1
+        log.close()
+
+    asyncio.run(run())
+
+
+def test_a_log_written_with_views_is_still_read(tmp_path: Path) -> None:
+    """A log whose results hold their target's view (as earlier releases stored them):
+    replayed to the same state, and a repeat answered with the stored result and its
+    target's view as it is now."""
+    rows = [_stored(r) for r in brigade_stream(40)]
+    old = GuardState(SMALL)
+    log = SqliteLog(tmp_path / "log.sqlite")
+    full = old.score_and_learn_many(rows)
+    assert all("target" in r for r in full)
+    log.append(
+        [
+            Record(r["platform"], r["report_id"], r["target_id"], r, result)
+            for r, result in zip(rows, full, strict=True)
+        ]
+    )
+    old.offset = 40
+    log.close()
+
+    async def run() -> None:
+        state = GuardState(SMALL)
+        guard = Guard(SqliteLog(tmp_path / "log.sqlite"), state)
+        await guard.start()
+        assert guard.stats.replayed == 40
+        (again,) = await guard.submit_reports([brigade_stream(40)[5]])
+        assert isinstance(again, dict)
+        assert again["repeat"] and again["offset"] == 6
+        assert _strip(again) == _strip(full[5]) | {"repeat": True, "offset": 6}
+        assert again["target"] == state.view("mastodon", full[5]["target_id"])
+        assert again["target"] != full[5]["target"]  # more reports on it since
+        probe = _stored(report(999, "b1", "t0", 4.0 * 41))
+        (fresh,) = await guard.submit_reports([report(999, "b1", "t0", 4.0 * 41)])
+        assert isinstance(fresh, dict)
+        expected = old.score_and_learn(probe)
+        assert {k: fresh[k] for k in expected} == expected
+        await guard.stop()
+        guard.log.close()
+
+    asyncio.run(run())
+
+
+def test_a_new_result_is_stored_without_its_view_and_answered_with_it(
+    tmp_path: Path,
+) -> None:
+    async def run() -> list[Accepted | ItemError]:
+        guard = Guard(SqliteLog(tmp_path / "log.sqlite"), GuardState(SMALL))
+        await guard.start()
+        answers = await guard.submit(candidates(brigade_stream(20)))
+        await guard.stop()
+        guard.log.close()
+        return answers
+
+    answers = asyncio.run(run())
+    log = SqliteLog(tmp_path / "log.sqlite")
+    try:
+        for answer, entry in zip(answers, log.read(), strict=True):
+            assert isinstance(answer, Accepted)
+            assert entry.record.result == _strip(dict(answer.result))
+            assert answer.encoded == msgspec.json.encode(answer.result)
+            assert "target" in answer.result
+    finally:
+        log.close()
+
+
+class _SlowLookup(SqliteLog):
+    """A log whose lookups take a while: the group before commits meanwhile."""
+
+    def lookup(self, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], Entry]:
+        found = super().lookup(keys)  # before the sleep: the commit lands after it
+        time.sleep(0.2)
+        return found
+
+
+def test_a_repeat_of_a_group_committed_during_the_lookup_is_still_a_repeat(
+    tmp_path: Path,
+) -> None:
+    """The group before commits while this group's lookup runs (so the lookup missed
+    it): its keys are still held aside, and the repeat is learnt once, not twice."""
+
+    async def run() -> None:
+        log = _SlowLookup(tmp_path / "log.sqlite")
+        guard = Guard(log, GuardState(SMALL), max_group=1)
+        await guard.start()
+        one, two = await asyncio.gather(
+            guard.submit_reports([report(1, "a", "t", 0)]),
+            guard.submit_reports([report(1, "a", "t", 0)]),
+        )
+        await guard.stop()
+        first, again = one[0], two[0]
+        assert isinstance(first, dict) and isinstance(again, dict)
+        assert not first["repeat"] and again["repeat"]
+        assert first["offset"] == again["offset"] == 1
+        assert guard.stats.groups == 2 and guard.stats.repeats == 1
+        assert sum(guard.stats.reports.values()) == 1
+        assert log.last_offset == 1 and guard.state.targets[("mastodon", "t")].reports == 1
+        log.close()
+
+    asyncio.run(run())
