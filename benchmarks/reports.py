@@ -58,6 +58,7 @@ import duckdb
 import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from concerted import detectors, evaluate, simulate
@@ -414,6 +415,17 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         # follow the order in which the test sums over targets.
         "edges_verdicts": digest(found.edges, [*_TIE, "significant"]),
         "signals": digest(found.signals, ["detector", "entity", "platform", "id", "score"]),
+        # Each report's signals, as one string (a list column does not sort).
+        "report_signals": digest(
+            pa.table(
+                {
+                    "report_id": found.report_scores.column("report_id"),
+                    "platform": found.report_scores.column("platform"),
+                    "signals": pc.binary_join(found.report_scores.column("signals"), ","),
+                }
+            ),
+            ["report_id", "platform", "signals"],
+        ),
     }
     truth = made
     flagged = found.campaigns.filter(found.campaigns.column("flagged"))

@@ -12,25 +12,33 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator, Sequence
 from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, ClassVar, cast
 
 import duckdb
+import numpy as np
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from concerted import config, detectors, evaluate, simulate
 from concerted.brigades import DETECTORS, Brigades, BrigadeSettings, find
 from concerted.brigades import detect as detect_stage
 from concerted.brigades import reporters as reporters_stage
+from concerted.brigades import score as score_stage
 from concerted.brigades.workspace import Workspace
 from concerted.detectors.coaction import CoAction
 from concerted.engines.base import Paired
 from concerted.engines.duck import DuckDBEngine
 from concerted.errors import ConfigError
 from concerted.ingest import IngestOptions, open_case
-from concerted.schema import EVIDENCE_CONTRACTS, RESULT_CONTRACTS, arrow_schema
+from concerted.schema import CONTRACTS, EVIDENCE_CONTRACTS, RESULT_CONTRACTS, arrow_schema
+from concerted.scoring import score_reports
 from concerted.testing.planted import Planted, planted_case
+from tests.budget import examples
 
 # End to end: left out of `make test-fast`.
 pytestmark = pytest.mark.e2e
@@ -495,3 +503,173 @@ def test_a_report_on_a_post_counts_against_its_author_while_the_stage_runs() -> 
         assert acted == (author,)
     assert con.execute(query).fetchone()[:2] == (post, "post")  # type: ignore[index]
     con.close()
+
+
+def _reports_in_sql(
+    ws: Workspace, settings: BrigadeSettings, campaigns: pa.Table, ids: dict[int, str]
+) -> tuple[pa.Table, pa.Table]:
+    """The per-report step as one SQL join and sort over every report: the reference
+    that :func:`concerted.brigades.score.reports` is held to."""
+    causal = score_reports(ws.con, settings.scoring).select(
+        ["report_id", "platform", "reporter_id", "target_id", "ts", "score"]
+        + ["recommendation", "held", "signals"]
+    )
+    causal = causal.append_column("i", pa.array(range(causal.num_rows), pa.int64()))
+    brigade = pa.table(
+        {
+            "campaign_id": campaigns.column("campaign_id"),
+            "brigade_score": campaigns.column("score"),
+            "brigade_flagged": campaigns.column("flagged"),
+        }
+    )
+    ids_table = pa.table(
+        {"cluster": pa.array(list(ids), pa.int64()), "campaign_id": pa.array(list(ids.values()))}
+    )
+    discount = settings.scoring.discount
+    ws.con.register("_ref_causal", causal)
+    ws.con.register("_ref_campaigns", brigade)
+    ws.con.register("_ref_ids", ids_table)
+    ws.con.execute(
+        f"""CREATE TEMP TABLE _ref_scored AS
+            SELECT s.i, s.report_id, s.platform,
+                   CASE WHEN coalesce(b.brigade_flagged, false)
+                        THEN greatest(s.score, b.brigade_score) ELSE s.score END AS score,
+                   coalesce(b.brigade_flagged, false) OR s.score >= {discount} AS flagged,
+                   s.recommendation, s.held, i.campaign_id,
+                   CASE WHEN i.campaign_id IS NULL THEN s.signals
+                        ELSE list_append(s.signals, 'brigade') END AS signals,
+                   s.reporter_id, s.target_id, s.ts
+            FROM _ref_causal s
+            LEFT JOIN _bg_reports r ON r.platform = s.platform AND r.report_id = s.report_id
+            LEFT JOIN _ref_ids i ON i.cluster = r.cluster
+            LEFT JOIN _ref_campaigns b ON b.campaign_id = i.campaign_id;
+            CREATE TEMP TABLE _ref_protected AS
+            WITH p AS (
+                SELECT platform, target_id, count(*)::BIGINT AS reports,
+                       count(*) FILTER (WHERE flagged)::BIGINT AS flagged,
+                       (count(*) FILTER (WHERE flagged) / count(*))::DOUBLE AS share,
+                       min(campaign_id) AS campaign_id
+                FROM _ref_scored GROUP BY platform, target_id
+                HAVING count(*) >= {settings.protect_min_reports}
+                   AND count(*) FILTER (WHERE flagged) / count(*) >= {settings.protect_share}),
+            kinds AS (
+                SELECT r.platform, r.target_id, any_value(r.target_kind) AS target_kind
+                FROM reports r SEMI JOIN p USING (platform, target_id) GROUP BY ALL)
+            SELECT p.platform, p.target_id, kinds.target_kind, p.reports, p.flagged,
+                   p.share, p.campaign_id
+            FROM p JOIN kinds USING (platform, target_id)"""
+    )
+    scores = ws.con.sql(
+        """SELECT s.report_id, s.platform, s.score, s.flagged,
+                  CASE WHEN s.flagged THEN 'discount'
+                       WHEN p.target_id IS NOT NULL OR s.held THEN 'review'
+                       ELSE s.recommendation END AS recommendation,
+                  s.campaign_id, s.signals, s.reporter_id, s.target_id, s.ts
+           FROM _ref_scored s
+           LEFT JOIN _ref_protected p ON p.platform = s.platform AND p.target_id = s.target_id
+           ORDER BY s.i"""
+    ).to_arrow_table()
+    protected = ws.con.sql(
+        "SELECT * FROM _ref_protected ORDER BY share DESC, reports DESC, platform, target_id"
+    ).to_arrow_table()
+    for name in ("_ref_causal", "_ref_campaigns", "_ref_ids"):
+        ws.con.unregister(name)
+    ws.con.execute("DROP TABLE _ref_scored; DROP TABLE _ref_protected")
+    return scores.cast(arrow_schema(RESULT_CONTRACTS["report_scores"])), protected.cast(
+        score_stage.PROTECTED_SCHEMA
+    )
+
+
+@given(seed=st.integers(0, 2**32 - 1), n=st.integers(0, 250), clusters=st.integers(0, 4))
+@settings(max_examples=examples(30), deadline=None, suppress_health_check=[HealthCheck.too_slow])
+def test_report_scores_equal_the_join_over_every_report(seed: int, n: int, clusters: int) -> None:
+    """The per-report step (DuckDB asked only which reports a brigade holds and which
+    targets to protect, the result written from the causal columns) gives the table of
+    one SQL join and sort over every report, on random reports and brigades: scores,
+    flags, recommendations, campaigns and signals, and the targets to protect."""
+    rng = np.random.default_rng(seed)
+    start = datetime(2020, 6, 1, tzinfo=UTC)
+    seconds = np.sort(rng.choice([0, 1, 3, 20, 300], size=n).cumsum())
+    reports = pa.table(
+        {
+            "report_id": [f"x{rng.integers(0, 10**9)}-{i}" for i in range(n)],
+            "platform": [
+                str(rng.choice(["facebook", "instagram"], p=[0.8, 0.2])) for _ in range(n)
+            ],
+            "reporter_id": [f"u{rng.integers(0, 12)}" for _ in range(n)],
+            "target_id": [f"t{rng.integers(0, 6)}" for _ in range(n)],
+            "ts": pa.array(
+                [start + timedelta(seconds=int(s)) for s in seconds], pa.timestamp("us", tz="UTC")
+            ),
+            "channel": [str(rng.choice(["app", "direct_link"])) for _ in range(n)],
+        }
+    )
+    ids = {c: f"brigade-{c}" for c in range(clusters) if rng.random() < 0.8}
+    campaigns = pa.table(
+        {
+            "campaign_id": pa.array([f"brigade-{c}" for c in range(clusters)], pa.string()),
+            "score": pa.array(rng.random(clusters), pa.float64()),
+            "flagged": pa.array(rng.random(clusters) < 0.6, pa.bool_()),
+        }
+    )
+    chosen = replace(BrigadeSettings(), protect_min_reports=2, protect_share=0.2)
+    con = duckdb.connect()
+    con.execute("SET TimeZone = 'UTC'")
+    con.execute(CONTRACTS["reports"].ddl())
+    con.execute(CONTRACTS["accounts"].ddl())
+    con.register("_rows", reports)
+    con.execute(
+        "INSERT INTO reports (report_id, platform, reporter_id, target_id, ts, channel, "
+        "target_kind) SELECT *, 'account' FROM _rows"
+    )
+    con.unregister("_rows")
+    # Each brigade holds the reports of a few reporters (clusters share no reporter).
+    cluster_of = {
+        f"u{k}": int(rng.integers(0, clusters))
+        for k in range(12)
+        if clusters and rng.random() < 0.5
+    }
+    held = [
+        (cluster_of[r["reporter_id"]], r)
+        for r in reports.to_pylist()
+        if r["reporter_id"] in cluster_of
+    ]
+    con.execute(
+        "CREATE TEMP TABLE _bg_reports (cluster BIGINT, platform VARCHAR, report_id VARCHAR, "
+        "reporter_id VARCHAR, target_id VARCHAR, target_kind VARCHAR, ts TIMESTAMPTZ)"
+    )
+    for cluster, r in held:
+        con.execute(
+            "INSERT INTO _bg_reports VALUES (?, ?, ?, ?, ?, 'account', ?)",
+            [cluster, r["platform"], r["report_id"], r["reporter_id"], r["target_id"], r["ts"]],
+        )
+    with Workspace(con) as ws:
+        want_scores, want_protected = _reports_in_sql(ws, chosen, campaigns, ids)
+        got_scores, got_protected = score_stage.reports(ws, chosen, campaigns, ids)
+    con.close()
+    assert got_scores.schema == want_scores.schema
+    assert got_scores.to_pylist() == want_scores.to_pylist()
+    assert got_protected.to_pylist() == want_protected.to_pylist()
+
+
+def test_brigade_is_appended_to_the_marked_rows_lists_as_duckdb_does() -> None:
+    rng = np.random.default_rng(7)
+    names = ["burst", "pace", "coreport"]
+    lists = [
+        [names[k] for k in rng.integers(0, 3, size=int(rng.integers(0, 4)))] for _ in range(200)
+    ]
+    marked = rng.random(200) < 0.4
+    arrow = pa.array(lists, pa.list_(pa.string()))
+    for array in (arrow, arrow.slice(17, 120)):
+        flags = marked[17:137] if len(array) == 120 else marked
+        got = score_stage.with_brigade(array, flags).to_pylist()
+        con = duckdb.connect()
+        con.register("l", pa.table({"s": array, "m": pa.array(flags)}))
+        want = [
+            row[0]
+            for row in con.sql(
+                "SELECT CASE WHEN m THEN list_append(s, 'brigade') ELSE s END FROM l"
+            ).fetchall()
+        ]
+        con.close()
+        assert got == want

@@ -13,6 +13,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from concerted import scoring
 from concerted.errors import ConfigError
 from concerted.schema import CONTRACTS
 from concerted.scoring import FEATURES, OnlineScorer, ScoreSettings, score_reports
@@ -221,3 +222,91 @@ def test_settings_are_checked() -> None:
         ScoreSettings(w_coreport=1.5)
     with pytest.raises(ConfigError):
         ScoreSettings(burst_window=10.0, baseline_window=5.0)
+
+
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    reporters=st.integers(1, 30),
+    targets=st.integers(1, 12),
+    n=st.integers(0, 400),
+    wide=st.booleans(),
+    block=st.integers(1, 64),
+)
+@settings(max_examples=examples(40), deadline=None, suppress_health_check=[HealthCheck.too_slow])
+def test_the_fast_scorer_equals_the_plain_one_on_crews_in_any_row_order(
+    seed: int, reporters: int, targets: int, n: int, wide: bool, block: int
+) -> None:
+    """Reports stored in a random order, under ids that do not sort as their times, by
+    reporters who meet on the same targets again and again (so that co-reporters count),
+    with ties in time, the co-reporters counted in small blocks and many parts: the
+    numpy path gives the plain path's table."""
+    rng = np.random.default_rng(seed)
+
+    def pick(options: list[str | None]) -> str | None:
+        return options[int(rng.integers(len(options)))]
+
+    seconds = np.sort(rng.choice([0, 1, 5, 30, 90], size=n).cumsum())
+    rows = [
+        {
+            "report_id": f"x{rng.integers(0, 10**9)}-{i}",
+            "platform": str(rng.choice(["facebook", "instagram"], p=[0.8, 0.2])),
+            "reporter_id": f"u{rng.integers(0, reporters)}",
+            "target_id": f"t{rng.integers(0, targets)}",
+            "ts": START + timedelta(seconds=int(s)),
+            "channel": pick([None, "app", "direct_link"]),
+            "client": pick([None, "A", "B"]),
+            "outcome": pick([None, "upheld", "rejected"]),
+        }
+        for i, s in enumerate(seconds)
+    ]
+    rows = [rows[k] for k in rng.permutation(len(rows))]
+    chosen = ScoreSettings() if wide else SMALL
+    with _connect() as con, pytest.MonkeyPatch.context() as patch:
+        _load(con, rows)
+        patch.setattr(scoring, "_BLOCK_ROWS", block)
+        fast = score_reports(con, chosen)
+        plain = score_reports(con, chosen, plain=True)
+    assert fast.schema == plain.schema
+    assert fast.to_pylist() == plain.to_pylist()
+
+
+def test_crews_co_report_alike_on_both_paths(con: duckdb.DuckDBPyConnection) -> None:
+    """A crew walking targets together: many reports count co-reporters, and both paths
+    count them alike, in one block or in blocks of a few rows."""
+    crew = [
+        _report(i, f"crew{m}", f"target{k}", 600 * k + 30 * m)
+        for i, (k, m) in enumerate((k, m) for k in range(10) for m in range(6))
+    ]
+    _load(con, crew)
+    fast = score_reports(con)
+    plain = score_reports(con, plain=True)
+    assert fast.to_pylist() == plain.to_pylist()
+    assert (fast.column("coreport").to_numpy() > 0.5).sum() >= 20
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(scoring, "_BLOCK_ROWS", 3)
+        assert score_reports(con).to_pylist() == fast.to_pylist()
+
+
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    n=st.integers(0, 300),
+    block=st.integers(1, 50),
+)
+@settings(max_examples=examples(40), deadline=None, suppress_health_check=[HealthCheck.too_slow])
+def test_co_reporters_in_blocks_equal_the_sql(seed: int, n: int, block: int) -> None:
+    """The co-reporters counted from sorts in numpy, in blocks of any size, are those of
+    the SQL window functions, on random integer reports."""
+    rng = np.random.default_rng(seed)
+    t = np.sort(rng.choice([0, 1, 2, 10, 40], size=n).cumsum()).astype(np.int64) * 1_000_000
+    r = rng.integers(0, 8, size=n).astype(np.int64)
+    g = rng.integers(0, 5, size=n).astype(np.int64)
+    chosen = ScoreSettings(window=60.0, recent=3, min_shared=2)
+    got = scoring._co_reporters(scoring._Partitions(g, t), r, g, chosen, block)
+    keys = pa.table({"i": np.arange(1, n + 1, dtype=np.int64), "t": t, "r": r, "g": g})
+    with _connect() as con:
+        con.register("k", keys)
+        rows = con.sql(scoring._co_reporters_sql("k", chosen)).fetchall()
+    want = np.zeros(n, dtype=np.int64)
+    for i, count in rows:
+        want[i - 1] = count
+    assert got.tolist() == want.tolist()

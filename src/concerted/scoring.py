@@ -71,6 +71,7 @@ import duckdb
 import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
+import pyarrow.compute as pc
 from scipy import special
 
 from concerted.config import FEATURES, ScoreSettings
@@ -399,6 +400,74 @@ def _prior_within(partition: str, width_us: int, flag: str | None = None) -> str
     return f"(coalesce({before}, 0) - coalesce({older}, 0))"
 
 
+def _created(accounts: str | None) -> tuple[str, str]:
+    """SQL: the reporter's creation time in microseconds (an expression over the join)
+    and the join of report ``r`` to ``accounts`` that gives it."""
+    if accounts is None:
+        return "NULL::BIGINT", ""
+    return "epoch_us(a.created_at)", (
+        f"LEFT JOIN (SELECT platform, account_id, any_value(created_at) AS created_at "
+        f"FROM {accounts} GROUP BY ALL) a "
+        "ON a.platform = r.platform AND a.account_id = r.reporter_id"
+    )
+
+
+def _codes(column: pa.ChunkedArray[Any]) -> tuple[npt.NDArray[np.int64], int]:
+    """Each value's number in the column's dictionary (from 0), and how many there are.
+
+    >>> codes, size = _codes(pa.chunked_array([["b", "a"], ["b", "c"]]))
+    >>> codes.tolist(), size
+    ([0, 1, 0, 2], 3)
+    """
+    encoded: Any = pc.dictionary_encode(column)
+    if encoded.num_chunks == 0:
+        return np.zeros(0, dtype=np.int64), 0
+    # One dictionary grows over the chunks: the last chunk's holds every value.
+    parts = [np.asarray(chunk.indices.to_numpy(), dtype=np.int64) for chunk in encoded.chunks]
+    return np.concatenate(parts), len(encoded.chunks[-1].dictionary)
+
+
+def _base_fast(
+    con: duckdb.DuckDBPyConnection,
+    reports: str,
+    accounts: str | None,
+    direct_channels: tuple[str, ...],
+) -> tuple[pa.Table, dict[str, npt.NDArray[np.int64]]]:
+    """What :func:`_base_tables` gives, from one sorted scan and no table: the reports'
+    ids in scoring order (``report_id, platform, reporter_id, target_id, ts``) and
+    their integer facts as arrays (``t, r, g, c, d, o, age_us``; ``c`` -1 where the
+    client is not known). Reporters and targets are numbered by dictionary-encoding
+    their ids, with the platform's number; clients by a join to their distinct values
+    (a few, so their long strings never leave DuckDB)."""
+    created, join = _created(accounts)
+    direct = ", ".join(sql_literal(c) for c in direct_channels) or "NULL"
+    table = con.sql(
+        f"""SELECT r.report_id, r.platform, r.reporter_id, r.target_id, r.ts,
+                   epoch_us(r.ts) AS t, coalesce(ck.c, -1)::BIGINT AS c,
+                   coalesce(r.channel::VARCHAR IN ({direct}), false)::BIGINT AS d,
+                   CASE r.outcome::VARCHAR WHEN 'upheld' THEN 1 WHEN 'rejected' THEN 2
+                        ELSE 0 END::BIGINT AS o,
+                   CASE WHEN {created} IS NULL THEN -1
+                        ELSE epoch_us(r.ts) - {created} END::BIGINT AS age_us
+            FROM {reports} r {join}
+            LEFT JOIN (SELECT platform, client, (row_number() OVER ())::BIGINT AS c
+                       FROM (SELECT DISTINCT platform, client::VARCHAR AS client
+                             FROM {reports} WHERE client IS NOT NULL)) ck
+              ON ck.platform = r.platform AND ck.client = r.client::VARCHAR
+            ORDER BY r.ts, r.platform, r.report_id"""
+    ).to_arrow_table()
+    arrays = {
+        name: np.asarray(table.column(name).to_numpy(), dtype=np.int64)
+        for name in ("t", "c", "d", "o", "age_us")
+    }
+    platform, _ = _codes(table.column("platform"))
+    # (platform, id) as one number: the platform's times the ids' count, plus the id's.
+    for key, column in (("r", "reporter_id"), ("g", "target_id")):
+        values, size = _codes(table.column(column))
+        arrays[key] = platform * size + values
+    return table.select(["report_id", "platform", "reporter_id", "target_id", "ts"]), arrays
+
+
 def _base_tables(
     con: duckdb.DuckDBPyConnection,
     reports: str,
@@ -410,15 +479,7 @@ def _base_tables(
     same rows as integers only (time ``t`` in microseconds, reporter ``r``, target
     ``g``, client ``c``, direct entry ``d``, outcome ``o``: 1 upheld, 2 rejected, 0
     not known; ``age_us``), which every window runs on."""
-    created = "NULL::BIGINT"
-    join = ""
-    if accounts is not None:
-        created = "epoch_us(a.created_at)"
-        join = (
-            f"LEFT JOIN (SELECT platform, account_id, any_value(created_at) AS created_at "
-            f"FROM {accounts} GROUP BY ALL) a "
-            "ON a.platform = r.platform AND a.account_id = r.reporter_id"
-        )
+    created, join = _created(accounts)
     direct = ", ".join(sql_literal(c) for c in direct_channels) or "NULL"
     con.execute(
         f"""CREATE OR REPLACE TEMP TABLE {name} AS
@@ -565,24 +626,142 @@ class _Partitions:
         return self._unsorted(have.astype(np.int64)), self._unsorted(longest)
 
 
-def _raw_fast(con: duckdb.DuckDBPyConnection, keys: str, s: ScoreSettings) -> dict[str, Any]:
-    """The integer facts of every report in scoring order (:data:`_RAW`): the
-    co-reporters in SQL, the rest from three sorts in numpy (by reporter, target and
-    client), each count a cumulative sum and a binary search over one of them."""
-    got = con.sql(
-        f"""SELECT t, r, g, coalesce(c, -1) AS c, d, o, age_us FROM {keys} ORDER BY i"""
-    ).fetchnumpy()
-    t, r, g = (np.asarray(got[k], dtype=np.int64) for k in ("t", "r", "g"))
-    c = np.asarray(got["c"], dtype=np.int64)
-    o = np.asarray(got["o"], dtype=np.int64)
-    n = t.size
-    co = con.sql(_co_reporters_sql(keys, s)).fetchnumpy()
-    co_reporters = np.zeros(n, dtype=np.int64)
-    co_reporters[np.asarray(co["i"], dtype=np.int64) - 1] = np.asarray(
-        co["co_reporters"], dtype=np.int64
-    )
+def _changes(values: npt.NDArray[Any]) -> npt.NDArray[np.bool_]:
+    """Where a sorted array's value differs from the one before (the first counts).
+
+    >>> _changes(np.array([3, 3, 5])).tolist()
+    [True, False, True]
+    """
+    out = np.ones(values.size, dtype=bool)
+    out[1:] = values[1:] != values[:-1]
+    return out
+
+
+#: The most candidate rows (a report and an earlier report of its target) that
+#: :func:`_co_reporters` makes at once, and about the most it sorts at once: what bounds
+#: its working memory (about 40 bytes a row) whatever the number of reports.
+_BLOCK_ROWS = 1 << 22
+
+
+def _co_reporters(
+    by_target: _Partitions,
+    r: npt.NDArray[np.int64],
+    g: npt.NDArray[np.int64],
+    s: ScoreSettings,
+    block_rows: int | None = None,
+) -> npt.NDArray[np.int64]:
+    """Each report's co-reporters, as :func:`_co_reporters_sql` counts them, sorting
+    about ``block_rows`` rows at a time (default :data:`_BLOCK_ROWS`); the deduplicated
+    rows themselves (16 bytes each) are held until their part is counted.
+
+    The candidates of a report are its ``recent`` latest earlier reports of the target
+    within ``window`` (a run just before it in the target's group), made for blocks of
+    whole targets at a time, each block's (report, other reporter) rows deduplicated
+    and dealt to parts by their reporter pair. A pair's rows all land in one part, so
+    each part is counted on its own: sorted by pair (and within a pair by target, then
+    scoring order), the first row of the pair on each target marked, pairs with fewer
+    than ``min_shared`` targets in all dropped, the rest sorted by pair and scoring
+    order, where a row's shared targets are the marks before it.
+
+    >>> t = np.arange(6, dtype=np.int64)
+    >>> r = np.array([0, 1, 0, 1, 0, 1])
+    >>> g = np.array([0, 0, 1, 1, 2, 2])
+    >>> s = ScoreSettings(min_shared=2)
+    >>> _co_reporters(_Partitions(g, t), r, g, s).tolist()
+    [0, 0, 0, 0, 0, 1]
+    """
+    n = r.size
+    out = np.zeros(n, dtype=np.int64)
+    if n == 0:
+        return out
+    # Sorted order: the candidates of row x are the rows x - 1 down to x - take.
+    take = np.minimum(by_target.index - by_target._older(round(s.window * _US)), s.recent)
+    total = int(take.sum())
+    if total == 0:
+        return out
+    block_rows = block_rows or _BLOCK_ROWS
+    reporters = np.int64(r.max() + 1)
+    parts = -(-total // block_rows)
+    rows: list[list[tuple[npt.NDArray[np.int64], ...]]] = [[] for _ in range(parts)]
+    # Blocks end where a target's rows end (a target's rows are never split).
+    ends = np.flatnonzero(np.r_[by_target.first[1:] != by_target.first[:-1], True]) + 1
+    made = np.cumsum(take)[ends - 1]
+    lo = 0
+    while lo < n:
+        # The block's first target, the candidates before it, and its last target: as
+        # many whole targets as fit in block_rows candidates, and at least one.
+        head = int(np.searchsorted(ends, lo, side="right"))
+        done = int(made[head - 1]) if head else 0
+        last = int(np.searchsorted(made, done + block_rows, side="right"))
+        hi = int(ends[max(last - 1, head)])
+        counts = take[lo:hi]
+        size = int(counts.sum())
+        if size:
+            x = np.repeat(np.arange(lo, hi, dtype=np.int64), counts)
+            step = np.arange(size, dtype=np.int64) - np.repeat(np.cumsum(counts) - counts, counts)
+            q = r[by_target.order[x - step - 1]]
+            kept = r[by_target.order[x]] != q
+            # One row per report and other reporter, in (target, scoring) order; a sort,
+            # not np.unique's hashing, which is many times slower here.
+            key = np.sort(x[kept] * reporters + q[kept])
+            del x, step, q, kept
+            key = key[_changes(key)]
+            xi = by_target.order[key // reporters]
+            q = key % reporters
+            del key
+            rx = r[xi]
+            pair = np.minimum(rx, q) * reporters + np.maximum(rx, q)
+            del rx, q
+            part = pair % parts
+            deal = np.argsort(part, kind="stable")
+            bounds = np.searchsorted(part[deal], np.arange(parts + 1))
+            for k in range(parts):
+                mine = deal[bounds[k] : bounds[k + 1]]
+                rows[k].append((pair[mine], xi[mine]))
+        lo = hi
+    for k in range(parts):
+        if not rows[k]:
+            continue
+        pair = np.concatenate([p for p, _ in rows[k]])
+        xi = np.concatenate([x for _, x in rows[k]])
+        rows[k] = []
+        # By pair, then (stable) by target and scoring order: each (pair, target)'s
+        # first row in scoring order begins its run.
+        order = np.argsort(pair, kind="stable")
+        pair, xi = pair[order], xi[order]
+        del order
+        target = g[xi]
+        begins = _changes(pair)
+        first = begins | _changes(target)
+        del target
+        code = np.cumsum(begins, dtype=np.int64) - 1
+        del begins
+        kept = (np.bincount(code, weights=first) >= s.min_shared)[code]
+        code, xi, first = code[kept], xi[kept], first[kept]
+        del kept
+        # By pair, then scoring order; the mark rides in the lowest bit.
+        key = np.sort((code * n + xi) * 2 + first)
+        del code, xi, first
+        mark = key & 1
+        xi = (key >> 1) % n
+        code = (key >> 1) // n
+        del key
+        before = np.cumsum(mark) - mark
+        begins = _changes(code)
+        start = np.maximum.accumulate(np.where(begins, np.arange(code.size), 0))
+        out += np.bincount(xi[before - before[start] >= s.min_shared], minlength=n)
+    return out
+
+
+def _raw_fast(got: Mapping[str, npt.NDArray[np.int64]], s: ScoreSettings) -> dict[str, Any]:
+    """The integer facts of every report in scoring order (:data:`_RAW`) from its
+    arrays (:func:`_base_fast`): three sorts in numpy (by reporter, target and client),
+    each count a cumulative sum and a binary search over one of them, and the
+    co-reporters from sorts of the reporter pairs (:func:`_co_reporters`)."""
+    t, r, g, c, o = (got[k] for k in ("t", "r", "g", "c", "o"))
     by_reporter = _Partitions(r, t)
     by_target = _Partitions(g, t)
+    co_reporters = _co_reporters(by_target, r, g, s)
     gap_count, gap_max = by_reporter.lags(s.gaps)
     recent = by_target.prior_within(round(s.burst_window * _US))
     decided = round(s.decision_lag * _US)
@@ -594,8 +773,8 @@ def _raw_fast(con: duckdb.DuckDBPyConnection, keys: str, s: ScoreSettings) -> di
         "pace": by_reporter.prior_within(round(s.pace_window * _US)),
         "recent": recent,
         "baseline": by_target.prior_within(round(s.baseline_window * _US)) - recent,
-        "age_us": np.asarray(got["age_us"], dtype=np.int64),
-        "direct": np.asarray(got["d"], dtype=np.int64),
+        "age_us": got["age_us"],
+        "direct": got["d"],
         "client_seen": client_seen.astype(np.int64),
         "upheld": by_reporter.older(decided, (o == 1).astype(np.int64)),
         "rejected": by_reporter.older(decided, (o == 2).astype(np.int64)),
@@ -656,9 +835,10 @@ def score_reports(
     ``accounts`` (the accounts contract, or ``None``) gives the reporters' ages.
     Returns one row per report in ``(ts, platform, report_id)`` order: ``report_id,
     platform, reporter_id, target_id, ts, score, recommendation, held, signals`` and one
-    column per feature. The windowed counts come from three sorts in numpy; ``plain``
-    computes them with one SQL window function each instead, the slower reference that
-    gives the same numbers.
+    column per feature. The reports are read once, sorted in scoring order, and the
+    windowed counts come from three sorts in numpy; ``plain`` numbers the reports in
+    two tables and computes each count with one SQL window function instead, the
+    slower reference that gives the same numbers.
 
     >>> con = duckdb.connect()
     >>> _ = con.execute("CREATE TABLE r AS SELECT 'r' || i AS report_id, 'x' AS platform,"
@@ -675,13 +855,20 @@ def score_reports(
     s = settings or ScoreSettings()
     base = "_scoring_base"
     keys = f"{base}_keys"
-    _base_tables(con, reports, accounts, s.direct_channels, base)
-    raw = _raw_plain(con, keys, s) if plain else _raw_fast(con, keys, s)
+    if plain:
+        _base_tables(con, reports, accounts, s.direct_channels, base)
+        raw = _raw_plain(con, keys, s)
+        ids = con.sql(
+            f"SELECT report_id, platform, reporter_id, target_id, ts FROM {base} ORDER BY i"
+        ).to_arrow_table()
+    else:
+        ids, arrays = _base_fast(con, reports, accounts, s.direct_channels)
+        raw = _raw_fast(arrays, s)
+        del arrays
     targets = raw.pop("_targets", None)
-    ids = con.sql(
-        f"SELECT report_id, platform, reporter_id, target_id, ts FROM {base} ORDER BY i"
-    ).to_arrow_table()
     values = features(raw, s)
+    # The integer facts (eleven arrays a report) are not needed past their features.
+    del raw
     score = combine(values, s)
     if targets is not None:
         discounted = (score >= s.discount).astype(np.int64)

@@ -19,14 +19,16 @@ from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 import pyarrow as pa
+import pyarrow.compute as pc
 
-from concerted.brigades.workspace import CO_REPORT, Workspace, mapped
+from concerted.brigades.workspace import BATCH_ROWS, CO_REPORT, Workspace, mapped
 from concerted.config import BrigadeSettings
 from concerted.schema import RESULT_CONTRACTS, arrow_schema, sql_literal
-from concerted.scoring import score_reports
+from concerted.scoring import RECOMMENDATIONS, score_reports
 
-__all__ = ["PROTECTED_SCHEMA", "noisy_or", "reports", "strengths"]
+__all__ = ["PROTECTED_SCHEMA", "noisy_or", "reports", "strengths", "with_brigade"]
 
 _PROTECTED_FIELDS: list[pa.Field[Any]] = [
     pa.field("platform", pa.string(), nullable=False),
@@ -121,15 +123,20 @@ def reports(
     ids: Mapping[int, str],
 ) -> tuple[pa.Table, pa.Table]:
     """Every report's score, with what the brigades add; and the targets to protect
-    (:data:`~concerted.brigades.PROTECTED_SCHEMA`)."""
+    (:data:`~concerted.brigades.PROTECTED_SCHEMA`).
+
+    The causal scores come in scoring order and stay in it: DuckDB is asked only which
+    of them a brigade holds and which targets to protect (narrow rows keyed by their
+    position), and the result is written from the causal columns a batch at a time."""
     causal = score_reports(ws.con, settings.scoring)
     # Only what the result keeps: the feature columns (eight doubles a report) go now.
     causal = causal.select(
         ["report_id", "platform", "reporter_id", "target_id", "ts", "score"]
         + ["recommendation", "held", "signals"]
     )
-    # Rows come in scoring order; i keeps it through the joins (an integer sort).
-    causal = causal.append_column("i", pa.array(np.arange(causal.num_rows, dtype=np.int64)))
+    n = causal.num_rows
+    position = pa.array(np.arange(n, dtype=np.int64))
+    score = np.asarray(causal.column("score").to_numpy(), dtype=np.float64)
     brigade = pa.table(
         {
             "campaign_id": campaigns.column("campaign_id"),
@@ -143,61 +150,134 @@ def reports(
             "campaign_id": pa.array(list(ids.values()), pa.string()),
         }
     )
-    discount = settings.scoring.discount
+    keys = pa.table(
+        {
+            "i": position,
+            "platform": causal.column("platform"),
+            "report_id": causal.column("report_id"),
+        }
+    )
     with (
-        ws.arrow("_bg_causal", causal),
+        ws.arrow("_bg_causal", keys),
         ws.arrow("_bg_campaigns", brigade),
         ws.arrow("_bg_ids", ids_table),
     ):
+        # The reports a brigade holds: a few, whatever the case's size.
+        held_by = ws.con.sql(
+            """SELECT s.i, i.campaign_id, coalesce(b.brigade_flagged, false) AS flagged,
+                      coalesce(b.brigade_score, 0.0) AS score
+               FROM _bg_reports r
+               JOIN _bg_causal s ON s.platform = r.platform AND s.report_id = r.report_id
+               JOIN _bg_ids i ON i.cluster = r.cluster
+               LEFT JOIN _bg_campaigns b ON b.campaign_id = i.campaign_id"""
+        ).to_arrow_table()
+    del keys
+    rows = np.asarray(held_by.column("i").to_numpy(), dtype=np.int64)
+    # Each report's row in held_by, -1 for none.
+    member = np.full(n, -1, dtype=np.int64)
+    member[rows] = np.arange(rows.size, dtype=np.int64)
+    brigade_flagged = np.zeros(n, dtype=bool)
+    brigade_flagged[rows] = held_by.column("flagged").to_numpy(zero_copy_only=False)
+    brigade_score = np.zeros(n, dtype=np.float64)
+    brigade_score[rows] = held_by.column("score").to_numpy()
+    flagged = brigade_flagged | (score >= settings.scoring.discount)
+    final = np.where(brigade_flagged, np.maximum(score, brigade_score), score)
+    campaign = pa.array(member, mask=member < 0).cast(pa.int64())
+    campaign_id = held_by.column("campaign_id").combine_chunks().take(campaign)
+    narrow = pa.table(
+        {
+            "i": position,
+            "platform": causal.column("platform"),
+            "target_id": causal.column("target_id"),
+            "flagged": pa.array(flagged),
+            "campaign_id": campaign_id,
+        }
+    )
+    with ws.arrow("_bg_scored", narrow):
         ws.table(
-            "_bg_scored",
-            f"""SELECT s.i, s.report_id, s.platform,
-                       CASE WHEN coalesce(b.brigade_flagged, false)
-                            THEN greatest(s.score, b.brigade_score) ELSE s.score END AS score,
-                       coalesce(b.brigade_flagged, false) OR s.score >= {discount} AS flagged,
-                       s.recommendation, s.held, i.campaign_id,
-                       CASE WHEN i.campaign_id IS NULL THEN s.signals
-                            ELSE list_append(s.signals, 'brigade') END AS signals,
-                       s.reporter_id, s.target_id, s.ts
-                FROM _bg_causal s
-                LEFT JOIN _bg_reports r ON r.platform = s.platform AND r.report_id = s.report_id
-                LEFT JOIN _bg_ids i ON i.cluster = r.cluster
-                LEFT JOIN _bg_campaigns b ON b.campaign_id = i.campaign_id""",
+            "_bg_protected",
+            f"""WITH p AS (
+                    SELECT platform, target_id, count(*)::BIGINT AS reports,
+                           count(*) FILTER (WHERE flagged)::BIGINT AS flagged,
+                           (count(*) FILTER (WHERE flagged) / count(*))::DOUBLE AS share,
+                           min(campaign_id) AS campaign_id
+                    FROM _bg_scored GROUP BY platform, target_id
+                    HAVING count(*) >= {settings.protect_min_reports}
+                       AND count(*) FILTER (WHERE flagged) / count(*)
+                           >= {settings.protect_share}),
+                kinds AS (
+                    SELECT r.platform, r.target_id, any_value(r.target_kind) AS target_kind
+                    FROM reports r SEMI JOIN p USING (platform, target_id) GROUP BY ALL)
+                SELECT p.platform, p.target_id, kinds.target_kind, p.reports, p.flagged,
+                       p.share, p.campaign_id
+                FROM p JOIN kinds USING (platform, target_id)""",
         )
-    ws.table(
-        "_bg_protected",
-        f"""WITH p AS (
-                SELECT platform, target_id, count(*)::BIGINT AS reports,
-                       count(*) FILTER (WHERE flagged)::BIGINT AS flagged,
-                       (count(*) FILTER (WHERE flagged) / count(*))::DOUBLE AS share,
-                       min(campaign_id) AS campaign_id
-                FROM _bg_scored GROUP BY platform, target_id
-                HAVING count(*) >= {settings.protect_min_reports}
-                   AND count(*) FILTER (WHERE flagged) / count(*) >= {settings.protect_share}),
-            kinds AS (
-                SELECT r.platform, r.target_id, any_value(r.target_kind) AS target_kind
-                FROM reports r SEMI JOIN p USING (platform, target_id) GROUP BY ALL)
-            SELECT p.platform, p.target_id, kinds.target_kind, p.reports, p.flagged,
-                   p.share, p.campaign_id
-            FROM p JOIN kinds USING (platform, target_id)""",
-    )
-    # One row a report: streamed into a mapped file, never held whole in Python.
-    report_scores = mapped(
-        ws.con.sql(
-            """SELECT s.report_id, s.platform, s.score, s.flagged,
-                      CASE WHEN s.flagged THEN 'discount'
-                           WHEN p.target_id IS NOT NULL OR s.held THEN 'review'
-                           ELSE s.recommendation END AS recommendation,
-                      s.campaign_id, s.signals, s.reporter_id, s.target_id, s.ts
-               FROM _bg_scored s
-               LEFT JOIN _bg_protected p ON p.platform = s.platform
-                AND p.target_id = s.target_id
-               ORDER BY s.i"""
+        on_protected = ws.con.sql(
+            """SELECT s.i FROM _bg_scored s
+               SEMI JOIN _bg_protected p ON p.platform = s.platform
+                AND p.target_id = s.target_id"""
+        ).fetchnumpy()["i"]
+    del narrow
+    review = np.asarray(causal.column("held").to_numpy(zero_copy_only=False), dtype=bool)
+    review[np.asarray(on_protected, dtype=np.int64)] = True
+    causal_codes = pc.index_in(causal.column("recommendation"), pa.array(RECOMMENDATIONS))
+    codes = np.where(
+        flagged,
+        RECOMMENDATIONS.index("discount"),
+        np.where(
+            review,
+            RECOMMENDATIONS.index("review"),
+            np.asarray(causal_codes.to_numpy(zero_copy_only=False), dtype=np.int64),
         ),
-        arrow_schema(RESULT_CONTRACTS["report_scores"]),
     )
+    signals = with_brigade(causal.column("signals").combine_chunks(), member >= 0)
+    out = {
+        "report_id": causal.column("report_id"),
+        "platform": causal.column("platform"),
+        "score": pa.array(final, pa.float64()),
+        "flagged": pa.array(flagged),
+        "recommendation": pa.array(RECOMMENDATIONS, pa.string()).take(codes),
+        "campaign_id": campaign_id,
+        "signals": signals,
+        "reporter_id": causal.column("reporter_id"),
+        "target_id": causal.column("target_id"),
+        "ts": causal.column("ts"),
+    }
+    # One row a report: written into a mapped file a batch at a time, so that the
+    # result is not held whole in Python beside the causal scores it came from.
+    report_scores = mapped(
+        pa.table(out).to_batches(BATCH_ROWS), arrow_schema(RESULT_CONTRACTS["report_scores"])
+    )
+    del out, causal
     protected = ws.con.sql(
         "SELECT * FROM _bg_protected ORDER BY share DESC, reports DESC, platform, target_id"
     ).to_arrow_table()
-    ws.drop("_bg_scored", "_bg_protected")
+    ws.drop("_bg_protected")
     return report_scores, protected.cast(PROTECTED_SCHEMA)
+
+
+def with_brigade(signals: Any, marked: npt.NDArray[np.bool_]) -> pa.Array[Any]:
+    """``signals`` with ``'brigade'`` appended to the lists of the ``marked`` rows (as
+    DuckDB's ``list_append``).
+
+    >>> lists = pa.array([["burst"], [], ["pace", "coreport"]], pa.list_(pa.string()))
+    >>> with_brigade(lists, np.array([True, False, True])).to_pylist()
+    [['burst', 'brigade'], [], ['pace', 'coreport', 'brigade']]
+    """
+    offsets = np.asarray(signals.offsets.to_numpy(), dtype=np.int64)
+    values = signals.values
+    start = offsets[0]
+    lengths = np.diff(offsets)
+    grown = lengths + marked
+    new_offsets = np.zeros(len(signals) + 1, dtype=np.int64)
+    np.cumsum(grown, out=new_offsets[1:])
+    picks = np.empty(int(new_offsets[-1]), dtype=np.int64)
+    row = np.repeat(np.arange(len(signals), dtype=np.int64), lengths)
+    old = np.arange(offsets[0], offsets[-1], dtype=np.int64)
+    picks[new_offsets[row] + old - offsets[row]] = old - start
+    picks[(new_offsets[1:] - 1)[marked]] = len(values) - start
+    pool = pa.concat_arrays([values.slice(start), pa.array(["brigade"], values.type)])
+    lists: pa.Array[Any] = pa.ListArray.from_arrays(
+        pa.array(new_offsets, pa.int32()), pool.take(pa.array(picks))
+    )
+    return lists

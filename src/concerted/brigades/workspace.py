@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from types import TracebackType
 from typing import Any
@@ -63,8 +63,11 @@ def columns(part: str) -> str:
     return ", ".join(c.name for c in EVIDENCE_CONTRACTS[part].columns)
 
 
-def mapped(relation: duckdb.DuckDBPyRelation, schema: pa.Schema) -> pa.Table:
-    """The rows of ``relation`` as an Arrow table in ``schema`` that lives in a
+def mapped(
+    relation: duckdb.DuckDBPyRelation | Iterable[pa.RecordBatch], schema: pa.Schema
+) -> pa.Table:
+    """The rows of ``relation`` (a query, or record batches) as an Arrow table in
+    ``schema`` that lives in a
     memory-mapped file, not in the process's own memory: the batches stream from DuckDB
     into an Arrow file in the temporary directory (``$TMPDIR``), one batch at a time,
     which is then mapped and unlinked (the mapping keeps it until the table goes). A
@@ -80,7 +83,12 @@ def mapped(relation: duckdb.DuckDBPyRelation, schema: pa.Schema) -> pa.Table:
     os.close(handle)
     try:
         with pa.OSFile(path, "wb") as sink, pa.ipc.new_file(sink, schema) as writer:
-            for batch in relation.to_arrow_reader(BATCH_ROWS):
+            batches = (
+                relation.to_arrow_reader(BATCH_ROWS)
+                if isinstance(relation, duckdb.DuckDBPyRelation)
+                else relation
+            )
+            for batch in batches:
                 writer.write_batch(batch.cast(schema))
         table = pa.ipc.open_file(pa.memory_map(path, "r")).read_all()
     finally:
