@@ -48,9 +48,12 @@ to answer 429) and stops it after:
     report within the longest window, every reporter meeting every other: the state
     grows with every report); ``--stream platform`` with :func:`platform_ndjson`, a
     heavy-tailed stream over 30 days of its own clock for 10^7 reports, whose live
-    state is what the windows keep. ``--reuse`` times the restart of the state
-    directory a run before filled, without filling it again; ``--fill inprocess`` fills
-    it in this process (:func:`fill_inprocess`: the server's guard without HTTP).
+    state is what the windows keep. ``--fill inprocess`` fills the log in this process
+    (:func:`fill_inprocess`: the server's guard without HTTP) and ``--reuse`` takes
+    the state a run before filled; either way, with ``--whole-log`` the server first
+    replays the whole log (timed), is sent a snapshot interval of new reports (its
+    snapshot, then 90% of an interval) and is killed, and the restart from that
+    snapshot is timed (see :func:`restart`).
 
 The load average (1 min) is printed beside each figure: on a shared machine it says
 how much else was running.
@@ -127,6 +130,8 @@ class Server:
     port: int
     token: str
     process: subprocess.Popen[bytes] | None = None
+    #: Seconds until ready at the last start.
+    ready_s: float = 0.0
 
     def start(self, timeout: float = 600.0) -> float:
         """Start the server; the seconds until ``/readyz`` answers 200."""
@@ -223,7 +228,7 @@ def server(
         f"pair_memory = {json.dumps(pair_memory)}\n"
     )
     s = Server(state, free_port(), token)
-    s.start()
+    s.ready_s = s.start(timeout=3600)
     try:
         yield s
     finally:
@@ -659,30 +664,53 @@ def fill_inprocess(
 
 
 def restart(args: argparse.Namespace) -> dict[str, Any]:
-    """The ``restart`` part: fill a log (unless ``--reuse``), SIGKILL, time the restart
-    from the snapshot, then (``--whole-log``) from the log alone."""
+    """The ``restart`` part.
+
+    A fresh state (``--fill http``, the default): fill its log through the batch
+    endpoint, SIGKILL the server, time a restart from the last snapshot, then
+    (``--whole-log``) one with the snapshot set aside. A state filled before
+    (``--reuse``, or ``--fill inprocess``): with ``--whole-log``, start the server with
+    no snapshot (the whole log replayed, timed), send it a snapshot interval of new
+    reports (the first group after that replay takes a snapshot, and 90% of an
+    interval follows it), SIGKILL it and time a restart from that snapshot; without,
+    time a restart from the snapshot the state has. Every snapshot a restart loads is
+    then one the measured build wrote."""
     make = platform_ndjson if args.stream == "platform" else ndjson
     # 90% of a snapshot interval past the last snapshot: a restart replays that.
     every = args.snapshot_every
     tail = 9 * every // 10
     figures: dict[str, Any] = {"stream": args.stream, "snapshot_every": every}
+    state = args.out / "restart"
     reuse = args.reuse
     if args.fill == "inprocess" and not reuse:
-        state = args.out / "restart"
         shutil.rmtree(state, ignore_errors=True)
         state.mkdir(parents=True)
         figures["fill"] = fill_inprocess(
             state, args.reports + tail, args.batch, make, every, args.pair_memory
         )
         reuse = True
+    replay_first = reuse and args.whole_log
+    if replay_first:
+        (state / "snapshot.bin").unlink(missing_ok=True)
+        before = load()
     with server(
-        args.out,
-        "restart",
-        snapshot_every=every,
-        pair_memory=args.pair_memory,
-        reuse=reuse,
+        args.out, "restart", snapshot_every=every, pair_memory=args.pair_memory, reuse=reuse
     ) as s:
-        if not reuse:
+        if replay_first:
+            figures["ready_s_whole_log"] = s.ready_s
+            figures["ready_cpu_s_whole_log"] = s.cpu_s()
+            figures["replayed_whole_log"] = _metric(s, "concerted_replayed")
+            figures["rss_mib_whole_log"] = s.rss_mib()
+            figures["load_whole_log"] = (before, load())
+            offset = int(_metric(s, "concerted_log_offset"))
+
+            def more(start: int, n: int, run: str) -> bytes:
+                return make(offset + start, n, run)
+
+            figures["after_whole_log"] = send_batches(
+                s, tail + args.batch, args.batch, "tail", make=more
+            )
+        elif not reuse:
             empty = s.rss_mib()
             fill = send_batches(s, args.reports + tail, args.batch, "fill", make=make)
             full = s.rss_mib()
@@ -703,9 +731,10 @@ def restart(args: argparse.Namespace) -> dict[str, Any]:
             )
         }
         figures["reports"] = _metric(s, "concerted_log_offset")
+        figures["rss_mib_before_kill"] = s.rss_mib()
         s.kill()
-        snapshot = s.state / "snapshot.bin"
-        figures["log_mib"] = (s.state / "log.sqlite").stat().st_size / 2**20
+        snapshot = state / "snapshot.bin"
+        figures["log_mib"] = (state / "log.sqlite").stat().st_size / 2**20
         figures["snapshot_mib"] = snapshot.stat().st_size / 2**20
         figures["snapshot_load"] = _load_snapshot(snapshot, args.pair_memory)
         before = load()
@@ -715,7 +744,7 @@ def restart(args: argparse.Namespace) -> dict[str, Any]:
         figures["replayed_after_snapshot"] = _metric(s, "concerted_replayed")
         figures["load_snapshot"] = (before, load())
         s.kill()
-        if args.whole_log:
+        if args.whole_log and not replay_first:
             # The snapshot set aside (and put back), the whole log replayed.
             aside = snapshot.with_suffix(".aside")
             snapshot.rename(aside)

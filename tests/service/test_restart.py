@@ -152,3 +152,85 @@ def test_target_views_count_as_the_plain_way_and_survive_a_snapshot(
         back[key].add(7, "u1", "review", ["pace"])
         view.add(7, "u1", "review", ["pace"])
         assert _shown(back[key]) == _shown(view)
+
+
+def test_a_snapshot_whose_header_does_not_unpack_is_set_aside(tmp_path: Path) -> None:
+    from dataclasses import replace
+
+    from concerted.scoring import ScoreSettings
+    from concerted.service.state import GuardState
+
+    state = GuardState(ScoreSettings())
+    state.score_and_learn_many(
+        [
+            {
+                "report_id": f"r{i}",
+                "platform": "x",
+                "reporter_id": f"u{i % 3}",
+                "target_id": "t",
+                "ts": f"2026-05-28T00:00:{i:02d}Z",
+            }
+            for i in range(9)
+        ]
+    )
+    state.offset = 9
+    good, bad = tmp_path / "good.bin", tmp_path / "bad.bin"
+    data = state.dump()
+    GuardState.write_snapshot(good, data)
+    assert GuardState.load(good, ScoreSettings()).offset == 9
+    header = pickle.loads(data.header)
+    # The scorer's ids as an earlier layout held them: one list of pairs.
+    header["scorer"]["reporters"] = [("x", f"u{i}") for i in range(3)]
+    GuardState.write_snapshot(bad, replace(data, header=pickle.dumps(header)))
+    again = GuardState.load(bad, ScoreSettings())
+    assert (again.offset, len(again.targets)) == (0, 0)
+
+
+def test_a_long_replay_is_followed_by_a_snapshot(tmp_path: Path) -> None:
+    """With no snapshot, a restart replays the whole log; the first group after it
+    takes a snapshot, so that the next restart does not replay it all again."""
+    import asyncio
+    import time
+
+    from concerted.scoring import ScoreSettings
+    from concerted.service.intake import Guard
+    from concerted.service.sqlite import SqliteLog
+    from concerted.service.state import GuardState
+
+    rows = [
+        {
+            "report_id": f"r{i}",
+            "platform": "x",
+            "reporter_id": f"u{i % 4}",
+            "target_id": f"t{i % 3}",
+            "ts": f"2026-05-28T00:00:{i:02d}Z",
+        }
+        for i in range(14)
+    ]
+    snapshot = tmp_path / "snapshot.bin"
+
+    async def run(reports: list[dict[str, Any]], every: int) -> int:
+        guard = Guard(
+            SqliteLog(tmp_path / "log.sqlite"),
+            GuardState(ScoreSettings()),
+            snapshot=snapshot,
+            snapshot_every=every,
+        )
+        await guard.start()
+        answers = await guard.submit_reports(reports)
+        assert len(answers) == len(reports)
+        # No guard.stop(): it takes a snapshot of its own. Wait for the writer's.
+        for _ in range(200):
+            if snapshot.exists():
+                break
+            await asyncio.sleep(0.01)
+        replayed = guard.stats.replayed
+        guard.log.close()
+        return replayed
+
+    assert asyncio.run(run(rows[:12], 1_000)) == 0
+    assert not snapshot.exists()  # 12 reports, a snapshot every 1,000
+    assert asyncio.run(run(rows[12:13], 10)) == 12
+    time.sleep(0.1)
+    assert snapshot.exists()
+    assert GuardState.load(snapshot, ScoreSettings()).offset == 13

@@ -407,6 +407,10 @@ class Guard:
 
     async def start(self) -> None:
         await asyncio.to_thread(self._replay)
+        # What replay learnt counts towards the next snapshot, so that a long replay
+        # (the whole log, with no snapshot or one refused) is followed by a snapshot
+        # after the first group, not after ``snapshot_every`` new reports.
+        self._learnt = self.stats.replayed
         self._settle()
         self._writer = asyncio.create_task(self._run(), name="concerted-writer")
         self.ready = True

@@ -670,20 +670,25 @@ class GuardState:
                     return state
                 arrays = _read_arrays(f, len(_MAGIC) + 8 + size, data["arrays"], MAP_SNAPSHOT)
                 targets = unpack_views(data["targets"])
+                scorer = ArrayScorer.restore(settings, pair_memory, data["scorer"], arrays)
         except (
             OSError,
             ValueError,
+            KeyError,
+            TypeError,
             pickle.UnpicklingError,
             EOFError,
             AttributeError,
             ImportError,
         ):
+            # A header of the right version that does not unpack (damaged, or written
+            # by a build whose layout differs) is no worse than no snapshot.
             log.warning("the snapshot cannot be read; replaying the whole log")
             return state
         finally:
             if enabled:
                 gc.enable()
-        state._scorer = ArrayScorer.restore(settings, pair_memory, data["scorer"], arrays)
+        state._scorer = scorer
         state.targets = targets
         state.decided = data["decided"]
         state.decision = int(data["decision"])
