@@ -6,16 +6,31 @@ Usage (from the repository root)::
     .venv/bin/python -m benchmarks.analyze --actions 10000000 --memory-limit 8GB
     .venv/bin/python -m benchmarks.analyze --actions 100000000 --memory-limit 12GB
 
-1. **Build** (once per size, seed and scenario; cached under ``--out``, by default
-   ``bench-data/analyze``): ``concerted simulate --scenario pakistan-2020`` at the
-   scale that gives about ``--actions`` actions (1,242,145 actions per unit of scale,
-   from the simulator's benchmark: 9,937,162 at scale 8), then ingested into a case
-   file, as the demo does. The simulator is the workload because it has every part the
-   analysis reads: an organic population posting texts in four languages (so
-   near-duplicate texts run), reposts, shares, URLs and hashtags, a planted network of
-   pages, groups and accounts, and mass-reporting brigades, so that the networks and
-   the brigade stage are not empty. It reaches 10^8 actions in about ten minutes
-   (BENCHMARKS.md, "Simulate"). Each step runs in a child process and is timed.
+1. **Build** (once per size, seed, workload and scenario; cached under ``--out``, by
+   default ``bench-data/analyze``): ``concerted simulate --scenario pakistan-2020``
+   with about ``--actions`` actions, then ingested into a case file, as the demo does.
+   The simulator is the workload because it has every part the analysis reads: an
+   organic population posting texts in four languages (so near-duplicate texts run),
+   reposts, shares, URLs and hashtags, a planted network of pages, groups and
+   accounts, and mass-reporting brigades, so that the networks and the brigade stage
+   are not empty. It reaches 10^8 actions in about ten minutes (BENCHMARKS.md,
+   "Simulate"). Each step runs in a child process and is timed.
+
+   **The workload** (``--workload``) says how the size grows. ``days`` (the default)
+   keeps the population of the 10^6 case (scale 0.805: 1,242,145 actions per unit of
+   scale for 14 days, from the simulator's benchmark) and lengthens its time span
+   (``population.days``: 14 at 10^6, 140 at 10^7, 1,400 at 10^8), as a real archive of
+   10^8 actions spans years. Its hashtags, domains and URLs (a fixed vocabulary) then
+   keep the actions on one object within one minute about as many at every size:
+   pairs of actions on one hashtag in the same minute grow 9.2 times from 10^6 to 10^7
+   (590,629 to 5,415,874), with the actions. Reposts and replies still grow faster
+   (pairs in the same minute 68 times): the simulator draws them from a pool of
+   popular posts sized by the population, not the span, so each pooled post draws
+   ten times the reposts within its first hours. ``accounts`` (the first runs'
+   workload) keeps 14 days and grows the population (``--scale``): its pairs on one
+   hashtag in the same minute grow 90 times from 10^6 to 10^7 (52,970,434), with the
+   square of the actions. Both give the same case at 10^6, so the 10^6 figures of
+   either compare.
 2. **Analyse**, one child process: ``analysis.analyze`` on the cached case opened
    read-only (as ``concerted analyze CASE`` opens one), with DuckDB's ``memory_limit``
    at ``--memory-limit`` (the command's ``--memory-limit``) and its spill in a fresh
@@ -63,6 +78,10 @@ GENERATOR_VERSION = 1
 #: Actions per unit of the simulator's scale (pakistan-2020 at scale 8: 9,937,162).
 ACTIONS_PER_SCALE = 9_937_162 / 8
 SCENARIO = "pakistan-2020"
+#: The simulator's own time span (``population.days``), and the size it gives at the
+#: scale the ``days`` workload keeps.
+BASE_DAYS = 14
+BASE_ACTIONS = 1_000_000
 MIB = 2**20
 SAMPLE_SECONDS = 0.2
 
@@ -84,6 +103,28 @@ def _status() -> dict[str, int]:
 def _cpu() -> float:
     usage = resource.getrusage(resource.RUSAGE_SELF)
     return usage.ru_utime + usage.ru_stime
+
+
+def workload(actions: int, kind: str = "days") -> tuple[float, int]:
+    """The simulator's scale and days for about ``actions`` actions.
+
+    ``days`` (the default) keeps the population of the 10^6 case (scale 0.805) and
+    lengthens its time span: the actions on one object within one window stay about
+    as many at every size, as in a real archive that spans months or years.
+    ``accounts`` keeps 14 days and grows the population, so that those actions, and
+    the pairs on one object with their square, grow with the size (the workload of
+    the first runs). Both give the same case at 10^6.
+
+    >>> workload(10_000_000)
+    (0.805, 140)
+    >>> workload(10_000_000, "accounts")
+    (8.05, 14)
+    >>> workload(1_000_000) == workload(1_000_000, "accounts")
+    True
+    """
+    if kind == "accounts":
+        return scale_for(actions), BASE_DAYS
+    return scale_for(BASE_ACTIONS), max(1, round(BASE_DAYS * actions / BASE_ACTIONS))
 
 
 def scale_for(actions: int) -> float:
@@ -186,7 +227,9 @@ def _child_build(args: argparse.Namespace) -> int:
     say: Callable[[str], None] = lambda m: print(m, file=sys.stderr, flush=True)  # noqa: E731
     if args.step == "simulate":
         simulate.simulate(
-            simulate.scenario(SCENARIO, scale=args.scale),
+            simulate.scenario(
+                SCENARIO, scale=args.scale, knobs={"population.days": str(args.days)}
+            ),
             seed=args.seed,
             out=world / "data",
             overwrite=True,
@@ -326,17 +369,22 @@ def _self(*extra: str) -> list[str]:
     return [sys.executable, "-m", "benchmarks.analyze", *extra]
 
 
-def build(root: Path, actions: int, seed: int, memory_limit: str) -> tuple[Path, dict[str, Any]]:
-    """The cached case of about ``actions`` actions, built first if missing (in a
-    directory of its own, renamed into place when whole); the build's figures."""
-    scale = scale_for(actions)
+def build(
+    root: Path, actions: int, seed: int, memory_limit: str, kind: str = "days"
+) -> tuple[Path, dict[str, Any]]:
+    """The cached case of about ``actions`` actions of workload ``kind``, built first
+    if missing (in a directory of its own, renamed into place when whole); the build's
+    figures."""
+    scale, days = workload(actions, kind)
     key = f"{SCENARIO}-seed{seed}-scale{scale:g}-v{GENERATOR_VERSION}"
+    if days != BASE_DAYS:
+        key += f"-days{days}"
     world = root / key
     if (world / "case.duckdb").is_file():
         return world / "case.duckdb", {"cached": str(world)}
     root.mkdir(parents=True, exist_ok=True)
     building = Path(tempfile.mkdtemp(prefix=f".{key}-", dir=root))
-    figures: dict[str, Any] = {"scale": scale}
+    figures: dict[str, Any] = {"scale": scale, "days": days}
     try:
         for step in ("simulate", "ingest"):
             figures[step] = _spawn(
@@ -347,6 +395,8 @@ def build(root: Path, actions: int, seed: int, memory_limit: str) -> tuple[Path,
                     str(building),
                     "--scale",
                     str(scale),
+                    "--days",
+                    str(days),
                     "--seed",
                     str(seed),
                     "--memory-limit",
@@ -391,7 +441,8 @@ def _print(report: dict[str, Any]) -> None:
     m, r = report["machine"], report["analyze"]
     print(f"commit {m['commit']}{' (src modified)' if m['src_modified'] else ''}")
     print(
-        f"{r['counts']['actions']:,} actions (scale {report['scale']}); DuckDB memory_limit "
+        f"{r['counts']['actions']:,} actions ({report['workload']} workload: scale "
+        f"{report['scale']}, {report['days']} days); DuckDB memory_limit "
         f"{report['memory_limit']}; budget {report['budget_gib']} GiB"
     )
     print(
@@ -421,6 +472,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--actions", type=int, default=1_000_000)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--workload",
+        choices=("days", "accounts"),
+        default="days",
+        help="grow the time span (days, the default) or the population (accounts)",
+    )
     parser.add_argument("--memory-limit", default="4GB", help="DuckDB's memory_limit")
     parser.add_argument("--budget", type=float, default=16.0, help="peak RSS budget, GiB")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT / "analyze")
@@ -439,6 +496,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--world", help=argparse.SUPPRESS)
     parser.add_argument("--scale", type=float, help=argparse.SUPPRESS)
+    parser.add_argument("--days", type=int, default=BASE_DAYS, help=argparse.SUPPRESS)
     parser.add_argument("--case", help=argparse.SUPPRESS)
     parser.add_argument("--work", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -448,7 +506,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         args.step = args.child
         return _child_build(args)
 
-    case, built = build(args.out, args.actions, args.seed, args.memory_limit)
+    case, built = build(args.out, args.actions, args.seed, args.memory_limit, args.workload)
     if args.build_only:
         print(json.dumps(built, indent=2))
         return 0
@@ -468,7 +526,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     report = {
         "machine": machine(),
         "case": str(case),
-        "scale": scale_for(args.actions),
+        "workload": args.workload,
+        "scale": workload(args.actions, args.workload)[0],
+        "days": workload(args.actions, args.workload)[1],
         "memory_limit": args.memory_limit,
         "budget_gib": args.budget,
         "build": built,

@@ -24,9 +24,9 @@ the actions to pair (:meth:`Slots.moved`, viral objects left out) in numpy.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import duckdb
@@ -37,15 +37,22 @@ from concerted.errors import ConfigError
 from concerted.schema import sql_hash, sql_literal
 
 __all__ = [
+    "BYTES_PER_ACTION",
+    "PARTITION_SHARE",
     "Pairs",
+    "SlotActions",
     "Slots",
     "check_pairs",
+    "memory_limit_bytes",
+    "merge_pair_counts",
     "numbered_slots",
     "pair_edges",
     "pair_events",
     "pair_keys",
     "pair_weight_counts",
     "pairs_of_rows",
+    "partition_of",
+    "partitions_for",
     "viral_of_arrays",
     "viral_of_rows",
     "viral_objects",
@@ -477,16 +484,126 @@ def viral_of_arrays(
     return owners[per_object > cap].astype(np.int64)
 
 
+#: What a pairing's numpy arrays take per action of one partition, at most: the five
+#: per-action arrays of :class:`SlotActions` (33 bytes), the masked arrays they are read
+#: from (about 40), the copy :meth:`SlotActions.moved` makes (24) and
+#: :func:`~concerted.fastpath.message_matches`'s order, keys and positions (about 40).
+BYTES_PER_ACTION = 160
+#: The share of DuckDB's memory limit that one partition's arrays may take: the
+#: process holds DuckDB's buffers beside them.
+PARTITION_SHARE = 0.125
+
+
+def memory_limit_bytes(con: duckdb.DuckDBPyConnection) -> int:
+    """DuckDB's ``memory_limit`` on ``con``, in bytes, as DuckDB shows it (cut to a
+    tenth of a GiB: 2 GB is 1.86 GiB, shown as 1.8).
+
+    >>> con = duckdb.connect()
+    >>> _ = con.execute("SET memory_limit = '2GB'")
+    >>> memory_limit_bytes(con) // 2**20
+    1843
+    """
+    row = con.sql("SELECT current_setting('memory_limit')").fetchone()
+    text = str(row[0]) if row else ""
+    units = {"bytes": 1, "KiB": 2**10, "MiB": 2**20, "GiB": 2**30, "TiB": 2**40, "PiB": 2**50}
+    units |= {"KB": 10**3, "MB": 10**6, "GB": 10**9, "TB": 10**12, "PB": 10**15}
+    number, _, unit = text.strip().partition(" ")
+    try:
+        return round(float(number) * units[unit or "bytes"])
+    except (KeyError, ValueError) as error:
+        raise ConfigError(f"unreadable DuckDB memory_limit {text!r}") from error
+
+
+def partitions_for(actions: int, memory_limit: int) -> int:
+    """How many hash partitions of objects keep one partition's numpy arrays (about
+    :data:`BYTES_PER_ACTION` per action) within :data:`PARTITION_SHARE` of
+    ``memory_limit`` bytes: 1 for 10^6 actions under 4 GB, 3 for 10^7 under 6 GB.
+
+    >>> partitions_for(1_000_000, 4 * 10**9), partitions_for(10_000_000, 6 * 10**9)
+    (1, 3)
+    >>> partitions_for(100_000_000, 12 * 10**9)
+    11
+    """
+    budget = max(1, int(memory_limit * PARTITION_SHARE))
+    return max(1, -(-int(actions) * BYTES_PER_ACTION // budget))
+
+
+def partition_of(oid: str, partitions: int) -> str:
+    """SQL: the partition (0 to ``partitions - 1``) of the non-negative object number
+    ``oid``; every action of an object falls in the same one, so pairs never cross.
+
+    >>> duckdb.sql(f"SELECT {partition_of('41', 4)}").fetchone()
+    (1,)
+    """
+    return f"({oid} % {max(1, int(partitions))})"
+
+
+def merge_pair_counts(
+    parts: Iterable[tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]],
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+    """Counts per pair from partitions, each given as its pair codes (sorted, distinct)
+    and their counts: every code once, sorted, with its counts summed over the
+    partitions. One partition comes back as it is.
+
+    >>> pairs, counts = merge_pair_counts([
+    ...     (np.array([3, 7]), np.array([1, 2])), (np.array([2, 7]), np.array([5, 1]))])
+    >>> pairs.tolist(), counts.tolist()
+    ([2, 3, 7], [5, 1, 3])
+    """
+    got = [(p, c) for p, c in parts if p.size]
+    if not got:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    if len(got) == 1:
+        return got[0]
+    pair = np.concatenate([p for p, _ in got])
+    count = np.concatenate([c for _, c in got])
+    order = np.argsort(pair, kind="stable")
+    pair, count = pair[order], count[order]
+    starts = np.flatnonzero(np.r_[True, pair[1:] != pair[:-1]])
+    return pair[starts], np.add.reduceat(count, starts)
+
+
+@dataclass(frozen=True)
+class SlotActions:
+    """The actions with an object of one partition of :class:`Slots`: ``slot``,
+    ``obj``, ``t`` (microseconds), ``bucket`` (one window wide, as :func:`pair_keys`
+    numbers it) and ``timed`` (whether it has a time)."""
+
+    slot: npt.NDArray[np.int64]
+    obj: npt.NDArray[np.int64]
+    t: npt.NDArray[np.int64]
+    bucket: npt.NDArray[np.int64]
+    timed: npt.NDArray[np.bool_]
+
+    def moved(
+        self,
+        account_of: npt.NDArray[np.int64],
+        active: npt.NDArray[np.bool_],
+        cap: int | None,
+    ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+        """These actions in a copy where each slot goes to account ``account_of[slot]``
+        (-1: dropped), those of ``active`` accounts, with a time and on objects not
+        over ``cap``; as (account, object, time)."""
+        account = account_of[self.slot]
+        keep = account >= 0
+        keep[keep] = active[account[keep]]
+        obj, timed = self.obj[keep], self.timed[keep]
+        if cap is not None:
+            timed &= ~np.isin(obj, viral_of_arrays(obj, self.bucket[keep], cap))
+        return account[keep][timed], obj[timed], self.t[keep][timed]
+
+
 @dataclass(frozen=True)
 class Slots:
     """Actions numbered once for relabelled copies (:func:`numbered_slots`). By slot
     number (0 unused; a slot is a distinct ``platform, source_id, actor_id``):
     ``platform`` its platform's rank, ``by_actor`` its rank in (platform, account,
     source) order, ``own`` its account's number (-1: none), ``whole`` whether it has
-    no missing value, ``count`` its actions of the kinds. By action with an object:
-    ``slot``, ``obj``, ``t`` (microseconds), ``bucket`` (one window wide, as
-    :func:`pair_keys` numbers it) and ``timed`` (whether it has a time). ``slots``
-    and ``accounts`` (``platform, actor_id, aid``) are the tables on the connection.
+    no missing value, ``count`` its actions of the kinds. The actions with an object
+    stay in DuckDB (table ``actions``: ``sid, oid, t, b, part``), in ``partitions``
+    hash partitions of their objects, read one partition at a time
+    (:meth:`parts`); with one partition they are read once and kept. ``slots`` and
+    ``accounts`` (``platform, actor_id, aid``) are the tables on the connection.
     """
 
     slots: str
@@ -496,11 +613,35 @@ class Slots:
     own: npt.NDArray[np.int64]
     whole: npt.NDArray[np.bool_]
     count: npt.NDArray[np.int64]
-    slot: npt.NDArray[np.int64]
-    obj: npt.NDArray[np.int64]
-    t: npt.NDArray[np.int64]
-    bucket: npt.NDArray[np.int64]
-    timed: npt.NDArray[np.bool_]
+    actions: str
+    partitions: int
+    con: duckdb.DuckDBPyConnection
+    kept: list[SlotActions] = field(default_factory=list)
+
+    def _read(self, part: int | None) -> SlotActions:
+        where = f"WHERE part = {int(part)}" if part is not None else ""
+        base = self.con.sql(f"SELECT sid, oid, t, b FROM {self.actions} {where}").fetchnumpy()
+        # An action without a time never pairs, but counts in its object's bucket of
+        # its own.
+        t = base.pop("t")
+        timed = ~np.ma.getmaskarray(t)
+        return SlotActions(
+            slot=np.asarray(base.pop("sid"), dtype=np.int64),
+            obj=np.asarray(base.pop("oid"), dtype=np.int64),
+            t=np.ma.filled(t, 0).astype(np.int64),
+            bucket=np.ma.filled(base.pop("b"), np.iinfo(np.int64).min).astype(np.int64),
+            timed=timed,
+        )
+
+    def parts(self) -> Iterator[SlotActions]:
+        """The actions, one partition at a time."""
+        if self.partitions == 1:
+            if not self.kept:
+                self.kept.append(self._read(None))
+            yield self.kept[0]
+            return
+        for part in range(self.partitions):
+            yield self._read(part)
 
     def relabelled(
         self, slot_hash: npt.ArrayLike, actor_hash: npt.ArrayLike
@@ -520,20 +661,16 @@ class Slots:
 
     def moved(
         self, account_of: npt.NDArray[np.int64], *, min_actions: int, cap: int | None
-    ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+    ) -> Iterator[tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.int64]]]:
         """The actions to pair in a copy where each slot goes to account
         ``account_of[slot]`` (-1: its actions dropped): those of accounts with
         ``min_actions`` actions (objectless ones count), with a time, and on objects
-        not over ``cap`` (:func:`viral_of_arrays`); as (account, object, time)."""
+        not over ``cap`` (:func:`viral_of_arrays`); as (account, object, time), one
+        partition at a time."""
         moved = account_of >= 0
         active = np.bincount(account_of[moved], weights=self.count[moved]) >= min_actions
-        account = account_of[self.slot]
-        keep = account >= 0
-        keep[keep] = active[account[keep]]
-        obj, timed = self.obj[keep], self.timed[keep]
-        if cap is not None:
-            timed &= ~np.isin(obj, viral_of_arrays(obj, self.bucket[keep], cap))
-        return account[keep][timed], obj[timed], self.t[keep][timed]
+        for part in self.parts():
+            yield part.moved(account_of, active, cap)
 
 
 def _after_zero(values: npt.ArrayLike) -> npt.NDArray[np.uint64]:
@@ -542,16 +679,22 @@ def _after_zero(values: npt.ArrayLike) -> npt.NDArray[np.uint64]:
 
 @contextmanager
 def numbered_slots(
-    con: duckdb.DuckDBPyConnection, actions: str, kinds: tuple[str, ...] | None, window: float
+    con: duckdb.DuckDBPyConnection,
+    actions: str,
+    kinds: tuple[str, ...] | None,
+    window: float,
+    *,
+    partitions: int | None = None,
 ) -> Iterator[Slots]:
     """Number the slots of ``actions`` (every distinct ``platform, source_id,
     actor_id``, missing values included, as the relabel null's draw counts them;
-    ``sid`` their rank in that order) and their accounts, and read the actions of
-    ``kinds`` in whole slots as integers (:class:`Slots`); the tables are dropped on
-    exit."""
+    ``sid`` their rank in that order) and their accounts, and keep the actions of
+    ``kinds`` in whole slots as integers in ``partitions`` hash partitions of their
+    objects (by default as many as :func:`partitions_for` gives for their number and
+    the connection's memory limit) (:class:`Slots`); the tables are dropped on exit."""
     n = next(_ids)
     slots, accounts = f"_slots_{n}", f"_slots_accounts_{n}"
-    objects = f"_slots_objects_{n}"
+    objects, numbered = f"_slots_objects_{n}", f"_slots_actions_{n}"
     kept = (
         f"(SELECT * FROM {actions} WHERE platform IS NOT NULL AND source_id IS NOT NULL "
         f"AND actor_id IS NOT NULL {_kinds_filter(kinds)})"
@@ -582,17 +725,31 @@ def numbered_slots(
                        AND source_id IS NOT NULL AND actor_id IS NOT NULL AS whole
                 FROM {slots} ORDER BY sid"""
         ).fetchnumpy()
-        # An action without an object counts towards min_actions; one without a time
-        # never pairs, but counts in its object's bucket of its own.
-        base = con.sql(
-            f"""SELECT s.sid, coalesce(o.oid, -1) AS oid, epoch_us(x.ts) AS t,
-                       epoch_us(x.ts) // {max(1, _micros(window))} AS b
+        # An action without an object counts towards min_actions (the slots' counts);
+        # only those with one are kept to pair, in partitions of their objects.
+        counted = con.sql(
+            f"""SELECT s.sid, count(*) AS n, count(o.oid) AS paired
                 FROM {kept} x JOIN {slots} s USING (platform, source_id, actor_id)
-                LEFT JOIN {objects} o USING (kind, object_id)"""
+                LEFT JOIN {objects} o USING (kind, object_id) GROUP BY s.sid"""
         ).fetchnumpy()
-        sid = np.asarray(base["sid"], dtype=np.int64)
-        oid = np.asarray(base["oid"], dtype=np.int64)
-        paired = oid >= 0
+        parts = partitions
+        if parts is None:
+            total = int(np.sum(counted["paired"])) if len(counted["paired"]) else 0
+            parts = partitions_for(total, memory_limit_bytes(con))
+        if parts < 1:
+            raise ConfigError(f"partitions must be at least 1, got {parts}")
+        order = "ORDER BY part" if parts > 1 else ""
+        con.execute(
+            f"""CREATE OR REPLACE TEMP TABLE {numbered} AS
+                SELECT s.sid, o.oid, epoch_us(x.ts) AS t,
+                       epoch_us(x.ts) // {max(1, _micros(window))} AS b,
+                       {partition_of("o.oid", parts)} AS part
+                FROM {kept} x JOIN {slots} s USING (platform, source_id, actor_id)
+                JOIN {objects} o USING (kind, object_id) {order}"""
+        )
+        count = np.zeros(len(got["own"]) + 1, dtype=np.int64)
+        count[np.asarray(counted["sid"], dtype=np.int64)] = counted["n"]
+        del counted
 
         def first(values: Any, fill: int | bool, dtype: Any) -> Any:
             return np.r_[np.array([fill], dtype=dtype), np.asarray(values, dtype=dtype)]
@@ -604,13 +761,11 @@ def numbered_slots(
             by_actor=first(got["by_actor"], 0, np.int64),
             own=first(got["own"], -1, np.int64),
             whole=first(got["whole"], False, np.bool_),
-            count=np.bincount(sid, minlength=len(got["own"]) + 1),
-            slot=sid[paired],
-            obj=oid[paired],
-            t=np.ma.filled(base["t"], 0).astype(np.int64)[paired],
-            bucket=np.ma.filled(base["b"], np.iinfo(np.int64).min).astype(np.int64)[paired],
-            timed=~np.ma.getmaskarray(base["t"])[paired],
+            count=count,
+            actions=numbered,
+            partitions=int(parts),
+            con=con,
         )
     finally:
-        for table in (slots, accounts, objects):
+        for table in (slots, accounts, objects, numbered):
             con.execute(f"DROP TABLE IF EXISTS {table}")

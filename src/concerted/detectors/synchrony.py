@@ -62,8 +62,12 @@ from concerted.detectors.columnar import arrow_table
 from concerted.detectors.pairing import (
     Pairs,
     Slots,
+    memory_limit_bytes,
+    merge_pair_counts,
     numbered_slots,
     pair_keys,
+    partition_of,
+    partitions_for,
     viral_objects,
 )
 from concerted.errors import ConfigError
@@ -160,7 +164,12 @@ class Synchrony:
         return np.asarray(values, dtype=np.float64)
 
     def null_statistics_of_draws(
-        self, con: duckdb.DuckDBPyConnection, actions: str, draws: Sequence[str]
+        self,
+        con: duckdb.DuckDBPyConnection,
+        actions: str,
+        draws: Sequence[str],
+        *,
+        partitions: int | None = None,
     ) -> list[npt.NDArray[np.float64]]:
         """:meth:`null_statistic` of each relabelled copy of ``actions``, the copies
         given as draws: relations of (``platform, source_id, actor_id``) slots and the
@@ -169,8 +178,10 @@ class Synchrony:
         ``actions`` missing from a draw loses its actions, as the copy's join drops
         them. The same values as :meth:`null_statistic` on each copy: the actions are
         numbered once (:func:`~concerted.detectors.pairing.numbered_slots`), and each
-        copy moves the slots and counts the pairs' matched actions on integers."""
-        with numbered_slots(con, actions, self.kinds, self.window) as slots:
+        copy moves the slots and counts the pairs' matched actions on integers, one
+        hash partition of the objects at a time (``partitions``; by default from the
+        actions' number and the memory limit: the same values for any number)."""
+        with numbered_slots(con, actions, self.kinds, self.window, partitions=partitions) as slots:
             out = []
             for draw in draws:
                 moved = con.sql(
@@ -189,13 +200,18 @@ class Synchrony:
         return out
 
     def null_statistics_of_seeds(
-        self, con: duckdb.DuckDBPyConnection, actions: str, seeds: Sequence[int]
+        self,
+        con: duckdb.DuckDBPyConnection,
+        actions: str,
+        seeds: Sequence[int],
+        *,
+        partitions: int | None = None,
     ) -> list[npt.NDArray[np.float64]]:
         """:meth:`null_statistics_of_draws` of the ``relabel`` null's draws with these
         seeds (:func:`~concerted.significance.relabelled_accounts` on ``actions``), each
         made on the numbered slots (:meth:`~concerted.detectors.pairing.Slots.relabelled`)
         from hashes DuckDB computes as the draw's SQL does, instead of in SQL."""
-        with numbered_slots(con, actions, self.kinds, self.window) as slots:
+        with numbered_slots(con, actions, self.kinds, self.window, partitions=partitions) as slots:
             out = []
             for seed in seeds:
                 hashes = con.sql(
@@ -210,22 +226,38 @@ class Synchrony:
     def _copy_weights(
         self, slots: Slots, account_of: npt.NDArray[np.int64]
     ) -> npt.NDArray[np.float64]:
-        """The weights of the copy where each slot goes to ``account_of[slot]``."""
+        """The weights of the copy where each slot goes to ``account_of[slot]``, in the
+        order of their pairs (summed over the slots' partitions)."""
         moved = slots.moved(account_of, min_actions=self.min_actions, cap=self.max_object_pairs)
-        _, weights = _matched_actions(*moved, self.window)
+        _, weights = merge_pair_counts(_matched_actions(*part, self.window) for part in moved)
         return weights[weights >= self.min_weight].astype(np.float64)
 
-    def _matched(self, con: duckdb.DuckDBPyConnection, keys: Pairs, found: str) -> bool:
+    def _matched(
+        self,
+        con: duckdb.DuckDBPyConnection,
+        keys: Pairs,
+        found: str,
+        partitions: int | None = None,
+    ) -> bool:
         """Table ``{found}_w``: each account pair of the pairing with its matched
         actions (``a_1, a_2, matched``), those with ``min_weight`` or more; whether
-        that is every pair."""
+        that is every pair. The rows are read and counted one hash partition of their
+        objects at a time (``partitions``; by default from their number and the memory
+        limit), and the pairs' counts summed over them."""
         calm = f"ANTI JOIN {keys.viral} v USING (oid)" if keys.viral else ""
-        rows = con.sql(
-            f"SELECT aid, oid, t FROM {keys.rows} {calm} WHERE t IS NOT NULL"
-        ).fetchnumpy()
-        account, obj, t = (np.asarray(rows[c], dtype=np.int64) for c in ("aid", "oid", "t"))
-        del rows
-        pair, weights = _matched_actions(account, obj, t, self.window)
+        if partitions is None:
+            partitions = partitions_for(_count(con, keys.rows), memory_limit_bytes(con))
+
+        def part(k: int) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+            inside = f"AND {partition_of('oid', partitions)} = {k}" if partitions > 1 else ""
+            rows = con.sql(
+                f"SELECT aid, oid, t FROM {keys.rows} {calm} WHERE t IS NOT NULL {inside}"
+            ).fetchnumpy()
+            account, obj, t = (np.asarray(rows[c], dtype=np.int64) for c in ("aid", "oid", "t"))
+            del rows
+            return _matched_actions(account, obj, t, self.window)
+
+        pair, weights = merge_pair_counts(part(k) for k in range(partitions))
         kept = weights >= self.min_weight
         low, high = (pair >> 32)[kept], (pair & 0xFFFFFFFF)[kept]
         arrow_table(con, {"a_1": low, "a_2": high, "matched": weights[kept]}, f"{found}_w")
