@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import random
 from collections import Counter
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from unittest import mock
 
@@ -28,33 +27,12 @@ from concerted.errors import ConfigError
 from concerted.store import Store
 from concerted.testing.planted import ACTION_COLUMNS, insert_rows, planted_case
 from tests.budget import examples
-
-START = datetime(2020, 6, 1, tzinfo=UTC)
+from tests.test_synchrony import messy_actions
 
 _EDGE = (
     "platform_1, account_1, platform_2, account_2, weight, score, events, lead_1, lead_2, "
     "median_dt, first_ts, last_ts"
 )
-
-
-def _rows(rnd: random.Random, n: int, objects: int) -> list[tuple[object, ...]]:
-    """Actions of a few accounts on two platforms over ``objects`` objects within
-    minutes: ties in time, repeated sources, a missing value now and then."""
-
-    def some(value: str) -> str | None:
-        return None if rnd.random() < 0.03 else value
-
-    return [
-        (
-            some(f"u{rnd.randrange(9)}"),
-            some(rnd.choice(("x", "x", "y"))),
-            rnd.choice(("repost", "hashtag", "reply")),
-            some(f"o{rnd.randrange(objects)}"),
-            None if rnd.random() < 0.02 else START + timedelta(seconds=rnd.randrange(0, 400, 5)),
-            some(f"s{rnd.randrange(n)}"),
-        )
-        for _ in range(n)
-    ]
 
 
 def _con(rows: list[tuple[object, ...]]) -> duckdb.DuckDBPyConnection:
@@ -90,7 +68,7 @@ def test_the_copies_weights_are_the_same_in_any_number_of_partitions(
 ) -> None:
     """Synchrony's relabelled copies counted one partition of the objects at a time
     give, pair by pair and in the same order, the weights of one partition."""
-    con = _con(_rows(random.Random(seed), acts, objects))
+    con = _con(messy_actions(random.Random(seed), acts, objects))
     detector = Synchrony(
         window=window, min_actions=min_actions, min_weight=min_weight, max_object_pairs=cap
     )
@@ -118,7 +96,7 @@ def test_synchronys_edges_are_the_same_in_any_number_of_partitions(
 ) -> None:
     """`detect` counts the matched actions one partition of the objects at a time: the
     same edges and events as in one partition."""
-    con = _con(_rows(random.Random(seed), acts, objects))
+    con = _con(messy_actions(random.Random(seed), acts, objects))
     detector = Synchrony(window=window, min_actions=2, min_weight=min_weight, max_object_pairs=cap)
     found = []
     for count in (1, parts):
@@ -159,7 +137,7 @@ def test_the_planted_network_is_the_same_in_partitions() -> None:
 
 
 def test_the_slots_partitions_hold_every_action_once_and_objects_whole() -> None:
-    con = _con(_rows(random.Random(5), 300, 40))
+    con = _con(messy_actions(random.Random(5), 300, 40))
     with numbered_slots(con, "a", None, 60.0, partitions=4) as slots:
         parts = list(slots.parts())
         assert len(parts) == 4

@@ -378,10 +378,11 @@ def test_the_test_reads_synchronys_draws_and_gives_what_the_copies_give(
     assert np.array_equal(fast, plain)
 
 
-def _messy_rows(rnd: random.Random, n: int) -> list[tuple[object, ...]]:
-    """Actions of a few accounts on two platforms over a few objects within minutes:
-    ties in time, an account on both platforms, repeated sources, and a missing
-    platform, source, account, object or time now and then."""
+def messy_actions(rnd: random.Random, n: int, objects: int = 6) -> list[tuple[object, ...]]:
+    """Actions of a few accounts on two platforms over ``objects`` objects within
+    minutes: ties in time, an account on both platforms, repeated sources, and a
+    missing platform, source, account, object or time now and then (also read by
+    ``test_pairing_partitions.py``)."""
 
     def some(value: str) -> str | None:
         return None if rnd.random() < 0.03 else value
@@ -391,7 +392,7 @@ def _messy_rows(rnd: random.Random, n: int) -> list[tuple[object, ...]]:
             some(f"u{rnd.randrange(9)}"),
             some(rnd.choice(("x", "x", "y"))),
             rnd.choice(("repost", "hashtag", "reply")),
-            some(f"o{rnd.randrange(6)}"),
+            some(f"o{rnd.randrange(objects)}"),
             None if rnd.random() < 0.02 else _at(rnd.randrange(0, 400, 5)),
             some(f"s{rnd.randrange(n)}"),
         )
@@ -425,7 +426,7 @@ def test_synchronys_copies_from_seeds_and_draws_are_the_copies_of_the_actions(
     rnd = random.Random(seed)
     con = duckdb.connect()
     con.execute("SET TimeZone = 'UTC'")
-    _table(con, _messy_rows(rnd, acts))  # type: ignore[arg-type]
+    _table(con, messy_actions(rnd, acts))  # type: ignore[arg-type]
     detector = Synchrony(
         window=window,
         min_actions=min_actions,
@@ -501,7 +502,7 @@ def test_synchronys_weights_in_numpy_are_its_sql_counts(
     rnd = random.Random(seed)
     con = duckdb.connect()
     con.execute("SET TimeZone = 'UTC'")
-    _table(con, _messy_rows(rnd, acts))  # type: ignore[arg-type]
+    _table(con, messy_actions(rnd, acts))  # type: ignore[arg-type]
     detector = Synchrony(window=window, min_actions=2, min_weight=min_weight, max_object_pairs=cap)
     evidence = detector.detect(con, "a")
     assert evidence.edges.project(_EDGE).order(_EDGE).fetchall() == _sql_figures(con, "a", detector)

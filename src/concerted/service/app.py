@@ -206,6 +206,24 @@ async def _answer_batch(s: _Service, items: list[Candidate], once: bool = False)
 _OWN = frozenset(("ok", "index", "repeat", "offset"))
 
 
+def _accepted(index: int, answer: Accepted, encoded: bytes, without: str | None = None) -> bytes:
+    """An accepted report's entry in a batch's answer: ``encoded`` (its result as JSON,
+    less the key ``without``) spliced in between the entry's own keys, or, when that is
+    empty or the result holds one of them, the whole entry encoded the plain way."""
+    result = answer.result
+    inner = encoded[1:-1]
+    if not inner or not _OWN.isdisjoint(result):
+        fields = {k: v for k, v in result.items() if k != without}
+        plain = {"ok": True, "index": index, **fields, "repeat": answer.repeat}
+        return _encode({**plain, "offset": answer.offset})
+    return b'{"ok":true,"index":%d,%b,"repeat":%b,"offset":%d}' % (
+        index,
+        inner,
+        b"true" if answer.repeat else b"false",
+        answer.offset,
+    )
+
+
 def encode_batch(answers: Sequence[Accepted | ItemError]) -> bytes:
     """A batch's answer as JSON: ``{"accepted", "refused", "results"}``, each result
     ``{"ok": true, "index", ...the result..., "repeat", "offset"}`` or ``{"ok": false,
@@ -224,14 +242,7 @@ def encode_batch(answers: Sequence[Accepted | ItemError]) -> bytes:
             refused += 1
             parts.append(_encode({"ok": False, "index": index, "error": answer.as_dict()}))
             continue
-        inner = answer.encoded[1:-1]
-        if not inner or not _OWN.isdisjoint(answer.result):
-            parts.append(_encode({"ok": True, "index": index, **answer.as_dict()}))
-            continue
-        parts.append(
-            b'{"ok":true,"index":%d,%b,"repeat":%b,"offset":%d}'
-            % (index, inner, b"true" if answer.repeat else b"false", answer.offset)
-        )
+        parts.append(_accepted(index, answer, answer.encoded))
     return b'{"accepted":%d,"refused":%d,"results":[%b]}' % (
         len(answers) - refused,
         refused,
@@ -269,16 +280,7 @@ def encode_batch_once(answers: Sequence[Accepted | ItemError]) -> bytes:
             targets[key] = view
         elif key not in targets:  # its place: where the results first name it
             targets[key] = None
-        inner = bare[1:-1]
-        if not inner or not _OWN.isdisjoint(result):
-            rest = {k: v for k, v in result.items() if k != "target"}
-            plain = {"ok": True, "index": index, **rest, "repeat": answer.repeat}
-            parts.append(_encode({**plain, "offset": answer.offset}))
-            continue
-        parts.append(
-            b'{"ok":true,"index":%d,%b,"repeat":%b,"offset":%d}'
-            % (index, inner, b"true" if answer.repeat else b"false", answer.offset)
-        )
+        parts.append(_accepted(index, answer, bare, without="target"))
     return b'{"accepted":%d,"refused":%d,"results":[%b],"targets":[%b]}' % (
         len(answers) - refused,
         refused,
