@@ -74,7 +74,7 @@ from benchmarks.ingest import DEFAULT_OUT, REPO, machine
 __all__ = ["main"]
 
 # Bump when the way a case is built changes, so that older cases are not reused.
-GENERATOR_VERSION = 1
+GENERATOR_VERSION = 2  # 2: popular posts ranked per period of the span (spans over 14 days)
 #: Actions per unit of the simulator's scale (pakistan-2020 at scale 8: 9,937,162).
 ACTIONS_PER_SCALE = 9_937_162 / 8
 SCENARIO = "pakistan-2020"

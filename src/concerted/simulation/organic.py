@@ -36,21 +36,61 @@ from concerted.simulation.world import (
 POSTS_PER_BLOCK = 200_000
 
 
+#: The span, in days, that one pool of popular posts serves (the default span).
+POOL_DAYS = 14
+
+
+def pool_size(accounts: int, days: int) -> int:
+    """How many popular posts a population of ``accounts`` gets over ``days`` days.
+
+    >>> pool_size(20_000, 14), pool_size(20_000, 2), pool_size(20_000, 140)
+    (600, 600, 6000)
+    """
+    return max(50, int(accounts * 0.03 * max(1.0, days / POOL_DAYS)))
+
+
+def _epoch_ranks(order: IntArray, ts: IntArray, w: World) -> IntArray:
+    """Each post's rank within its period of the span, in the order of ``order`` (a
+    permutation of the posts): ``order`` itself where the span is one period.
+
+    Spans of more than :data:`POOL_DAYS` days are cut into ``round(days / POOL_DAYS)``
+    periods of equal length.
+    """
+    periods = max(1, round(w.sc.population.days / POOL_DAYS))
+    if periods == 1:
+        return order
+    length = w.span * US / periods
+    period = np.minimum((ts - w.start * US) // length, periods - 1).astype(np.int64)
+    by = np.lexsort((order, period))
+    first = np.searchsorted(period[by], period[by], side="left")
+    ranks = np.empty(len(order), dtype=np.int64)
+    ranks[by] = np.arange(len(order)) - first
+    return ranks
+
+
 def popular_pool(w: World) -> Pool:
-    """Popular posts by organic Facebook pages and users, chosen by followers."""
+    """Popular posts by organic Facebook pages and users, chosen by followers.
+
+    The pool holds 3% of the accounts' number of posts for every :data:`POOL_DAYS` days
+    of the span (at least 50, and never fewer than for :data:`POOL_DAYS`), ranked within
+    each period of about :data:`POOL_DAYS` days: a longer span brings new popular posts
+    rather than more reposts of the same ones, so the reposts the most popular post of
+    a period draws, and the pairs of actions on it, do not grow with the span. A span
+    of :data:`POOL_DAYS` days or less is one period, ranked as it always was.
+    """
     pop = w.sc.population
     rng = w.rng(20)
     acc = w.acc
     authors = np.flatnonzero(
         (acc.kind[: w.organic] != GROUP) & (acc.platform[: w.organic] == FACEBOOK)
     )
-    size = max(50, int(pop.accounts * 0.03))
+    size = pool_size(pop.accounts, pop.days)
     weight = acc.followers[authors].astype(np.float64)
     owners = rng.choice(authors, size, p=weight / weight.sum())
     first = w.posts
     ts = write_posts(w, rng, owners, originals_only=True, pool=None)
     index = np.arange(first, first + size, dtype=np.int64)
-    rank_weight = (rng.permutation(size) + 1.0) ** -1.1
+    rank_weight = (_epoch_ranks(rng.permutation(size), ts, w) + 1.0) ** -1.1
     cdf = np.cumsum(rank_weight)
     return Pool(index=index, ts=ts, cdf=cdf / cdf[-1], author=owners.astype(np.int64))
 
