@@ -204,7 +204,7 @@ def _bodies(draw: st.DrawFn) -> bytes:
     lines = [msgspec.json.encode(i) for i in items]
     for _ in range(draw(st.integers(0, 3))):
         lines.insert(draw(st.integers(0, len(lines))), draw(st.sampled_from(_BROKEN_LINES)))
-    end = draw(st.sampled_from([b"\n", b"\r\n"]))
+    end = draw(st.sampled_from([b"\n", b"\r\n", b"\r"]))
     return end.join(lines) + draw(st.sampled_from([b"", end]))
 
 
@@ -228,6 +228,30 @@ def test_a_batch_body_decoded_into_structs_gives_what_the_general_way_gives(body
             read_batch(body)
         return
     assert [_same(c) for c in read_batch(body)] == expected
+
+
+def test_ndjson_keeps_one_answer_a_line() -> None:
+    """NDJSON with any line ending; a line holding two reports, a blank line or a
+    line cut in two: the answers the general way gives (an error for that line, the
+    others kept)."""
+    good = [
+        b'{"report_id": "%d", "platform": "x", "reporter_id": "a", "target_id": "t",'
+        b' "ts": 1767268800}' % i
+        for i in range(3)
+    ]
+    odd = [
+        good[0] + b"," + good[1],
+        b"",
+        b"   ",
+        good[0][:30],
+        good[0][30:],
+    ]
+    bodies = [b"\n".join(good), b"\r\n".join(good) + b"\r\n", b"\r".join(good)]
+    bodies += [b"\n".join([*good[:2], line, good[2]]) for line in odd]
+    for body in bodies:
+        fast = [_same(c) for c in read_batch(body)]
+        assert fast == [_same(c) for c in candidates(parse_batch(body))], body
+    assert len(read_batch(bodies[3])) == 4 and isinstance(read_batch(bodies[3])[2], ItemError)
 
 
 def test_the_struct_decoder_agrees_on_repeated_keys_and_odd_numbers() -> None:

@@ -15,6 +15,7 @@ from typing import Any
 import msgspec
 import pytest
 
+from concerted.service import intake
 from concerted.service import state as state_module
 from concerted.service.base import Answered, Entry, Learnt, StoredReport
 from concerted.service.intake import Guard, NotReady
@@ -53,6 +54,49 @@ def test_intake_waits_until_the_log_is_replayed(tmp_path: Path) -> None:
         log.close()
 
     asyncio.run(run())
+
+
+@pytest.mark.parametrize("share", [intake.SNAPSHOT_SHARE, None])
+def test_snapshots_after_the_first_wait_until_their_cost_is_a_small_share(
+    tmp_path: Path, share: float | None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The first snapshot comes after ``snapshot_every`` reports; the next, while a
+    snapshot's cost is over ``share`` of the time since the last, only once the reports
+    since would take :data:`~concerted.service.intake.REPLAY_BUDGET_S` to replay (or
+    every ``snapshot_every`` reports when ``share`` is None)."""
+    rows = brigade_stream(60)
+
+    async def run() -> list[int]:
+        log = SqliteLog(tmp_path / "log.sqlite")
+        guard = Guard(
+            log,
+            GuardState(SMALL),
+            snapshot=tmp_path / "snapshot.bin",
+            snapshot_every=10,
+            snapshot_share=share,
+        )
+        await guard.start()
+        taken: list[int] = []
+        write = guard._write_snapshot
+
+        async def counted() -> None:
+            await write()
+            taken.append(guard.state.offset)
+            guard._snapshot_cost = 3600.0  # as if each took an hour
+
+        guard._write_snapshot = counted  # type: ignore[method-assign]
+        for at in range(0, 40, 10):
+            await guard.submit_reports(rows[at : at + 10])
+        # 20 reports take a replay budget to replay: the next group takes one.
+        monkeypatch.setattr(intake, "REPLAY_REPORT_S", intake.REPLAY_BUDGET_S / 20)
+        for at in range(40, 60, 10):
+            await guard.submit_reports(rows[at : at + 10])
+        await guard.stop()  # the writer done, then a last snapshot at any rate
+        log.close()
+        return taken
+
+    taken = asyncio.run(run())
+    assert taken == ([10, 50, 60] if share is not None else [10, 20, 30, 40, 50, 60, 60])
 
 
 def test_target_views_older_than_the_longest_window_are_evicted() -> None:

@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
+import time
 from collections import deque
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -54,6 +55,7 @@ __all__ = [
     "parse_one",
     "prepare",
     "read_batch",
+    "snapshot_due",
 ]
 
 log = logging.getLogger(__name__)
@@ -85,6 +87,17 @@ assert fastcheck.Wire.__struct_fields__ == FIELDS
 #: scores one group while the one before it is committed, no more (a group is answered
 #: only once durable, so more would only hold more answers back).
 _PIPELINE = 1
+#: The most of the intake's time snapshots may take (see :func:`snapshot_due`).
+SNAPSHOT_SHARE = 0.05
+#: Seconds of replay a restart may face after the last snapshot (see
+#: :func:`snapshot_due`): a start with 10^7 reports in the log was ready in 22.6 s,
+#: 4.6 s of it replaying 90,000 reports after the snapshot (BENCHMARKS.md), so
+#: 7.5 s of replay keeps it within 30 s.
+REPLAY_BUDGET_S = 7.5
+#: What a report costs to replay, as :func:`snapshot_due` estimates it (seconds): the
+#: ``platform`` stream's whole log replayed at 52 µs a report (BENCHMARKS.md), most of
+#: its reports on new targets; the dense ``batch`` stream replays at 9–15 µs.
+REPLAY_REPORT_S = 50e-6
 
 
 class BadRequest(ValueError):
@@ -355,6 +368,40 @@ class GuardStats:
     replayed: int = 0
 
 
+def snapshot_due(
+    learnt: int,
+    every: int,
+    last_cost: float | None,
+    since: float,
+    share: float | None = SNAPSHOT_SHARE,
+) -> bool:
+    """Whether the writer takes a snapshot now, ``learnt`` reports after the last one.
+
+    Never before ``every`` reports (``snapshot_every``); then at once when ``share`` is
+    None or no snapshot was timed yet in this process (``last_cost`` None). Otherwise a
+    snapshot's cost grows with the state (1.5 GB at 10^7 reports) while the intake
+    between two of them does not, so the next is taken only once either its own cost
+    (estimated as the last one's, ``last_cost`` seconds of the writer held) is at most
+    ``share`` of the ``since`` seconds since that one ended, or the reports since would
+    take :data:`REPLAY_BUDGET_S` to replay (:data:`REPLAY_REPORT_S` each), which
+    bounds a restart.
+
+    >>> snapshot_due(99, 100, None, 1.0), snapshot_due(100, 100, None, 1.0)
+    (False, True)
+    >>> snapshot_due(100, 100, 1.0, 10.0), snapshot_due(100, 100, 1.0, 20.0)
+    (False, True)
+    >>> snapshot_due(300_000, 100, 1.0, 10.0), snapshot_due(100, 100, 1.0, 10.0, None)
+    (True, True)
+    """
+    if learnt < every:
+        return False
+    if share is None or last_cost is None:
+        return True
+    if learnt * REPLAY_REPORT_S >= REPLAY_BUDGET_S:
+        return True
+    return last_cost <= share * since
+
+
 class Guard:
     """The one writer: validates, deduplicates, scores, commits, then answers.
 
@@ -369,6 +416,7 @@ class Guard:
         *,
         snapshot: Path | None = None,
         snapshot_every: int = 100_000,
+        snapshot_share: float | None = SNAPSHOT_SHARE,
         max_group: int = 10_000,
         freeze_gc: bool = False,
     ) -> None:
@@ -376,6 +424,7 @@ class Guard:
         self.state = state
         self.snapshot = snapshot
         self.snapshot_every = snapshot_every
+        self.snapshot_share = snapshot_share
         self.max_group = max_group
         self.freeze_gc = freeze_gc
         self.ready = False
@@ -387,6 +436,10 @@ class Guard:
         self._writer: asyncio.Task[None] | None = None
         #: Reports learnt since the last snapshot.
         self._learnt = 0
+        #: The last snapshot's cost (seconds the writer was held; None before the
+        #: first) and when it ended (``time.monotonic``): :func:`snapshot_due`.
+        self._snapshot_cost: float | None = None
+        self._snapshot_ended = time.monotonic()
         # The pipeline: one thread appends the groups to the log, in the order they
         # were learnt, while the writer checks and scores the next group; a group is
         # answered once its append returned. ``_flight`` holds the keys of the groups
@@ -412,6 +465,7 @@ class Guard:
         # after the first group, not after ``snapshot_every`` new reports.
         self._learnt = self.stats.replayed
         self._settle()
+        self._snapshot_ended = time.monotonic()
         self._writer = asyncio.create_task(self._run(), name="concerted-writer")
         self.ready = True
 
@@ -671,7 +725,13 @@ class Guard:
         # Counted as learnt (the offset moves only once a group is durable): the
         # snapshot follows the group that reaches the interval, once it is durable.
         self._learnt += len(new)
-        if self.snapshot is not None and self._learnt >= self.snapshot_every:
+        if self.snapshot is not None and snapshot_due(
+            self._learnt,
+            self.snapshot_every,
+            self._snapshot_cost,
+            time.monotonic() - self._snapshot_ended,
+            self.snapshot_share,
+        ):
             await self._drain()
             if self.failed is None:
                 await self._write_snapshot()
@@ -803,6 +863,7 @@ class Guard:
 
     async def _write_snapshot(self) -> None:
         assert self.snapshot is not None
+        began = time.monotonic()
         # Taken and written off the event loop (reads go on answering meanwhile); the
         # arrays are written as they stand, so the writer, the only one that changes
         # the state, waits here until the file is durable.
@@ -810,6 +871,8 @@ class Guard:
         self._learnt = 0
         await asyncio.to_thread(GuardState.write_snapshot, self.snapshot, data)
         self._settle()
+        self._snapshot_ended = time.monotonic()
+        self._snapshot_cost = self._snapshot_ended - began
 
 
 def _repeat(stored: Mapping[str, Any], offset: int, view: dict[str, Any] | None) -> Accepted:

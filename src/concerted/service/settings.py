@@ -10,7 +10,7 @@
     max_batch = 10000         # reports in one batch (else 413)
     rate = 200.0              # requests a second per token (else 429) ...
     burst = 400               # ... in bursts of up to this many
-    snapshot_every = 100000   # reports between two snapshots of the state
+    snapshot_every = 100000   # reports at least between two snapshots of the state
     mastodon_secret_file = "" # the Mastodon webhook's secret (default STATE/mastodon.secret)
     ozone_did = ""            # the guard's DID: createdBy of its Ozone events (needed for them)
     ozone_url = ""            # POST the events here (.../xrpc/tools.ozone.moderation.emitEvent)
