@@ -49,6 +49,7 @@ import os
 import resource
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -368,6 +369,49 @@ def _peak_mib() -> float:
     return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
 
 
+def _rss_mib() -> float:
+    """The process's resident memory now (``/proc/self/statm``; 0 where there is none)."""
+    try:
+        pages = int(Path("/proc/self/statm").read_text().split()[1])
+    except (OSError, IndexError, ValueError):
+        return 0.0
+    return pages * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+class _RssSampler:
+    """Samples the resident memory every ``interval`` seconds in a thread and keeps the
+    highest sample since the last :meth:`mark`: the peak of each stage."""
+
+    def __init__(self, interval: float = 0.1) -> None:
+        self.interval = interval
+        self.high = 0.0
+        self.peaks: list[float] = []
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+
+    def _sample(self) -> None:
+        while not self._stop.wait(self.interval):
+            rss = _rss_mib()
+            with self._lock:
+                self.high = max(self.high, rss)
+
+    def start(self) -> None:
+        self.high = _rss_mib()
+        self._thread.start()
+
+    def mark(self) -> None:
+        """Closes the stage under way (its peak joins :attr:`peaks`) and opens the next."""
+        now = _rss_mib()
+        with self._lock:
+            self.peaks.append(round(max(self.high, now), 1))
+            self.high = now
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
 def run(args: argparse.Namespace) -> dict[str, Any]:
     data = Path(args.out) / f"reports-{args.reports}-seed{args.seed}"
     start = time.perf_counter()
@@ -388,17 +432,25 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         start, cpu = time.perf_counter(), time.process_time()
         # CPU seconds per stage (user + system, DuckDB's threads included): the clock
         # between one stage's start and the next's, readable on a shared machine.
+        # Peak resident memory per stage: a thread samples it every 0.1 s.
         marks: list[tuple[str, float]] = []
+        sampler = _RssSampler()
+        sampler.start()
 
         def progress(message: str) -> None:
+            if marks:
+                sampler.mark()
             marks.append((message.removeprefix("brigades: "), time.process_time()))
-            print(message, flush=True)
+            print(f"{message} (rss {_rss_mib():,.0f} MiB)", flush=True)
 
         found = find(con, BrigadeSettings(), Significance(), progress=progress)
         total = round(time.perf_counter() - start, 3)
         cpu = round(time.process_time() - cpu, 3)
+        sampler.mark()
+        sampler.stop()
         ends = [t for _, t in marks[1:]] + [time.process_time()]
         stage_cpu = {name: round(end - t, 3) for (name, t), end in zip(marks, ends, strict=True)}
+        stage_rss = {name: peak for (name, _), peak in zip(marks, sampler.peaks, strict=True)}
         con.close()
     # What was found, exactly: two runs (two versions of the code) found the same when
     # these are equal.
@@ -437,6 +489,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "find_cpu_seconds": cpu,
         "cpu_seconds": stage_cpu,
         "peak_rss_mib": _peak_mib(),
+        "peak_rss_mib_by_stage": stage_rss,
         "digests": digests,
         "memory_limit": args.memory_limit,
         "load_average_1min": {"before": load_before, "after": round(os.getloadavg()[0], 2)},

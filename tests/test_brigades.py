@@ -30,6 +30,7 @@ from concerted.brigades import detect as detect_stage
 from concerted.brigades import reporters as reporters_stage
 from concerted.brigades import score as score_stage
 from concerted.brigades.workspace import Workspace
+from concerted.detectors.co_report import CoReport
 from concerted.detectors.coaction import CoAction
 from concerted.engines.base import Paired
 from concerted.engines.duck import DuckDBEngine
@@ -368,6 +369,43 @@ def test_co_reporting_paired_by_an_engine_in_every_round(tmp_path: Path) -> None
     with store:
         found, _, engine = _on_an_engine(store.con, BrigadeSettings(min_reporters=2))
     assert len(engine.layers) >= 2 and found.campaigns.num_rows
+
+
+@pytest.mark.parametrize("cap", [None, 1000])
+def test_later_rounds_derived_from_the_first_figures_change_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cap: int | None
+) -> None:
+    """A later round derives its figures and events from the first round's, paid for
+    the account pairs it changes (``CoReport.derive``); without that it derives the
+    whole pairing and figures it again (``pairing_without``): the same brigades, scores,
+    evidence, events and tests, round by round (the simulator's brigades, where a second
+    round runs; a cap that leaves targets out as viral, some of which are no longer
+    once the brigade is set aside)."""
+    simulate.simulate(simulate.scenario("brigade").scaled(0.5), seed=0, out=tmp_path / "data")
+    chosen = tuple(
+        replace(cast(Any, d), max_object_pairs=cap)
+        if cap is not None and d.name in ("co_report", "list_order")
+        else d
+        for d in BrigadeSettings(min_reporters=2).detectors
+    )
+    settings = BrigadeSettings(min_reporters=2, detectors=chosen)
+    store, _ = open_case([tmp_path / "data"], None, IngestOptions(format="generic"))
+    with store:
+        derived = find(store.con, settings)
+        monkeypatch.delattr(CoReport, "derive")
+        whole = find(store.con, settings)
+    rounds = derived.notes["significance"]
+    assert len(rounds) >= 2 and derived.campaigns.num_rows
+    for name in (*RESULTS, "edges", "signals"):
+        assert getattr(derived, name).equals(getattr(whole, name)), name
+    exact = ("round", "reporters_found", "candidates_left", "pairs_tested", "pairs_significant")
+    for got, want in zip(rounds, whole.notes["significance"], strict=True):
+        assert [got[k] for k in exact] == [want[k] for k in exact]
+        assert got["observed_weight"] == want["observed_weight"]
+        assert got["expected_weight"] == pytest.approx(want["expected_weight"], rel=1e-12)
+    assert derived.events.sort_by([(c, "ascending") for c in derived.events.column_names]).equals(
+        whole.events.sort_by([(c, "ascending") for c in whole.events.column_names])
+    )
 
 
 def test_a_dense_block_joins_components_only_over_shared_targets() -> None:

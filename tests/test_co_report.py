@@ -398,3 +398,78 @@ def test_a_pairing_without_some_accounts_is_the_pairing_of_the_rest(
         assert _pairing_rows(con, detector, derived) == _pairing_rows(con, detector, fresh)
     finally:
         con.close()
+
+
+@settings(max_examples=examples(40), deadline=None)
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    n=st.integers(0, 250),
+    reporters=st.integers(2, 25),
+    targets=st.integers(1, 20),
+    cap=st.sampled_from([None, 3, 10, 30]),
+    min_weight=st.integers(1, 4),
+    aside=st.floats(0.0, 0.7),
+)
+def test_a_derived_round_is_the_pairing_of_the_rest(
+    seed: int,
+    n: int,
+    reporters: int,
+    targets: int,
+    cap: int | None,
+    min_weight: int,
+    aside: float,
+) -> None:
+    """A later round derived from the first's figures (:meth:`CoReport.derive`): its
+    edges are those of pairing the remaining reports afresh, and its events, with the
+    first round's events of the account pairs kept that it did not change, are theirs;
+    the changed pairs are those whose pairs the derivation added (small caps make
+    targets stop being viral)."""
+    rng = np.random.default_rng(seed)
+    rows = [
+        (
+            f"u{rng.integers(0, reporters)}",
+            str(rng.choice(["facebook", "instagram"], p=[0.8, 0.2])),
+            "report",
+            f"t{rng.integers(0, targets)}",
+            START + timedelta(seconds=float(rng.integers(0, 40)) * 600),
+            f"r{i}",
+        )
+        for i in range(n)
+    ]
+    left_out = sorted({(p, a) for a, p, *_ in rows if rng.random() < aside})
+    detector = CoReport(max_object_pairs=cap, min_weight=min_weight)
+    con = duckdb.connect()
+    try:
+        con.execute("SET TimeZone = 'UTC'")
+        actions = actions_table(con, "a", rows)
+        con.execute("CREATE TABLE aside (platform VARCHAR, actor_id VARCHAR)")
+        if left_out:
+            con.executemany("INSERT INTO aside VALUES (?, ?)", left_out)
+        first = detector.pairing(con, actions)
+        found = detector.edges_of(con, first)
+        before = detector.from_pairs(con, first, found)
+        first_events = before.events.fetchall()
+        before.release(con)
+        made = detector.derive(con, first, found, "aside")
+        changed = set(con.sql(f"SELECT * FROM {made.changed}").fetchall())
+        derived = detector.from_pairs(con, made.keys, made.found)
+        edges = sorted(derived.edges.fetchall(), key=repr)
+        gone = {(p, a) for p, a in left_out}
+        # An event row: detector, layer, platform_1, account_1, platform_2, account_2, ...
+        events = [
+            e
+            for e in first_events
+            if (e[2], e[3]) not in gone and (e[4], e[5]) not in gone and e[1:6] not in changed
+        ]
+        events = sorted(events + derived.events.fetchall(), key=repr)
+        notes = derived.notes
+        fresh = detector.pairing(
+            con, f"(SELECT * FROM {actions} ANTI JOIN aside USING (platform, actor_id))"
+        )
+        want = _pairing_rows(con, detector, fresh)
+        assert (edges, events, notes["viral_objects"], notes["targets"]) == want
+        # Only a target that stops being viral changes a pair: with no cap, none does.
+        assert all(c[0] == "report" for c in changed)
+        assert not changed or cap is not None
+    finally:
+        con.close()

@@ -137,7 +137,9 @@ def find(
 
     ``con`` holds the case tables (``accounts``, ``posts``, ``reports``, ``roles``,
     ``actions``) under their contract names. Makes temporary tables and drops them
-    all, whatever happens; changes nothing else.
+    all, whatever happens; changes nothing else but DuckDB's memory limit, lowered
+    while the steps that hold the reports in numpy run and set back as DuckDB shows it
+    (:meth:`~concerted.brigades.workspace.Workspace.lend`).
     """
     settings = settings or BrigadeSettings()
     # Co-reporting's test (brigades.test) reads fdr, and, with ``null = "copies"``,
@@ -157,7 +159,8 @@ def find(
             assemble.organisers(ws, settings)
             strengths = score.strengths(ws, settings)
             campaigns, members, targets, ids = assemble.assemble(ws, settings, strengths)
-        with clock.stage("scores"):
+        # The scorer holds every report's figures in numpy: DuckDB makes room.
+        with clock.stage("scores"), ws.lend():
             report_scores, protected = score.reports(ws, settings, campaigns, ids)
         with clock.stage("evidence"):
             edges, events, signals = evidence.collect(ws)

@@ -8,6 +8,7 @@ tested, :mod:`concerted.brigades.test`).
 
 from __future__ import annotations
 
+from contextlib import nullcontext
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
@@ -120,7 +121,10 @@ def detect(
                 engine=engine,
             )
             continue
-        with clock.stage(f"detect {detector.name}"):
+        # A detector that holds the reports in numpy (it says so) runs with DuckDB
+        # making room for them.
+        lent = ws.lend() if getattr(detector, "holds_arrays", False) else nullcontext()
+        with clock.stage(f"detect {detector.name}"), lent:
             if detector is sharing and shared is not None:
                 evidence = reader.from_pairs(con, shared)
                 evidence = replace(evidence, temporary=(*shared.tables, *evidence.temporary))

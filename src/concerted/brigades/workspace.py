@@ -28,7 +28,9 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
-from concerted.schema import EVIDENCE_CONTRACTS, quote_ident
+from concerted.detectors.pairing import memory_limit_bytes
+from concerted.errors import ConfigError
+from concerted.schema import EVIDENCE_CONTRACTS, quote_ident, sql_literal
 
 __all__ = [
     "AUTOMATION",
@@ -40,6 +42,12 @@ __all__ = [
     "columns",
     "mapped",
 ]
+
+#: The share of DuckDB's memory limit that :meth:`Workspace.lend` gives a step that
+#: holds the reports in numpy (the scorer, S5, S7): at 10^7 reports under a 6 GB
+#: limit, their arrays beside a full buffer pool took the process to 8.9 GiB; lent
+#: this share, to 7.0 GiB at most in those steps (BENCHMARKS.md, "Reports").
+LENT_SHARE = 0.35
 
 #: Rows a batch when a result streams out of DuckDB (:func:`mapped`).
 BATCH_ROWS = 1_000_000
@@ -153,6 +161,46 @@ class Workspace:
             yield name
         finally:
             self.con.unregister(name)
+
+    @contextmanager
+    def lend(self, share: float = LENT_SHARE) -> Iterator[None]:
+        """Inside the block, DuckDB's memory limit is lowered by ``share`` (DuckDB
+        moves what it holds beyond it to its temporary directory), so that arrays the
+        block holds outside DuckDB fit within the limit beside it; afterwards it is set
+        back as DuckDB showed it (to a twentieth of the unit it shows). Where
+        DuckDB cannot lower it (no temporary directory, no room to spill), nothing
+        changes.
+
+        >>> import duckdb
+        >>> con = duckdb.connect(config={"memory_limit": "1GB"})
+        >>> with Workspace(con) as ws, ws.lend(0.5):
+        ...     con.sql("SELECT current_setting('memory_limit')").fetchone()
+        ('476.7 MiB',)
+        >>> con.sql("SELECT current_setting('memory_limit')").fetchone()
+        ('953.6 MiB',)
+        """
+        shown = str(self.scalar("SELECT current_setting('memory_limit')"))
+        # DuckDB shows the limit cut to a tenth of its unit: half a tenth more is
+        # within a twentieth of the limit set, and shows as it did.
+        number, _, unit = shown.partition(" ")
+        try:
+            before = f"{float(number) + 0.05} {unit}" if unit else shown
+            lowered = int(memory_limit_bytes(self.con) * (1.0 - share))
+        except (ConfigError, ValueError):
+            before = ""
+        if before:
+            try:
+                self.con.execute(f"SET memory_limit = '{lowered}B'")
+            except duckdb.Error:
+                # It could not move what it holds out (no temporary directory); the
+                # lower limit stands all the same, so the former is set again.
+                self.con.execute(f"SET memory_limit = {sql_literal(before)}")
+                before = ""
+        try:
+            yield
+        finally:
+            if before:
+                self.con.execute(f"SET memory_limit = {sql_literal(before)}")
 
     def scalar(self, query: str) -> Any:
         """The first value of ``query``'s first row (0 when it has none)."""

@@ -164,6 +164,9 @@ class ReportAutomation:
     """
 
     name: ClassVar[str] = "report_automation"
+    #: It holds the reports in numpy: the brigade stage lowers DuckDB's memory limit
+    #: while it runs (:meth:`~concerted.brigades.workspace.Workspace.lend`).
+    holds_arrays: ClassVar[bool] = True
     family: ClassVar[str] = "report"
     weight: ClassVar[float] = 0.3
     reads: ClassVar[tuple[str, ...]] = ("reports",)

@@ -106,7 +106,7 @@ from concerted.detectors.pairing import (
 from concerted.errors import ConfigError
 from concerted.schema import sql_literal
 
-__all__ = ["CoReport", "npmi"]
+__all__ = ["CoReport", "Derived", "npmi"]
 
 _ids = itertools.count()
 
@@ -150,6 +150,21 @@ def npmi(n_ab: float, n_a: float, n_b: float, n: float, smoothing: float) -> flo
         return 1.0
     p_a, p_b = (n_a + smoothing) / m, (n_b + smoothing) / m
     return math.log(p_ab / (p_a * p_b)) / -math.log(p_ab)
+
+
+@dataclass(frozen=True)
+class Derived:
+    """What :meth:`CoReport.derive` makes: the derived pairing's tables (``pairs``
+    holding the changed account pairs' pairs only), the figures of every account pair
+    (``found``) and the changed account pairs by name (``changed``)."""
+
+    keys: Pairs
+    found: str
+    changed: str
+
+    @property
+    def tables(self) -> tuple[str, ...]:
+        return (*self.keys.tables, self.found, self.changed)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -234,13 +249,68 @@ class CoReport:
             raise ConfigError("co_report: the pairing to derive from was not made by pairing()")
         n = next(_ids)
         names = {k: f"_co_report_{k}_{n}" for k in ("rows", "objects", "accounts", "pairs")}
-        work = {k: f"_co_report_{k}_{n}" for k in ("few", "fresh", "near", "delta")}
+        work = {k: f"_co_report_{k}_{n}" for k in ("few", "fresh", "near", "delta", "new")}
         try:
             return self._without(con, keys, left_out, names, work)
         except BaseException:
             for table in (*names.values(), *work.values()):
                 con.execute(f"DROP TABLE IF EXISTS {table}")
             raise
+
+    def derive(
+        self, con: duckdb.DuckDBPyConnection, keys: Pairs, found: str, left_out: str
+    ) -> Derived:
+        """:meth:`pairing_without` with its evidence's figures, paid for the account
+        pairs that setting accounts aside changes only. ``found`` is the table
+        :meth:`edges_of` made of ``keys``; the result's ``found`` is the table it makes
+        of the derived pairing (the pairs of ``found`` between two accounts kept, and
+        those figured again), its ``keys`` the derived pairing's tables but for
+        ``pairs``, which holds the pairs of the changed account pairs only (all of
+        theirs), and ``changed`` those account pairs as the evidence names them
+        (``layer, platform_1, account_1, platform_2, account_2``). Every other account
+        pair kept has the same pairs, so the same figures and events, as in ``keys``.
+        :meth:`from_pairs` reads ``keys`` with ``found``: all the edges, the events of
+        the changed ones. The tables are the caller's to drop.
+
+        >>> import duckdb
+        >>> con = duckdb.connect()
+        >>> reports = ("(SELECT 'u' || (i % 3) AS actor_id, 'x' AS platform, 'report' AS kind,"
+        ...     " 't' || (i // 3) AS object_id, now() AS ts, 'r' || i AS source_id"
+        ...     " FROM range(9) t(i))")
+        >>> d = CoReport()
+        >>> keys = d.pairing(con, reports)
+        >>> derived = d.derive(con, keys, d.edges_of(con, keys), "(SELECT 'x' AS platform, "
+        ...     "'u2' AS actor_id)")
+        >>> con.sql(f"SELECT a_1, a_2, weight FROM {derived.found}").fetchall()
+        [(1, 2, 3)]
+        >>> con.sql(f"SELECT count(*) FROM {derived.changed}").fetchone()
+        (0,)
+        """
+        check_pairs(
+            keys, "co_report", self.window, ("report",), self.max_object_pairs, self.min_weight
+        )
+        if keys.min_objects != self.min_weight:
+            raise ConfigError("co_report: the pairing to derive from was not made by pairing()")
+        n = next(_ids)
+        names = {k: f"_co_report_{k}_{n}" for k in ("rows", "objects", "accounts", "pairs")}
+        work = {
+            k: f"_co_report_{k}_{n}" for k in ("few", "fresh", "near", "delta", "new", "touched")
+        }
+        made = {k: f"_co_report_{k}_{n}" for k in ("found", "changed")}
+        try:
+            derived = self._without(con, keys, left_out, names, work, found, made)
+        except BaseException:
+            for table in (*names.values(), *work.values(), *made.values()):
+                con.execute(f"DROP TABLE IF EXISTS {table}")
+            raise
+        return Derived(keys=derived, found=made["found"], changed=made["changed"])
+
+    def edges_of(self, con: duckdb.DuckDBPyConnection, keys: Pairs) -> str:
+        """The figures of every account pair of ``keys`` (made by :meth:`pairing`) that
+        shares ``min_weight`` targets, as a table of integers
+        (:func:`~concerted.detectors.pairing.pair_edges`) that :meth:`from_pairs` and
+        :meth:`derive` read; the caller's to drop."""
+        return pair_edges(con, keys, min_weight=self.min_weight)
 
     def _without(
         self,
@@ -249,9 +319,12 @@ class CoReport:
         left_out: str,
         names: dict[str, str],
         work: dict[str, str],
+        found: str | None = None,
+        made: dict[str, str] | None = None,
     ) -> Pairs:
         """:meth:`pairing_without` into the tables ``names``, through the tables
-        ``work`` (dropped before it returns)."""
+        ``work`` (dropped before it returns); with ``found`` (:meth:`edges_of` of
+        ``keys``), :meth:`derive`'s, its ``found`` and ``changed`` into ``made``."""
         rows, objects, accounts, pairs = names.values()
         con.execute(
             f"""CREATE OR REPLACE TEMP TABLE {accounts} AS
@@ -266,48 +339,111 @@ class CoReport:
             viral = viral_of_rows(con, rows, cap=int(self.max_object_pairs))
         was_viral = f"ANTI JOIN {keys.viral} v USING (oid)" if keys.viral else ""
         is_viral = f"ANTI JOIN {viral} v USING (oid)" if viral else ""
-        # Targets no longer viral; accounts that reach min_weight targets now and did
-        # not before (the others are paired already, or were not and still are not).
+        # Targets no longer viral (of the reports kept); accounts that reach min_weight
+        # targets now and did not before (the others are paired already, or were not
+        # and still are not).
         fresh = (
-            f"SELECT oid FROM {keys.viral} {is_viral}"
+            f"SELECT oid FROM {keys.viral} {is_viral} SEMI JOIN {objects} USING (oid)"
             if keys.viral
             else "SELECT NULL::BIGINT AS oid LIMIT 0"
         )
         few = int(self.min_weight)
+        new = work["new"]
         try:
-            con.execute(
-                f"""CREATE OR REPLACE TEMP TABLE {work["fresh"]} AS {fresh};
-                    CREATE OR REPLACE TEMP TABLE {work["few"]} AS
-                    SELECT kid, aid FROM {rows} {is_viral}
-                    GROUP BY kid, aid HAVING count(DISTINCT oid) >= {few};
-                    CREATE OR REPLACE TEMP TABLE {work["delta"]} AS
-                    SELECT kid, aid FROM {work["few"]} ANTI JOIN (
-                        SELECT kid, aid FROM {rows} {was_viral}
-                        GROUP BY kid, aid HAVING count(DISTINCT oid) >= {few}) o
-                    USING (kid, aid);
-                    CREATE OR REPLACE TEMP TABLE {work["near"]} AS
-                    SELECT r.rid, r.kid, r.oid, r.aid, r.t, r.b FROM {rows} r {is_viral}
-                    SEMI JOIN {work["few"]} f USING (kid, aid)
-                    WHERE r.oid IN (SELECT oid FROM {work["fresh"]})
-                       OR r.oid IN (SELECT x.oid FROM {rows} x
-                                    SEMI JOIN {work["delta"]} w USING (kid, aid));
-                    CREATE OR REPLACE TEMP TABLE {pairs} AS
-                    SELECT p.* FROM {keys.pairs} p
-                    SEMI JOIN {accounts} u1 ON u1.aid = p.a_1
-                    SEMI JOIN {accounts} u2 ON u2.aid = p.a_2;
-                    INSERT INTO {pairs} BY NAME
-                    SELECT p.* FROM ({pairs_of_rows(work["near"], window=self.window)}) p
-                    LEFT JOIN {work["delta"]} w1 ON w1.kid = p.kid AND w1.aid = p.a_1
-                    LEFT JOIN {work["delta"]} w2 ON w2.kid = p.kid AND w2.aid = p.a_2
-                    WHERE p.oid IN (SELECT oid FROM {work["fresh"]})
-                       OR w1.aid IS NOT NULL OR w2.aid IS NOT NULL"""
-            )
+            con.execute(f"CREATE OR REPLACE TEMP TABLE {work['fresh']} AS {fresh}")
+            # Where no report kept is on a target that was viral and is no longer,
+            # every account counts the targets it counted before: nothing is new.
+            if self._scalar(con, f"SELECT count(*) FROM {work['fresh']}"):
+                con.execute(
+                    f"""CREATE OR REPLACE TEMP TABLE {work["few"]} AS
+                        SELECT kid, aid FROM {rows} {is_viral}
+                        GROUP BY kid, aid HAVING count(DISTINCT oid) >= {few};
+                        CREATE OR REPLACE TEMP TABLE {work["delta"]} AS
+                        SELECT kid, aid FROM {work["few"]} ANTI JOIN (
+                            SELECT kid, aid FROM {rows} {was_viral}
+                            GROUP BY kid, aid HAVING count(DISTINCT oid) >= {few}) o
+                        USING (kid, aid);
+                        CREATE OR REPLACE TEMP TABLE {work["near"]} AS
+                        SELECT r.rid, r.kid, r.oid, r.aid, r.t, r.b FROM {rows} r {is_viral}
+                        SEMI JOIN {work["few"]} f USING (kid, aid)
+                        WHERE r.oid IN (SELECT oid FROM {work["fresh"]})
+                           OR r.oid IN (SELECT x.oid FROM {rows} x
+                                        SEMI JOIN {work["delta"]} w USING (kid, aid));
+                        CREATE OR REPLACE TEMP TABLE {new} AS
+                        SELECT p.* FROM ({pairs_of_rows(work["near"], window=self.window)}) p
+                        LEFT JOIN {work["delta"]} w1 ON w1.kid = p.kid AND w1.aid = p.a_1
+                        LEFT JOIN {work["delta"]} w2 ON w2.kid = p.kid AND w2.aid = p.a_2
+                        WHERE p.oid IN (SELECT oid FROM {work["fresh"]})
+                           OR w1.aid IS NOT NULL OR w2.aid IS NOT NULL"""
+                )
+            else:
+                con.execute(
+                    f"CREATE OR REPLACE TEMP TABLE {new} AS SELECT * FROM {keys.pairs} LIMIT 0"
+                )
+            if found is None or made is None:
+                con.execute(
+                    f"""CREATE OR REPLACE TEMP TABLE {pairs} AS
+                        SELECT p.* FROM {keys.pairs} p
+                        SEMI JOIN {accounts} u1 ON u1.aid = p.a_1
+                        SEMI JOIN {accounts} u2 ON u2.aid = p.a_2;
+                        INSERT INTO {pairs} BY NAME SELECT * FROM {new}"""
+                )
+            else:
+                self._changed(con, keys, found, names, work, made)
         finally:
             for table in work.values():
                 con.execute(f"DROP TABLE IF EXISTS {table}")
         return replace(
             keys, viral=viral, pairs=pairs, rows=rows, objects=objects, accounts=accounts
         )
+
+    def _changed(
+        self,
+        con: duckdb.DuckDBPyConnection,
+        keys: Pairs,
+        found: str,
+        names: dict[str, str],
+        work: dict[str, str],
+        made: dict[str, str],
+    ) -> None:
+        """:meth:`derive`'s tables from the new pairs (``work["new"]``): the pairs of
+        the account pairs they touch (all of theirs, in ``names["pairs"]``), the figures
+        of every account pair kept (``made["found"]``: those of ``found`` untouched,
+        the touched ones figured again) and the touched ones by name
+        (``made["changed"]``)."""
+        pairs, objects, accounts = names["pairs"], names["objects"], names["accounts"]
+        new, touched = work["new"], work["touched"]
+        con.execute(
+            f"""CREATE OR REPLACE TEMP TABLE {touched} AS
+                SELECT DISTINCT kid, a_1, a_2 FROM {new};
+                CREATE OR REPLACE TEMP TABLE {pairs} AS
+                SELECT p.* FROM {keys.pairs} p SEMI JOIN {touched} USING (kid, a_1, a_2);
+                INSERT INTO {pairs} BY NAME SELECT * FROM {new};
+                CREATE OR REPLACE TEMP TABLE {made["changed"]} AS
+                SELECT k.kind AS layer, u1.platform AS platform_1, u1.actor_id AS account_1,
+                       u2.platform AS platform_2, u2.actor_id AS account_2
+                FROM {touched} c
+                JOIN (SELECT DISTINCT kid, kind FROM {objects}) k USING (kid)
+                JOIN {accounts} u1 ON u1.aid = c.a_1
+                JOIN {accounts} u2 ON u2.aid = c.a_2"""
+        )
+        again = pair_edges(con, replace(keys, pairs=pairs), min_weight=self.min_weight)
+        try:
+            con.execute(
+                f"""CREATE OR REPLACE TEMP TABLE {made["found"]} AS
+                    SELECT f.* FROM {found} f
+                    SEMI JOIN {accounts} u1 ON u1.aid = f.a_1
+                    SEMI JOIN {accounts} u2 ON u2.aid = f.a_2
+                    ANTI JOIN {touched} USING (kid, a_1, a_2);
+                    INSERT INTO {made["found"]} BY NAME SELECT * FROM {again}"""
+            )
+        finally:
+            con.execute(f"DROP TABLE IF EXISTS {again}")
+
+    @staticmethod
+    def _scalar(con: duckdb.DuckDBPyConnection, query: str) -> int:
+        got = con.sql(query).fetchone()
+        return int(got[0]) if got else 0
 
     def unpaired(self, con: duckdb.DuckDBPyConnection, actions: str) -> Pairs:
         """The tables of :meth:`pairing` but its pairs (``rows``, ``objects``,
@@ -436,11 +572,15 @@ class CoReport:
             temporary=(marginals,),
         )
 
-    def from_pairs(self, con: duckdb.DuckDBPyConnection, keys: Pairs) -> Evidence:
+    def from_pairs(
+        self, con: duckdb.DuckDBPyConnection, keys: Pairs, found: str | None = None
+    ) -> Evidence:
         """The evidence from a pairing of the reports already made (with this detector's
         ``window`` and ``max_object_pairs``, kind ``report``), for a caller that shares
         one pairing among detectors (:class:`~concerted.detectors.list_order.ListOrder`
         pairs the same reports); the pairing's tables stay the caller's to drop.
+        ``found``, the pairs' figures made already (:meth:`edges_of`, :meth:`derive`),
+        stays the caller's too; the events are those of its pairs in ``keys``.
 
         >>> import duckdb
         >>> con = duckdb.connect()
@@ -453,7 +593,8 @@ class CoReport:
         check_pairs(
             keys, "co_report", self.window, ("report",), self.max_object_pairs, self.min_weight
         )
-        found = pair_edges(con, keys, min_weight=self.min_weight)
+        made = found is None
+        found = self.edges_of(con, keys) if found is None else found
         marginals = f"_co_report_marginals_{next(_ids)}"
         # Distinct targets of all reporters (the objects of the pairing are the reported
         # targets), and of each account that has an edge.
@@ -498,5 +639,5 @@ class CoReport:
             events=events,
             signals=empty(con, "signals"),
             notes=notes,
-            temporary=(found, marginals),
+            temporary=(found, marginals) if made else (marginals,),
         )

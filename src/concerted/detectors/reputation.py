@@ -86,6 +86,9 @@ class ReporterReputation:
     """
 
     name: ClassVar[str] = "reporter_reputation"
+    #: It holds the reports in numpy: the brigade stage lowers DuckDB's memory limit
+    #: while it runs (:meth:`~concerted.brigades.workspace.Workspace.lend`).
+    holds_arrays: ClassVar[bool] = True
     family: ClassVar[str] = "report"
     weight: ClassVar[float] = 0.1
     reads: ClassVar[tuple[str, ...]] = ("reports",)
