@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Callable, Mapping, Sequence
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import duckdb
 import numpy as np
@@ -46,7 +46,12 @@ _EXACT = "DECIMAL(38, 22)"
 # pair against both its accounts' strata, runs on integers; the names come back in
 # the last step. An account or source of the events that no action of these kinds
 # has is numbered too (_EXTEND): such an account has no posts, so its pairs expect
-# only their straddling meetings.
+# only their straddling meetings. A source is numbered within its account (the
+# meetings count one account's distinct sources), so its number takes the bits of the
+# busiest account's sources, not of all of them, and the packed keys of _meetings stay
+# within 63 bits as the case grows (at 10^7 actions over 140 days: 22 bits for 4.2M
+# sources numbered together, which leaves none to spare, 13 for the busiest account's
+# 4,887).
 _NUMBERS = """
     CREATE OR REPLACE TEMP TABLE {act} AS
     SELECT platform, actor_id, epoch_us(ts) // {micros} AS s,
@@ -60,7 +65,8 @@ _NUMBERS = """
     CREATE OR REPLACE TEMP TABLE {act_ids} AS
     SELECT i.aid, a.s, a.n FROM {act} a JOIN {ids} i USING (platform, actor_id);
     CREATE OR REPLACE TEMP TABLE {src} AS
-    SELECT platform, actor_id, source_id, i.aid, (row_number() OVER ())::INTEGER AS sid
+    SELECT platform, actor_id, source_id, i.aid,
+           (row_number() OVER (PARTITION BY i.aid))::INTEGER AS sid
     FROM (SELECT DISTINCT platform, actor_id, source_id FROM {actions}
           WHERE object_id IS NOT NULL AND actor_id IS NOT NULL {where}) a
     JOIN {ids} i USING (platform, actor_id);
@@ -92,7 +98,8 @@ _EXTEND = """
     ANTI JOIN {ids} i USING (platform, actor_id);
     INSERT INTO {src}
     SELECT e.platform, e.actor_id, e.source_id, i.aid,
-           ((SELECT coalesce(max(sid), 0) FROM {src}) + row_number() OVER ())::INTEGER
+           ((SELECT coalesce(max(sid), 0) FROM {src})
+            + row_number() OVER (PARTITION BY i.aid))::INTEGER
     FROM (SELECT platform_1 AS platform, account_1 AS actor_id, source_1 AS source_id
           FROM {events}
           UNION SELECT platform_2, account_2, source_2 FROM {events}) e
@@ -117,14 +124,16 @@ _KEY = """
     SELECT {key} FROM (
         SELECT (((aid_1::BIGINT << {aid_bits}) | aid_2) << {s_bits} | (s - {s_min}))
                << {sid_bits} AS g, sid_1, sid_2, straddles
-        FROM {ev})
+        FROM {ev} {where})
 """
 _FIRST_KEY = "(g | sid_1) << 1 | (NOT straddles)::BIGINT"
 _SECOND_KEY = "g | sid_2"
 
-# The packed keys are read into numpy only while they fit in 63 bits and there are at
-# most this many events (numpy holds about 33 bytes an event at once: 0.5 GiB here);
-# beyond, DuckDB groups them, within its memory limit.
+# The packed keys are read into numpy only while they fit in 63 bits, and at most this
+# many events at a time (numpy holds about 33 bytes an event at once: 0.5 GiB here):
+# beyond, the events are grouped in runs of first accounts that hold at most this many
+# (a meeting's key starts with its first account, so no meeting spans two runs), and
+# DuckDB groups them only when one account alone holds more.
 _SORTED_EVENTS = 1 << 24
 
 _EXPECTATIONS = """
@@ -164,8 +173,9 @@ def _meetings(
     """Table ``met`` of :data:`_MEETINGS` from the numbered events ``ev``: the same rows,
     grouped by sorting packed keys in numpy rather than by DuckDB's two distinct counts
     (on the demo's 7M events, 4.6 to 6.6 CPU s for DuckDB's grouping, 2.7 for this,
-    reading the keys included). Events whose keys need more than 63 bits, or more than
-    ``limit`` events, are grouped by DuckDB.
+    reading the keys included), ``limit`` events or fewer at a time. Events whose keys
+    need more than 63 bits, or one first account with more than ``limit`` events, are
+    grouped by DuckDB.
     """
     got = con.sql(
         f"""SELECT count(*), max(greatest(aid_1, aid_2)), max(greatest(sid_1, sid_2)),
@@ -180,34 +190,78 @@ def _meetings(
         "sid_bits": int(sid).bit_length(),
         "s_bits": int(s_max - s_min).bit_length(),
     }
-    if count > limit or 2 * bits["aid_bits"] + bits["s_bits"] + bits["sid_bits"] + 1 > 63:
+    wide = 2 * bits["aid_bits"] + bits["s_bits"] + bits["sid_bits"] + 1 > 63
+    runs = [] if wide else _runs(con, ev, limit) if count > limit else [None]
+    if not runs:
         con.execute(_MEETINGS.format(ev=ev, met=met))
         return
-    packed = {"ev": ev, "s_min": int(s_min), **bits}
+    for i, run in enumerate(runs):
+        where = "" if run is None else f"WHERE aid_1 BETWEEN {run[0]} AND {run[1]}"
+        rows = _grouped(con, {"ev": ev, "where": where, "s_min": int(s_min), **bits})
+        if i == 0:
+            arrow_table(con, rows, met)
+        else:
+            name = f"{met}_arrow"
+            con.register(name, rows)
+            try:
+                con.execute(f"INSERT INTO {met} SELECT * FROM {name}")
+            finally:
+                con.unregister(name)
+
+
+def _runs(con: duckdb.DuckDBPyConnection, ev: str, limit: int) -> list[tuple[int, int]]:
+    """Runs of first accounts (first, last) in order, each with at most ``limit`` events
+    of ``ev``, as few as that allows; none if one account alone has more.
+
+    >>> con = duckdb.connect()
+    >>> _ = con.execute("CREATE TABLE ev AS SELECT unnest([1, 1, 2, 3, 3, 3, 7]) AS aid_1")
+    >>> _runs(con, "ev", 3), _runs(con, "ev", 4), _runs(con, "ev", 2)
+    ([(1, 2), (3, 3), (7, 7)], [(1, 2), (3, 7)], [])
+    """
+    got = con.sql(f"SELECT aid_1, count(*) AS n FROM {ev} GROUP BY aid_1 ORDER BY aid_1")
+    column = got.fetchnumpy()
+    accounts = np.asarray(column["aid_1"], dtype=np.int64)
+    counts = np.asarray(column["n"], dtype=np.int64)
+    if not counts.size or counts.max() > limit:
+        return []
+    runs: list[tuple[int, int]] = []
+    start, held = 0, 0
+    for i, n in enumerate(counts.tolist()):
+        if held + n > limit:
+            runs.append((int(accounts[start]), int(accounts[i - 1])))
+            start, held = i, 0
+        held += n
+    runs.append((int(accounts[start]), int(accounts[-1])))
+    return runs
+
+
+def _grouped(con: duckdb.DuckDBPyConnection, packed: dict[str, Any]) -> pa.Table:
+    """The meetings of the events of ``packed["ev"]`` that ``packed["where"]`` keeps, as
+    :data:`_MEETINGS` lays them out, from their keys sorted in numpy."""
+    s_bits, aid_bits, sid_bits = packed["s_bits"], packed["aid_bits"], packed["sid_bits"]
     first = _keys(con, _KEY.format(key=_FIRST_KEY, **packed))
     # The lowest bit is set where an event does not straddle: a group straddles when
     # none of its events sets it.
     flat = (first & 1).astype(bool)
     first >>= 1
-    groups, sources_1, starts = _distinct(first, bits["sid_bits"])
+    groups, sources_1, starts = _distinct(first, sid_bits)
     del first
     straddles = ~np.logical_or.reduceat(flat, starts)
     del flat, starts
     second = _keys(con, _KEY.format(key=_SECOND_KEY, **packed))
-    sources_2 = _distinct(second, bits["sid_bits"])[1]
+    sources_2 = _distinct(second, sid_bits)[1]
     del second
-    s_mask = (1 << bits["s_bits"]) - 1
-    aid_mask = (1 << bits["aid_bits"]) - 1
-    rows = pa.table(
+    s_mask = (1 << s_bits) - 1
+    aid_mask = (1 << aid_bits) - 1
+    return pa.table(
         {
-            "aid_1": pa.array((groups >> (bits["s_bits"] + bits["aid_bits"])).astype(np.int32)),
-            "aid_2": pa.array(((groups >> bits["s_bits"]) & aid_mask).astype(np.int32)),
-            "s": pa.array((groups & s_mask) + int(s_min)),
+            "aid_1": pa.array((groups >> (s_bits + aid_bits)).astype(np.int32)),
+            "aid_2": pa.array(((groups >> s_bits) & aid_mask).astype(np.int32)),
+            "s": pa.array((groups & s_mask) + packed["s_min"]),
             "w": pa.array(np.minimum(sources_1, sources_2)),
             "straddles": pa.array(straddles),
         }
     )
-    arrow_table(con, rows, met)
 
 
 def _keys(con: duckdb.DuckDBPyConnection, query: str) -> npt.NDArray[np.int64]:
