@@ -343,6 +343,70 @@ def test_hash_clashes_change_nothing(
     assert len({row[2] for row in expected}) == 2  # accounts and targets both found
 
 
+@settings(max_examples=examples(80), deadline=None)
+@given(
+    seed=st.integers(0, 10_000),
+    size=st.integers(0, 400),
+    spread=st.integers(2, 40),
+    ratio=st.floats(0.0, 3.0),
+    unit=st.booleans(),
+)
+def test_the_compiled_core_is_the_plain_core(
+    seed: int, size: int, spread: int, ratio: float, unit: bool
+) -> None:
+    """The compiled τ-core keeps exactly the edges that rounds of array operations
+    keep, on random graphs with FRAUDAR's weights (or unit weights) and any τ."""
+    rng = np.random.default_rng(seed)
+    edges = np.unique(rng.integers(0, spread, size=(size, 2)), axis=0)
+    rows, cols = edges[:, 0].astype(np.int64), edges[:, 1].astype(np.int64)
+    n = spread
+    w = np.ones(rows.size) if unit else column_weights(cols, n, 5.0)
+    tau = ratio * float(w.sum()) / max(1, np.unique(rows).size + np.unique(cols).size)
+    fast = core(rows, cols, w, n, n, tau)
+    assert fast.tolist() == core(rows, cols, w, n, n, tau, plain=True).tolist()
+    # At a τ equal to a node's weighted degree, the node goes (at most τ).
+    if rows.size:
+        exact = float(np.bincount(rows, weights=w)[rows[0]])
+        assert (
+            core(rows, cols, w, n, n, exact).tolist()
+            == core(rows, cols, w, n, n, exact, plain=True).tolist()
+        )
+
+
+@pytest.mark.parametrize("side", ["actor_id", "object_id"])
+def test_a_clash_on_one_side_changes_nothing(
+    con: duckdb.DuckDBPyConnection, monkeypatch: pytest.MonkeyPatch, side: str
+) -> None:
+    """When only reporters' (or only targets') hashes clash, numbers replace those
+    alone, the other side keeps its hashes, and the answer is the same."""
+    rng = np.random.default_rng(15)
+    edges = _organic(rng) + _block("a", 15, 12, 0.9, seed=16)
+    table = _actions(con, edges)
+    expected = sorted(DenseBlock().detect(con, table).signals.fetchall(), key=repr)
+    monkeypatch.setattr(
+        dense_block,
+        "sql_hash",
+        lambda columns: f"(hash({columns}) % {3 if side in columns else 2**62})::BIGINT",
+    )
+    clashing = sorted(DenseBlock().detect(con, table).signals.fetchall(), key=repr)
+    assert clashing == expected
+    assert len({row[2] for row in expected}) == 2
+
+
+@settings(max_examples=examples(60), deadline=None)
+@given(
+    ids=st.lists(st.integers(0, 40), max_size=80),
+    spare=st.integers(1, 5),
+)
+def test_renumbering_is_numpy_unique(ids: list[int], spare: int) -> None:
+    """The counted renumbering of peel_within gives np.unique's ids and inverse."""
+    values = np.array(ids, dtype=np.int64)
+    got_ids, got_inverse = dense_block._renumber(values, 41 + spare)
+    want_ids, want_inverse = np.unique(values, return_inverse=True)
+    assert got_ids.tolist() == want_ids.tolist()
+    assert got_inverse.tolist() == want_inverse.tolist()
+
+
 def test_peeling_within_a_core_with_a_vanishing_tau_ends_quickly() -> None:
     """A τ of the smallest float used to try cores for ever (a Hypothesis find)."""
     rng = np.random.default_rng(3)

@@ -52,7 +52,9 @@ clashes), the edges deduplicated there, and the peel runs on a binary heap of
 integers, compiled (:mod:`concerted.detectors.peeling`, numba): on a random graph of
 245,790 edges it takes 0.06 to 0.07 CPU seconds where the same loop in Python takes
 0.48 to 0.53 (on the 10 million reports above, the five peels in Python took about 20
-of the detector's 70 CPU seconds).
+of the detector's 70 CPU seconds). The τ-cores before each peel are compiled too
+(:func:`~concerted.detectors.peeling.core_edges`): on those reports the rounds of
+S3 took 18 to 19 CPU seconds where the same cores in array operations took 28 to 31.
 
 **Background and score.** The background is the density of the whole graph (all
 reporters and targets, first-round weights). A block is kept while its density is at
@@ -149,16 +151,37 @@ def column_weights(cols: IntArray, n_cols: int, offset: float) -> FloatArray:
 
 
 def core(
-    rows: IntArray, cols: IntArray, weights: FloatArray, n_rows: int, n_cols: int, tau: float
+    rows: IntArray,
+    cols: IntArray,
+    weights: FloatArray,
+    n_rows: int,
+    n_cols: int,
+    tau: float,
+    *,
+    plain: bool = False,
 ) -> BoolArray:
     """The edges of the ``tau``-core: remove every node whose weighted degree is at most
-    ``tau``, with its edges, until none is left to remove.
+    ``tau``, with its edges, until none is left to remove. Weights that are whole
+    multiples of 2^-24 (as :func:`column_weights` makes them) go to the compiled loop
+    (:func:`~concerted.detectors.peeling.core_edges`), exact in integers; other
+    weights, or ``plain``, to rounds of array operations over the edges left, the
+    reference it is held to.
 
     >>> core(np.array([0, 0, 1]), np.array([0, 1, 0]), np.ones(3), 2, 2, 1.0).tolist()
     [False, False, False]
     >>> core(np.array([0, 0, 1, 1]), np.array([0, 1, 0, 1]), np.ones(4), 2, 2, 1.0).tolist()
     [True, True, True, True]
     """
+    if not plain and rows.size:
+        units = np.round(weights * _QUANTUM)
+        if (
+            bool((units / _QUANTUM == weights).all())
+            and bool((weights >= 0).all())
+            and float(units.sum()) < 2.0**53
+        ):
+            return peeling.core_edges(
+                rows, cols, units.astype(np.int64), n_rows, n_cols, tau * _QUANTUM
+            )
     # The edges still in, by index; each round works on those alone (the first round
     # usually drops most of them).
     index = np.arange(rows.size)
@@ -248,8 +271,8 @@ def peel_within(
     """
     # Numbers for the nodes of these edges alone, in the same order (so that ties fall
     # alike), which keeps every count below as small as the edges.
-    row_ids, r = np.unique(rows, return_inverse=True)
-    col_ids, c = np.unique(cols, return_inverse=True)
+    row_ids, r = _renumber(rows, n_rows)
+    col_ids, c = _renumber(cols, n_cols)
     n_r, n_c = row_ids.size, col_ids.size
     levels: list[tuple[float, IntArray]] = []
     index = np.arange(rows.size)
@@ -291,6 +314,19 @@ def peel_within(
     return Block(block_rows, block_cols, found.density)
 
 
+def _renumber(ids: IntArray, n: int) -> tuple[IntArray, IntArray]:
+    """``np.unique(ids, return_inverse=True)`` for ``ids`` in ``[0, n)``, counted
+    rather than sorted: the distinct ids in order, and each one's rank among them.
+
+    >>> [a.tolist() for a in _renumber(np.array([5, 2, 5, 9]), 10)]
+    [[2, 5, 9], [1, 0, 1, 2]]
+    """
+    seen = np.zeros(n, dtype=bool)
+    seen[ids] = True
+    rank = np.cumsum(seen, dtype=np.int64) - 1
+    return np.flatnonzero(seen).astype(np.int64), rank[ids]
+
+
 def _peel_core(
     rows: IntArray, cols: IntArray, weights: FloatArray, n_rows: int, n_cols: int, t: float
 ) -> tuple[Block | None, float]:
@@ -298,7 +334,7 @@ def _peel_core(
     :func:`peel_within`), and its density."""
     block = peel(rows, cols, weights, n_rows, n_cols)
     nodes = int(block.rows.sum()) + int(block.cols.sum())
-    present = np.unique(rows).size + np.unique(cols).size
+    present = int(np.count_nonzero(np.bincount(rows))) + int(np.count_nonzero(np.bincount(cols)))
     density = float(weights.sum()) / present
     if block.density <= t:
         return None, block.density
@@ -338,18 +374,30 @@ def split(block: Block, rows: IntArray, cols: IntArray, weights: FloatArray) -> 
 
 
 def _unclash(
-    con: duckdb.DuckDBPyConnection, source: str, nodes: str, number: str, key: str, id_: str
+    con: duckdb.DuckDBPyConnection, actions: str, source: str, reporters: str, targets: str
 ) -> None:
-    """Key the reports by node number instead of hash if two nodes ever share a hash."""
-    row = con.sql(f"SELECT count(*) - count(DISTINCT {key}) FROM {nodes}").fetchone()
-    if not row or not row[0]:
+    """Key the reports by node numbers instead of hashes, for reporters or targets,
+    if two of them ever share a hash (the reports read again from ``actions``)."""
+    clash: dict[str, bool] = {}
+    for nodes, key in ((reporters, "rh"), (targets, "ch")):
+        row = con.sql(f"SELECT count(*) - count(DISTINCT {key}) FROM {nodes}").fetchone()
+        clash[key] = bool(row and row[0])
+    if not any(clash.values()):
         return
+    rh, ch = ("u.r" if clash["rh"] else "u.rh"), ("t.c" if clash["ch"] else "t.ch")
     con.execute(
-        f"""UPDATE {source} s SET {key} = n.{number} FROM {nodes} n
-            WHERE n.platform IS NOT DISTINCT FROM s.platform
-              AND n.{id_} IS NOT DISTINCT FROM s.{id_};
-            UPDATE {nodes} SET {key} = {number}"""
+        f"""CREATE OR REPLACE TEMP TABLE {source} AS
+            SELECT {rh} AS rh, {ch} AS ch, a.ts FROM {actions} a
+            JOIN {reporters} u ON u.platform IS NOT DISTINCT FROM a.platform
+                 AND u.actor_id IS NOT DISTINCT FROM a.actor_id
+            JOIN {targets} t ON t.platform IS NOT DISTINCT FROM a.platform
+                 AND t.object_id IS NOT DISTINCT FROM a.object_id
+            WHERE a.kind = 'report'"""
     )
+    if clash["rh"]:
+        con.execute(f"UPDATE {reporters} SET rh = r")
+    if clash["ch"]:
+        con.execute(f"UPDATE {targets} SET ch = c")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -387,26 +435,25 @@ class DenseBlock:
         members = f"_dense_block_members_{n}"
         # Numbers for reporters and targets in the order of their ids; the reports keyed
         # by hashes of reporter and target (checked: numbers replace them if two ever
-        # clash), so that every join and group runs on integers, not strings. The
-        # edges come deduplicated and in no particular order: nothing below depends on
-        # their order (weights sum exactly, and ties fall by node number).
+        # clash), so that every join and group runs on integers, not strings: the
+        # reports are kept as two keys and a time, the ids once per node, each hashed
+        # once. The edges come deduplicated and in no particular order: nothing below
+        # depends on their order (weights sum exactly, and ties fall by node number).
         con.execute(
             f"""CREATE OR REPLACE TEMP TABLE {source} AS
                 SELECT {sql_hash("platform, actor_id")} AS rh,
-                       {sql_hash("platform, object_id")} AS ch,
-                       platform, actor_id, object_id, ts
+                       {sql_hash("platform, object_id")} AS ch, ts
                 FROM {actions} WHERE kind = 'report';
                 CREATE OR REPLACE TEMP TABLE {reporters} AS
                 SELECT (row_number() OVER (ORDER BY platform, actor_id) - 1)::BIGINT AS r,
-                       platform, actor_id, rh
-                FROM (SELECT DISTINCT platform, actor_id, rh FROM {source});
+                       platform, actor_id, {sql_hash("platform, actor_id")} AS rh
+                FROM (SELECT DISTINCT platform, actor_id FROM {actions} WHERE kind = 'report');
                 CREATE OR REPLACE TEMP TABLE {targets} AS
                 SELECT (row_number() OVER (ORDER BY platform, object_id) - 1)::BIGINT AS c,
-                       platform, object_id, ch
-                FROM (SELECT DISTINCT platform, object_id, ch FROM {source});"""
+                       platform, object_id, {sql_hash("platform, object_id")} AS ch
+                FROM (SELECT DISTINCT platform, object_id FROM {actions} WHERE kind = 'report');"""
         )
-        _unclash(con, source, reporters, "r", "rh", "actor_id")
-        _unclash(con, source, targets, "c", "ch", "object_id")
+        _unclash(con, actions, source, reporters, targets)
         got = con.sql(
             f"""SELECT u.r, t.c FROM (SELECT DISTINCT rh, ch FROM {source}) s
                 JOIN {reporters} u USING (rh) JOIN {targets} t USING (ch)"""
