@@ -333,6 +333,40 @@ def test_the_compiled_pair_count_equals_the_binary_searches(
         assert got[number] == (int(close.sum()) - size) // 2
 
 
+def _reports_and_aside(
+    seed: int, n: int, reporters: int, targets: int, aside: float
+) -> tuple[list[tuple[Any, ...]], list[tuple[str, str]]]:
+    """``n`` random reports (actor, platform, kind, target, time, id) and the accounts,
+    about ``aside`` of them, that a later round sets aside."""
+    rng = np.random.default_rng(seed)
+    rows = [
+        (
+            f"u{rng.integers(0, reporters)}",
+            str(rng.choice(["facebook", "instagram"], p=[0.8, 0.2])),
+            "report",
+            f"t{rng.integers(0, targets)}",
+            START + timedelta(seconds=float(rng.integers(0, 40)) * 600),
+            f"r{i}",
+        )
+        for i in range(n)
+    ]
+    left_out = sorted({(p, a) for a, p, *_ in rows if rng.random() < aside})
+    return rows, left_out
+
+
+def _with_aside(
+    con: duckdb.DuckDBPyConnection, rows: list[tuple[Any, ...]], left_out: list[tuple[str, str]]
+) -> str:
+    """The reports as an actions table on ``con``, and the accounts set aside as table
+    ``aside``; returns the actions table's name."""
+    con.execute("SET TimeZone = 'UTC'")
+    actions = actions_table(con, "a", rows)
+    con.execute("CREATE TABLE aside (platform VARCHAR, actor_id VARCHAR)")
+    if left_out:
+        con.executemany("INSERT INTO aside VALUES (?, ?)", left_out)
+    return actions
+
+
 def _pairing_rows(
     con: duckdb.DuckDBPyConnection, detector: CoReport, keys: Any
 ) -> tuple[list[Any], list[Any], list[Any], int]:
@@ -369,27 +403,11 @@ def test_a_pairing_without_some_accounts_is_the_pairing_of_the_rest(
     pairing the remaining reports afresh gives: the same edges, events, viral targets
     and target count, with viral targets that stop being viral and accounts that reach
     ``min_weight`` targets only then (small caps make both happen)."""
-    rng = np.random.default_rng(seed)
-    rows = [
-        (
-            f"u{rng.integers(0, reporters)}",
-            str(rng.choice(["facebook", "instagram"], p=[0.8, 0.2])),
-            "report",
-            f"t{rng.integers(0, targets)}",
-            START + timedelta(seconds=float(rng.integers(0, 40)) * 600),
-            f"r{i}",
-        )
-        for i in range(n)
-    ]
-    left_out = sorted({(p, a) for a, p, *_ in rows if rng.random() < aside})
+    rows, left_out = _reports_and_aside(seed, n, reporters, targets, aside)
     detector = CoReport(max_object_pairs=cap, min_weight=min_weight)
     con = duckdb.connect()
     try:
-        con.execute("SET TimeZone = 'UTC'")
-        actions = actions_table(con, "a", rows)
-        con.execute("CREATE TABLE aside (platform VARCHAR, actor_id VARCHAR)")
-        if left_out:
-            con.executemany("INSERT INTO aside VALUES (?, ?)", left_out)
+        actions = _with_aside(con, rows, left_out)
         first = detector.pairing(con, actions)
         derived = detector.pairing_without(con, first, "aside")
         fresh = detector.pairing(
@@ -424,27 +442,11 @@ def test_a_derived_round_is_the_pairing_of_the_rest(
     first round's events of the account pairs kept that it did not change, are theirs;
     the changed pairs are those whose pairs the derivation added (small caps make
     targets stop being viral)."""
-    rng = np.random.default_rng(seed)
-    rows = [
-        (
-            f"u{rng.integers(0, reporters)}",
-            str(rng.choice(["facebook", "instagram"], p=[0.8, 0.2])),
-            "report",
-            f"t{rng.integers(0, targets)}",
-            START + timedelta(seconds=float(rng.integers(0, 40)) * 600),
-            f"r{i}",
-        )
-        for i in range(n)
-    ]
-    left_out = sorted({(p, a) for a, p, *_ in rows if rng.random() < aside})
+    rows, left_out = _reports_and_aside(seed, n, reporters, targets, aside)
     detector = CoReport(max_object_pairs=cap, min_weight=min_weight)
     con = duckdb.connect()
     try:
-        con.execute("SET TimeZone = 'UTC'")
-        actions = actions_table(con, "a", rows)
-        con.execute("CREATE TABLE aside (platform VARCHAR, actor_id VARCHAR)")
-        if left_out:
-            con.executemany("INSERT INTO aside VALUES (?, ?)", left_out)
+        actions = _with_aside(con, rows, left_out)
         first = detector.pairing(con, actions)
         found = detector.edges_of(con, first)
         before = detector.from_pairs(con, first, found)

@@ -242,12 +242,7 @@ class CoReport:
         >>> con.sql(f"SELECT count(*) FROM {fewer.pairs}").fetchone()
         (3,)
         """
-        check_pairs(
-            keys, "co_report", self.window, ("report",), self.max_object_pairs, self.min_weight
-        )
-        if keys.min_objects != self.min_weight:
-            raise ConfigError("co_report: the pairing to derive from was not made by pairing()")
-        n = next(_ids)
+        n = self._derivable(keys)
         names = {k: f"_co_report_{k}_{n}" for k in ("rows", "objects", "accounts", "pairs")}
         work = {k: f"_co_report_{k}_{n}" for k in ("few", "fresh", "near", "delta", "new")}
         try:
@@ -256,6 +251,16 @@ class CoReport:
             for table in (*names.values(), *work.values()):
                 con.execute(f"DROP TABLE IF EXISTS {table}")
             raise
+
+    def _derivable(self, keys: Pairs) -> int:
+        """Check that ``keys`` is a pairing this detector made (:meth:`pairing`), to
+        derive another from; returns a fresh number for the derived tables' names."""
+        check_pairs(
+            keys, "co_report", self.window, ("report",), self.max_object_pairs, self.min_weight
+        )
+        if keys.min_objects != self.min_weight:
+            raise ConfigError("co_report: the pairing to derive from was not made by pairing()")
+        return next(_ids)
 
     def derive(
         self, con: duckdb.DuckDBPyConnection, keys: Pairs, found: str, left_out: str
@@ -286,12 +291,7 @@ class CoReport:
         >>> con.sql(f"SELECT count(*) FROM {derived.changed}").fetchone()
         (0,)
         """
-        check_pairs(
-            keys, "co_report", self.window, ("report",), self.max_object_pairs, self.min_weight
-        )
-        if keys.min_objects != self.min_weight:
-            raise ConfigError("co_report: the pairing to derive from was not made by pairing()")
-        n = next(_ids)
+        n = self._derivable(keys)
         names = {k: f"_co_report_{k}_{n}" for k in ("rows", "objects", "accounts", "pairs")}
         work = {
             k: f"_co_report_{k}_{n}" for k in ("few", "fresh", "near", "delta", "new", "touched")
