@@ -29,7 +29,7 @@ from typing import Any
 import duckdb
 
 from concerted import __version__
-from concerted.actions import SQL_MACROS
+from concerted.actions import install_macros
 from concerted.errors import StoreError
 from concerted.schema import CONTRACTS, INPUT_TABLES
 
@@ -118,7 +118,7 @@ class Store:
         except duckdb.Error as exc:
             raise StoreError(f"cannot open case file {self.path}: {exc}") from exc
         self.con.execute("SET TimeZone = 'UTC'")
-        self.con.execute(SQL_MACROS)
+        install_macros(self.con)
         if not read_only:
             self._create()
         self._check_version()

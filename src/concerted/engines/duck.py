@@ -18,7 +18,7 @@ import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
 
-from concerted.actions import SQL_MACROS, from_posts, from_reports, from_roles
+from concerted.actions import ensure_macros, from_posts, from_reports, from_roles
 from concerted.detectors.coaction import CoAction, CoActionLayers
 from concerted.detectors.columnar import arrow_table
 from concerted.engines.base import Paired, stratum_filter
@@ -315,8 +315,8 @@ class DuckDBEngine:
         if table not in _DERIVE:
             raise ConfigError(f"actions are derived from {', '.join(_DERIVE)}, not from {table!r}")
         # The normal forms of links and texts are SQL macros; a case's connection has
-        # them already (Store), and making them again costs nothing.
-        self.con.execute(SQL_MACROS)
+        # them already (Store).
+        ensure_macros(self.con)
         inserted = self.con.execute(f"INSERT INTO {into} {_DERIVE[table](rows)}").fetchone()
         return int(inserted[0]) if inserted else 0
 
