@@ -464,7 +464,8 @@ def guard_inprocess(out: Path, total: int, size: int, targets: str = "each") -> 
 
     from concerted.scoring import ScoreSettings
     from concerted.service.app import encode_batch, encode_batch_once
-    from concerted.service.intake import Guard, read_batch
+    from concerted.service.bodies import read_batch
+    from concerted.service.intake import Guard
     from concerted.service.sqlite import SqliteLog
     from concerted.service.state import GuardState
 
@@ -622,7 +623,8 @@ def fill_inprocess(
     import resource
 
     from concerted.scoring import ScoreSettings
-    from concerted.service.intake import Guard, read_batch
+    from concerted.service.bodies import read_batch
+    from concerted.service.intake import Guard
     from concerted.service.settings import duration
     from concerted.service.sqlite import SqliteLog
     from concerted.service.state import GuardState

@@ -15,7 +15,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from concerted.service.app import encode_batch
-from concerted.service.intake import Accepted, ItemError
+from concerted.service.bodies import ItemError
+from concerted.service.intake import Accepted
 from concerted.service.openapi import ROUTES
 from tests.conftest import FIXTURES
 from tests.service.conftest import Start, brigade_stream, report

@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from concerted.service import fastcheck
-from concerted.service.intake import (
+from concerted.service.bodies import (
     FIELDS,
     Candidate,
     ItemError,

@@ -12,7 +12,8 @@ from typing import Any
 import pytest
 
 from concerted.service.base import Entry, IntakeLog, Outcome, Record
-from concerted.service.intake import Guard, ItemError, NotReady
+from concerted.service.bodies import ItemError
+from concerted.service.intake import Guard, NotReady
 from concerted.service.sqlite import SqliteLog
 from concerted.service.state import GuardState
 from tests.service.conftest import SMALL, NatsServer, brigade_stream, report

@@ -16,7 +16,8 @@ import pytest
 
 from concerted.service.app import encode_batch, encode_batch_once
 from concerted.service.base import Entry, Outcome, Record
-from concerted.service.intake import Accepted, Guard, ItemError, NotReady, candidates
+from concerted.service.bodies import ItemError, candidates
+from concerted.service.intake import Accepted, Guard, NotReady
 from concerted.service.sqlite import SqliteLog
 from concerted.service.state import GuardState
 from tests.service.conftest import SMALL, brigade_stream, report

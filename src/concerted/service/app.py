@@ -33,19 +33,17 @@ from concerted.adapters.moderation import records_to_reports
 from concerted.service import ozone, page
 from concerted.service.auth import RateLimiter, Token, TokenStore
 from concerted.service.base import IntakeLog, Outcome
-from concerted.service.hindsight import Hindsight
-from concerted.service.intake import (
-    Accepted,
+from concerted.service.bodies import (
     BadRequest,
     Candidate,
-    Guard,
     ItemError,
-    NotReady,
     candidates,
     parse_batch,
     parse_one,
     read_batch,
 )
+from concerted.service.hindsight import Hindsight
+from concerted.service.intake import Accepted, Guard, NotReady
 from concerted.service.logs import open_log
 from concerted.service.metrics import Metrics
 from concerted.service.openapi import ROUTES, document

@@ -85,7 +85,7 @@ class Wire(msgspec.Struct, forbid_unknown_fields=True):
     body: every field a report has (in the contract's order), each text, a number or
     null (``extra`` an object). A report of any other shape (an unknown field, a list,
     ``true``) fails this decoding and is read the general way, which names its error;
-    one that passes is exactly what :func:`concerted.service.intake.prepare` takes
+    one that passes is exactly what :func:`concerted.service.bodies.prepare` takes
     without error (see :func:`as_text`)."""
 
     report_id: str | int | float | None = None
@@ -104,7 +104,7 @@ class Wire(msgspec.Struct, forbid_unknown_fields=True):
 
 
 def as_text(value: str | int | float | None) -> str | None:
-    """A field's value as :func:`~concerted.service.intake.prepare` writes it: numbers
+    """A field's value as :func:`~concerted.service.bodies.prepare` writes it: numbers
     are ids, or epoch seconds for times.
 
     >>> as_text(12), as_text(1.5), as_text("a"), as_text(None)
@@ -116,9 +116,9 @@ def as_text(value: str | int | float | None) -> str | None:
 
 
 def check(row: Mapping[str, str | None]) -> dict[str, Any] | None:
-    """The typed report (as :func:`concerted.service.intake._validate` gives it, its
+    """The typed report (as :func:`concerted.service.bodies._validate` gives it, its
     fields in the same order) when ``row`` (a report from
-    :func:`~concerted.service.intake.prepare`) is of the common shape; None when it
+    :func:`~concerted.service.bodies.prepare`) is of the common shape; None when it
     must go through :func:`concerted.schema.validate`.
 
     >>> check({"report_id": "1", "platform": "Lemmy", "reporter_id": "a",
@@ -148,7 +148,7 @@ def check(row: Mapping[str, str | None]) -> dict[str, Any] | None:
 
 
 def check_wire(report: Wire) -> dict[str, Any] | None:
-    """:func:`check` of the row :func:`~concerted.service.intake.prepare` makes of
+    """:func:`check` of the row :func:`~concerted.service.bodies.prepare` makes of
     ``report``, without making it.
 
     >>> check_wire(Wire(report_id=1, platform="x", reporter_id="a", target_id="p",

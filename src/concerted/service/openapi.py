@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from concerted import __version__
-from concerted.service.intake import CONTRACT
+from concerted.service.bodies import CONTRACT
 
 __all__ = ["ROUTES", "document"]
 
