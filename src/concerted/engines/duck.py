@@ -21,6 +21,7 @@ import pyarrow as pa
 from concerted.actions import ensure_macros, from_posts, from_reports, from_roles
 from concerted.detectors.coaction import CoAction, CoActionLayers
 from concerted.detectors.columnar import arrow_table
+from concerted.engines import strata
 from concerted.engines.base import Paired, stratum_filter
 from concerted.errors import ConfigError
 
@@ -136,7 +137,9 @@ _SECOND_KEY = "g | sid_2"
 # DuckDB groups them only when one account alone holds more.
 _SORTED_EVENTS = 1 << 24
 
-_EXPECTATIONS = """
+# Per stratum its rate of meetings per possible pair (rate); per pair its meetings and
+# what its straddling meetings expect (pairs).
+_RATES = """
     CREATE OR REPLACE TEMP TABLE {rate} AS
     WITH strata AS (
         SELECT s, (sum(n) * sum(n) - sum(n * n)) / 2 AS possible
@@ -147,6 +150,12 @@ _EXPECTATIONS = """
     SELECT aid_1, aid_2, sum(w) AS w,
            sum(CASE WHEN straddles THEN (r.r * w)::{exact} ELSE 0 END) AS straddling
     FROM {met} m JOIN {rate} r USING (s) GROUP BY ALL;
+"""
+
+# What each pair expects in the strata both its accounts posted in: every pair joined
+# to its accounts' strata. The plain form; strata.shared gives the same sums, exactly,
+# from one merge of the two accounts' strata per pair.
+_SHARED = """
     CREATE OR REPLACE TEMP TABLE {shared} AS
     SELECT p.aid_1, p.aid_2, sum((a.n * b.n * r.r)::{exact}) AS lam
     FROM (SELECT aid_1, aid_2 FROM {pairs}) p
@@ -154,6 +163,31 @@ _EXPECTATIONS = """
     JOIN {act_ids} b ON b.aid = p.aid_2 AND b.s = a.s
     JOIN {rate} r ON r.s = a.s
     GROUP BY ALL;
+"""
+
+# Each account's strata, in order, with the stratum's rate where a pair met in it, for
+# strata.Runs: the strata numbered by rank (a few thousand), posts as integers.
+_RUNS = """
+    SELECT a.aid, k.rank, a.n::INTEGER AS n FROM {act_ids} a
+    JOIN (SELECT s, (row_number() OVER (ORDER BY s) - 1)::INTEGER AS rank
+          FROM (SELECT DISTINCT s FROM {act_ids} WHERE s IS NOT NULL)) k USING (s)
+    ORDER BY a.aid, k.rank
+"""
+_RANKED_RATES = """
+    SELECT r.r FROM (SELECT DISTINCT s FROM {act_ids} WHERE s IS NOT NULL) k
+    LEFT JOIN {rate} r USING (s) ORDER BY k.s
+"""
+
+# The sums strata.shared gives, in units of 10^-22 (high * 2^53 + low), as decimals.
+_SHARED_UNITS = f"""
+    SELECT aid_1, aid_2,
+           ((high::DECIMAL(38, 0) * {1 << 53}::DECIMAL(38, 0) + low::DECIMAL(38, 0))
+            * 0.{"0" * 21}1::{_EXACT}) AS lam
+    FROM {{batch}}
+"""
+
+# Each pair's meetings and expectation, with its accounts' names back.
+_RESULT = """
     CREATE OR REPLACE TEMP TABLE {table} AS
     SELECT i1.platform AS platform_1, i1.actor_id AS account_1,
            i2.platform AS platform_2, i2.actor_id AS account_2, p.w::DOUBLE AS w,
@@ -163,6 +197,9 @@ _EXPECTATIONS = """
     JOIN {ids} i2 ON i2.aid = p.aid_2
     LEFT JOIN {shared} s USING (aid_1, aid_2);
 """
+
+# Pairs read at a time by _compiled_shared.
+_PAIRS_AT_ONCE = 1 << 21
 
 _SCRATCH = ("act", "ids", "act_ids", "src", "ev", "met", "rate", "pairs", "shared")
 
@@ -298,6 +335,74 @@ def _distinct(
     return groups[starts], np.add.reduceat(fresh, starts, dtype=np.int64), starts
 
 
+#: The largest sum strata.shared holds (2^62 multiples of 2^53 units of 10^-22, about
+#: 4.2e12): beyond, the SQL sums (DuckDB's decimals go to 1e16).
+_MOST_SHARED = 2.0**62 * 2.0**53 * 1e-22
+
+
+def _overflows(runs: strata.Runs) -> bool:
+    """Whether a pair's sum could pass :data:`_MOST_SHARED`: the most posts squared,
+    times the highest rate, times the most strata an account holds."""
+    rated = runs.r[~np.isnan(runs.r)]
+    if not rated.size:
+        return False
+    longest = int(np.diff(runs.starts).max())
+    return float(runs.n.max()) ** 2 * float(rated.max()) * longest >= _MOST_SHARED
+
+
+def _compiled_shared(con: duckdb.DuckDBPyConnection, names: dict[str, str]) -> None:
+    """Table ``names["shared"]`` as :data:`_SHARED` makes it, by :func:`strata.shared`:
+    every account's strata read once, in order, then the pairs a slice at a time."""
+    rates = con.sql(_RANKED_RATES.format(**names)).fetchnumpy()["r"]
+    rate = np.ma.filled(np.ma.asarray(rates, dtype=np.float64), np.nan)
+    got = con.sql(_RUNS.format(**names)).fetchnumpy()
+    aid = np.asarray(got["aid"], dtype=np.int64)
+    rank = np.asarray(got["rank"], dtype=np.int64)
+    del got["aid"]
+    accounts = int(aid[-1]) + 1 if aid.size else 0
+    runs = strata.Runs(
+        starts=np.searchsorted(aid, np.arange(accounts + 1)),
+        s=rank,
+        n=np.asarray(got.pop("n"), dtype=np.float64),
+        r=rate[rank] if rank.size else np.zeros(0),
+    )
+    del aid
+    shared = names["shared"]
+    if runs.n.size and _overflows(runs):
+        con.execute(_SHARED.format(exact=_EXACT, **names))
+        return
+    con.execute(
+        f"CREATE OR REPLACE TEMP TABLE {shared} (aid_1 INTEGER, aid_2 INTEGER, lam {_EXACT})"
+    )
+    counted = con.sql(f"SELECT count(*) FROM {names['pairs']}").fetchone()
+    total = int(counted[0]) if counted else 0
+    batch = f"{shared}_batch"
+    for start in range(0, total, _PAIRS_AT_ONCE):
+        pairs = con.sql(
+            f"SELECT aid_1, aid_2 FROM {names['pairs']} "
+            f"WHERE rowid >= {start} AND rowid < {start + _PAIRS_AT_ONCE}"
+        ).fetchnumpy()
+        first = np.asarray(pairs["aid_1"], dtype=np.int64)
+        second = np.asarray(pairs["aid_2"], dtype=np.int64)
+        high, low = strata.shared(runs, first, second)
+        some = (high | low) != 0
+        con.register(
+            batch,
+            pa.table(
+                {
+                    "aid_1": pa.array(first[some].astype(np.int32)),
+                    "aid_2": pa.array(second[some].astype(np.int32)),
+                    "high": pa.array(high[some]),
+                    "low": pa.array(low[some]),
+                }
+            ),
+        )
+        try:
+            con.execute(f"INSERT INTO {shared} {_SHARED_UNITS.format(batch=batch)}")
+        finally:
+            con.unregister(batch)
+
+
 class DuckDBEngine:
     """The heavy stages in DuckDB, on connection ``con``.
 
@@ -338,7 +443,11 @@ class DuckDBEngine:
         *,
         stratum: float,
         kinds: tuple[str, ...] | None = None,
+        plain: bool = False,
     ) -> str:
+        """:meth:`Engine.expectations`; ``plain`` sums each pair's shared strata by a
+        join in SQL instead of :func:`concerted.engines.strata.shared` (the same
+        sums, bit for bit: the reference the compiled one is held to)."""
         where = stratum_filter(stratum, kinds)
         table = f"_engine_expectations_{next(_ids)}"
         names = {k: f"{table}_{k}" for k in _SCRATCH}
@@ -360,7 +469,12 @@ class DuckDBEngine:
             self.con.execute(_EXTEND.format(**given))
             self.con.execute(_EVENTS.format(**given))
         _meetings(self.con, names["ev"], names["met"])
-        self.con.execute(_EXPECTATIONS.format(**given))
+        self.con.execute(_RATES.format(**given))
+        if plain:
+            self.con.execute(_SHARED.format(**given))
+        else:
+            _compiled_shared(self.con, names)
+        self.con.execute(_RESULT.format(**given))
         for name in names.values():
             self.con.execute(f"DROP TABLE {name}")
         return table
