@@ -68,7 +68,13 @@ from concerted.detectors.coaction import CoAction, CoActionLayers
 from concerted.detectors.near_text import NearText
 from concerted.errors import ConfigError
 from concerted.outputs import RESULT_FORMAT, exports, page
-from concerted.schema import EVIDENCE_CONTRACTS, RESULT_CONTRACTS, arrow_schema, sql_literal
+from concerted.schema import (
+    EVIDENCE_CONTRACTS,
+    ORDERED_ROWS,
+    RESULT_CONTRACTS,
+    arrow_schema,
+    sql_literal,
+)
 from concerted.significance import Significance
 from concerted.store import Store
 
@@ -99,6 +105,13 @@ _ISO = "%Y-%m-%dT%H:%M:%SZ"
 #: Zstandard at level 1, not DuckDB's default 3: the demo's 3.4 million sorted edges
 #: take about a tenth less CPU to write, for a file 6% larger (BENCHMARKS.md, "Demo").
 _PARQUET = "FORMAT parquet, COMPRESSION zstd, COMPRESSION_LEVEL 1"
+
+
+def _ordered(con: duckdb.DuckDBPyConnection, table: str, order: str) -> str:
+    """SELECT every row of ``table``, in ``order`` up to :data:`ORDERED_ROWS` rows."""
+    if _scalar(con, f"SELECT count(*) FROM {table}") > ORDERED_ROWS:
+        return f"SELECT * FROM {table}"
+    return f"SELECT * FROM {table} ORDER BY {order}"
 
 
 def _write(con: Any, query: str, path: Path) -> None:
@@ -386,16 +399,14 @@ def _write_outputs(
     """Every output file but ``run.json`` and the page."""
     con = run.con
     _write_results(out, results, network, labels, communities)
-    order = "platform_1, account_1, platform_2, account_2, detector, layer"
-    _write(con, f"SELECT * FROM _edges ORDER BY {order}", out / "edges.parquet")
     # The matched actions, millions of rows on a large case, go out in no particular
-    # order: sorting them cost more than the rest of the writing (docs/analysis.md).
+    # order: sorting them cost more than the rest of the writing (docs/analysis.md);
+    # so do the pairs and signals beyond ORDERED_ROWS.
+    order = "platform_1, account_1, platform_2, account_2, detector, layer"
+    _write(con, _ordered(con, "_edges", order), out / "edges.parquet")
     _write(con, "SELECT * FROM _events", out / "events.parquet")
-    _write(
-        con,
-        "SELECT * FROM _signals ORDER BY detector, layer, entity, platform, id, related_id",
-        out / "signals.parquet",
-    )
+    order = "detector, layer, entity, platform, id, related_id"
+    _write(con, _ordered(con, "_signals", order), out / "signals.parquet")
     exports.write(
         con,
         out,

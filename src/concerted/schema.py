@@ -39,6 +39,7 @@ __all__ = [
     "arrow_schema",
     "IDENTIFIER_OBJECT_KINDS",
     "INPUT_TABLES",
+    "ORDERED_ROWS",
     "Column",
     "Contract",
     "Validated",
@@ -514,6 +515,11 @@ _PAIR = (
     Column(name="platform_2", type=TEXT, required=True, doc="Platform of the second account."),
     Column(name="account_2", type=TEXT, required=True, identifier=True, doc="The second account."),
 )
+
+#: Evidence with more rows than this is written in no particular order: sorting millions
+#: of rows costs more than finding them (the analysis's 7.3 million tested pairs at
+#: 10^7 actions took 26 of its 78 s of writing, BENCHMARKS.md).
+ORDERED_ROWS = 1_000_000
 
 #: What every detector returns (:mod:`concerted.detectors.base`): one row per account
 #: pair and layer (``edges``), the matched events behind each (``events``), and scores

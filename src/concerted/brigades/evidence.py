@@ -9,13 +9,9 @@ from __future__ import annotations
 import pyarrow as pa
 
 from concerted.brigades.workspace import CO_REPORT, Workspace, columns, mapped
-from concerted.schema import EVIDENCE_CONTRACTS, arrow_schema
+from concerted.schema import EVIDENCE_CONTRACTS, ORDERED_ROWS, arrow_schema
 
-__all__ = ["ORDERED_ROWS", "collect"]
-
-#: Evidence larger than this goes out in no particular order: sorting millions of rows
-#: costs more than finding them.
-ORDERED_ROWS = 1_000_000
+__all__ = ["collect"]
 
 _ORDER = {
     "edges": "detector, layer, platform_1, account_1, platform_2, account_2",
