@@ -274,14 +274,8 @@ def _pairs(run: _Run, pairing: list[CoAction]) -> tuple[dict[str, Any], dict[str
             tested, notes = significance.test(con, "_edges_found", null_counts)
         con.execute(f"CREATE OR REPLACE TEMP TABLE _edges AS {tested.sql_query()}")
         con.execute("DROP TABLE _edges_found")
-        con.execute(
-            f"""CREATE OR REPLACE TEMP TABLE _events AS
-                SELECT ev.* FROM {found.events} ev
-                SEMI JOIN (SELECT * FROM _edges WHERE significant) e
-                  ON e.layer = ev.layer AND e.platform_1 = ev.platform_1
-                 AND e.account_1 = ev.account_1 AND e.platform_2 = ev.platform_2
-                 AND e.account_2 = ev.account_2"""
-        )
+        significant = "(SELECT * FROM _edges WHERE significant)"
+        con.execute(f"CREATE OR REPLACE TEMP TABLE _events AS {found.events_among(significant)}")
         run.heavy.release(*found.temporary)
     return found.notes, notes
 
@@ -580,13 +574,8 @@ def _tested_layer(
     null = significance.null_statistics(con, actions, detector, kinds, statistic)
     tested, notes = significance.test_statistic(con, table, null, statistic)
     con.execute(f"INSERT INTO _edges {tested.sql_query()}")
-    con.execute(
-        f"""INSERT INTO _events SELECT ev.* FROM ({found.events.sql_query()}) ev
-            SEMI JOIN (SELECT * FROM _edges WHERE significant AND detector = '{detector.name}') e
-              ON e.layer = ev.layer AND e.platform_1 = ev.platform_1
-             AND e.account_1 = ev.account_1 AND e.platform_2 = ev.platform_2
-             AND e.account_2 = ev.account_2"""
-    )
+    significant = f"(SELECT * FROM _edges WHERE significant AND detector = '{detector.name}')"
+    con.execute(f"INSERT INTO _events {found.events_among(significant)}")
     con.execute(f"INSERT INTO _signals {found.signals.sql_query()}")
     found.release(con)
     con.execute(f"DROP TABLE {table}")

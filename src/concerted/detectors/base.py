@@ -32,6 +32,7 @@ a third-party detector plugs in as a built-in one does:
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Protocol, runtime_checkable
 
@@ -48,6 +49,7 @@ __all__ = [
     "Evidence",
     "empty",
     "family_of",
+    "semi_joined",
     "weight_of",
 ]
 
@@ -95,6 +97,15 @@ def empty(con: duckdb.DuckDBPyConnection, part: str) -> duckdb.DuckDBPyRelation:
     return con.sql(f"SELECT {columns} WHERE false")
 
 
+def semi_joined(events: str, edges: str) -> str:
+    """SQL: the rows of relation ``events`` whose layer and pair are an edge of
+    relation ``edges``."""
+    return f"""SELECT ev.* FROM {events} ev SEMI JOIN {edges} e
+        ON e.layer = ev.layer AND e.platform_1 = ev.platform_1
+       AND e.account_1 = ev.account_1 AND e.platform_2 = ev.platform_2
+       AND e.account_2 = ev.account_2"""
+
+
 @dataclass(frozen=True)
 class Evidence:
     """What a detector found: lazy relations in :data:`EDGE_COLUMNS`,
@@ -110,6 +121,18 @@ class Evidence:
     notes: dict[str, Any] = field(default_factory=dict)
     #: Temporary tables the relations read; :meth:`release` drops them.
     temporary: tuple[str, ...] = ()
+    #: SQL for the events of the edges in a relation of them (its ``layer`` and pair
+    #: columns are read), found on the detector's own keys: the same rows as
+    #: :attr:`events` semi-joined to those edges on the layer and the pair, without
+    #: making every event first. None: the caller semi-joins :attr:`events`.
+    events_of: Callable[[str], str] | None = None
+
+    def events_among(self, edges: str) -> str:
+        """SQL: :attr:`events` of the edges in relation ``edges``, by :attr:`events_of`
+        where the detector gives it, else by a semi-join on the layer and the pair."""
+        if self.events_of is not None:
+            return self.events_of(edges)
+        return semi_joined(f"({self.events.sql_query()})", edges)
 
     def release(self, con: duckdb.DuckDBPyConnection) -> None:
         """Drop the temporary tables behind the relations (which then cannot be read)."""

@@ -96,6 +96,18 @@ class CoAction:
             """
         )
         events = con.sql(pair_events(keys, found if self.min_weight > 1 else None, self.name))
+
+        def events_of(edges: str) -> str:
+            # The edges' layers and accounts as the pairing numbered them: the events
+            # are then picked on integers, and only theirs joined to the actions.
+            wanted = f"""(SELECT k.kid, u1.aid AS a_1, u2.aid AS a_2 FROM {edges} s
+                JOIN (SELECT DISTINCT kid, kind FROM {keys.objects}) k ON k.kind = s.layer
+                JOIN {keys.accounts} u1
+                  ON u1.platform = s.platform_1 AND u1.actor_id = s.account_1
+                JOIN {keys.accounts} u2
+                  ON u2.platform = s.platform_2 AND u2.actor_id = s.account_2)"""
+            return pair_events(keys, wanted, self.name)
+
         notes: dict[str, Any] = {
             "window_seconds": self.window,
             "kinds": list(self.kinds) if self.kinds is not None else "all",
@@ -109,6 +121,7 @@ class CoAction:
             signals=empty(con, "signals"),
             notes=notes,
             temporary=(*keys.tables, found),
+            events_of=events_of,
         )
 
 
@@ -137,6 +150,11 @@ class CoActionLayers:
 
         notes = dict(found[0].notes)
         notes["layers"] = [f.notes for f in found]
+
+        def events_of(edges: str) -> str:
+            # Each part finds the edges of its own layers only.
+            return " UNION ALL ".join(f"({f.events_among(edges)})" for f in found)
+
         notes["viral_objects"] = [v for f in found for v in f.notes.get("viral_objects", [])]
         return Evidence(
             edges=union("edges"),
@@ -144,4 +162,5 @@ class CoActionLayers:
             signals=union("signals"),
             notes=notes,
             temporary=tuple(t for f in found for t in f.temporary),
+            events_of=events_of,
         )

@@ -306,18 +306,31 @@ class Synchrony:
             JOIN {keys.accounts} u2 ON u2.aid = e.a_2
             """
         )
-        events = con.sql(
-            f"""
-            SELECT {name} AS detector, {name} AS layer,
-                   x.platform AS platform_1, x.actor_id AS account_1,
-                   y.platform AS platform_2, y.actor_id AS account_2,
-                   x.object_id, x.ts AS ts_1, y.ts AS ts_2,
-                   x.source_id AS source_1, y.source_id AS source_2
-            FROM {in_found} p
-            JOIN {keys.rows} x ON x.rid = p.r_1
-            JOIN {keys.rows} y ON y.rid = p.r_2
+
+        def events_in(pairs: str) -> str:
+            return f"""
+                SELECT {name} AS detector, {name} AS layer,
+                       x.platform AS platform_1, x.actor_id AS account_1,
+                       y.platform AS platform_2, y.actor_id AS account_2,
+                       x.object_id, x.ts AS ts_1, y.ts AS ts_2,
+                       x.source_id AS source_1, y.source_id AS source_2
+                FROM {pairs} p
+                JOIN {keys.rows} x ON x.rid = p.r_1
+                JOIN {keys.rows} y ON y.rid = p.r_2
             """
-        )
+
+        def events_of(edges: str) -> str:
+            # The edges' accounts as the pairing numbered them: the events are picked
+            # on integers, and only theirs joined to the actions.
+            wanted = f"""(SELECT u1.aid AS a_1, u2.aid AS a_2 FROM {edges} s
+                JOIN {keys.accounts} u1
+                  ON u1.platform = s.platform_1 AND u1.actor_id = s.account_1
+                JOIN {keys.accounts} u2
+                  ON u2.platform = s.platform_2 AND u2.actor_id = s.account_2
+                WHERE s.layer = {name})"""
+            return events_in(f"(SELECT * FROM {in_found} SEMI JOIN {wanted} w USING (a_1, a_2))")
+
+        events = con.sql(events_in(in_found))
         notes: dict[str, Any] = {
             "window_seconds": self.window,
             "kinds": list(self.kinds) if self.kinds is not None else "all",
@@ -333,6 +346,7 @@ class Synchrony:
             signals=empty(con, "signals"),
             notes=notes,
             temporary=(*keys.tables, found, active),
+            events_of=events_of,
         )
 
 

@@ -50,6 +50,7 @@ from typing import Any, ClassVar, Protocol, runtime_checkable
 
 import duckdb
 
+from concerted.detectors.base import semi_joined
 from concerted.detectors.coaction import CoAction
 from concerted.errors import ConfigError
 from concerted.schema import sql_literal
@@ -87,13 +88,24 @@ class Paired:
     layer's ``min_weight`` objects, ``events`` every matched pair of actions behind
     them. ``notes`` say what the pairing did that a reader should know (its settings,
     the objects left out as viral); ``temporary`` lists what
-    :meth:`Engine.release` drops once the relations are read.
+    :meth:`Engine.release` drops once the relations are read. ``events_of``, where the
+    engine gives it, is SQL for the events of the edges in a relation of them, found on
+    the pairing's own keys (:attr:`concerted.detectors.base.Evidence.events_of`);
+    :meth:`events_among` falls back to a semi-join of ``events``.
     """
 
     edges: str
     events: str
     notes: dict[str, Any] = field(default_factory=dict)
     temporary: tuple[str, ...] = ()
+    events_of: Callable[[str], str] | None = None
+
+    def events_among(self, edges: str) -> str:
+        """SQL: the :attr:`events` whose layer and pair are an edge of relation
+        ``edges``."""
+        if self.events_of is not None:
+            return self.events_of(edges)
+        return semi_joined(self.events, edges)
 
 
 @runtime_checkable

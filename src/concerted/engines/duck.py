@@ -434,6 +434,7 @@ class DuckDBEngine:
             events=f"({found.events.sql_query()})",
             notes=found.notes,
             temporary=found.temporary,
+            events_of=found.events_of,
         )
 
     def expectations(
