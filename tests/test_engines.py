@@ -140,6 +140,15 @@ ACTIONS = st.lists(
 )
 
 
+def two_layers(windows: tuple[float, float], min_weight: int) -> list[CoAction]:
+    """Reposts and replies in one window, hashtags in another: two layers as analyze
+    pairs near-duplicate texts beside the rest."""
+    return [
+        CoAction(window=windows[0], kinds=("repost", "reply"), min_weight=min_weight),
+        CoAction(window=windows[1], kinds=("hashtag",), min_weight=min_weight),
+    ]
+
+
 def _load(con: duckdb.DuckDBPyConnection, rows: list[tuple[str, str, float, str, str]]) -> str:
     return actions_table(
         con,
@@ -190,10 +199,7 @@ def test_the_engine_pairs_as_plain_sql_does(
     con = duckdb.connect()
     con.execute("SET TimeZone = 'UTC'")
     table = _load(con, rows)
-    layers = [
-        CoAction(window=windows[0], kinds=("repost", "reply"), min_weight=min_weight),
-        CoAction(window=windows[1], kinds=("hashtag",), min_weight=min_weight),
-    ]
+    layers = two_layers(windows, min_weight)
     micros = [("repost", windows[0]), ("reply", windows[0]), ("hashtag", windows[1])]
     events = _PLAIN_EVENTS.format(
         windows=", ".join(f"('{k}', {round(w * 1_000_000)})" for k, w in micros)

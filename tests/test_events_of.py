@@ -13,7 +13,7 @@ from concerted.detectors.coaction import CoAction, CoActionLayers
 from concerted.detectors.synchrony import Synchrony
 from concerted.engines.duck import DuckDBEngine
 from tests.budget import examples
-from tests.test_engines import ACTIONS, _load
+from tests.test_engines import ACTIONS, _load, two_layers
 
 
 def _chosen(con: duckdb.DuckDBPyConnection, edges: str, keep: list[bool]) -> str:
@@ -50,12 +50,7 @@ def test_paired_events_of_some_edges_are_the_semi_join(
     keys), through the engine seam."""
     con = duckdb.connect()
     con.execute("SET TimeZone = 'UTC'")
-    table = _load(con, rows)
-    layers = [
-        CoAction(window=windows[0], kinds=("repost", "reply"), min_weight=min_weight),
-        CoAction(window=windows[1], kinds=("hashtag",), min_weight=min_weight),
-    ]
-    paired = DuckDBEngine(con).pair(table, layers)
+    paired = DuckDBEngine(con).pair(_load(con, rows), two_layers(windows, min_weight))
     assert paired.events_of is not None
     chosen = _chosen(con, paired.edges, keep)
     assert _rows(con, paired.events_among(chosen)) == _rows(con, semi_joined(paired.events, chosen))
