@@ -14,7 +14,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from concerted.service.app import encode_batch
+from concerted.service.app import encode_batch, encode_batch_once
 from concerted.service.bodies import ItemError
 from concerted.service.intake import Accepted
 from concerted.service.openapi import ROUTES
@@ -118,6 +118,49 @@ _ANSWERS = st.one_of(
         st.booleans(),
     ),
 )
+
+
+_TEXT = st.text(st.characters(codec="utf-8"), max_size=4)
+
+
+@st.composite
+def _made_now(draw: st.DrawFn) -> tuple[Accepted, Accepted]:
+    """An answer as the guard makes a new report's (its result as JSON, its target
+    known, maybe its view) and the same answer as a plain result dict."""
+    platform, target = draw(st.sampled_from(["x", "y"])), draw(_TEXT)
+    result = {
+        "report_id": draw(_TEXT),
+        "platform": platform,
+        "target_id": target,
+        "score": draw(st.floats(0, 1)),
+        "signals": draw(st.lists(st.sampled_from(["coreport", "pace"]), max_size=2)),
+    }
+    bare = msgspec.json.encode(result)
+    view = draw(st.none() | st.fixed_dictionaries({"reports": st.integers(0, 9), "id": _TEXT}))
+    offset, repeat = draw(st.integers(1, 2**40)), draw(st.booleans())
+    if view is None:
+        made = Accepted(None, bare, offset, repeat, bare, target=(platform, target))
+        return made, Accepted(result, bare, offset, repeat)
+    shown = msgspec.json.encode(view)
+    whole = b'%b,"target":%b}' % (bare[:-1], shown)
+    made = Accepted(None, whole, offset, repeat, bare, shown, (platform, target))
+    return made, Accepted({**result, "target": view}, whole, offset, repeat)
+
+
+@given(pairs=st.lists(_made_now(), max_size=8), errors=st.lists(st.integers(0, 8), max_size=2))
+@settings(max_examples=80, deadline=None)
+def test_answers_the_guard_made_now_encode_as_their_plain_results(
+    pairs: list[tuple[Accepted, Accepted]], errors: list[int]
+) -> None:
+    made: list[Accepted | ItemError] = [m for m, _ in pairs]
+    plain: list[Accepted | ItemError] = [p for _, p in pairs]
+    for at in errors:  # refused reports among them
+        made.insert(min(at, len(made)), ItemError("ts", "bad"))
+        plain.insert(min(at, len(plain)), ItemError("ts", "bad"))
+    assert encode_batch_once(made) == encode_batch_once(plain)
+    assert encode_batch(made) == encode_batch(plain)
+    # Neither encoding read a result made now as a dict.
+    assert all(m._result is None for m, _ in pairs)
 
 
 @given(answers=st.lists(_ANSWERS, max_size=8))

@@ -15,7 +15,7 @@ from concerted.service.base import Entry, IntakeLog, Outcome, Record
 from concerted.service.bodies import ItemError
 from concerted.service.intake import Guard, NotReady
 from concerted.service.sqlite import SqliteLog
-from concerted.service.state import GuardState
+from concerted.service.state import GuardState, Results
 from tests.service.conftest import SMALL, NatsServer, brigade_stream, report
 
 Opener = Callable[[], IntakeLog]
@@ -176,7 +176,7 @@ class _Many(GuardState):
 
     def score_and_learn_group(
         self, reports: Sequence[Mapping[str, Any]], views: Sequence[bool] | None = None
-    ) -> tuple[list[dict[str, Any]], list[dict[str, Any] | None]]:
+    ) -> tuple[Results, list[bytes | None]]:
         self.calls.append([r["report_id"] for r in reports])
         return super().score_and_learn_group(reports, views)
 
@@ -217,7 +217,7 @@ def test_a_group_s_new_reports_are_scored_in_one_call_with_the_same_answers(
 class _Broken(GuardState):
     def score_and_learn_group(
         self, reports: Sequence[Mapping[str, Any]], views: Sequence[bool] | None = None
-    ) -> tuple[list[dict[str, Any]], list[dict[str, Any] | None]]:
+    ) -> tuple[Results, list[bytes | None]]:
         raise ZeroDivisionError
 
 

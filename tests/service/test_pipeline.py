@@ -265,7 +265,7 @@ def test_a_new_result_is_stored_without_its_view_and_answered_with_it(
         for answer, entry in zip(answers, log.read(), strict=True):
             assert isinstance(answer, Accepted)
             assert entry.record.result == _strip(dict(answer.result))
-            assert answer.encoded == msgspec.json.encode(answer.result)
+            assert answer.encoded == msgspec.json.encode(dict(answer.result))
             assert "target" in answer.result
     finally:
         log.close()

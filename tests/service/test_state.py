@@ -15,6 +15,7 @@ from typing import Any
 import msgspec
 import pytest
 
+from concerted.config import FEATURES
 from concerted.service import intake
 from concerted.service import state as state_module
 from concerted.service.base import Answered, Entry, Learnt, StoredReport
@@ -251,3 +252,103 @@ def test_a_snapshot_of_the_old_format_or_cut_short_is_refused(tmp_path: Path) ->
     assert GuardState.load(path, SMALL).offset == 0
     path.write_bytes(data)
     assert GuardState.load(path, SMALL).offset == 50
+
+
+def _reference_group(
+    state: GuardState, reports: list[dict[str, Any]]
+) -> tuple[list[bytes], list[dict[str, Any]]]:
+    """The group scored one dict a result, as the guard did before its results were
+    taken a column at a time: each result's JSON and each target's view."""
+    xs = [state_module.scorer_report(r) for r in reports]
+    scorer = state.scorer
+    scored = scorer.learn_many(scorer.encode(xs))
+    s = state.settings
+    encoded: list[bytes] = []
+    views: list[dict[str, Any]] = []
+    for x, row, score, held in zip(
+        xs, scored.features.tolist(), scored.scores.tolist(), scored.held.tolist(), strict=True
+    ):
+        if score >= s.discount:
+            recommendation = "discount"
+        elif score >= s.review or held:
+            recommendation = "review"
+        else:
+            recommendation = "count"
+        signals = [f for f, v in zip(FEATURES, row, strict=True) if v >= 0.5]
+        views.append(state._update(x, recommendation, signals))
+        encoded.append(
+            msgspec.json.encode(
+                {
+                    "report_id": x["report_id"],
+                    "platform": x["platform"],
+                    "target_id": x["target_id"],
+                    "score": score,
+                    "recommendation": recommendation,
+                    "signals": signals,
+                    "features": dict(zip(FEATURES, row, strict=True)),
+                }
+            )
+        )
+    return encoded, views
+
+
+_AWKWARD = ["plain", 'quo"te', "back\\slash", "ctrl\x01\x1f", "üñí", "😀", "a,b", "", "1e-05"]
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_a_group_s_results_are_the_json_of_the_dicts_byte_for_byte(seed: int) -> None:
+    rng = random.Random(seed)
+    rows = _mixed(300, seed)
+    for r in rows:  # ids that JSON must escape, and the occasional client
+        if rng.random() < 0.3:
+            r["report_id"] += rng.choice(_AWKWARD)
+        if rng.random() < 0.2:
+            r["target_id"] += rng.choice(_AWKWARD)
+        if rng.random() < 0.2:
+            r["client"] = rng.choice(["Auto Reporter", "web", None])
+    new, old = GuardState(SMALL), GuardState(SMALL)
+    shown: set[str] = set()
+    at = 0
+    while at < len(rows):
+        size = rng.choice([1, 3, 40, 120])
+        group = rows[at : at + size]
+        wanted = [rng.random() < 0.5 for _ in group]
+        results, views = new.score_and_learn_group(group, wanted)
+        encoded, expected_views = _reference_group(old, group)
+        assert results.encoded == encoded
+        assert list(results) == [msgspec.json.decode(e) for e in encoded]
+        assert results.recommendations == [r["recommendation"] for r in results]
+        assert views == [
+            msgspec.json.encode(v) if w else None
+            for v, w in zip(expected_views, wanted, strict=True)
+        ]
+        shown.update(r["recommendation"] for r in results)
+        shown.update(f for r in results for f in r["signals"])
+        at += size
+    # The stream flags reports and names signals: the texts compared are not all alike.
+    assert {"count", "review", "coreport"} <= shown
+
+
+def test_a_view_s_json_is_the_json_of_its_dict() -> None:
+    rng = random.Random(3)
+    view = state_module.TargetView(first_us=10**15, latest_us=10**15)
+    marks = [None, {"source": "hindsight", "brigade": 3, "first_report": "2026-01-01T00:00:00Z"}]
+    seen = set()
+    for i in range(400):
+        t = 10**15 + rng.randrange(10**10)
+        recommendation = rng.choice(["count", "count", "review", "discount"])
+        signals = rng.sample(list(FEATURES), rng.randrange(3))
+        view.add(t, rng.choice(_AWKWARD) + str(rng.randrange(150)), recommendation, signals)
+        now, hold = t + rng.randrange(10**9), rng.choice([0, 10**8, 10**12])
+        mark = rng.choice(marks)
+        platform, target = rng.choice(_AWKWARD), rng.choice(_AWKWARD)
+        encoded = view.as_json(platform, target, now, hold, mark)
+        assert encoded == msgspec.json.encode(
+            view.as_dict(platform, target, now, hold, hindsight=mark)
+        )
+        seen.add(msgspec.json.decode(encoded)["state"])
+        if i == 200:  # views restored from a snapshot make their JSON again
+            (view,) = state_module.unpack_views(
+                state_module.pack_views({("x", "t"): view})
+            ).values()
+    assert seen == {"review", "normal"}

@@ -208,18 +208,17 @@ def _accepted(index: int, answer: Accepted, encoded: bytes, without: str | None 
     """An accepted report's entry in a batch's answer: ``encoded`` (its result as JSON,
     less the key ``without``) spliced in between the entry's own keys, or, when that is
     empty or the result holds one of them, the whole entry encoded the plain way."""
-    result = answer.result
     inner = encoded[1:-1]
-    if not inner or not _OWN.isdisjoint(result):
-        fields = {k: v for k, v in result.items() if k != without}
-        plain = {"ok": True, "index": index, **fields, "repeat": answer.repeat}
-        return _encode({**plain, "offset": answer.offset})
-    return b'{"ok":true,"index":%d,%b,"repeat":%b,"offset":%d}' % (
-        index,
-        inner,
-        b"true" if answer.repeat else b"false",
-        answer.offset,
-    )
+    if inner and (answer.target is not None or _OWN.isdisjoint(answer.result)):
+        return b'{"ok":true,"index":%d,%b,"repeat":%b,"offset":%d}' % (
+            index,
+            inner,
+            b"true" if answer.repeat else b"false",
+            answer.offset,
+        )
+    fields = {k: v for k, v in answer.result.items() if k != without}
+    plain = {"ok": True, "index": index, **fields, "repeat": answer.repeat}
+    return _encode({**plain, "offset": answer.offset})
 
 
 def encode_batch(answers: Sequence[Accepted | ItemError]) -> bytes:
@@ -267,13 +266,24 @@ def encode_batch_once(answers: Sequence[Accepted | ItemError]) -> bytes:
             refused += 1
             parts.append(_encode({"ok": False, "index": index, "error": answer.as_dict()}))
             continue
+        target, bare, view = answer.target, answer.bare, answer.view
+        if target is not None and bare is not None and len(bare) > 2:
+            # A result the guard made now: its keys are known, it is not read.
+            if view is not None:
+                targets[target] = view
+            elif target not in targets:
+                targets[target] = None
+            parts.append(
+                b'{"ok":true,"index":%d,%b,"repeat":%b,"offset":%d}'
+                % (index, bare[1:-1], b"true" if answer.repeat else b"false", answer.offset)
+            )
+            continue
         result = answer.result
-        bare, view = answer.bare, answer.view
         if bare is None:
             bare = _encode({k: v for k, v in result.items() if k != "target"})
-        if view is None and "target" in result:
+        if view is None and answer.target is None and "target" in result:
             view = _encode(result["target"])
-        key = (result.get("platform"), result.get("target_id"))
+        key = answer.target or (result.get("platform"), result.get("target_id"))
         if view is not None:
             targets[key] = view
         elif key not in targets:  # its place: where the results first name it

@@ -175,49 +175,69 @@ class ArrayScorer:
     def encode(self, reports: Sequence[Mapping[str, Any]]) -> Batch:
         """Reports (times in microseconds, as :func:`concerted.service.state.scorer_report`
         gives them) as arrays, their reporters, targets and clients numbered."""
+        return self.encode_columns(
+            [str(x["platform"]) for x in reports],
+            [str(x["reporter_id"]) for x in reports],
+            [str(x["target_id"]) for x in reports],
+            [x.get("client") for x in reports],
+            [int(x["ts"]) for x in reports],
+            [x.get("reporter_created_at") for x in reports],
+            [x.get("channel") for x in reports],
+            [x.get("outcome") for x in reports],
+        )
+
+    def encode_columns(
+        self,
+        platform: Sequence[str],
+        reporter: Sequence[str],
+        target: Sequence[str],
+        client: Sequence[Any],
+        ts: Sequence[int],
+        created: Sequence[int | None],
+        channel: Sequence[str | None],
+        outcome: Sequence[str | None],
+    ) -> Batch:
+        """:meth:`encode` of reports given one list a field (the same numbering).
+
+        >>> s = ArrayScorer(ScoreSettings())
+        >>> b = s.encode_columns(["x", "x"], ["a", "b"], ["t", "t"], [None, "c"], [1, 2],
+        ...                      [None, 0], ["web", None], [None, "upheld"])
+        >>> b.reporter.tolist(), b.target.tolist(), b.client.tolist(), b.outcome.tolist()
+        ([0, 1], [0, 0], [-1, 0], [-1, 0])
+        """
         reporters, targets, clients = self._reporter_ids, self._target_ids, self._client_ids
-        direct_channels = self._direct
         rep: list[int] = []
         tgt: list[int] = []
         cli: list[int] = []
-        ts: list[int] = []
-        created: list[int] = []
-        direct: list[bool] = []
-        outcome: list[int] = []
-        for x in reports:
-            platform = str(x["platform"])
-            key = (platform, str(x["reporter_id"]))
+        for p, r, t, c in zip(platform, reporter, target, client, strict=True):
+            key = (p, r)
             n = reporters.get(key)
             if n is None:
                 n = reporters[key] = len(reporters)
             rep.append(n)
-            key = (platform, str(x["target_id"]))
+            key = (p, t)
             n = targets.get(key)
             if n is None:
                 n = targets[key] = len(targets)
             tgt.append(n)
-            client = x.get("client")
-            if client is None:
+            if c is None:
                 cli.append(-1)
             else:
-                key = (platform, str(client))
+                key = (p, str(c))
                 n = clients.get(key)
                 if n is None:
                     n = clients[key] = len(clients)
                 cli.append(n)
-            ts.append(int(x["ts"]))
-            c = x.get("reporter_created_at")
-            created.append(NO_TIME if c is None else int(c))
-            direct.append(x.get("channel") in direct_channels)
-            outcome.append(_CODES.get(x.get("outcome"), -1))  # type: ignore[arg-type]
+        direct_channels = self._direct
+        codes = _CODES
         return Batch(
             np.array(rep, np.int64),
             np.array(tgt, np.int64),
             np.array(cli, np.int64),
             np.array(ts, np.int64),
-            np.array(created, np.int64),
-            np.array(direct, np.bool_),
-            np.array(outcome, np.int64),
+            np.array([NO_TIME if c is None else int(c) for c in created], np.int64),
+            np.array([c in direct_channels for c in channel], np.bool_),
+            np.array([codes.get(o, -1) for o in outcome], np.int64),  # type: ignore[arg-type]
         )
 
     def _fit(self) -> None:

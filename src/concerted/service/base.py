@@ -25,7 +25,51 @@ from typing import Any, Protocol
 
 import msgspec
 
-__all__ = ["Answered", "Entry", "IntakeLog", "Learnt", "Outcome", "Record", "StoredReport"]
+__all__ = [
+    "Answered",
+    "Decoded",
+    "Entry",
+    "IntakeLog",
+    "Learnt",
+    "Outcome",
+    "Record",
+    "StoredReport",
+]
+
+_decode_object = msgspec.json.Decoder(dict[str, Any]).decode
+
+
+class Decoded(Mapping[str, Any]):
+    """A JSON object held as its bytes, decoded the first time it is read: a result
+    the guard made is stored and answered as JSON, and mostly never read as a dict.
+
+    >>> d = Decoded(b'{"score":0.5,"signals":[]}')
+    >>> d.data, d["score"], dict(d)
+    (b'{"score":0.5,"signals":[]}', 0.5, {'score': 0.5, 'signals': []})
+    """
+
+    __slots__ = ("_value", "data")
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+        self._value: dict[str, Any] | None = None
+
+    def _decoded(self) -> dict[str, Any]:
+        if self._value is None:
+            self._value = _decode_object(self.data)
+        return self._value
+
+    def __getitem__(self, key: str) -> Any:
+        return self._decoded()[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._decoded())
+
+    def __len__(self) -> int:
+        return len(self._decoded())
+
+    def __repr__(self) -> str:
+        return f"Decoded({self.data!r})"
 
 
 # Record and Entry are made once a report on the intake path: not frozen, since a

@@ -30,14 +30,15 @@ from typing import Any, Literal
 import duckdb
 import msgspec
 
-from concerted.service.base import Entry, IntakeLog, Outcome, Record
+from concerted.service.base import Decoded, Entry, IntakeLog, Outcome, Record
 from concerted.service.bodies import Candidate, ItemError, candidates, type_all
-from concerted.service.state import GuardState
+from concerted.service.state import GuardState, Results
 
 __all__ = ["Accepted", "Guard", "NotReady", "snapshot_due"]
 
 log = logging.getLogger(__name__)
 _encode = msgspec.json.Encoder().encode
+_decode_object = msgspec.json.Decoder(dict[str, Any]).decode
 
 #: Groups learnt that may wait for the log behind the one being committed: the writer
 #: scores one group while the one before it is committed, no more (a group is answered
@@ -60,7 +61,6 @@ class NotReady(RuntimeError):
     """The service is replaying its log, stopping, or its log failed: HTTP 503."""
 
 
-@dataclass(slots=True)
 class Accepted:
     """A report's answer: its result (``encoded``: the same as JSON), its offset in the
     log, and whether this was a repeat. ``bare`` is the result without its target view
@@ -69,14 +69,44 @@ class Accepted:
     its target's right after it was learnt; a repeat's, its target's once the repeat's
     group was learnt, i.e. now (the score, recommendation, signals and features are
     always the first result's). The result of a report whose batch asked for
-    ``targets=once`` may lack its view."""
+    ``targets=once`` may lack its view. ``target`` is the result's ``(platform,
+    target_id)`` where the guard made the result now (a new report's): its keys are
+    then a result's own, and the answer is encoded without reading it as a dict.
+    ``result`` given as None is decoded from ``encoded`` when first read.
 
-    result: Mapping[str, Any]
-    encoded: bytes
-    offset: int
-    repeat: bool
-    bare: bytes | None = None
-    view: bytes | None = None
+    >>> a = Accepted(None, b'{"score":0.5}', 7, False)
+    >>> a.result, a.as_dict()
+    ({'score': 0.5}, {'score': 0.5, 'repeat': False, 'offset': 7})
+    """
+
+    __slots__ = ("_result", "bare", "encoded", "offset", "repeat", "target", "view")
+
+    def __init__(
+        self,
+        result: Mapping[str, Any] | None,
+        encoded: bytes,
+        offset: int,
+        repeat: bool,
+        bare: bytes | None = None,
+        view: bytes | None = None,
+        target: tuple[str, str] | None = None,
+    ) -> None:
+        self._result = result
+        self.encoded = encoded
+        self.offset = offset
+        self.repeat = repeat
+        self.bare = bare
+        self.view = view
+        self.target = target
+
+    @property
+    def result(self) -> Mapping[str, Any]:
+        if self._result is None:
+            self._result = _decode_object(self.encoded)
+        return self._result
+
+    def __repr__(self) -> str:
+        return f"Accepted(offset={self.offset}, repeat={self.repeat}, encoded={self.encoded!r})"
 
     def as_dict(self) -> dict[str, Any]:
         return {**self.result, "repeat": self.repeat, "offset": self.offset}
@@ -95,13 +125,11 @@ class _Job:
 @dataclass(slots=True)
 class _Written:
     """A group's new reports, scored and on their way to the log: the reports, their
-    keys, their results without the view (dicts and JSON), and their offsets once
-    durable."""
+    keys, their results without the view, and their offsets once durable."""
 
     reports: list[dict[str, Any]]
     keys: list[tuple[str, str]]
-    results: list[dict[str, Any]]
-    encoded: list[bytes]
+    results: Results
     offsets: list[int] = field(default_factory=list)
 
 
@@ -374,7 +402,7 @@ class Guard:
         new: list[dict[str, Any]] = []
         keys: list[tuple[str, str]] = []
         fresh: dict[tuple[str, str], int] = {}
-        written = _Written(new, keys, [], [])
+        written = _Written(new, keys, Results([]))
         for report in typed:
             if isinstance(report, ItemError):
                 stats.refused += 1
@@ -400,7 +428,9 @@ class Guard:
         # Repeats are never learnt, so the new reports are scored and learnt as one
         # sequence, in arrival order: what scoring them one by one gives.
         try:
-            results, shown = self.state.score_and_learn_group(new, views) if new else ([], [])
+            results, shown = (
+                self.state.score_and_learn_group(new, views) if new else (Results([]), [])
+            )
         except Exception as exc:
             # The state may have learnt part of the group: refuse intake from now on
             # (a restart replays the log), as when the log fails, and answer every
@@ -427,23 +457,20 @@ class Guard:
                 views_now[target] = self.state.view(*target)
             now[at] = views_now[target]
         counts = stats.reports
-        encoded = written.encoded
-        records: list[Record] = []
-        for key, report, result in zip(keys, new, results, strict=True):
-            counts[result["recommendation"]] += 1
-            data = _encode(result)
-            encoded.append(data)
-            records.append(
-                Record(
-                    key[0],
-                    key[1],
-                    report["target_id"],
-                    report,
-                    result,
-                    report_json=_encode(report),
-                    result_json=data,
-                )
+        for recommendation in results.recommendations:
+            counts[recommendation] += 1
+        records = [
+            Record(
+                key[0],
+                key[1],
+                report["target_id"],
+                report,
+                Decoded(data),
+                report_json=_encode(report),
+                result_json=data,
             )
+            for key, report, data in zip(keys, new, results.encoded, strict=True)
+        ]
         for number, key in enumerate(keys):
             flight[key] = (written, number)
         known: list[Outcome] = []
@@ -542,7 +569,7 @@ class Guard:
         group: list[_Job],
         slots: list[_Slot],
         written: _Written,
-        shown: list[dict[str, Any] | None],
+        shown: list[bytes | None],
         now: dict[int, dict[str, Any] | None],
         decided: set[tuple[str, str]],
         appended: asyncio.Future[tuple[list[Entry], int]],
@@ -588,14 +615,7 @@ class Guard:
                             _repeat(held.results[number], held.offsets[number], now[place])
                         )
                     else:
-                        answer.append(
-                            _accepted(
-                                held.results[number],
-                                held.encoded[number],
-                                shown[number],
-                                held.offsets[number],
-                            )
-                        )
+                        answer.append(_accepted(held, number, shown[number]))
             at += len(job.items)
             job.future.set_result(answer)
 
@@ -637,22 +657,17 @@ def _repeat(stored: Mapping[str, Any], offset: int, view: dict[str, Any] | None)
     return Accepted(result, _encode(result), offset, True)
 
 
-def _accepted(
-    bare: dict[str, Any], encoded: bytes, view: dict[str, Any] | None, offset: int
-) -> Accepted:
+def _accepted(held: _Written, number: int, view: bytes | None) -> Accepted:
     """A new report's answer: its result with the view spliced in after the rest (the
     same bytes as encoding the whole), or without one where none was made."""
+    encoded = held.results.encoded[number]
+    report = held.reports[number]
+    target = (report["platform"], report["target_id"])
+    offset = held.offsets[number]
     if view is None:
-        return Accepted(bare, encoded, offset, False, encoded)
-    shown = _encode(view)
-    return Accepted(
-        {**bare, "target": view},
-        b'%b,"target":%b}' % (encoded[:-1], shown),
-        offset,
-        False,
-        encoded,
-        shown,
-    )
+        return Accepted(None, encoded, offset, False, encoded, target=target)
+    whole = b'%b,"target":%b}' % (encoded[:-1], view)
+    return Accepted(None, whole, offset, False, encoded, view, target)
 
 
 def _fail(future: asyncio.Future[list[Any]], exc: BaseException) -> None:

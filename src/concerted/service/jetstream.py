@@ -286,7 +286,7 @@ class JetStreamLog:
                 fresh[r.key] = r
         acks = []
         for r in fresh.values():
-            payload = _encode([r.platform, r.report_id, r.target_id, r.report, r.result])
+            payload = _payload(r)
             acks.append(
                 await self._js.publish_async(
                     self.address.subject("r", _hash(r.platform, r.target_id)),
@@ -416,3 +416,23 @@ class JetStreamLog:
             self._loop.call_soon_threadsafe(self._loop.stop)
             self._thread.join(timeout=10)
         self._loop.close()
+
+
+def _payload(r: Record) -> bytes:
+    """A report's message: ``[platform, report_id, target_id, report, result]`` as JSON,
+    the report's and the result's JSON spliced in where the guard encoded them.
+
+    >>> _payload(Record("x", "r1", "t", {"a": 1}, {"score": 0.5}, b'{"a":1}', b'{"score":0.5}'))
+    b'["x","r1","t",{"a":1},{"score":0.5}]'
+    >>> _payload(Record("x", "r1", "t", {"a": 1}, {"score": 0.5}))
+    b'["x","r1","t",{"a":1},{"score":0.5}]'
+    """
+    return b"[%b,%b]" % (
+        _encode([r.platform, r.report_id, r.target_id])[1:-1],
+        b",".join(
+            (
+                _encode(r.report) if r.report_json is None else r.report_json,
+                _encode(r.result) if r.result_json is None else r.result_json,
+            )
+        ),
+    )

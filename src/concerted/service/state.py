@@ -45,17 +45,19 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import numpy as np
 
 from concerted.scoring import FEATURES, ScoreSettings
 from concerted.service.arrayscore import ArrayScorer
 from concerted.service.base import Answered, Learnt, StoredReport
 
-__all__ = ["GuardState", "Snapshot", "TargetView", "scorer_report"]
+__all__ = ["GuardState", "Results", "Snapshot", "TargetView", "scorer_report"]
 
 log = logging.getLogger(__name__)
 
 _US = 1_000_000
+_encode = msgspec.json.Encoder().encode
 #: A feature this strong is named in a report's ``signals`` (as in the batch scores).
 SHOWN = 0.5
 #: At most this many co-reporters are kept per target.
@@ -107,6 +109,23 @@ def scorer_report(report: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
+@functools.lru_cache(maxsize=1 << 16)
+def _iso_json(us: int) -> bytes:
+    # An ISO time's text holds nothing JSON escapes.
+    return b'"%b"' % _iso(us).encode()
+
+
+#: A target's view as JSON (:meth:`TargetView.as_json`), and its state and sources.
+_VIEW = (
+    b'{"platform":%b,"target_id":%b,%b,"hindsight":%b,"reports":%d,"first_report":%b,'
+    b'"latest_report":%b,"last_flagged":%b,"recommendations":{"count":%d,"review":%d,'
+    b'"discount":%d},"co_reporters":%b,"signals":%b}'
+)
+_ONLINE = b'"state":"review","sources":["online"]'
+_NO_SOURCE = b'"state":"normal","sources":[]'
+_BOTH = b'"state":"review","sources":["online","hindsight"]'
+_HINDSIGHT = b'"state":"review","sources":["hindsight"]'
+
 #: A recommendation's code in a target's timeline (``time * 4 + code``).
 _CODES = {"count": 0, "review": 1, "discount": 2}
 _NAMES = ("count", "review", "discount")
@@ -149,6 +168,9 @@ class TargetView:
     # Never changed in place once built, so answers may share them.
     _co_shown: list[str] | None = None
     _signals_shown: dict[str, int] | None = None
+    # The same two as JSON (:meth:`as_json`), made when first asked for after a change.
+    _co_json: bytes | None = None
+    _signals_json: bytes | None = None
 
     @property
     def recommendations(self) -> dict[str, int]:
@@ -185,13 +207,13 @@ class TargetView:
             co = self.co_reporters = set()
         if len(co) < MAX_CO_REPORTERS and reporter not in co:
             co.add(reporter)
-            self._co_shown = None
+            self._co_shown = self._co_json = None
         shown = self.signals
         for name in signals:
             if shown is None:
                 shown = self.signals = {}
             shown[name] = shown.get(name, 0) + 1
-            self._signals_shown = None
+            self._signals_shown = self._signals_json = None
 
     def as_dict(
         self,
@@ -240,6 +262,52 @@ class TargetView:
             view["timeline"] = [[_iso(t), r] for t, r in self.timeline]
         return view
 
+    def as_json(
+        self,
+        platform: str,
+        target_id: str,
+        now_us: int,
+        hold_us: int,
+        hindsight: Mapping[str, Any] | None = None,
+    ) -> bytes:
+        """:meth:`as_dict` (without the timeline) as JSON: the bytes msgspec gives the
+        dict, made without it (a batch's answer shows thousands of views).
+
+        >>> view = TargetView(first_us=0, latest_us=0)
+        >>> view.add(0, "u1", "review", ["coreport"])
+        >>> view.as_json("x", "t", 0, 10) == _encode(view.as_dict("x", "t", 0, 10))
+        True
+        """
+        flagged = self.flagged_us
+        online = flagged is not None and now_us - flagged <= hold_us
+        if hindsight is None:
+            state_sources = _ONLINE if online else _NO_SOURCE
+            marked = b"null"
+        else:
+            state_sources = _BOTH if online else _HINDSIGHT
+            marked = _encode(dict(hindsight))
+        co = self._co_json
+        if co is None:
+            co = self._co_json = _encode(self._co())
+        signals = self._signals_json
+        if signals is None:
+            signals = self._signals_json = _encode(self._shown_signals())
+        return _VIEW % (
+            _encode(platform),
+            _encode(target_id),
+            state_sources,
+            marked,
+            self.reports,
+            _iso_json(self.first_us),
+            _iso_json(self.latest_us),
+            b"null" if flagged is None else _iso_json(flagged),
+            self.counted,
+            self.reviewed,
+            self.discounted,
+            co,
+            signals,
+        )
+
     def _co(self) -> list[str]:
         if self._co_shown is None:
             self._co_shown = sorted(self.co_reporters or ())
@@ -249,6 +317,98 @@ class TargetView:
         if self._signals_shown is None:
             self._signals_shown = dict(sorted((self.signals or {}).items()))
         return self._signals_shown
+
+
+_decode_result = msgspec.json.Decoder(dict[str, Any]).decode
+#: Bit ``k`` of a report's signal mask: its feature ``k`` is shown (at least SHOWN).
+_BITS = np.array([1 << k for k in range(len(FEATURES))], np.int64)
+#: A signal mask's names (FEATURES order) and the same as JSON.
+_SIGNALS: list[tuple[list[str], bytes]] = [
+    (names, _encode(names))
+    for names in (
+        [f for k, f in enumerate(FEATURES) if mask >> k & 1] for mask in range(1 << len(FEATURES))
+    )
+]
+_RECOMMENDATIONS = tuple(_encode(name) for name in _NAMES)
+#: A result as JSON, without its target's view: what ``_encode`` of the dict gives.
+_RESULT = (
+    b'{"report_id":%b,"platform":%b,"target_id":%b,"score":%b,"recommendation":%b,'
+    b'"signals":%b,"features":{' + b",".join(b'"%b":%%b' % f.encode() for f in FEATURES) + b"}}"
+)
+
+
+def _numbers(values: np.ndarray[Any, Any]) -> list[bytes]:
+    """Each number of ``values`` (flattened) as JSON, as msgspec encodes it, from one
+    call: a number's text holds no comma.
+
+    >>> _numbers(np.array([[0.5, 1e-05], [0.0, 1.0]]))
+    [b'0.5', b'0.00001', b'0.0', b'1.0']
+    """
+    if not values.size:
+        return []
+    return _encode(values.ravel().tolist())[1:-1].split(b",")
+
+
+def _encode_results(
+    report_id: Sequence[str],
+    platform: Sequence[str],
+    target: Sequence[str],
+    scored: Any,
+    codes: Sequence[int],
+    masks: Sequence[int],
+) -> list[bytes]:
+    """Each result's JSON (without its view): the bytes ``_encode`` gives the dict
+    ``{report_id, platform, target_id, score, recommendation, signals, features}``."""
+    width = len(FEATURES)
+    features = _numbers(scored.features)
+    scores = _numbers(scored.scores)
+    encode = _encode
+    platforms: dict[str, bytes] = {}
+    out: list[bytes] = []
+    for i, (rid, p, t) in enumerate(zip(report_id, platform, target, strict=True)):
+        pj = platforms.get(p)
+        if pj is None:
+            pj = platforms[p] = encode(p)
+        out.append(
+            _RESULT
+            % (
+                encode(rid),
+                pj,
+                encode(t),
+                scores[i],
+                _RECOMMENDATIONS[codes[i]],
+                _SIGNALS[masks[i]][1],
+                *features[i * width : (i + 1) * width],
+            )
+        )
+    return out
+
+
+class Results:
+    """A group's results, a column each: every result's JSON without its target's view
+    (``encoded``, what the log stores) and its recommendation. A result as a dict is
+    decoded from its JSON only where one is read (a repeat's answer, a test): a
+    batch's results are stored and answered as bytes.
+
+    >>> r = Results([b'{"score":0.5,"recommendation":"count"}'], ["count"])
+    >>> len(r), r[0]["score"], [x["recommendation"] for x in r]
+    (1, 0.5, ['count'])
+    """
+
+    __slots__ = ("encoded", "recommendations")
+
+    def __init__(self, encoded: list[bytes], recommendations: list[str] | None = None) -> None:
+        self.encoded = encoded
+        self.recommendations: list[str] = [] if recommendations is None else recommendations
+
+    def __len__(self) -> int:
+        return len(self.encoded)
+
+    def __getitem__(self, i: int) -> dict[str, Any]:
+        return _decode_result(self.encoded[i])
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        return (_decode_result(e) for e in self.encoded)
 
 
 def pack_views(views: Mapping[tuple[str, str], TargetView]) -> tuple[Any, ...]:
@@ -406,69 +566,75 @@ class GuardState:
         """:meth:`score_and_learn` on each report in order (the same answers), the
         scoring done in one call of the scorer."""
         results, views = self.score_and_learn_group(reports)
-        for result, view in zip(results, views, strict=True):
-            result["target"] = view
-        return results
+        out = list(results)
+        for result, view in zip(out, views, strict=True):
+            result["target"] = None if view is None else _decode_result(view)
+        return out
 
     def score_and_learn_group(
         self, reports: Sequence[Mapping[str, Any]], views: Sequence[bool] | None = None
-    ) -> tuple[list[dict[str, Any]], list[dict[str, Any] | None]]:
+    ) -> tuple[Results, list[bytes | None]]:
         """:meth:`score_and_learn_many` as the guard takes it: each result without its
-        ``target``, and beside it the target's view as it stood right after that report
-        was learnt, built only where ``views`` asks for it (all when None; None where
-        not asked). The views are what a full answer shows; the log stores the results
-        without them.
+        ``target`` (:class:`Results`: as JSON, as the log stores it), and beside it the
+        target's view as it stood right after that report was learnt (as JSON), made
+        only where ``views`` asks for it (all when None; None where not asked).
+
+        The group is taken a column at a time: the scorer's arrays, the
+        recommendations, and the results' JSON from the arrays' text (every number
+        encoded in one call), with no dict a result.
 
         >>> state = GuardState(ScoreSettings())
         >>> r = {"report_id": "r1", "platform": "x", "reporter_id": "a",
         ...      "target_id": "t", "ts": "2026-05-28T00:00:00Z"}
         >>> results, views = state.score_and_learn_group([r, {**r, "report_id": "r2"}],
         ...                                              [False, True])
-        >>> "target" in results[0], views[0], views[1]["reports"]
+        >>> "target" in results[0], views[0], _decode_result(views[1])["reports"]
         (False, None, 2)
+        >>> results.recommendations
+        ['count', 'count']
         """
-        xs = [scorer_report(r) for r in reports]
+        platform = [r["platform"] for r in reports]
+        report_id = [r["report_id"] for r in reports]
+        reporter = [r["reporter_id"] for r in reports]
+        target = [r["target_id"] for r in reports]
+        ts = [_micros(r["ts"]) for r in reports]
+        created = [_micros(c) if (c := r.get("reporter_created_at")) else None for r in reports]
         scorer = self.scorer
-        scored = scorer.learn_many(scorer.encode(xs))
-        s = self.settings
-        discount, review = s.discount, s.review
-        out: list[dict[str, Any]] = []
-        shown: list[dict[str, Any] | None] = []
-        wanted = [True] * len(xs) if views is None else views
-        for x, row, score, held, want in zip(
-            xs,
-            scored.features.tolist(),
-            scored.scores.tolist(),
-            scored.held.tolist(),
-            wanted,
-            strict=True,
-        ):
-            # As scoring.recommend decides.
-            if score >= discount:
-                recommendation = "discount"
-            elif score >= review or held:
-                recommendation = "review"
-            else:
-                recommendation = "count"
-            values = dict(zip(FEATURES, row, strict=True))
-            signals = [f for f, v in zip(FEATURES, row, strict=True) if v >= SHOWN]
-            if want:
-                shown.append(self._update(x, recommendation, signals))
-            else:
-                self._update(x, recommendation, signals, view=False)
-                shown.append(None)
-            out.append(
-                {
-                    "report_id": x["report_id"],
-                    "platform": x["platform"],
-                    "target_id": x["target_id"],
-                    "score": score,
-                    "recommendation": recommendation,
-                    "signals": signals,
-                    "features": values,
-                }
+        scored = scorer.learn_many(
+            scorer.encode_columns(
+                platform,
+                reporter,
+                target,
+                [r.get("client") for r in reports],
+                ts,
+                created,
+                [r.get("channel") for r in reports],
+                [r.get("outcome") for r in reports],
             )
-        return out, shown
+        )
+        s = self.settings
+        # As scoring.recommend decides.
+        codes = np.where(
+            scored.scores >= s.discount,
+            2,
+            np.where((scored.scores >= s.review) | scored.held, 1, 0),
+        ).tolist()
+        masks = ((scored.features >= SHOWN) @ _BITS).tolist()
+        results = Results(_encode_results(report_id, platform, target, scored, codes, masks))
+        recommendations = results.recommendations
+        shown: list[bytes | None] = []
+        wanted = [True] * len(reports) if views is None else views
+        learn = self._learn_view
+        marks = self.hindsight
+        for i, want in enumerate(wanted):
+            recommendation = _NAMES[codes[i]]
+            recommendations.append(recommendation)
+            key = (platform[i], target[i])
+            view = learn(ts[i], key, reporter[i], recommendation, _SIGNALS[masks[i]][0])
+            shown.append(
+                view.as_json(*key, self.clock_us, self.hold_us, marks.get(key)) if want else None
+            )
+        return results, shown
 
     def _replay_one(self, x: dict[str, Any], recommendation: str, signals: Iterable[str]) -> None:
         with self._lock:
@@ -525,21 +691,32 @@ class GuardState:
     def _update(
         self, x: Mapping[str, Any], recommendation: str, signals: Iterable[str], view: bool = True
     ) -> dict[str, Any]:
-        t: int = x["ts"]
-        if t > self.clock_us:
-            self.clock_us = t
         key = (x["platform"], x["target_id"])
-        target = self.targets.get(key)
-        if target is None:
-            target = self.targets[key] = TargetView(first_us=t, latest_us=t)
-        target.add(t, x["reporter_id"], recommendation, signals)
-        self._since_eviction += 1
-        if self._since_eviction >= 10_000:
-            self.evict()
+        target = self._learn_view(x["ts"], key, x["reporter_id"], recommendation, signals)
         # Replay needs no answer: the target's dict is only built for a live report.
         if not view:
             return {}
         return target.as_dict(*key, self.clock_us, self.hold_us, hindsight=self.hindsight.get(key))
+
+    def _learn_view(
+        self,
+        t: int,
+        key: tuple[str, str],
+        reporter: str,
+        recommendation: str,
+        signals: Iterable[str],
+    ) -> TargetView:
+        """One report learnt by its target's view, which is returned."""
+        if t > self.clock_us:
+            self.clock_us = t
+        target = self.targets.get(key)
+        if target is None:
+            target = self.targets[key] = TargetView(first_us=t, latest_us=t)
+        target.add(t, reporter, recommendation, signals)
+        self._since_eviction += 1
+        if self._since_eviction >= 10_000:
+            self.evict()
+        return target
 
     def evict(self) -> int:
         """Drop the target views whose latest report is older than the longest window."""
