@@ -69,6 +69,8 @@ def _plain(value: str) -> bool:
     all of them.)"""
     if "\x00" in value:
         return False
+    if value.isascii():
+        return True
     try:
         value.encode()
     except UnicodeEncodeError:
@@ -157,19 +159,57 @@ def check_wire(report: Wire) -> dict[str, Any] | None:
     """
     if report.extra is not None:
         return None
+    # Most fields arrive as text or null: only the others go through as_text.
+    t = as_text
+    v_report_id = report.report_id
+    if v_report_id is not None and v_report_id.__class__ is not str:
+        v_report_id = t(v_report_id)
+    v_reporter_id = report.reporter_id
+    if v_reporter_id is not None and v_reporter_id.__class__ is not str:
+        v_reporter_id = t(v_reporter_id)
+    v_target_id = report.target_id
+    if v_target_id is not None and v_target_id.__class__ is not str:
+        v_target_id = t(v_target_id)
+    v_platform = report.platform
+    if v_platform is not None and v_platform.__class__ is not str:
+        v_platform = t(v_platform)
+    v_ts = report.ts
+    if v_ts is not None and v_ts.__class__ is not str:
+        v_ts = t(v_ts)
+    v_target_kind = report.target_kind
+    if v_target_kind is not None and v_target_kind.__class__ is not str:
+        v_target_kind = t(v_target_kind)
+    v_outcome = report.outcome
+    if v_outcome is not None and v_outcome.__class__ is not str:
+        v_outcome = t(v_outcome)
+    v_reason = report.reason
+    if v_reason is not None and v_reason.__class__ is not str:
+        v_reason = t(v_reason)
+    v_channel = report.channel
+    if v_channel is not None and v_channel.__class__ is not str:
+        v_channel = t(v_channel)
+    v_client = report.client
+    if v_client is not None and v_client.__class__ is not str:
+        v_client = t(v_client)
+    v_text = report.text
+    if v_text is not None and v_text.__class__ is not str:
+        v_text = t(v_text)
+    v_reporter_created_at = report.reporter_created_at
+    if v_reporter_created_at is not None and v_reporter_created_at.__class__ is not str:
+        v_reporter_created_at = t(v_reporter_created_at)
     return _check(
-        as_text(report.report_id),
-        as_text(report.reporter_id),
-        as_text(report.target_id),
-        as_text(report.platform),
-        as_text(report.ts),
-        as_text(report.target_kind),
-        as_text(report.outcome),
-        as_text(report.reason),
-        as_text(report.channel),
-        as_text(report.client),
-        as_text(report.text),
-        as_text(report.reporter_created_at),
+        v_report_id,
+        v_reporter_id,
+        v_target_id,
+        v_platform,
+        v_ts,
+        v_target_kind,
+        v_outcome,
+        v_reason,
+        v_channel,
+        v_client,
+        v_text,
+        v_reporter_created_at,
     )
 
 
@@ -212,9 +252,8 @@ def _check(
         if outcome not in _OUTCOMES:
             return None
     if not _plain(
-        "".join(
-            v for v in (report_id, reporter, target, platform, reason, channel, client, text) if v
-        )
+        "".join([report_id, reporter, target, platform, reason or "", channel or "", client or ""])
+        + (text or "")
     ):
         return None
     at = _time(ts)
