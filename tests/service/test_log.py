@@ -11,11 +11,12 @@ from typing import Any
 
 import pytest
 
+from concerted.service import intake
 from concerted.service.base import Entry, IntakeLog, Outcome, Record
 from concerted.service.bodies import ItemError
 from concerted.service.intake import Guard, NotReady
 from concerted.service.sqlite import SqliteLog
-from concerted.service.state import GuardState, Results
+from concerted.service.state import Group, GuardState
 from tests.service.conftest import SMALL, NatsServer, brigade_stream, report
 
 Opener = Callable[[], IntakeLog]
@@ -170,20 +171,21 @@ def test_a_group_answers_each_request_in_order(open_intake_log: Opener) -> None:
 
 
 class _Many(GuardState):
-    """A state whose calls of ``score_and_learn_group`` (the guard's) are recorded."""
+    """A state whose groups (the guard's calls of ``begin_group``) are recorded."""
 
     calls: list[list[str]]
 
-    def score_and_learn_group(
-        self, reports: Sequence[Mapping[str, Any]], views: Sequence[bool] | None = None
-    ) -> tuple[Results, list[bytes | None]]:
+    def begin_group(self, reports: Sequence[Mapping[str, Any]]) -> Group:
         self.calls.append([r["report_id"] for r in reports])
-        return super().score_and_learn_group(reports, views)
+        return super().begin_group(reports)
 
 
+@pytest.mark.parametrize("off_loop", [intake.OFF_LOOP, 1])
 def test_a_group_s_new_reports_are_scored_in_one_call_with_the_same_answers(
-    tmp_path: Path,
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, off_loop: int
 ) -> None:
+    # off_loop 1: every group learnt in a thread, as the large groups of a busy server.
+    monkeypatch.setattr(intake, "OFF_LOOP", off_loop)
     rows = brigade_stream(60)
     batches = [rows[i : i + 9] for i in range(0, len(rows), 9)]
     batches[2] = [*batches[2], rows[0], {"report_id": "bad"}, batches[2][0]]
@@ -215,9 +217,7 @@ def test_a_group_s_new_reports_are_scored_in_one_call_with_the_same_answers(
 
 
 class _Broken(GuardState):
-    def score_and_learn_group(
-        self, reports: Sequence[Mapping[str, Any]], views: Sequence[bool] | None = None
-    ) -> tuple[Results, list[bytes | None]]:
+    def begin_group(self, reports: Sequence[Mapping[str, Any]]) -> Group:
         raise ZeroDivisionError
 
 

@@ -55,6 +55,9 @@ REPLAY_BUDGET_S = 7.5
 #: ``platform`` stream's whole log replayed at 52 µs a report (BENCHMARKS.md), most of
 #: its reports on new targets; the dense ``batch`` stream replays at 9–15 µs.
 REPLAY_REPORT_S = 50e-6
+#: A group of at least this many new reports is learnt in a thread (``Guard._score``);
+#: a smaller one in the event loop, where handing it over would cost more than it frees.
+OFF_LOOP = 512
 
 
 class NotReady(RuntimeError):
@@ -428,9 +431,7 @@ class Guard:
         # Repeats are never learnt, so the new reports are scored and learnt as one
         # sequence, in arrival order: what scoring them one by one gives.
         try:
-            results, shown = (
-                self.state.score_and_learn_group(new, views) if new else (Results([]), [])
-            )
+            results, shown = await self._score(new, views)
         except Exception as exc:
             # The state may have learnt part of the group: refuse intake from now on
             # (a restart replays the log), as when the log fails, and answer every
@@ -517,6 +518,23 @@ class Guard:
             await self._drain()
             if self.failed is None:
                 await self._write_snapshot()
+
+    async def _score(
+        self, new: list[dict[str, Any]], views: list[bool]
+    ) -> tuple[Results, list[bytes | None]]:
+        """:meth:`GuardState.score_and_learn_group`, a large group's compiled loops run in
+        a thread: they release the GIL and touch only the scorer's arrays, so the event
+        loop reads and answers other requests meanwhile (nothing else changes the
+        state: this is its one writer)."""
+        if not new:
+            return Results([]), []
+        state = self.state
+        group = state.begin_group(new)
+        if len(new) >= OFF_LOOP:
+            scored = await asyncio.to_thread(state.scorer.learn_many, group.batch)
+        else:
+            scored = state.scorer.learn_many(group.batch)
+        return state.end_group(group, scored, views)
 
     @staticmethod
     def _wanted(group: list[_Job], slots: list[_Slot], count: int) -> list[bool]:

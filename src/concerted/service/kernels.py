@@ -2,9 +2,10 @@
 
 Each is a plain function over numpy arrays, compiled by numba (``cache=True``: the
 machine code is kept beside this file, so only the first start of a new install pays
-for compiling). They never allocate: the caller makes room before each call, and a
-loop that runs short of room stops and says where, so the caller grows the arrays and
-calls again from there.
+for compiling). The long ones (:func:`learn`, :func:`hold`, :func:`rehash`) release the
+GIL, so the service's other threads run while a batch is learnt. They never allocate:
+the caller makes room before each call, and a loop that runs short of room stops and
+says where, so the caller grows the arrays and calls again from there.
 
 **Queues.** Every per-reporter and per-target queue of times lives in a *pool*: chunks
 of :data:`CHUNK` values, each queue a linked list of chunks (``keys[k]`` is its head
@@ -177,7 +178,7 @@ def _slot(pk: np.ndarray, key: int) -> int:
         h = (h + 1) & mask
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def rehash(
     pk: np.ndarray,
     pn: np.ndarray,
@@ -199,7 +200,7 @@ def rehash(
 # The recurrence ---------------------------------------------------------------------
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def learn(  # noqa: PLR0912, PLR0913, PLR0915
     start: int,
     seen: int,
@@ -460,7 +461,7 @@ def learn(  # noqa: PLR0912, PLR0913, PLR0915
     return n  # type: ignore[no-any-return]
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def hold(
     start: int,
     tgt: np.ndarray,

@@ -43,16 +43,16 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import msgspec
 import numpy as np
 
 from concerted.scoring import FEATURES, ScoreSettings
-from concerted.service.arrayscore import ArrayScorer
+from concerted.service.arrayscore import ArrayScorer, Batch, Scored
 from concerted.service.base import Answered, Learnt, StoredReport
 
-__all__ = ["GuardState", "Results", "Snapshot", "TargetView", "scorer_report"]
+__all__ = ["GuardState", "Group", "Results", "Snapshot", "TargetView", "scorer_report"]
 
 log = logging.getLogger(__name__)
 
@@ -384,6 +384,18 @@ def _encode_results(
     return out
 
 
+class Group(NamedTuple):
+    """A group of reports on its way through the scorer (:meth:`GuardState.begin_group`):
+    its columns, times in microseconds, and the scorer's arrays of it."""
+
+    report_id: list[str]
+    platform: list[str]
+    reporter: list[str]
+    target: list[str]
+    ts: list[int]
+    batch: Batch
+
+
 class Results:
     """A group's results, a column each: every result's JSON without its target's view
     (``encoded``, what the log stores) and its recommendation. A result as a dict is
@@ -593,25 +605,38 @@ class GuardState:
         >>> results.recommendations
         ['count', 'count']
         """
+        group = self.begin_group(reports)
+        return self.end_group(group, self.scorer.learn_many(group.batch), views)
+
+    def begin_group(self, reports: Sequence[Mapping[str, Any]]) -> Group:
+        """:meth:`score_and_learn_group` in three steps, so that the guard learns a large
+        group off its event loop: this one (the reports as columns, their ids
+        numbered), then ``scorer.learn_many(group.batch)`` (compiled loops that release
+        the GIL, touching only the scorer's arrays), then :meth:`end_group` (the
+        results and the target views, which the service's readers read)."""
         platform = [r["platform"] for r in reports]
-        report_id = [r["report_id"] for r in reports]
         reporter = [r["reporter_id"] for r in reports]
         target = [r["target_id"] for r in reports]
         ts = [_micros(r["ts"]) for r in reports]
         created = [_micros(c) if (c := r.get("reporter_created_at")) else None for r in reports]
-        scorer = self.scorer
-        scored = scorer.learn_many(
-            scorer.encode_columns(
-                platform,
-                reporter,
-                target,
-                [r.get("client") for r in reports],
-                ts,
-                created,
-                [r.get("channel") for r in reports],
-                [r.get("outcome") for r in reports],
-            )
+        batch = self.scorer.encode_columns(
+            platform,
+            reporter,
+            target,
+            [r.get("client") for r in reports],
+            ts,
+            created,
+            [r.get("channel") for r in reports],
+            [r.get("outcome") for r in reports],
         )
+        return Group([r["report_id"] for r in reports], platform, reporter, target, ts, batch)
+
+    def end_group(
+        self, group: Group, scored: Scored, views: Sequence[bool] | None = None
+    ) -> tuple[Results, list[bytes | None]]:
+        """The results and the views of ``group``, once ``scored`` (see
+        :meth:`begin_group`)."""
+        platform, target, reporter, ts = group.platform, group.target, group.reporter, group.ts
         s = self.settings
         # As scoring.recommend decides.
         codes = np.where(
@@ -620,10 +645,10 @@ class GuardState:
             np.where((scored.scores >= s.review) | scored.held, 1, 0),
         ).tolist()
         masks = ((scored.features >= SHOWN) @ _BITS).tolist()
-        results = Results(_encode_results(report_id, platform, target, scored, codes, masks))
+        results = Results(_encode_results(group.report_id, platform, target, scored, codes, masks))
         recommendations = results.recommendations
         shown: list[bytes | None] = []
-        wanted = [True] * len(reports) if views is None else views
+        wanted = [True] * len(ts) if views is None else views
         learn = self._learn_view
         marks = self.hindsight
         for i, want in enumerate(wanted):
