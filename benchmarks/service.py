@@ -32,6 +32,11 @@ to answer 429) and stops it after:
     (``read_batch``, ``Guard.submit``, ``encode_batch``, or with ``--targets once``
     ``encode_batch_once``); then a fresh guard replaying that log. CPU µs a report for
     each.
+``steps``
+    The steps of the guard's writer called in turn on ``--guard-reports`` reports in
+    groups of ``--batch`` (the SQLite log, each group's last report on a target shown,
+    as ``targets=once`` asks), without the event loop: CPU µs a report of each step
+    (the median over the groups, the first two left out), the append's in its thread.
 ``scorer``
     The scorer alone, in this process: 30,000 reports of the ``batch`` stream learnt
     by ``FastScorer`` (one by one) and ``ArrayScorer`` (batches of ``--batch``, and one
@@ -516,6 +521,72 @@ def guard_inprocess(out: Path, total: int, size: int, targets: str = "each") -> 
     return figures
 
 
+def guard_steps(out: Path, total: int, size: int) -> dict[str, float]:
+    """CPU µs a report of each step of the guard's writer (the ``steps`` part)."""
+    import statistics
+
+    import duckdb
+    import msgspec
+
+    from concerted.scoring import ScoreSettings
+    from concerted.service.base import Decoded, Record
+    from concerted.service.bodies import read_batch, type_all
+    from concerted.service.sqlite import SqliteLog
+    from concerted.service.state import GuardState
+
+    encode = msgspec.json.Encoder().encode
+    place = out / "steps"
+    shutil.rmtree(place, ignore_errors=True)
+    place.mkdir(parents=True)
+    state = GuardState(ScoreSettings())
+    log = SqliteLog(place / "log.sqlite")
+    con = duckdb.connect()
+    times: dict[str, list[float]] = {}
+
+    def step(name: str, began: float) -> float:
+        now = time.process_time()
+        times.setdefault(name, []).append(now - began)
+        return now
+
+    for start in range(0, total, size):
+        n = min(size, total - start)
+        body = ndjson(start, n, "steps")
+        t = time.process_time()
+        items = read_batch(body)
+        t = step("read the body", t)
+        typed = [r for r in type_all(con, items) if isinstance(r, dict)]
+        t = step("type", t)
+        keys = [(r["platform"], r["report_id"]) for r in typed]
+        t = step("keys", t)
+        log.lookup(keys)
+        t = step("look up the log", t)
+        seen: set[tuple[str, str]] = set()
+        wanted = []
+        for r in reversed(typed):
+            target = (r["platform"], r["target_id"])
+            wanted.append(target not in seen)
+            seen.add(target)
+        wanted.reverse()
+        t = step("which views", t)
+        group = state.begin_group(typed)
+        t = step("columns, ids numbered", t)
+        scored = state.scorer.learn_many(group.batch)
+        t = step("compiled loops", t)
+        results, _ = state.end_group(group, scored, wanted)
+        t = step("results, views", t)
+        records = [
+            Record(k[0], k[1], r["target_id"], r, Decoded(d), encode(r), d)
+            for k, r, d in zip(keys, typed, results.encoded, strict=True)
+        ]
+        t = step("records", t)
+        began = time.thread_time()
+        log.append(records)
+        times.setdefault("append (its thread)", []).append(time.thread_time() - began)
+    log.close()
+    kept = {k: v[2:] or v for k, v in times.items()}
+    return {k: statistics.median(v) / size * 1e6 for k, v in kept.items()}
+
+
 _FIRST_CALL = """
 import time
 began = time.perf_counter()
@@ -854,6 +925,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             args.out, args.guard_reports, args.batch, args.targets or "each"
         )
         print("guard:", json.dumps(results["guard"]))
+    if "steps" in args.parts:
+        results["steps"] = guard_steps(args.out, args.guard_reports, args.batch)
+        print("steps (CPU µs a report):", json.dumps(results["steps"]))
     if "scorer" in args.parts:
         results["scorer"] = scorer_alone(args.scorer_reports, args.batch)
         print("scorer:", json.dumps(results["scorer"]))
