@@ -14,6 +14,7 @@ from typing import Any
 import msgspec
 import pytest
 
+from concerted.service import intake
 from concerted.service.app import encode_batch, encode_batch_once
 from concerted.service.base import Entry, Outcome, Record
 from concerted.service.bodies import ItemError, candidates
@@ -98,12 +99,16 @@ def test_a_compact_answer_is_the_full_one_without_repeated_views(tmp_path: Path,
     assert shown and any(compact) and not all(compact)
 
 
+@pytest.mark.parametrize("off_loop", [intake.OFF_LOOP, 1])
 def test_pipelined_groups_answer_as_one_by_one_and_replay_to_the_same_state(
-    tmp_path: Path,
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, off_loop: int
 ) -> None:
     """Batches sent at once, so that groups are learnt while the ones before them are
-    committed: each report stored once, in the order learnt, every repeat answered
-    with its first result and offset; a replay of the log learns the same state."""
+    answered and committed: each report stored once, in the order learnt, every repeat
+    answered with its first result and offset; a replay of the log learns the same
+    state. With ``off_loop`` 1 every group's compiled loops run in a thread, as a busy
+    server's do, while the group before is answered."""
+    monkeypatch.setattr(intake, "OFF_LOOP", off_loop)
     batches = _batches(7)
     rows = [r for b in batches for r in b]
 

@@ -6,8 +6,11 @@ check left (from every request pending) are typed by
 :func:`~concerted.service.bodies.type_all` (the one place a row is checked, in one
 DuckDB pass per group), all are looked up in the log, the new ones scored and learnt
 by the live state in arrival order, appended to the log in one durable commit, and
-only then answered. The commit runs in a thread of its own while the writer takes the
-next group (groups are appended in the order they were learnt). A report that breaks
+only then answered. A group passes two stages: learnt (checked, looked up, its new
+reports learnt by the scorer, whose compiled loops run in a thread for a large group),
+then answered (results, target views, the log's records); the next group is learnt
+while the one before it is answered, and the commit runs in a thread of its own
+(groups are learnt, answered and appended in one order). A report that breaks
 the contract gets its own error naming the column; nothing of it is stored or learnt.
 Each result is encoded as JSON once without its target's view, as the log stores it;
 the view, where the answer shows it, is encoded apart and spliced in
@@ -30,9 +33,10 @@ from typing import Any, Literal
 import duckdb
 import msgspec
 
+from concerted.service.arrayscore import Scored
 from concerted.service.base import Decoded, Entry, IntakeLog, Outcome, Record
 from concerted.service.bodies import Candidate, ItemError, candidates, type_all
-from concerted.service.state import GuardState, Results
+from concerted.service.state import Group, GuardState, Results
 
 __all__ = ["Accepted", "Guard", "NotReady", "snapshot_due"]
 
@@ -139,6 +143,23 @@ class _Written:
 #: A report's answer until its group is durable: its error, the entry stored before,
 #: or (the group that holds its result, its number there, repeat?).
 _Slot = ItemError | Entry | tuple[_Written, int, bool]
+
+
+@dataclass(slots=True)
+class _Group:
+    """A group learnt by the scorer, on its way to be answered: its jobs, each of its
+    reports' slots, its new reports, what the scorer made of them (None when there
+    were none), and the decisions it applied."""
+
+    jobs: list[_Job]
+    slots: list[_Slot]
+    written: _Written
+    scoring: tuple[Group, Scored] | None
+    known: list[Outcome]
+
+    @property
+    def new(self) -> list[dict[str, Any]]:
+        return self.written.reports
 
 
 @dataclass(slots=True)
@@ -361,27 +382,64 @@ class Guard:
     # The writer ----------------------------------------------------------------------
 
     async def _run(self) -> None:
-        while True:
-            job = await self._queue.get()
-            if job is None:
-                return
-            group, size, stop = [job], len(job.items), False
-            while size < self.max_group and not self._queue.empty():
-                more = self._queue.get_nowait()
-                if more is None:
-                    stop = True
-                    break
-                group.append(more)
-                size += len(more.items)
-            await self._process(group)
-            if stop:
-                return
+        # Two stages a group: learning it (:meth:`_learn`: checked, looked up, its new
+        # reports learnt by the scorer, its decisions applied) and answering it
+        # (:meth:`_answer`: results, target views, the log's records, the append).
+        # A group is learnt while the one before it is answered: the scorer's
+        # compiled loops run in a thread while the event loop answers. The scorer
+        # learns the groups in order, the views and the log take them in order.
+        answering: asyncio.Task[None] | None = None
+        try:
+            while True:
+                job = await self._queue.get()
+                if job is None:
+                    return
+                group, size, stop = [job], len(job.items), False
+                while size < self.max_group and not self._queue.empty():
+                    more = self._queue.get_nowait()
+                    if more is None:
+                        stop = True
+                        break
+                    group.append(more)
+                    size += len(more.items)
+                learnt = await self._learn(group)
+                if answering is not None:
+                    await answering
+                    answering = None
+                if learnt is not None:
+                    answering = asyncio.create_task(self._answer(learnt))
+                    if self._snapshot_now(len(learnt.new)):
+                        await answering
+                        answering = None
+                        await self._drain()
+                        if self.failed is None:
+                            await self._write_snapshot()
+                if stop:
+                    return
+        finally:
+            if answering is not None:
+                await answering
 
-    async def _process(self, group: list[_Job]) -> None:
+    def _snapshot_now(self, learnt: int) -> bool:
+        # Counted as learnt (the offset moves only once a group is durable): the
+        # snapshot follows the group that reaches the interval, once it is durable.
+        self._learnt += learnt
+        return self.snapshot is not None and snapshot_due(
+            self._learnt,
+            self.snapshot_every,
+            self._snapshot_cost,
+            time.monotonic() - self._snapshot_ended,
+            self.snapshot_share,
+        )
+
+    async def _learn(self, group: list[_Job]) -> _Group | None:
+        """The first stage of a group: its reports typed and looked up, the new ones
+        learnt by the scorer in arrival order, then its decisions; None when the group
+        was refused (each waiter answered)."""
         if self.failed is not None:
             for job in group:
                 _fail(job.future, NotReady("the intake log failed; restart the service"))
-            return
+            return None
         items = [i for job in group if job.kind == "reports" for i in job.items]
         outcomes: list[Outcome] = [i for job in group if job.kind == "outcome" for i in job.items]
         # The groups durable before this lookup starts are found by it: their keys
@@ -394,7 +452,7 @@ class Guard:
             log.exception("validating a group failed")
             for job in group:
                 _fail(job.future, exc)
-            return
+            return None
         stats = self.stats
         flight = self._flight
         for done in settled:
@@ -427,20 +485,59 @@ class Guard:
                 fresh[key] = len(new)
                 new.append(report)
                 keys.append(key)
-        views = self._wanted(group, slots, len(new))
         # Repeats are never learnt, so the new reports are scored and learnt as one
         # sequence, in arrival order: what scoring them one by one gives.
         try:
-            results, shown = await self._score(new, views)
+            scoring = await self._score(new)
         except Exception as exc:
-            # The state may have learnt part of the group: refuse intake from now on
-            # (a restart replays the log), as when the log fails, and answer every
-            # waiter rather than leave it waiting on a writer that stopped.
+            self._refuse(group, exc)
+            return None
+        # The next group's repeats of these are found here until they are durable.
+        for number, key in enumerate(keys):
+            flight[key] = (written, number)
+        known: list[Outcome] = []
+        # Decisions after the group's reports (the log gives them that place too).
+        for o in outcomes:
+            key = (o.platform, o.report_id)
+            decided: Mapping[str, Any] | None = None
+            if key in existing:
+                decided = existing[key].record.report
+            elif key in flight:
+                earlier, number = flight[key]
+                decided = earlier.reports[number]
+            if decided is not None:
+                self.state.decide(decided, o.outcome)
+                known.append(o)
+        return _Group(group, slots, written, scoring, known)
+
+    def _refuse(self, group: list[_Job], exc: BaseException) -> None:
+        # The state may have learnt part of the group: refuse intake from now on (a
+        # restart replays the log), as when the log fails, and answer every waiter
+        # rather than leave it waiting on a writer that stopped.
+        if self.failed is None:
             self.failed = exc
-            self.ready = False
-            log.exception("scoring a group failed; refusing intake")
+        self.ready = False
+        log.error("scoring a group failed (%s); refusing intake", type(exc).__name__)
+        for job in group:
+            _fail(job.future, NotReady("scoring failed; restart the service"))
+
+    async def _answer(self, learnt: _Group) -> None:
+        """The second stage of a group: its results and target views, then its
+        records appended to the log after every group before it, and its waiters
+        answered once that append is durable (:meth:`_finish`)."""
+        group, slots, written = learnt.jobs, learnt.slots, learnt.written
+        if self.failed is not None:
             for job in group:
                 _fail(job.future, NotReady("scoring failed; restart the service"))
+            return
+        new, keys = written.reports, written.keys
+        views = self._wanted(group, slots, len(new))
+        results, shown = Results([]), list[bytes | None]()
+        try:
+            if learnt.scoring is not None:
+                results, shown = self.state.end_group(*learnt.scoring, views)
+        except Exception as exc:
+            self._refuse(group, exc)
             return
         written.results = results
         # A repeat shows its target's view as it stands once this group is learnt.
@@ -457,7 +554,7 @@ class Guard:
             if target not in views_now:
                 views_now[target] = self.state.view(*target)
             now[at] = views_now[target]
-        counts = stats.reports
+        counts = self.stats.reports
         for recommendation in results.recommendations:
             counts[recommendation] += 1
         records = [
@@ -472,23 +569,7 @@ class Guard:
             )
             for key, report, data in zip(keys, new, results.encoded, strict=True)
         ]
-        for number, key in enumerate(keys):
-            flight[key] = (written, number)
-        known: list[Outcome] = []
-        # Decisions after the group's reports (the log gives them that place too).
-        for o in outcomes:
-            key = (o.platform, o.report_id)
-            decided: Mapping[str, Any] | None = None
-            if key in existing:
-                decided = existing[key].record.report
-            elif key in fresh:
-                decided = new[fresh[key]]
-            elif key in flight:
-                earlier, number = flight[key]
-                decided = earlier.reports[number]
-            if decided is not None:
-                self.state.decide(decided, o.outcome)
-                known.append(o)
+        known = learnt.known
         await self._drain(keep=_PIPELINE)
         appended = asyncio.get_running_loop().run_in_executor(
             self._appender, self._append, records, known
@@ -505,36 +586,21 @@ class Guard:
             )
         )
         self._finishing.append(task)
-        # Counted as learnt (the offset moves only once a group is durable): the
-        # snapshot follows the group that reaches the interval, once it is durable.
-        self._learnt += len(new)
-        if self.snapshot is not None and snapshot_due(
-            self._learnt,
-            self.snapshot_every,
-            self._snapshot_cost,
-            time.monotonic() - self._snapshot_ended,
-            self.snapshot_share,
-        ):
-            await self._drain()
-            if self.failed is None:
-                await self._write_snapshot()
 
-    async def _score(
-        self, new: list[dict[str, Any]], views: list[bool]
-    ) -> tuple[Results, list[bytes | None]]:
-        """:meth:`GuardState.score_and_learn_group`, a large group's compiled loops run in
-        a thread: they release the GIL and touch only the scorer's arrays, so the event
-        loop reads and answers other requests meanwhile (nothing else changes the
-        state: this is its one writer)."""
+    async def _score(self, new: list[dict[str, Any]]) -> tuple[Group, Scored] | None:
+        """The new reports learnt by the scorer: :meth:`GuardState.begin_group`, then
+        its compiled loops, for a large group in a thread (they release the GIL and
+        touch only the scorer's arrays, so the event loop answers the group before
+        meanwhile; nothing else changes the scorer: this is its one writer)."""
         if not new:
-            return Results([]), []
+            return None
         state = self.state
         group = state.begin_group(new)
         if len(new) >= OFF_LOOP:
             scored = await asyncio.to_thread(state.scorer.learn_many, group.batch)
         else:
             scored = state.scorer.learn_many(group.batch)
-        return state.end_group(group, scored, views)
+        return group, scored
 
     @staticmethod
     def _wanted(group: list[_Job], slots: list[_Slot], count: int) -> list[bool]:
