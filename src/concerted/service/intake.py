@@ -385,9 +385,9 @@ class Guard:
         # Two stages a group: learning it (:meth:`_learn`: checked, looked up, its new
         # reports learnt by the scorer, its decisions applied) and answering it
         # (:meth:`_answer`: results, target views, the log's records, the append).
-        # A group is learnt while the one before it is answered: the scorer's
-        # compiled loops run in a thread while the event loop answers. The scorer
-        # learns the groups in order, the views and the log take them in order.
+        # A large group's answering runs while the next group is learnt: the
+        # scorer's compiled loops run in a thread while the event loop answers. The
+        # scorer learns the groups in order, the views and the log take them in order.
         answering: asyncio.Task[None] | None = None
         try:
             while True:
@@ -407,10 +407,17 @@ class Guard:
                     await answering
                     answering = None
                 if learnt is not None:
-                    answering = asyncio.create_task(self._answer(learnt))
+                    if len(learnt.new) >= OFF_LOOP:
+                        answering = asyncio.create_task(self._answer(learnt))
+                    else:
+                        # A small group is answered at once: handing it to a task of
+                        # its own would delay its answer by turns of the event loop
+                        # (single reports waited twice as long).
+                        await self._answer(learnt)
                     if self._snapshot_now(len(learnt.new)):
-                        await answering
-                        answering = None
+                        if answering is not None:
+                            await answering
+                            answering = None
                         await self._drain()
                         if self.failed is None:
                             await self._write_snapshot()
