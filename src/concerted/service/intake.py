@@ -524,7 +524,7 @@ class Guard:
         if self.failed is None:
             self.failed = exc
         self.ready = False
-        log.error("scoring a group failed (%s); refusing intake", type(exc).__name__)
+        log.error("scoring a group failed; refusing intake", exc_info=exc)
         for job in group:
             _fail(job.future, NotReady("scoring failed; restart the service"))
 
