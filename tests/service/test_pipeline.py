@@ -310,3 +310,48 @@ def test_a_repeat_of_a_group_committed_during_the_lookup_is_still_a_repeat(
         log.close()
 
     asyncio.run(run())
+
+
+class _FailingLookup(SqliteLog):
+    """A log whose lookups fail while ``failing`` is set."""
+
+    failing = False
+
+    def lookup(self, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], Entry]:
+        if self.failing:
+            raise OSError("the disk went away")
+        return super().lookup(keys)
+
+
+def test_a_failed_lookup_refuses_its_group_and_keeps_no_key_in_flight(tmp_path: Path) -> None:
+    """A group whose lookup fails is refused, and nothing else is lost with it: the keys
+    of the groups made durable before it leave the writer's in-flight set at the next
+    lookup that succeeds (they stayed there for good, growing with every failure), and
+    a repeat of one of them is still answered with its first result."""
+
+    async def run() -> None:
+        log = _FailingLookup(tmp_path / "log.sqlite")
+        guard = Guard(log, GuardState(SMALL), max_group=1)
+        await guard.start()
+        try:
+            first = await guard.submit_reports([report(1, "a", "t", 0)])
+            await guard._drain()  # durable and answered: its keys are settled
+            log.failing = True
+            with pytest.raises(OSError):
+                await guard.submit_reports([report(2, "b", "t", 1)])
+            log.failing = False
+            second = await guard.submit_reports([report(3, "c", "t", 2)])
+            again = await guard.submit_reports([report(1, "a", "t", 0)])
+            await guard._drain()
+            await guard.submit_reports([report(4, "d", "t", 3)])
+            assert ("mastodon", "r0001") not in guard._flight
+            assert set(guard._flight) <= {("mastodon", "r0004")}
+        finally:
+            await guard.stop()
+            log.close()
+        assert isinstance(first[0], dict) and isinstance(again[0], dict)
+        assert isinstance(second[0], dict) and not second[0]["repeat"]
+        assert again[0]["repeat"] and again[0]["offset"] == first[0]["offset"] == 1
+        assert log.last_offset == 3 and guard.stats.repeats == 1
+
+    asyncio.run(run())

@@ -457,6 +457,9 @@ class Guard:
             typed, existing = await asyncio.to_thread(self._check, items, outcomes)
         except Exception as exc:  # the state is untouched: refuse this group only
             log.exception("validating a group failed")
+            # The groups durable before it are still durable: the next lookup finds
+            # them, and only then do their keys leave ``_flight``.
+            self._settled = settled + self._settled
             for job in group:
                 _fail(job.future, exc)
             return None
