@@ -450,14 +450,14 @@ def send_batches(
         con.close()
 
     # Bodies are made before the clock starts (in chunks, to bound the client's memory).
-    elapsed = 0.0
+    elapsed = client_cpu = 0.0
     chunk = 100 * threads
     before = load()
     for k in range(0, len(starts), chunk):
         part = starts[k : k + chunk]
         for start in part:
             bodies[start] = make(start, min(size, total - start), run)
-        began = time.perf_counter()
+        began, cpu_began = time.perf_counter(), time.process_time()
         workers = [
             threading.Thread(target=worker, args=(part[i::threads],)) for i in range(threads)
         ]
@@ -466,6 +466,7 @@ def send_batches(
         for w in workers:
             w.join()
         elapsed += time.perf_counter() - began
+        client_cpu += time.process_time() - cpu_began
     return {
         "reports": total,
         "batch": size,
@@ -473,6 +474,9 @@ def send_batches(
         "seconds": elapsed,
         "rate": total / elapsed,
         "failed_batches": refused,
+        # The clients' own CPU while sending (user + system, every client thread): on
+        # a machine shared with the server, what the load generator takes from it.
+        "client_cpu_s": client_cpu,
         "load": (before, load()),
     }
 
