@@ -278,6 +278,32 @@ def test_broken_json_lines_are_named(store: Store) -> None:
     ]
 
 
+def test_a_json_line_that_is_not_utf8_is_that_line_only(store: Store, tmp_path: Path) -> None:
+    """Such a line failed the whole file, under quarantine too, with the CSV reader's
+    "CSV Error on Line: 2"; now it is named in raise and set aside in quarantine, and
+    the lines after it keep their numbers."""
+    f = tmp_path / "posts.jsonl"
+    good = '{"post_id": "p%d", "account_id": "a", "platform": "x", "ts": "%s"}\n'
+    f.write_bytes(
+        (good % (1, "2021-03-01T10:00:00Z")).encode()
+        + b'{"post_id": "p2", "account_id": "\xff\xfe", "platform": "x"}\n'
+        + b"\n"
+        + (good % (4, "2021-03-01T10:00:04Z")).encode()
+        + (good % (5, "yesterday")).encode()
+    )
+    with pytest.raises(SchemaError) as e:
+        load(store, f, table="posts")
+    assert (e.value.row, e.value.line) == (2, 2)
+    assert "not utf-8" in e.value.reason and "CSV Error" not in str(e.value)
+    report = load(store, f, table="posts", on_error="quarantine")
+    assert (report.rows_read, report.rows_set_aside) == (4, 2)
+    assert rows(store, "SELECT post_id FROM posts ORDER BY 1") == [("p1",), ("p4",)]
+    assert rows(store, 'SELECT "row", "column" FROM quarantine ORDER BY 1') == [
+        (2, None),
+        (5, "ts"),
+    ]
+
+
 def test_wrong_type_is_named(store: Store, tmp_path: Path) -> None:
     f = tmp_path / "a.csv"
     f.write_text("account_id,platform,followers\na1,x,12\na2,x,many\n")

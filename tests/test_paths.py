@@ -67,6 +67,23 @@ def test_a_field_over_two_megabytes_is_read(tmp_path: Path) -> None:
     assert reports[0].rows_read == 2
 
 
+def test_a_json_line_over_two_megabytes_is_read(tmp_path: Path) -> None:
+    """JSON lines were read with DuckDB's default line limit: a 3 MB line failed the
+    whole file, said to be longer than the 32 MiB that CSV lines may be."""
+    path = tmp_path / "posts.jsonl"
+    row = '{"post_id": "%s", "account_id": "a", "platform": "x", "ts": "%s", "text": "%s"}\n'
+    path.write_text(
+        row % ("p1", "2020-01-01T00:00:00Z", "a" * 3_000_000)
+        + row % ("p2", "2020-01-01T00:00:01Z", "hi"),
+        encoding="utf-8",
+    )
+    store, reports = open_case([path], None, _OPTIONS)
+    with store:
+        lengths = store.con.execute("SELECT length(text) FROM posts ORDER BY post_id").fetchall()
+    assert lengths == [(3_000_000,), (2,)]
+    assert reports[0].rows_read == 2
+
+
 def test_an_output_that_is_a_link_to_nothing_is_one_clear_error(tmp_path: Path) -> None:
     from tests.test_cli import run
 

@@ -22,6 +22,12 @@ SOURCES: tuple[tuple[str, str], ...] = (
     ("crowdtangle", "crowdtangle/export_page.csv"),
     ("crowdtangle", "crowdtangle/flat_posts.csv"),
     ("crowdtangle", "crowdtangle/api_posts.jsonl"),
+    # The moderation tools' exports (after the others, so that a seed draws the
+    # others' inputs as it always has).
+    ("mastodon", "moderation/mastodon.json"),
+    ("atproto", "moderation/atproto.jsonl"),
+    ("synapse", "moderation/synapse.json"),
+    ("lemmy", "moderation/lemmy.json"),
 )
 
 __all__ = ["FIXTURES", "SOURCES"]

@@ -254,6 +254,8 @@ class JsonScan:
     records: str | None = None
     depth: int = 3
     _lines: str = field(default="", init=False)
+    _rejects: str = field(default="", init=False)
+    _rejects_scan: str = field(default="", init=False)
     _made: str = field(default="", init=False)
 
     def _load_lines(self, con: duckdb.DuckDBPyConnection) -> None:
@@ -262,10 +264,18 @@ class JsonScan:
         name, self._made = literal_path(self.path)
         path = sql_literal(name)
         if self.records is None:
+            # JSON lines are read as lines of text, as long as a CSV's may be; a line
+            # the reader cannot take (bytes that are not UTF-8) goes to its rejects
+            # table, to be set aside as that line, not to fail the whole file.
+            self._rejects = f"concerted_line_rejects_{n}"
+            self._rejects_scan = f"concerted_line_rejects_scan_{n}"
             source = (
                 f"SELECT row_number() OVER () AS _row, line FROM read_csv({path}, "
                 "columns = {'line': 'VARCHAR'}, header = false, delim = chr(0), quote = '', "
-                "escape = '', auto_detect = false, strict_mode = false)"
+                "escape = '', auto_detect = false, strict_mode = false, "
+                f"max_line_size = {_MAX_LINE_BYTES}, buffer_size = {_MAX_LINE_BYTES}, "
+                f"store_rejects = true, rejects_table = '{self._rejects}', "
+                f"rejects_scan = '{self._rejects_scan}')"
             )
         elif self.records == "$[*]":
             # A top-level array streams element by element.
@@ -282,6 +292,21 @@ class JsonScan:
                 f"maximum_object_size = {_MAX_DOCUMENT_BYTES}))"
             )
         con.execute(f"CREATE OR REPLACE TEMP TABLE {self._lines} AS {source}")
+        if not self._rejects:
+            return
+        if con.execute(f"SELECT 1 FROM {self._rejects} LIMIT 1").fetchone() is None:
+            return
+        # Lines after a rejected one moved up; put them back at their line number.
+        con.execute(
+            f"""
+            UPDATE {self._lines} SET _row = _row + (
+                SELECT count(*) FROM (
+                    SELECT line - row_number() OVER (ORDER BY line) AS before
+                    FROM (SELECT DISTINCT line FROM {self._rejects})
+                ) WHERE before < {self._lines}._row
+            )
+            """
+        )
 
     def _paths(self, con: duckdb.DuckDBPyConnection) -> list[list[str]]:
         """The key paths present, nested objects expanded."""
@@ -351,7 +376,7 @@ class JsonScan:
             ORDER BY _row
             """
         ).fetchall()
-        return [
+        found = [
             Reject(
                 row=int(row),
                 line=int(row) if self.records is None else None,
@@ -361,11 +386,32 @@ class JsonScan:
             )
             for row, line, valid in rows
         ]
+        if self._rejects:
+            unread = con.execute(
+                f"""
+                SELECT line, arg_min(error_type, column_idx), arg_min(error_message, column_idx),
+                       arg_min(csv_line, column_idx)
+                FROM {self._rejects} GROUP BY line ORDER BY line
+                """
+            ).fetchall()
+            found += [
+                Reject(
+                    row=int(line),
+                    line=int(line),
+                    column=None,
+                    reason=f"broken line ({str(kind).lower()}: {message})",
+                    raw=raw,
+                )
+                for line, kind, message, raw in unread
+            ]
+            found.sort(key=lambda r: r.row or 0)
+        return found
 
     def release(self, con: duckdb.DuckDBPyConnection) -> None:
         remove(self._made)
-        if self._lines:
-            con.execute(f"DROP TABLE IF EXISTS {self._lines}")
+        for table in (self._lines, self._rejects, self._rejects_scan):
+            if table:
+                con.execute(f"DROP TABLE IF EXISTS {table}")
 
 
 def _json_path(keys: Sequence[str]) -> str:
