@@ -103,3 +103,21 @@ def test_no_column_name_can_change_the_sql_that_runs(tmp_path: Path) -> None:
         assert store.con.execute("SELECT count(*) FROM posts").fetchone() == (1,)
     assert json.loads(extra) == {n: f"v{i}" for i, n in enumerate(names)}
     assert reports[0].rows_read == 1
+
+
+@pytest.mark.parametrize("on_error", ["raise", "quarantine"])
+@pytest.mark.parametrize("fmt", ["mastodon", "synapse", "lemmy"])
+def test_a_json_document_that_is_not_utf8_is_refused_with_where(
+    tmp_path: Path, fmt: str, on_error: str
+) -> None:
+    """DuckDB's JSON reader quotes the file's first bytes in its error, and bytes that
+    are not UTF-8 there made the error itself unreadable: a UnicodeDecodeError
+    traceback (the fuzzer's first campaign over the moderation tools' exports). Now the
+    file is refused, the first such byte named."""
+    path = tmp_path / f"{fmt}.json"
+    path.write_bytes(b"\xe9[\n" + b'{"id": "17"}]\n')
+    options = IngestOptions(format=fmt, on_error=on_error)  # type: ignore[arg-type]
+    with pytest.raises(SchemaError) as e:
+        open_case([path], None, options)
+    assert "not UTF-8 text (the first at byte 0)" in str(e.value)
+    assert str(path) in str(e.value)

@@ -348,6 +348,15 @@ class JsonScan:
             paths = self._paths(con)
         except duckdb.Error as exc:
             raise _duckdb_failure(self.path, exc) from exc
+        except UnicodeDecodeError as exc:
+            # The JSON reader quoted the file's bytes in its message, which then could
+            # not be read as text: the bytes are not UTF-8. A JSON document is read
+            # whole (JSON lines set such a line aside instead).
+            at = first_non_utf8(self.path)
+            where = "" if at is None else f" (the first at byte {at:,})"
+            raise SchemaError(
+                self.path, f"cannot be read: it holds bytes that are not UTF-8 text{where}"
+            ) from exc
         if not paths:
             con.execute(
                 f"CREATE OR REPLACE TEMP TABLE {into} AS SELECT _row FROM {self._lines} WHERE false"
@@ -412,6 +421,35 @@ class JsonScan:
         for table in (self._lines, self._rejects, self._rejects_scan):
             if table:
                 con.execute(f"DROP TABLE IF EXISTS {table}")
+
+
+def first_non_utf8(path: Path, chunk: int = 2**20) -> int | None:
+    """The offset of the first byte of ``path`` that is not part of UTF-8 text, or None.
+
+    >>> import tempfile
+    >>> f = Path(tempfile.mkdtemp()) / "x.json"
+    >>> _ = f.write_bytes('{"a": "café '.encode() + bytes([255]) + b'"}')
+    >>> first_non_utf8(f), first_non_utf8(f, chunk=11)
+    (13, 13)
+    >>> _ = f.write_bytes("café".encode())
+    >>> first_non_utf8(f, chunk=4) is None
+    True
+    """
+    start, held = 0, b""  # where ``held`` (a character cut by the chunk) begins
+    with path.open("rb") as f:
+        while True:
+            data = f.read(chunk)
+            text = held + data
+            try:
+                text.decode("utf-8")
+                start, held = start + len(text), b""
+            except UnicodeDecodeError as exc:
+                cut = exc.reason == "unexpected end of data" and exc.end == len(text)
+                if not (cut and data):
+                    return start + exc.start
+                start, held = start + exc.start, text[exc.start :]
+            if not data:
+                return None
 
 
 def _json_path(keys: Sequence[str]) -> str:
