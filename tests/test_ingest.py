@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -302,6 +303,48 @@ def test_a_json_line_that_is_not_utf8_is_that_line_only(store: Store, tmp_path: 
         (2, None),
         (5, "ts"),
     ]
+
+
+_EXPORT = [
+    {
+        "id": str(i),
+        "created_at": f"2026-03-01T12:00:0{i}Z",
+        "comment": 'a, b ] } \\ " é',
+        "account": {"id": f"u{i}"},
+        "target_account": {"id": "t"},
+    }
+    for i in range(1, 5)
+]
+
+
+@pytest.mark.parametrize(
+    ("broken", "kept", "set_aside"),
+    [
+        # A download cut off inside the third record.
+        (lambda text: text[: text.index('"id": "3"') + 20], ["1", "2"], [3]),
+        # A stray byte in the second record's value.
+        (lambda text: text.replace('"id": "2"', '"id": 2x', 1), ["1", "3", "4"], [2]),
+        # A comma too many, and text after the array.
+        (lambda text: text.replace("\n },\n", "\n },,\n", 1) + "x", ["1", "2", "3", "4"], [2, 6]),
+    ],
+)
+def test_a_broken_json_array_keeps_its_whole_records(
+    store: Store, tmp_path: Path, broken: Any, kept: list[str], set_aside: list[int]
+) -> None:
+    """A JSON array (a moderation tool's export) that does not parse was refused whole,
+    under --on-error quarantine too: now each element is read on its own, the broken
+    ones named by their number and set aside, the others kept."""
+    f = tmp_path / "reports.json"
+    f.write_text(broken(json.dumps(_EXPORT, indent=1, ensure_ascii=False)), encoding="utf-8")
+    with pytest.raises(SchemaError) as e:
+        load(store, f, "mastodon")
+    assert (e.value.row, e.value.line) == (set_aside[0], None)
+    report = load(store, f, "mastodon", on_error="quarantine")
+    assert report.rows_set_aside == len(set_aside)
+    assert report.rows_read == len(kept) + len(set_aside)
+    assert rows(store, "SELECT report_id FROM reports ORDER BY 1") == [(k,) for k in kept]
+    assert rows(store, 'SELECT "row" FROM quarantine ORDER BY 1') == [(r,) for r in set_aside]
+    assert rows(store, "SELECT DISTINCT text FROM reports") == [(_EXPORT[0]["comment"],)]
 
 
 def test_wrong_type_is_named(store: Store, tmp_path: Path) -> None:

@@ -15,7 +15,10 @@ that files of any size stream through the database rather than through Python:
 
 from __future__ import annotations
 
+import gzip
+import os
 import re
+import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -257,27 +260,18 @@ class JsonScan:
     _rejects: str = field(default="", init=False)
     _rejects_scan: str = field(default="", init=False)
     _made: str = field(default="", init=False)
+    #: The JSON lines file a broken array was split into (see :func:`array_elements`).
+    _split: str = field(default="", init=False)
 
     def _load_lines(self, con: duckdb.DuckDBPyConnection) -> None:
         n = next(_SCAN_IDS)
         self._lines = f"concerted_lines_{n}"
         name, self._made = literal_path(self.path)
-        path = sql_literal(name)
         if self.records is None:
-            # JSON lines are read as lines of text, as long as a CSV's may be; a line
-            # the reader cannot take (bytes that are not UTF-8) goes to its rejects
-            # table, to be set aside as that line, not to fail the whole file.
-            self._rejects = f"concerted_line_rejects_{n}"
-            self._rejects_scan = f"concerted_line_rejects_scan_{n}"
-            source = (
-                f"SELECT row_number() OVER () AS _row, line FROM read_csv({path}, "
-                "columns = {'line': 'VARCHAR'}, header = false, delim = chr(0), quote = '', "
-                "escape = '', auto_detect = false, strict_mode = false, "
-                f"max_line_size = {_MAX_LINE_BYTES}, buffer_size = {_MAX_LINE_BYTES}, "
-                f"store_rejects = true, rejects_table = '{self._rejects}', "
-                f"rejects_scan = '{self._rejects_scan}')"
-            )
-        elif self.records == "$[*]":
+            self._read_lines(con, name, n)
+            return
+        path = sql_literal(name)
+        if self.records == "$[*]":
             # A top-level array streams element by element.
             source = (
                 f"SELECT row_number() OVER () AS _row, CAST(json AS VARCHAR) AS line "
@@ -291,9 +285,36 @@ class JsonScan:
                 f"FROM read_json_objects({path}, format = 'unstructured', "
                 f"maximum_object_size = {_MAX_DOCUMENT_BYTES}))"
             )
+        if self.records == "$[*]" and not _array_reads(name, self.path):
+            # A broken array (a value cut off, a stray byte or comma): each element read
+            # as a line of its own, so that one broken element is that record's error,
+            # not the whole file's. (Tried on a connection of its own: a failed read
+            # would abort the case's transaction.)
+            elements = array_elements(self.path)
+            if elements is not None:
+                handle, split = tempfile.mkstemp(prefix="concerted-elements-", suffix=".jsonl")
+                self._split = split
+                with os.fdopen(handle, "wb") as f:
+                    f.writelines(element + b"\n" for element in elements)
+                self._read_lines(con, split, n)
+                return
         con.execute(f"CREATE OR REPLACE TEMP TABLE {self._lines} AS {source}")
-        if not self._rejects:
-            return
+
+    def _read_lines(self, con: duckdb.DuckDBPyConnection, name: str, n: int) -> None:
+        # JSON lines are read as lines of text, as long as a CSV's may be; a line the
+        # reader cannot take (bytes that are not UTF-8) goes to its rejects table, to
+        # be set aside as that line, not to fail the whole file.
+        self._rejects = f"concerted_line_rejects_{n}"
+        self._rejects_scan = f"concerted_line_rejects_scan_{n}"
+        source = (
+            f"SELECT row_number() OVER () AS _row, line FROM read_csv({sql_literal(name)}, "
+            "columns = {'line': 'VARCHAR'}, header = false, delim = chr(0), quote = '', "
+            "escape = '', auto_detect = false, strict_mode = false, "
+            f"max_line_size = {_MAX_LINE_BYTES}, buffer_size = {_MAX_LINE_BYTES}, "
+            f"store_rejects = true, rejects_table = '{self._rejects}', "
+            f"rejects_scan = '{self._rejects_scan}')"
+        )
+        con.execute(f"CREATE OR REPLACE TEMP TABLE {self._lines} AS {source}")
         if con.execute(f"SELECT 1 FROM {self._rejects} LIMIT 1").fetchone() is None:
             return
         # Lines after a rejected one moved up; put them back at their line number.
@@ -418,9 +439,102 @@ class JsonScan:
 
     def release(self, con: duckdb.DuckDBPyConnection) -> None:
         remove(self._made)
+        if self._split:
+            Path(self._split).unlink(missing_ok=True)
         for table in (self._lines, self._rejects, self._rejects_scan):
             if table:
                 con.execute(f"DROP TABLE IF EXISTS {table}")
+
+
+def _array_reads(name: str, path: Path) -> bool:
+    """Whether DuckDB reads file ``name`` (``path``) as a JSON array, tried on a
+    connection of its own; True for a file too long to be split (it is read as before,
+    and fails as before)."""
+    if path.stat().st_size > _MAX_DOCUMENT_BYTES:
+        return True
+    probe = duckdb.connect(config={"threads": 1})
+    try:
+        probe.execute(
+            f"SELECT count(*) FROM read_json_objects({sql_literal(name)}, format = 'array')"
+        ).fetchone()
+        return True
+    except duckdb.OutOfMemoryException:
+        return True
+    except (duckdb.Error, UnicodeDecodeError):
+        return False
+    finally:
+        probe.close()
+
+
+#: What splits an array's text into its elements: a string (to its closing quote, or
+#: the end of a cut file), a bracket or a comma.
+_ARRAY_TOKENS = re.compile(rb'"(?:[^"\\]|\\.)*(?:"|\Z)|[][{},]', re.DOTALL)
+
+
+def array_elements(path: Path) -> list[bytes] | None:
+    r"""The elements of the JSON array that ``path`` holds (after gzip for ``.gz``), as
+    text each on one line, found without parsing them, so that a broken one does not
+    hide the others: a value cut off at the end of the file is the last element, and
+    an element that is not JSON stays so (a line break inside one of its strings, where
+    JSON allows none, becomes a control byte, which JSON allows there neither; an empty
+    element, a lone comma). What follows the array is one more element. None when the
+    file is not an array, or is longer than a document may be.
+
+    >>> import tempfile
+    >>> f = Path(tempfile.mkdtemp()) / "x.json"
+    >>> _ = f.write_bytes(b'[{"a": "x,]"},\n {"a": 1x},, {"b": [1,\n 2]}, {"c": "cut')
+    >>> array_elements(f)
+    [b'{"a": "x,]"}', b'{"a": 1x}', b',', b'{"b": [1,  2]}', b'{"c": "cut']
+    >>> _ = f.write_bytes(b' [ ] ')
+    >>> array_elements(f), array_elements(f) if f.write_bytes(b'{"a": [1]}') else 0
+    ([], None)
+    """
+    if path.stat().st_size > _MAX_DOCUMENT_BYTES:
+        return None
+    opener = gzip.open if path.suffix.lower() == ".gz" else open
+    try:
+        with opener(path, "rb") as f:
+            data = f.read(_MAX_DOCUMENT_BYTES + 1)
+    except (OSError, EOFError):
+        return None
+    if len(data) > _MAX_DOCUMENT_BYTES:
+        return None
+    start = len(data) - len(data.lstrip(b"\xef\xbb\xbf \t\r\n"))
+    if data[start : start + 1] != b"[":
+        return None
+    elements: list[bytes] = []
+    depth, begun, end = 1, start + 1, len(data)
+    for token in _ARRAY_TOKENS.finditer(data, start + 1):
+        c = token.group()
+        if c in (b"[", b"{"):
+            depth += 1
+        elif c in (b"]", b"}"):
+            depth -= 1
+            if depth == 0:
+                end = token.start()
+                break
+        elif c == b"," and depth == 1:
+            elements.append(data[begun : token.start()])
+            begun = token.end()
+    elements.append(data[begun:end])
+    out = [_one_line(e.strip(b" \t\r\n")) or b"," for e in elements]
+    if out == [b","]:
+        out = []  # an empty array
+    rest = data[end + 1 :].strip(b" \t\r\n")
+    if rest:
+        out.append(_one_line(rest))
+    return out
+
+
+def _one_line(element: bytes) -> bytes:
+    """``element`` on one line: its line breaks blanks where all are between tokens,
+    control bytes where a string holds one (the element is broken either way)."""
+    broken = any(
+        t.group()[:1] == b'"' and (b"\n" in t.group() or b"\r" in t.group())
+        for t in _ARRAY_TOKENS.finditer(element)
+    )
+    mark = b"\x01" if broken else b" "
+    return element.replace(b"\r", mark).replace(b"\n", mark)
 
 
 def first_non_utf8(path: Path, chunk: int = 2**20) -> int | None:
