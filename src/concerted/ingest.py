@@ -34,16 +34,9 @@ from typing import Literal
 import duckdb
 
 from concerted import __version__, adapters, engines, paths
-from concerted.adapters.base import (
-    Adapter,
-    AdapterOptions,
-    RawTable,
-    Reject,
-    drop_scan,
-    read_failure,
-    scanned_columns,
-)
+from concerted.adapters.base import Adapter, AdapterOptions, RawTable, Reject
 from concerted.adapters.generic import stem
+from concerted.adapters.scans import drop_scan, read_failure, scanned_columns
 from concerted.engines.base import Engine
 from concerted.errors import ConfigError, SchemaError, StoreError
 from concerted.privacy import JSON_TOKENS, Pseudonymiser

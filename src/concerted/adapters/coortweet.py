@@ -23,7 +23,8 @@ from pathlib import Path
 from typing import ClassVar
 
 from concerted.actions import ACTION_KINDS
-from concerted.adapters.base import AdapterOptions, RawTable, Scan, scan_by_extension
+from concerted.adapters.base import AdapterOptions, RawTable, Scan
+from concerted.adapters.scans import scan_by_extension
 from concerted.errors import ConfigError, SchemaError
 from concerted.schema import quote_ident, sql_literal
 

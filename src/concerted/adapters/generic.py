@@ -14,14 +14,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import ClassVar
 
-from concerted.adapters.base import (
-    AdapterOptions,
-    RawTable,
-    Scan,
-    check_table,
-    contract_layout,
-    scan_by_extension,
-)
+from concerted.adapters.base import AdapterOptions, RawTable, Scan, check_table, contract_layout
+from concerted.adapters.scans import scan_by_extension
 from concerted.schema import INPUT_TABLES
 
 __all__ = ["Generic", "stem"]

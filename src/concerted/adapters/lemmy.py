@@ -24,8 +24,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import ClassVar
 
-from concerted.adapters.base import AdapterOptions, RawTable, Scan, scan_by_extension
+from concerted.adapters.base import AdapterOptions, RawTable, Scan
 from concerted.adapters.moderation import pick, report_table
+from concerted.adapters.scans import scan_by_extension
 from concerted.schema import sql_literal
 
 __all__ = ["Lemmy"]

@@ -18,14 +18,8 @@ from typing import Any
 
 import duckdb
 
-from concerted.adapters.base import (
-    Adapter,
-    AdapterOptions,
-    JsonScan,
-    RawTable,
-    Reject,
-    scanned_columns,
-)
+from concerted.adapters.base import Adapter, AdapterOptions, RawTable, Reject
+from concerted.adapters.scans import JsonScan, scanned_columns
 from concerted.schema import CONTRACTS, quote_ident, sql_literal
 
 __all__ = ["pick", "records_to_reports", "report_table"]

@@ -36,14 +36,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import ClassVar
 
-from concerted.adapters.base import (
-    AdapterOptions,
-    CsvScan,
-    RawTable,
-    Scan,
-    scan_by_extension,
-    select_columns,
-)
+from concerted.adapters.base import AdapterOptions, RawTable, Scan, select_columns
+from concerted.adapters.scans import CsvScan, scan_by_extension
 from concerted.errors import SchemaError
 from concerted.schema import quote_ident, sql_literal
 

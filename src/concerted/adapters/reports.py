@@ -34,13 +34,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import ClassVar
 
-from concerted.adapters.base import (
-    AdapterOptions,
-    RawTable,
-    Scan,
-    contract_layout,
-    scan_by_extension,
-)
+from concerted.adapters.base import AdapterOptions, RawTable, Scan, contract_layout
+from concerted.adapters.scans import scan_by_extension
 from concerted.errors import ConfigError
 
 __all__ = ["Reports"]

@@ -49,13 +49,8 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import ClassVar
 
-from concerted.adapters.base import (
-    AdapterOptions,
-    RawTable,
-    Scan,
-    scan_by_extension,
-    select_columns,
-)
+from concerted.adapters.base import AdapterOptions, RawTable, Scan, select_columns
+from concerted.adapters.scans import scan_by_extension
 from concerted.errors import SchemaError
 from concerted.schema import quote_ident
 

@@ -1,0 +1,594 @@
+"""The readers adapters share: a file loaded into DuckDB as it is, every record with
+its record number ``_row``, and every record that could not be read returned as a
+:class:`~concerted.adapters.base.Reject` (never skipped, never failing the file where
+the rest can be read).
+
+- :class:`CsvScan`: delimited text with a header line, every field as text; broken
+  lines go to DuckDB's rejects table.
+- :class:`JsonScan`: JSON lines, read line by line, or an array of objects in a
+  document; an array that does not parse is split into its elements
+  (:func:`array_elements`) and read as lines, so a broken record is its own error.
+- :class:`ParquetScan`: a Parquet file; its columns keep their types.
+
+:func:`scan_by_extension` picks one from a file's name; :func:`read_failure` turns what
+DuckDB raised while reading into the message that names the file.
+"""
+
+from __future__ import annotations
+
+import gzip
+import os
+import re
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import duckdb
+
+from concerted.adapters.base import AdapterOptions, Reject, Scan
+from concerted.errors import ConfigError, SchemaError
+from concerted.paths import literal_path, remove
+from concerted.schema import quote_ident, sql_literal
+
+__all__ = [
+    "CsvScan",
+    "JsonScan",
+    "ParquetScan",
+    "array_elements",
+    "drop_scan",
+    "first_non_utf8",
+    "read_failure",
+    "scan_by_extension",
+    "scanned_columns",
+]
+
+
+def read_failure(path: Path, exc: duckdb.Error) -> Exception:
+    """The error to raise for ``exc``, raised while reading ``path``: a
+    :class:`SchemaError` naming the file, or ``exc`` itself when memory ran out."""
+    return _duckdb_failure(path, exc)
+
+
+def _duckdb_failure(path: Path, exc: duckdb.Error) -> Exception:
+    if isinstance(exc, duckdb.OutOfMemoryException):
+        return exc  # not the file's fault: the caller says what to do about memory
+    text = str(exc)
+    message = text.split("\n")[0]
+    longest = re.search(r"Actual Size:\s*(\d+)", text)
+    if "Maximum line size" in text and longest:
+        # DuckDB's line number for it is not the file's: none is given.
+        return SchemaError(
+            path,
+            f"a line of {int(longest.group(1)):,} bytes is longer than the "
+            f"{_MAX_LINE_BYTES // 2**20} MiB read in one line",
+        )
+    return SchemaError(path, f"cannot be read: {message}")
+
+
+_SCAN_IDS = iter(range(1, 1 << 62))
+# The longest CSV line read: DuckDB's default limit is 2 MB, and a longer line (a post
+# with an embedded image, a long thread) failed the whole file. The reader's buffer
+# stays the size DuckDB gives it by default (16 times its default line limit).
+_MAX_LINE_BYTES = 32 * 2**20
+# A JSON document holding its records in a nested array is read whole (DuckDB buffers
+# twice this); JSON lines and top-level arrays stream instead.
+_MAX_DOCUMENT_BYTES = 256 * 2**20
+# DuckDB evaluates both sides of AND, and json_type() fails on malformed JSON.
+_IS_OBJECT = "CASE WHEN json_valid(line) THEN json_type(line) = 'OBJECT' ELSE false END"
+
+
+@dataclass
+class CsvScan:
+    """A delimited text file with a header line; every field read as text.
+
+    Lines that do not split into the header's columns go to DuckDB's rejects table and
+    come back as :class:`Reject`; the record numbers of the other rows are corrected
+    for them, so that row N is the file's N-th record.
+    """
+
+    path: Path
+    delimiter: str | None = None
+    _rejects: str = field(default="", init=False)
+    _rejects_scan: str = field(default="", init=False)
+    _made: str = field(default="", init=False)
+
+    def materialize(self, con: duckdb.DuckDBPyConnection, into: str) -> None:
+        if self.path.stat().st_size == 0:
+            raise SchemaError(self.path, "empty file: not even a header line")
+        n = next(_SCAN_IDS)
+        self._rejects = f"concerted_rejects_{n}"
+        self._rejects_scan = f"concerted_rejects_scan_{n}"
+        options = [
+            "header = true",
+            "all_varchar = true",
+            f"max_line_size = {_MAX_LINE_BYTES}",
+            f"buffer_size = {_MAX_LINE_BYTES}",
+            "store_rejects = true",
+            f"rejects_table = '{self._rejects}'",
+            f"rejects_scan = '{self._rejects_scan}'",
+        ]
+        if self.delimiter is not None:
+            options.append(f"delim = {sql_literal(self.delimiter)}")
+        name, self._made = literal_path(self.path)
+        reader = f"read_csv({sql_literal(name)}, {', '.join(options)})"
+        try:
+            con.execute(
+                f"CREATE OR REPLACE TEMP TABLE {into} AS "
+                f"SELECT row_number() OVER () AS _row, * FROM {reader}"
+            )
+        except duckdb.Error as exc:
+            raise _duckdb_failure(self.path, exc) from exc
+        if con.execute(f"SELECT 1 FROM {self._rejects} LIMIT 1").fetchone() is None:
+            return
+        # Rows after a rejected line moved up; put them back at their record number.
+        con.execute(
+            f"""
+            UPDATE {into} SET _row = _row + (
+                SELECT count(*) FROM (
+                    SELECT line - 1 - row_number() OVER (ORDER BY line) AS before
+                    FROM (SELECT DISTINCT line FROM {self._rejects})
+                ) WHERE before < {into}._row
+            )
+            """
+        )
+
+    def rejects(self, con: duckdb.DuckDBPyConnection) -> list[Reject]:
+        rows = con.execute(
+            f"""
+            SELECT line, arg_min(column_name, column_idx), arg_min(error_type, column_idx),
+                   arg_min(error_message, column_idx), arg_min(csv_line, column_idx)
+            FROM {self._rejects} GROUP BY line ORDER BY line
+            """
+        ).fetchall()
+        return [
+            Reject(
+                row=int(line) - 1,
+                line=int(line),
+                column=name,
+                reason=f"broken line ({str(kind).lower()}: {message})",
+                raw=raw,
+            )
+            for line, name, kind, message, raw in rows
+        ]
+
+    def release(self, con: duckdb.DuckDBPyConnection) -> None:
+        remove(self._made)
+        for table in (self._rejects, self._rejects_scan):
+            if table:
+                con.execute(f"DROP TABLE IF EXISTS {table}")
+
+
+@dataclass
+class JsonScan:
+    """JSON records: one object a line (JSONL), or an array of objects in one document.
+
+    ``records`` is a JSON path to the array in a document (``$[*]`` for a top-level
+    array, ``$.result.posts[*]`` for CrowdTangle's API); None reads JSON lines. Nested
+    objects become dotted columns (``account.name``), up to three levels; arrays stay
+    JSON text, which the contract's list type parses. A line that is not a JSON object
+    is a :class:`Reject`, never skipped; blank lines are no records.
+    """
+
+    path: Path
+    records: str | None = None
+    depth: int = 3
+    _lines: str = field(default="", init=False)
+    _rejects: str = field(default="", init=False)
+    _rejects_scan: str = field(default="", init=False)
+    _made: str = field(default="", init=False)
+    #: The JSON lines file a broken array was split into (see :func:`array_elements`).
+    _split: str = field(default="", init=False)
+
+    def _load_lines(self, con: duckdb.DuckDBPyConnection) -> None:
+        n = next(_SCAN_IDS)
+        self._lines = f"concerted_lines_{n}"
+        name, self._made = literal_path(self.path)
+        if self.records is None:
+            self._read_lines(con, name, n)
+            return
+        path = sql_literal(name)
+        if self.records == "$[*]":
+            # A top-level array streams element by element.
+            source = (
+                f"SELECT row_number() OVER () AS _row, CAST(json AS VARCHAR) AS line "
+                f"FROM read_json_objects({path}, format = 'array')"
+            )
+        else:
+            # An array inside a document: the document must fit in memory.
+            source = (
+                f"SELECT row_number() OVER () AS _row, CAST(record AS VARCHAR) AS line FROM ("
+                f"SELECT unnest(json_extract(json, {sql_literal(self.records)})) AS record "
+                f"FROM read_json_objects({path}, format = 'unstructured', "
+                f"maximum_object_size = {_MAX_DOCUMENT_BYTES}))"
+            )
+        if self.records == "$[*]" and not _array_reads(name, self.path):
+            # A broken array (a value cut off, a stray byte or comma): each element read
+            # as a line of its own, so that one broken element is that record's error,
+            # not the whole file's. (Tried on a connection of its own: a failed read
+            # would abort the case's transaction.)
+            elements = array_elements(self.path)
+            if elements is not None:
+                handle, split = tempfile.mkstemp(prefix="concerted-elements-", suffix=".jsonl")
+                self._split = split
+                with os.fdopen(handle, "wb") as f:
+                    f.writelines(element + b"\n" for element in elements)
+                self._read_lines(con, split, n)
+                return
+        con.execute(f"CREATE OR REPLACE TEMP TABLE {self._lines} AS {source}")
+
+    def _read_lines(self, con: duckdb.DuckDBPyConnection, name: str, n: int) -> None:
+        # JSON lines are read as lines of text, as long as a CSV's may be; a line the
+        # reader cannot take (bytes that are not UTF-8) goes to its rejects table, to
+        # be set aside as that line, not to fail the whole file.
+        self._rejects = f"concerted_line_rejects_{n}"
+        self._rejects_scan = f"concerted_line_rejects_scan_{n}"
+        source = (
+            f"SELECT row_number() OVER () AS _row, line FROM read_csv({sql_literal(name)}, "
+            "columns = {'line': 'VARCHAR'}, header = false, delim = chr(0), quote = '', "
+            "escape = '', auto_detect = false, strict_mode = false, "
+            f"max_line_size = {_MAX_LINE_BYTES}, buffer_size = {_MAX_LINE_BYTES}, "
+            f"store_rejects = true, rejects_table = '{self._rejects}', "
+            f"rejects_scan = '{self._rejects_scan}')"
+        )
+        con.execute(f"CREATE OR REPLACE TEMP TABLE {self._lines} AS {source}")
+        if con.execute(f"SELECT 1 FROM {self._rejects} LIMIT 1").fetchone() is None:
+            return
+        # Lines after a rejected one moved up; put them back at their line number.
+        con.execute(
+            f"""
+            UPDATE {self._lines} SET _row = _row + (
+                SELECT count(*) FROM (
+                    SELECT line - row_number() OVER (ORDER BY line) AS before
+                    FROM (SELECT DISTINCT line FROM {self._rejects})
+                ) WHERE before < {self._lines}._row
+            )
+            """
+        )
+
+    def _paths(self, con: duckdb.DuckDBPyConnection) -> list[list[str]]:
+        """The key paths present, nested objects expanded."""
+        found: list[list[str]] = []
+        frontier: list[list[str]] = [[]]
+        for _ in range(self.depth):
+            next_frontier: list[list[str]] = []
+            for prefix in frontier:
+                pointer = _json_path(prefix)
+                rows = con.execute(
+                    f"""
+                    WITH o AS (
+                        SELECT _row, json_extract(line, {sql_literal(pointer)}) AS j
+                        FROM {self._lines}
+                        WHERE {_IS_OBJECT}
+                    )
+                    SELECT k, bool_or(json_type(json_extract(j, '$."' || k || '"')) = 'OBJECT')
+                    FROM (
+                        SELECT _row, j, unnest(json_keys(j)) AS k FROM o
+                        WHERE json_type(j) = 'OBJECT'
+                    )
+                    GROUP BY k ORDER BY min(_row), k
+                    """
+                ).fetchall()
+                for key, nested in rows:
+                    path = [*prefix, str(key)]
+                    # An object is a column (its JSON text) and so is each of its keys.
+                    found.append(path)
+                    if nested and len(path) < self.depth:
+                        next_frontier.append(path)
+            frontier = next_frontier
+            if not frontier:
+                break
+        return found
+
+    def materialize(self, con: duckdb.DuckDBPyConnection, into: str) -> None:
+        try:
+            self._load_lines(con)
+            paths = self._paths(con)
+        except duckdb.Error as exc:
+            raise _duckdb_failure(self.path, exc) from exc
+        except UnicodeDecodeError as exc:
+            # The JSON reader quoted the file's bytes in its message, which then could
+            # not be read as text: the bytes are not UTF-8. A JSON document is read
+            # whole (JSON lines set such a line aside instead).
+            at = first_non_utf8(self.path)
+            where = "" if at is None else f" (the first at byte {at:,})"
+            raise SchemaError(
+                self.path, f"cannot be read: it holds bytes that are not UTF-8 text{where}"
+            ) from exc
+        if not paths:
+            con.execute(
+                f"CREATE OR REPLACE TEMP TABLE {into} AS SELECT _row FROM {self._lines} WHERE false"
+            )
+            return
+        pointers = ", ".join(sql_literal(_json_path(p)) for p in paths)
+        columns = ", ".join(
+            f"v[{i}] AS {quote_ident('.'.join(p))}" for i, p in enumerate(paths, start=1)
+        )
+        con.execute(
+            f"""
+            CREATE OR REPLACE TEMP TABLE {into} AS
+            SELECT _row, {columns} FROM (
+                SELECT _row, json_extract_string(line, [{pointers}]) AS v FROM {self._lines}
+                WHERE {_IS_OBJECT}
+            )
+            """
+        )
+
+    def rejects(self, con: duckdb.DuckDBPyConnection) -> list[Reject]:
+        rows = con.execute(
+            f"""
+            SELECT _row, line, json_valid(line) FROM {self._lines}
+            WHERE trim(line) <> ''
+              AND NOT ({_IS_OBJECT})
+            ORDER BY _row
+            """
+        ).fetchall()
+        found = [
+            Reject(
+                row=int(row),
+                line=int(row) if self.records is None else None,
+                column=None,
+                reason="not a JSON object" if valid else "broken JSON",
+                raw=line,
+            )
+            for row, line, valid in rows
+        ]
+        if self._rejects:
+            unread = con.execute(
+                f"""
+                SELECT line, arg_min(error_type, column_idx), arg_min(error_message, column_idx),
+                       arg_min(csv_line, column_idx)
+                FROM {self._rejects} GROUP BY line ORDER BY line
+                """
+            ).fetchall()
+            found += [
+                Reject(
+                    row=int(line),
+                    line=int(line),
+                    column=None,
+                    reason=f"broken line ({str(kind).lower()}: {message})",
+                    raw=raw,
+                )
+                for line, kind, message, raw in unread
+            ]
+            found.sort(key=lambda r: r.row or 0)
+        return found
+
+    def release(self, con: duckdb.DuckDBPyConnection) -> None:
+        remove(self._made)
+        if self._split:
+            Path(self._split).unlink(missing_ok=True)
+        for table in (self._lines, self._rejects, self._rejects_scan):
+            if table:
+                con.execute(f"DROP TABLE IF EXISTS {table}")
+
+
+def _array_reads(name: str, path: Path) -> bool:
+    """Whether DuckDB reads file ``name`` (``path``) as a JSON array, tried on a
+    connection of its own; True for a file too long to be split (it is read as before,
+    and fails as before)."""
+    if path.stat().st_size > _MAX_DOCUMENT_BYTES:
+        return True
+    probe = duckdb.connect(config={"threads": 1})
+    try:
+        probe.execute(
+            f"SELECT count(*) FROM read_json_objects({sql_literal(name)}, format = 'array')"
+        ).fetchone()
+        return True
+    except duckdb.OutOfMemoryException:
+        return True
+    except (duckdb.Error, UnicodeDecodeError):
+        return False
+    finally:
+        probe.close()
+
+
+#: What splits an array's text into its elements: a string (to its closing quote, or
+#: the end of a cut file), a bracket or a comma.
+_ARRAY_TOKENS = re.compile(rb'"(?:[^"\\]|\\.)*(?:"|\Z)|[][{},]', re.DOTALL)
+
+
+def array_elements(path: Path) -> list[bytes] | None:
+    r"""The elements of the JSON array that ``path`` holds (after gzip for ``.gz``), as
+    text each on one line, found without parsing them, so that a broken one does not
+    hide the others: a value cut off at the end of the file is the last element, and
+    an element that is not JSON stays so (a line break inside one of its strings, where
+    JSON allows none, becomes a control byte, which JSON allows there neither; an empty
+    element, a lone comma). What follows the array is one more element. None when the
+    file is not an array, or is longer than a document may be.
+
+    >>> import tempfile
+    >>> f = Path(tempfile.mkdtemp()) / "x.json"
+    >>> _ = f.write_bytes(b'[{"a": "x,]"},\n {"a": 1x},, {"b": [1,\n 2]}, {"c": "cut')
+    >>> array_elements(f)
+    [b'{"a": "x,]"}', b'{"a": 1x}', b',', b'{"b": [1,  2]}', b'{"c": "cut']
+    >>> _ = f.write_bytes(b' [ ] ')
+    >>> array_elements(f), array_elements(f) if f.write_bytes(b'{"a": [1]}') else 0
+    ([], None)
+    """
+    if path.stat().st_size > _MAX_DOCUMENT_BYTES:
+        return None
+    opener = gzip.open if path.suffix.lower() == ".gz" else open
+    try:
+        with opener(path, "rb") as f:
+            data = f.read(_MAX_DOCUMENT_BYTES + 1)
+    except (OSError, EOFError):
+        return None
+    if len(data) > _MAX_DOCUMENT_BYTES:
+        return None
+    start = len(data) - len(data.lstrip(b"\xef\xbb\xbf \t\r\n"))
+    if data[start : start + 1] != b"[":
+        return None
+    elements: list[bytes] = []
+    depth, begun, end = 1, start + 1, len(data)
+    for token in _ARRAY_TOKENS.finditer(data, start + 1):
+        c = token.group()
+        if c in (b"[", b"{"):
+            depth += 1
+        elif c in (b"]", b"}"):
+            depth -= 1
+            if depth == 0:
+                end = token.start()
+                break
+        elif c == b"," and depth == 1:
+            elements.append(data[begun : token.start()])
+            begun = token.end()
+    elements.append(data[begun:end])
+    out = [_one_line(e.strip(b" \t\r\n")) or b"," for e in elements]
+    if out == [b","]:
+        out = []  # an empty array
+    rest = data[end + 1 :].strip(b" \t\r\n")
+    if rest:
+        out.append(_one_line(rest))
+    return out
+
+
+def _one_line(element: bytes) -> bytes:
+    """``element`` on one line: its line breaks blanks where all are between tokens,
+    control bytes where a string holds one (the element is broken either way)."""
+    broken = any(
+        t.group()[:1] == b'"' and (b"\n" in t.group() or b"\r" in t.group())
+        for t in _ARRAY_TOKENS.finditer(element)
+    )
+    mark = b"\x01" if broken else b" "
+    return element.replace(b"\r", mark).replace(b"\n", mark)
+
+
+def first_non_utf8(path: Path, chunk: int = 2**20) -> int | None:
+    """The offset of the first byte of ``path`` that is not part of UTF-8 text, or None.
+
+    >>> import tempfile
+    >>> f = Path(tempfile.mkdtemp()) / "x.json"
+    >>> _ = f.write_bytes('{"a": "café '.encode() + bytes([255]) + b'"}')
+    >>> first_non_utf8(f), first_non_utf8(f, chunk=11)
+    (13, 13)
+    >>> _ = f.write_bytes("café".encode())
+    >>> first_non_utf8(f, chunk=4) is None
+    True
+    """
+    start, held = 0, b""  # where ``held`` (a character cut by the chunk) begins
+    with path.open("rb") as f:
+        while True:
+            data = f.read(chunk)
+            text = held + data
+            try:
+                text.decode("utf-8")
+                start, held = start + len(text), b""
+            except UnicodeDecodeError as exc:
+                cut = exc.reason == "unexpected end of data" and exc.end == len(text)
+                if not (cut and data):
+                    return start + exc.start
+                start, held = start + exc.start, text[exc.start :]
+            if not data:
+                return None
+
+
+def _json_path(keys: Sequence[str]) -> str:
+    return "$" + "".join('."' + k.replace('"', '\\"') + '"' for k in keys)
+
+
+@dataclass
+class ParquetScan:
+    """A Parquet file; its columns keep their types.
+
+    A file whose name reads as itself is scanned through a view: Parquet is typed and
+    columnar already, and the rows that typing reads once need no copy beside the file
+    (a copy cost a tenth of an ingest's memory and time). A name holding pattern
+    characters is read through a link that :meth:`release` removes, so its rows are
+    copied into a table first.
+    """
+
+    path: Path
+    #: Whether the scan is a view, read again by every query over it (a broken page
+    #: then fails those queries: :func:`read_failure` names the file).
+    lazy: bool = field(default=False, init=False)
+    _made: str = field(default="", init=False)
+
+    def materialize(self, con: duckdb.DuckDBPyConnection, into: str) -> None:
+        name, self._made = literal_path(self.path)
+        self.lazy = not self._made
+        kind = "VIEW" if self.lazy else "TABLE"
+        try:
+            con.execute(
+                f"CREATE OR REPLACE TEMP {kind} {into} AS "
+                f"SELECT file_row_number + 1 AS _row, * EXCLUDE (file_row_number) "
+                f"FROM read_parquet({sql_literal(name)}, file_row_number = true)"
+            )
+            if kind == "VIEW":
+                # A view binds lazily: a file that cannot be read fails here, as a table did.
+                con.execute(f"SELECT count(*) FROM {into}").fetchone()
+        except duckdb.Error as exc:
+            raise _duckdb_failure(self.path, exc) from exc
+
+    def rejects(self, con: duckdb.DuckDBPyConnection) -> list[Reject]:
+        return []
+
+    def release(self, con: duckdb.DuckDBPyConnection) -> None:
+        remove(self._made)
+
+
+def scanned_columns(
+    con: duckdb.DuckDBPyConnection, path: Path, name: str = "scan"
+) -> dict[str, str]:
+    """The columns of what :meth:`Scan.materialize` made as ``name``, each with its
+    DuckDB type; a :class:`SchemaError` for a column name that no SQL can hold (a NUL
+    character), whatever the file's header says.
+
+    >>> con = duckdb.connect()
+    >>> _ = con.execute('CREATE TABLE scan ("a b" INTEGER, "c""d" VARCHAR)')
+    >>> scanned_columns(con, Path("f.csv"))
+    {'a b': 'INTEGER', 'c"d': 'VARCHAR'}
+    """
+    columns = {str(c): str(kind) for c, kind, *_ in con.sql(f"DESCRIBE {name}").fetchall()}
+    # The file's own columns, numbered as its header has them (``_row`` is the scan's).
+    for number, column in enumerate((c for c in columns if c != "_row"), start=1):
+        if "\x00" in column:
+            shown = column.replace("\x00", "\\0")
+            raise SchemaError(
+                path,
+                f"column {number}'s name '{shown}' holds a NUL character; rename it in the "
+                "file's header",
+                column=shown,
+            )
+    return columns
+
+
+def drop_scan(con: duckdb.DuckDBPyConnection, name: str) -> None:
+    """Drop what :meth:`Scan.materialize` made as ``name``, a table or a view."""
+    found = con.execute(
+        "SELECT table_type FROM information_schema.tables "
+        "WHERE table_name = ? AND table_schema = 'main' AND table_catalog = 'temp'",
+        [name],
+    ).fetchone()
+    if found is not None:
+        kind = "VIEW" if found[0] == "VIEW" else "TABLE"
+        con.execute(f"DROP {kind} {quote_ident(name)}")
+
+
+def scan_by_extension(path: Path, options: AdapterOptions) -> Scan:
+    """The scan a file's name asks for: ``.csv``, ``.tsv``, ``.jsonl``/``.ndjson``,
+    ``.json`` (an array of objects) or ``.parquet``; ``.gz`` after any text format."""
+    suffixes = [s.lower() for s in path.suffixes]
+    if suffixes and suffixes[-1] == ".gz":
+        suffixes = suffixes[:-1]
+        if not _is_gzip(path):
+            raise SchemaError(path, "named .gz but not gzip-compressed")
+    ext = suffixes[-1] if suffixes else ""
+    if ext == ".parquet" or ext == ".pq":
+        return ParquetScan(path)
+    if ext in (".jsonl", ".ndjson"):
+        return JsonScan(path)
+    if ext == ".json":
+        return JsonScan(path, records="$[*]")
+    if ext == ".tsv" or ext == ".tab":
+        return CsvScan(path, delimiter=options.delimiter or "\t")
+    if ext in (".csv", ".txt", ""):
+        return CsvScan(path, delimiter=options.delimiter)
+    raise ConfigError(
+        f"{path}: cannot tell the file type from {ext!r}; use .csv, .tsv, .jsonl, .json or .parquet"
+    )
+
+
+def _is_gzip(path: Path) -> bool:
+    with path.open("rb") as fh:
+        return fh.read(2) == b"\x1f\x8b"
