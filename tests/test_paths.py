@@ -52,31 +52,29 @@ def test_a_parquet_file_with_pattern_characters_reads_that_file_only(tmp_path: P
         assert store.con.execute("SELECT post_id FROM posts").fetchall() == [("p",)]
 
 
-def test_a_field_over_two_megabytes_is_read(tmp_path: Path) -> None:
-    """DuckDB's default line limit (2 MiB) failed the whole file on line 1."""
-    path = tmp_path / "posts.csv"
-    long_text = "a" * 3_000_000
-    path.write_text(
-        _HEADER + f"p1,a1,x,2020-01-01T00:00:00Z,{long_text}\np2,a2,x,2020-01-01T00:00:01Z,hi\n",
-        encoding="utf-8",
-    )
-    store, reports = open_case([path], None, _OPTIONS)
-    with store:
-        lengths = store.con.execute("SELECT length(text) FROM posts ORDER BY post_id").fetchall()
-    assert lengths == [(3_000_000,), (2,)]
-    assert reports[0].rows_read == 2
+_JSON_ROW = '{"post_id": "%s", "account_id": "a", "platform": "x", "ts": "%s", "text": "%s"}\n'
 
 
-def test_a_json_line_over_two_megabytes_is_read(tmp_path: Path) -> None:
-    """JSON lines were read with DuckDB's default line limit: a 3 MB line failed the
-    whole file, said to be longer than the 32 MiB that CSV lines may be."""
-    path = tmp_path / "posts.jsonl"
-    row = '{"post_id": "%s", "account_id": "a", "platform": "x", "ts": "%s", "text": "%s"}\n'
-    path.write_text(
-        row % ("p1", "2020-01-01T00:00:00Z", "a" * 3_000_000)
-        + row % ("p2", "2020-01-01T00:00:01Z", "hi"),
-        encoding="utf-8",
-    )
+@pytest.mark.parametrize(
+    ("name", "text"),
+    [
+        # DuckDB's default line limit (2 MiB) failed the whole file on line 1.
+        (
+            "posts.csv",
+            _HEADER + "p1,a1,x,2020-01-01T00:00:00Z,{long}\np2,a2,x,2020-01-01T00:00:01Z,hi\n",
+        ),
+        # JSON lines kept that limit after CSV lines lost it: a 3 MB line failed the
+        # whole file, said to be longer than the 32 MiB that CSV lines may be.
+        (
+            "posts.jsonl",
+            _JSON_ROW % ("p1", "2020-01-01T00:00:00Z", "{long}")
+            + _JSON_ROW % ("p2", "2020-01-01T00:00:01Z", "hi"),
+        ),
+    ],
+)
+def test_a_line_over_two_megabytes_is_read(tmp_path: Path, name: str, text: str) -> None:
+    path = tmp_path / name
+    path.write_text(text.replace("{long}", "a" * 3_000_000), encoding="utf-8")
     store, reports = open_case([path], None, _OPTIONS)
     with store:
         lengths = store.con.execute("SELECT length(text) FROM posts ORDER BY post_id").fetchall()
