@@ -202,11 +202,11 @@ class JsonScan:
                 f"FROM read_json_objects({path}, format = 'unstructured', "
                 f"maximum_object_size = {_MAX_DOCUMENT_BYTES}))"
             )
-        if self.records == "$[*]" and not _array_reads(name, self.path):
+        if self.records == "$[*]" and not _array_reads(con, name, self.path):
             # A broken array (a value cut off, a stray byte or comma): each element read
             # as a line of its own, so that one broken element is that record's error,
-            # not the whole file's. (Tried on a connection of its own: a failed read
-            # would abort the case's transaction.)
+            # not the whole file's. (Tried on a cursor: a failed read on ``con`` would
+            # abort the case's transaction.)
             elements = array_elements(self.path)
             if elements is not None:
                 handle, split = tempfile.mkstemp(prefix="concerted-elements-", suffix=".jsonl")
@@ -363,13 +363,14 @@ class JsonScan:
                 con.execute(f"DROP TABLE IF EXISTS {table}")
 
 
-def _array_reads(name: str, path: Path) -> bool:
-    """Whether DuckDB reads file ``name`` (``path``) as a JSON array, tried on a
-    connection of its own; True for a file too long to be split (it is read as before,
-    and fails as before)."""
+def _array_reads(con: duckdb.DuckDBPyConnection, name: str, path: Path) -> bool:
+    """Whether DuckDB reads file ``name`` (``path``) as a JSON array, tried on a cursor
+    of ``con`` (a connection of its own to the same database, whose failed read leaves
+    ``con``'s transaction as it was); True for a file too long to be split (it is read
+    as before, and fails as before)."""
     if path.stat().st_size > _MAX_DOCUMENT_BYTES:
         return True
-    probe = duckdb.connect(config={"threads": 1})
+    probe = con.cursor()
     try:
         probe.execute(
             f"SELECT count(*) FROM read_json_objects({sql_literal(name)}, format = 'array')"
