@@ -326,6 +326,8 @@ _EXPORT = [
         (lambda text: text.replace('"id": "2"', '"id": 2x', 1), ["1", "3", "4"], [2]),
         # A comma too many, and text after the array.
         (lambda text: text.replace("\n },\n", "\n },,\n", 1) + "x", ["1", "2", "3", "4"], [2, 6]),
+        # A byte that is not UTF-8 in the second record (written back as that byte).
+        (lambda text: text.replace('"id": "2"', '"id": "2\udcff"', 1), ["1", "3", "4"], [2]),
     ],
 )
 def test_a_broken_json_array_keeps_its_whole_records(
@@ -335,7 +337,8 @@ def test_a_broken_json_array_keeps_its_whole_records(
     under --on-error quarantine too: now each element is read on its own, the broken
     ones named by their number and set aside, the others kept."""
     f = tmp_path / "reports.json"
-    f.write_text(broken(json.dumps(_EXPORT, indent=1, ensure_ascii=False)), encoding="utf-8")
+    text = broken(json.dumps(_EXPORT, indent=1, ensure_ascii=False))
+    f.write_text(text, encoding="utf-8", errors="surrogateescape")
     with pytest.raises(SchemaError) as e:
         load(store, f, "mastodon")
     assert (e.value.row, e.value.line) == (set_aside[0], None)

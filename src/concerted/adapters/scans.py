@@ -78,6 +78,56 @@ _MAX_DOCUMENT_BYTES = 256 * 2**20
 _IS_OBJECT = "CASE WHEN json_valid(line) THEN json_type(line) = 'OBJECT' ELSE false END"
 
 
+def _renumber(
+    con: duckdb.DuckDBPyConnection, table: str, rejects: str, *, header_lines: int
+) -> None:
+    """Put the rows of ``table`` that came after lines the CSV reader rejected (into
+    ``rejects``) back at their record number: the reader numbered them as if those
+    lines were not there."""
+    if con.execute(f"SELECT 1 FROM {rejects} LIMIT 1").fetchone() is None:
+        return
+    con.execute(
+        f"""
+        UPDATE {table} SET _row = _row + (
+            SELECT count(*) FROM (
+                SELECT line - {header_lines} - row_number() OVER (ORDER BY line) AS before
+                FROM (SELECT DISTINCT line FROM {rejects})
+            ) WHERE before < {table}._row
+        )
+        """
+    )
+
+
+def _broken_lines(
+    con: duckdb.DuckDBPyConnection,
+    rejects: str,
+    *,
+    header_lines: int,
+    columns: bool,
+    lines: bool,
+) -> list[Reject]:
+    """The lines the CSV reader rejected (into ``rejects``), one :class:`Reject` each,
+    named by record number; with ``columns`` by the first column it failed on, with
+    ``lines`` by the line too."""
+    rows = con.execute(
+        f"""
+        SELECT line, arg_min(column_name, column_idx), arg_min(error_type, column_idx),
+               arg_min(error_message, column_idx), arg_min(csv_line, column_idx)
+        FROM {rejects} GROUP BY line ORDER BY line
+        """
+    ).fetchall()
+    return [
+        Reject(
+            row=int(line) - header_lines,
+            line=int(line) if lines else None,
+            column=name if columns else None,
+            reason=f"broken line ({str(kind).lower()}: {message})",
+            raw=raw,
+        )
+        for line, name, kind, message, raw in rows
+    ]
+
+
 @dataclass
 class CsvScan:
     """A delimited text file with a header line; every field read as text.
@@ -119,38 +169,10 @@ class CsvScan:
             )
         except duckdb.Error as exc:
             raise _duckdb_failure(self.path, exc) from exc
-        if con.execute(f"SELECT 1 FROM {self._rejects} LIMIT 1").fetchone() is None:
-            return
-        # Rows after a rejected line moved up; put them back at their record number.
-        con.execute(
-            f"""
-            UPDATE {into} SET _row = _row + (
-                SELECT count(*) FROM (
-                    SELECT line - 1 - row_number() OVER (ORDER BY line) AS before
-                    FROM (SELECT DISTINCT line FROM {self._rejects})
-                ) WHERE before < {into}._row
-            )
-            """
-        )
+        _renumber(con, into, self._rejects, header_lines=1)
 
     def rejects(self, con: duckdb.DuckDBPyConnection) -> list[Reject]:
-        rows = con.execute(
-            f"""
-            SELECT line, arg_min(column_name, column_idx), arg_min(error_type, column_idx),
-                   arg_min(error_message, column_idx), arg_min(csv_line, column_idx)
-            FROM {self._rejects} GROUP BY line ORDER BY line
-            """
-        ).fetchall()
-        return [
-            Reject(
-                row=int(line) - 1,
-                line=int(line),
-                column=name,
-                reason=f"broken line ({str(kind).lower()}: {message})",
-                raw=raw,
-            )
-            for line, name, kind, message, raw in rows
-        ]
+        return _broken_lines(con, self._rejects, header_lines=1, columns=True, lines=True)
 
     def release(self, con: duckdb.DuckDBPyConnection) -> None:
         remove(self._made)
@@ -232,19 +254,7 @@ class JsonScan:
             f"rejects_scan = '{self._rejects_scan}')"
         )
         con.execute(f"CREATE OR REPLACE TEMP TABLE {self._lines} AS {source}")
-        if con.execute(f"SELECT 1 FROM {self._rejects} LIMIT 1").fetchone() is None:
-            return
-        # Lines after a rejected one moved up; put them back at their line number.
-        con.execute(
-            f"""
-            UPDATE {self._lines} SET _row = _row + (
-                SELECT count(*) FROM (
-                    SELECT line - row_number() OVER (ORDER BY line) AS before
-                    FROM (SELECT DISTINCT line FROM {self._rejects})
-                ) WHERE before < {self._lines}._row
-            )
-            """
-        )
+        _renumber(con, self._lines, self._rejects, header_lines=0)
 
     def _paths(self, con: duckdb.DuckDBPyConnection) -> list[list[str]]:
         """The key paths present, nested objects expanded."""
@@ -334,23 +344,10 @@ class JsonScan:
             for row, line, valid in rows
         ]
         if self._rejects:
-            unread = con.execute(
-                f"""
-                SELECT line, arg_min(error_type, column_idx), arg_min(error_message, column_idx),
-                       arg_min(csv_line, column_idx)
-                FROM {self._rejects} GROUP BY line ORDER BY line
-                """
-            ).fetchall()
-            found += [
-                Reject(
-                    row=int(line),
-                    line=int(line),
-                    column=None,
-                    reason=f"broken line ({str(kind).lower()}: {message})",
-                    raw=raw,
-                )
-                for line, kind, message, raw in unread
-            ]
+            # A split array's lines are its elements, not the file's lines.
+            found += _broken_lines(
+                con, self._rejects, header_lines=0, columns=False, lines=self.records is None
+            )
             found.sort(key=lambda r: r.row or 0)
         return found
 
