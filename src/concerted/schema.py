@@ -767,6 +767,25 @@ def sql_literal(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
 
 
+def sql_let(value: str, name: str, body: str) -> str:
+    """SQL: ``body`` with ``name`` standing for ``value``, which is written once however
+    often ``body`` uses it (a one-item list mapped by a lambda). DuckDB binds and plans
+    an expression in time that grows with its size, so an expression pasted into
+    another at each use costs milliseconds a statement before any row is read.
+
+    ``name`` must not be a column that ``body`` reads.
+
+    >>> import duckdb
+    >>> twice = sql_let("upper(x)", "_u", "_u || _u")
+    >>> duckdb.sql(f"SELECT {twice} FROM (SELECT 'a' AS x)").fetchone()
+    ('AA',)
+    >>> lone = sql_let("CAST(NULL AS VARCHAR)", "_u", "coalesce(_u, 'none')")
+    >>> duckdb.sql(f"SELECT {lone}").fetchone()
+    ('none',)
+    """
+    return f"list_transform([{value}], {name} -> {body})[1]"
+
+
 @dataclass(frozen=True)
 class Validated:
     """Where :func:`validate` left the typed rows of one input table.
@@ -825,54 +844,74 @@ TIME_BOUNDS = ("1970-01-01 00:00:00+00", "2100-01-01 00:00:00+00")
 def _timestamp(expr: str, source_type: str, timezone: str | None) -> tuple[str, str]:
     """SQL for the UTC time, and SQL for the reason when it is NULL but the input is not:
     :func:`_parse_timestamp` kept within :data:`TIME_BOUNDS`, and a written UTC offset
-    within 14 hours, as every real zone's is."""
-    value, reason = _parse_timestamp(expr, source_type, timezone)
+    within 14 hours, as every real zone's is.
+
+    Text is trimmed once and the parsed time named once (:func:`sql_let`): written out
+    at each use, the expression was bound and planned anew for every use, several
+    milliseconds a file however few its rows.
+    """
     lo, hi = (f"TIMESTAMPTZ '{b}'" for b in TIME_BOUNDS)
-    # The parsed time once, through a one-item list: parsing strings is the cost.
-    bounded = f"list_filter([{value}], x -> x >= {lo} AND x < {hi})[1]"
     span = f"{TIME_BOUNDS[0][:10]} to {TIME_BOUNDS[1][:10]}"
-    outside = (
-        f"CASE WHEN ({value}) IS NOT NULL THEN 'time ' || CAST(({value}) AS VARCHAR) "
-        f"|| ' is outside {span}' ELSE {reason} END"
-    )
+
+    def checked(value: str, reason: str) -> tuple[str, str]:
+        bounded = f"list_filter([{value}], x -> x >= {lo} AND x < {hi})[1]"
+        outside = sql_let(
+            value,
+            "_ts_parsed",
+            "CASE WHEN _ts_parsed IS NOT NULL THEN 'time ' || CAST(_ts_parsed AS VARCHAR) "
+            f"|| ' is outside {span}' ELSE {reason} END",
+        )
+        return bounded, outside
+
     typed = (
         source_type.startswith("TIMESTAMP")
         or source_type == "DATE"
         or source_type in _NUMERIC
         or source_type.startswith("DECIMAL")
     )
-    if not typed:
-        s = f"trim(CAST({expr} AS VARCHAR))"
-        offset = f"regexp_matches({s}, '[+-](1[5-9]|[2-9][0-9]):?[0-9][0-9]$')"
-        bounded = f"CASE WHEN {offset} THEN NULL ELSE {bounded} END"
-        outside = (
+    if typed:
+        return checked(*_parse_timestamp(expr, source_type, timezone))
+    s = "_ts_text"
+    bounded, outside = checked(*_parse_text(s, timezone))
+    offset = f"regexp_matches({s}, '[+-](1[5-9]|[2-9][0-9]):?[0-9][0-9]$')"
+    text = f"trim(CAST({expr} AS VARCHAR))"
+    return (
+        sql_let(text, s, f"CASE WHEN {offset} THEN NULL ELSE {bounded} END"),
+        sql_let(
+            text,
+            s,
             f"CASE WHEN {offset} THEN 'a UTC offset beyond 14 hours: ' || left({s}, 40) "
-            f"ELSE {outside} END"
-        )
-    return bounded, outside
+            f"ELSE {outside} END",
+        ),
+    )
+
+
+_NAIVE_REASON = sql_literal(
+    "timestamp without a UTC offset; pass --timezone to say which zone it is in (UTC if it is UTC)"
+)
 
 
 def _parse_timestamp(expr: str, source_type: str, timezone: str | None) -> tuple[str, str]:
-    """SQL for the UTC time, and SQL for the reason when it is NULL but the input is not."""
+    """SQL for the UTC time of a typed column (a time, a date or a number), and SQL for
+    the reason when it is NULL but the input is not."""
     tz = sql_literal(timezone) if timezone else None
-    naive_reason = sql_literal(
-        "timestamp without a UTC offset; pass --timezone to say which zone it is in "
-        "(UTC if it is UTC)"
-    )
     if source_type == "TIMESTAMP WITH TIME ZONE":
         return expr, "NULL"
     if source_type.startswith("TIMESTAMP") or source_type == "DATE":
         if tz is None:
-            return "CAST(NULL AS TIMESTAMPTZ)", naive_reason
+            return "CAST(NULL AS TIMESTAMPTZ)", _NAIVE_REASON
         return f"timezone({tz}, CAST({expr} AS TIMESTAMP))", "NULL"
-    if source_type in _NUMERIC or source_type.startswith("DECIMAL"):
-        value = (
-            f"CASE WHEN abs(CAST({expr} AS DOUBLE)) < {_EPOCH_LIMIT} "
-            f"THEN to_timestamp(CAST({expr} AS DOUBLE)) END"
-        )
-        reason = sql_literal("epoch seconds out of range (milliseconds?)")
-        return value, reason
-    s = f"trim(CAST({expr} AS VARCHAR))"
+    value = (
+        f"CASE WHEN abs(CAST({expr} AS DOUBLE)) < {_EPOCH_LIMIT} "
+        f"THEN to_timestamp(CAST({expr} AS DOUBLE)) END"
+    )
+    return value, sql_literal("epoch seconds out of range (milliseconds?)")
+
+
+def _parse_text(s: str, timezone: str | None) -> tuple[str, str]:
+    """SQL for the UTC time written in the trimmed text named ``s`` (a name, as it is
+    used many times), and SQL for the reason when it is NULL but the text is not empty."""
+    tz = sql_literal(timezone) if timezone else None
     naive = f"timezone({tz}, TRY_CAST({s} AS TIMESTAMP))" if tz else "CAST(NULL AS TIMESTAMPTZ)"
     value = (
         f"CASE WHEN {s} = '' THEN NULL "
@@ -889,7 +928,7 @@ def _parse_timestamp(expr: str, source_type: str, timezone: str | None) -> tuple
     if tz is None:
         reason = (
             f"CASE WHEN isfinite(TRY_CAST({s} AS TIMESTAMP)) "
-            f"AND NOT regexp_full_match({s}, '{_EPOCH}') THEN {naive_reason} "
+            f"AND NOT regexp_full_match({s}, '{_EPOCH}') THEN {_NAIVE_REASON} "
             f"ELSE {unparseable} END"
         )
     else:
@@ -1052,18 +1091,24 @@ def validate(
                     f"'unknown value ''' || left({name}, 40) || {expected}",
                 )
             )
-    # The first failing check names the row's error.
-    column_case = " ".join(f"WHEN {c} THEN {sql_literal(col)}" for c, col, _ in checks)
-    reason_case = " ".join(f"WHEN {c} THEN {why}" for c, _, why in checks)
+    # The first failing check names the row's error: its number is found once, and
+    # the column and the reason are read from it (each condition written once).
+    numbered = list(enumerate(checks, 1))
+    first = " ".join(f"WHEN {c} THEN {i}" for i, (c, _, _) in numbered)
+    column_case = " ".join(f"WHEN {i} THEN {sql_literal(col)}" for i, (_, col, _) in numbered)
+    reason_case = " ".join(f"WHEN {i} THEN {why}" for i, (_, _, why) in numbered)
+    nothing = "CASE WHEN FALSE THEN NULL END"
     con.execute(f"DROP TABLE IF EXISTS {into}")
     con.execute(
         f"CREATE TEMP TABLE {into} AS "
-        f"WITH typed AS (SELECT {', '.join(selects)} FROM {raw}) "
-        f"SELECT * EXCLUDE ({', '.join(inputs) or '_row'}), "
+        f"WITH typed AS (SELECT {', '.join(selects)} FROM {raw}), "
+        f"checked AS (SELECT *, {f'CASE {first} END' if checks else 'NULL'} AS _check "
+        f"FROM typed) "
+        f"SELECT * EXCLUDE ({', '.join(inputs or ['_row'])}, _check), "
         + ("" if inputs else "_row, ")
-        + f"CASE {column_case or 'WHEN FALSE THEN NULL'} END AS _error_column, "
-        f"CASE {reason_case or 'WHEN FALSE THEN NULL'} END AS _error "
-        f"FROM typed"
+        + f"{f'CASE _check {column_case} END' if checks else nothing} AS _error_column, "
+        f"{f'CASE _check {reason_case} END' if checks else nothing} AS _error "
+        f"FROM checked"
     )
     rows, bad = con.sql(f"SELECT count(*), count(_error) FROM {into}").fetchone() or (0, 0)
     if bad:

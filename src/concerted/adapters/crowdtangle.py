@@ -94,7 +94,7 @@ from typing import ClassVar
 from concerted.adapters.base import AdapterOptions, RawTable, Scan
 from concerted.adapters.scans import JsonScan, scan_by_extension
 from concerted.errors import SchemaError
-from concerted.schema import quote_ident, sql_literal
+from concerted.schema import quote_ident, sql_let, sql_literal
 
 __all__ = ["CrowdTangle", "ZONE_OFFSETS"]
 
@@ -236,19 +236,27 @@ def _with_offset(text: str) -> str:
     Known abbreviations become offsets; unknown ones are dropped, leaving a time
     without zone for ``--timezone`` to place; ``' -03'`` loses its space, which DuckDB
     does not read. Anything else is left as it is, for :func:`validate` to judge.
+    ``text`` is written once (:func:`~concerted.schema.sql_let`), however often it is
+    read.
     """
     cases = " ".join(
         f"WHEN {sql_literal(k)} THEN {sql_literal(v)}" for k, v in ZONE_OFFSETS.items()
     )
-    abbreviation = f"upper(regexp_extract({text}, {sql_literal(_TIME_ZONE)}, 3))"
-    return (
-        f"CASE WHEN regexp_matches({text}, {sql_literal(_TIME_ZONE)}) "
-        f"AND {abbreviation} NOT IN ('AM', 'PM') THEN "
-        f"regexp_replace({text}, '\\s+[A-Za-z]+$', '') "
-        f"|| coalesce(CASE {abbreviation} {cases} END, '') "
-        f"WHEN regexp_matches({text}, {sql_literal(_TIME_OFFSET)}) "
-        f"THEN regexp_replace({text}, '\\s+([+-][0-9:]+)$', '\\1') "
-        f"ELSE {text} END"
+    t, zone = "_ct_time", "_ct_zone"
+    return sql_let(
+        text,
+        t,
+        sql_let(
+            f"upper(regexp_extract({t}, {sql_literal(_TIME_ZONE)}, 3))",
+            zone,
+            f"CASE WHEN regexp_matches({t}, {sql_literal(_TIME_ZONE)}) "
+            f"AND {zone} NOT IN ('AM', 'PM') THEN "
+            f"regexp_replace({t}, '\\s+[A-Za-z]+$', '') "
+            f"|| coalesce(CASE {zone} {cases} END, '') "
+            f"WHEN regexp_matches({t}, {sql_literal(_TIME_OFFSET)}) "
+            f"THEN regexp_replace({t}, '\\s+([+-][0-9:]+)$', '\\1') "
+            f"ELSE {t} END",
+        ),
     )
 
 
@@ -267,30 +275,35 @@ def _link_objects(text: str) -> str:
     """SQL for the links of an ``expandedLinks`` value: each one's expanded form, else
     its original. Reads JSON and Python's repr of the list alike."""
     from_repr = (
-        f"list_transform(regexp_extract_all({text}, '\\{{[^}}]*\\}}'), e -> coalesce("
+        "list_transform(regexp_extract_all(_ct_objects, '\\{[^}]*\\}'), e -> coalesce("
         f"NULLIF(regexp_extract(e, {sql_literal(_REPR_EXPANDED)}, 1), ''), "
         f"NULLIF(regexp_extract(e, {sql_literal(_REPR_ORIGINAL)}, 1), '')))"
     )
     from_json = (
-        f"list_transform(json_extract({text}, '$[*]'), "
+        "list_transform(json_extract(_ct_objects, '$[*]'), "
         "e -> coalesce(NULLIF(e->>'expanded', ''), NULLIF(e->>'original', '')))"
     )
-    return (
-        f"CASE WHEN {text} IS NULL THEN CAST([] AS VARCHAR[]) "
-        f"WHEN {_json_array(text)} THEN {from_json} "
-        f"ELSE {from_repr} END"
+    return sql_let(
+        text,
+        "_ct_objects",
+        "CASE WHEN _ct_objects IS NULL THEN CAST([] AS VARCHAR[]) "
+        f"WHEN {_json_array('_ct_objects')} THEN {from_json} "
+        f"ELSE {from_repr} END",
     )
 
 
 def _link_list(text: str) -> str:
     """SQL for a list of links written as a JSON or Python list, or separated by ``|``
     or white space (never commas, which URLs contain)."""
-    return (
-        f"CASE WHEN {text} IS NULL THEN CAST([] AS VARCHAR[]) "
-        f"WHEN {_json_array(text)} THEN json_extract_string({text}, '$[*]') "
-        f"WHEN {text} LIKE '[%' THEN list_transform("
-        f"regexp_extract_all({text}, '''[^'']*''|\"[^\"]*\"'), e -> trim(e, '''\"')) "
-        f"ELSE string_split_regex({text}, '[|\\s]+') END"
+    t = "_ct_list"
+    return sql_let(
+        text,
+        t,
+        f"CASE WHEN {t} IS NULL THEN CAST([] AS VARCHAR[]) "
+        f"WHEN {_json_array(t)} THEN json_extract_string({t}, '$[*]') "
+        f"WHEN {t} LIKE '[%' THEN list_transform("
+        f"regexp_extract_all({t}, '''[^'']*''|\"[^\"]*\"'), e -> trim(e, '''\"')) "
+        f"ELSE string_split_regex({t}, '[|\\s]+') END",
     )
 
 
@@ -298,13 +311,20 @@ def _urls(candidates: list[str], own: str) -> str:
     """SQL for the first non-empty list of ``candidates``, without the post's own URL."""
     if not candidates:
         return "CAST([] AS VARCHAR[])"
-    cleaned = [f"list_filter({c}, u -> u IS NOT NULL AND trim(u) <> '')" for c in candidates]
-    chosen = (
-        "CASE "
-        + " ".join(f"WHEN len({c}) > 0 THEN {c}" for c in cleaned)
-        + " ELSE CAST([] AS VARCHAR[]) END"
+    chosen = "CAST([] AS VARCHAR[])"
+    for i, c in reversed(list(enumerate(candidates))):
+        cleaned = f"list_filter({c}, u -> u IS NOT NULL AND trim(u) <> '')"
+        chosen = sql_let(
+            cleaned,
+            f"_ct_urls{i}",
+            f"CASE WHEN len(_ct_urls{i}) > 0 THEN _ct_urls{i} ELSE {chosen} END",
+        )
+    return sql_let(
+        own,
+        "_ct_own",
+        f"list_filter({chosen}, u -> _ct_own IS NULL "
+        "OR rtrim(trim(u), '/') <> rtrim(_ct_own, '/'))",
     )
-    return f"list_filter({chosen}, u -> {own} IS NULL OR rtrim(trim(u), '/') <> rtrim({own}, '/'))"
 
 
 def _hashtags(text: str) -> str:
@@ -387,10 +407,12 @@ def _api_tables(cols: _Columns, path: Path, options: AdapterOptions) -> list[Raw
         )
         + "))"
     )
-    kind = (
-        f"CASE WHEN lower({cols.text(account_type)}) LIKE '%page%' THEN 'page' "
-        f"WHEN lower({cols.text(account_type)}) LIKE '%group%' THEN 'group' "
-        f"WHEN {cols.text(account_type)} IS NOT NULL THEN 'user' END"
+    kind = sql_let(
+        cols.text(account_type),
+        "_ct_type",
+        "CASE WHEN lower(_ct_type) LIKE '%page%' THEN 'page' "
+        "WHEN lower(_ct_type) LIKE '%group%' THEN 'group' "
+        "WHEN _ct_type IS NOT NULL THEN 'user' END",
     )
     text = cols.text(message)
     if description is not None:
@@ -515,14 +537,24 @@ def _export_tables(cols: _Columns, path: Path) -> list[RawTable]:
 
     url = cols.text("URL")
     if platform == "facebook":
-        number = f"regexp_extract({url}, '/([0-9]+)/?(\\?.*)?$', 1)"
-        post_id = (
-            f"CASE WHEN {number} <> '' AND {cols.text(account_id)} IS NOT NULL "
-            f"THEN {cols.text(account_id)} || '_' || {number} ELSE {url} END"
+        number = "regexp_extract(_ct_url, '/([0-9]+)/?(\\?.*)?$', 1)"
+        post_id = sql_let(
+            url,
+            "_ct_url",
+            sql_let(
+                number,
+                "_ct_number",
+                f"CASE WHEN _ct_number <> '' AND {cols.text(account_id)} IS NOT NULL "
+                f"THEN {cols.text(account_id)} || '_' || _ct_number ELSE _ct_url END",
+            ),
         )
     else:
-        code = f"regexp_extract({url}, {sql_literal(_INSTAGRAM_CODE)}, 1)"
-        post_id = f"CASE WHEN {code} <> '' THEN {code} ELSE {url} END"
+        code = f"regexp_extract(_ct_url, {sql_literal(_INSTAGRAM_CODE)}, 1)"
+        post_id = sql_let(
+            url,
+            "_ct_url",
+            sql_let(code, "_ct_code", "CASE WHEN _ct_code <> '' THEN _ct_code ELSE _ct_url END"),
+        )
     created = cols.text("Post Created")
     message = cols.find(text_column)
     links = [
@@ -572,10 +604,16 @@ def _export_tables(cols: _Columns, path: Path) -> list[RawTable]:
         accounts.derive("followers", f"arg_max({cols.text(followers)}, {latest})", name=followers)
     if "Page Created" in names:
         page_created = cols.text("Page Created")
-        borrowed = (
-            f"CASE WHEN {_zone_of(page_created)} = '' AND {_zone_of(created)} <> '' "
-            f"AND regexp_matches({page_created}, '\\d:\\d\\d(:\\d\\d)?$') "
-            f"THEN {page_created} || ' ' || {_zone_of(created)} ELSE {page_created} END"
+        borrowed = sql_let(
+            page_created,
+            "_ct_page",
+            sql_let(
+                _zone_of(created),
+                "_ct_posted",
+                f"CASE WHEN {_zone_of('_ct_page')} = '' AND _ct_posted <> '' "
+                "AND regexp_matches(_ct_page, '\\d:\\d\\d(:\\d\\d)?$') "
+                "THEN _ct_page || ' ' || _ct_posted ELSE _ct_page END",
+            ),
         )
         accounts.derive(
             "created_at", f"arg_max({_with_offset(borrowed)}, {latest})", name="Page Created"
