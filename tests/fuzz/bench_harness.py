@@ -7,7 +7,8 @@ modes, through ``harness.run`` (a new case file for every run) and through one
 times each, in this process. Prints, for each pass, the wall and CPU (user + system)
 milliseconds a run, split into inputs under and over 1 MB (a 3 MB cell is read by
 DuckDB's CSV reader for most of a run's cost), the peak resident memory, and the
-1-minute load average before and after.
+1-minute load average before and after; with ``--by-fixture``, the CPU a run of each
+fixture's inputs under 1 MB as well.
 """
 
 from __future__ import annotations
@@ -24,11 +25,15 @@ from tests.fuzz.harness import MODES, Outcome, Runner, run
 Way = Callable[[Draw, bytes], list[Outcome]]
 
 
-def _pass(name: str, way: Way, inputs: list[tuple[Draw, bytes]]) -> list[str]:
+def _pass(
+    name: str, way: Way, inputs: list[tuple[Draw, bytes]], by_fixture: bool = False
+) -> list[str]:
     load = os.getloadavg()[0]
     cpu: dict[bool, float] = {False: 0.0, True: 0.0}
     wall: dict[bool, float] = {False: 0.0, True: 0.0}
     runs: dict[bool, int] = {False: 0, True: 0}
+    # CPU seconds and runs of each fixture's inputs under 1 MB.
+    fixtures: dict[str, list[float]] = {}
     kinds: list[str] = []
     for draw, data in inputs:
         big = len(data) > 2**20
@@ -37,6 +42,10 @@ def _pass(name: str, way: Way, inputs: list[tuple[Draw, bytes]]) -> list[str]:
         wall[big] += time.perf_counter() - began
         cpu[big] += time.process_time() - cpu_began
         runs[big] += len(MODES)
+        if not big:
+            spent = fixtures.setdefault(draw.fixture, [0.0, 0])
+            spent[0] += time.process_time() - cpu_began
+            spent[1] += len(MODES)
     n = runs[False] + runs[True]
     parts = ", ".join(
         f"{'over' if big else 'under'} 1 MB: {runs[big]} runs, "
@@ -51,6 +60,9 @@ def _pass(name: str, way: Way, inputs: list[tuple[Draw, bytes]]) -> list[str]:
         f"{load:.2f} before, {os.getloadavg()[0]:.2f} after",
         flush=True,
     )
+    if by_fixture:
+        for fixture, (spent, n) in fixtures.items():
+            print(f"  {fixture}: {1000 * spent / n:.1f} ms CPU a run under 1 MB ({n} runs)")
     return kinds
 
 
@@ -59,6 +71,9 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=4, help="inputs per fixture")
     parser.add_argument("--seed", type=int, default=5)
     parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument(
+        "--by-fixture", action="store_true", help="CPU a run of each fixture's inputs too"
+    )
     args = parser.parse_args()
     inputs = [(d, d.data()) for d in draws(args.runs, args.seed)]
     with Runner() as runner:
@@ -75,7 +90,7 @@ def main() -> None:
         seen = set()
         for _ in range(args.rounds):
             for name, way in (("plain", plain), ("kept case", kept)):
-                seen.add(tuple(_pass(name, way, inputs)))
+                seen.add(tuple(_pass(name, way, inputs, args.by_fixture)))
     assert len(seen) == 1, "the two ways judged some input differently"
 
 
