@@ -305,6 +305,54 @@ def test_a_json_line_that_is_not_utf8_is_that_line_only(store: Store, tmp_path: 
     ]
 
 
+@pytest.mark.parametrize(
+    ("content", "broken"),
+    [
+        (b'{"post_id": "p1", "acc\n', [(1, "broken json")]),
+        (b'{"post_id": "p1"}}\n\n{"post_id": "\xff"}\n', [(1, "broken json"), (3, "not utf-8")]),
+    ],
+)
+def test_a_json_lines_file_none_of_whose_lines_reads(
+    store: Store, tmp_path: Path, content: bytes, broken: list[tuple[int, str]]
+) -> None:
+    """No record read, so the file's fields are unknown: it was refused for a "missing
+    column 'post_id'" (with "the input has: " and nothing after it), under quarantine
+    too. Now its first broken line is named, or every line is set aside."""
+    f = tmp_path / "posts.jsonl"
+    f.write_bytes(content)
+    with pytest.raises(SchemaError) as e:
+        load(store, f, table="posts")
+    assert (e.value.row, e.value.line) == (broken[0][0], broken[0][0])
+    assert broken[0][1] in e.value.reason.lower() and "missing column" not in str(e.value)
+    report = load(store, f, table="posts", on_error="quarantine")
+    assert (report.rows_read, report.rows_set_aside, report.rows_added) == (
+        len(broken),
+        len(broken),
+        {},
+    )
+    found = rows(store, 'SELECT "row", reason FROM quarantine ORDER BY 1')
+    assert [r for r, _ in found] == [r for r, _ in broken]
+    assert all(why in reason.lower() for (_, why), (_, reason) in zip(broken, found, strict=True))
+    assert rows(store, "SELECT count(*) FROM posts") == [(0,)]
+
+
+@pytest.mark.parametrize(
+    ("name", "content"), [("posts.jsonl", b""), ("posts.jsonl", b"\n \n"), ("posts.json", b"[]")]
+)
+def test_a_json_file_of_no_record_adds_nothing(
+    store: Store, tmp_path: Path, name: str, content: bytes
+) -> None:
+    """It was refused for a missing column; it holds no record to be wrong."""
+    for on_error in ("raise", "quarantine"):
+        f = tmp_path / on_error / name
+        f.parent.mkdir()
+        # Each mode's file differs by a trailing blank, so neither is the other again.
+        f.write_bytes(content + b" " * (on_error == "raise"))
+        report = load(store, f, table="posts", on_error=on_error)
+        assert (report.rows_read, report.rows_set_aside, report.rows_added) == (0, 0, {})
+        assert "the file holds no record" in report.notes
+
+
 _EXPORT = [
     {
         "id": str(i),

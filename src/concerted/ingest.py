@@ -235,7 +235,17 @@ def _ingest_new(
         say(f"reading {path.name}")
         scan = adapter.scan(path, options.adapter)
         scan.materialize(con, "scan")
-        raws = adapter.tables(scanned_columns(con, path), path, options.adapter)
+        columns = scanned_columns(con, path)
+        rejects = scan.rejects(con)
+        # JSON records name their own fields: where none could be read (every line
+        # broken, or no record at all), the file's fields are unknown and no column can
+        # be missing. Its broken records are its errors, and there is nothing to type;
+        # a file of no record at all still meets the adapter's checks (an API's answer
+        # that holds no posts, say).
+        unread = not [c for c in columns if c != "_row"]
+        raws = [] if unread and rejects else adapter.tables(columns, path, options.adapter)
+        if unread:
+            raws = []
         if len({r.table for r in raws}) != len(raws):
             raise StoreError(f"adapter {adapter.name} produced one table twice")
         borrowing = [raw for raw in raws if raw.platform_from is not None]
@@ -249,7 +259,6 @@ def _ingest_new(
                     f"{raw.platform_from} could take",
                     column="platform",
                 )
-        rejects = scan.rejects(con)
         scan.release(con)
         scanned = con.sql("SELECT count(*) FROM scan").fetchone()
         rows_read = (int(scanned[0]) if scanned else 0) + len(rejects)
@@ -273,6 +282,8 @@ def _ingest_new(
         duplicates = 0
         actions = 0
         notes = [note for raw in raws for note in raw.notes]
+        if unread and not rejects:
+            notes.append("the file holds no record")
         for v in checked:
             n_added, n_dup = _store_rows(store, v, pseudonymiser, own=v is checked[0])
             added[v.contract.name] = n_added
