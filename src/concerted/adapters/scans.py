@@ -128,6 +128,44 @@ def _broken_lines(
     ]
 
 
+def _check_header(path: Path) -> None:
+    r"""Refuse a header line that is not UTF-8 text: DuckDB's reader passes over such a
+    line without a word and takes the first record for the header, so the file's
+    columns would be named after its first row's values and that row lost.
+
+    >>> import tempfile
+    >>> f = Path(tempfile.mkdtemp()) / "x.csv"
+    >>> _ = f.write_bytes(b"id,pa\xefs\n1,x\n")
+    >>> try:
+    ...     _check_header(f)
+    ... except SchemaError as e:
+    ...     print(e.line, e.reason)
+    1 the header line holds bytes that are not UTF-8 (the first at byte 5); save the file as UTF-8
+    """
+    if path.suffix.lower() == ".zst":
+        return  # DuckDB alone reads it
+    opener = gzip.open if path.suffix.lower() == ".gz" and _is_gzip(path) else open
+    with opener(path, "rb") as f:
+        head = f.read(min(_MAX_LINE_BYTES, 2**16))
+        while b"\n" not in head and b"\r" not in head and len(head) < _MAX_LINE_BYTES:
+            more = f.read(2**20)
+            if not more:
+                break
+            head += more
+    line = re.split(rb"[\r\n]", head, maxsplit=1)[0]
+    try:
+        line.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        if exc.reason == "unexpected end of data" and exc.end == len(line) == len(head):
+            return  # a character cut where the read stopped, in a line too long to read
+        raise SchemaError(
+            path,
+            "the header line holds bytes that are not UTF-8 (the first at byte "
+            f"{exc.start:,}); save the file as UTF-8",
+            line=1,
+        ) from None
+
+
 @dataclass
 class CsvScan:
     """A delimited text file with a header line; every field read as text.
@@ -146,6 +184,7 @@ class CsvScan:
     def materialize(self, con: duckdb.DuckDBPyConnection, into: str) -> None:
         if self.path.stat().st_size == 0:
             raise SchemaError(self.path, "empty file: not even a header line")
+        _check_header(self.path)
         n = next(_SCAN_IDS)
         self._rejects = f"concerted_rejects_{n}"
         self._rejects_scan = f"concerted_rejects_scan_{n}"
