@@ -63,7 +63,51 @@ def _duckdb_failure(path: Path, exc: duckdb.Error) -> Exception:
             f"a line of {int(longest.group(1)):,} bytes is longer than the "
             f"{_MAX_LINE_BYTES // 2**20} MiB read in one line",
         )
+    if "Error when sniffing file" in text:
+        stray = _lone_carriage_return(path)
+        if stray is not None:
+            line, at = stray
+            return SchemaError(
+                path,
+                f"the CSV dialect cannot be told: line {line:,} holds a carriage return "
+                f"(byte {at:,}) that ends no line; remove it, or quote the field it is in",
+                line=line,
+            )
+        return SchemaError(
+            path, "cannot be read: its CSV dialect (delimiter, quotes) cannot be told"
+        )
     return SchemaError(path, f"cannot be read: {message}")
+
+
+def _lone_carriage_return(path: Path, chunk: int = 2**20) -> tuple[int, int] | None:
+    r"""The line and byte offset of the first carriage return in ``path`` that is not
+    followed by a line feed, or None (the file read as it is stored; a gzip file is not
+    searched).
+
+    >>> import tempfile
+    >>> f = Path(tempfile.mkdtemp()) / "x.csv"
+    >>> _ = f.write_bytes(b"a,b\r\n1,2\n3,x\ry\n")
+    >>> _lone_carriage_return(f), _lone_carriage_return(f, chunk=2)
+    ((3, 12), (3, 12))
+    """
+    if path.suffix.lower() in (".gz", ".zst"):
+        return None
+    line, start, tail = 1, 0, b""
+    with path.open("rb") as f:
+        while True:
+            data = f.read(chunk)
+            text = tail + data
+            # A carriage return that ends what was read waits for the byte after it.
+            for found in re.finditer(rb"\r(?!\n)", text):
+                if data and found.end() == len(text):
+                    break
+                return line + text.count(b"\n", 0, found.start()), start + found.start()
+            if not data:
+                return None
+            done = len(text) - text.endswith(b"\r")
+            line += text.count(b"\n", 0, done)
+            start += done
+            tail = text[done:]
 
 
 _SCAN_IDS = iter(range(1, 1 << 62))
