@@ -33,7 +33,7 @@ def _pass(
     wall: dict[bool, float] = {False: 0.0, True: 0.0}
     runs: dict[bool, int] = {False: 0, True: 0}
     # CPU seconds and runs of each fixture's inputs under 1 MB.
-    fixtures: dict[str, list[float]] = {}
+    fixtures: dict[str, tuple[float, int]] = {}
     kinds: list[str] = []
     for draw, data in inputs:
         big = len(data) > 2**20
@@ -43,9 +43,8 @@ def _pass(
         cpu[big] += time.process_time() - cpu_began
         runs[big] += len(MODES)
         if not big:
-            spent = fixtures.setdefault(draw.fixture, [0.0, 0])
-            spent[0] += time.process_time() - cpu_began
-            spent[1] += len(MODES)
+            spent, n = fixtures.get(draw.fixture, (0.0, 0))
+            fixtures[draw.fixture] = (spent + time.process_time() - cpu_began, n + len(MODES))
     n = runs[False] + runs[True]
     parts = ", ".join(
         f"{'over' if big else 'under'} 1 MB: {runs[big]} runs, "
