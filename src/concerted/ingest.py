@@ -242,10 +242,10 @@ def _ingest_new(
         # be missing. Its broken records are its errors, and there is nothing to type;
         # a file of no record at all still meets the adapter's checks (an API's answer
         # that holds no posts, say).
-        unread = not [c for c in columns if c != "_row"]
-        raws = [] if unread and rejects else adapter.tables(columns, path, options.adapter)
-        if unread:
-            raws = []
+        unread = set(columns) <= {"_row"}
+        if unread and not rejects:
+            adapter.tables(columns, path, options.adapter)  # its refusals only
+        raws = [] if unread else adapter.tables(columns, path, options.adapter)
         if len({r.table for r in raws}) != len(raws):
             raise StoreError(f"adapter {adapter.name} produced one table twice")
         borrowing = [raw for raw in raws if raw.platform_from is not None]

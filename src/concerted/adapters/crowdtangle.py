@@ -84,7 +84,6 @@ posts, the value at its latest post is kept.
 
 from __future__ import annotations
 
-import gzip
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -92,7 +91,7 @@ from pathlib import Path
 from typing import ClassVar
 
 from concerted.adapters.base import AdapterOptions, RawTable, Scan
-from concerted.adapters.scans import JsonScan, scan_by_extension
+from concerted.adapters.scans import JsonScan, open_bytes, scan_by_extension
 from concerted.errors import SchemaError
 from concerted.schema import quote_ident, sql_let, sql_literal
 
@@ -333,8 +332,7 @@ def _hashtags(text: str) -> str:
 
 def _starts_with_bracket(path: Path) -> bool:
     """Whether a JSON document starts with ``[`` (a bare array of posts)."""
-    opener = gzip.open if path.suffix.lower() == ".gz" else open
-    with opener(path, "rb") as fh:
+    with open_bytes(path) as fh:
         head = fh.read(4096).lstrip(b"\xef\xbb\xbf \t\r\n")
     return head.startswith(b"[")
 

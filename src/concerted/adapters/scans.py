@@ -17,6 +17,7 @@ DuckDB raised while reading into the message that names the file.
 from __future__ import annotations
 
 import gzip
+import io
 import os
 import re
 import tempfile
@@ -38,6 +39,7 @@ __all__ = [
     "array_elements",
     "drop_scan",
     "first_non_utf8",
+    "open_bytes",
     "read_failure",
     "scan_by_extension",
     "scanned_columns",
@@ -188,8 +190,7 @@ def _check_header(path: Path) -> None:
     """
     if path.suffix.lower() == ".zst":
         return  # DuckDB alone reads it
-    opener = gzip.open if path.suffix.lower() == ".gz" and _is_gzip(path) else open
-    with opener(path, "rb") as f:
+    with open_bytes(path) as f:
         head = f.read(min(_MAX_LINE_BYTES, 2**16))
         while b"\n" not in head and b"\r" not in head and len(head) < _MAX_LINE_BYTES:
             more = f.read(2**20)
@@ -489,9 +490,8 @@ def array_elements(path: Path) -> list[bytes] | None:
     """
     if path.stat().st_size > _MAX_DOCUMENT_BYTES:
         return None
-    opener = gzip.open if path.suffix.lower() == ".gz" else open
     try:
-        with opener(path, "rb") as f:
+        with open_bytes(path) as f:
             data = f.read(_MAX_DOCUMENT_BYTES + 1)
     except (OSError, EOFError):
         return None
@@ -673,3 +673,11 @@ def scan_by_extension(path: Path, options: AdapterOptions) -> Scan:
 def _is_gzip(path: Path) -> bool:
     with path.open("rb") as fh:
         return fh.read(2) == b"\x1f\x8b"
+
+
+def open_bytes(path: Path) -> io.BufferedIOBase:
+    """``path`` opened for its bytes, through gzip where it is named ``.gz`` and is
+    gzip (as DuckDB's readers take it)."""
+    if path.suffix.lower() == ".gz" and _is_gzip(path):
+        return gzip.open(path, "rb")
+    return path.open("rb")
