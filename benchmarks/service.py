@@ -550,15 +550,12 @@ def guard_steps(out: Path, total: int, size: int) -> dict[str, float]:
     import statistics
 
     import duckdb
-    import msgspec
 
     from concerted.scoring import ScoreSettings
-    from concerted.service.base import Decoded, Record
     from concerted.service.bodies import read_batch, type_all
     from concerted.service.sqlite import SqliteLog
     from concerted.service.state import GuardState
 
-    encode = msgspec.json.Encoder().encode
     place = out / "steps"
     shutil.rmtree(place, ignore_errors=True)
     place.mkdir(parents=True)
@@ -598,13 +595,8 @@ def guard_steps(out: Path, total: int, size: int) -> dict[str, float]:
         t = step("compiled loops", t)
         results, _ = state.end_group(group, scored, wanted)
         t = step("results, views", t)
-        records = [
-            Record(k[0], k[1], r["target_id"], r, Decoded(d), encode(r), d)
-            for k, r, d in zip(keys, typed, results.encoded, strict=True)
-        ]
-        t = step("records", t)
         began = time.thread_time()
-        log.append(records)
+        log.append_new(typed, results.encoded)
         times.setdefault("append (its thread)", []).append(time.thread_time() - began)
     log.close()
     kept = {k: v[2:] or v for k, v in times.items()}

@@ -9,7 +9,10 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from concerted.service import intake
 from concerted.service.base import Entry, IntakeLog, Outcome, Record
@@ -20,6 +23,9 @@ from concerted.service.state import Group, GuardState
 from tests.service.conftest import SMALL, NatsServer, brigade_stream, report
 
 Opener = Callable[[], IntakeLog]
+
+
+_ENCODE = msgspec.json.Encoder().encode
 
 
 def _record(i: int) -> Record:
@@ -68,6 +74,80 @@ def test_decisions_keep_their_place_among_the_reports(open_intake_log: Opener) -
         (2, 3, Outcome("x", "r2", "rejected", "2026-03-02T00:00:00Z")),
     ]
     assert [n for n, _, _ in log.decisions(1)] == [2]
+
+
+def test_append_new_stores_what_append_stores(open_intake_log: Opener) -> None:
+    """The guard's path: new reports with their encoded results, decisions in the
+    same commit; offsets in order, and a key stored meanwhile answered with its first
+    offset and not stored again."""
+    log = open_intake_log()
+    first = log.append([_record(1)])
+    reports = [{"report_id": f"r{i}", "platform": "x", "target_id": "t"} for i in (2, 3)]
+    results = [_ENCODE({"score": i / 10}) for i in (2, 3)]
+    assert list(log.append_new(reports, results, [Outcome("x", "r1", "upheld")])) == [2, 3]
+    assert [(n, at, o.report_id) for n, at, o in log.decisions()] == [(1, 3, "r1")]
+    again = [{"report_id": f"r{i}", "platform": "x", "target_id": "t"} for i in (1, 4)]
+    offsets = log.append_new(again, [_ENCODE({"score": 9.0})] * 2)
+    assert list(offsets) == [first[0].offset, 4]
+    stored = list(log.read())
+    assert [e.record.report_id for e in stored] == ["r1", "r2", "r3", "r4"]
+    assert stored[0].record.result == {"score": 0.1}
+    assert [e.record.result for e in stored[1:]] == [{"score": 0.2}, {"score": 0.3}, {"score": 9.0}]
+    assert stored[2].record.report == reports[1]
+    with pytest.raises(ValueError):
+        log.append_new(reports, results[:1])
+    assert log.last_offset == 4
+
+
+_TEXT = st.text(st.characters(codec="utf-8"), max_size=12)
+_VALUE = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(min_value=-(2**63), max_value=2**64 - 1),
+    st.floats(allow_nan=False, allow_infinity=False),
+    _TEXT,
+)
+
+
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    rows=st.lists(
+        st.tuples(
+            _TEXT,
+            st.dictionaries(_TEXT, _VALUE, max_size=5),
+            st.dictionaries(_TEXT, st.one_of(_VALUE, st.lists(_VALUE, max_size=3)), max_size=4),
+        ),
+        max_size=8,
+    )
+)
+def test_append_new_stores_the_bytes_append_stores(
+    tmp_path_factory: pytest.TempPathFactory, rows: list[tuple[str, dict[str, Any], dict[str, Any]]]
+) -> None:
+    """SQLite reads the group's JSON text and writes each value back as it read it:
+    the stored report and result are byte for byte what :meth:`SqliteLog.append`
+    stores (msgspec's encoding), whatever text, escapes and numbers they hold."""
+    reports = [
+        {**fields, "report_id": f"r{i}", "platform": "x", "target_id": target}
+        for i, (target, fields, _) in enumerate(rows)
+    ]
+    results = [_ENCODE(result) for _, _, result in rows]
+    place = tmp_path_factory.mktemp("log")
+    fast, plain = SqliteLog(place / "fast.sqlite"), SqliteLog(place / "plain.sqlite")
+    try:
+        assert list(fast.append_new(reports, results)) == list(range(1, len(rows) + 1))
+        plain.append(
+            [
+                Record("x", r["report_id"], r["target_id"], r, {}, None, d)
+                for r, d in zip(reports, results, strict=True)
+            ]
+        )
+        query = "SELECT seq, platform, report_id, target_id, report, result FROM log ORDER BY seq"
+        assert fast._writer.execute(query).fetchall() == plain._writer.execute(query).fetchall()
+    finally:
+        fast.close()
+        plain.close()
 
 
 def test_a_failed_commit_stores_nothing_of_it(open_intake_log: Opener) -> None:
@@ -128,6 +208,14 @@ def test_jetstream_index_outlives_the_duplicate_window(
 
 class _Failing(SqliteLog):
     def append(self, records: Sequence[Record], outcomes: Sequence[Outcome] = ()) -> list[Entry]:
+        raise OSError("disk full")
+
+    def append_new(
+        self,
+        reports: Sequence[Mapping[str, Any]],
+        results: Sequence[bytes],
+        outcomes: Sequence[Outcome] = (),
+    ) -> Sequence[int]:
         raise OSError("disk full")
 
 

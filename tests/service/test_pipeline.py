@@ -7,7 +7,7 @@ import asyncio
 import random
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -173,12 +173,17 @@ class _SlowThenFailing(SqliteLog):
     calls = 0
     gate = threading.Event()
 
-    def append(self, records: Sequence[Record], outcomes: Sequence[Outcome] = ()) -> list[Entry]:
+    def append_new(
+        self,
+        reports: Sequence[Mapping[str, Any]],
+        results: Sequence[bytes],
+        outcomes: Sequence[Outcome] = (),
+    ) -> Sequence[int]:
         type(self).calls += 1
         if type(self).calls == 1:
             type(self).gate.wait(30)
             time.sleep(0.05)
-            return super().append(records, outcomes)
+            return super().append_new(reports, results, outcomes)
         raise OSError("disk full")
 
 

@@ -147,6 +147,19 @@ class IntakeLog(Protocol):
         key. Returns only once all of it is durable."""
         ...
 
+    def append_new(
+        self,
+        reports: Sequence[Mapping[str, Any]],
+        results: Sequence[bytes],
+        outcomes: Sequence[Outcome] = (),
+    ) -> Sequence[int]:
+        """:meth:`append` of reports that the caller's lookup found new (the guard's
+        groups), each with its result already encoded as JSON; returns their offsets,
+        in order. What the log holds afterwards is what :meth:`append` of the same
+        records would leave, a key stored meanwhile included (its first entry's
+        offset is returned); only the way there may be faster."""
+        ...
+
     def lookup(self, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], Entry]:
         """The entries already stored under any of ``keys``."""
         ...

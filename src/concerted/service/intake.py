@@ -24,7 +24,7 @@ import gc
 import logging
 import time
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,7 +34,7 @@ import duckdb
 import msgspec
 
 from concerted.service.arrayscore import Scored
-from concerted.service.base import Decoded, Entry, IntakeLog, Outcome, Record
+from concerted.service.base import Entry, IntakeLog, Outcome
 from concerted.service.bodies import Candidate, ItemError, candidates, type_all
 from concerted.service.state import Group, GuardState, Results
 
@@ -137,7 +137,7 @@ class _Written:
     reports: list[dict[str, Any]]
     keys: list[tuple[str, str]]
     results: Results
-    offsets: list[int] = field(default_factory=list)
+    offsets: Sequence[int] = field(default_factory=list)
 
 
 #: A report's answer until its group is durable: its error, the entry stored before,
@@ -540,7 +540,7 @@ class Guard:
             for job in group:
                 _fail(job.future, NotReady("scoring failed; restart the service"))
             return
-        new, keys = written.reports, written.keys
+        new = written.reports
         views = self._wanted(group, slots, len(new))
         results, shown = Results([]), list[bytes | None]()
         try:
@@ -567,22 +567,10 @@ class Guard:
         counts = self.stats.reports
         for recommendation in results.recommendations:
             counts[recommendation] += 1
-        records = [
-            Record(
-                key[0],
-                key[1],
-                report["target_id"],
-                report,
-                Decoded(data),
-                report_json=_encode(report),
-                result_json=data,
-            )
-            for key, report, data in zip(keys, new, results.encoded, strict=True)
-        ]
         known = learnt.known
         await self._drain(keep=_PIPELINE)
         appended = asyncio.get_running_loop().run_in_executor(
-            self._appender, self._append, records, known
+            self._appender, self._append, new, results.encoded, known
         )
         task = asyncio.create_task(
             self._finish(
@@ -644,16 +632,18 @@ class Guard:
                         wanted[slot[1]] = True
         return wanted
 
-    def _append(self, records: list[Record], outcomes: list[Outcome]) -> tuple[list[Entry], int]:
+    def _append(
+        self, reports: list[dict[str, Any]], results: list[bytes], outcomes: list[Outcome]
+    ) -> tuple[Sequence[int], int]:
         """In the append thread: a group into the log, after every group before it; none
         once one failed (the state learnt reports that are not durable)."""
         if self._broken:
             raise NotReady("the intake log failed; restart the service")
-        if not records and not outcomes:
+        if not reports and not outcomes:
             return [], 0  # only repeats and errors: nothing to store
         try:
-            entries = self.log.append(records, outcomes)
-            return entries, (self.log.last_decision if outcomes else 0)
+            offsets = self.log.append_new(reports, results, outcomes)
+            return offsets, (self.log.last_decision if outcomes else 0)
         except BaseException:
             self._broken = True
             raise
@@ -666,11 +656,11 @@ class Guard:
         shown: list[bytes | None],
         now: dict[int, dict[str, Any] | None],
         decided: set[tuple[str, str]],
-        appended: asyncio.Future[tuple[list[Entry], int]],
+        appended: asyncio.Future[tuple[Sequence[int], int]],
     ) -> None:
         """Once the group's append returned: answer each waiter (or fail them all)."""
         try:
-            entries, decision = await appended
+            offsets, decision = await appended
         except BaseException as exc:
             # The state learnt reports that are not durable: stop taking any more.
             if self.failed is None:
@@ -683,8 +673,8 @@ class Guard:
         self._settled.append(written)
         if decision:
             self.state.decision = decision
-        # The log answers each record in order with its entry.
-        offsets = written.offsets = [e.offset for e in entries]
+        # The log answers each report with its offset, in order.
+        written.offsets = offsets
         if offsets:
             self.state.offset = max(self.state.offset, max(offsets))
         self.stats.groups += 1

@@ -40,7 +40,7 @@ import asyncio
 import contextlib
 import hashlib
 import threading
-from collections.abc import Coroutine, Iterator, Sequence
+from collections.abc import Coroutine, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 from urllib.parse import parse_qs, urlsplit
@@ -48,7 +48,7 @@ from urllib.parse import parse_qs, urlsplit
 import msgspec
 
 from concerted.errors import ConfigError, StoreError
-from concerted.service.base import Entry, Outcome, Record
+from concerted.service.base import Decoded, Entry, Outcome, Record
 
 __all__ = ["JetStreamLog", "NatsAddress"]
 
@@ -277,6 +277,20 @@ class JetStreamLog:
             if o.outcome not in _OUTCOMES:
                 raise ValueError(f"outcome {o.outcome!r} is not one of {', '.join(_OUTCOMES)}")
         return self._call(self._append(list(records), list(outcomes)))
+
+    def append_new(
+        self,
+        reports: Sequence[Mapping[str, Any]],
+        results: Sequence[bytes],
+        outcomes: Sequence[Outcome] = (),
+    ) -> Sequence[int]:
+        """:meth:`append` of the records these make: each report is a message of its
+        own here, so there is nothing to gain from the columns."""
+        records = [
+            Record(r["platform"], r["report_id"], r["target_id"], r, Decoded(d), None, d)
+            for r, d in zip(reports, results, strict=True)
+        ]
+        return [e.offset for e in self.append(records, outcomes)]
 
     async def _append(self, records: list[Record], outcomes: list[Outcome]) -> list[Entry]:
         found = await self._lookup([r.key for r in records])

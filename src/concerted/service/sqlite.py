@@ -19,14 +19,22 @@ import logging
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import msgspec
 
 from concerted.errors import StoreError
-from concerted.service.base import Answered, Entry, Learnt, Outcome, Record, StoredReport
+from concerted.service.base import (
+    Answered,
+    Decoded,
+    Entry,
+    Learnt,
+    Outcome,
+    Record,
+    StoredReport,
+)
 
 __all__ = ["SqliteLog"]
 
@@ -64,6 +72,17 @@ _CHECKPOINT_PAGES = 10_000
 _PAGE_SIZE = 16_384
 #: Keys looked up in one query.
 _LOOKUP_CHUNK = 10_000
+#: A group of new reports from one JSON array of ``[report, result]`` pairs (?2) at
+#: offsets from ?1. ``->`` gives a value's JSON text as it stands in ?2, stored as a
+#: blob as :meth:`SqliteLog.append` stores msgspec's bytes; a key stored already is
+#: skipped, and the count of rows added tells.
+_INSERT_GROUP = (
+    "INSERT INTO log (seq, platform, report_id, target_id, report, result) "
+    "SELECT ?1 + key, value ->> '$[0].platform', value ->> '$[0].report_id', "
+    "value ->> '$[0].target_id', CAST(value -> '$[0]' AS BLOB), "
+    "CAST(value -> '$[1]' AS BLOB) FROM json_each(CAST(?2 AS TEXT)) "
+    "WHERE true ON CONFLICT (platform, report_id) DO NOTHING"
+)
 
 _encode = msgspec.json.Encoder().encode
 _decode = msgspec.json.Decoder(dict[str, Any]).decode
@@ -160,7 +179,7 @@ class SqliteLog:
         ]
         con.execute("BEGIN IMMEDIATE")
         try:
-            first = int(con.execute("SELECT coalesce(max(seq), 0) FROM log").fetchone()[0]) + 1
+            first = self._next(con)
             # The whole group in one statement, at consecutive offsets. A key already
             # stored (which the guard's lookup rules out, but a caller may skip it) makes
             # the group take the row-by-row path instead, which answers with the entry
@@ -181,25 +200,71 @@ class SqliteLog:
                 entries = [
                     self._insert_one(con, r, row) for r, row in zip(records, rows, strict=True)
                 ]
-            after = int(con.execute("SELECT coalesce(max(seq), 0) FROM log").fetchone()[0])
-            con.executemany(
-                "INSERT INTO outcome_log (after, platform, report_id, outcome, decided_at) "
-                "VALUES (?, ?, ?, ?, ?)",
-                [(after, o.platform, o.report_id, o.outcome, o.decided_at) for o in outcomes],
-            )
-            con.executemany(
-                "INSERT INTO outcomes (platform, report_id, outcome, decided_at) "
-                "VALUES (?, ?, ?, ?) ON CONFLICT (platform, report_id) DO UPDATE SET "
-                "outcome = excluded.outcome, decided_at = excluded.decided_at",
-                [(o.platform, o.report_id, o.outcome, o.decided_at) for o in outcomes],
-            )
-            con.execute("COMMIT")
-            self._appended.set()
+            self._commit(con, outcomes)
         except BaseException:
             if con.in_transaction:
                 con.execute("ROLLBACK")
             raise
         return entries
+
+    def append_new(
+        self,
+        reports: Sequence[Mapping[str, Any]],
+        results: Sequence[bytes],
+        outcomes: Sequence[Outcome] = (),
+    ) -> Sequence[int]:
+        """:meth:`append`, the rows made by SQLite: the group goes in as one JSON text
+        (each report beside its result, encoded in one call), which one ``INSERT``
+        spreads into rows, so no Python runs a row and the GIL stays free while SQLite
+        works. The stored bytes are those :meth:`append` stores (SQLite writes a JSON
+        value's text back as it read it). A key stored already sends the group
+        through :meth:`append`, as does a NUL anywhere in the group."""
+        if len(reports) != len(results):
+            raise ValueError(f"{len(reports)} reports but {len(results)} results")
+        con = self._writer
+        data = _encode(list(zip(reports, map(msgspec.Raw, results), strict=True)))
+        con.execute("BEGIN IMMEDIATE")
+        try:
+            first = self._next(con)
+            changes = con.total_changes
+            # A NUL in a key would end SQLite's text of it (``->>``): such a group
+            # goes the plain way (so may an escaped backslash before ``u0000``).
+            if b"\\u0000" not in data:
+                con.execute(_INSERT_GROUP, (first, data))
+            if con.total_changes - changes != len(reports):
+                con.execute("ROLLBACK")
+                records = [
+                    Record(r["platform"], r["report_id"], r["target_id"], r, Decoded(d), None, d)
+                    for r, d in zip(reports, results, strict=True)
+                ]
+                return [e.offset for e in self.append(records, outcomes)]
+            self._commit(con, outcomes)
+        except BaseException:
+            if con.in_transaction:
+                con.execute("ROLLBACK")
+            raise
+        return range(first, first + len(reports))
+
+    @staticmethod
+    def _next(con: sqlite3.Connection) -> int:
+        return int(con.execute("SELECT coalesce(max(seq), 0) FROM log").fetchone()[0]) + 1
+
+    def _commit(self, con: sqlite3.Connection, outcomes: Sequence[Outcome]) -> None:
+        """The decisions after the reports appended in this transaction; then commit."""
+        after = self._next(con) - 1
+        con.executemany(
+            "INSERT INTO outcome_log (after, platform, report_id, outcome, decided_at) "
+            "VALUES (?, ?, ?, ?, ?)",
+            [(after, o.platform, o.report_id, o.outcome, o.decided_at) for o in outcomes],
+        )
+        con.executemany(
+            "INSERT INTO outcomes (platform, report_id, outcome, decided_at) "
+            "VALUES (?, ?, ?, ?) ON CONFLICT (platform, report_id) DO UPDATE SET "
+            "outcome = excluded.outcome, decided_at = excluded.decided_at",
+            [(o.platform, o.report_id, o.outcome, o.decided_at) for o in outcomes],
+        )
+        con.execute("COMMIT")
+        self._appended.set()
 
     @staticmethod
     def _insert_one(con: sqlite3.Connection, r: Record, row: tuple[str | bytes, ...]) -> Entry:
