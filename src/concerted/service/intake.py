@@ -131,11 +131,12 @@ class _Job:
 
 @dataclass(slots=True)
 class _Written:
-    """A group's new reports, scored and on their way to the log: the reports, their
-    keys, their results without the view, and their offsets once durable."""
+    """A group's new reports, scored and on their way to the log: the reports, the
+    number of each one's key among them, their results without the view, and their
+    offsets once durable."""
 
     reports: list[dict[str, Any]]
-    keys: list[tuple[str, str]]
+    index: dict[tuple[str, str], int]
     results: Results
     offsets: Sequence[int] = field(default_factory=list)
 
@@ -249,13 +250,13 @@ class Guard:
         self._snapshot_ended = time.monotonic()
         # The pipeline: one thread appends the groups to the log, in the order they
         # were learnt, while the writer checks and scores the next group; a group is
-        # answered once its append returned. ``_flight`` holds the keys of the groups
-        # learnt but not known durable to the last lookup (the log may not find them),
+        # answered once its append returned. ``_flight`` holds the groups learnt but
+        # not known durable to the last lookup (the log may not find their keys),
         # ``_settled`` the groups durable since, ``_finishing`` the tasks that answer
         # each group not answered yet.
         self._appender = ThreadPoolExecutor(1, thread_name_prefix="concerted-append")
         self._broken = False
-        self._flight: dict[tuple[str, str], tuple[_Written, int]] = {}
+        self._flight: list[_Written] = []
         self._settled: list[_Written] = []
         self._finishing: deque[asyncio.Task[None]] = deque()
 
@@ -449,31 +450,27 @@ class Guard:
             return None
         items = [i for job in group if job.kind == "reports" for i in job.items]
         outcomes: list[Outcome] = [i for job in group if job.kind == "outcome" for i in job.items]
-        # The groups durable before this lookup starts are found by it: their keys
-        # leave ``_flight`` once it returned (not before: a key must never be in
-        # neither).
+        # The groups durable before this lookup starts are found by it: they leave
+        # ``_flight`` once it returned (not before: a key must never be in neither).
         settled, self._settled = self._settled, []
         try:
             typed, existing = await asyncio.to_thread(self._check, items, outcomes)
         except Exception as exc:  # the state is untouched: refuse this group only
             log.exception("validating a group failed")
             # The groups durable before it are still durable: the next lookup finds
-            # them, and only then do their keys leave ``_flight``.
+            # them, and only then do they leave ``_flight``.
             self._settled = settled + self._settled
             for job in group:
                 _fail(job.future, exc)
             return None
         stats = self.stats
+        if settled:
+            self._flight = [w for w in self._flight if all(w is not s for s in settled)]
         flight = self._flight
-        for done in settled:
-            for key in done.keys:
-                if flight.get(key, (None,))[0] is done:
-                    del flight[key]
         slots: list[_Slot] = []
         new: list[dict[str, Any]] = []
-        keys: list[tuple[str, str]] = []
         fresh: dict[tuple[str, str], int] = {}
-        written = _Written(new, keys, Results([]))
+        written = _Written(new, fresh, Results([]))
         for report in typed:
             if isinstance(report, ItemError):
                 stats.refused += 1
@@ -486,15 +483,17 @@ class Guard:
             elif key in fresh:
                 slots.append((written, fresh[key], True))
                 stats.repeats += 1
-            elif key in flight:  # learnt in a group not durable yet
-                earlier, number = flight[key]
-                slots.append((earlier, number, True))
-                stats.repeats += 1
             else:
-                slots.append((written, len(new), False))
-                fresh[key] = len(new)
-                new.append(report)
-                keys.append(key)
+                for earlier in flight:  # learnt in a group not durable yet
+                    number = earlier.index.get(key)
+                    if number is not None:
+                        slots.append((earlier, number, True))
+                        stats.repeats += 1
+                        break
+                else:
+                    slots.append((written, len(new), False))
+                    fresh[key] = len(new)
+                    new.append(report)
         # Repeats are never learnt, so the new reports are scored and learnt as one
         # sequence, in arrival order: what scoring them one by one gives.
         try:
@@ -503,8 +502,7 @@ class Guard:
             self._refuse(group, exc)
             return None
         # The next group's repeats of these are found here until they are durable.
-        for number, key in enumerate(keys):
-            flight[key] = (written, number)
+        flight.append(written)
         known: list[Outcome] = []
         # Decisions after the group's reports (the log gives them that place too).
         for o in outcomes:
@@ -512,9 +510,12 @@ class Guard:
             decided: Mapping[str, Any] | None = None
             if key in existing:
                 decided = existing[key].record.report
-            elif key in flight:
-                earlier, number = flight[key]
-                decided = earlier.reports[number]
+            else:
+                for earlier in flight:
+                    number = earlier.index.get(key)
+                    if number is not None:
+                        decided = earlier.reports[number]
+                        break
             if decided is not None:
                 self.state.decide(decided, o.outcome)
                 known.append(o)
