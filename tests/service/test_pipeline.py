@@ -99,6 +99,37 @@ def test_a_compact_answer_is_the_full_one_without_repeated_views(tmp_path: Path,
     assert shown and any(compact) and not all(compact)
 
 
+def test_a_batch_of_new_reports_is_answered_in_one_pass_with_the_same_bytes(
+    tmp_path: Path,
+) -> None:
+    """A batch whose every report is new is answered from its group's columns
+    (:class:`~concerted.service.intake.NewAnswers`); encoded, it gives the bytes the
+    answers made one by one give, in both shapes; other batches are answered one by
+    one as before."""
+    batches = _batches(4)
+
+    async def run() -> list[Sequence[Accepted | ItemError]]:
+        guard = Guard(SqliteLog(tmp_path / "log.sqlite"), GuardState(SMALL), max_group=15)
+        await guard.start()
+        try:
+            sent = [guard.submit(candidates(b), compact=i % 2 == 0) for i, b in enumerate(batches)]
+            return list(await asyncio.gather(*sent))
+        finally:
+            await guard.stop()
+            guard.log.close()
+
+    answers = asyncio.run(run())
+    fast = [a for a in answers if isinstance(a, intake.NewAnswers)]
+    assert fast and len(fast) < len(answers)
+    for a in fast:
+        one_by_one = list(a)
+        assert len(one_by_one) == len(a) and all(not x.repeat for x in one_by_one)
+        assert encode_batch_once(a) == encode_batch_once(one_by_one)
+        assert encode_batch(a) == encode_batch(one_by_one)
+        assert [x.offset for x in a[1:]] == [x.offset for x in one_by_one[1:]]
+        assert a[-1].offset == one_by_one[-1].offset
+
+
 @pytest.mark.parametrize("off_loop", [intake.OFF_LOOP, 1])
 def test_pipelined_groups_answer_as_one_by_one_and_replay_to_the_same_state(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, off_loop: int
@@ -261,7 +292,7 @@ def test_a_log_written_with_views_is_still_read(tmp_path: Path) -> None:
 def test_a_new_result_is_stored_without_its_view_and_answered_with_it(
     tmp_path: Path,
 ) -> None:
-    async def run() -> list[Accepted | ItemError]:
+    async def run() -> Sequence[Accepted | ItemError]:
         guard = Guard(SqliteLog(tmp_path / "log.sqlite"), GuardState(SMALL))
         await guard.start()
         answers = await guard.submit(candidates(brigade_stream(20)))

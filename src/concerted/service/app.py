@@ -43,7 +43,7 @@ from concerted.service.bodies import (
     read_batch,
 )
 from concerted.service.hindsight import Hindsight
-from concerted.service.intake import Accepted, Guard, NotReady
+from concerted.service.intake import Accepted, Guard, NewAnswers, NotReady
 from concerted.service.logs import open_log
 from concerted.service.metrics import Metrics
 from concerted.service.openapi import ROUTES, document
@@ -258,6 +258,8 @@ def encode_batch_once(answers: Sequence[Accepted | ItemError]) -> bytes:
     '{"accepted":1,"refused":0,"results":[{"ok":true,"index":0,"platform":"x",\
 "target_id":"t","score":0.5,"repeat":false,"offset":7}],"targets":[{"reports":1}]}'
     """
+    if isinstance(answers, NewAnswers):
+        return _encode_new_once(answers)
     parts: list[bytes] = []
     targets: dict[tuple[Any, Any], bytes | None] = {}
     refused = 0
@@ -292,6 +294,27 @@ def encode_batch_once(answers: Sequence[Accepted | ItemError]) -> bytes:
     return b'{"accepted":%d,"refused":%d,"results":[%b],"targets":[%b]}' % (
         len(answers) - refused,
         refused,
+        b",".join(parts),
+        b",".join(v for v in targets.values() if v is not None and v != b"null"),
+    )
+
+
+def _encode_new_once(answers: NewAnswers) -> bytes:
+    """:func:`encode_batch_once` of a batch whose every report was new, from the
+    group's columns in one pass (no answer made one by one): the same bytes."""
+    encoded, offsets, keys, views = answers.columns()
+    entry = b'{"ok":true,"index":%d,%b,"repeat":false,"offset":%d}'
+    parts = [
+        entry % (index, bare[1:-1], offset)
+        for index, (bare, offset) in enumerate(zip(encoded, offsets, strict=True))
+    ]
+    # Each target where the results first name it, with the last view shown of it.
+    targets: dict[tuple[str, str], bytes | None] = dict.fromkeys(keys)
+    for key, view in zip(keys, views, strict=True):
+        if view is not None:
+            targets[key] = view
+    return b'{"accepted":%d,"refused":0,"results":[%b],"targets":[%b]}' % (
+        len(parts),
         b",".join(parts),
         b",".join(v for v in targets.values() if v is not None and v != b"null"),
     )

@@ -28,7 +28,7 @@ from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, overload
 
 import duckdb
 import msgspec
@@ -123,7 +123,7 @@ class Accepted:
 class _Job:
     kind: Literal["reports", "outcome"]
     items: list[Any]
-    future: asyncio.Future[list[Any]]
+    future: asyncio.Future[Sequence[Any]]
     #: A batch that asked for ``targets=once``: its new reports' results need no view
     #: but the last one of each target.
     compact: bool = False
@@ -139,6 +139,53 @@ class _Written:
     index: dict[tuple[str, str], int]
     results: Results
     offsets: Sequence[int] = field(default_factory=list)
+    #: Each report's platform and target id (the scorer's columns of the group).
+    platform: Sequence[str] = ()
+    target: Sequence[str] = ()
+    #: Each report's target view where its result shows one (None where it does not).
+    shown: Sequence[bytes | None] = ()
+
+
+class NewAnswers(Sequence[Accepted]):
+    """The answers of a request whose every report was new: reports ``start`` to
+    ``stop`` of one group, each :class:`Accepted` made only when read.
+    :meth:`columns` gives what an answer is encoded from without making them (the
+    batch endpoint's answer)."""
+
+    __slots__ = ("_written", "start", "stop")
+
+    def __init__(self, written: _Written, start: int, stop: int) -> None:
+        self._written = written
+        self.start = start
+        self.stop = stop
+
+    def __len__(self) -> int:
+        return self.stop - self.start
+
+    @overload
+    def __getitem__(self, index: int) -> Accepted: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> Sequence[Accepted]: ...
+
+    def __getitem__(self, index: int | slice) -> Accepted | Sequence[Accepted]:
+        if isinstance(index, slice):
+            return [self[i] for i in range(len(self))[index]]
+        number = range(self.start, self.stop)[index]
+        return _accepted(self._written, number, self._written.shown[number])
+
+    def columns(
+        self,
+    ) -> tuple[list[bytes], Sequence[int], list[tuple[str, str]], Sequence[bytes | None]]:
+        """Each answer's result without its view (JSON), offset, ``(platform,
+        target_id)`` and view (None where it shows none), in order."""
+        w, start, stop = self._written, self.start, self.stop
+        return (
+            w.results.encoded[start:stop],
+            w.offsets[start:stop],
+            list(zip(w.platform[start:stop], w.target[start:stop], strict=True)),
+            w.shown[start:stop],
+        )
 
 
 #: A report's answer until its group is durable: its error, the entry stored before,
@@ -359,7 +406,7 @@ class Guard:
 
     async def submit(
         self, items: list[Candidate], *, compact: bool = False
-    ) -> list[Accepted | ItemError]:
+    ) -> Sequence[Accepted | ItemError]:
         """Each candidate's answer, in order (:func:`candidates`, :func:`read_batch`).
         With ``compact``, a new report's answer carries its target's view only when it
         is the batch's last answer on that target (what ``targets=once`` shows)."""
@@ -372,10 +419,10 @@ class Guard:
 
     async def _submit(
         self, kind: Literal["reports", "outcome"], items: list[Any], compact: bool = False
-    ) -> list[Any]:
+    ) -> Sequence[Any]:
         if not self.ready or self.failed is not None:
             raise NotReady("not ready: replaying the log, stopping, or the log failed")
-        future: asyncio.Future[list[Any]] = asyncio.get_running_loop().create_future()
+        future: asyncio.Future[Sequence[Any]] = asyncio.get_running_loop().create_future()
         await self._queue.put(_Job(kind, items, future, compact))
         # A client that goes away does not cancel its reports: they are stored anyway.
         return await asyncio.shield(future)
@@ -551,6 +598,9 @@ class Guard:
             self._refuse(group, exc)
             return
         written.results = results
+        written.shown = shown
+        if learnt.scoring is not None:
+            written.platform, written.target = learnt.scoring[0].platform, learnt.scoring[0].target
         # A repeat shows its target's view as it stands once this group is learnt.
         views_now: dict[tuple[str, str], dict[str, Any] | None] = {}
         now: dict[int, dict[str, Any] | None] = {}
@@ -687,8 +737,24 @@ class Guard:
             if job.kind == "outcome":
                 job.future.set_result([(o.platform, o.report_id) in decided for o in job.items])
                 continue
+            size = len(job.items)
+            first, last = slots[at], slots[at + size - 1] if size else None
+            if (
+                isinstance(first, tuple)
+                and isinstance(last, tuple)
+                and not first[2]
+                and not last[2]
+                and first[0] is written
+                and last[0] is written
+                and last[1] - first[1] == size - 1
+            ):
+                # New reports are numbered one after another: every report between
+                # the first and the last is new too.
+                at += size
+                job.future.set_result(NewAnswers(written, first[1], last[1] + 1))
+                continue
             answer: list[Accepted | ItemError] = []
-            for place, slot in enumerate(slots[at : at + len(job.items)], start=at):
+            for place, slot in enumerate(slots[at : at + size], start=at):
                 if isinstance(slot, ItemError):
                     answer.append(slot)
                 elif isinstance(slot, Entry):
@@ -701,7 +767,7 @@ class Guard:
                         )
                     else:
                         answer.append(_accepted(held, number, shown[number]))
-            at += len(job.items)
+            at += size
             job.future.set_result(answer)
 
     async def _drain(self, keep: int = 0) -> None:
@@ -755,6 +821,6 @@ def _accepted(held: _Written, number: int, view: bytes | None) -> Accepted:
     return Accepted(None, whole, offset, False, encoded, view, target)
 
 
-def _fail(future: asyncio.Future[list[Any]], exc: BaseException) -> None:
+def _fail(future: asyncio.Future[Sequence[Any]], exc: BaseException) -> None:
     if not future.done():
         future.set_exception(exc)
