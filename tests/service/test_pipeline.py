@@ -105,8 +105,8 @@ def test_a_batch_of_new_reports_is_answered_in_one_pass_with_the_same_bytes(
     """A batch whose every report is new is answered from its group's columns
     (:class:`~concerted.service.intake.NewAnswers`); encoded, it gives the bytes the
     answers made one by one give, in both shapes; other batches are answered one by
-    one as before."""
-    batches = _batches(4)
+    one as before, an empty one included."""
+    batches = [*_batches(4), []]
 
     async def run() -> list[Sequence[Accepted | ItemError]]:
         guard = Guard(SqliteLog(tmp_path / "log.sqlite"), GuardState(SMALL), max_group=15)
@@ -119,6 +119,8 @@ def test_a_batch_of_new_reports_is_answered_in_one_pass_with_the_same_bytes(
             guard.log.close()
 
     answers = asyncio.run(run())
+    assert list(answers[-1]) == []
+    assert encode_batch(answers[-1]) == b'{"accepted":0,"refused":0,"results":[]}'
     fast = [a for a in answers if isinstance(a, intake.NewAnswers)]
     assert fast and len(fast) < len(answers)
     for a in fast:

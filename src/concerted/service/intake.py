@@ -738,7 +738,8 @@ class Guard:
                 job.future.set_result([(o.platform, o.report_id) in decided for o in job.items])
                 continue
             size = len(job.items)
-            first, last = slots[at], slots[at + size - 1] if size else None
+            first = slots[at] if size else None
+            last = slots[at + size - 1] if size else None
             if (
                 isinstance(first, tuple)
                 and isinstance(last, tuple)
