@@ -146,3 +146,43 @@ def test_a_bad_wide_row_is_set_aside_once(store: Store, tmp_path: Path) -> None:
     assert rows(store, 'SELECT "table", "row" FROM quarantine ORDER BY 1') == [("actions", 2)]
     assert rows(store, "SELECT count(DISTINCT actor_id) FROM actions") == [(2,)]
     assert rows(store, "SELECT count(*) FROM accounts WHERE account_id = 'tw_2'") == [(0,)]
+
+
+@pytest.mark.parametrize(
+    ("text", "column", "value"),
+    [
+        (
+            "object_id,account_id,content_id,timestamp_share\n"
+            "o1,u1,c1,1623881091\n"
+            "o1,u2,c2,notatime\n"
+            "o2,u3,c3,1623881101\n",
+            "timestamp_share",
+            "notatime",
+        ),
+        (
+            "account_id,post_id,url_id,hashtag_id,domain_id,phash_id,timestamp\n"
+            "fb_1,100,7,55,3,,1629589836\n"
+            "fb_2,101,7,55,3,,notatime\n"
+            "fb_3,102,7,55,3,,\n",
+            "timestamp",
+            "notatime",
+        ),
+    ],
+    ids=["long", "wide"],
+)
+def test_a_bad_time_names_the_file_s_column_and_counts_the_file_s_rows(
+    store: Store, tmp_path: Path, text: str, column: str, value: str
+) -> None:
+    """The error names the column as the file has it (``timestamp_share``,
+    ``timestamp``), not the contract's ``ts``; and "rows have errors" counts the file's
+    rows, not the actions a wide row makes (two bad rows of three actions each)."""
+    path = tmp_path / "shares.csv"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(SchemaError) as caught:
+        load(store, path, "coortweet")
+    error = caught.value
+    assert (error.row, error.column) == (2, column)
+    assert f"unparseable timestamp '{value}'" in str(error)
+    notes = " ".join(getattr(error, "__notes__", []))
+    if column == "timestamp":
+        assert "2 rows in" in notes and "have errors" in notes

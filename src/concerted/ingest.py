@@ -379,7 +379,17 @@ def _raise_first(path: Path, rejects: list[Reject], checked: list[Validated], st
                 candidates.append(SchemaError(path, str(reason), row=int(row), column=column))
     if candidates:
         first = min(candidates, key=lambda e: e.row if e.row is not None else 0)
-        total = len(rejects) + sum(v.bad_rows for v in checked)
+        # The file's rows, not the tables': a row may make several bad actions (the
+        # wide CooRTweet form) or a bad post and a bad account. A broken line never
+        # reaches a table, so the readers' rejects are rows of their own.
+        bad = [
+            f"SELECT _row FROM {v.relation} WHERE _error IS NOT NULL" for v in checked if v.bad_rows
+        ]
+        total = len(rejects)
+        if bad:
+            union = " UNION ALL ".join(bad)
+            counted = store.sql(f"SELECT count(DISTINCT _row) FROM ({union})").fetchone()
+            total += int(counted[0]) if counted else 0
         if total > 1:
             first.add_note(
                 f"{total} rows in {path} have errors; --on-error quarantine sets them aside "

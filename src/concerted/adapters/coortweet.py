@@ -77,10 +77,10 @@ class CooRTweet:
                     f"--set object={kind}: not an action kind; use one of {', '.join(ACTION_KINDS)}"
                 )
             actions = (
-                f"SELECT _row, account_id AS actor_id, {platform} AS platform, "
-                f"{sql_literal(kind)} AS kind, object_id, timestamp_share AS ts, "
-                f"content_id AS source_id FROM scan"
+                f"SELECT _row, account_id, {platform} AS platform, "
+                f"{sql_literal(kind)} AS kind, object_id, timestamp_share, content_id FROM scan"
             )
+            named = {"ts": "timestamp_share", "source_id": "content_id"}
         elif "account_id" in columns and any(c in columns for c in WIDE_KINDS):
             for needed in ("post_id", "timestamp"):
                 if needed not in columns:
@@ -88,13 +88,15 @@ class CooRTweet:
                         path, f"missing column {needed!r} of CooRTweet's wide form", column=needed
                     )
             actions = " UNION ALL ".join(
-                f"SELECT min(_row) AS _row, account_id AS actor_id, {platform} AS platform, "
-                f"'{kind}' AS kind, {quote_ident(col)} AS object_id, timestamp AS ts, "
-                f"post_id AS source_id FROM scan WHERE {quote_ident(col)} IS NOT NULL "
+                f"SELECT min(_row) AS _row, account_id, {platform} AS platform, "
+                f"'{kind}' AS kind, {quote_ident(col)} AS object_id, timestamp, "
+                f"post_id FROM scan WHERE {quote_ident(col)} IS NOT NULL "
                 f"GROUP BY account_id, {quote_ident(col)}, timestamp, post_id"
                 for col, kind in WIDE_KINDS.items()
                 if col in columns
             )
+            # An action's object comes from one of several columns: none is named.
+            named = {"ts": "timestamp", "source_id": "post_id"}
         else:
             raise SchemaError(
                 path,
@@ -107,4 +109,9 @@ class CooRTweet:
             f"SELECT min(_row) AS _row, account_id, {platform} AS platform FROM scan "
             "WHERE account_id IS NOT NULL GROUP BY account_id"
         )
-        return [RawTable(table="actions", sql=actions), RawTable(table="accounts", sql=accounts)]
+        # The file's columns, renamed by the mapping: a message names the file's.
+        mapping = {"actor_id": "account_id", **named}
+        return [
+            RawTable(table="actions", sql=actions, mapping=mapping),
+            RawTable(table="accounts", sql=accounts),
+        ]
