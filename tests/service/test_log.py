@@ -125,9 +125,9 @@ _VALUE = st.one_of(
 def test_append_new_stores_the_bytes_append_stores(
     tmp_path_factory: pytest.TempPathFactory, rows: list[tuple[str, dict[str, Any], dict[str, Any]]]
 ) -> None:
-    """SQLite reads the group's JSON text and writes each value back as it read it:
-    the stored report and result are byte for byte what :meth:`SqliteLog.append`
-    stores (msgspec's encoding), whatever text, escapes and numbers they hold."""
+    """The guard's path stores, byte for byte, what :meth:`SqliteLog.append` stores
+    (msgspec's encoding), whatever text, escapes and numbers the reports and results
+    hold, and at the same offsets."""
     reports = [
         {**fields, "report_id": f"r{i}", "platform": "x", "target_id": target}
         for i, (target, fields, _) in enumerate(rows)

@@ -15,7 +15,9 @@ interleaves with the reports.
 
 from __future__ import annotations
 
+import itertools
 import logging
+import operator
 import sqlite3
 import threading
 import time
@@ -72,19 +74,8 @@ _CHECKPOINT_PAGES = 10_000
 _PAGE_SIZE = 16_384
 #: Keys looked up in one query.
 _LOOKUP_CHUNK = 10_000
-#: A group of new reports from one JSON array of ``[report, result]`` pairs (?2) at
-#: offsets from ?1. ``->`` gives a value's JSON text as it stands in ?2, stored as a
-#: blob as :meth:`SqliteLog.append` stores msgspec's bytes; a key stored already is
-#: skipped, and the count of rows added tells.
-_INSERT_GROUP = (
-    "INSERT INTO log (seq, platform, report_id, target_id, report, result) "
-    "SELECT ?1 + key, value ->> '$[0].platform', value ->> '$[0].report_id', "
-    "value ->> '$[0].target_id', CAST(value -> '$[0]' AS BLOB), "
-    "CAST(value -> '$[1]' AS BLOB) FROM json_each(CAST(?2 AS TEXT)) "
-    "WHERE true ON CONFLICT (platform, report_id) DO NOTHING"
-)
-
 _encode = msgspec.json.Encoder().encode
+_PLATFORM, _REPORT_ID, _TARGET = map(operator.itemgetter, ("platform", "report_id", "target_id"))
 _decode = msgspec.json.Decoder(dict[str, Any]).decode
 _decode_report = msgspec.json.Decoder(StoredReport).decode
 _decode_answered = msgspec.json.Decoder(Answered).decode
@@ -213,24 +204,29 @@ class SqliteLog:
         results: Sequence[bytes],
         outcomes: Sequence[Outcome] = (),
     ) -> Sequence[int]:
-        """:meth:`append`, the rows made by SQLite: the group goes in as one JSON text
-        (each report beside its result, encoded in one call), which one ``INSERT``
-        spreads into rows, so no Python runs a row and the GIL stays free while SQLite
-        works. The stored bytes are those :meth:`append` stores (SQLite writes a JSON
-        value's text back as it read it). A key stored already sends the group
-        through :meth:`append`, as does a NUL anywhere in the group."""
+        """:meth:`append` without a Python object a row: ``executemany`` draws its
+        rows from the group's columns zipped in C (each report encoded by msgspec as
+        :meth:`append` encodes it), so the same bytes are stored. A key stored already
+        sends the group through :meth:`append`."""
         if len(reports) != len(results):
             raise ValueError(f"{len(reports)} reports but {len(results)} results")
         con = self._writer
-        data = _encode(list(zip(reports, map(msgspec.Raw, results), strict=True)))
         con.execute("BEGIN IMMEDIATE")
         try:
             first = self._next(con)
             changes = con.total_changes
-            # A NUL in a key would end SQLite's text of it (``->>``): such a group
-            # goes the plain way (so may an escaped backslash before ``u0000``).
-            if b"\\u0000" not in data:
-                con.execute(_INSERT_GROUP, (first, data))
+            con.executemany(
+                "INSERT INTO log (seq, platform, report_id, target_id, report, result) "
+                "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (platform, report_id) DO NOTHING",
+                zip(
+                    itertools.count(first),
+                    map(_PLATFORM, reports),
+                    map(_REPORT_ID, reports),
+                    map(_TARGET, reports),
+                    map(_encode, reports),
+                    results,
+                ),
+            )
             if con.total_changes - changes != len(reports):
                 con.execute("ROLLBACK")
                 records = [
