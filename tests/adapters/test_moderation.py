@@ -12,6 +12,7 @@ import pytest
 
 from concerted import adapters
 from concerted.adapters.moderation import records_to_reports
+from concerted.errors import SchemaError
 from concerted.store import Store
 from tests.conftest import FIXTURES, load, rows
 
@@ -156,3 +157,43 @@ def test_a_record_with_nothing_the_format_reads_is_its_own_error(name: str) -> N
     was a KeyError that failed the request with a 500."""
     (mapped,) = records_to_reports(adapters.get(name), [{}])
     assert getattr(mapped, "reason", "").startswith(f"not a record of the {name} format")
+
+
+@pytest.mark.parametrize(
+    ("name", "path", "value", "column"),
+    [
+        ("mastodon", ("created_at",), "yesterday", "created_at"),
+        ("mastodon", ("target_account", "id"), None, "target_account.id"),
+        ("atproto", ("createdAt",), "yesterday", "createdAt"),
+        ("synapse", ("user_id",), None, "user_id"),
+        ("lemmy", ("post_report", "published_at"), "yesterday", "post_report.published_at"),
+    ],
+)
+def test_an_error_names_the_field_of_the_export(
+    store: Store, tmp_path: Path, name: str, path: tuple[str, ...], value: Any, column: str
+) -> None:
+    """A bad or missing value is named by the export's own field
+    (``target_account.id``, ``createdAt``), not the contract's column (``target_id``,
+    ``ts``); where the format reads either of two fields, by both. A value the format
+    derives (Mastodon's reporter of a forwarded report) keeps the contract's name."""
+    (file,) = [f for f in EXPECTED if _format(f) == name]
+    source = FIXTURES / "moderation" / file
+    text = source.read_text(encoding="utf-8")
+    records = (
+        [json.loads(line) for line in text.splitlines() if line.strip()]
+        if source.suffix == ".jsonl"
+        else json.loads(text)
+    )
+    target = records[0]
+    for key in path[:-1]:
+        target = target[key]
+    target[path[-1]] = value
+    out = tmp_path / source.name
+    if source.suffix == ".jsonl":
+        out.write_text("".join(json.dumps(r) + "\n" for r in records), encoding="utf-8")
+    else:
+        out.write_text(json.dumps(records), encoding="utf-8")
+    with pytest.raises(SchemaError) as caught:
+        load(store, out, name)
+    assert caught.value.row == 1
+    assert caught.value.column is not None and column in caught.value.column.split(" or ")

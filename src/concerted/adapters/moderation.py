@@ -22,7 +22,15 @@ from concerted.adapters.base import Adapter, AdapterOptions, RawTable, Reject
 from concerted.adapters.scans import JsonScan, scanned_columns
 from concerted.schema import CONTRACTS, quote_ident, sql_literal
 
-__all__ = ["pick", "records_to_reports", "report_table"]
+__all__ = ["Picked", "pick", "records_to_reports", "report_table"]
+
+
+class Picked(str):
+    """SQL that takes a value as the file has it, from one of the file's fields
+    (``fields``): :func:`report_table` names the value after them, so that an error
+    names the file's field (``account.id``), not the contract's column."""
+
+    fields: tuple[str, ...] = ()
 
 
 def pick(columns: Mapping[str, str], *names: str) -> str:
@@ -32,10 +40,13 @@ def pick(columns: Mapping[str, str], *names: str) -> str:
     >>> pick({"a": "VARCHAR", "b.c": "VARCHAR"}, "x", "b.c", "a")
     'coalesce("b.c", "a")'
     """
-    present = [quote_ident(n) for n in names if n in columns]
+    present = [n for n in names if n in columns]
     if not present:
         return "NULL"
-    return present[0] if len(present) == 1 else f"coalesce({', '.join(present)})"
+    quoted = [quote_ident(n) for n in present]
+    picked = Picked(quoted[0] if len(quoted) == 1 else f"coalesce({', '.join(quoted)})")
+    picked.fields = tuple(present)
+    return picked
 
 
 def report_table(exprs: Mapping[str, str], extra: Mapping[str, str] | None = None) -> RawTable:
@@ -46,11 +57,23 @@ def report_table(exprs: Mapping[str, str], extra: Mapping[str, str] | None = Non
     """
     contract = CONTRACTS["reports"]
     assert set(exprs) <= set(contract.names)
-    parts = ["_row"] + [f"{sql} AS {quote_ident(name)}" for name, sql in exprs.items()]
+    # A value taken as it is keeps the name of the field it came from (the mapping
+    # gives it its contract name): an error then names the field of the file.
+    mapping: dict[str, str] = {}
+    taken = set(contract.names)
+    for name, sql in exprs.items():
+        if isinstance(sql, Picked):
+            named = " or ".join(sql.fields)
+            if named not in taken:
+                mapping[name] = named
+                taken.add(named)
+    parts = ["_row"] + [
+        f"{sql} AS {quote_ident(mapping.get(name, name))}" for name, sql in exprs.items()
+    ]
     if extra:
         packed = ", ".join(f"{sql_literal(k)}, {v}" for k, v in extra.items())
         parts.append(f"CAST(json_object({packed}) AS VARCHAR) AS extra")
-    return RawTable(table="reports", sql=f"SELECT {', '.join(parts)} FROM scan")
+    return RawTable(table="reports", sql=f"SELECT {', '.join(parts)} FROM scan", mapping=mapping)
 
 
 def records_to_reports(
@@ -72,7 +95,8 @@ def records_to_reports(
             columns = scanned_columns(con, path)
             (raw,) = [t for t in adapter.tables(columns, path, options) if t.table == "reports"]
             cur = con.execute(f"SELECT * FROM ({raw.sql}) ORDER BY _row")
-            names = [d[0] for d in cur.description or ()]
+            contract_name = {source: name for name, source in raw.mapping.items()}
+            names = [contract_name.get(d[0], d[0]) for d in cur.description or ()]
             typed = {
                 int(row[0]): dict(zip(names[1:], row[1:], strict=True)) for row in cur.fetchall()
             }
