@@ -34,6 +34,7 @@ __all__ = [
     "Outcome",
     "Record",
     "StoredReport",
+    "records_of",
 ]
 
 _decode_object = msgspec.json.Decoder(dict[str, Any]).decode
@@ -92,6 +93,15 @@ class Record:
     @property
     def key(self) -> tuple[str, str]:
         return (self.platform, self.report_id)
+
+
+def records_of(reports: Sequence[Mapping[str, Any]], results: Sequence[bytes]) -> list[Record]:
+    """The records of typed reports and their results encoded as JSON (what
+    :meth:`IntakeLog.append_new` takes), for a log that appends records."""
+    return [
+        Record(r["platform"], r["report_id"], r["target_id"], r, Decoded(d), None, d)
+        for r, d in zip(reports, results, strict=True)
+    ]
 
 
 @dataclass(slots=True)

@@ -48,7 +48,7 @@ from urllib.parse import parse_qs, urlsplit
 import msgspec
 
 from concerted.errors import ConfigError, StoreError
-from concerted.service.base import Decoded, Entry, Outcome, Record
+from concerted.service.base import Entry, Outcome, Record, records_of
 
 __all__ = ["JetStreamLog", "NatsAddress"]
 
@@ -286,11 +286,7 @@ class JetStreamLog:
     ) -> Sequence[int]:
         """:meth:`append` of the records these make: each report is a message of its
         own here, so there is nothing to gain from the columns."""
-        records = [
-            Record(r["platform"], r["report_id"], r["target_id"], r, Decoded(d), None, d)
-            for r, d in zip(reports, results, strict=True)
-        ]
-        return [e.offset for e in self.append(records, outcomes)]
+        return [e.offset for e in self.append(records_of(reports, results), outcomes)]
 
     async def _append(self, records: list[Record], outcomes: list[Outcome]) -> list[Entry]:
         found = await self._lookup([r.key for r in records])

@@ -30,12 +30,12 @@ import msgspec
 from concerted.errors import StoreError
 from concerted.service.base import (
     Answered,
-    Decoded,
     Entry,
     Learnt,
     Outcome,
     Record,
     StoredReport,
+    records_of,
 )
 
 __all__ = ["SqliteLog"]
@@ -229,11 +229,7 @@ class SqliteLog:
             )
             if con.total_changes - changes != len(reports):
                 con.execute("ROLLBACK")
-                records = [
-                    Record(r["platform"], r["report_id"], r["target_id"], r, Decoded(d), None, d)
-                    for r, d in zip(reports, results, strict=True)
-                ]
-                return [e.offset for e in self.append(records, outcomes)]
+                return [e.offset for e in self.append(records_of(reports, results), outcomes)]
             self._commit(con, outcomes)
         except BaseException:
             if con.in_transaction:
