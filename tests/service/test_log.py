@@ -139,7 +139,7 @@ def test_append_new_stores_the_bytes_append_stores(
         assert list(fast.append_new(reports, results)) == list(range(1, len(rows) + 1))
         plain.append(
             [
-                Record("x", r["report_id"], r["target_id"], r, {}, None, d)
+                Record("x", r["report_id"], r["target_id"], r, {}, d)
                 for r, d in zip(reports, results, strict=True)
             ]
         )

@@ -78,16 +78,15 @@ class Decoded(Mapping[str, Any]):
 @dataclass(slots=True)
 class Record:
     """A report to append: its key, the typed report and the result it was answered
-    with (both JSON-ready mappings). ``report_json`` and ``result_json``, when given,
-    are the same two encoded as JSON already (the guard encodes each result once, for
-    its answer and for the log); a log stores them as they are."""
+    with (both JSON-ready mappings). ``result_json``, when given, is the result
+    encoded as JSON already (the guard encodes each result once, for its answer and
+    for the log); a log stores it as it is."""
 
     platform: str
     report_id: str
     target_id: str
     report: Mapping[str, Any]
     result: Mapping[str, Any]
-    report_json: bytes | None = field(default=None, compare=False, repr=False)
     result_json: bytes | None = field(default=None, compare=False, repr=False)
 
     @property
@@ -99,7 +98,7 @@ def records_of(reports: Sequence[Mapping[str, Any]], results: Sequence[bytes]) -
     """The records of typed reports and their results encoded as JSON (what
     :meth:`IntakeLog.append_new` takes), for a log that appends records."""
     return [
-        Record(r["platform"], r["report_id"], r["target_id"], r, Decoded(d), None, d)
+        Record(r["platform"], r["report_id"], r["target_id"], r, Decoded(d), d)
         for r, d in zip(reports, results, strict=True)
     ]
 

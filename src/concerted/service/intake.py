@@ -172,7 +172,7 @@ class NewAnswers(Sequence[Accepted]):
         if isinstance(index, slice):
             return [self[i] for i in range(len(self))[index]]
         number = range(self.start, self.stop)[index]
-        return _accepted(self._written, number, self._written.shown[number])
+        return _accepted(self._written, number)
 
     def columns(
         self,
@@ -530,17 +530,13 @@ class Guard:
             elif key in fresh:
                 slots.append((written, fresh[key], True))
                 stats.repeats += 1
+            elif (held := _in_flight(flight, key)) is not None:  # not durable yet
+                slots.append((*held, True))
+                stats.repeats += 1
             else:
-                for earlier in flight:  # learnt in a group not durable yet
-                    number = earlier.index.get(key)
-                    if number is not None:
-                        slots.append((earlier, number, True))
-                        stats.repeats += 1
-                        break
-                else:
-                    slots.append((written, len(new), False))
-                    fresh[key] = len(new)
-                    new.append(report)
+                slots.append((written, len(new), False))
+                fresh[key] = len(new)
+                new.append(report)
         # Repeats are never learnt, so the new reports are scored and learnt as one
         # sequence, in arrival order: what scoring them one by one gives.
         try:
@@ -557,12 +553,8 @@ class Guard:
             decided: Mapping[str, Any] | None = None
             if key in existing:
                 decided = existing[key].record.report
-            else:
-                for earlier in flight:
-                    number = earlier.index.get(key)
-                    if number is not None:
-                        decided = earlier.reports[number]
-                        break
+            elif (held := _in_flight(flight, key)) is not None:
+                decided = held[0].reports[held[1]]
             if decided is not None:
                 self.state.decide(decided, o.outcome)
                 known.append(o)
@@ -628,7 +620,6 @@ class Guard:
                 group,
                 slots,
                 written,
-                shown,
                 now,
                 {(o.platform, o.report_id) for o in known},
                 appended,
@@ -704,7 +695,6 @@ class Guard:
         group: list[_Job],
         slots: list[_Slot],
         written: _Written,
-        shown: list[bytes | None],
         now: dict[int, dict[str, Any] | None],
         decided: set[tuple[str, str]],
         appended: asyncio.Future[tuple[Sequence[int], int]],
@@ -767,7 +757,7 @@ class Guard:
                             _repeat(held.results[number], held.offsets[number], now[place])
                         )
                     else:
-                        answer.append(_accepted(held, number, shown[number]))
+                        answer.append(_accepted(held, number))
             at += size
             job.future.set_result(answer)
 
@@ -809,9 +799,19 @@ def _repeat(stored: Mapping[str, Any], offset: int, view: dict[str, Any] | None)
     return Accepted(result, _encode(result), offset, True)
 
 
-def _accepted(held: _Written, number: int, view: bytes | None) -> Accepted:
-    """A new report's answer: its result with the view spliced in after the rest (the
-    same bytes as encoding the whole), or without one where none was made."""
+def _in_flight(flight: list[_Written], key: tuple[str, str]) -> tuple[_Written, int] | None:
+    """The group in flight that holds the report of ``key``, and its number there."""
+    for written in flight:
+        number = written.index.get(key)
+        if number is not None:
+            return written, number
+    return None
+
+
+def _accepted(held: _Written, number: int) -> Accepted:
+    """A new report's answer: its result with its view (where one was made) spliced in
+    after the rest (the same bytes as encoding the whole)."""
+    view = held.shown[number]
     encoded = held.results.encoded[number]
     report = held.reports[number]
     target = (report["platform"], report["target_id"])

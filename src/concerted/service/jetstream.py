@@ -430,9 +430,9 @@ class JetStreamLog:
 
 def _payload(r: Record) -> bytes:
     """A report's message: ``[platform, report_id, target_id, report, result]`` as JSON,
-    the report's and the result's JSON spliced in where the guard encoded them.
+    the result's JSON spliced in where the guard encoded it.
 
-    >>> _payload(Record("x", "r1", "t", {"a": 1}, {"score": 0.5}, b'{"a":1}', b'{"score":0.5}'))
+    >>> _payload(Record("x", "r1", "t", {"a": 1}, {"score": 0.5}, b'{"score":0.5}'))
     b'["x","r1","t",{"a":1},{"score":0.5}]'
     >>> _payload(Record("x", "r1", "t", {"a": 1}, {"score": 0.5}))
     b'["x","r1","t",{"a":1},{"score":0.5}]'
@@ -441,7 +441,7 @@ def _payload(r: Record) -> bytes:
         _encode([r.platform, r.report_id, r.target_id])[1:-1],
         b",".join(
             (
-                _encode(r.report) if r.report_json is None else r.report_json,
+                _encode(r.report),
                 _encode(r.result) if r.result_json is None else r.result_json,
             )
         ),

@@ -163,7 +163,7 @@ class SqliteLog:
                 r.platform,
                 r.report_id,
                 r.target_id,
-                _encode(r.report) if r.report_json is None else r.report_json,
+                _encode(r.report),
                 _encode(r.result) if r.result_json is None else r.result_json,
             )
             for r in records
