@@ -15,6 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from concerted.service import intake
+from concerted.service import sqlite as sqlite_log
 from concerted.service.base import Entry, IntakeLog, Outcome, Record
 from concerted.service.bodies import ItemError
 from concerted.service.intake import Guard, NotReady
@@ -148,6 +149,32 @@ def test_append_new_stores_the_bytes_append_stores(
     finally:
         fast.close()
         plain.close()
+
+
+def test_a_large_group_goes_in_as_few_statements(tmp_path: Path) -> None:
+    """A group of any size is stored whole, at consecutive offsets, in few statements
+    (the most rows a statement takes, then halves): CPython's sqlite3 hands the GIL
+    back at every step, so one step a row made the append wait for it once a row."""
+    log = SqliteLog(tmp_path / "log.sqlite")
+    statements: list[str] = []
+    log._writer.set_trace_callback(statements.append)
+    try:
+        for size in (2 * sqlite_log._ROWS_PER_INSERT + 3, 1, 0, 6):
+            reports = [
+                {"report_id": f"r{len(statements)}-{i}", "platform": "x", "target_id": "t"}
+                for i in range(size)
+            ]
+            first = log.last_offset + 1
+            assert list(log.append_new(reports, [b"{}"] * size)) == list(range(first, first + size))
+        inserts = [s for s in statements if s.startswith("INSERT INTO log ")]
+        # 4096 + 4096 + 2 + 1, then 1, then none, then 4 + 2: a statement each.
+        assert len(inserts) == 7
+        stored = list(log.read())
+        assert [e.offset for e in stored] == list(range(1, len(stored) + 1))
+        assert len(stored) == 2 * sqlite_log._ROWS_PER_INSERT + 3 + 1 + 6
+        assert len({e.record.key for e in stored}) == len(stored)
+    finally:
+        log.close()
 
 
 def test_a_failed_commit_stores_nothing_of_it(open_intake_log: Opener) -> None:

@@ -15,6 +15,7 @@ interleaves with the reports.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import logging
 import operator
@@ -74,6 +75,13 @@ _CHECKPOINT_PAGES = 10_000
 _PAGE_SIZE = 16_384
 #: Keys looked up in one query.
 _LOOKUP_CHUNK = 10_000
+#: The most rows one INSERT of the log takes (a power of two). CPython's sqlite3
+#: releases the GIL around every ``sqlite3_step`` and takes it back after, so an
+#: ``executemany`` of one row a step waited for the GIL once a row whenever another
+#: thread ran Python: beside a busy thread, 10,000 rows took 30 to 43 s (0.05 s
+#: alone); in statements of up to this many rows, 0.19 to 0.33 s (BENCHMARKS.md, "The
+#: log's rows in few statements").
+_ROWS_PER_INSERT = 4096
 _encode = msgspec.json.Encoder().encode
 _PLATFORM, _REPORT_ID, _TARGET = map(operator.itemgetter, ("platform", "report_id", "target_id"))
 _decode = msgspec.json.Decoder(dict[str, Any]).decode
@@ -177,11 +185,7 @@ class SqliteLog:
             # already stored.
             con.execute("SAVEPOINT bulk")
             changes = con.total_changes
-            con.executemany(
-                "INSERT INTO log (seq, platform, report_id, target_id, report, result) "
-                "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (platform, report_id) DO NOTHING",
-                [(first + i, *row) for i, row in enumerate(rows)],
-            )
+            _insert_rows(con, [v for i, row in enumerate(rows, first) for v in (i, *row)])
             if con.total_changes - changes == len(rows):
                 con.execute("RELEASE bulk")
                 entries = [Entry(first + i, r) for i, r in enumerate(records)]
@@ -204,8 +208,8 @@ class SqliteLog:
         results: Sequence[bytes],
         outcomes: Sequence[Outcome] = (),
     ) -> Sequence[int]:
-        """:meth:`append` without a Python object a row: ``executemany`` draws its
-        rows from the group's columns zipped in C (each report encoded by msgspec as
+        """:meth:`append` without a Python object a row: its rows' values are drawn
+        from the group's columns zipped in C (each report encoded by msgspec as
         :meth:`append` encodes it), so the same bytes are stored. A key stored already
         sends the group through :meth:`append`."""
         if len(reports) != len(results):
@@ -215,18 +219,15 @@ class SqliteLog:
         try:
             first = self._next(con)
             changes = con.total_changes
-            con.executemany(
-                "INSERT INTO log (seq, platform, report_id, target_id, report, result) "
-                "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (platform, report_id) DO NOTHING",
-                zip(
-                    itertools.count(first),
-                    map(_PLATFORM, reports),
-                    map(_REPORT_ID, reports),
-                    map(_TARGET, reports),
-                    map(_encode, reports),
-                    results,
-                ),
+            values = zip(
+                itertools.count(first),
+                map(_PLATFORM, reports),
+                map(_REPORT_ID, reports),
+                map(_TARGET, reports),
+                map(_encode, reports),
+                results,
             )
+            _insert_rows(con, list(itertools.chain.from_iterable(values)))
             if con.total_changes - changes != len(reports):
                 con.execute("ROLLBACK")
                 return [e.offset for e in self.append(records_of(reports, results), outcomes)]
@@ -368,6 +369,37 @@ class SqliteLog:
                 con.close()
             self._readers.clear()
         self._writer.close()
+
+
+def _insert_rows(con: sqlite3.Connection, values: list[Any]) -> None:
+    """Rows into the log from ``values`` (``seq, platform, report_id, target_id,
+    report, result`` a row, one after another) in few statements: the most rows a
+    statement takes first, then halves, so that a group of any size compiles and
+    caches at most one statement a power of two.
+
+    >>> con = sqlite3.connect(":memory:")
+    >>> _ = con.executescript(_SCHEMA)
+    >>> _insert_rows(con, [v for i in range(1, 6) for v in (i, "x", f"r{i}", "t", b"{}", b"{}")])
+    >>> con.execute("SELECT count(*), max(seq) FROM log").fetchone()
+    (5, 5)
+    """
+    most = min(_ROWS_PER_INSERT, con.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER) // 6)
+    size = 1 << (most.bit_length() - 1)
+    count, at = len(values) // 6, 0
+    while at < count:
+        while size > count - at:
+            size //= 2
+        con.execute(_insert_sql(size), values[at * 6 : (at + size) * 6])
+        at += size
+
+
+@functools.cache
+def _insert_sql(rows: int) -> str:
+    return (
+        "INSERT INTO log (seq, platform, report_id, target_id, report, result) VALUES "
+        + ",".join(["(?, ?, ?, ?, ?, ?)"] * rows)
+        + " ON CONFLICT (platform, report_id) DO NOTHING"
+    )
 
 
 def _entry(row: tuple[Any, ...]) -> Entry:
