@@ -394,3 +394,49 @@ def test_a_failed_lookup_refuses_its_group_and_keeps_no_key_in_flight(tmp_path: 
         assert log.last_offset == 3 and guard.stats.repeats == 1
 
     asyncio.run(run())
+
+
+def test_a_large_group_is_answered_while_the_next_is_learnt(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two large groups queued at once: the first's results and views are made while
+    the second's compiled loops run (not before them, which put both on the path of
+    every group); the answers are those of groups learnt one by one."""
+    monkeypatch.setattr(intake, "OFF_LOOP", 1)
+    state = GuardState(SMALL)
+    learn, end = state.scorer.learn_many, state.end_group
+    learning = threading.Event()
+    overlapped: list[bool] = []
+
+    def learn_many(batch: Any) -> Any:
+        learning.set()
+        time.sleep(0.2)
+        scored = learn(batch)
+        learning.clear()
+        return scored
+
+    def end_group(*args: Any) -> Any:
+        # The first group's results wait (a little) for the second's loops to start.
+        overlapped.append(learning.wait(1) if not overlapped else learning.is_set())
+        return end(*args)
+
+    monkeypatch.setattr(state.scorer, "learn_many", learn_many)
+    monkeypatch.setattr(state, "end_group", end_group)
+    rows = brigade_stream(40)
+
+    async def run() -> list[Any]:
+        guard = Guard(SqliteLog(tmp_path / "log.sqlite"), state, max_group=20)
+        await guard.start()
+        try:
+            return await _send(guard, [rows[:20], rows[20:]], [False, False])
+        finally:
+            await guard.stop()
+            guard.log.close()
+
+    answers = asyncio.run(run())
+    assert overlapped == [True, False]
+    again = GuardState(SMALL).score_and_learn_many([_stored(r) for r in rows])
+    assert [_strip(r) for a in answers for r in a["results"]] == [
+        {"ok": True, "index": i % 20, "repeat": False, "offset": i + 1, **_strip(x)}
+        for i, x in enumerate(again)
+    ]

@@ -204,6 +204,8 @@ class _Group:
     written: _Written
     scoring: tuple[Group, Scored] | None
     known: list[Outcome]
+    #: Whether :meth:`Guard._answer` took it (it is answered once).
+    answered: bool = False
 
     @property
     def new(self) -> list[dict[str, Any]]:
@@ -433,12 +435,17 @@ class Guard:
         # Two stages a group: learning it (:meth:`_learn`: checked, looked up, its new
         # reports learnt by the scorer, its decisions applied) and answering it
         # (:meth:`_answer`: results, target views, the log's records, the append).
-        # A large group's answering runs while the next group is learnt: the
-        # scorer's compiled loops run in a thread while the event loop answers. The
-        # scorer learns the groups in order, the views and the log take them in order.
-        answering: asyncio.Task[None] | None = None
+        # A large group's answer waits for the next group, when one is queued: its
+        # results and views are made on the event loop while that group's compiled
+        # loops run in a thread (the two touch different state), rather than before
+        # them, which would put both on the path of every group. The scorer learns the
+        # groups in order, the views and the log take them in order.
+        held: _Group | None = None
         try:
             while True:
+                if held is not None and self._queue.empty():
+                    await self._answer(held)  # no group to overlap with
+                    held = None
                 job = await self._queue.get()
                 if job is None:
                     return
@@ -450,30 +457,24 @@ class Guard:
                         break
                     group.append(more)
                     size += len(more.items)
-                learnt = await self._learn(group)
-                if answering is not None:
-                    await answering
-                    answering = None
+                learnt, held = await self._learn(group, held), None
                 if learnt is not None:
-                    if len(learnt.new) >= OFF_LOOP:
-                        answering = asyncio.create_task(self._answer(learnt))
+                    snapshot = self._snapshot_now(len(learnt.new))
+                    if len(learnt.new) >= OFF_LOOP and not snapshot and not stop:
+                        held = learnt
                     else:
-                        # A small group is answered at once: handing it to a task of
-                        # its own would delay its answer by turns of the event loop
-                        # (single reports waited twice as long).
+                        # A small group is answered at once: holding it for the next
+                        # would delay its answer (single reports waited twice as long).
                         await self._answer(learnt)
-                    if self._snapshot_now(len(learnt.new)):
-                        if answering is not None:
-                            await answering
-                            answering = None
+                    if snapshot:
                         await self._drain()
                         if self.failed is None:
                             await self._write_snapshot()
                 if stop:
                     return
         finally:
-            if answering is not None:
-                await answering
+            if held is not None:
+                await self._answer(held)
 
     def _snapshot_now(self, learnt: int) -> bool:
         # Counted as learnt (the offset moves only once a group is durable): the
@@ -487,10 +488,19 @@ class Guard:
             self.snapshot_share,
         )
 
-    async def _learn(self, group: list[_Job]) -> _Group | None:
+    async def _learn(self, group: list[_Job], before: _Group | None = None) -> _Group | None:
         """The first stage of a group: its reports typed and looked up, the new ones
         learnt by the scorer in arrival order, then its decisions; None when the group
-        was refused (each waiter answered)."""
+        was refused (each waiter answered). ``before``, the group learnt before it and
+        not answered yet, is answered while this one's compiled loops run, or before
+        this one is refused."""
+        try:
+            return await self._learn_group(group, before)
+        finally:
+            if before is not None and not before.answered:
+                await self._answer(before)
+
+    async def _learn_group(self, group: list[_Job], before: _Group | None) -> _Group | None:
         if self.failed is not None:
             for job in group:
                 _fail(job.future, NotReady("the intake log failed; restart the service"))
@@ -540,7 +550,7 @@ class Guard:
         # Repeats are never learnt, so the new reports are scored and learnt as one
         # sequence, in arrival order: what scoring them one by one gives.
         try:
-            scoring = await self._score(new)
+            scoring = await self._score(new, before)
         except Exception as exc:
             self._refuse(group, exc)
             return None
@@ -575,6 +585,7 @@ class Guard:
         """The second stage of a group: its results and target views, then its
         records appended to the log after every group before it, and its waiters
         answered once that append is durable (:meth:`_finish`)."""
+        learnt.answered = True
         group, slots, written = learnt.jobs, learnt.slots, learnt.written
         if self.failed is not None:
             for job in group:
@@ -627,19 +638,27 @@ class Guard:
         )
         self._finishing.append(task)
 
-    async def _score(self, new: list[dict[str, Any]]) -> tuple[Group, Scored] | None:
+    async def _score(
+        self, new: list[dict[str, Any]], before: _Group | None = None
+    ) -> tuple[Group, Scored] | None:
         """The new reports learnt by the scorer: :meth:`GuardState.begin_group`, then
         its compiled loops, for a large group in a thread (they release the GIL and
-        touch only the scorer's arrays, so the event loop answers the group before
+        touch only the scorer's arrays, so the event loop answers ``before``
         meanwhile; nothing else changes the scorer: this is its one writer)."""
         if not new:
             return None
         state = self.state
         group = state.begin_group(new)
-        if len(new) >= OFF_LOOP:
-            scored = await asyncio.to_thread(state.scorer.learn_many, group.batch)
-        else:
-            scored = state.scorer.learn_many(group.batch)
+        if len(new) < OFF_LOOP:
+            return group, state.scorer.learn_many(group.batch)
+        scoring = asyncio.get_running_loop().run_in_executor(
+            None, state.scorer.learn_many, group.batch
+        )
+        try:
+            if before is not None:
+                await self._answer(before)
+        finally:
+            scored = await scoring
         return group, scored
 
     @staticmethod
