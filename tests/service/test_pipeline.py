@@ -13,14 +13,16 @@ from typing import Any
 
 import msgspec
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from concerted.service import intake
 from concerted.service.app import encode_batch, encode_batch_once
 from concerted.service.base import Entry, Outcome, Record
 from concerted.service.bodies import ItemError, candidates
-from concerted.service.intake import Accepted, Guard, NotReady
+from concerted.service.intake import Accepted, Guard, NotReady, _Job
 from concerted.service.sqlite import SqliteLog
-from concerted.service.state import GuardState
+from concerted.service.state import GuardState, Results
 from tests.service.conftest import SMALL, brigade_stream, report
 
 
@@ -440,3 +442,27 @@ def test_a_large_group_is_answered_while_the_next_is_learnt(
         {"ok": True, "index": i % 20, "repeat": False, "offset": i + 1, **_strip(x)}
         for i, x in enumerate(again)
     ]
+
+
+_FUTURE: Any = None  # a job's future, which finding its views never touches
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(
+        st.tuples(st.lists(st.sampled_from("abcd"), min_size=0, max_size=6), st.booleans()),
+        min_size=1,
+        max_size=5,
+    )
+)
+def test_the_views_a_group_of_new_reports_wants_are_found_as_for_any_group(
+    jobs: list[tuple[list[str], bool]],
+) -> None:
+    """A group whose every report is new: the views its answers show (every report's in
+    a full answer, the last on each target in a compact one) found from its reports'
+    targets are those found slot by slot."""
+    group = [_Job("reports", list(targets), _FUTURE, compact) for targets, compact in jobs]
+    new = [{"platform": "x", "target_id": t} for targets, _ in jobs for t in targets]
+    written = intake._Written(new, {}, Results([]))
+    slots: list[Any] = [(written, i, False) for i in range(len(new))]
+    assert Guard._wanted_new(group, new) == Guard._wanted(group, slots, len(new))

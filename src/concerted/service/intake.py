@@ -21,7 +21,9 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import itertools
 import logging
+import operator
 import time
 from collections import deque
 from collections.abc import Mapping, Sequence
@@ -43,6 +45,7 @@ __all__ = ["Accepted", "Guard", "NotReady", "snapshot_due"]
 log = logging.getLogger(__name__)
 _encode = msgspec.json.Encoder().encode
 _decode_object = msgspec.json.Decoder(dict[str, Any]).decode
+_PLATFORM, _REPORT_ID, _TARGET = map(operator.itemgetter, ("platform", "report_id", "target_id"))
 
 #: Groups learnt that may wait for the log behind the one being committed: the writer
 #: scores one group while the one before it is committed, no more (a group is answered
@@ -204,6 +207,9 @@ class _Group:
     written: _Written
     scoring: tuple[Group, Scored] | None
     known: list[Outcome]
+    #: Whether every report of the group was new (no repeat, no error): its slots
+    #: are its new reports in order.
+    new_only: bool = False
     #: Whether :meth:`Guard._answer` took it (it is answered once).
     answered: bool = False
 
@@ -511,7 +517,7 @@ class Guard:
         # ``_flight`` once it returned (not before: a key must never be in neither).
         settled, self._settled = self._settled, []
         try:
-            typed, existing = await asyncio.to_thread(self._check, items, outcomes)
+            typed, keys, existing = await asyncio.to_thread(self._check, items, outcomes)
         except Exception as exc:  # the state is untouched: refuse this group only
             log.exception("validating a group failed")
             # The groups durable before it are still durable: the next lookup finds
@@ -520,10 +526,52 @@ class Guard:
             for job in group:
                 _fail(job.future, exc)
             return None
-        stats = self.stats
         if settled:
             self._flight = [w for w in self._flight if all(w is not s for s in settled)]
         flight = self._flight
+        new_only = _new_only(typed, keys, existing, flight)
+        if new_only is not None:
+            # The common batch: every report new. Its slots made in C, not a report
+            # at a time.
+            written = _Written(typed, new_only, Results([]))  # type: ignore[arg-type]
+            slots: list[_Slot] = list(
+                zip(itertools.repeat(written), range(len(typed)), itertools.repeat(False))
+            )
+        else:
+            slots, written = self._slots(typed, existing, flight)
+        new = written.reports
+        # Repeats are never learnt, so the new reports are scored and learnt as one
+        # sequence, in arrival order: what scoring them one by one gives.
+        try:
+            scoring = await self._score(new, before)
+        except Exception as exc:
+            self._refuse(group, exc)
+            return None
+        # The next group's repeats of these are found here until they are durable.
+        flight.append(written)
+        known: list[Outcome] = []
+        # Decisions after the group's reports (the log gives them that place too).
+        for o in outcomes:
+            key = (o.platform, o.report_id)
+            decided: Mapping[str, Any] | None = None
+            if key in existing:
+                decided = existing[key].record.report
+            elif (held := _in_flight(flight, key)) is not None:
+                decided = held[0].reports[held[1]]
+            if decided is not None:
+                self.state.decide(decided, o.outcome)
+                known.append(o)
+        return _Group(group, slots, written, scoring, known, new_only is not None)
+
+    def _slots(
+        self,
+        typed: list[dict[str, Any] | ItemError],
+        existing: dict[tuple[str, str], Entry],
+        flight: list[_Written],
+    ) -> tuple[list[_Slot], _Written]:
+        """Each report's slot (an error, a repeat of a stored report or of one in
+        flight, or new) and the group's new reports, a report at a time."""
+        stats = self.stats
         slots: list[_Slot] = []
         new: list[dict[str, Any]] = []
         fresh: dict[tuple[str, str], int] = {}
@@ -547,28 +595,7 @@ class Guard:
                 slots.append((written, len(new), False))
                 fresh[key] = len(new)
                 new.append(report)
-        # Repeats are never learnt, so the new reports are scored and learnt as one
-        # sequence, in arrival order: what scoring them one by one gives.
-        try:
-            scoring = await self._score(new, before)
-        except Exception as exc:
-            self._refuse(group, exc)
-            return None
-        # The next group's repeats of these are found here until they are durable.
-        flight.append(written)
-        known: list[Outcome] = []
-        # Decisions after the group's reports (the log gives them that place too).
-        for o in outcomes:
-            key = (o.platform, o.report_id)
-            decided: Mapping[str, Any] | None = None
-            if key in existing:
-                decided = existing[key].record.report
-            elif (held := _in_flight(flight, key)) is not None:
-                decided = held[0].reports[held[1]]
-            if decided is not None:
-                self.state.decide(decided, o.outcome)
-                known.append(o)
-        return _Group(group, slots, written, scoring, known)
+        return slots, written
 
     def _refuse(self, group: list[_Job], exc: BaseException) -> None:
         # The state may have learnt part of the group: refuse intake from now on (a
@@ -592,7 +619,10 @@ class Guard:
                 _fail(job.future, NotReady("scoring failed; restart the service"))
             return
         new = written.reports
-        views = self._wanted(group, slots, len(new))
+        if learnt.new_only:
+            views = self._wanted_new(group, new)
+        else:
+            views = self._wanted(group, slots, len(new))
         results, shown = Results([]), list[bytes | None]()
         try:
             if learnt.scoring is not None:
@@ -607,7 +637,7 @@ class Guard:
         # A repeat shows its target's view as it stands once this group is learnt.
         views_now: dict[tuple[str, str], dict[str, Any] | None] = {}
         now: dict[int, dict[str, Any] | None] = {}
-        for at, slot in enumerate(slots):
+        for at, slot in enumerate(() if learnt.new_only else slots):
             if isinstance(slot, Entry):
                 target = (slot.record.platform, slot.record.target_id)
             elif isinstance(slot, tuple) and slot[2]:
@@ -660,6 +690,38 @@ class Guard:
         finally:
             scored = await scoring
         return group, scored
+
+    @staticmethod
+    def _wanted_new(group: list[_Job], new: list[dict[str, Any]]) -> list[bool]:
+        """:meth:`_wanted` of a group whose every report is new (its slots are its
+        reports in order), found in C: a compact batch's last report on each target
+        from a dict of each target's numbers, which keeps the last.
+
+        >>> job = _Job("reports", [{}] * 3, None, compact=True)  # type: ignore[arg-type]
+        >>> Guard._wanted_new([job], [{"platform": "x", "target_id": t} for t in "aba"])
+        [False, True, True]
+        """
+        wanted = [False] * len(new)
+        at = 0
+        for job in group:
+            if job.kind != "reports":
+                continue
+            size = len(job.items)
+            if not job.compact:
+                wanted[at : at + size] = [True] * size
+            else:
+                mine = new[at : at + size]
+                last = dict(
+                    zip(
+                        zip(map(_PLATFORM, mine), map(_TARGET, mine), strict=True),
+                        range(at, at + size),
+                        strict=True,
+                    )
+                )
+                for number in last.values():
+                    wanted[number] = True
+            at += size
+        return wanted
 
     @staticmethod
     def _wanted(group: list[_Job], slots: list[_Slot], count: int) -> list[bool]:
@@ -791,11 +853,19 @@ class Guard:
 
     def _check(
         self, items: list[Candidate], outcomes: list[Outcome]
-    ) -> tuple[list[dict[str, Any] | ItemError], dict[tuple[str, str], Entry]]:
+    ) -> tuple[
+        list[dict[str, Any] | ItemError], list[tuple[str, str]], dict[tuple[str, str], Entry]
+    ]:
+        """The group typed, its reports' keys in order (an error has none), and what the
+        log holds of those keys and of the decisions' keys."""
         typed = type_all(self._con, items)
-        keys = [(str(r["platform"]), str(r["report_id"])) for r in typed if isinstance(r, dict)]
-        keys += [(o.platform, o.report_id) for o in outcomes]
-        return typed, self.log.lookup(keys)
+        reports: list[dict[str, Any]] = (
+            typed  # type: ignore[assignment]
+            if set(map(type, typed)) <= {dict}
+            else [r for r in typed if isinstance(r, dict)]
+        )
+        keys = list(zip(map(_PLATFORM, reports), map(_REPORT_ID, reports), strict=True))
+        return typed, keys, self.log.lookup(keys + [(o.platform, o.report_id) for o in outcomes])
 
     async def _write_snapshot(self) -> None:
         assert self.snapshot is not None
@@ -809,6 +879,28 @@ class Guard:
         self._settle()
         self._snapshot_ended = time.monotonic()
         self._snapshot_cost = self._snapshot_ended - began
+
+
+def _new_only(
+    typed: list[dict[str, Any] | ItemError],
+    keys: list[tuple[str, str]],
+    existing: dict[tuple[str, str], Entry],
+    flight: list[_Written],
+) -> dict[tuple[str, str], int] | None:
+    """The number of each key in a group whose every report is new (none refused, none
+    stored, none in flight, none twice), found in C; None for any other group.
+
+    >>> _new_only([{}, {}], [("x", "1"), ("x", "2")], {}, [])
+    {('x', '1'): 0, ('x', '2'): 1}
+    >>> _new_only([{}, {}], [("x", "1"), ("x", "1")], {}, []) is None
+    True
+    """
+    if len(keys) != len(typed) or not existing.keys().isdisjoint(keys):
+        return None
+    if any(not w.index.keys().isdisjoint(keys) for w in flight):
+        return None
+    index = dict(zip(keys, range(len(keys)), strict=True))
+    return index if len(index) == len(keys) else None
 
 
 def _repeat(stored: Mapping[str, Any], offset: int, view: dict[str, Any] | None) -> Accepted:
