@@ -185,7 +185,7 @@ class SqliteLog:
             # already stored.
             con.execute("SAVEPOINT bulk")
             changes = con.total_changes
-            _insert_rows(con, [v for i, row in enumerate(rows, first) for v in (i, *row)])
+            _insert_rows(con, [v for row in rows for v in row])
             if con.total_changes - changes == len(rows):
                 con.execute("RELEASE bulk")
                 entries = [Entry(first + i, r) for i, r in enumerate(records)]
@@ -220,12 +220,12 @@ class SqliteLog:
             first = self._next(con)
             changes = con.total_changes
             values = zip(
-                itertools.count(first),
                 map(_PLATFORM, reports),
                 map(_REPORT_ID, reports),
                 map(_TARGET, reports),
                 map(_encode, reports),
                 results,
+                strict=True,
             )
             _insert_rows(con, list(itertools.chain.from_iterable(values)))
             if con.total_changes - changes != len(reports):
@@ -372,32 +372,34 @@ class SqliteLog:
 
 
 def _insert_rows(con: sqlite3.Connection, values: list[Any]) -> None:
-    """Rows into the log from ``values`` (``seq, platform, report_id, target_id,
-    report, result`` a row, one after another) in few statements: the most rows a
-    statement takes first, then halves, so that a group of any size compiles and
-    caches at most one statement a power of two.
+    """Rows into the log from ``values`` (``platform, report_id, target_id, report,
+    result`` a row, one after another) in few statements: the most rows a statement
+    takes first, then halves, so that a group of any size compiles and caches at most
+    one statement a power of two. Each row takes the next offset (``seq`` is the
+    rowid: the largest plus one, one writer at a time).
 
     >>> con = sqlite3.connect(":memory:")
     >>> _ = con.executescript(_SCHEMA)
-    >>> _insert_rows(con, [v for i in range(1, 6) for v in (i, "x", f"r{i}", "t", b"{}", b"{}")])
-    >>> con.execute("SELECT count(*), max(seq) FROM log").fetchone()
-    (5, 5)
+    >>> _insert_rows(con, [v for i in range(1, 6) for v in ("x", f"r{i}", "t", b"{}", b"{}")])
+    >>> con.execute("SELECT count(*), min(seq), max(seq) FROM log").fetchone()
+    (5, 1, 5)
     """
-    most = min(_ROWS_PER_INSERT, con.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER) // 6)
+    width = 5
+    most = min(_ROWS_PER_INSERT, con.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER) // width)
     size = 1 << (most.bit_length() - 1)
-    count, at = len(values) // 6, 0
+    count, at = len(values) // width, 0
     while at < count:
         while size > count - at:
             size //= 2
-        con.execute(_insert_sql(size), values[at * 6 : (at + size) * 6])
+        con.execute(_insert_sql(size), values[at * width : (at + size) * width])
         at += size
 
 
 @functools.cache
 def _insert_sql(rows: int) -> str:
     return (
-        "INSERT INTO log (seq, platform, report_id, target_id, report, result) VALUES "
-        + ",".join(["(?, ?, ?, ?, ?, ?)"] * rows)
+        "INSERT INTO log (platform, report_id, target_id, report, result) VALUES "
+        + ",".join(["(?, ?, ?, ?, ?)"] * rows)
         + " ON CONFLICT (platform, report_id) DO NOTHING"
     )
 
