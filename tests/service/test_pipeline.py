@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import msgspec
+import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -459,10 +460,12 @@ def test_the_views_a_group_of_new_reports_wants_are_found_as_for_any_group(
     jobs: list[tuple[list[str], bool]],
 ) -> None:
     """A group whose every report is new: the views its answers show (every report's in
-    a full answer, the last on each target in a compact one) found from its reports'
-    targets are those found slot by slot."""
+    a full answer, the last on each target in a compact one) found from the numbers of
+    its reports' targets are those found slot by slot."""
     group = [_Job("reports", list(targets), _FUTURE, compact) for targets, compact in jobs]
     new = [{"platform": "x", "target_id": t} for targets, _ in jobs for t in targets]
+    numbers: dict[str, int] = {}
+    targets = np.array([numbers.setdefault(r["target_id"], len(numbers)) for r in new], np.int64)
     written = intake._Written(new, {}, Results([]))
     slots: list[Any] = [(written, i, False) for i in range(len(new))]
-    assert Guard._wanted_new(group, new) == Guard._wanted(group, slots, len(new))
+    assert Guard._wanted_new(group, targets) == Guard._wanted(group, slots, len(new))

@@ -33,6 +33,8 @@ from typing import Any, Literal, overload
 
 import duckdb
 import msgspec
+import numpy as np
+from numpy.typing import NDArray
 
 from concerted.service.arrayscore import Scored
 from concerted.service.base import Entry, IntakeLog, Outcome
@@ -44,7 +46,7 @@ __all__ = ["Accepted", "Guard", "NotReady", "snapshot_due"]
 log = logging.getLogger(__name__)
 _encode = msgspec.json.Encoder().encode
 _decode_object = msgspec.json.Decoder(dict[str, Any]).decode
-_PLATFORM, _REPORT_ID, _TARGET = map(operator.itemgetter, ("platform", "report_id", "target_id"))
+_PLATFORM, _REPORT_ID = operator.itemgetter("platform"), operator.itemgetter("report_id")
 
 #: Groups learnt that may wait for the log behind the one being committed: the writer
 #: scores one group while the one before it is committed, no more (a group is answered
@@ -647,8 +649,8 @@ class Guard:
                 _fail(job.future, NotReady("scoring failed; restart the service"))
             return
         new = written.reports
-        if learnt.new_only:
-            views = self._wanted_new(group, new)
+        if learnt.new_only and learnt.scoring is not None:
+            views = self._wanted_new(group, learnt.scoring[0].batch.target)
         else:
             views = self._wanted(group, slots, len(new))
         results, shown = Results([]), list[bytes | None]()
@@ -720,36 +722,29 @@ class Guard:
         return group, scored
 
     @staticmethod
-    def _wanted_new(group: list[_Job], new: list[dict[str, Any]]) -> list[bool]:
+    def _wanted_new(group: list[_Job], targets: NDArray[np.int64]) -> list[bool]:
         """:meth:`_wanted` of a group whose every report is new (its slots are its
-        reports in order), found in C: a compact batch's last report on each target
-        from a dict of each target's numbers, which keeps the last.
+        reports in order), from the scorer's number of each report's target: in a
+        compact batch, the last report on each target is the first in reverse that
+        ``np.unique`` finds.
 
         >>> job = _Job("reports", [{}] * 3, None, compact=True)  # type: ignore[arg-type]
-        >>> Guard._wanted_new([job], [{"platform": "x", "target_id": t} for t in "aba"])
+        >>> Guard._wanted_new([job], np.array([4, 7, 4]))
         [False, True, True]
         """
-        wanted = [False] * len(new)
+        wanted = np.zeros(len(targets), np.bool_)
         at = 0
         for job in group:
             if job.kind != "reports":
                 continue
             size = len(job.items)
             if not job.compact:
-                wanted[at : at + size] = [True] * size
-            else:
-                mine = new[at : at + size]
-                last = dict(
-                    zip(
-                        zip(map(_PLATFORM, mine), map(_TARGET, mine), strict=True),
-                        range(at, at + size),
-                        strict=True,
-                    )
-                )
-                for number in last.values():
-                    wanted[number] = True
+                wanted[at : at + size] = True
+            elif size:
+                _, first = np.unique(targets[at : at + size][::-1], return_index=True)
+                wanted[at + size - 1 - first] = True
             at += size
-        return wanted
+        return wanted.tolist()
 
     @staticmethod
     def _wanted(group: list[_Job], slots: Sequence[_Slot], count: int) -> list[bool]:
