@@ -144,3 +144,33 @@ def test_a_header_that_is_not_utf8_is_refused_on_line_one(
     assert (e.value.line, e.value.row) == (1, None)
     assert e.value.reason.startswith("the header line holds bytes that are not UTF-8 (the first")
     assert f"at byte {text.index('é')})" in e.value.reason
+
+
+@pytest.mark.parametrize("on_error", ["raise", "quarantine"])
+@pytest.mark.parametrize(
+    ("text", "missing", "has"),
+    [
+        ("acco\n", "account_id", "'acco'"),
+        ("account_id\tplatfrom\na1\tx\n", "platform", "'account_id', 'platfrom'"),
+        ("post_id,author,platform,ts{\np1,a1,x,0\n", "account_id", "'author', 'platform', 'ts{'"),
+    ],
+)
+def test_a_missing_column_is_named_beside_the_file_s_own(
+    tmp_path: Path, text: str, missing: str, has: str, on_error: str
+) -> None:
+    """A required column the file lacks is named beside the columns the file has, as
+    its header spells them: the fuzzer's header cut to "acco" was refused with "the
+    input has: extra", the name of the column its unknown columns are folded into."""
+    table = "accounts" if text.startswith("acc") else "posts"
+    path = tmp_path / f"{table}.{'tsv' if table == 'accounts' else 'csv'}"
+    path.write_text(text)
+    options = IngestOptions(
+        format="generic",
+        adapter=AdapterOptions(table=table),
+        on_error=on_error,  # type: ignore[arg-type]
+    )
+    with pytest.raises(SchemaError) as e:
+        open_case([path], None, options)
+    assert e.value.column == missing
+    assert e.value.reason.startswith(f"missing column {missing!r}, required for ")
+    assert has in e.value.reason and "extra" not in e.value.reason

@@ -23,7 +23,7 @@ from typing import ClassVar, Protocol, runtime_checkable
 
 import duckdb
 
-from concerted.errors import ConfigError
+from concerted.errors import ConfigError, SchemaError
 from concerted.schema import CONTRACTS, quote_ident, sql_literal
 
 __all__ = [
@@ -210,6 +210,28 @@ def contract_layout(
                 "in the case (give --platform where the case does not know the account)",
             )
             platform_from = wanted[owner]
+    filled = {"platform"} if platform_from is not None or options.platform else set()
+    # A file of no column (JSON with no record read) has unknown fields: none missing.
+    for column in contract.columns if set(columns) - {"_row"} else ():
+        source = wanted[column.name]
+        if (
+            column.required
+            and column.default is None
+            and source not in columns
+            and column.name not in filled
+        ):
+            # Named here, with the file's own columns: past this point the columns no
+            # contract column takes are folded into ``extra`` (a file whose header
+            # was "acco" had "the input has: extra").
+            raise SchemaError(
+                path,
+                f"missing column {source!r}, required for {table}"
+                + (f" (mapped from {column.name!r})" if source != column.name else "")
+                + (" (or pass --platform)" if column.name == "platform" else "")
+                + "; the file has: "
+                + (", ".join(repr(c) for c in columns if c != "_row") or "no column"),
+                column=source,
+            )
     if "extra" in contract.names and "extra" not in columns:
         extra = unmapped_columns(columns, set(wanted.values()))
         if extra:
