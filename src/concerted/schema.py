@@ -1006,6 +1006,26 @@ def _column_sql(
     raise AssertionError(f"no SQL for contract type {column.type}")
 
 
+def missing_column(
+    file: str | Path, table: str, name: str, source: str, present: str
+) -> SchemaError:
+    """The error of a required column ``name`` of ``table`` that the input lacks
+    (``source`` is what it was looked for as), ``present`` saying what the input has.
+
+    >>> str(missing_column("a.csv", "posts", "account_id", "user", "the file has: 'id'"))
+    "a.csv, column 'user': missing column 'user', required for posts (mapped from \
+'account_id'); the file has: 'id'"
+    """
+    return SchemaError(
+        file,
+        f"missing column {source!r}, required for {table}"
+        + (f" (mapped from {name!r})" if source != name else "")
+        + (" (or pass --platform)" if name == "platform" else "")
+        + f"; {present}",
+        column=source,
+    )
+
+
 def validate(
     con: duckdb.DuckDBPyConnection,
     raw: str,
@@ -1044,13 +1064,12 @@ def validate(
         source: str | None = mapping.get(column.name, column.name)
         if source not in types:
             if column.required and column.default is None:
-                raise SchemaError(
+                raise missing_column(
                     file,
-                    f"missing column {source!r}, required for {contract.name}"
-                    + (f" (mapped from {column.name!r})" if source != column.name else "")
-                    + (" (or pass --platform)" if column.name == "platform" else "")
-                    + f"; the input has: {', '.join(sorted(t for t in types if t != '_row'))}",
-                    column=source,
+                    contract.name,
+                    column.name,
+                    mapping.get(column.name, column.name),
+                    "the input has: " + ", ".join(sorted(t for t in types if t != "_row")),
                 )
             source = None
         if source is None:

@@ -23,8 +23,8 @@ from typing import ClassVar, Protocol, runtime_checkable
 
 import duckdb
 
-from concerted.errors import ConfigError, SchemaError
-from concerted.schema import CONTRACTS, quote_ident, sql_literal
+from concerted.errors import ConfigError
+from concerted.schema import CONTRACTS, missing_column, quote_ident, sql_literal
 
 __all__ = [
     "Adapter",
@@ -223,15 +223,8 @@ def contract_layout(
             # Named here, with the file's own columns: past this point the columns no
             # contract column takes are folded into ``extra`` (a file whose header
             # was "acco" had "the input has: extra").
-            raise SchemaError(
-                path,
-                f"missing column {source!r}, required for {table}"
-                + (f" (mapped from {column.name!r})" if source != column.name else "")
-                + (" (or pass --platform)" if column.name == "platform" else "")
-                + "; the file has: "
-                + (", ".join(repr(c) for c in columns if c != "_row") or "no column"),
-                column=source,
-            )
+            has = ", ".join(repr(c) for c in columns if c != "_row")
+            raise missing_column(path, table, column.name, source, f"the file has: {has}")
     if "extra" in contract.names and "extra" not in columns:
         extra = unmapped_columns(columns, set(wanted.values()))
         if extra:

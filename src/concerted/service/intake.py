@@ -568,7 +568,7 @@ class Guard:
             written = _Written(typed, new_only, Results([]))  # type: ignore[arg-type]
             slots: Sequence[_Slot] = _NewSlots(written, len(typed))
         else:
-            slots, written = self._slots(typed, existing, flight)
+            slots, written = self._slots(typed, keys, existing, flight)
         new = written.reports
         # Repeats are never learnt, so the new reports are scored and learnt as one
         # sequence, in arrival order: what scoring them one by one gives.
@@ -596,12 +596,15 @@ class Guard:
     def _slots(
         self,
         typed: list[dict[str, Any] | ItemError],
+        keys: list[tuple[str, str]],
         existing: dict[tuple[str, str], Entry],
         flight: list[_Written],
     ) -> tuple[list[_Slot], _Written]:
         """Each report's slot (an error, a repeat of a stored report or of one in
-        flight, or new) and the group's new reports, a report at a time."""
+        flight, or new) and the group's new reports, a report at a time (``keys``:
+        each report's key, the errors having none)."""
         stats = self.stats
+        next_key = iter(keys).__next__
         slots: list[_Slot] = []
         new: list[dict[str, Any]] = []
         fresh: dict[tuple[str, str], int] = {}
@@ -611,7 +614,7 @@ class Guard:
                 stats.refused += 1
                 slots.append(report)
                 continue
-            key = (str(report["platform"]), str(report["report_id"]))
+            key = next_key()
             if key in existing:
                 slots.append(existing[key])
                 stats.repeats += 1

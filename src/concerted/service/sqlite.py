@@ -79,8 +79,8 @@ _LOOKUP_CHUNK = 10_000
 #: releases the GIL around every ``sqlite3_step`` and takes it back after, so an
 #: ``executemany`` of one row a step waited for the GIL once a row whenever another
 #: thread ran Python: beside a busy thread, 10,000 rows took 30 to 43 s (0.05 s
-#: alone); in statements of up to this many rows, 0.19 to 0.33 s (BENCHMARKS.md, "The
-#: log's rows in few statements").
+#: alone); in statements of up to this many rows, 0.19 to 0.33 s (BENCHMARKS.md,
+#: "50,000 batched reports a second").
 _ROWS_PER_INSERT = 4096
 _encode = msgspec.json.Encoder().encode
 _PLATFORM, _REPORT_ID, _TARGET = map(operator.itemgetter, ("platform", "report_id", "target_id"))
@@ -179,7 +179,7 @@ class SqliteLog:
         con.execute("BEGIN IMMEDIATE")
         try:
             first = self._next(con)
-            # The whole group in one statement, at consecutive offsets. A key already
+            # The whole group in few statements, at consecutive offsets. A key already
             # stored (which the guard's lookup rules out, but a caller may skip it) makes
             # the group take the row-by-row path instead, which answers with the entry
             # already stored.
