@@ -38,7 +38,8 @@ Usage (from the repository root)::
    process holds beyond it (Python, Arrow, numpy) is observed, not capped (an
    ``RLIMIT_AS`` breaks the libraries that map large regions): the child's peak
    resident memory (``ru_maxrss`` from ``wait4``) is compared with ``--budget`` (GiB).
-   A thread in the child reads ``VmRSS`` from ``/proc/self/status`` every 0.2 s; at
+   A thread in the child reads ``VmRSS`` from ``/proc/self/status`` every 0.2 s (and
+   the size of its spill directory every second, so each stage gets its largest); at
    every boundary of the analysis clock's stages (its progress messages) it reads
    ``VmHWM``, ``VmRSS`` and the process's CPU time, so each stage gets its CPU
    seconds, its largest sampled resident memory and, where the process's peak rose
@@ -84,6 +85,8 @@ BASE_DAYS = 14
 BASE_ACTIONS = 1_000_000
 MIB = 2**20
 SAMPLE_SECONDS = 0.2
+#: The spill directory is measured every this many samples (each second).
+SPILL_EVERY = 5
 
 
 def _load() -> float:
@@ -142,8 +145,11 @@ def scale_for(actions: int) -> float:
 class _Stages:
     """Per-stage CPU seconds and resident memory, from the analysis's progress."""
 
-    def __init__(self) -> None:
+    def __init__(self, spill: Path | None = None) -> None:
         self.current = "start"
+        # The spill directory's largest size seen in each stage (every second).
+        self.spill = spill
+        self.spill_max: dict[str, int] = {}
         self.order: list[str] = ["start"]
         self.cpu: dict[str, float] = {"start": 0.0}
         self.rss_max: dict[str, int] = {"start": 0}
@@ -161,11 +167,15 @@ class _Stages:
         self._thread.start()
 
     def _sample(self) -> None:
+        ticks = 0
         while not self._done.wait(SAMPLE_SECONDS):
             rss = _status().get("VmRSS", 0)
+            ticks += 1
+            spill = _size(self.spill) if self.spill and ticks % SPILL_EVERY == 0 else 0
             with self._lock:
                 name = self.current
                 self.rss_max[name] = max(self.rss_max.get(name, 0), rss)
+                self.spill_max[name] = max(self.spill_max.get(name, 0), spill)
 
     def enter(self, name: str) -> None:
         """Close the stage running and start ``name``."""
@@ -210,6 +220,7 @@ class _Stages:
                     "rss_max_mib": round(self.rss_max.get(name, 0) / 1024),
                     "rss_at_start_mib": round(self.rss_start.get(name, 0) / 1024),
                     "duckdb_at_start_mib": self.duckdb_mib.get(name),
+                    "spill_max_mib": round(self.spill_max.get(name, 0) / MIB),
                     "peak_rose_to_mib": (
                         round(self.peak_rose[name] / 1024) if name in self.peak_rose else None
                     ),
@@ -256,7 +267,8 @@ def _child_analyze(args: argparse.Namespace) -> int:
     from concerted.outputs import page
     from concerted.store import Store
 
-    stages = _Stages()
+    work = Path(args.work)
+    stages = _Stages(work / "spill")
     write_page = page.write
 
     def paged(*a: Any, **k: Any) -> Any:
@@ -264,7 +276,6 @@ def _child_analyze(args: argparse.Namespace) -> int:
         return write_page(*a, **k)
 
     page.write = paged
-    work = Path(args.work)
     store = Store(
         args.case,
         read_only=True,
@@ -454,7 +465,7 @@ def _print(report: dict[str, Any]) -> None:
     seconds = r["seconds"]
     print(
         f"{'stage':28} {'wall s':>8} {'CPU s':>8} {'max RSS MiB':>12} {'peak rose to':>13} "
-        f"{'DuckDB MiB at start':>20}"
+        f"{'DuckDB MiB at start':>20} {'max spill MiB':>14}"
     )
     for s in r["stages"]:
         rose = s["peak_rose_to_mib"]
@@ -463,7 +474,8 @@ def _print(report: dict[str, Any]) -> None:
         print(
             f"{s['stage'][:28]:28} {'' if wall is None else f'{wall:.1f}':>8} "
             f"{s['cpu_seconds']:8.1f} {s['rss_max_mib']:12,} "
-            f"{'' if rose is None else f'{rose:,}':>13} {'' if duck is None else duck:>20}"
+            f"{'' if rose is None else f'{rose:,}':>13} {'' if duck is None else duck:>20} "
+            f"{s.get('spill_max_mib', 0):>14,}"
         )
     print("counts: " + ", ".join(f"{k} {v:,}" for k, v in r["counts"].items()))
 

@@ -22,6 +22,7 @@ rows set aside, per table.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hashlib
 import json
 import logging
@@ -36,7 +37,13 @@ import duckdb
 from concerted import __version__, adapters, engines, paths
 from concerted.adapters.base import Adapter, AdapterOptions, RawTable, Reject
 from concerted.adapters.generic import stem
-from concerted.adapters.scans import drop_scan, read_failure, scanned_columns
+from concerted.adapters.scans import (
+    CsvScan,
+    StrayReturns,
+    drop_scan,
+    read_failure,
+    scanned_columns,
+)
 from concerted.engines.base import Engine
 from concerted.errors import ConfigError, SchemaError, StoreError
 from concerted.privacy import JSON_TOKENS, Pseudonymiser
@@ -195,21 +202,27 @@ def ingest_file(
     if store.sql("SELECT 1 FROM sources WHERE fingerprint = ?", [fingerprint]).fetchone():
         log.info("source already ingested: sha256=%s", sha[:12])
         return SourceReport(str(path), sha, "already ingested")
+    given = (
+        store,
+        path,
+        adapter,
+        sha,
+        fingerprint,
+        canonical,
+        options,
+        pseudonymiser,
+        say,
+        started,
+        deriving,
+    )
 
     try:
-        return _ingest_new(
-            store,
-            path,
-            adapter,
-            sha,
-            fingerprint,
-            canonical,
-            options,
-            pseudonymiser,
-            say,
-            started,
-            deriving,
-        )
+        try:
+            return _ingest_new(*given)
+        except StrayReturns:
+            # The read failed inside the file's transaction, rolled back now: the file
+            # is read again with those returns marked, each record holding one set aside.
+            return _ingest_new(*given, mark_returns=True)
     except duckdb.OutOfMemoryException as exc:
         raise StoreError(
             f"{path}: ran out of memory ({str(exc).splitlines()[0]}); raise --memory-limit "
@@ -229,11 +242,15 @@ def _ingest_new(
     say: Progress,
     started: float,
     engine: Engine,
+    *,
+    mark_returns: bool = False,
 ) -> SourceReport:
     con = store.con
     with store.transaction():
         say(f"reading {path.name}")
         scan = adapter.scan(path, options.adapter)
+        if mark_returns and isinstance(scan, CsvScan):
+            scan = dataclasses.replace(scan, mark_returns=True)
         scan.materialize(con, "scan")
         columns = scanned_columns(con, path)
         rejects = scan.rejects(con)

@@ -135,15 +135,16 @@ def _ingest(store: Store, path: Path, fmt: str, fixture: str, on_error: str) -> 
 
 
 #: What only DuckDB's CSV reader says of a line it failed on: its own line number, not
-#: the file's, and no column. A refusal carrying it is the reader's error passed through
-#: whole (a JSON line that was not UTF-8 failed its file so, under quarantine too):
-#: counted as a crash.
-_READER_ERROR = "CSV Error on Line"
+#: the file's, and no column; or of its parser stopping, no line at all. A refusal
+#: carrying either is the reader's error passed through whole (a JSON line that was not
+#: UTF-8 failed its file so, under quarantine too; so did a stray carriage return past
+#: the sniffer's sample): counted as a crash.
+_READER_ERRORS = ("CSV Error on Line", "state machine reached an invalid state")
 
 
 def _refused(exc: ConcertedError) -> Outcome:
     text = str(exc)
-    if _READER_ERROR in text:
+    if any(sign in text for sign in _READER_ERRORS):
         return Outcome("crash", f"the reader's own error passed through: {text[:1800]}")
     return Outcome("refused", text[:200])
 

@@ -21,8 +21,8 @@ import io
 import os
 import re
 import tempfile
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import duckdb
@@ -34,6 +34,7 @@ from concerted.schema import quote_ident, sql_literal
 
 __all__ = [
     "CsvScan",
+    "StrayReturns",
     "JsonScan",
     "ParquetScan",
     "array_elements",
@@ -44,6 +45,34 @@ __all__ = [
     "scan_by_extension",
     "scanned_columns",
 ]
+
+
+#: What DuckDB's CSV reader says where a carriage return that ends no line stops it:
+#: its sniffer cannot tell the dialect (a return in the lines it samples), or its parser
+#: stops (one beyond them).
+_STRAY_SIGNS = ("Error when sniffing file", "state machine reached an invalid state")
+
+
+class StrayReturns(SchemaError):
+    """A CSV file DuckDB could not read for carriage returns that end no line (the first
+    at ``line`` and byte ``offset``). Raised from inside the file's transaction, which
+    the failed read aborted; :func:`concerted.ingest.ingest_file` then reads the file
+    again, with those returns marked (:attr:`CsvScan.mark_returns`), and sets aside
+    only the records that hold one.
+
+    >>> print(StrayReturns("r.csv", 3, 12, sniffing=True).reason)
+    the CSV dialect cannot be told: line 3 holds a carriage return (byte 12) that ends \
+no line; remove it, or quote the field it is in
+    """
+
+    def __init__(self, file: str | Path, line: int, offset: int, *, sniffing: bool) -> None:
+        cause = "the CSV dialect cannot be told" if sniffing else "the file cannot be read"
+        super().__init__(
+            file,
+            f"{cause}: line {line:,} holds a carriage return (byte {offset:,}) that ends "
+            "no line; remove it, or quote the field it is in",
+            line=line,
+        )
 
 
 def read_failure(path: Path, exc: duckdb.Error) -> Exception:
@@ -65,16 +94,11 @@ def _duckdb_failure(path: Path, exc: duckdb.Error) -> Exception:
             f"a line of {int(longest.group(1)):,} bytes is longer than the "
             f"{_MAX_LINE_BYTES // 2**20} MiB read in one line",
         )
-    if "Error when sniffing file" in text:
+    if _STRAY_SIGNS[0] in text or _STRAY_SIGNS[1] in text:
         stray = _lone_carriage_return(path)
         if stray is not None:
-            line, at = stray
-            return SchemaError(
-                path,
-                f"the CSV dialect cannot be told: line {line:,} holds a carriage return "
-                f"(byte {at:,}) that ends no line; remove it, or quote the field it is in",
-                line=line,
-            )
+            return StrayReturns(path, *stray, sniffing=_STRAY_SIGNS[0] in text)
+    if _STRAY_SIGNS[0] in text:
         return SchemaError(
             path, "cannot be read: its CSV dialect (delimiter, quotes) cannot be told"
         )
@@ -92,24 +116,66 @@ def _lone_carriage_return(path: Path, chunk: int = 2**20) -> tuple[int, int] | N
     >>> _lone_carriage_return(f), _lone_carriage_return(f, chunk=2)
     ((3, 12), (3, 12))
     """
+    return next(_lone_carriage_returns(path, chunk), None)
+
+
+def _lone_carriage_returns(path: Path, chunk: int = 2**20) -> Iterator[tuple[int, int]]:
+    r"""The line and byte offset of every carriage return in ``path`` that is not
+    followed by a line feed, in order (none for a gzip file).
+
+    >>> import tempfile
+    >>> f = Path(tempfile.mkdtemp()) / "x.csv"
+    >>> _ = f.write_bytes(b"a\r\r\n1\n2\r3\r")
+    >>> list(_lone_carriage_returns(f)) == list(_lone_carriage_returns(f, chunk=1))
+    True
+    >>> list(_lone_carriage_returns(f))
+    [(1, 1), (3, 7), (3, 9)]
+    """
     if path.suffix.lower() in (".gz", ".zst"):
-        return None
+        return
     line, start, tail = 1, 0, b""
     with path.open("rb") as f:
         while True:
             data = f.read(chunk)
             text = tail + data
             # A carriage return that ends what was read waits for the byte after it.
-            for found in re.finditer(rb"\r(?!\n)", text):
-                if data and found.end() == len(text):
-                    break
-                return line + text.count(b"\n", 0, found.start()), start + found.start()
+            done = len(text) - (bool(data) and text.endswith(b"\r"))
+            at = 0
+            for found in re.finditer(rb"\r(?!\n)", text[:done]):
+                line += text.count(b"\n", at, found.start())
+                at = found.start()
+                yield line, start + found.start()
+            line += text.count(b"\n", at, done)
             if not data:
-                return None
-            done = len(text) - text.endswith(b"\r")
-            line += text.count(b"\n", 0, done)
+                return
             start += done
             tail = text[done:]
+
+
+#: What stands for a carriage return that ends no line in the copy of a CSV file read
+#: when such returns kept DuckDB's sniffer from telling the dialect: a character of
+#: Unicode's private use area, which no text means anything by.
+_MARK = "\ue000"
+
+
+def _marked_copy(path: Path, returns: Sequence[tuple[int, int]], directory: str) -> Path:
+    """A copy of ``path`` in ``directory`` with each of the carriage returns at the
+    ``returns``' byte offsets turned into :data:`_MARK`; nothing else changes."""
+    copy = Path(directory) / "marked.csv"
+    mark = _MARK.encode()
+    with path.open("rb") as src, copy.open("wb") as dst:
+        at = 0
+        for _, offset in returns:
+            while at < offset:
+                piece = src.read(min(offset - at, 2**20))
+                dst.write(piece)
+                at += len(piece)
+            src.read(1)
+            dst.write(mark)
+            at += 1
+        for piece in iter(lambda: src.read(2**20), b""):
+            dst.write(piece)
+    return copy
 
 
 _SCAN_IDS = iter(range(1, 1 << 62))
@@ -217,14 +283,24 @@ class CsvScan:
 
     Lines that do not split into the header's columns go to DuckDB's rejects table and
     come back as :class:`Reject`; the record numbers of the other rows are corrected
-    for them, so that row N is the file's N-th record.
+    for them, so that row N is the file's N-th record. A carriage return that ends no
+    line is read as DuckDB cannot: where such returns kept it from telling the dialect
+    or from parsing (:class:`StrayReturns`, read again), or where it took one for a
+    line's end (broken lines in a file that holds one), the file is read with each
+    such return marked (:data:`_MARK`), and every record holding one is a
+    :class:`Reject`: set aside whole, not as the two halves the return would cut it
+    into, and the records after it keep their numbers.
     """
 
     path: Path
     delimiter: str | None = None
+    #: Read the copy with the stray carriage returns marked (after :class:`StrayReturns`).
+    mark_returns: bool = False
     _rejects: str = field(default="", init=False)
     _rejects_scan: str = field(default="", init=False)
     _made: str = field(default="", init=False)
+    #: The records set aside for a stray carriage return.
+    _stray: list[Reject] = field(default_factory=list, init=False)
 
     def materialize(self, con: duckdb.DuckDBPyConnection, into: str) -> None:
         if self.path.stat().st_size == 0:
@@ -233,6 +309,27 @@ class CsvScan:
         n = next(_SCAN_IDS)
         self._rejects = f"concerted_rejects_{n}"
         self._rejects_scan = f"concerted_rejects_scan_{n}"
+        if self.mark_returns:
+            self._read_marked(con, into)
+            return
+        name, self._made = literal_path(self.path)
+        try:
+            self._read(con, name, into)
+        except duckdb.Error as exc:
+            remove(self._made)
+            raise _duckdb_failure(self.path, exc) from exc
+        broken = con.execute(f"SELECT 1 FROM {self._rejects} LIMIT 1").fetchone()
+        if broken and _lone_carriage_return(self.path) is not None:
+            # The reader took a stray return for a line's end: the record it cut in two
+            # came back as two broken lines, and every record after it one too far on.
+            for table in (into, self._rejects, self._rejects_scan):
+                con.execute(f"DROP TABLE IF EXISTS {table}")
+            self.mark_returns = True
+            self._read_marked(con, into)
+            return
+        _renumber(con, into, self._rejects, header_lines=1)
+
+    def _read(self, con: duckdb.DuckDBPyConnection, name: str, into: str) -> None:
         options = [
             "header = true",
             "all_varchar = true",
@@ -244,25 +341,110 @@ class CsvScan:
         ]
         if self.delimiter is not None:
             options.append(f"delim = {sql_literal(self.delimiter)}")
-        name, self._made = literal_path(self.path)
         reader = f"read_csv({sql_literal(name)}, {', '.join(options)})"
+        con.execute(
+            f"CREATE OR REPLACE TEMP TABLE {into} AS "
+            f"SELECT row_number() OVER () AS _row, * FROM {reader}"
+        )
+
+    def _read_marked(self, con: duckdb.DuckDBPyConnection, into: str) -> None:
+        """Read the file with its stray carriage returns marked, and set aside each
+        record that holds one. The file is refused as before (:class:`StrayReturns`)
+        where the marked copy cannot be read either, or its marks are not the returns
+        one for one (a return in the header, say)."""
+        returns = list(_lone_carriage_returns(self.path))
+        if not returns:
+            raise SchemaError(self.path, "no carriage return that ends no line was found")
+        refusal = StrayReturns(self.path, *returns[0], sniffing=False)
+        made = tempfile.mkdtemp(prefix="concerted-read-")
         try:
-            con.execute(
-                f"CREATE OR REPLACE TEMP TABLE {into} AS "
-                f"SELECT row_number() OVER () AS _row, * FROM {reader}"
-            )
+            self._read(con, str(_marked_copy(self.path, returns, made)), into)
         except duckdb.Error as exc:
-            raise _duckdb_failure(self.path, exc) from exc
+            raise refusal from exc
+        finally:
+            remove(made)
         _renumber(con, into, self._rejects, header_lines=1)
+        columns = [c for c in scanned_columns(con, self.path, into) if c != "_row"]
+        mark = sql_literal(_MARK)
+        counted = " + ".join(
+            f"coalesce(length({quote_ident(c)}) - length(replace({quote_ident(c)}, {mark}, '')), 0)"
+            for c in columns
+        )
+        first = " ".join(
+            f"WHEN contains({quote_ident(c)}, {mark}) THEN {sql_literal(c)}" for c in columns
+        )
+        fields = ", ".join(f"{quote_ident(c)} := {quote_ident(c)}" for c in columns)
+        rows = con.execute(
+            f"""SELECT _row, {counted or "0"} AS marks, CASE {first or "WHEN false THEN ''"} END,
+                       to_json(struct_pack({fields or "_row := _row"}))::VARCHAR
+                FROM {into} WHERE {counted or "0"} > 0 ORDER BY _row"""
+        ).fetchall()
+        broken = con.execute(
+            f"""SELECT line, length(any_value(csv_line))
+                       - length(replace(any_value(csv_line), {mark}, ''))
+                FROM {self._rejects} GROUP BY line ORDER BY line"""
+        ).fetchall()
+        # The marks in file order: a broken line's record is its line less the header.
+        found = sorted(
+            [(int(r), int(m), col, raw) for r, m, col, raw in rows]
+            + [(int(line) - 1, int(m), None, None) for line, m in broken if m],
+            key=lambda f: f[0],
+        )
+        if sum(m for _, m, _, _ in found) != len(returns):
+            raise refusal
+        at = 0
+        for row, marks, column, raw in found:
+            line, offset = returns[at]
+            at += marks
+            if raw is None:
+                continue  # DuckDB's reject of the line says it (rejects)
+            self._stray.append(
+                Reject(
+                    row=row,
+                    line=line,
+                    column=column,
+                    reason=_stray_reason(offset),
+                    raw=raw.replace(_MARK, "\\r"),
+                )
+            )
+        if self._stray:
+            con.execute(
+                f"DELETE FROM {into} WHERE _row IN ({', '.join(str(r.row) for r in self._stray)})"
+            )
 
     def rejects(self, con: duckdb.DuckDBPyConnection) -> list[Reject]:
-        return _broken_lines(con, self._rejects, header_lines=1, columns=True, lines=True)
+        broken = _broken_lines(con, self._rejects, header_lines=1, columns=True, lines=True)
+        if self.mark_returns:
+            # A broken line that holds a marked return: the return is the file's.
+            broken = [
+                r
+                if r.raw is None or _MARK not in r.raw
+                else replace(
+                    r,
+                    reason=r.reason + "; it holds a carriage return that ends no line",
+                    raw=r.raw.replace(_MARK, "\r"),
+                )
+                for r in broken
+            ]
+        return sorted([*broken, *self._stray], key=lambda r: (r.row or 0, r.line or 0))
 
     def release(self, con: duckdb.DuckDBPyConnection) -> None:
         remove(self._made)
         for table in (self._rejects, self._rejects_scan):
             if table:
                 con.execute(f"DROP TABLE IF EXISTS {table}")
+
+
+def _stray_reason(offset: int) -> str:
+    """Why a record holding a stray carriage return (at byte ``offset``) is set aside.
+
+    >>> _stray_reason(1234)
+    'a carriage return (byte 1,234) that ends no line: remove it, or quote the field it is in'
+    """
+    return (
+        f"a carriage return (byte {offset:,}) that ends no line: "
+        "remove it, or quote the field it is in"
+    )
 
 
 @dataclass
