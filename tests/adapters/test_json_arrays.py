@@ -1,5 +1,5 @@
 """A JSON array split into its elements without parsing them
-(:func:`concerted.adapters.scans.array_elements`, what reads a broken array record by
+(:func:`concerted.adapters.filebytes.array_elements`, what reads a broken array record by
 record) gives, for an array that parses, exactly the array's elements."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from concerted.adapters.scans import array_elements
+from concerted.adapters.filebytes import array_elements
 from tests.budget import examples
 
 # Strings full of what the splitter must not take for structure.

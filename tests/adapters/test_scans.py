@@ -1,5 +1,5 @@
 """What the CSV reader is told before or after DuckDB reads a file: where the stray
-carriage returns are (:func:`concerted.adapters.scans._lone_carriage_returns`, searched
+carriage returns are (:func:`concerted.adapters.filebytes.lone_carriage_returns`, searched
 chunk by chunk), the records that hold one set aside as those records only, and the
 messages of a file DuckDB cannot read."""
 
@@ -14,7 +14,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from concerted.adapters.scans import _lone_carriage_return, _lone_carriage_returns
+from concerted.adapters.filebytes import lone_carriage_return, lone_carriage_returns
 from concerted.errors import SchemaError
 from concerted.store import Store
 from tests.budget import examples
@@ -33,12 +33,12 @@ def test_the_stray_carriage_return_is_found_across_chunks(data: bytes, chunk: in
         expected = (
             None if found is None else (data.count(b"\n", 0, found.start()) + 1, found.start())
         )
-        assert _lone_carriage_return(path, chunk=chunk) == expected
+        assert lone_carriage_return(path, chunk=chunk) == expected
         every = [
             (data.count(b"\n", 0, m.start()) + 1, m.start())
             for m in re.finditer(rb"\r(?!\n)", data)
         ]
-        assert list(_lone_carriage_returns(path, chunk=chunk)) == every
+        assert list(lone_carriage_returns(path, chunk=chunk)) == every
 
 
 _HEADER = "report_id,reporter_id,target_id,target_kind,reason,ts,platform"

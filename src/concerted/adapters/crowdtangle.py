@@ -91,7 +91,8 @@ from pathlib import Path
 from typing import ClassVar
 
 from concerted.adapters.base import AdapterOptions, RawTable, Scan
-from concerted.adapters.scans import JsonScan, open_bytes, scan_by_extension
+from concerted.adapters.filebytes import open_bytes
+from concerted.adapters.scans import JsonScan, scan_by_extension
 from concerted.errors import SchemaError
 from concerted.schema import quote_ident, sql_let, sql_literal
 

@@ -4,43 +4,53 @@ its record number ``_row``, and every record that could not be read returned as 
 the rest can be read).
 
 - :class:`CsvScan`: delimited text with a header line, every field as text; broken
-  lines go to DuckDB's rejects table.
+  lines go to DuckDB's rejects table, and a record holding a carriage return that
+  ends no line is set aside whole (:class:`StrayReturns`).
 - :class:`JsonScan`: JSON lines, read line by line, or an array of objects in a
   document; an array that does not parse is split into its elements
-  (:func:`array_elements`) and read as lines, so a broken record is its own error.
+  (:func:`~concerted.adapters.filebytes.array_elements`) and read as lines, so a
+  broken record is its own error.
 - :class:`ParquetScan`: a Parquet file; its columns keep their types.
 
 :func:`scan_by_extension` picks one from a file's name; :func:`read_failure` turns what
-DuckDB raised while reading into the message that names the file.
+DuckDB raised while reading into the message that names the file. What they read of
+a file's bytes themselves is :mod:`concerted.adapters.filebytes`.
 """
 
 from __future__ import annotations
 
-import gzip
-import io
 import os
 import re
 import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import duckdb
 
 from concerted.adapters.base import AdapterOptions, Reject, Scan
+from concerted.adapters.filebytes import (
+    MARK,
+    MAX_DOCUMENT_BYTES,
+    MAX_LINE_BYTES,
+    array_elements,
+    check_header,
+    first_non_utf8,
+    is_gzip,
+    lone_carriage_return,
+    lone_carriage_returns,
+    marked_copy,
+)
 from concerted.errors import ConfigError, SchemaError
 from concerted.paths import literal_path, remove
 from concerted.schema import quote_ident, sql_literal
 
 __all__ = [
     "CsvScan",
-    "StrayReturns",
     "JsonScan",
     "ParquetScan",
-    "array_elements",
+    "StrayReturns",
     "drop_scan",
-    "first_non_utf8",
-    "open_bytes",
     "read_failure",
     "scan_by_extension",
     "scanned_columns",
@@ -92,10 +102,10 @@ def _duckdb_failure(path: Path, exc: duckdb.Error) -> Exception:
         return SchemaError(
             path,
             f"a line of {int(longest.group(1)):,} bytes is longer than the "
-            f"{_MAX_LINE_BYTES // 2**20} MiB read in one line",
+            f"{MAX_LINE_BYTES // 2**20} MiB read in one line",
         )
     if _STRAY_SIGNS[0] in text or _STRAY_SIGNS[1] in text:
-        stray = _lone_carriage_return(path)
+        stray = lone_carriage_return(path)
         if stray is not None:
             return StrayReturns(path, *stray, sniffing=_STRAY_SIGNS[0] in text)
     if _STRAY_SIGNS[0] in text:
@@ -105,87 +115,7 @@ def _duckdb_failure(path: Path, exc: duckdb.Error) -> Exception:
     return SchemaError(path, f"cannot be read: {message}")
 
 
-def _lone_carriage_return(path: Path, chunk: int = 2**20) -> tuple[int, int] | None:
-    r"""The line and byte offset of the first carriage return in ``path`` that is not
-    followed by a line feed, or None (the file read as it is stored; a gzip file is not
-    searched).
-
-    >>> import tempfile
-    >>> f = Path(tempfile.mkdtemp()) / "x.csv"
-    >>> _ = f.write_bytes(b"a,b\r\n1,2\n3,x\ry\n")
-    >>> _lone_carriage_return(f), _lone_carriage_return(f, chunk=2)
-    ((3, 12), (3, 12))
-    """
-    return next(_lone_carriage_returns(path, chunk), None)
-
-
-def _lone_carriage_returns(path: Path, chunk: int = 2**20) -> Iterator[tuple[int, int]]:
-    r"""The line and byte offset of every carriage return in ``path`` that is not
-    followed by a line feed, in order (none for a gzip file).
-
-    >>> import tempfile
-    >>> f = Path(tempfile.mkdtemp()) / "x.csv"
-    >>> _ = f.write_bytes(b"a\r\r\n1\n2\r3\r")
-    >>> list(_lone_carriage_returns(f)) == list(_lone_carriage_returns(f, chunk=1))
-    True
-    >>> list(_lone_carriage_returns(f))
-    [(1, 1), (3, 7), (3, 9)]
-    """
-    if path.suffix.lower() in (".gz", ".zst"):
-        return
-    line, start, tail = 1, 0, b""
-    with path.open("rb") as f:
-        while True:
-            data = f.read(chunk)
-            text = tail + data
-            # A carriage return that ends what was read waits for the byte after it.
-            done = len(text) - (bool(data) and text.endswith(b"\r"))
-            at = 0
-            for found in re.finditer(rb"\r(?!\n)", text[:done]):
-                line += text.count(b"\n", at, found.start())
-                at = found.start()
-                yield line, start + found.start()
-            line += text.count(b"\n", at, done)
-            if not data:
-                return
-            start += done
-            tail = text[done:]
-
-
-#: What stands for a carriage return that ends no line in the copy of a CSV file read
-#: when such returns kept DuckDB's sniffer from telling the dialect: a character of
-#: Unicode's private use area, which no text means anything by.
-_MARK = "\ue000"
-
-
-def _marked_copy(path: Path, returns: Sequence[tuple[int, int]], directory: str) -> Path:
-    """A copy of ``path`` in ``directory`` with each of the carriage returns at the
-    ``returns``' byte offsets turned into :data:`_MARK`; nothing else changes."""
-    copy = Path(directory) / "marked.csv"
-    mark = _MARK.encode()
-    with path.open("rb") as src, copy.open("wb") as dst:
-        at = 0
-        for _, offset in returns:
-            while at < offset:
-                piece = src.read(min(offset - at, 2**20))
-                dst.write(piece)
-                at += len(piece)
-            src.read(1)
-            dst.write(mark)
-            at += 1
-        for piece in iter(lambda: src.read(2**20), b""):
-            dst.write(piece)
-    return copy
-
-
 _SCAN_IDS = iter(range(1, 1 << 62))
-# The longest CSV line read: DuckDB's default limit is 2 MB, and a longer line (a post
-# with an embedded image, a long thread) failed the whole file. The reader's buffer
-# stays the size DuckDB gives it by default (16 times its default line limit).
-_MAX_LINE_BYTES = 32 * 2**20
-# A JSON document holding its records in a nested array is read whole (DuckDB buffers
-# twice this); JSON lines and top-level arrays stream instead.
-_MAX_DOCUMENT_BYTES = 256 * 2**20
 # DuckDB evaluates both sides of AND, and json_type() fails on malformed JSON.
 _IS_OBJECT = "CASE WHEN json_valid(line) THEN json_type(line) = 'OBJECT' ELSE false END"
 
@@ -240,43 +170,6 @@ def _broken_lines(
     ]
 
 
-def _check_header(path: Path) -> None:
-    r"""Refuse a header line that is not UTF-8 text: DuckDB's reader passes over such a
-    line without a word and takes the first record for the header, so the file's
-    columns would be named after its first row's values and that row lost.
-
-    >>> import tempfile
-    >>> f = Path(tempfile.mkdtemp()) / "x.csv"
-    >>> _ = f.write_bytes(b"id,pa\xefs\n1,x\n")
-    >>> try:
-    ...     _check_header(f)
-    ... except SchemaError as e:
-    ...     print(e.line, e.reason)
-    1 the header line holds bytes that are not UTF-8 (the first at byte 5); save the file as UTF-8
-    """
-    if path.suffix.lower() == ".zst":
-        return  # DuckDB alone reads it
-    with open_bytes(path) as f:
-        head = f.read(min(_MAX_LINE_BYTES, 2**16))
-        while b"\n" not in head and b"\r" not in head and len(head) < _MAX_LINE_BYTES:
-            more = f.read(2**20)
-            if not more:
-                break
-            head += more
-    line = re.split(rb"[\r\n]", head, maxsplit=1)[0]
-    try:
-        line.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        if exc.reason == "unexpected end of data" and exc.end == len(line) == len(head):
-            return  # a character cut where the read stopped, in a line too long to read
-        raise SchemaError(
-            path,
-            "the header line holds bytes that are not UTF-8 (the first at byte "
-            f"{exc.start:,}); save the file as UTF-8",
-            line=1,
-        ) from None
-
-
 @dataclass
 class CsvScan:
     """A delimited text file with a header line; every field read as text.
@@ -287,7 +180,7 @@ class CsvScan:
     line is read as DuckDB cannot: where such returns kept it from telling the dialect
     or from parsing (:class:`StrayReturns`, read again), or where it took one for a
     line's end (broken lines in a file that holds one), the file is read with each
-    such return marked (:data:`_MARK`), and every record holding one is a
+    such return marked (:data:`MARK`), and every record holding one is a
     :class:`Reject`: set aside whole, not as the two halves the return would cut it
     into, and the records after it keep their numbers.
     """
@@ -305,7 +198,7 @@ class CsvScan:
     def materialize(self, con: duckdb.DuckDBPyConnection, into: str) -> None:
         if self.path.stat().st_size == 0:
             raise SchemaError(self.path, "empty file: not even a header line")
-        _check_header(self.path)
+        check_header(self.path)
         n = next(_SCAN_IDS)
         self._rejects = f"concerted_rejects_{n}"
         self._rejects_scan = f"concerted_rejects_scan_{n}"
@@ -319,7 +212,7 @@ class CsvScan:
             remove(self._made)
             raise _duckdb_failure(self.path, exc) from exc
         broken = con.execute(f"SELECT 1 FROM {self._rejects} LIMIT 1").fetchone()
-        if broken and _lone_carriage_return(self.path) is not None:
+        if broken and lone_carriage_return(self.path) is not None:
             # The reader took a stray return for a line's end: the record it cut in two
             # came back as two broken lines, and every record after it one too far on.
             for table in (into, self._rejects, self._rejects_scan):
@@ -333,8 +226,8 @@ class CsvScan:
         options = [
             "header = true",
             "all_varchar = true",
-            f"max_line_size = {_MAX_LINE_BYTES}",
-            f"buffer_size = {_MAX_LINE_BYTES}",
+            f"max_line_size = {MAX_LINE_BYTES}",
+            f"buffer_size = {MAX_LINE_BYTES}",
             "store_rejects = true",
             f"rejects_table = '{self._rejects}'",
             f"rejects_scan = '{self._rejects_scan}'",
@@ -352,20 +245,20 @@ class CsvScan:
         record that holds one. The file is refused as before (:class:`StrayReturns`)
         where the marked copy cannot be read either, or its marks are not the returns
         one for one (a return in the header, say)."""
-        returns = list(_lone_carriage_returns(self.path))
+        returns = list(lone_carriage_returns(self.path))
         if not returns:
             raise SchemaError(self.path, "no carriage return that ends no line was found")
         refusal = StrayReturns(self.path, *returns[0], sniffing=False)
         made = tempfile.mkdtemp(prefix="concerted-read-")
         try:
-            self._read(con, str(_marked_copy(self.path, returns, made)), into)
+            self._read(con, str(marked_copy(self.path, returns, made)), into)
         except duckdb.Error as exc:
             raise refusal from exc
         finally:
             remove(made)
         _renumber(con, into, self._rejects, header_lines=1)
         columns = [c for c in scanned_columns(con, self.path, into) if c != "_row"]
-        mark = sql_literal(_MARK)
+        mark = sql_literal(MARK)
         counted = " + ".join(
             f"coalesce(length({quote_ident(c)}) - length(replace({quote_ident(c)}, {mark}, '')), 0)"
             for c in columns
@@ -404,7 +297,7 @@ class CsvScan:
                     line=line,
                     column=column,
                     reason=_stray_reason(offset),
-                    raw=raw.replace(_MARK, "\\r"),
+                    raw=raw.replace(MARK, "\\r"),
                 )
             )
         if self._stray:
@@ -418,11 +311,11 @@ class CsvScan:
             # A broken line that holds a marked return: the return is the file's.
             broken = [
                 r
-                if r.raw is None or _MARK not in r.raw
+                if r.raw is None or MARK not in r.raw
                 else replace(
                     r,
                     reason=r.reason + "; it holds a carriage return that ends no line",
-                    raw=r.raw.replace(_MARK, "\r"),
+                    raw=r.raw.replace(MARK, "\r"),
                 )
                 for r in broken
             ]
@@ -488,7 +381,7 @@ class JsonScan:
                 f"SELECT row_number() OVER () AS _row, CAST(record AS VARCHAR) AS line FROM ("
                 f"SELECT unnest(json_extract(json, {sql_literal(self.records)})) AS record "
                 f"FROM read_json_objects({path}, format = 'unstructured', "
-                f"maximum_object_size = {_MAX_DOCUMENT_BYTES}))"
+                f"maximum_object_size = {MAX_DOCUMENT_BYTES}))"
             )
         if self.records == "$[*]" and not _array_reads(con, name, self.path):
             # A broken array (a value cut off, a stray byte or comma): each element read
@@ -515,7 +408,7 @@ class JsonScan:
             f"SELECT row_number() OVER () AS _row, line FROM read_csv({sql_literal(name)}, "
             "columns = {'line': 'VARCHAR'}, header = false, delim = chr(0), quote = '', "
             "escape = '', auto_detect = false, strict_mode = false, "
-            f"max_line_size = {_MAX_LINE_BYTES}, buffer_size = {_MAX_LINE_BYTES}, "
+            f"max_line_size = {MAX_LINE_BYTES}, buffer_size = {MAX_LINE_BYTES}, "
             f"store_rejects = true, rejects_table = '{self._rejects}', "
             f"rejects_scan = '{self._rejects_scan}')"
         )
@@ -631,7 +524,7 @@ def _array_reads(con: duckdb.DuckDBPyConnection, name: str, path: Path) -> bool:
     of ``con`` (a connection of its own to the same database, whose failed read leaves
     ``con``'s transaction as it was); True for a file too long to be split (it is read
     as before, and fails as before)."""
-    if path.stat().st_size > _MAX_DOCUMENT_BYTES:
+    if path.stat().st_size > MAX_DOCUMENT_BYTES:
         return True
     probe = con.cursor()
     try:
@@ -645,105 +538,6 @@ def _array_reads(con: duckdb.DuckDBPyConnection, name: str, path: Path) -> bool:
         return False
     finally:
         probe.close()
-
-
-#: What splits an array's text into its elements: a string (to its closing quote, or
-#: the end of a cut file), a bracket or a comma.
-_ARRAY_TOKENS = re.compile(rb'"(?:[^"\\]|\\.)*(?:"|\Z)|[][{},]', re.DOTALL)
-
-
-def array_elements(path: Path) -> list[bytes] | None:
-    r"""The elements of the JSON array that ``path`` holds (after gzip for ``.gz``), as
-    text each on one line, found without parsing them, so that a broken one does not
-    hide the others: a value cut off at the end of the file is the last element, and
-    an element that is not JSON stays so (a line break inside one of its strings, where
-    JSON allows none, becomes a control byte, which JSON allows there neither; an empty
-    element, a lone comma). What follows the array is one more element. None when the
-    file is not an array, or is longer than a document may be.
-
-    >>> import tempfile
-    >>> f = Path(tempfile.mkdtemp()) / "x.json"
-    >>> _ = f.write_bytes(b'[{"a": "x,]"},\n {"a": 1x},, {"b": [1,\n 2]}, {"c": "cut')
-    >>> array_elements(f)
-    [b'{"a": "x,]"}', b'{"a": 1x}', b',', b'{"b": [1,  2]}', b'{"c": "cut']
-    >>> _ = f.write_bytes(b' [ ] ')
-    >>> array_elements(f), array_elements(f) if f.write_bytes(b'{"a": [1]}') else 0
-    ([], None)
-    """
-    if path.stat().st_size > _MAX_DOCUMENT_BYTES:
-        return None
-    try:
-        with open_bytes(path) as f:
-            data = f.read(_MAX_DOCUMENT_BYTES + 1)
-    except (OSError, EOFError):
-        return None
-    if len(data) > _MAX_DOCUMENT_BYTES:
-        return None
-    start = len(data) - len(data.lstrip(b"\xef\xbb\xbf \t\r\n"))
-    if data[start : start + 1] != b"[":
-        return None
-    elements: list[bytes] = []
-    depth, begun, end = 1, start + 1, len(data)
-    for token in _ARRAY_TOKENS.finditer(data, start + 1):
-        c = token.group()
-        if c in (b"[", b"{"):
-            depth += 1
-        elif c in (b"]", b"}"):
-            depth -= 1
-            if depth == 0:
-                end = token.start()
-                break
-        elif c == b"," and depth == 1:
-            elements.append(data[begun : token.start()])
-            begun = token.end()
-    elements.append(data[begun:end])
-    out = [_one_line(e.strip(b" \t\r\n")) or b"," for e in elements]
-    if out == [b","]:
-        out = []  # an empty array
-    rest = data[end + 1 :].strip(b" \t\r\n")
-    if rest:
-        out.append(_one_line(rest))
-    return out
-
-
-def _one_line(element: bytes) -> bytes:
-    """``element`` on one line: its line breaks blanks where all are between tokens,
-    control bytes where a string holds one (the element is broken either way)."""
-    broken = any(
-        t.group()[:1] == b'"' and (b"\n" in t.group() or b"\r" in t.group())
-        for t in _ARRAY_TOKENS.finditer(element)
-    )
-    mark = b"\x01" if broken else b" "
-    return element.replace(b"\r", mark).replace(b"\n", mark)
-
-
-def first_non_utf8(path: Path, chunk: int = 2**20) -> int | None:
-    """The offset of the first byte of ``path`` that is not part of UTF-8 text, or None.
-
-    >>> import tempfile
-    >>> f = Path(tempfile.mkdtemp()) / "x.json"
-    >>> _ = f.write_bytes('{"a": "café '.encode() + bytes([255]) + b'"}')
-    >>> first_non_utf8(f), first_non_utf8(f, chunk=11)
-    (13, 13)
-    >>> _ = f.write_bytes("café".encode())
-    >>> first_non_utf8(f, chunk=4) is None
-    True
-    """
-    start, held = 0, b""  # where ``held`` (a character cut by the chunk) begins
-    with path.open("rb") as f:
-        while True:
-            data = f.read(chunk)
-            text = held + data
-            try:
-                text.decode("utf-8")
-                start, held = start + len(text), b""
-            except UnicodeDecodeError as exc:
-                cut = exc.reason == "unexpected end of data" and exc.end == len(text)
-                if not (cut and data):
-                    return start + exc.start
-                start, held = start + exc.start, text[exc.start :]
-            if not data:
-                return None
 
 
 def _json_path(keys: Sequence[str]) -> str:
@@ -834,7 +628,7 @@ def scan_by_extension(path: Path, options: AdapterOptions) -> Scan:
     suffixes = [s.lower() for s in path.suffixes]
     if suffixes and suffixes[-1] == ".gz":
         suffixes = suffixes[:-1]
-        if not _is_gzip(path):
+        if not is_gzip(path):
             raise SchemaError(path, "named .gz but not gzip-compressed")
     ext = suffixes[-1] if suffixes else ""
     if ext == ".parquet" or ext == ".pq":
@@ -850,16 +644,3 @@ def scan_by_extension(path: Path, options: AdapterOptions) -> Scan:
     raise ConfigError(
         f"{path}: cannot tell the file type from {ext!r}; use .csv, .tsv, .jsonl, .json or .parquet"
     )
-
-
-def _is_gzip(path: Path) -> bool:
-    with path.open("rb") as fh:
-        return fh.read(2) == b"\x1f\x8b"
-
-
-def open_bytes(path: Path) -> io.BufferedIOBase:
-    """``path`` opened for its bytes, through gzip where it is named ``.gz`` and is
-    gzip (as DuckDB's readers take it)."""
-    if path.suffix.lower() == ".gz" and _is_gzip(path):
-        return gzip.open(path, "rb")
-    return path.open("rb")
