@@ -225,3 +225,24 @@ def test_evidence_beyond_the_ordered_rows_is_the_same_rows_unsorted(
         got = duckdb.sql(f"SELECT * FROM '{tmp_path / 'unsorted' / name}.parquet'")
         want = duckdb.sql(f"SELECT * FROM '{cib['out'] / name}.parquet'")
         assert sorted(got.fetchall(), key=repr) == sorted(want.fetchall(), key=repr), name
+
+
+def test_no_events_are_left_staged(
+    cib: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The events are staged as Parquet parts beside the outputs while the stages find
+    them; none is left there after a run, nor after a run that fails once some are
+    written."""
+    from concerted import analysis
+
+    assert not list(cib["out"].glob(".concerted-events-*"))
+
+    def broken(run: Any) -> Any:
+        assert run.events.parts, "the co-action events are written by now"
+        raise RuntimeError("the network stage failed")
+
+    monkeypatch.setattr(analysis, "_network", broken)
+    store, _ = open_case([cib["out"] / "case.duckdb"], tmp_path, IngestOptions(format="generic"))
+    with store, pytest.raises(RuntimeError, match="network stage"):
+        analyze(store, tmp_path / "failed")
+    assert list((tmp_path / "failed").iterdir()) == []

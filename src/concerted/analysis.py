@@ -37,6 +37,8 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+import shutil
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -119,16 +121,52 @@ def _write(con: Any, query: str, path: Path) -> None:
 
 
 @dataclass
+class _Events:
+    """The run's events (the matched actions behind its edges), written to Parquet as
+    each stage finds them, in ``directory``, never held in the case's database: at 10^7
+    actions they are 66.5 million rows, about 9.6 GB of DuckDB's temporary tables, most
+    of its spill (BENCHMARKS.md, "10^7 again, with each stage's spill").
+    :meth:`write` makes ``events.parquet`` of the parts, in the order they came."""
+
+    directory: Path
+    parts: list[Path] = dataclasses.field(default_factory=list)
+
+    def add(self, con: duckdb.DuckDBPyConnection, query: str) -> None:
+        """Write the events ``query`` selects, as the evidence contract types them."""
+        columns = ", ".join(
+            f"CAST({c.name} AS {c.type}) AS {c.name}" for c in EVIDENCE_CONTRACTS["events"].columns
+        )
+        path = self.directory / f"part-{len(self.parts)}.parquet"
+        _write(con, f"SELECT {columns} FROM ({query})", path)
+        self.parts.append(path)
+
+    def write(self, con: duckdb.DuckDBPyConnection, path: Path) -> None:
+        """``events.parquet`` at ``path``: the one part as it is, or the parts in turn."""
+        if not self.parts:
+            _write(con, _empty("events"), path)
+        elif len(self.parts) == 1:
+            self.parts[0].replace(path)
+        else:
+            files = ", ".join(sql_literal(str(p)) for p in self.parts)
+            _write(con, f"SELECT * FROM read_parquet([{files}])", path)
+            for part in self.parts:
+                part.unlink()
+        self.parts = []
+
+
+@dataclass
 class _Run:
     """What the stages of one analysis pass to one another: the case's connection, the
     settings, the engine for the heavy stages, the clock, the notes for ``run.json``,
-    the actions relation the detectors read (``actions``, or with near-duplicate texts
-    ``_actions``) and the temporary tables to drop at the end."""
+    the events found so far, the actions relation the detectors read (``actions``, or
+    with near-duplicate texts ``_actions``) and the temporary tables to drop at the
+    end."""
 
     con: duckdb.DuckDBPyConnection
     config: Config
     heavy: engines.Engine
     clock: Clock
+    events: _Events
     notes: dict[str, Any] = dataclasses.field(default_factory=dict)
     actions: str = "actions"
     temporary: list[str] = dataclasses.field(default_factory=list)
@@ -159,48 +197,67 @@ def analyze(
         config = config or Config()
         heavy = engines.get(engine)(store.con)
         out = paths.output_directory(out, OUTPUT_FILES, overwrite)
-        run = _Run(con=store.con, config=config, heavy=heavy, clock=Clock(progress))
-        started = datetime.now(UTC)
-        run.con.execute(f"CREATE OR REPLACE TEMP TABLE _signals AS {_empty('signals')}")
+        staging = Path(tempfile.mkdtemp(prefix=".concerted-events-", dir=out))
+        try:
+            return _analyze(store, out, staging, config, heavy, hide_text, progress, title)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
 
-        pairing = [config.coaction, *_near_text(run)]
-        co_notes, significance_notes = _pairs(run, pairing)
-        kinds = _paired_kinds(config, pairing)
-        for name in config.layers.tested:
-            with run.clock.stage(name):
-                run.notes[name] = _tested_layer(
-                    run.con, config, _with_kinds(config, name, kinds), run.actions
-                )
-        network, in_core, core_network = _network(run)
-        labels, communities = _clusters(run, core_network, in_core)
-        found, labels = _campaigns(run, network, core_network, labels, in_core)
-        brigade = _brigades(run, progress)
-        with run.clock.stage("write"):
-            results = _results(found, brigade)
-            _write_outputs(run, out, results, network, labels, communities)
-        counts = _counts(run, significance_notes, network, in_core, found, brigade)
-        for table in (*run.temporary, "_edges", "_events", "_signals"):
-            run.con.execute(f"DROP TABLE IF EXISTS {table}")
-        run.con.execute("DROP VIEW IF EXISTS _actions")
-        record = {
-            "concerted": __version__,
-            "result_format": RESULT_FORMAT,
-            "command": "analyze",
-            "started": started.strftime(_ISO),
-            "case": store.path,
-            "pseudonymised": store.meta("pseudonymisation_key") is not None,
-            "inputs": _inputs(store),
-            "settings": config.as_dict(),
-            "seconds": run.clock.seconds,
-            "counts": counts,
-            "notes": {"co_action": co_notes, "significance": significance_notes, **run.notes},
-            "outputs": list(OUTPUT_FILES),
-        }
-        (out / "run.json").write_text(json.dumps(record, indent=2, default=str) + "\n")
-        # The page's own database gets the case's memory limit, not half the machine.
-        limit = _scalar_text(run.con, "SELECT current_setting('memory_limit')")
-        page.write(out, hide_text=hide_text, title=title, memory_limit=limit)
-        return record
+
+def _analyze(
+    store: Store,
+    out: Path,
+    staging: Path,
+    config: Config,
+    heavy: engines.Engine,
+    hide_text: bool,
+    progress: Callable[[str], None],
+    title: str | None,
+) -> dict[str, Any]:
+    """:func:`analyze` once its result directory is made, the events staged in
+    ``staging``."""
+    run = _Run(
+        con=store.con, config=config, heavy=heavy, clock=Clock(progress), events=_Events(staging)
+    )
+    started = datetime.now(UTC)
+    run.con.execute(f"CREATE OR REPLACE TEMP TABLE _signals AS {_empty('signals')}")
+
+    pairing = [config.coaction, *_near_text(run)]
+    co_notes, significance_notes = _pairs(run, pairing)
+    kinds = _paired_kinds(config, pairing)
+    for name in config.layers.tested:
+        with run.clock.stage(name):
+            run.notes[name] = _tested_layer(run, _with_kinds(config, name, kinds), run.actions)
+    network, in_core, core_network = _network(run)
+    labels, communities = _clusters(run, core_network, in_core)
+    found, labels = _campaigns(run, network, core_network, labels, in_core)
+    brigade = _brigades(run, progress)
+    with run.clock.stage("write"):
+        results = _results(found, brigade)
+        _write_outputs(run, out, results, network, labels, communities)
+    counts = _counts(run, significance_notes, network, in_core, found, brigade)
+    for table in (*run.temporary, "_edges", "_signals"):
+        run.con.execute(f"DROP TABLE IF EXISTS {table}")
+    run.con.execute("DROP VIEW IF EXISTS _actions")
+    record = {
+        "concerted": __version__,
+        "result_format": RESULT_FORMAT,
+        "command": "analyze",
+        "started": started.strftime(_ISO),
+        "case": store.path,
+        "pseudonymised": store.meta("pseudonymisation_key") is not None,
+        "inputs": _inputs(store),
+        "settings": config.as_dict(),
+        "seconds": run.clock.seconds,
+        "counts": counts,
+        "notes": {"co_action": co_notes, "significance": significance_notes, **run.notes},
+        "outputs": list(OUTPUT_FILES),
+    }
+    (out / "run.json").write_text(json.dumps(record, indent=2, default=str) + "\n")
+    # The page's own database gets the case's memory limit, not half the machine.
+    limit = _scalar_text(run.con, "SELECT current_setting('memory_limit')")
+    page.write(out, hide_text=hide_text, title=title, memory_limit=limit)
+    return record
 
 
 def _near_text(run: _Run) -> list[CoAction]:
@@ -251,7 +308,7 @@ def _with_kinds(config: Config, name: str, kinds: tuple[str, ...] | None) -> Det
 
 def _pairs(run: _Run, pairing: list[CoAction]) -> tuple[dict[str, Any], dict[str, Any]]:
     """Co-action on every layer, tested: ``_edges`` (every pair, tested) and
-    ``_events`` (those of significant pairs). Returns the pairing's notes and the
+    the run's events (those of significant pairs). Returns the pairing's notes and the
     test's."""
     con, clock = run.con, run.clock
     with clock.stage("detect"):
@@ -275,7 +332,7 @@ def _pairs(run: _Run, pairing: list[CoAction]) -> tuple[dict[str, Any], dict[str
         con.execute(f"CREATE OR REPLACE TEMP TABLE _edges AS {tested.sql_query()}")
         con.execute("DROP TABLE _edges_found")
         significant = "(SELECT * FROM _edges WHERE significant)"
-        con.execute(f"CREATE OR REPLACE TEMP TABLE _events AS {found.events_among(significant)}")
+        run.events.add(con, found.events_among(significant))
         run.heavy.release(*found.temporary)
     return found.notes, notes
 
@@ -348,7 +405,7 @@ def _campaigns(
             found = build(labels)
     if config.layers.corroborating:
         with run.clock.stage("corroborate"):
-            found, run.notes["corroboration"] = _corroborate(con, config, found)
+            found, run.notes["corroboration"] = _corroborate(run, found)
     with run.clock.stage("summaries"):
         found = found.with_summaries(_summaries(con, found, run.actions))
     return found, labels
@@ -373,10 +430,11 @@ def _brigades(run: _Run, progress: Callable[[str], None]) -> brigades.Brigades |
     ):
         con.register("_brigade_part", rows)
         try:
-            con.execute(
-                f"INSERT INTO _{part} SELECT {', '.join(EVIDENCE_CONTRACTS[part].names)} "
-                "FROM _brigade_part"
-            )
+            chosen = f"SELECT {', '.join(EVIDENCE_CONTRACTS[part].names)} FROM _brigade_part"
+            if part == "events":
+                run.events.add(con, chosen)
+            else:
+                con.execute(f"INSERT INTO _{part} {chosen}")
         finally:
             con.unregister("_brigade_part")
     return brigade
@@ -398,7 +456,7 @@ def _write_outputs(
     # so do the pairs and signals beyond ORDERED_ROWS.
     order = "platform_1, account_1, platform_2, account_2, detector, layer"
     _write(con, _ordered(con, "_edges", order), out / "edges.parquet")
-    _write(con, "SELECT * FROM _events", out / "events.parquet")
+    run.events.write(con, out / "events.parquet")
     order = "detector, layer, entity, platform, id, related_id"
     _write(con, _ordered(con, "_signals", order), out / "signals.parquet")
     exports.write(
@@ -559,12 +617,11 @@ def _empty(part: str) -> str:
     return f"SELECT {columns} WHERE false"
 
 
-def _tested_layer(
-    con: duckdb.DuckDBPyConnection, config: Config, detector: Detector, actions: str
-) -> dict[str, Any]:
+def _tested_layer(run: _Run, detector: Detector, actions: str) -> dict[str, Any]:
     """Run a pair detector whose score the null model tests (synchrony, rhythm); its
     edges join ``_edges`` (significant ones make network layers), the events of the
-    significant ones ``_events``, its signals ``_signals``."""
+    significant ones the run's events, its signals ``_signals``."""
+    con, config = run.con, run.config
     statistic = "sum(weight)"
     kinds = getattr(detector, "kinds", None)
     found = detector.detect(con, actions)
@@ -575,7 +632,7 @@ def _tested_layer(
     tested, notes = significance.test_statistic(con, table, null, statistic)
     con.execute(f"INSERT INTO _edges {tested.sql_query()}")
     significant = f"(SELECT * FROM _edges WHERE significant AND detector = '{detector.name}')"
-    con.execute(f"INSERT INTO _events {found.events_among(significant)}")
+    run.events.add(con, found.events_among(significant))
     con.execute(f"INSERT INTO _signals {found.signals.sql_query()}")
     found.release(con)
     con.execute(f"DROP TABLE {table}")
@@ -601,17 +658,18 @@ FROM ties GROUP BY ALL ORDER BY campaign_id, platform, account_id
 
 
 def _corroborate(
-    con: duckdb.DuckDBPyConnection, config: Config, found: campaigns.Campaigns
+    run: _Run, found: campaigns.Campaigns
 ) -> tuple[campaigns.Campaigns, dict[str, Any]]:
     """Run the corroborating detectors; say which fired on each member, and attach an
     account outside every campaign to the flagged campaign it has most ties to, with
     at least ``layers.min_ties`` ties to its members."""
+    con, config = run.con, run.config
     names = config.layers.corroborating
     notes: dict[str, Any] = {}
     for name in names:
         detected = config.make(name).detect(con, "actions")
         con.execute(f"INSERT INTO _edges {detected.edges.sql_query()}")
-        con.execute(f"INSERT INTO _events {detected.events.sql_query()}")
+        run.events.add(con, detected.events.sql_query())
         con.execute(f"INSERT INTO _signals {detected.signals.sql_query()}")
         notes[name] = detected.notes
         detected.release(con)
