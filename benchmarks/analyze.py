@@ -171,11 +171,12 @@ class _Stages:
         while not self._done.wait(SAMPLE_SECONDS):
             rss = _status().get("VmRSS", 0)
             ticks += 1
-            spill = _size(self.spill) if self.spill and ticks % SPILL_EVERY == 0 else 0
+            spill = _size(self.spill) if self.spill and ticks % SPILL_EVERY == 0 else None
             with self._lock:
                 name = self.current
                 self.rss_max[name] = max(self.rss_max.get(name, 0), rss)
-                self.spill_max[name] = max(self.spill_max.get(name, 0), spill)
+                if spill is not None:
+                    self.spill_max[name] = max(self.spill_max.get(name, 0), spill)
 
     def enter(self, name: str) -> None:
         """Close the stage running and start ``name``."""
@@ -220,7 +221,10 @@ class _Stages:
                     "rss_max_mib": round(self.rss_max.get(name, 0) / 1024),
                     "rss_at_start_mib": round(self.rss_start.get(name, 0) / 1024),
                     "duckdb_at_start_mib": self.duckdb_mib.get(name),
-                    "spill_max_mib": round(self.spill_max.get(name, 0) / MIB),
+                    # None: the stage ended before the spill was measured in it.
+                    "spill_max_mib": (
+                        round(self.spill_max[name] / MIB) if name in self.spill_max else None
+                    ),
                     "peak_rose_to_mib": (
                         round(self.peak_rose[name] / 1024) if name in self.peak_rose else None
                     ),
@@ -471,11 +475,12 @@ def _print(report: dict[str, Any]) -> None:
         rose = s["peak_rose_to_mib"]
         wall = seconds.get(s["stage"])
         duck = s["duckdb_at_start_mib"]
+        spill = s.get("spill_max_mib")
         print(
             f"{s['stage'][:28]:28} {'' if wall is None else f'{wall:.1f}':>8} "
             f"{s['cpu_seconds']:8.1f} {s['rss_max_mib']:12,} "
             f"{'' if rose is None else f'{rose:,}':>13} {'' if duck is None else duck:>20} "
-            f"{s.get('spill_max_mib', 0):>14,}"
+            f"{'' if spill is None else f'{spill:,}':>14}"
         )
     print("counts: " + ", ".join(f"{k} {v:,}" for k, v in r["counts"].items()))
 
