@@ -104,7 +104,7 @@ def _duckdb_failure(path: Path, exc: duckdb.Error) -> Exception:
             f"a line of {int(longest.group(1)):,} bytes is longer than the "
             f"{MAX_LINE_BYTES // 2**20} MiB read in one line",
         )
-    if _STRAY_SIGNS[0] in text or _STRAY_SIGNS[1] in text:
+    if any(sign in text for sign in _STRAY_SIGNS):
         stray = lone_carriage_return(path)
         if stray is not None:
             return StrayReturns(path, *stray, sniffing=_STRAY_SIGNS[0] in text)
@@ -203,7 +203,10 @@ class CsvScan:
         self._rejects = f"concerted_rejects_{n}"
         self._rejects_scan = f"concerted_rejects_scan_{n}"
         if self.mark_returns:
-            self._read_marked(con, into)
+            returns = list(lone_carriage_returns(self.path))
+            if not returns:
+                raise SchemaError(self.path, "no carriage return that ends no line was found")
+            self._read_marked(con, into, returns)
             return
         name, self._made = literal_path(self.path)
         try:
@@ -212,13 +215,14 @@ class CsvScan:
             remove(self._made)
             raise _duckdb_failure(self.path, exc) from exc
         broken = con.execute(f"SELECT 1 FROM {self._rejects} LIMIT 1").fetchone()
-        if broken and lone_carriage_return(self.path) is not None:
+        returns = list(lone_carriage_returns(self.path)) if broken else []
+        if returns:
             # The reader took a stray return for a line's end: the record it cut in two
             # came back as two broken lines, and every record after it one too far on.
             for table in (into, self._rejects, self._rejects_scan):
                 con.execute(f"DROP TABLE IF EXISTS {table}")
             self.mark_returns = True
-            self._read_marked(con, into)
+            self._read_marked(con, into, returns)
             return
         _renumber(con, into, self._rejects, header_lines=1)
 
@@ -240,14 +244,13 @@ class CsvScan:
             f"SELECT row_number() OVER () AS _row, * FROM {reader}"
         )
 
-    def _read_marked(self, con: duckdb.DuckDBPyConnection, into: str) -> None:
-        """Read the file with its stray carriage returns marked, and set aside each
-        record that holds one. The file is refused as before (:class:`StrayReturns`)
-        where the marked copy cannot be read either, or its marks are not the returns
-        one for one (a return in the header, say)."""
-        returns = list(lone_carriage_returns(self.path))
-        if not returns:
-            raise SchemaError(self.path, "no carriage return that ends no line was found")
+    def _read_marked(
+        self, con: duckdb.DuckDBPyConnection, into: str, returns: Sequence[tuple[int, int]]
+    ) -> None:
+        """Read the file with its stray carriage ``returns`` (line, byte) marked, and set
+        aside each record that holds one. The file is refused as before
+        (:class:`StrayReturns`) where the marked copy cannot be read either, or its marks
+        are not the returns one for one (a return in the header, say)."""
         refusal = StrayReturns(self.path, *returns[0], sniffing=False)
         made = tempfile.mkdtemp(prefix="concerted-read-")
         try:
