@@ -106,12 +106,14 @@ def main(argv: list[str] | None = None) -> int:
     for name, test in runs:
         wall, cpu = time.perf_counter(), _cpu()
         if test.analytic:
-            tested, notes = test.test_stratified(con, "e", "ev", "actions", ("repost",))
+            tested = test.test_stratified(con, "e", "ev", "actions", ("repost",))
         else:
             counts = test.null_weights(con, "actions", detector, ("repost",))
-            tested, notes = test.test(con, "e", counts)
-        con.execute(f"CREATE OR REPLACE TABLE t AS {tested.sql_query()}")
-        results[name] = (time.perf_counter() - wall, _cpu() - cpu, notes["pairs_significant"])
+            tested = test.test(con, "e", counts)
+        con.execute(f"CREATE OR REPLACE TABLE t AS {tested.edges.sql_query()}")
+        tested.release(con)
+        significant = tested.notes["pairs_significant"]
+        results[name] = (time.perf_counter() - wall, _cpu() - cpu, significant)
     print(f"{'test':12} {'wall s':>8} {'CPU s':>8} {'significant':>12}")
     for name, (wall, cpu, significant) in results.items():
         print(f"{name:12} {wall:8.1f} {cpu:8.1f} {significant:12,}")

@@ -246,3 +246,34 @@ def test_no_events_are_left_staged(
     with store, pytest.raises(RuntimeError, match="network stage"):
         analyze(store, tmp_path / "failed")
     assert list((tmp_path / "failed").iterdir()) == []
+
+
+def test_the_tests_tables_go_once_their_edges_are_stored(
+    cib: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What the tests of the pairs read (their tails, the edges found) is dropped once
+    ``_edges`` holds the tested edges: the later stages do not carry it, and the run
+    leaves no temporary table on the case's connection."""
+    from concerted import analysis
+
+    network = analysis._network
+    held: list[str] = []
+
+    def watched(run: Any) -> Any:
+        held.extend(
+            name
+            for (name,) in run.con.sql(
+                "SELECT table_name FROM duckdb_tables() WHERE temporary"
+            ).fetchall()
+        )
+        return network(run)
+
+    monkeypatch.setattr(analysis, "_network", watched)
+    store, _ = open_case([cib["out"] / "case.duckdb"], tmp_path, IngestOptions(format="generic"))
+    with store:
+        run = analyze(store, tmp_path / "again")
+        left = store.con.sql("SELECT table_name FROM duckdb_tables() WHERE temporary").fetchall()
+    assert run["counts"] == cib["run"]["counts"]
+    assert "_edges" in held
+    assert [t for t in held if t.startswith(("_significance", "_edges_found", "_tested"))] == []
+    assert left == []

@@ -106,7 +106,8 @@ def test_significance_separates_the_planted_brigade(con: duckdb.DuckDBPyConnecti
     con.execute(f"CREATE TABLE found AS {evidence.edges.sql_query()}")
     significance = Significance(replicates=3)
     null = significance.null_weights(con, "actions", detector, ("report",))
-    tested, notes = significance.test(con, "found", null)
+    result = significance.test(con, "found", null)
+    tested, notes = result.edges, result.notes
     rows = tested.project("platform_1, account_1, platform_2, account_2, significant").fetchall()
     planted = {
         (p1, a1, p2, a2)
@@ -127,7 +128,8 @@ def test_the_analytic_test_separates_the_planted_brigade(con: duckdb.DuckDBPyCon
     keys = detector.pairing(con, "actions")
     evidence = detector.from_pairs(con, keys)
     con.execute(f"CREATE TABLE found AS {evidence.edges.sql_query()}")
-    tested, notes, table = analytic(con, keys, "found", Significance(), min_weight=2)
+    result = analytic(con, keys, "found", Significance(), min_weight=2)
+    tested, notes = result.edges, result.notes
     rows = tested.project(
         "platform_1, account_1, platform_2, account_2, significant, weight, expected"
     ).fetchall()
@@ -138,7 +140,7 @@ def test_the_analytic_test_separates_the_planted_brigade(con: duckdb.DuckDBPyCon
     assert {r[:4] for r in rows if r[4]} == planted
     assert notes["pairs_significant"] == len(planted) and notes["pairs_tested"] == len(rows)
     assert all(0 < r[6] < r[5] / 2 for r in rows if r[:4] in planted)
-    con.execute(f"DROP TABLE {table}")
+    result.release(con)
 
 
 def test_the_analytic_expectation_matches_relabelled_reports(
@@ -176,12 +178,12 @@ def test_the_analytic_expectation_matches_relabelled_reports(
                 FROM {keys.accounts} x JOIN {keys.accounts} y ON x.aid < y.aid
                 LEFT JOIN e ON e.account_1 = x.actor_id AND e.account_2 = y.actor_id"""
         )
-        tested, _, table = analytic(con, keys, "found", Significance(), min_weight=1)
-        got = tested.aggregate("sum(weight), sum(expected), count(*)").fetchone()
+        tested = analytic(con, keys, "found", Significance(), min_weight=1)
+        got = tested.edges.aggregate("sum(weight), sum(expected), count(*)").fetchone()
         assert got is not None and got[2] == volume.size * (volume.size - 1) // 2
         observed += float(got[0])
         expected += float(got[1])
-        con.execute(f"DROP TABLE {table}")
+        tested.release(con)
         evidence.release(con)
         for name in keys.tables:
             con.execute(f"DROP TABLE IF EXISTS {name}")

@@ -97,7 +97,8 @@ def test_the_planted_team_is_significant_and_no_one_else(con: duckdb.DuckDBPyCon
     counts = test.null_weights(con, "a", detector)
     evidence = detector.detect(con, "a")
     con.execute(f"CREATE TABLE e AS {evidence.edges.sql_query()}")
-    tested, notes = test.test(con, "e", counts)
+    result = test.test(con, "e", counts)
+    tested, notes = result.edges, result.notes
     significant = tested.filter("significant").project("account_1, account_2").fetchall()
     members = {f"m{i}" for i in range(8)}
     assert {a for pair in significant for a in pair} == members
@@ -176,7 +177,7 @@ def test_the_planted_team_is_significant_against_its_pairings_relabelled_copies(
     test = Significance(replicates=3, fdr=0.01)
     counts = test.null_weights_of_pairing(con, _pairing(con), min_weight=1)
     con.execute(f"CREATE TABLE e AS {detector.detect(con, 'a').edges.sql_query()}")
-    tested, _ = test.test(con, "e", counts)
+    tested = test.test(con, "e", counts).edges
     significant = tested.filter("significant").project("account_1, account_2").fetchall()
     assert {a for pair in significant for a in pair} == {f"m{i}" for i in range(8)}
 
@@ -185,7 +186,7 @@ def test_heavier_pairs_are_never_less_significant(con: duckdb.DuckDBPyConnection
     detector = CoAction(window=3600)
     test = Significance(replicates=2)
     con.execute(f"CREATE TABLE e AS {detector.detect(con, 'a').edges.sql_query()}")
-    tested, _ = test.test(con, "e", test.null_weights(con, "a", detector))
+    tested = test.test(con, "e", test.null_weights(con, "a", detector)).edges
     by_weight = tested.aggregate("weight, max(q_value) AS q", "weight").order("weight").fetchall()
     qs = [q for _, q in by_weight]
     assert qs == sorted(qs, reverse=True)
@@ -193,7 +194,8 @@ def test_heavier_pairs_are_never_less_significant(con: duckdb.DuckDBPyConnection
 
 def test_nothing_to_test(con: duckdb.DuckDBPyConnection) -> None:
     con.execute(f"CREATE TABLE e AS {CoAction().detect(con, 'a').edges.sql_query()} LIMIT 0")
-    tested, notes = Significance().test(con, "e", np.zeros(2, dtype=np.int64))
+    result = Significance().test(con, "e", np.zeros(2, dtype=np.int64))
+    tested, notes = result.edges, result.notes
     assert tested.fetchall() == []
     assert notes["pairs_significant"] == 0 and notes["min_significant_weight"] is None
 
@@ -230,7 +232,8 @@ def _stratified(
     evidence = detector.detect(con, actions)
     con.execute(f"CREATE OR REPLACE TABLE e AS {evidence.edges.sql_query()}")
     con.execute(f"CREATE OR REPLACE TABLE ev AS {evidence.events.sql_query()}")
-    return (test or Significance()).test_stratified(con, "e", "ev", actions)
+    tested = (test or Significance()).test_stratified(con, "e", "ev", actions)
+    return tested.edges, tested.notes
 
 
 def test_stratified_finds_the_planted_team_and_no_one_else(

@@ -259,9 +259,11 @@ def test_the_float_test_agrees_with_the_whole_number_test(
     detector = CoAction(window=60)
     test = Significance(replicates=2, fdr=0.05)
     con.execute(f"CREATE TABLE e AS {detector.detect(con, 'actions').edges.sql_query()}")
-    whole, whole_notes = test.test(con, "e", test.null_weights(con, "actions", detector))
+    result = test.test(con, "e", test.null_weights(con, "actions", detector))
+    whole, whole_notes = result.edges, result.notes
     values = test.null_statistics(con, "actions", detector)
-    float_, notes = test.test_statistic(con, "e", values)
+    result = test.test_statistic(con, "e", values)
+    float_, notes = result.edges, result.notes
     key = "platform_1, account_1, platform_2, account_2, layer"
     one = whole.project(f"{key}, expected, p_value, q_value, significant").order(key).fetchall()
     two = float_.project(f"{key}, expected, p_value, q_value, significant").order(key).fetchall()
@@ -283,7 +285,8 @@ def test_synchrony_and_rhythm_find_the_planted_network_significant(
             f"CREATE OR REPLACE TABLE e AS {detector.detect(con, 'actions').edges.sql_query()}"
         )
         values = test.null_statistics(con, "actions", detector)
-        tested, notes = test.test_statistic(con, "e", values)
+        result = test.test_statistic(con, "e", values)
+        tested, notes = result.edges, result.notes
         flagged = tested.filter("significant").project("account_1, account_2").fetchall()
         accounts = {a for pair in flagged for a in pair}
         assert flagged, detector.name

@@ -313,28 +313,32 @@ def _pairs(run: _Run, pairing: list[CoAction]) -> tuple[dict[str, Any], dict[str
     con, clock = run.con, run.clock
     with clock.stage("detect"):
         found = run.heavy.pair(run.actions, pairing)
-        con.execute(f"CREATE OR REPLACE TEMP TABLE _edges_found AS SELECT * FROM {found.edges}")
     kinds = _paired_kinds(run.config, pairing)
     significance = Significance.of(run.config.significance)
     null_counts = None
     if not significance.analytic:
+        # The copies' test reads the edges twice: they are copied into a table first.
+        # The stratified test reads them once, where it joins their tails, so the
+        # pairing's edges are not copied (a gigabyte at 10^7 actions).
+        con.execute(f"CREATE OR REPLACE TEMP TABLE _edges_found AS SELECT * FROM {found.edges}")
         with clock.stage("null"):
             # Randomised copies run the detector again: DuckDB only, for now.
             layered = CoActionLayers(tuple(pairing))
             null_counts = significance.null_weights(con, run.actions, layered, kinds)
     with clock.stage("test"):
         if null_counts is None:
-            tested, notes = significance.test_stratified(
-                con, "_edges_found", found.events, run.actions, kinds, engine=run.heavy
+            tested = significance.test_stratified(
+                con, found.edges, found.events, run.actions, kinds, engine=run.heavy
             )
         else:
-            tested, notes = significance.test(con, "_edges_found", null_counts)
-        con.execute(f"CREATE OR REPLACE TEMP TABLE _edges AS {tested.sql_query()}")
-        con.execute("DROP TABLE _edges_found")
+            tested = significance.test(con, "_edges_found", null_counts)
+        con.execute(f"CREATE OR REPLACE TEMP TABLE _edges AS {tested.edges.sql_query()}")
+        tested.release(con)
+        con.execute("DROP TABLE IF EXISTS _edges_found")
         significant = "(SELECT * FROM _edges WHERE significant)"
         run.events.add(con, found.events_among(significant))
         run.heavy.release(*found.temporary)
-    return found.notes, notes
+    return found.notes, tested.notes
 
 
 def _network(run: _Run) -> tuple[graph.Network, Any, graph.Network]:
@@ -629,14 +633,15 @@ def _tested_layer(run: _Run, detector: Detector, actions: str) -> dict[str, Any]
     con.execute(f"CREATE OR REPLACE TEMP TABLE {table} AS {found.edges.sql_query()}")
     significance = Significance.of(config.significance).monte_carlo()
     null = significance.null_statistics(con, actions, detector, kinds, statistic)
-    tested, notes = significance.test_statistic(con, table, null, statistic)
-    con.execute(f"INSERT INTO _edges {tested.sql_query()}")
+    tested = significance.test_statistic(con, table, null, statistic)
+    con.execute(f"INSERT INTO _edges {tested.edges.sql_query()}")
+    tested.release(con)
     significant = f"(SELECT * FROM _edges WHERE significant AND detector = '{detector.name}')"
     run.events.add(con, found.events_among(significant))
     con.execute(f"INSERT INTO _signals {found.signals.sql_query()}")
     found.release(con)
     con.execute(f"DROP TABLE {table}")
-    return {**found.notes, "significance": notes}
+    return {**found.notes, "significance": tested.notes}
 
 
 _TIES = """

@@ -400,6 +400,32 @@ def edges_with_tails(
     )
 
 
+@dataclass(frozen=True)
+class Tested:
+    """What a test gives: ``edges``, the edges tested, with ``expected``, ``p_value``,
+    ``q_value`` and ``significant`` filled in; ``notes``, what ``run.json`` says of the
+    test; ``temporary``, the tables ``edges`` reads, which stay on the connection until
+    :meth:`release`. Materialise ``edges`` first, then release: at 10^7 actions the
+    co-action test's table alone is a gigabyte that would otherwise be held to the end
+    of the run.
+
+    >>> con = duckdb.connect()
+    >>> _ = con.execute("CREATE TEMP TABLE t AS SELECT 1 AS x")
+    >>> Tested(edges=con.sql("SELECT * FROM t"), notes={}, temporary=("t",)).release(con)
+    >>> con.sql("SELECT count(*) FROM duckdb_tables() WHERE table_name = 't'").fetchone()
+    (0,)
+    """
+
+    edges: duckdb.DuckDBPyRelation
+    notes: dict[str, Any]
+    temporary: tuple[str, ...] = ()
+
+    def release(self, con: duckdb.DuckDBPyConnection) -> None:
+        """Drop the tables :attr:`edges` reads; it cannot be read after."""
+        for table in self.temporary:
+            con.execute(f"DROP TABLE IF EXISTS {table}")
+
+
 @dataclass(frozen=True, kw_only=True)
 class Significance(SignificanceSettings):
     """Tests a detector's account pairs: per pair under the ``stratified`` null, or
@@ -487,9 +513,10 @@ class Significance(SignificanceSettings):
         con: duckdb.DuckDBPyConnection,
         edges: str,
         null_counts: npt.NDArray[np.int64],
-    ) -> tuple[duckdb.DuckDBPyRelation, dict[str, Any]]:
+    ) -> Tested:
         """``edges`` (a table in the evidence contract) with ``expected``, ``p_value``,
-        ``q_value`` and ``significant`` filled, and a note of the figures behind them."""
+        ``q_value`` and ``significant`` filled, and a note of the figures behind them
+        (no temporary table: the weights' tails are a list of values in the query)."""
         observed = con.sql(
             f"""SELECT w::BIGINT, count(*) FROM (
                     SELECT sum(weight) AS w FROM {edges}
@@ -560,7 +587,7 @@ class Significance(SignificanceSettings):
                 if obs[w] > 0 or null[w] > 0
             ],
         }
-        return tested, notes
+        return Tested(edges=tested, notes=notes)
 
     def test_stratified(
         self,
@@ -571,7 +598,7 @@ class Significance(SignificanceSettings):
         kinds: tuple[str, ...] | None = None,
         *,
         engine: Engine | None = None,
-    ) -> tuple[duckdb.DuckDBPyRelation, dict[str, Any]]:
+    ) -> Tested:
         """:meth:`test` under the ``stratified`` null: every pair gets its own expected
         weight, and its p-value is a Poisson tail, so no run of copies sets a floor
         under it.
@@ -602,7 +629,9 @@ class Significance(SignificanceSettings):
         The sums over the actions and the events are the ``engine``'s
         (:meth:`~concerted.engines.base.Engine.expectations`; DuckDB on ``con`` by
         default); the tails, on one row per pair, are computed here, and the edges
-        are joined to them on ``con``.
+        are joined to them on ``con``. The edges returned read a temporary table of
+        the pairs' tails (:attr:`Tested.temporary`), and ``edges`` once, so a query
+        serves as well as a table.
         """
         # The sums over the actions and the events cross the engine seam; the tails and
         # the false-discovery control, on one row per pair, are computed here.
@@ -623,7 +652,7 @@ class Significance(SignificanceSettings):
         p = truncated_poisson_sf(w, lam)
         q = benjamini_hochberg(p)
         tested = edges_with_tails(con, edges, table, got["i"], p, q, fdr=self.fdr)
-        return tested, self._stratified_notes(w, lam, p, q)
+        return Tested(edges=tested, notes=self._stratified_notes(w, lam, p, q), temporary=(table,))
 
     def _stratified_notes(
         self,
@@ -727,7 +756,7 @@ class Significance(SignificanceSettings):
         edges: str,
         null_values: npt.ArrayLike,
         statistic: str = "sum(weight)",
-    ) -> tuple[duckdb.DuckDBPyRelation, dict[str, Any]]:
+    ) -> Tested:
         """:meth:`test` for any statistic, whole or not: each pair's ``statistic`` (an
         SQL aggregate over its edge rows) against the pooled null values of
         :meth:`null_statistics`. With :math:`N_0(s)` the null pairs of statistic at
@@ -736,8 +765,8 @@ class Significance(SignificanceSettings):
         :math:`N_0` null pairs, and ``q_value`` the Benjamini-Hochberg
         :math:`p m / N(s)`, made monotone so that a stronger pair is never less
         significant. For a whole-number ``sum(weight)`` of at least 1 it gives what
-        :meth:`test` gives. The relation returned reads a temporary table of the
-        pairs' statistics, which stays on the connection.
+        :meth:`test` gives. The edges read a temporary table of the pairs'
+        statistics (:attr:`Tested.temporary`).
         """
         null = np.sort(np.asarray(null_values, dtype=np.float64))
         table = f"_significance_pairs_{next(_ids)}"
@@ -809,4 +838,4 @@ class Significance(SignificanceSettings):
                 for i in at
             ],
         }
-        return tested, notes
+        return Tested(edges=tested, notes=notes, temporary=(table,))

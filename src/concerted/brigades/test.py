@@ -83,7 +83,7 @@ from concerted.detectors.base import Detector
 from concerted.detectors.coaction import CoAction
 from concerted.detectors.pairing import Pairs
 from concerted.schema import sql_literal
-from concerted.significance import Significance, benjamini_hochberg, edges_with_tails
+from concerted.significance import Significance, Tested, benjamini_hochberg, edges_with_tails
 
 if TYPE_CHECKING:
     from concerted.engines.base import Engine
@@ -306,11 +306,11 @@ def analytic(
     significance: Significance,
     *,
     min_weight: int,
-) -> tuple[duckdb.DuckDBPyRelation, dict[str, Any], str]:
+) -> Tested:
     """``edges`` (co-reporting's, from pairing ``keys``) tested under the analytic null
     of the module's notes: ``expected`` (:math:`\\lambda_{ab}`), ``p_value``,
-    ``q_value`` and ``significant`` filled. Returns the tested edges, the notes and the
-    temporary table they read (the caller drops it once the edges are stored)."""
+    ``q_value`` and ``significant`` filled. The tested edges read a temporary table,
+    released once they are stored."""
     table = _expected(con, keys, edges)
     got = con.sql(f"SELECT i, w, lam FROM {table} ORDER BY i").fetchnumpy()
     w = np.asarray(got["w"], dtype=np.float64)
@@ -343,7 +343,7 @@ def analytic(
         "observed_weight": float(w.sum()),
         "by_weight": by_weight,
     }
-    return tested, notes, table
+    return Tested(edges=tested, notes=notes, temporary=(table,))
 
 
 def on_engine(engine: Engine | None, detector: Detector, settings: BrigadeSettings) -> bool:
@@ -490,11 +490,8 @@ def rounds(
                 ws.own(*evidence.temporary)
                 ws.table("_bg_found", evidence.edges.sql_query())
             with clock.stage(f"test {CO_REPORT}" if number == 0 else f"test round {number + 1}"):
-                expected: str | None = None
                 if keys is not None and settings.null == "analytic":
-                    tested, tested_notes, expected = analytic(
-                        con, keys, "_bg_found", significance, min_weight=min_weight
-                    )
+                    tested = analytic(con, keys, "_bg_found", significance, min_weight=min_weight)
                 else:
                     # Copies, or a detector that gives no pairing to count chance pairs on.
                     copies = significance.monte_carlo()
@@ -502,10 +499,9 @@ def rounds(
                         counts = copies.null_weights_of_pairing(con, keys, min_weight=min_weight)
                     else:
                         counts = copies.null_weights(con, source, detector, ("report",))
-                    tested, tested_notes = copies.test(con, "_bg_found", counts)
-                ws.table("_bg_tested", tested.sql_query())
-                if expected is not None:
-                    ws.drop(expected)
+                    tested = copies.test(con, "_bg_found", counts)
+                ws.table("_bg_tested", tested.edges.sql_query())
+                ws.drop(*tested.temporary)
                 if number:
                     # A pair tested again keeps its latest test and events; under
                     # derive, the events of a pair not changed are the first round's.
@@ -553,7 +549,7 @@ def rounds(
             engine_note = {"paired_on": remote.name} if remote is not None else {}
             done.append(
                 {
-                    **tested_notes,
+                    **tested.notes,
                     **engine_note,
                     "round": number + 1,
                     "reporters_found": found,
