@@ -319,7 +319,7 @@ def _pairs(run: _Run, pairing: list[CoAction]) -> tuple[dict[str, Any], dict[str
     if not significance.analytic:
         # The copies' test reads the edges twice: they are copied into a table first.
         # The stratified test reads them once, where it joins their tails, so the
-        # pairing's edges are not copied (a gigabyte at 10^7 actions).
+        # pairing's edges are not copied (600 MB of DuckDB's memory at 10^7 actions).
         con.execute(f"CREATE OR REPLACE TEMP TABLE _edges_found AS SELECT * FROM {found.edges}")
         with clock.stage("null"):
             # Randomised copies run the detector again: DuckDB only, for now.

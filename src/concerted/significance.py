@@ -100,6 +100,7 @@ from concerted.schema import sql_literal
 __all__ = [
     "NULL_MODELS",
     "Significance",
+    "Verdict",
     "COPY_NULLS",
     "benjamini_hochberg",
     "truncated_poisson_sf",
@@ -401,17 +402,17 @@ def edges_with_tails(
 
 
 @dataclass(frozen=True)
-class Tested:
+class Verdict:
     """What a test gives: ``edges``, the edges tested, with ``expected``, ``p_value``,
     ``q_value`` and ``significant`` filled in; ``notes``, what ``run.json`` says of the
     test; ``temporary``, the tables ``edges`` reads, which stay on the connection until
-    :meth:`release`. Materialise ``edges`` first, then release: at 10^7 actions the
-    co-action test's table alone is a gigabyte that would otherwise be held to the end
-    of the run.
+    :meth:`release`. Store ``edges`` first, then release, or the tables stay to the end
+    of the run: one row per pair tested (7,296,264 rows for co-action's at 10^7
+    actions).
 
     >>> con = duckdb.connect()
     >>> _ = con.execute("CREATE TEMP TABLE t AS SELECT 1 AS x")
-    >>> Tested(edges=con.sql("SELECT * FROM t"), notes={}, temporary=("t",)).release(con)
+    >>> Verdict(edges=con.sql("SELECT * FROM t"), notes={}, temporary=("t",)).release(con)
     >>> con.sql("SELECT count(*) FROM duckdb_tables() WHERE table_name = 't'").fetchone()
     (0,)
     """
@@ -513,7 +514,7 @@ class Significance(SignificanceSettings):
         con: duckdb.DuckDBPyConnection,
         edges: str,
         null_counts: npt.NDArray[np.int64],
-    ) -> Tested:
+    ) -> Verdict:
         """``edges`` (a table in the evidence contract) with ``expected``, ``p_value``,
         ``q_value`` and ``significant`` filled, and a note of the figures behind them
         (no temporary table: the weights' tails are a list of values in the query)."""
@@ -587,7 +588,7 @@ class Significance(SignificanceSettings):
                 if obs[w] > 0 or null[w] > 0
             ],
         }
-        return Tested(edges=tested, notes=notes)
+        return Verdict(edges=tested, notes=notes)
 
     def test_stratified(
         self,
@@ -598,7 +599,7 @@ class Significance(SignificanceSettings):
         kinds: tuple[str, ...] | None = None,
         *,
         engine: Engine | None = None,
-    ) -> Tested:
+    ) -> Verdict:
         """:meth:`test` under the ``stratified`` null: every pair gets its own expected
         weight, and its p-value is a Poisson tail, so no run of copies sets a floor
         under it.
@@ -630,7 +631,7 @@ class Significance(SignificanceSettings):
         (:meth:`~concerted.engines.base.Engine.expectations`; DuckDB on ``con`` by
         default); the tails, on one row per pair, are computed here, and the edges
         are joined to them on ``con``. The edges returned read a temporary table of
-        the pairs' tails (:attr:`Tested.temporary`), and ``edges`` once, so a query
+        the pairs' tails (:attr:`Verdict.temporary`), and ``edges`` once, so a query
         serves as well as a table.
         """
         # The sums over the actions and the events cross the engine seam; the tails and
@@ -652,7 +653,7 @@ class Significance(SignificanceSettings):
         p = truncated_poisson_sf(w, lam)
         q = benjamini_hochberg(p)
         tested = edges_with_tails(con, edges, table, got["i"], p, q, fdr=self.fdr)
-        return Tested(edges=tested, notes=self._stratified_notes(w, lam, p, q), temporary=(table,))
+        return Verdict(edges=tested, notes=self._stratified_notes(w, lam, p, q), temporary=(table,))
 
     def _stratified_notes(
         self,
@@ -756,7 +757,7 @@ class Significance(SignificanceSettings):
         edges: str,
         null_values: npt.ArrayLike,
         statistic: str = "sum(weight)",
-    ) -> Tested:
+    ) -> Verdict:
         """:meth:`test` for any statistic, whole or not: each pair's ``statistic`` (an
         SQL aggregate over its edge rows) against the pooled null values of
         :meth:`null_statistics`. With :math:`N_0(s)` the null pairs of statistic at
@@ -766,7 +767,7 @@ class Significance(SignificanceSettings):
         :math:`p m / N(s)`, made monotone so that a stronger pair is never less
         significant. For a whole-number ``sum(weight)`` of at least 1 it gives what
         :meth:`test` gives. The edges read a temporary table of the pairs'
-        statistics (:attr:`Tested.temporary`).
+        statistics (:attr:`Verdict.temporary`).
         """
         null = np.sort(np.asarray(null_values, dtype=np.float64))
         table = f"_significance_pairs_{next(_ids)}"
@@ -838,4 +839,4 @@ class Significance(SignificanceSettings):
                 for i in at
             ],
         }
-        return Tested(edges=tested, notes=notes, temporary=(table,))
+        return Verdict(edges=tested, notes=notes, temporary=(table,))

@@ -83,7 +83,7 @@ from concerted.detectors.base import Detector
 from concerted.detectors.coaction import CoAction
 from concerted.detectors.pairing import Pairs
 from concerted.schema import sql_literal
-from concerted.significance import Significance, Tested, benjamini_hochberg, edges_with_tails
+from concerted.significance import Significance, Verdict, benjamini_hochberg, edges_with_tails
 
 if TYPE_CHECKING:
     from concerted.engines.base import Engine
@@ -306,7 +306,7 @@ def analytic(
     significance: Significance,
     *,
     min_weight: int,
-) -> Tested:
+) -> Verdict:
     """``edges`` (co-reporting's, from pairing ``keys``) tested under the analytic null
     of the module's notes: ``expected`` (:math:`\\lambda_{ab}`), ``p_value``,
     ``q_value`` and ``significant`` filled. The tested edges read a temporary table,
@@ -343,7 +343,7 @@ def analytic(
         "observed_weight": float(w.sum()),
         "by_weight": by_weight,
     }
-    return Tested(edges=tested, notes=notes, temporary=(table,))
+    return Verdict(edges=tested, notes=notes, temporary=(table,))
 
 
 def on_engine(engine: Engine | None, detector: Detector, settings: BrigadeSettings) -> bool:
