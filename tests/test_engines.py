@@ -18,7 +18,7 @@ from concerted import engines
 from concerted.adapters.base import AdapterOptions
 from concerted.analysis import analyze
 from concerted.detectors.coaction import CoAction
-from concerted.engines import DERIVED_FROM, EXPECTATION_COLUMNS, Engine, duck
+from concerted.engines import DERIVED_FROM, EXPECTATION_COLUMNS, Engine, Paired, duck
 from concerted.engines.duck import DuckDBEngine
 from concerted.errors import ConfigError
 from concerted.ingest import IngestOptions, ingest
@@ -302,6 +302,68 @@ def test_events_beyond_the_actions_of_the_kinds_follow_the_formula(
     """Events of every kind against the posts of some: sources and accounts that no
     action of those kinds numbered are numbered too, and meet as the formula says."""
     _assert_the_formula(rows, stratum, kinds)
+
+
+# -- the sums read from the pairing's integers against those read from its events --------
+
+#: Random actions whose posts (sources) hold several actions: a post's hashtag and its
+#: repost are one post, counted once.
+SOURCED_ACTIONS = st.lists(
+    st.tuples(
+        st.sampled_from(["a", "b", "c", "d"]),
+        st.sampled_from(["o1", "o2", "o3"]),
+        st.integers(0, 300).map(lambda n: n / 2),
+        st.sampled_from(["repost", "hashtag", "reply"]),
+        st.sampled_from(["twitter", "facebook"]),
+        st.sampled_from(["s1", "s2", "s3", "s4"]),
+    ),
+    max_size=40,
+)
+
+
+@settings(max_examples=examples(60), deadline=None)
+@given(
+    rows=SOURCED_ACTIONS,
+    layered=st.booleans(),
+    windows=st.tuples(st.sampled_from([0, 1, 30, 60]), st.sampled_from([0, 10, 45.5])),
+    min_weight=st.integers(1, 3),
+    stratum=st.sampled_from([30.0, 60.0, 86_400.0]),
+)
+def test_the_sums_on_the_pairings_integers_are_those_of_its_events(
+    rows: list[tuple[str, str, float, str, str, str]],
+    layered: bool,
+    windows: tuple[float, float],
+    min_weight: int,
+    stratum: float,
+) -> None:
+    """A :class:`Paired` the engine made is read from its integer tables: the same rows,
+    to the last bit, as from its events' text columns (two layers with their kinds, or
+    one of every kind). Asked for other kinds, the engine reads the events instead."""
+    con = duckdb.connect()
+    con.execute("SET TimeZone = 'UTC'")
+    table = actions_table(
+        con,
+        "a",
+        [(a, p, k, o, T0 + timedelta(seconds=t), s) for a, o, t, k, p, s in rows],
+    )
+    engine = DuckDBEngine(con)
+    if layered:
+        layers, kinds = two_layers(windows, min_weight), ("repost", "reply", "hashtag")
+    else:
+        layers, kinds = [CoAction(window=windows[0], min_weight=min_weight)], None
+    paired = engine.pair(table, layers)
+    assert duck._numbered(paired, table, kinds) == paired.numbered
+    assert len(paired.numbered) == len(layers)
+
+    def sums(events: str | Paired, kinds: tuple[str, ...] | None) -> list[tuple[object, ...]]:
+        got = engine.expectations(events, table, stratum=stratum, kinds=kinds)
+        return sorted(con.sql(f"SELECT * FROM {got}").fetchall(), key=repr)
+
+    assert sums(paired, kinds) == sums(paired.events, kinds)
+    assert not duck._numbered(paired, table, ("repost",))
+    assert not duck._numbered(paired, "other", kinds)
+    assert sums(paired, ("repost",)) == sums(paired.events, ("repost",))
+    con.close()
 
 
 # -- the meetings grouped from sorted keys against DuckDB's grouping -----------------------

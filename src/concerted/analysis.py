@@ -328,7 +328,7 @@ def _pairs(run: _Run, pairing: list[CoAction]) -> tuple[dict[str, Any], dict[str
     with clock.stage("test"):
         if null_counts is None:
             tested = significance.test_stratified(
-                con, found.edges, found.events, run.actions, kinds, engine=run.heavy
+                con, found.edges, found, run.actions, kinds, engine=run.heavy
             )
         else:
             tested = significance.test(con, "_edges_found", null_counts)

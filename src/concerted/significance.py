@@ -92,7 +92,7 @@ from scipy import special
 from concerted.config import COPY_NULLS, NULL_MODELS, SignificanceSettings
 from concerted.detectors.base import Detector
 from concerted.detectors.pairing import Pairs, pair_keys, pair_weight_counts
-from concerted.engines.base import EXPECTATION_COLUMNS, Engine
+from concerted.engines.base import EXPECTATION_COLUMNS, Engine, Paired
 from concerted.engines.duck import DuckDBEngine
 from concerted.errors import ConfigError
 from concerted.schema import sql_literal
@@ -594,7 +594,7 @@ class Significance(SignificanceSettings):
         self,
         con: duckdb.DuckDBPyConnection,
         edges: str,
-        events: str,
+        events: str | Paired,
         actions: str,
         kinds: tuple[str, ...] | None = None,
         *,
@@ -605,8 +605,10 @@ class Significance(SignificanceSettings):
         under it.
 
         ``edges`` and ``events`` are a co-action detector's output (tables or
-        parenthesised queries in the evidence contract) and ``actions`` the actions
-        it paired, of ``kinds`` (all, if None). Time is cut into strata ``stratum``
+        parenthesised queries in the evidence contract; ``events`` may be the
+        engine's whole :class:`~concerted.engines.base.Paired`, which it may read on
+        integers) and ``actions`` the actions it paired, of ``kinds`` (all, if
+        None). Time is cut into strata ``stratum``
         seconds long (a day by default). In stratum :math:`s`, account :math:`a`
         made :math:`n_a` posts (distinct sources of its actions), and a pair's
         meetings are the fewer of its two accounts' posts that were matched. The

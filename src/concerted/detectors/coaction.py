@@ -29,7 +29,13 @@ from typing import Any, ClassVar
 import duckdb
 
 from concerted.detectors.base import Detector, Evidence, empty
-from concerted.detectors.pairing import pair_edges, pair_events, pair_keys, viral_objects
+from concerted.detectors.pairing import (
+    PairedRows,
+    pair_edges,
+    pair_events,
+    pair_keys,
+    viral_objects,
+)
 from concerted.errors import ConfigError
 from concerted.schema import sql_literal
 
@@ -68,6 +74,13 @@ class CoAction:
             raise ConfigError("co_action: max_object_pairs must be at least 1 (or None)")
 
     def detect(self, con: duckdb.DuckDBPyConnection, actions: str) -> Evidence:
+        return self.pairing(con, actions)[0]
+
+    def pairing(
+        self, con: duckdb.DuckDBPyConnection, actions: str
+    ) -> tuple[Evidence, tuple[PairedRows, ...]]:
+        """:meth:`detect`'s evidence, with the integer tables its events are read from
+        (which :meth:`Evidence.release` drops with the rest)."""
         keys = pair_keys(
             con,
             actions,
@@ -95,7 +108,8 @@ class CoAction:
             JOIN {keys.accounts} u2 ON u2.aid = e.a_2
             """
         )
-        events = con.sql(pair_events(keys, found if self.min_weight > 1 else None, self.name))
+        rows = PairedRows(keys, found if self.min_weight > 1 else None)
+        events = con.sql(pair_events(keys, rows.kept, self.name))
 
         def events_of(edges: str) -> str:
             # The edges' layers and accounts as the pairing numbered them: the events
@@ -115,7 +129,7 @@ class CoAction:
             "max_object_pairs": self.max_object_pairs,
             "viral_objects": viral_objects(con, keys),
         }
-        return Evidence(
+        evidence = Evidence(
             edges=edges,
             events=events,
             signals=empty(con, "signals"),
@@ -123,6 +137,7 @@ class CoAction:
             temporary=(*keys.tables, found),
             events_of=events_of,
         )
+        return evidence, (rows,)
 
 
 @dataclass(frozen=True)
@@ -141,9 +156,27 @@ class CoActionLayers:
     reads: ClassVar[tuple[str, ...]] = ()
 
     def detect(self, con: duckdb.DuckDBPyConnection, actions: str) -> Evidence:
-        found = [part.detect(con, actions) for part in self.parts]
+        return self.pairing(con, actions)[0]
+
+    def pairing(
+        self, con: duckdb.DuckDBPyConnection, actions: str
+    ) -> tuple[Evidence, tuple[PairedRows, ...]]:
+        """:meth:`detect`'s evidence, with every co-action part's integer tables
+        (:meth:`CoAction.pairing`); none at all where a part is not a
+        :class:`CoAction`, whose events no such tables hold."""
+        found: list[Evidence] = []
+        rows: list[PairedRows] = []
+        for part in self.parts:
+            if isinstance(part, CoAction):
+                evidence, numbered = part.pairing(con, actions)
+                found.append(evidence)
+                rows.extend(numbered)
+            else:
+                found.append(part.detect(con, actions))
+        if len(rows) != len(self.parts):
+            rows = []
         if len(found) == 1:
-            return found[0]
+            return found[0], tuple(rows)
 
         def union(part: str) -> duckdb.DuckDBPyRelation:
             return con.sql(" UNION ALL ".join(f"({getattr(f, part).sql_query()})" for f in found))
@@ -156,7 +189,7 @@ class CoActionLayers:
             return " UNION ALL ".join(f"({f.events_among(edges)})" for f in found)
 
         notes["viral_objects"] = [v for f in found for v in f.notes.get("viral_objects", [])]
-        return Evidence(
+        evidence = Evidence(
             edges=union("edges"),
             events=union("events"),
             signals=union("signals"),
@@ -164,3 +197,4 @@ class CoActionLayers:
             temporary=tuple(t for f in found for t in f.temporary),
             events_of=events_of,
         )
+        return evidence, tuple(rows)

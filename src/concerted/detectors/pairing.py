@@ -39,6 +39,7 @@ from concerted.schema import sql_hash, sql_literal
 __all__ = [
     "BYTES_PER_ACTION",
     "PARTITION_SHARE",
+    "PairedRows",
     "Pairs",
     "SlotActions",
     "Slots",
@@ -208,6 +209,23 @@ class Pairs:
     def tables(self) -> tuple[str, ...]:
         named = (self.pairs, self.rows, self.objects, self.accounts, self.viral)
         return tuple(t for t in named if t)
+
+
+@dataclass(frozen=True)
+class PairedRows:
+    """The integer tables behind one pairing's events, as :func:`pair_events` reads them:
+    its :class:`Pairs`, and the table of :func:`pair_edges` whose pairs the events
+    keep (``kid, a_1, a_2``; None: every pair). An engine that keeps the pairing on
+    the case's connection reads the events from these on integers
+    (:class:`concerted.engines.base.Paired`)."""
+
+    keys: Pairs
+    kept: str | None = None
+
+    def pairs(self) -> str:
+        """SQL: the rows of :attr:`Pairs.pairs` behind the events."""
+        kept = f"SEMI JOIN {self.kept} e USING (kid, a_1, a_2)" if self.kept else ""
+        return f"SELECT * FROM {self.keys.pairs} {kept}"
 
 
 def pair_keys(
@@ -443,14 +461,13 @@ def pair_edges(con: duckdb.DuckDBPyConnection, keys: Pairs, *, min_weight: int =
 def pair_events(keys: Pairs, edges: str | None, detector: str) -> str:
     """SQL: the events of a pairing (the evidence contract's ``events``, layer the kind),
     of the pairs in ``edges`` (a table of :func:`pair_edges`) or of all pairs."""
-    kept = f"SEMI JOIN {edges} e USING (kid, a_1, a_2)" if edges else ""
     return f"""
         SELECT {sql_literal(detector)} AS detector, x.kind AS layer,
                x.platform AS platform_1, x.actor_id AS account_1,
                y.platform AS platform_2, y.actor_id AS account_2,
                x.object_id, x.ts AS ts_1, y.ts AS ts_2,
                x.source_id AS source_1, y.source_id AS source_2
-        FROM (SELECT r_1, r_2 FROM {keys.pairs} {kept}) p
+        FROM (SELECT r_1, r_2 FROM ({PairedRows(keys, edges).pairs()})) p
         JOIN {keys.rows} x ON x.rid = p.r_1
         JOIN {keys.rows} y ON y.rid = p.r_2
     """

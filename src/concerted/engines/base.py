@@ -28,9 +28,13 @@ The operations, and the contract of what each gets and gives:
     ``max_object_pairs``); gives a :class:`Paired`: ``edges`` in
     ``EVIDENCE_CONTRACTS["edges"]``, untested (``expected`` to ``significant`` NULL),
     and ``events`` in ``EVIDENCE_CONTRACTS["events"]``.
+    ``numbered`` holds the integer tables behind the events where the engine has
+    them (DuckDB).
 :meth:`Engine.expectations`
-    gets a pairing's ``events`` and the actions they came from; gives one row per
-    account pair that met, in :data:`EXPECTATION_COLUMNS`.
+    gets a pairing (its :class:`Paired`, or its ``events`` alone) and the actions they
+    came from; gives one row per account pair that met, in
+    :data:`EXPECTATION_COLUMNS`. From the events alone, or from the integer tables
+    of the pairing that made them, the rows are the same.
 :meth:`Engine.release`
     drops the temporary relations it made.
 
@@ -52,6 +56,7 @@ import duckdb
 
 from concerted.detectors.base import semi_joined
 from concerted.detectors.coaction import CoAction
+from concerted.detectors.pairing import PairedRows
 from concerted.errors import ConfigError
 from concerted.schema import sql_literal
 
@@ -92,6 +97,11 @@ class Paired:
     engine gives it, is SQL for the events of the edges in a relation of them, found on
     the pairing's own keys (:attr:`concerted.detectors.base.Evidence.events_of`);
     :meth:`events_among` falls back to a semi-join of ``events``.
+
+    ``numbered``, where the engine keeps the pairing on the case's connection (DuckDB),
+    holds the integer tables behind ``events``, one :class:`PairedRows` per layer, and
+    ``actions`` names the relation they paired: :meth:`Engine.expectations` may read
+    the events from them on integers rather than as ``events`` lays them out.
     """
 
     edges: str
@@ -99,6 +109,8 @@ class Paired:
     notes: dict[str, Any] = field(default_factory=dict)
     temporary: tuple[str, ...] = ()
     events_of: Callable[[str], str] | None = None
+    numbered: tuple[PairedRows, ...] = ()
+    actions: str | None = None
 
     def events_among(self, edges: str) -> str:
         """SQL: the :attr:`events` whose layer and pair are an edge of relation
@@ -130,14 +142,16 @@ class Engine(Protocol):
 
     def expectations(
         self,
-        events: str,
+        events: str | Paired,
         actions: str,
         *,
         stratum: float,
         kinds: tuple[str, ...] | None = None,
     ) -> str:
         """The stratified null's sums: for every account pair of ``events`` (a
-        :class:`Paired`'s events), its meetings and its expected meetings, given the
+        :class:`Paired`, or a relation laid out as its events; an engine may read a
+        :class:`Paired` of its own from what it kept of the pairing, which gives the
+        same rows), its meetings and its expected meetings, given the
         posts of every account in every stratum of ``stratum`` seconds among the
         ``actions`` of ``kinds`` (all when ``None``). The formula is
         :meth:`~concerted.significance.Significance.test_stratified`'s. Returns a

@@ -21,6 +21,7 @@ import pyarrow as pa
 from concerted.actions import ensure_macros, from_posts, from_reports, from_roles
 from concerted.detectors.coaction import CoAction, CoActionLayers
 from concerted.detectors.columnar import arrow_table
+from concerted.detectors.pairing import PairedRows
 from concerted.engines import strata
 from concerted.engines.base import Paired, stratum_filter
 from concerted.errors import ConfigError
@@ -106,6 +107,49 @@ _EXTEND = """
           UNION SELECT platform_2, account_2, source_2 FROM {events}) e
     JOIN {ids} i USING (platform, actor_id)
     ANTI JOIN {src} k USING (platform, actor_id, source_id);
+"""
+
+# The same numbers and events from the integer tables of the pairings that made the
+# events (Paired.numbered), without reading one text column of the events: every
+# account of the pairings numbered in (platform, actor_id) order, as each pairing
+# numbers its own, so the events keep their orientation (_ACCOUNTS); each pairing's
+# numbers mapped to those ({map}_i); each account's sources numbered once over every
+# pairing's rows (_SOURCES), a source that two kinds share being one post; each
+# pairing's rows as integers ({numbered}_i), and the accounts' posts per stratum
+# (act_ids) from them. The pairings' rows hold every action of their kinds, so the
+# posts are those _NUMBERS counts.
+_ACCOUNTS = """
+    CREATE OR REPLACE TEMP TABLE {ids} AS
+    SELECT platform, actor_id, (row_number() OVER (ORDER BY platform, actor_id))::INTEGER AS aid
+    FROM ({accounts});
+"""
+_MAP = """
+    CREATE OR REPLACE TEMP TABLE {map} AS
+    SELECT u.aid AS local, i.aid FROM {accounts} u JOIN {ids} i USING (platform, actor_id);
+"""
+_SOURCES = """
+    CREATE OR REPLACE TEMP TABLE {src} AS
+    SELECT aid, source_id, (row_number() OVER (PARTITION BY aid))::INTEGER AS sid
+    FROM (SELECT DISTINCT aid, source_id FROM ({sources}));
+"""
+_NUMBERED_ROWS = """
+    CREATE OR REPLACE TEMP TABLE {numbered} AS
+    SELECT r.rid, m.aid, k.sid, r.t FROM {rows} r
+    JOIN {map} m ON m.local = r.aid
+    JOIN {src} k ON k.aid = m.aid AND k.source_id = r.source_id;
+"""
+_NUMBERED_ACT = """
+    CREATE OR REPLACE TEMP TABLE {act_ids} AS
+    SELECT aid, t // {micros} AS s, count(DISTINCT sid)::DOUBLE AS n
+    FROM ({numbered_rows}) GROUP BY ALL;
+"""
+_NUMBERED_EVENTS = """
+    SELECT x.aid AS aid_1, x.sid AS sid_1, y.aid AS aid_2, y.sid AS sid_2,
+           least(p.t_1, p.t_2) // {micros} AS s,
+           p.t_1 // {micros} <> p.t_2 // {micros} AS straddles
+    FROM (SELECT r_1, r_2, t_1, t_2 FROM ({pairs})) p
+    JOIN {numbered} x ON x.rid = p.r_1
+    JOIN {numbered} y ON y.rid = p.r_2
 """
 
 # Each pair's meetings in each stratum: the fewer of its two accounts' sources that
@@ -403,6 +447,27 @@ def _compiled_shared(con: duckdb.DuckDBPyConnection, names: dict[str, str]) -> N
             con.unregister(batch)
 
 
+def _numbered(
+    events: str | Paired, actions: str, kinds: tuple[str, ...] | None
+) -> tuple[PairedRows, ...]:
+    """The integer tables behind ``events`` when they give the expectations of
+    ``actions`` of ``kinds``: a :class:`Paired` of that relation whose layers pair
+    exactly those kinds (one layer of every kind, when ``kinds`` is None), so that
+    their rows are the actions the posts are counted over. None otherwise.
+
+    >>> _numbered("events", "actions", None)
+    ()
+    """
+    if not isinstance(events, Paired) or not events.numbered or events.actions != actions:
+        return ()
+    paired = [part.keys.kinds for part in events.numbered]
+    if kinds is None:
+        return events.numbered if None in paired else ()
+    if None in paired or {k for p in paired if p for k in p} != set(kinds):
+        return ()
+    return events.numbered
+
+
 class DuckDBEngine:
     """The heavy stages in DuckDB, on connection ``con``.
 
@@ -428,27 +493,32 @@ class DuckDBEngine:
     def pair(self, actions: str, layers: Sequence[CoAction]) -> Paired:
         if not layers:
             raise ConfigError("a pairing needs at least one co-action layer")
-        found = CoActionLayers(tuple(layers)).detect(self.con, actions)
+        found, numbered = CoActionLayers(tuple(layers)).pairing(self.con, actions)
         return Paired(
             edges=f"({found.edges.sql_query()})",
             events=f"({found.events.sql_query()})",
             notes=found.notes,
             temporary=found.temporary,
             events_of=found.events_of,
+            numbered=numbered,
+            actions=actions,
         )
 
     def expectations(
         self,
-        events: str,
+        events: str | Paired,
         actions: str,
         *,
         stratum: float,
         kinds: tuple[str, ...] | None = None,
         plain: bool = False,
     ) -> str:
-        """:meth:`Engine.expectations`; ``plain`` sums each pair's shared strata by a
-        join in SQL instead of :func:`concerted.engines.strata.shared` (the same
-        sums, bit for bit: the reference the compiled one is held to)."""
+        """:meth:`Engine.expectations`. A :class:`Paired` this engine made of ``actions``
+        with these ``kinds`` is read from its integer tables (:attr:`Paired.numbered`),
+        any other events from their text columns: the same rows. ``plain`` sums each
+        pair's shared strata by a join in SQL instead of
+        :func:`concerted.engines.strata.shared` (the same sums, bit for bit: the
+        reference the compiled one is held to)."""
         where = stratum_filter(stratum, kinds)
         table = f"_engine_expectations_{next(_ids)}"
         names = {k: f"{table}_{k}" for k in _SCRATCH}
@@ -456,19 +526,18 @@ class DuckDBEngine:
             "micros": round(stratum * 1_000_000),
             "where": where,
             "actions": actions,
-            "events": events,
             "exact": _EXACT,
             "table": table,
             **names,
         }
-        self.con.execute(_NUMBERS.format(**given))
-        self.con.execute(_EVENTS.format(**given))
-        missing = self.con.sql(
-            f"SELECT count(*) FROM {names['ev']} WHERE sid_1 IS NULL OR sid_2 IS NULL"
-        ).fetchone()
-        if missing and missing[0]:
-            self.con.execute(_EXTEND.format(**given))
-            self.con.execute(_EVENTS.format(**given))
+        parts = _numbered(events, actions, kinds)
+        scratch = list(names.values())
+        if parts:
+            scratch += self._numbered_events(parts, given)
+            given["act"] = names["act_ids"]
+        else:
+            given["events"] = events.events if isinstance(events, Paired) else events
+            self._text_events(given)
         _meetings(self.con, names["ev"], names["met"])
         self.con.execute(_RATES.format(**given))
         if plain:
@@ -476,9 +545,61 @@ class DuckDBEngine:
         else:
             _compiled_shared(self.con, names)
         self.con.execute(_RESULT.format(**given))
-        for name in names.values():
-            self.con.execute(f"DROP TABLE {name}")
+        for name in scratch:
+            self.con.execute(f"DROP TABLE IF EXISTS {name}")
         return table
+
+    def _text_events(self, given: dict[str, Any]) -> None:
+        """The numbers (:data:`_NUMBERS`) and the numbered events (:data:`_EVENTS`) of
+        ``given["events"]``, read from its text columns."""
+        self.con.execute(_NUMBERS.format(**given))
+        self.con.execute(_EVENTS.format(**given))
+        missing = self.con.sql(
+            f"SELECT count(*) FROM {given['ev']} WHERE sid_1 IS NULL OR sid_2 IS NULL"
+        ).fetchone()
+        if missing and missing[0]:
+            self.con.execute(_EXTEND.format(**given))
+            self.con.execute(_EVENTS.format(**given))
+
+    def _numbered_events(self, parts: Sequence[PairedRows], given: dict[str, Any]) -> list[str]:
+        """The numbers and the numbered events (``ids``, ``src``, ``act_ids``, ``ev``)
+        of the pairings' integer tables ``parts`` (:data:`_ACCOUNTS` to
+        :data:`_NUMBERED_EVENTS`); returns the further tables it made."""
+        ids, src = given["ids"], given["src"]
+        maps = [f"{given['table']}_map_{i}" for i in range(len(parts))]
+        numbered = [f"{given['table']}_numbered_{i}" for i in range(len(parts))]
+        accounts = " UNION ".join(
+            f"SELECT platform, actor_id FROM {p.keys.accounts}" for p in parts
+        )
+        self.con.execute(_ACCOUNTS.format(ids=ids, accounts=accounts))
+        for part, into in zip(parts, maps, strict=True):
+            self.con.execute(_MAP.format(map=into, accounts=part.keys.accounts, ids=ids))
+        sources = " UNION ALL ".join(
+            f"SELECT m.aid, r.source_id FROM {p.keys.rows} r JOIN {m} m ON m.local = r.aid"
+            for p, m in zip(parts, maps, strict=True)
+        )
+        self.con.execute(_SOURCES.format(src=src, sources=sources))
+        for part, m, into in zip(parts, maps, numbered, strict=True):
+            self.con.execute(
+                _NUMBERED_ROWS.format(numbered=into, rows=part.keys.rows, map=m, src=src)
+            )
+        for m in maps:
+            self.con.execute(f"DROP TABLE {m}")
+        self.con.execute(f"DROP TABLE {src}")
+        rows = " UNION ALL ".join(f"SELECT aid, sid, t FROM {n}" for n in numbered)
+        self.con.execute(
+            _NUMBERED_ACT.format(
+                act_ids=given["act_ids"], micros=given["micros"], numbered_rows=rows
+            )
+        )
+        events = " UNION ALL ".join(
+            _NUMBERED_EVENTS.format(micros=given["micros"], pairs=p.pairs(), numbered=n)
+            for p, n in zip(parts, numbered, strict=True)
+        )
+        self.con.execute(f"CREATE OR REPLACE TEMP TABLE {given['ev']} AS {events}")
+        for n in numbered:
+            self.con.execute(f"DROP TABLE {n}")
+        return [*maps, *numbered]
 
     def release(self, *relations: str) -> None:
         for name in relations:

@@ -353,13 +353,15 @@ class SparkEngine:
 
     def expectations(
         self,
-        events: str,
+        events: str | Paired,
         actions: str,
         *,
         stratum: float,
         kinds: tuple[str, ...] | None = None,
     ) -> str:
         stratum_filter(stratum, kinds)  # checks the stratum
+        if isinstance(events, Paired):
+            events = events.events
         acted = self._actions(
             actions, "acted", present=("object_id", "actor_id"), kinds=kinds
         ).select("platform", "actor_id", "source_id", "t")
