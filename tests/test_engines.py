@@ -127,17 +127,15 @@ def test_bad_requests_are_refused(con: duckdb.DuckDBPyConnection) -> None:
 
 #: Random actions: four accounts, three objects, whole and half seconds, three kinds,
 #: two platforms.
-ACTIONS = st.lists(
-    st.tuples(
-        st.sampled_from(["a", "b", "c", "d"]),
-        st.sampled_from(["o1", "o2", "o3"]),
-        # Whole and half seconds, so that gaps of exactly a window occur.
-        st.integers(0, 300).map(lambda n: n / 2),
-        st.sampled_from(["repost", "hashtag", "reply"]),
-        st.sampled_from(["twitter", "facebook"]),
-    ),
-    max_size=40,
+ACTION = st.tuples(
+    st.sampled_from(["a", "b", "c", "d"]),
+    st.sampled_from(["o1", "o2", "o3"]),
+    # Whole and half seconds, so that gaps of exactly a window occur.
+    st.integers(0, 300).map(lambda n: n / 2),
+    st.sampled_from(["repost", "hashtag", "reply"]),
+    st.sampled_from(["twitter", "facebook"]),
 )
+ACTIONS = st.lists(ACTION, max_size=40)
 
 
 def two_layers(windows: tuple[float, float], min_weight: int) -> list[CoAction]:
@@ -309,14 +307,7 @@ def test_events_beyond_the_actions_of_the_kinds_follow_the_formula(
 #: Random actions whose posts (sources) hold several actions: a post's hashtag and its
 #: repost are one post, counted once.
 SOURCED_ACTIONS = st.lists(
-    st.tuples(
-        st.sampled_from(["a", "b", "c", "d"]),
-        st.sampled_from(["o1", "o2", "o3"]),
-        st.integers(0, 300).map(lambda n: n / 2),
-        st.sampled_from(["repost", "hashtag", "reply"]),
-        st.sampled_from(["twitter", "facebook"]),
-        st.sampled_from(["s1", "s2", "s3", "s4"]),
-    ),
+    st.tuples(ACTION, st.sampled_from(["s1", "s2", "s3", "s4"])).map(lambda a: (*a[0], a[1])),
     max_size=40,
 )
 
