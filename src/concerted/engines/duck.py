@@ -531,9 +531,8 @@ class DuckDBEngine:
             **names,
         }
         parts = _numbered(events, actions, kinds)
-        scratch = list(names.values())
         if parts:
-            scratch += self._numbered_events(parts, given)
+            self._numbered_events(parts, given)
             given["act"] = names["act_ids"]
         else:
             given["events"] = events.events if isinstance(events, Paired) else events
@@ -545,7 +544,7 @@ class DuckDBEngine:
         else:
             _compiled_shared(self.con, names)
         self.con.execute(_RESULT.format(**given))
-        for name in scratch:
+        for name in names.values():
             self.con.execute(f"DROP TABLE IF EXISTS {name}")
         return table
 
@@ -561,10 +560,10 @@ class DuckDBEngine:
             self.con.execute(_EXTEND.format(**given))
             self.con.execute(_EVENTS.format(**given))
 
-    def _numbered_events(self, parts: Sequence[PairedRows], given: dict[str, Any]) -> list[str]:
-        """The numbers and the numbered events (``ids``, ``src``, ``act_ids``, ``ev``)
-        of the pairings' integer tables ``parts`` (:data:`_ACCOUNTS` to
-        :data:`_NUMBERED_EVENTS`); returns the further tables it made."""
+    def _numbered_events(self, parts: Sequence[PairedRows], given: dict[str, Any]) -> None:
+        """The numbers and the numbered events (``ids``, ``act_ids``, ``ev``) of the
+        pairings' integer tables ``parts`` (:data:`_ACCOUNTS` to
+        :data:`_NUMBERED_EVENTS`); the tables it needs only on the way are dropped."""
         ids, src = given["ids"], given["src"]
         maps = [f"{given['table']}_map_{i}" for i in range(len(parts))]
         numbered = [f"{given['table']}_numbered_{i}" for i in range(len(parts))]
@@ -599,7 +598,6 @@ class DuckDBEngine:
         self.con.execute(f"CREATE OR REPLACE TEMP TABLE {given['ev']} AS {events}")
         for n in numbered:
             self.con.execute(f"DROP TABLE {n}")
-        return [*maps, *numbered]
 
     def release(self, *relations: str) -> None:
         for name in relations:
