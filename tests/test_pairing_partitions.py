@@ -45,6 +45,55 @@ def _con(rows: list[tuple[object, ...]]) -> duckdb.DuckDBPyConnection:
     return con
 
 
+def _paired_actions(
+    con: duckdb.DuckDBPyConnection, keys: pairing.Pairs
+) -> Counter[tuple[object, ...]]:
+    """Each pair of a pairing as the two actions it pairs, whatever their numbers."""
+    sides = ", ".join(
+        f"{side}.kind, {side}.object_id, {side}.platform, {side}.actor_id, {side}.ts, "
+        f"{side}.source_id"
+        for side in ("x", "y")
+    )
+    return Counter(
+        con.sql(
+            f"""SELECT {sides}, p.t_1, p.t_2 FROM {keys.pairs} p
+                JOIN {keys.rows} x ON x.rid = p.r_1 JOIN {keys.rows} y ON y.rid = p.r_2
+                JOIN {keys.accounts} u ON u.aid = p.a_1 AND u.actor_id = x.actor_id
+                JOIN {keys.accounts} v ON v.aid = p.a_2 AND v.actor_id = y.actor_id"""
+        ).fetchall()
+    )
+
+
+@settings(max_examples=examples(40), deadline=None)
+@given(
+    seed=st.integers(0, 10_000),
+    acts=st.integers(0, 150),
+    objects=st.integers(1, 12),
+    window=st.sampled_from([0, 7, 30, 60]),
+    cap=st.sampled_from([None, 2, 40]),
+    min_objects=st.integers(1, 3),
+)
+def test_pairs_left_as_a_query_are_the_pairs_stored(
+    seed: int, acts: int, objects: int, window: int, cap: int | None, min_objects: int
+) -> None:
+    """A pairing that leaves its pairs as the query that makes them (synchrony's) reads
+    the same pairs of actions as one that stores them, and holds no table of them: its
+    tables dropped, nothing of it is left."""
+    con = _con(messy_actions(random.Random(seed), acts, objects))
+    settings_ = {"window": window, "max_object_pairs": cap, "min_objects": min_objects}
+    stored = pairing.pair_keys(con, "a", **settings_)  # type: ignore[arg-type]
+    query = pairing.pair_keys(con, "a", stored=False, **settings_)  # type: ignore[arg-type]
+    assert stored.pairs in stored.tables and query.pairs not in query.tables
+    assert _paired_actions(con, query) == _paired_actions(con, stored)
+    # Every pair is one pair of actions: none is lost to the joins above.
+    counted = con.sql(f"SELECT count(*) FROM {stored.pairs}").fetchone()
+    assert counted == (sum(_paired_actions(con, query).values()),)
+    for table in (*stored.tables, *query.tables):
+        con.execute(f"DROP TABLE {table}")
+    assert con.sql("SELECT count(*) FROM duckdb_tables() WHERE temporary").fetchone() == (0,)
+    con.close()
+
+
 @settings(max_examples=examples(40), deadline=None)
 @given(
     seed=st.integers(0, 10_000),

@@ -191,7 +191,9 @@ class Pairs:
     ``pairs`` holds integer keys only (``kid, oid, a_1, r_1, t_1, a_2, r_2, t_2``):
     ``rows`` maps a row number ``rid`` to its action, ``objects`` an ``oid`` to its
     kind and object, ``accounts`` an ``aid`` to its platform and id; ``viral`` lists
-    the objects left out (``oid, candidate_pairs``), when a cap was set.
+    the objects left out (``oid, candidate_pairs``), when a cap was set. Where the
+    pairs are not ``stored``, ``pairs`` is a parenthesised query over the other
+    tables, made again wherever it is read, and not one of :attr:`tables`.
     """
 
     pairs: str
@@ -204,10 +206,13 @@ class Pairs:
     kinds: tuple[str, ...] | None = None
     max_object_pairs: int | None = None
     min_objects: int = 1
+    stored: bool = True
 
     @property
     def tables(self) -> tuple[str, ...]:
-        named = (self.pairs, self.rows, self.objects, self.accounts, self.viral)
+        """The temporary tables to drop once the pairing is done with."""
+        pairs = self.pairs if self.stored else None
+        named = (pairs, self.rows, self.objects, self.accounts, self.viral)
         return tuple(t for t in named if t)
 
 
@@ -236,6 +241,7 @@ def pair_keys(
     kinds: tuple[str, ...] | None = None,
     max_object_pairs: int | None = None,
     min_objects: int = 1,
+    stored: bool = True,
 ) -> Pairs:
     """Pair every two actions of two accounts on one object within ``window`` seconds
     (the integer form that :func:`window_pairs` and the detector build on).
@@ -245,6 +251,11 @@ def pair_keys(
     that keeps only pairs sharing ``min_objects`` objects loses nothing, and on real
     data, where most accounts act on one or two objects, far fewer pairs are made.
     The other tables hold every action all the same.
+
+    With ``stored`` false the pairs are not written to a table but left as the query
+    that makes them (:attr:`Pairs.pairs`), for a caller that reads them once or twice
+    and would rather pair again than hold them: they are the largest of the tables
+    (eight integers a pair of actions), and each read makes the same pairs.
     """
     if window < 0:
         raise ConfigError(f"the window must not be negative, got {window}")
@@ -284,16 +295,18 @@ def pair_keys(
             f"CREATE OR REPLACE TEMP TABLE {viral} AS "
             + _VIRAL.format(rows=rows, objects=objects, cap=int(max_object_pairs))
         )
-    con.execute(
-        f"CREATE OR REPLACE TEMP TABLE {names['pairs']} AS "
-        + _pairs_sql(rows, viral, int(min_objects), window)
-    )
+    made = _pairs_sql(rows, viral, int(min_objects), window)
+    if stored:
+        con.execute(f"CREATE OR REPLACE TEMP TABLE {names['pairs']} AS {made}")
+    else:
+        names["pairs"] = f"({made})"
     return Pairs(
         viral=viral,
         window=float(window),
         kinds=tuple(kinds) if kinds is not None else None,
         max_object_pairs=max_object_pairs,
         min_objects=int(min_objects),
+        stored=stored,
         **names,
     )
 

@@ -143,7 +143,16 @@ class Synchrony:
             f"(SELECT x.* FROM (SELECT * FROM {actions} {_where_kinds(self.kinds)}) x "
             f"SEMI JOIN {active} USING (platform, actor_id))"
         )
-        keys = pair_keys(con, source, window=self.window, max_object_pairs=self.max_object_pairs)
+        # The pairs are not stored: detect reads them twice (the edges' figures and the
+        # events of the pairs asked for), and holding them was the largest table of the
+        # stage (BENCHMARKS.md, "What synchrony holds at 10^7").
+        keys = pair_keys(
+            con,
+            source,
+            window=self.window,
+            max_object_pairs=self.max_object_pairs,
+            stored=False,
+        )
         return active, keys
 
     def null_statistic(self, con: duckdb.DuckDBPyConnection, actions: str) -> npt.NDArray[Any]:
