@@ -80,14 +80,17 @@ def test_pairs_left_as_a_query_are_the_pairs_stored(
     the same pairs of actions as one that stores them, and holds no table of them: its
     tables dropped, nothing of it is left."""
     con = _con(messy_actions(random.Random(seed), acts, objects))
-    settings_ = {"window": window, "max_object_pairs": cap, "min_objects": min_objects}
-    stored = pairing.pair_keys(con, "a", **settings_)  # type: ignore[arg-type]
-    query = pairing.pair_keys(con, "a", stored=False, **settings_)  # type: ignore[arg-type]
+    stored, query = (
+        pairing.pair_keys(
+            con, "a", window=window, max_object_pairs=cap, min_objects=min_objects, stored=keep
+        )
+        for keep in (True, False)
+    )
     assert stored.pairs in stored.tables and query.pairs not in query.tables
-    assert _paired_actions(con, query) == _paired_actions(con, stored)
+    made = _paired_actions(con, query)
+    assert made == _paired_actions(con, stored)
     # Every pair is one pair of actions: none is lost to the joins above.
-    counted = con.sql(f"SELECT count(*) FROM {stored.pairs}").fetchone()
-    assert counted == (sum(_paired_actions(con, query).values()),)
+    assert con.sql(f"SELECT count(*) FROM {stored.pairs}").fetchone() == (made.total(),)
     for table in (*stored.tables, *query.tables):
         con.execute(f"DROP TABLE {table}")
     assert con.sql("SELECT count(*) FROM duckdb_tables() WHERE temporary").fetchone() == (0,)
